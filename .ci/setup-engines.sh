@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs and starts everything the test suite talks to, from nothing, idempotently:
+# Docker Engine, Podman (Docker-compatible socket), PostgreSQL 15, Debian's docker-compose, and
+# the local busybox image (no registry is reachable, so images are built from local files).
+# Safe to run again: each step checks before it acts.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*"; }
+
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v podman >/dev/null || need+=(podman golang-github-containernetworking-plugin-dnsname)
+[ -x /usr/bin/busybox ] && /usr/bin/busybox --list 2>/dev/null | grep -q '^httpd$' || need+=(busybox-static)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+if [ "${#need[@]}" -gt 0 ]; then
+  log "apt-get install ${need[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Podman's defaults fail on this kind of machine (ulimits and crun); see DEVELOPERS notes.
+mkdir -p /etc/containers
+if ! grep -q 'default_ulimits' /etc/containers/containers.conf 2>/dev/null; then
+  cat >/etc/containers/containers.conf <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[engine]
+runtime = "runc"
+CONF
+fi
+
+# Docker Engine
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  (setsid dockerd >/tmp/dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { cat /tmp/dockerd.log; echo "dockerd did not start" >&2; exit 1; }
+fi
+
+# Podman's Docker-compatible API socket
+PODMAN_SOCK=/run/podman/podman.sock
+mkdir -p /run/podman
+if ! curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null 2>&1; then
+  log "starting podman system service"
+  rm -f "$PODMAN_SOCK"
+  (setsid podman system service --time=0 "unix://$PODMAN_SOCK" >/tmp/podman-service.log 2>&1 &)
+  for _ in $(seq 1 60); do curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null 2>&1 && break; sleep 1; done
+  curl -sf --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null || { cat /tmp/podman-service.log; echo "podman service did not start" >&2; exit 1; }
+fi
+
+# PostgreSQL: a role and database for the tests.
+if ! pg_lsclusters -h | grep -q 'online'; then
+  log "starting postgresql"
+  pg_ctlcluster 15 main start
+fi
+su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='devarch'\"" | grep -q 1 \
+  || su postgres -c "psql -qc \"CREATE ROLE devarch LOGIN SUPERUSER PASSWORD 'devarch'\""
+su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='devarch_test'\"" | grep -q 1 \
+  || su postgres -c "createdb -O devarch devarch_test"
+
+# The local test image: busybox with its applets, imported into both engines.
+IMAGE=devarch-test/busybox:latest
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1 || ! podman image exists "$IMAGE"; then
+  log "building $IMAGE"
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/var/www" "$root/root"
+  cp /usr/bin/busybox "$root/bin/busybox"
+  for applet in $(/usr/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  echo 'root:x:0:' >"$root/etc/group"
+  tar -C "$root" -cf /tmp/devarch-busybox.tar .
+  docker image inspect "$IMAGE" >/dev/null 2>&1 || docker import \
+    -c 'ENV PATH=/bin' -c 'CMD ["sh"]' /tmp/devarch-busybox.tar "$IMAGE" >/dev/null
+  podman image exists "$IMAGE" || podman import \
+    -c 'ENV PATH=/bin' -c 'CMD ["sh"]' /tmp/devarch-busybox.tar "$IMAGE" >/dev/null
+  rm -rf "$root"
+fi
+log "engines ready: docker $(docker version -f '{{.Server.Version}}'), podman $(podman version -f '{{.Version}}'), $IMAGE"

@@ -1,0 +1,1 @@
+"""devarch adapters: SQLite, PostgreSQL, Docker, Podman, filesystem and the CLI."""

@@ -1,0 +1,79 @@
+"""Stacks, instances and wires: what the store keeps (DESIGN §1)."""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from devarch_core.naming import container_name, network_name
+from devarch_core.overrides import Overrides
+
+__all__ = ["Instance", "PortAllocation", "Stack", "Wire"]
+
+
+@frozen(kw_only=True)
+class Stack:
+    """A named, isolated group of instances with its own network. Its name never changes."""
+
+    id: str
+    name: str
+    description: str = ""
+    #: A custom network name; ``None`` means ``devarch-{name}-net``.
+    network: str | None = None
+    enabled: bool = True
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def network_name(self) -> str:
+        """The engine name of the stack's network."""
+        return network_name(self.name, self.network)
+
+
+@frozen(kw_only=True)
+class Instance:
+    """A template instantiated in a stack, holding only its overrides."""
+
+    id: str
+    stack_id: str
+    stack: str
+    name: str
+    template: str
+    template_version: str
+    description: str = ""
+    enabled: bool = True
+    overrides: Overrides = Overrides()
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def container_name(self) -> str:
+        """``devarch-{stack}-{instance}``: unique across the whole store."""
+        return container_name(self.stack, self.name)
+
+
+@frozen(kw_only=True)
+class Wire:
+    """An explicit link from a consumer's import to a provider instance (optionally one export)."""
+
+    consumer: str
+    import_name: str
+    provider: str
+    #: Which export of the provider; ``None`` means the one whose type matches the import.
+    export_name: str | None = None
+
+
+@frozen(kw_only=True)
+class PortAllocation:
+    """A host port devarch chose (or the user pinned) for an instance's container port; sticky."""
+
+    stack: str
+    instance: str
+    container_port: int
+    protocol: str
+    host_port: int
+    host_ip: str = "127.0.0.1"
+
+    @property
+    def key(self) -> str:
+        """``5432/tcp``."""
+        return f"{self.container_port}/{self.protocol}"

@@ -1,0 +1,304 @@
+"""Instance overrides: copy-on-write deltas on top of a template (DESIGN §4).
+
+An empty :class:`Overrides` inherits everything. Lists are keyed deltas: an entry with the key of
+an inherited entry changes it, a new key adds one, and ``remove: true`` drops the inherited one.
+Secret values never live here; they are kept sealed in the store, by variable name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+from attrs import frozen
+
+from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar, type_name
+from devarch_core.errors import ValidationError
+from devarch_core.spec import (
+    Healthcheck,
+    Resources,
+    _command,
+    check_container_path,
+    env_text,
+    parse_mode,
+    parse_port,
+    parse_volume,
+)
+
+__all__ = ["ConfigFileOverride", "Overrides", "PortOverride", "VolumeOverride"]
+
+
+def _sorted_map(m: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(sorted(m.items()))
+
+
+@frozen(kw_only=True)
+class PortOverride:
+    """Changes to one container port, keyed by (container, protocol)."""
+
+    container: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+    host: int | None = None
+    host_ip: str | None = None
+    publish: bool | None = None
+    remove: bool = False
+
+    @property
+    def key(self) -> str:
+        """Merge key: ``5432/tcp``."""
+        return f"{self.container}/{self.protocol}"
+
+    def to_data(self) -> dict[str, Any]:
+        """Manifest form: only what is set."""
+        data: dict[str, Any] = {"container": self.container}
+        if self.protocol != "tcp":
+            data["protocol"] = self.protocol
+        if self.remove:
+            data["remove"] = True
+            return data
+        for key in ("host", "host_ip", "publish"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
+@frozen(kw_only=True)
+class VolumeOverride:
+    """Changes to one mount, keyed by its target path."""
+
+    target: str
+    source: str | None = None
+    type: Literal["volume", "bind", "tmpfs"] | None = None
+    read_only: bool | None = None
+    remove: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        """Manifest form: only what is set."""
+        data: dict[str, Any] = {"target": self.target}
+        if self.remove:
+            data["remove"] = True
+            return data
+        for key in ("source", "type", "read_only"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
+@frozen(kw_only=True)
+class ConfigFileOverride:
+    """Adds, replaces or removes one config file, keyed by its path inside the container."""
+
+    path: str
+    content: str | None = None
+    mode: int | None = None
+    remove: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        """Manifest form: only what is set."""
+        data: dict[str, Any] = {"path": self.path}
+        if self.remove:
+            data["remove"] = True
+            return data
+        if self.content is not None:
+            data["content"] = self.content
+        if self.mode is not None:
+            data["mode"] = f"{self.mode:04o}"
+        return data
+
+
+OVERRIDE_KEYS = (
+    "image", "command", "entrypoint", "working_dir", "user", "restart", "environment", "secrets",
+    "labels", "ports", "volumes", "domains", "depends_on", "healthcheck", "config_files", "resources",
+)  # fmt: skip
+SCALAR_KEYS = ("image", "working_dir", "user", "restart")
+
+
+@frozen(kw_only=True)
+class Overrides:
+    """The user's deltas for one instance. Every field empty/None means "inherit"."""
+
+    image: str | None = None
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    restart: str | None = None
+    #: name -> value; ``None`` unsets an inherited variable.
+    environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
+    #: Variables the user flagged secret (their values live sealed in the store).
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(set(s))))
+    labels: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
+    ports: tuple[PortOverride, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(s, key=lambda p: (p.container, p.protocol))))
+    volumes: tuple[VolumeOverride, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(s, key=lambda v: v.target)))
+    #: domain -> True (add) / False (remove an inherited one).
+    domains: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
+    #: instance name -> True (add) / False (remove an inherited one).
+    depends_on: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
+    healthcheck: Healthcheck | None = None
+    healthcheck_disabled: bool = False
+    config_files: tuple[ConfigFileOverride, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(s, key=lambda f: f.path)))
+    #: Per-field resource overrides (``None`` inherits).
+    resources: Resources = Resources()
+
+    def is_empty(self) -> bool:
+        """True if this override inherits everything."""
+        return self == Overrides()
+
+    # -- the manifest / store format ------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:  # noqa: C901
+        """Canonical plain data, as written in ``devarch.yml`` (empty fields omitted)."""
+        data: dict[str, Any] = {}
+        for key in SCALAR_KEYS:
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        for key in ("command", "entrypoint"):
+            if getattr(self, key) is not None:
+                data[key] = list(getattr(self, key))
+        if self.environment:
+            data["environment"] = dict(self.environment)
+        if self.secrets:
+            data["secrets"] = list(self.secrets)
+        if self.labels:
+            data["labels"] = dict(self.labels)
+        if self.ports:
+            data["ports"] = [p.to_data() for p in self.ports]
+        if self.volumes:
+            data["volumes"] = [v.to_data() for v in self.volumes]
+        if self.domains:
+            data["domains"] = [d if keep else {"domain": d, "remove": True} for d, keep in self.domains.items()]
+        if self.depends_on:
+            data["depends_on"] = [d if keep else {"instance": d, "remove": True} for d, keep in self.depends_on.items()]
+        if self.healthcheck_disabled:
+            data["healthcheck"] = "disable"
+        elif self.healthcheck is not None:
+            data["healthcheck"] = self.healthcheck.to_data()
+        if self.config_files:
+            data["config_files"] = [f.to_data() for f in self.config_files]
+        if self.resources:
+            data["resources"] = self.resources.to_data()
+        return {k: data[k] for k in OVERRIDE_KEYS if k in data}
+
+    @classmethod
+    def from_data(cls, data: object, path: str = "overrides") -> Overrides:
+        """Parse the manifest form; raise ``ValidationError`` listing every problem with its path."""
+        problems = Problems()
+        result = cls.parse(data, path, problems)
+        problems.raise_if_any(what="invalid overrides")
+        return result
+
+    @classmethod
+    def parse(cls, data: object, path: str, problems: Problems) -> Overrides:  # noqa: C901, PLR0912, PLR0915
+        """Like :meth:`from_data`, recording problems instead of raising."""
+        raw = expect_mapping(data, path, problems)
+        check_keys(raw, set(OVERRIDE_KEYS), path, problems)
+        values: dict[str, Any] = {}
+        for key in SCALAR_KEYS:
+            if key in raw:
+                values[key] = scalar(raw[key], join(path, key), problems, str, "a string")
+        for key in ("command", "entrypoint"):
+            if key in raw:
+                values[key] = _command(raw[key], join(path, key), problems)
+        env: dict[str, str | None] = {}
+        for name, value in expect_mapping(raw.get("environment"), join(path, "environment"), problems).items():
+            env[name] = env_text(value, join(join(path, "environment"), name), problems)
+        values["environment"] = env
+        values["secrets"] = [
+            str(s) for s in expect_list(raw.get("secrets"), join(path, "secrets"), problems) if isinstance(s, str)
+        ]
+        labels: dict[str, str | None] = {}
+        for name, value in expect_mapping(raw.get("labels"), join(path, "labels"), problems).items():
+            if name.startswith("devarch."):
+                problems.add(join(join(path, "labels"), name), "devarch.* labels are reserved")
+            labels[name] = env_text(value, join(join(path, "labels"), name), problems)
+        values["labels"] = labels
+        ports: dict[str, PortOverride] = {}
+        for i, item in enumerate(expect_list(raw.get("ports"), join(path, "ports"), problems)):
+            ipath = f"{join(path, 'ports')}[{i}]"
+            remove = isinstance(item, Mapping) and item.get("remove") is True
+            body = {k: v for k, v in item.items() if k != "remove"} if isinstance(item, Mapping) else item
+            spec = parse_port(body, ipath, problems)
+            if spec is None:
+                continue
+            explicit = body if isinstance(body, Mapping) else {}
+            override = PortOverride(
+                container=spec.container,
+                protocol=spec.protocol,
+                host=spec.host,
+                host_ip=spec.host_ip if "host_ip" in explicit else None,
+                publish=spec.publish if "publish" in explicit else None,
+                remove=remove,
+            )
+            if override.key in ports:
+                problems.add(ipath, f"port {override.key} is listed twice")
+            ports[override.key] = override
+        values["ports"] = list(ports.values())
+        volumes: dict[str, VolumeOverride] = {}
+        for i, item in enumerate(expect_list(raw.get("volumes"), join(path, "volumes"), problems)):
+            ipath = f"{join(path, 'volumes')}[{i}]"
+            if isinstance(item, Mapping) and item.get("remove") is True:
+                target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
+                if target:
+                    volumes[target] = VolumeOverride(target=target, remove=True)
+                continue
+            vol = parse_volume(item, ipath, problems)
+            if vol is None:
+                continue
+            explicit = item if isinstance(item, Mapping) else {"source": vol.source, "type": vol.type}
+            volumes[vol.target] = VolumeOverride(
+                target=vol.target,
+                source=vol.source,
+                type=vol.type if explicit.get("type") is not None or vol.type != "volume" else None,
+                read_only=vol.read_only if "read_only" in explicit or vol.read_only else None,
+            )
+        values["volumes"] = list(volumes.values())
+        values["domains"] = _keyed_set(raw.get("domains"), "domain", join(path, "domains"), problems)
+        values["depends_on"] = _keyed_set(raw.get("depends_on"), "instance", join(path, "depends_on"), problems)
+        hc = raw.get("healthcheck")
+        if hc == "disable" or (isinstance(hc, Mapping) and hc.get("disable") is True):
+            values["healthcheck_disabled"] = True
+        elif hc is not None:
+            values["healthcheck"] = Healthcheck.parse(hc, join(path, "healthcheck"), problems)
+        files: dict[str, ConfigFileOverride] = {}
+        for i, item in enumerate(expect_list(raw.get("config_files"), join(path, "config_files"), problems)):
+            ipath = f"{join(path, 'config_files')}[{i}]"
+            entry = expect_mapping(item, ipath, problems)
+            check_keys(entry, {"path", "content", "mode", "remove"}, ipath, problems)
+            target = scalar(entry.get("path"), join(ipath, "path"), problems, str, "a path")
+            if target is None:
+                if isinstance(item, Mapping):
+                    problems.add(join(ipath, "path"), "a config file needs a path")
+                continue
+            target = check_container_path(target, join(ipath, "path"), problems)
+            if target is None:
+                continue
+            files[target] = ConfigFileOverride(
+                path=target,
+                content=scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
+                mode=parse_mode(entry.get("mode"), join(ipath, "mode"), problems),
+                remove=entry.get("remove") is True,
+            )
+        values["config_files"] = list(files.values())
+        values["resources"] = Resources.parse(raw.get("resources"), join(path, "resources"), problems, partial=True)
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+def _keyed_set(value: object, key: str, path: str, problems: Problems) -> dict[str, bool]:
+    result: dict[str, bool] = {}
+    for i, item in enumerate(expect_list(value, path, problems)):
+        if isinstance(item, str):
+            result[item] = True
+        elif isinstance(item, Mapping) and isinstance(item.get(key), str):
+            check_keys(item, {key, "remove"}, f"{path}[{i}]", problems)
+            result[item[key]] = item.get("remove") is not True
+        else:
+            problems.add(f"{path}[{i}]", f"expected a name or {{{key}: NAME, remove: true}}, got {type_name(item)}")
+    return result
+
+
+def validate_overrides_data(data: object, path: str) -> ValidationError | None:
+    """Return the ValidationError that parsing ``data`` would raise, or None."""
+    problems = Problems()
+    Overrides.parse(data, path, problems)
+    return ValidationError(problems.items, what="invalid overrides") if problems else None

@@ -1,0 +1,368 @@
+"""The ports through which the pure core talks to the world. Adapters implement them.
+
+Every port has an in-memory implementation in :mod:`devarch_core.testing` and a contract test
+suite (``tests/contract``) that the fake and each real adapter pass. Docstrings are contracts:
+they say what is guaranteed, what is idempotent, and which ``DevarchError`` is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from attrs import frozen
+
+from devarch_core.engine import ContainerInfo, ContainerSpec, EngineInfo, HealthStatus, ImageInfo, NetworkInfo, VolumeInfo
+from devarch_core.model import Instance, PortAllocation, Stack, Wire
+
+__all__ = [
+    "AppliedRecord",
+    "Clock",
+    "ConfigFiles",
+    "KeyProvider",
+    "PortProbe",
+    "Reporter",
+    "Runtime",
+    "SealedSecret",
+    "StackLock",
+    "Store",
+    "StoreSession",
+]
+
+
+@frozen(kw_only=True)
+class AppliedRecord:
+    """The effective config devarch last applied to an instance (secrets as keyed hashes)."""
+
+    instance_id: str
+    config_hash: str
+    #: Plain data of the applied effective config, field path -> {"value": ..., "source": ...}.
+    config: Mapping[str, object]
+    applied_at: str
+
+
+@frozen(kw_only=True)
+class SealedSecret:
+    """A sealed secret as stored: only ciphertext (see :class:`devarch_core.secrets.SecretBox`)."""
+
+    stack_id: str
+    instance_id: str
+    name: str
+    sealed: bytes
+
+
+class StoreSession(Protocol):
+    """One transaction on the store. Everything is committed at once when the
+    ``Store.transaction()`` block exits normally and rolled back if it raises.
+
+    Names are unique as follows, enforced by the store itself (so two sessions racing cannot both
+    win): stack names across the store; instance names within a stack; container names
+    (``devarch-{stack}-{instance}``) across the store; host ports per host IP across the store.
+    A violation raises ``ConflictError``. Lists are sorted by name.
+    """
+
+    # -- stacks ------------------------------------------------------------------------------
+    def get_stack(self, name: str) -> Stack | None:
+        """The stack called ``name``, or None."""
+        ...
+
+    def list_stacks(self) -> list[Stack]:
+        """Every stack, by name."""
+        ...
+
+    def add_stack(self, stack: Stack) -> None:
+        """Insert a stack; ``ConflictError`` if the name is taken."""
+        ...
+
+    def update_stack(self, stack: Stack) -> None:
+        """Replace the stack with the same id (its name never changes); ``NotFoundError`` if absent."""
+        ...
+
+    def delete_stack(self, stack_id: str) -> None:
+        """Delete the stack and everything it owns (instances, wires, secrets, applied records,
+        port allocations). Idempotent. Its name can be reused afterwards."""
+        ...
+
+    # -- instances ---------------------------------------------------------------------------
+    def list_instances(self, stack_id: str) -> list[Instance]:
+        """The stack's instances, by name."""
+        ...
+
+    def get_instance(self, stack_id: str, name: str) -> Instance | None:
+        """The instance called ``name`` in the stack, or None."""
+        ...
+
+    def add_instance(self, instance: Instance) -> None:
+        """Insert an instance; ``ConflictError`` if its name exists in the stack or its container
+        name exists anywhere in the store (naming the other stack)."""
+        ...
+
+    def update_instance(self, instance: Instance) -> None:
+        """Replace the instance with the same id (a rename is allowed; uniqueness as for add)."""
+        ...
+
+    def delete_instance(self, instance_id: str) -> None:
+        """Delete the instance with its secrets, applied record and port allocations. Idempotent."""
+        ...
+
+    def find_container_name(self, container_name: str) -> tuple[str, str] | None:
+        """``(stack, instance)`` of the instance whose container is called so, or None."""
+        ...
+
+    # -- wires -------------------------------------------------------------------------------
+    def list_wires(self, stack_id: str) -> list[Wire]:
+        """The stack's explicit wires, by (consumer, import)."""
+        ...
+
+    def put_wire(self, stack_id: str, wire: Wire) -> None:
+        """Insert or replace the wire for (consumer, import_name)."""
+        ...
+
+    def delete_wire(self, stack_id: str, consumer: str, import_name: str) -> bool:
+        """Delete one wire; False if there was none."""
+        ...
+
+    # -- secrets (ciphertext only) -----------------------------------------------------------
+    def list_secrets(self, stack_id: str | None = None) -> list[SealedSecret]:
+        """Sealed secrets of a stack (or of the whole store), by (instance_id, name)."""
+        ...
+
+    def put_secret(self, secret: SealedSecret) -> None:
+        """Insert or replace one sealed secret."""
+        ...
+
+    def delete_secret(self, stack_id: str, instance_id: str, name: str) -> bool:
+        """Delete one secret; False if there was none."""
+        ...
+
+    # -- applied state -----------------------------------------------------------------------
+    def get_applied(self, instance_id: str) -> AppliedRecord | None:
+        """The last applied record of an instance, or None."""
+        ...
+
+    def put_applied(self, record: AppliedRecord) -> None:
+        """Insert or replace the applied record of ``record.instance_id``."""
+        ...
+
+    def delete_applied(self, instance_id: str) -> None:
+        """Forget what was applied for an instance. Idempotent."""
+        ...
+
+    # -- host ports --------------------------------------------------------------------------
+    def list_port_allocations(self, stack_id: str | None = None) -> list[PortAllocation]:
+        """Allocations of a stack (or of the whole store), by (stack, instance, port)."""
+        ...
+
+    def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
+        """Insert or replace the allocation of (instance, container port, protocol);
+        ``ConflictError`` naming the owner if another instance holds that host port."""
+        ...
+
+    def delete_port_allocation(self, instance_id: str, container_port: int, protocol: str) -> None:
+        """Forget one allocation. Idempotent."""
+        ...
+
+    # -- store metadata ----------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """A metadata value (e.g. the store's owner id), or None."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace a metadata value."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable state: stacks, instances, wires, sealed secrets, applied records, port pins."""
+
+    #: A human-readable location without credentials (``sqlite:///home/u/.devarch/devarch.db``).
+    url: str
+
+    def transaction(self) -> AbstractContextManager[StoreSession]:
+        """Open one transaction; commit on normal exit, roll back on exception.
+
+        Driver errors surface as ``StoreError``; uniqueness violations as ``ConflictError``.
+        """
+        ...
+
+    def schema_version(self) -> int:
+        """The applied migration version (migrations run automatically on open)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """A container engine. Operations are by engine name; the core decides which resources it may
+    touch (only those labelled ``devarch.managed_by=devarch`` with its own ``devarch.owner``).
+
+    Engine errors surface as ``EngineError`` with the engine's message; an unreachable engine as
+    ``EngineError`` naming the endpoint. A name already taken raises ``ConflictError``.
+    """
+
+    #: ``docker``, ``podman`` or ``fake``.
+    name: str
+
+    def info(self) -> EngineInfo:
+        """Which engine, version, endpoint and capabilities; ``EngineError`` if unreachable."""
+        ...
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
+        """Create the bridge network with DNS if absent, else return it. Idempotent and safe when
+        callers race: all of them get the same network."""
+        ...
+
+    def remove_network(self, name: str) -> bool:
+        """Remove a network; False if it did not exist."""
+        ...
+
+    def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+        """Networks carrying all ``labels``."""
+        ...
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeInfo:
+        """Create the named volume if absent, else return it. Idempotent."""
+        ...
+
+    def remove_volume(self, name: str) -> bool:
+        """Remove a volume; False if it did not exist."""
+        ...
+
+    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        """Volumes carrying all ``labels``."""
+        ...
+
+    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """Containers in any state carrying all ``labels``, by name."""
+        ...
+
+    def inspect_container(self, name: str) -> ContainerInfo | None:
+        """One container, or None."""
+        ...
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create (not start) a container joined to ``spec.network`` with ``spec.aliases``;
+        ``ConflictError`` if the name is taken. The only place secret values are revealed."""
+        ...
+
+    def start_container(self, name: str) -> None:
+        """Start a container; no-op if it runs. Port clashes surface as ``EngineError``."""
+        ...
+
+    def stop_container(self, name: str, timeout: float = 10) -> None:
+        """Stop with a grace period of ``timeout`` seconds, then kill. No-op if stopped or absent."""
+        ...
+
+    def remove_container(self, name: str) -> bool:
+        """Force-remove a container (not its named volumes); False if it did not exist."""
+        ...
+
+    def inspect_image(self, ref: str) -> ImageInfo | None:
+        """A local image, or None."""
+        ...
+
+    def pull_image(self, ref: str) -> ImageInfo:
+        """Pull an image; ``EngineError`` if it cannot be had."""
+        ...
+
+    def health(self, name: str) -> HealthStatus:
+        """Current health; runs the check once where the engine does not schedule it (Podman)."""
+        ...
+
+
+class StackLock(Protocol):
+    """One apply per stack at a time, across processes (and machines sharing a PostgreSQL store).
+
+    A crashed holder never leaves the stack locked: locks die with their process/session.
+    """
+
+    def acquire(self, stack: str, *, holder: str, timeout: float | None = None) -> AbstractContextManager[None]:
+        """Hold the lock for the block. Without ``timeout`` fail at once, else wait up to
+        ``timeout`` seconds; then raise ``StackLockedError`` naming the current holder."""
+        ...
+
+    def holder(self, stack: str) -> str | None:
+        """Who holds the lock now (None if free); used by doctor and error messages."""
+        ...
+
+
+class KeyProvider(Protocol):
+    """The 32-byte secret key."""
+
+    def load_key(self) -> bytes:
+        """Return the key, creating it on first use (mode 0600 in a 0700 directory).
+        ``SecretError`` if it exists but is unreadable or malformed."""
+        ...
+
+    def replace_key(self, key: bytes) -> None:
+        """Atomically replace the key (rotation). The caller has re-sealed every secret first."""
+        ...
+
+
+class ConfigFiles(Protocol):
+    """Materializes instance config files on the host, under one directory per instance."""
+
+    def write(self, stack: str, instance: str, files: Mapping[str, tuple[str, int]]) -> str:
+        """Atomically make the instance directory hold exactly ``files`` (relative path ->
+        (content, mode)); return its absolute host path. A path escaping the directory (``..``,
+        absolute, through a symlink) raises ``ValidationError``; on failure nothing partial stays."""
+        ...
+
+    def host_path(self, stack: str, instance: str) -> str:
+        """The absolute host directory for the instance (it may not exist yet)."""
+        ...
+
+    def remove(self, stack: str, instance: str | None = None) -> None:
+        """Remove an instance's directory (or the whole stack's). Idempotent."""
+        ...
+
+
+class PortProbe(Protocol):
+    """Asks the host whether a port is free."""
+
+    def is_free(self, host_ip: str, port: int, protocol: str = "tcp") -> bool:
+        """True if nothing on the host is bound to ``host_ip:port``."""
+        ...
+
+
+class Clock(Protocol):
+    """Time, so the core has no clock of its own."""
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, for durations."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait."""
+        ...
+
+
+class Reporter(Protocol):
+    """Progress hooks. Every method is optional to act on; see :class:`devarch_core.reporting.NullReporter`."""
+
+    def phase_started(self, phase: str, total: int = 0) -> None:
+        """A phase (``network``, ``config``, ``images``, ``containers``...) begins with ``total`` steps."""
+        ...
+
+    def phase_finished(self, phase: str, seconds: float) -> None:
+        """A phase ended after ``seconds``."""
+        ...
+
+    def step(self, phase: str, item: str, status: str) -> None:
+        """One item of a phase changed status (``creating``, ``started``, ``healthy``...)."""
+        ...
+
+    def warning(self, message: str) -> None:
+        """Something the user should know that does not stop the operation."""
+        ...
+

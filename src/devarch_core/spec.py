@@ -1,0 +1,588 @@
+"""The service definition: what one container should be (a Compose service, normalized).
+
+Templates hold a :class:`ServiceSpec`; the merge resolver produces one per instance (the effective
+config). Parsing accepts the Compose Specification's short and long forms and normalizes them, so
+two spellings of the same service have the same content hash.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+from attrs import frozen
+
+from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar, type_name
+from devarch_core.errors import ValidationError
+from devarch_core.secrets import Secret
+from devarch_core.units import (
+    format_cpus,
+    format_duration,
+    format_memory,
+    parse_cpus,
+    parse_duration,
+    parse_memory,
+)
+
+__all__ = [
+    "ConfigFile",
+    "EnvValue",
+    "Healthcheck",
+    "PortSpec",
+    "Resources",
+    "ServiceSpec",
+    "VolumeSpec",
+    "parse_port",
+    "parse_volume",
+]
+
+#: An environment value: plain text, or a secret that renders as ``***`` everywhere but the engine.
+EnvValue = str | Secret
+PortProtocol = Literal["tcp", "udp"]
+DEFAULT_HOST_IP = "127.0.0.1"
+RESTART_POLICIES = frozenset({"no", "always", "on-failure", "unless-stopped"})
+
+
+def _check_port(number: object, path: str, problems: Problems, what: str = "port") -> int | None:
+    value = scalar(number, path, problems, int, f"a {what} number")
+    if value is not None and not 1 <= value <= 65535:  # noqa: PLR2004 - the TCP/UDP port range
+        problems.add(path, f"{what} {value} is out of range 1-65535")
+        return None
+    return value
+
+
+@frozen(kw_only=True)
+class PortSpec:
+    """A container port and how it is published on the host (DESIGN §3: 127.0.0.1, allocated)."""
+
+    container: int
+    protocol: PortProtocol = "tcp"
+    #: A pinned host port; ``None`` means devarch allocates one and keeps it.
+    host: int | None = None
+    host_ip: str = DEFAULT_HOST_IP
+    publish: bool = True
+
+    @property
+    def key(self) -> str:
+        """Merge key: ``5432/tcp``."""
+        return f"{self.container}/{self.protocol}"
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data (defaults omitted)."""
+        data: dict[str, Any] = {"container": self.container}
+        if self.protocol != "tcp":
+            data["protocol"] = self.protocol
+        if self.host is not None:
+            data["host"] = self.host
+        if self.host_ip != DEFAULT_HOST_IP:
+            data["host_ip"] = self.host_ip
+        if not self.publish:
+            data["publish"] = False
+        return data
+
+
+def parse_port(value: object, path: str, problems: Problems) -> PortSpec | None:
+    """Parse a Compose port (``"5432"``, ``"8080:80"``, ``"53/udp"``, long form) to a PortSpec.
+
+    In a template the host side of ``"8080:80"`` is ignored: templates declare container ports and
+    devarch allocates host ports (DESIGN §3).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        port = _check_port(value, path, problems)
+        return PortSpec(container=port) if port else None
+    if isinstance(value, str):
+        text, _, proto = value.partition("/")
+        proto = proto or "tcp"
+        if proto not in ("tcp", "udp"):
+            problems.add(path, f"protocol {proto!r} must be tcp or udp")
+            return None
+        container = text.rsplit(":", 1)[-1]
+        if "-" in container:
+            problems.add(path, "port ranges are not supported; list each port")
+            return None
+        port = _check_port(container, path, problems)
+        return PortSpec(container=port, protocol=proto) if port else None  # type: ignore[arg-type]
+    data = expect_mapping(value, path, problems)
+    if not data:
+        if value is not None and isinstance(value, Mapping):
+            problems.add(path, "a port needs a container port")
+        return None
+    check_keys(data, {"container", "target", "protocol", "host", "published", "host_ip", "publish", "mode", "name"}, path, problems)
+    container = _check_port(data.get("container", data.get("target")), join(path, "container"), problems)
+    if container is None:
+        if "container" not in data and "target" not in data:
+            problems.add(path, "a port needs a container port")
+        return None
+    proto = data.get("protocol", "tcp")
+    if proto not in ("tcp", "udp"):
+        problems.add(join(path, "protocol"), f"protocol {proto!r} must be tcp or udp")
+        return None
+    host = _check_port(data.get("host", data.get("published")), join(path, "host"), problems, "host port")
+    host_ip = scalar(data.get("host_ip"), join(path, "host_ip"), problems, str, "an IP address") or DEFAULT_HOST_IP
+    publish = scalar(data.get("publish", True), join(path, "publish"), problems, bool, "true or false")
+    return PortSpec(
+        container=container,
+        protocol=proto,
+        host=host,
+        host_ip=host_ip,
+        publish=True if publish is None else publish,
+    )
+
+
+@frozen(kw_only=True)
+class VolumeSpec:
+    """A mount: a named volume private to the instance, a bind mount, or a tmpfs."""
+
+    target: str
+    #: Named volume (template-local name, made unique per instance) or host path for a bind.
+    source: str | None = None
+    type: Literal["volume", "bind", "tmpfs"] = "volume"
+    read_only: bool = False
+
+    @property
+    def key(self) -> str:
+        """Merge key: the target path."""
+        return self.target
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data (defaults omitted)."""
+        data: dict[str, Any] = {"target": self.target}
+        if self.source is not None:
+            data["source"] = self.source
+        if self.type != "volume":
+            data["type"] = self.type
+        if self.read_only:
+            data["read_only"] = True
+        return data
+
+
+def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | None:
+    """Parse a Compose volume (``"data:/var/lib/x"``, ``"/abs:/x:ro"``, long form)."""
+    if isinstance(value, str):
+        parts = value.split(":")
+        read_only = False
+        if len(parts) == 3:  # noqa: PLR2004 - source:target:mode
+            read_only = parts[2] == "ro"
+            if parts[2] not in ("ro", "rw"):
+                problems.add(path, f"mode {parts[2]!r} must be ro or rw")
+            parts = parts[:2]
+        if len(parts) == 1:
+            source, target = None, parts[0]
+        elif len(parts) == 2:  # noqa: PLR2004 - source:target
+            source, target = parts
+        else:
+            problems.add(path, f"{value!r} is not source:target[:ro]")
+            return None
+        kind: Literal["volume", "bind", "tmpfs"] = "volume"
+        if source and (source.startswith(("/", ".", "~"))):
+            kind = "bind"
+        return _volume(target, source, kind, read_only, path, problems)
+    data = expect_mapping(value, path, problems)
+    if not data:
+        return None
+    check_keys(data, {"target", "source", "type", "read_only"}, path, problems)
+    kind = data.get("type", "volume")
+    if kind not in ("volume", "bind", "tmpfs"):
+        problems.add(join(path, "type"), f"{kind!r} must be volume, bind or tmpfs")
+        return None
+    target = scalar(data.get("target"), join(path, "target"), problems, str, "a path")
+    if target is None:
+        problems.add(join(path, "target"), "a volume needs a target path")
+        return None
+    source = scalar(data.get("source"), join(path, "source"), problems, str, "a name or path")
+    read_only = scalar(data.get("read_only", False), join(path, "read_only"), problems, bool, "true or false")
+    return _volume(target, source, kind, bool(read_only), path, problems)
+
+
+def _volume(
+    target: str, source: str | None, kind: Literal["volume", "bind", "tmpfs"], read_only: bool, path: str, problems: Problems
+) -> VolumeSpec | None:
+    if not target.startswith("/"):
+        problems.add(path, f"target {target!r} must be an absolute path inside the container")
+        return None
+    if kind == "volume" and source is not None:
+        from devarch_core.naming import NAME_PATTERN  # noqa: PLC0415 - avoid a cycle at import
+
+        if not NAME_PATTERN.fullmatch(source) or len(source) > 63:  # noqa: PLR2004
+            problems.add(path, f"volume name {source!r} must be a lowercase DNS label (a-z, 0-9, '-')")
+            return None
+    return VolumeSpec(target=posixpath.normpath(target), source=source, type=kind, read_only=read_only)
+
+
+@frozen(kw_only=True)
+class Healthcheck:
+    """A container healthcheck; ``test`` is always a list (never split on spaces)."""
+
+    test: tuple[str, ...]
+    interval: Decimal | None = None
+    timeout: Decimal | None = None
+    retries: int | None = None
+    start_period: Decimal | None = None
+
+    @classmethod
+    def parse(cls, value: object, path: str, problems: Problems) -> Healthcheck | None:
+        """Parse a Compose healthcheck mapping (test as list or ``CMD-SHELL`` string)."""
+        data = expect_mapping(value, path, problems)
+        if not data:
+            return None
+        check_keys(data, {"test", "interval", "timeout", "retries", "start_period", "disable"}, path, problems)
+        raw = data.get("test")
+        if isinstance(raw, str):
+            test: tuple[str, ...] = ("CMD-SHELL", raw)
+        elif isinstance(raw, list | tuple) and raw and all(isinstance(t, str) for t in raw):
+            test = tuple(raw)
+            if test[0] not in ("CMD", "CMD-SHELL", "NONE"):
+                problems.add(join(path, "test"), "a test list starts with CMD, CMD-SHELL or NONE")
+        else:
+            problems.add(join(path, "test"), f"expected a list of strings or a string, got {type_name(raw)}")
+            return None
+        durations: dict[str, Decimal | None] = {}
+        for key in ("interval", "timeout", "start_period"):
+            durations[key] = None
+            if data.get(key) is not None:
+                with problems.guard(join(path, key)):
+                    durations[key] = parse_duration(data[key])
+        retries = scalar(data.get("retries"), join(path, "retries"), problems, int, "an integer")
+        return cls(test=test, retries=retries, **durations)
+
+    def to_data(self) -> dict[str, Any]:
+        """Compose form with canonical durations."""
+        data: dict[str, Any] = {"test": list(self.test)}
+        for key in ("interval", "timeout", "start_period"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = format_duration(value)
+        if self.retries is not None:
+            data["retries"] = self.retries
+        return data
+
+
+@frozen(kw_only=True)
+class ConfigFile:
+    """A file devarch writes under the instance directory and mounts read-only at ``path``."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data."""
+        data: dict[str, Any] = {"path": self.path, "content": self.content}
+        if self.mode != 0o644:  # noqa: PLR2004 - the default file mode
+            data["mode"] = f"{self.mode:04o}"
+        return data
+
+
+def parse_mode(value: object, path: str, problems: Problems) -> int | None:
+    """Parse a file mode: ``"0640"``/``"640"`` (octal text) or an integer (0o640 as YAML reads it)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            mode = int(value, 8)
+        except ValueError:
+            problems.add(path, f"{value!r} is not an octal file mode like 0644")
+            return None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        problems.add(path, f"expected an octal file mode like 0644, got {type_name(value)}")
+        return None
+    if not 0 <= mode <= 0o777:  # noqa: PLR2004
+        problems.add(path, f"mode {mode:o} is out of range 0000-0777")
+        return None
+    return mode
+
+
+def check_container_path(value: str, path: str, problems: Problems) -> str | None:
+    """A config file path: absolute inside the container, no ``..`` components."""
+    if not value.startswith("/"):
+        problems.add(path, f"{value!r} must be an absolute path inside the container")
+        return None
+    if ".." in value.split("/"):
+        problems.add(path, f"{value!r} must not contain '..'")
+        return None
+    return posixpath.normpath(value)
+
+
+@frozen(kw_only=True)
+class Resources:
+    """Resource limits and reservations; ``None`` means unlimited / not reserved."""
+
+    cpu_limit: Decimal | None = None
+    cpu_reservation: Decimal | None = None
+    memory_limit: int | None = None
+    memory_reservation: int | None = None
+
+    FIELDS = ("cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation")
+
+    @classmethod
+    def parse(cls, value: object, path: str, problems: Problems, *, partial: bool = False) -> Resources:
+        """Parse ``{cpu_limit: "0.5", memory_limit: 512m, ...}``; check reservation <= limit.
+
+        With ``partial`` (an override), the reservation/limit check is left to the merged result.
+        """
+        data = expect_mapping(value, path, problems)
+        check_keys(data, set(cls.FIELDS), path, problems)
+        values: dict[str, Any] = {}
+        for key in cls.FIELDS:
+            raw = data.get(key)
+            if raw is None:
+                continue
+            with problems.guard(join(path, key)):
+                values[key] = parse_cpus(raw) if key.startswith("cpu") else parse_memory(raw)
+        result = cls(**values)
+        if not partial:
+            for problem in result.problems():
+                problems.add(path, problem)
+        return result
+
+    def problems(self) -> list[str]:
+        """Inconsistencies: a reservation above its limit."""
+        found = []
+        if self.cpu_limit is not None and self.cpu_reservation is not None and self.cpu_reservation > self.cpu_limit:
+            found.append(
+                f"cpu_reservation {format_cpus(self.cpu_reservation)} is above cpu_limit {format_cpus(self.cpu_limit)}"
+            )
+        if (
+            self.memory_limit is not None
+            and self.memory_reservation is not None
+            and self.memory_reservation > self.memory_limit
+        ):
+            found.append(
+                f"memory_reservation {format_memory(self.memory_reservation)} is above "
+                f"memory_limit {format_memory(self.memory_limit)}"
+            )
+        return found
+
+    def to_data(self) -> dict[str, str]:
+        """Canonical text per set field (``{"cpu_limit": "0.5", "memory_limit": "512m"}``)."""
+        data = {}
+        for key in self.FIELDS:
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = format_cpus(value) if key.startswith("cpu") else format_memory(value)
+        return data
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, key) is not None for key in self.FIELDS)
+
+
+def _command(value: object, path: str, problems: Problems) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            problems.add(path, f"cannot split {value!r}: {exc}")
+            return None
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+        return tuple(str(v) for v in value)
+    problems.add(path, f"expected a list of strings or a string, got {type_name(value)}")
+    return None
+
+
+def env_text(value: object, path: str, problems: Problems) -> str | None:
+    """An environment value as text (numbers and booleans as Compose writes them)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    problems.add(path, f"expected a string, got {type_name(value)}")
+    return None
+
+
+def parse_environment(value: object, path: str, problems: Problems) -> dict[str, str | None]:
+    """Parse Compose ``environment`` (mapping or ``["K=V"]`` list); ``None`` values kept."""
+    result: dict[str, str | None] = {}
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                problems.add(f"{path}[{i}]", f"expected 'NAME=value', got {type_name(item)}")
+                continue
+            name, sep, text = item.partition("=")
+            result[name] = text if sep else None
+    else:
+        for name, raw in expect_mapping(value, path, problems).items():
+            result[str(name)] = env_text(raw, join(path, str(name)), problems)
+    for name in result:
+        if not name or "=" in name or any(c.isspace() for c in name):
+            problems.add(join(path, name), "is not a valid environment variable name")
+    return result
+
+
+SERVICE_KEYS = {
+    "image", "command", "entrypoint", "working_dir", "user", "restart", "environment", "labels",
+    "ports", "volumes", "domains", "depends_on", "healthcheck", "config_files", "resources",
+}  # fmt: skip
+
+
+@frozen(kw_only=True)
+class ServiceSpec:
+    """What one container should be. Mappings are sorted by key; lists keep their merge keys unique."""
+
+    image: str
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    restart: str | None = None
+    environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+    ports: tuple[PortSpec, ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
+    domains: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None
+    config_files: tuple[ConfigFile, ...] = ()
+    resources: Resources = Resources()
+
+    @classmethod
+    def from_compose(cls, data: object, path: str = "service") -> ServiceSpec:
+        """Parse a Compose service mapping (plus devarch's ``domains``, ``config_files``, ``resources``).
+
+        Raises ``ValidationError`` listing every problem with its path.
+        """
+        problems = Problems()
+        spec = cls.parse(data, path, problems)
+        problems.raise_if_any(what="invalid service definition")
+        assert spec is not None  # noqa: S101 - parse returns None only with problems recorded
+        return spec
+
+    @classmethod
+    def parse(cls, data: object, path: str, problems: Problems) -> ServiceSpec | None:  # noqa: C901, PLR0912
+        """Like :meth:`from_compose`, recording problems instead of raising."""
+        service = expect_mapping(data, path, problems)
+        extra = set(service) - SERVICE_KEYS - {"deploy", "container_name", "networks", "expose"}
+        for key in sorted(extra):
+            problems.add(join(path, key), f"unsupported service key; devarch understands: {', '.join(sorted(SERVICE_KEYS))}")
+        image = scalar(service.get("image"), join(path, "image"), problems, str, "an image reference")
+        if not image:
+            problems.add(join(path, "image"), "an image is required")
+        env_raw = parse_environment(service.get("environment"), join(path, "environment"), problems)
+        environment = {k: v for k, v in env_raw.items() if v is not None}
+        labels_raw = parse_environment(service.get("labels"), join(path, "labels"), problems)
+        labels = {k: v or "" for k, v in labels_raw.items()}
+        for key in labels:
+            if key.startswith("devarch."):
+                problems.add(join(join(path, "labels"), key), "devarch.* labels are reserved")
+        ports: dict[str, PortSpec] = {}
+        for i, raw in enumerate(expect_list(service.get("ports"), join(path, "ports"), problems)):
+            port = parse_port(raw, f"{join(path, 'ports')}[{i}]", problems)
+            if port is not None:
+                if port.key in ports:
+                    problems.add(f"{join(path, 'ports')}[{i}]", f"port {port.key} is listed twice")
+                ports[port.key] = port
+        volumes: dict[str, VolumeSpec] = {}
+        for i, raw in enumerate(expect_list(service.get("volumes"), join(path, "volumes"), problems)):
+            volume = parse_volume(raw, f"{join(path, 'volumes')}[{i}]", problems)
+            if volume is not None:
+                if volume.key in volumes:
+                    problems.add(f"{join(path, 'volumes')}[{i}]", f"target {volume.target} is mounted twice")
+                volumes[volume.key] = volume
+        domains = [str(d) for d in expect_list(service.get("domains"), join(path, "domains"), problems)]
+        depends_raw = service.get("depends_on")
+        depends = list(depends_raw) if isinstance(depends_raw, Mapping) else expect_list(depends_raw, join(path, "depends_on"), problems)
+        healthcheck = None
+        hc_raw = service.get("healthcheck")
+        if hc_raw is not None and not (isinstance(hc_raw, Mapping) and hc_raw.get("disable")):
+            healthcheck = Healthcheck.parse(hc_raw, join(path, "healthcheck"), problems)
+        files: dict[str, ConfigFile] = {}
+        for i, raw in enumerate(expect_list(service.get("config_files"), join(path, "config_files"), problems)):
+            fpath = f"{join(path, 'config_files')}[{i}]"
+            item = expect_mapping(raw, fpath, problems)
+            check_keys(item, {"path", "content", "mode"}, fpath, problems)
+            target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
+            content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
+            mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
+            if target is not None and (target := check_container_path(target, join(fpath, "path"), problems)):
+                files[target] = ConfigFile(path=target, content=content or "", mode=0o644 if mode is None else mode)
+        resources_raw = service.get("resources")
+        deploy = service.get("deploy")
+        if resources_raw is None and isinstance(deploy, Mapping):
+            resources_raw = _resources_from_deploy(deploy)
+        resources = Resources.parse(resources_raw, join(path, "resources"), problems)
+        restart = scalar(service.get("restart"), join(path, "restart"), problems, str, "a restart policy")
+        if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
+            problems.add(join(path, "restart"), f"{restart!r} must be one of {', '.join(sorted(RESTART_POLICIES))}")
+        if not image:
+            return None
+        return cls(
+            image=image,
+            command=_command(service.get("command"), join(path, "command"), problems),
+            entrypoint=_command(service.get("entrypoint"), join(path, "entrypoint"), problems),
+            working_dir=scalar(service.get("working_dir"), join(path, "working_dir"), problems, str, "a path"),
+            user=scalar(service.get("user"), join(path, "user"), problems, str, "a user"),
+            restart=restart,
+            environment=environment,
+            labels=labels,
+            ports=tuple(sorted(ports.values(), key=_port_order)),
+            volumes=tuple(sorted(volumes.values(), key=lambda v: v.target)),
+            domains=tuple(sorted(set(domains))),
+            depends_on=tuple(sorted({str(d) for d in depends})),
+            healthcheck=healthcheck,
+            config_files=tuple(sorted(files.values(), key=lambda f: f.path)),
+            resources=resources,
+        )
+
+    def to_data(self, *, reveal: bool = False) -> dict[str, Any]:
+        """Canonical plain data in devarch's service format (secrets as ``***`` unless ``reveal``)."""
+        data: dict[str, Any] = {"image": self.image}
+        for key in ("command", "entrypoint"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = list(value)
+        for key in ("working_dir", "user", "restart"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.environment:
+            data["environment"] = {
+                k: (v.reveal() if reveal and isinstance(v, Secret) else str(v)) for k, v in self.environment.items()
+            }
+        if self.labels:
+            data["labels"] = dict(self.labels)
+        if self.ports:
+            data["ports"] = [p.to_data() for p in self.ports]
+        if self.volumes:
+            data["volumes"] = [v.to_data() for v in self.volumes]
+        if self.domains:
+            data["domains"] = list(self.domains)
+        if self.depends_on:
+            data["depends_on"] = list(self.depends_on)
+        if self.healthcheck is not None:
+            data["healthcheck"] = self.healthcheck.to_data()
+        if self.config_files:
+            data["config_files"] = [f.to_data() for f in self.config_files]
+        if self.resources:
+            data["resources"] = self.resources.to_data()
+        return data
+
+
+def _port_order(port: PortSpec) -> tuple[int, str]:
+    return (port.container, port.protocol)
+
+
+def _resources_from_deploy(deploy: Mapping[str, Any]) -> dict[str, Any]:
+    res = deploy.get("resources") or {}
+    limits = res.get("limits") or {}
+    reservations = res.get("reservations") or {}
+    out = {
+        "cpu_limit": limits.get("cpus"),
+        "memory_limit": limits.get("memory"),
+        "cpu_reservation": reservations.get("cpus"),
+        "memory_reservation": reservations.get("memory"),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def validation_error_from(problems: Problems, what: str) -> ValidationError:
+    """Build (not raise) a ValidationError from collected problems."""
+    return ValidationError(problems.items, what=what)

@@ -1,0 +1,223 @@
+"""Templates: catalog entries with a service definition, wiring contracts, a name and a version.
+
+A template's identity is its content hash: the SHA-256 of its canonical data, so reformatting the
+YAML file does not change it while any semantic change does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+from attrs import frozen
+
+from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
+from devarch_core.errors import TemplateError
+from devarch_core.naming import NAME_PATTERN
+from devarch_core.spec import ServiceSpec
+
+__all__ = ["Export", "Import", "Template"]
+
+_VALUE_REF = re.compile(r"\$\{([^}]*)\}")
+_KNOWN_REFS = ("host", "port", "protocol", "name", "instance", "stack")
+
+
+@frozen(kw_only=True)
+class Export:
+    """A contract a template provides: ``{name, type, port, protocol, env}``.
+
+    ``env`` maps variable names to value templates: ``${host}``, ``${port}``, ``${protocol}``,
+    ``${env.NAME}`` (the provider's effective environment).
+    """
+
+    name: str
+    type: str
+    port: int | None = None
+    protocol: Literal["tcp", "udp"] = "tcp"
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data."""
+        data: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.port is not None:
+            data["port"] = self.port
+        if self.protocol != "tcp":
+            data["protocol"] = self.protocol
+        data["env"] = dict(self.env)
+        return data
+
+
+@frozen(kw_only=True)
+class Import:
+    """A contract a template needs: ``{name, type, required}``, with optional renaming/prefixing."""
+
+    name: str
+    type: str
+    required: bool = True
+    #: Prefix added to every injected variable (``CACHE_`` turns ``REDIS_URL`` into ``CACHE_REDIS_URL``).
+    prefix: str = ""
+    #: Exported variable -> the name the consumer wants (applied before the prefix).
+    rename: Mapping[str, str] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+
+    def target_name(self, variable: str) -> str:
+        """The consumer-side name of an exported variable."""
+        return self.prefix + self.rename.get(variable, variable)
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data."""
+        data: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required}
+        if self.prefix:
+            data["prefix"] = self.prefix
+        if self.rename:
+            data["rename"] = dict(self.rename)
+        return data
+
+
+TEMPLATE_KEYS = {"name", "version", "description", "service", "secrets", "exports", "imports"}
+
+
+@frozen(kw_only=True)
+class Template:
+    """A catalog entry. Build one with :meth:`from_data` (validates) rather than directly."""
+
+    name: str
+    version: str
+    description: str = ""
+    service: ServiceSpec
+    #: Environment variables whose values are secret (redacted, sealed when overridden).
+    secrets: tuple[str, ...] = ()
+    exports: tuple[Export, ...] = ()
+    imports: tuple[Import, ...] = ()
+    #: Where it came from (``builtin``, a file path, ``compose:FILE#service``); not part of the hash.
+    origin: str = attrs.field(default="", eq=False)
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the value of the ``devarch.template_service_id`` label."""
+        return f"{self.name}@{self.version}"
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data (the template file format)."""
+        data: dict[str, Any] = {"name": self.name, "version": self.version}
+        if self.description:
+            data["description"] = self.description
+        data["service"] = self.service.to_data()
+        if self.secrets:
+            data["secrets"] = list(self.secrets)
+        data["exports"] = [e.to_data() for e in self.exports]
+        data["imports"] = [i.to_data() for i in self.imports]
+        return data
+
+    @property
+    def content_hash(self) -> str:
+        """``sha256:<hex>`` of the canonical data."""
+        return _content_hash(self)
+
+    @classmethod
+    def from_data(cls, data: object, origin: str = "") -> Template:
+        """Parse and validate a template; raise ``TemplateError`` listing every problem with its path."""
+        problems = Problems()
+        raw = expect_mapping(data, "", problems)
+        check_keys(raw, TEMPLATE_KEYS, "", problems)
+        name = scalar(raw.get("name"), "name", problems, str, "a name")
+        if not name:
+            problems.add("name", "a template needs a name")
+        elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
+            problems.add("name", f"{name!r} must be a lowercase DNS label (a-z, 0-9, '-')")
+        version = scalar(raw.get("version"), "version", problems, str, "a version string")
+        if not version:
+            problems.add("version", "a template needs a version (quote it: \"16.4\")")
+        description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
+        service = ServiceSpec.parse(raw.get("service"), "service", problems)
+        if raw.get("service") is None:
+            problems.add("service", "a template needs a service definition")
+        secrets = [str(s) for s in expect_list(raw.get("secrets"), "secrets", problems)]
+        if service is not None:
+            for i, secret in enumerate(secrets):
+                if secret not in service.environment:
+                    problems.add(f"secrets[{i}]", f"{secret!r} is not in service.environment")
+        exports = _parse_exports(raw.get("exports"), problems, service)
+        imports = _parse_imports(raw.get("imports"), problems)
+        problems.raise_if_any(TemplateError, what=f"invalid template {name or origin or '?'}" + (f" ({origin})" if origin else ""))
+        assert name and version and service is not None  # noqa: S101 - guaranteed by the checks above
+        return cls(
+            name=name,
+            version=version,
+            description=description,
+            service=service,
+            secrets=tuple(sorted(set(secrets))),
+            exports=tuple(exports),
+            imports=tuple(imports),
+            origin=origin,
+        )
+
+
+def _content_hash(template: Template) -> str:
+    canonical = json.dumps(template.to_data(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _parse_exports(value: object, problems: Problems, service: ServiceSpec | None) -> list[Export]:
+    exports: list[Export] = []
+    seen: set[str] = set()
+    for i, item in enumerate(expect_list(value, "exports", problems)):
+        path = f"exports[{i}]"
+        data = expect_mapping(item, path, problems)
+        check_keys(data, {"name", "type", "port", "protocol", "env"}, path, problems)
+        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
+        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+        port = scalar(data.get("port"), join(path, "port"), problems, int, "a port number")
+        protocol = data.get("protocol", "tcp")
+        if protocol not in ("tcp", "udp"):
+            problems.add(join(path, "protocol"), f"{protocol!r} must be tcp or udp")
+        env: dict[str, str] = {}
+        for var, tmpl in expect_mapping(data.get("env"), join(path, "env"), problems).items():
+            text = scalar(tmpl, join(join(path, "env"), var), problems, str, "a value template")
+            if text is None:
+                continue
+            for ref in _VALUE_REF.findall(text):
+                if ref.startswith("env."):
+                    if service is not None and ref[4:] not in service.environment:
+                        problems.add(join(join(path, "env"), var), f"${{{ref}}} names a variable the service does not set")
+                elif ref not in _KNOWN_REFS:
+                    problems.add(
+                        join(join(path, "env"), var),
+                        f"unknown reference ${{{ref}}}; use ${{host}}, ${{port}}, ${{protocol}} or ${{env.NAME}}",
+                    )
+            env[var] = text
+        if not name or not kind:
+            problems.add(path, "an export needs a name and a type")
+            continue
+        if name in seen:
+            problems.add(join(path, "name"), f"export {name!r} is declared twice")
+        seen.add(name)
+        exports.append(Export(name=name, type=kind, port=port, protocol=protocol if protocol in ("tcp", "udp") else "tcp", env=env))
+    return exports
+
+
+def _parse_imports(value: object, problems: Problems) -> list[Import]:
+    imports: list[Import] = []
+    seen: set[str] = set()
+    for i, item in enumerate(expect_list(value, "imports", problems)):
+        path = f"imports[{i}]"
+        data = expect_mapping(item, path, problems)
+        check_keys(data, {"name", "type", "required", "prefix", "rename"}, path, problems)
+        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
+        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+        required = scalar(data.get("required", True), join(path, "required"), problems, bool, "true or false")
+        prefix = scalar(data.get("prefix", ""), join(path, "prefix"), problems, str, "text") or ""
+        rename = {
+            k: str(v) for k, v in expect_mapping(data.get("rename"), join(path, "rename"), problems).items()
+        }
+        if not name or not kind:
+            problems.add(path, "an import needs a name and a type")
+            continue
+        if name in seen:
+            problems.add(join(path, "name"), f"import {name!r} is declared twice")
+        seen.add(name)
+        imports.append(Import(name=name, type=kind, required=required is not False, prefix=prefix, rename=rename))
+    return imports

@@ -1,0 +1,114 @@
+"""Parsing and canonical formatting of sizes, CPU counts and durations.
+
+Each parser raises ``ValueError`` with a readable reason; callers wrap it into a
+``ValidationError`` that names where the value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+__all__ = [
+    "format_cpus",
+    "format_duration",
+    "format_memory",
+    "parse_cpus",
+    "parse_duration",
+    "parse_memory",
+]
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+#: Below this a container cannot start on Docker (it refuses < 6 MiB).
+MIN_MEMORY = 6 * 1024**2
+MIN_CPUS = Decimal("0.01")
+
+
+def parse_memory(value: str | int) -> int:
+    """Parse ``512m``, ``1g``, ``1.5GiB``, ``1048576`` into bytes (binary units, as Compose)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a memory size")
+    if isinstance(value, int):
+        number, unit = Decimal(value), ""
+    else:
+        match = _MEMORY.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a memory size (use e.g. 512m, 1g, 2GiB)")
+        number, unit = Decimal(match.group(1)), match.group(2).lower()
+    size = int(number * _UNITS[unit])
+    if size < MIN_MEMORY:
+        raise ValueError(f"{value!r} is below the minimum of 6m")
+    return size
+
+
+def format_memory(size: int) -> str:
+    """Format bytes with the largest binary unit that divides them exactly (``536870912`` -> ``512m``)."""
+    for unit in ("t", "g", "m", "k"):
+        if size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}"
+    return str(size)
+
+
+def parse_cpus(value: str | float) -> Decimal:
+    """Parse a CPU count such as ``"0.5"`` or ``2``; at least 0.01, at most two decimals."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a CPU count")
+    try:
+        cpus = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a CPU count (use e.g. 0.5 or 2)") from None
+    if not cpus.is_finite() or cpus < MIN_CPUS:
+        raise ValueError(f"{value!r} is below the minimum of {MIN_CPUS} CPUs")
+    if cpus != cpus.quantize(MIN_CPUS):
+        raise ValueError(f"{value!r} has more than two decimals")
+    return cpus.quantize(MIN_CPUS).normalize()
+
+
+def format_cpus(cpus: Decimal) -> str:
+    """Canonical text of a CPU count (``Decimal('0.50')`` -> ``"0.5"``)."""
+    text = format(cpus.normalize(), "f")
+    return text
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)")
+_DURATION_UNITS = {"us": Decimal("0.000001"), "ms": Decimal("0.001"), "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: str | float) -> Decimal:
+    """Parse a Compose duration (``5s``, ``1m30s``, ``500ms``, or a number of seconds)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative")
+        return Decimal(str(value))
+    text = str(value).strip()
+    pos = 0
+    total = Decimal(0)
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 1m30s, 500ms)")
+    return total
+
+
+def format_duration(seconds: Decimal) -> str:
+    """Canonical Compose text of a duration (``Decimal(90)`` -> ``"1m30s"``, ``0.5`` -> ``"500ms"``)."""
+    if seconds == seconds.to_integral_value():
+        whole = int(seconds)
+        parts = []
+        for unit, size in (("h", 3600), ("m", 60)):
+            if whole >= size:
+                parts.append(f"{whole // size}{unit}")
+                whole %= size
+        if whole or not parts:
+            parts.append(f"{whole}s")
+        return "".join(parts)
+    ms = seconds * 1000
+    if ms == ms.to_integral_value():
+        return f"{int(ms)}ms"
+    return f"{int(seconds * 1_000_000)}us"
