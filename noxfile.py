@@ -1,0 +1,72 @@
+"""Developer sessions: ``nox -s tests|unit|lint|typecheck|docs|bench|demo``.
+
+Every session installs the project in editable mode with its dev extra into a plain ``venv``
+that nox reuses between runs (``nox -R`` skips even the install).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+
+PYTHON = "3.11"
+#: What mypy checks strictly, beyond the packages configured in pyproject.toml.
+TYPED_PATHS = ("src", "tests", "noxfile.py", "examples")
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite except benchmarks; extra arguments go to pytest."""
+    _install(session)
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", "-m", "not bench", *session.posargs
+    )
+
+
+@nox.session(python=PYTHON)
+def unit(session: nox.Session) -> None:
+    """Run the fast unit tests only (core and fakes, no engine)."""
+    _install(session)
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "tests/unit", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check lint rules and formatting with ruff (no files are changed)."""
+    _install(session)
+    session.run("ruff", "check", *session.posargs)
+    session.run("ruff", "format", "--check", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check the sources, tests, examples and this file with mypy --strict."""
+    _install(session)
+    session.run("mypy", "--strict", *(session.posargs or TYPED_PATHS))
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the HTML documentation; any Sphinx warning fails the build."""
+    _install(session)
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (benchmarks/run.py); extra arguments go to it."""
+    _install(session)
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=False)
+def demo(session: nox.Session) -> None:
+    """Run the example stack with scripts/demo.sh (it manages .venv itself)."""
+    session.run("bash", "scripts/demo.sh", *session.posargs, external=True)
