@@ -1,0 +1,13 @@
+"""In-memory fakes of devarch's ports, so code built on devarch can be tested without an engine.
+
+Each fake passes the same contract test suite as the real adapters (``tests/contract``).
+"""
+
+from devarch_core.testing._runtime import FakeRuntime
+from devarch_core.testing._store import InMemoryStackLock, InMemoryStore
+
+__all__ = [
+    "FakeRuntime",
+    "InMemoryStackLock",
+    "InMemoryStore",
+]
