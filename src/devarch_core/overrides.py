@@ -218,10 +218,10 @@ class Overrides:
             ipath = f"{join(path, 'ports')}[{i}]"
             remove = isinstance(item, Mapping) and item.get("remove") is True
             body = {k: v for k, v in item.items() if k != "remove"} if isinstance(item, Mapping) else item
-            spec = parse_port(body, ipath, problems)
+            spec = parse_port(body, ipath, problems, keep_host=True)
             if spec is None:
                 continue
-            explicit = body if isinstance(body, Mapping) else {}
+            explicit = body if isinstance(body, Mapping) else _short_port_keys(body)
             override = PortOverride(
                 container=spec.container,
                 protocol=spec.protocol,
@@ -282,6 +282,14 @@ class Overrides:
         values["config_files"] = list(files.values())
         values["resources"] = Resources.parse(raw.get("resources"), join(path, "resources"), problems, partial=True)
         return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+def _short_port_keys(value: object) -> dict[str, bool]:
+    """Which fields a short-form port (``"[ip:][host:]container[/proto]"``) sets explicitly."""
+    if not isinstance(value, str):
+        return {}
+    parts = value.partition("/")[0].rsplit(":", 2)
+    return {"host_ip": True} if len(parts) == 3 and parts[0] else {}  # noqa: PLR2004 - ip:host:container
 
 
 def _keyed_set(value: object, key: str, path: str, problems: Problems) -> dict[str, bool]:

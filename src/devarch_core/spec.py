@@ -85,27 +85,21 @@ class PortSpec:
         return data
 
 
-def parse_port(value: object, path: str, problems: Problems) -> PortSpec | None:
+def parse_port(
+    value: object, path: str, problems: Problems, *, keep_host: bool = False
+) -> PortSpec | None:
     """Parse a Compose port (``"5432"``, ``"8080:80"``, ``"53/udp"``, long form) to a PortSpec.
 
-    In a template the host side of ``"8080:80"`` is ignored: templates declare container ports and
-    devarch allocates host ports (DESIGN §3).
+    In a template (the default) the host side (``8080`` of ``"8080:80"``, ``published``/``host`` of
+    the long form) is ignored whatever the spelling: templates declare container ports and devarch
+    allocates host ports (DESIGN §3). With ``keep_host`` (an override) the host port and host ip of
+    either form are kept: ``"127.0.0.1:15432:5432"`` pins like ``{container: 5432, host: 15432}``.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         port = _check_port(value, path, problems)
         return PortSpec(container=port) if port else None
     if isinstance(value, str):
-        text, _, proto = value.partition("/")
-        proto = proto or "tcp"
-        if proto not in ("tcp", "udp"):
-            problems.add(path, f"protocol {proto!r} must be tcp or udp")
-            return None
-        container = text.rsplit(":", 1)[-1]
-        if "-" in container:
-            problems.add(path, "port ranges are not supported; list each port")
-            return None
-        port = _check_port(container, path, problems)
-        return PortSpec(container=port, protocol=proto) if port else None  # type: ignore[arg-type]
+        return _parse_short_port(value, path, problems, keep_host=keep_host)
     data = expect_mapping(value, path, problems)
     if not data:
         if value is not None and isinstance(value, Mapping):
@@ -122,6 +116,8 @@ def parse_port(value: object, path: str, problems: Problems) -> PortSpec | None:
         problems.add(join(path, "protocol"), f"protocol {proto!r} must be tcp or udp")
         return None
     host = _check_port(data.get("host", data.get("published")), join(path, "host"), problems, "host port")
+    if not keep_host:
+        host = None
     host_ip = scalar(data.get("host_ip"), join(path, "host_ip"), problems, str, "an IP address") or DEFAULT_HOST_IP
     publish = scalar(data.get("publish", True), join(path, "publish"), problems, bool, "true or false")
     return PortSpec(
@@ -131,6 +127,30 @@ def parse_port(value: object, path: str, problems: Problems) -> PortSpec | None:
         host_ip=host_ip,
         publish=True if publish is None else publish,
     )
+
+
+def _parse_short_port(value: str, path: str, problems: Problems, *, keep_host: bool) -> PortSpec | None:
+    """``"[[ip:]host:]container[/protocol]"``; the host side only counts with ``keep_host``."""
+    text, _, proto = value.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        problems.add(path, f"protocol {proto!r} must be tcp or udp")
+        return None
+    parts = text.rsplit(":", 2)
+    if any("-" in part for part in parts[-2:]):
+        problems.add(path, "port ranges are not supported; list each port")
+        return None
+    port = _check_port(parts[-1], path, problems)
+    if not port:
+        return None
+    host: int | None = None
+    host_ip = DEFAULT_HOST_IP
+    if keep_host and len(parts) > 1:
+        if parts[-2]:
+            host = _check_port(parts[-2], path, problems, "host port")
+        if len(parts) == 3 and parts[0]:  # noqa: PLR2004 - ip:host:container
+            host_ip = parts[0].strip("[]")
+    return PortSpec(container=port, protocol=proto, host=host, host_ip=host_ip)  # type: ignore[arg-type]
 
 
 @frozen(kw_only=True)
