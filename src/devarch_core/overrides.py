@@ -7,6 +7,7 @@ Secret values never live here; they are kept sealed in the store, by variable na
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from devarch_core.spec import (
     _command,
     check_container_path,
     env_text,
+    is_env_name,
     parse_mode,
     parse_port,
     parse_volume,
@@ -202,6 +204,8 @@ class Overrides:
                 values[key] = _command(raw[key], join(path, key), problems)
         env: dict[str, str | None] = {}
         for name, value in expect_mapping(raw.get("environment"), join(path, "environment"), problems).items():
+            if isinstance(name, str) and not is_env_name(name):
+                problems.add(join(join(path, "environment"), name), "is not a valid environment variable name")
             env[name] = env_text(value, join(join(path, "environment"), name), problems)
         values["environment"] = env
         values["secrets"] = [
@@ -238,8 +242,12 @@ class Overrides:
         for i, item in enumerate(expect_list(raw.get("volumes"), join(path, "volumes"), problems)):
             ipath = f"{join(path, 'volumes')}[{i}]"
             if isinstance(item, Mapping) and item.get("remove") is True:
+                check_keys(item, {"target", "remove"}, ipath, problems)
                 target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
-                if target:
+                if not target or not target.startswith("/"):
+                    problems.add(join(ipath, "target"), "a removed mount needs its absolute target path")
+                else:
+                    target = posixpath.normpath(target)
                     volumes[target] = VolumeOverride(target=target, remove=True)
                 continue
             vol = parse_volume(item, ipath, problems)

@@ -433,9 +433,14 @@ def parse_environment(value: object, path: str, problems: Problems) -> dict[str,
         for name, raw in expect_mapping(value, path, problems).items():
             result[str(name)] = env_text(raw, join(path, str(name)), problems)
     for name in result:
-        if not name or "=" in name or any(c.isspace() for c in name):
+        if not is_env_name(name):
             problems.add(join(path, name), "is not a valid environment variable name")
     return result
+
+
+def is_env_name(name: str) -> bool:
+    """Whether ``name`` can name an environment variable (non-empty, no ``=``, no whitespace)."""
+    return bool(name) and "=" not in name and not any(c.isspace() for c in name)
 
 
 SERVICE_KEYS = {
