@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from devarch_core.errors import Problem, ValidationError
 from devarch_core.model import Instance, Stack
 from devarch_core.overrides import Overrides
 from devarch_core.secrets import REDACTED, Secret
@@ -152,7 +153,8 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
     """Merge a template with wire injections and an instance's overrides (DESIGN §4).
 
     ``secrets`` are the instance's secret values (already opened); they win like user values.
-    Pure: the same inputs give the same result.
+    Pure: the same inputs give the same result. Raises ``ValidationError`` when the merged
+    resources put a reservation above its limit (each side may come from a different layer).
     """
     spec = template.service
     sources: dict[str, str] = {}
@@ -265,6 +267,12 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
             res_updates[key] = value
             sources[f"resources.{key}"] = USER
     resources = attrs.evolve(spec.resources, **res_updates)
+    # overrides are parsed field by field (partial), so reservation <= limit is checked here
+    if found := resources.problems():
+        raise ValidationError(
+            [Problem("overrides.resources", problem) for problem in found],
+            what=f"invalid resources for instance {stack.name}/{instance.name}",
+        )
 
     service = ServiceSpec(
         image=scalars.get("image", spec.image),
