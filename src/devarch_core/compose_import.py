@@ -1,0 +1,431 @@
+"""Templates from an existing docker-compose file, and template files written back as YAML.
+
+:func:`templates_from_compose` turns each service of a compose file into a :class:`Template`.
+Compose and devarch disagree on a few points, and the import settles them the same way every
+time, reporting each decision in :attr:`ComposeImport.warnings` rather than failing:
+
+* **Ports** keep only the container side (``"8080:80"`` becomes ``80``): devarch allocates host
+  ports itself (DESIGN §3). A container port range is expanded into its ports.
+* **Bind mounts** of host paths (``./src:/app``, ``/srv/pg:/var/lib/postgresql/data``) become
+  named volumes called after the path's last segment, slugified (``./src`` -> ``src``,
+  ``./nginx.conf`` -> ``nginx-conf``), because a template is shared between stacks and
+  machines and cannot assume a host path exists. Host content is not copied; use
+  ``config_files`` or an instance override to bind the real path. Named volumes are kept,
+  their names slugified to DNS labels (``pg_data`` -> ``pg-data``).
+* **depends_on** is dropped: it names compose services, which are neither templates nor
+  instances. In devarch dependencies come from wiring (a consumer's import depends on its
+  provider) or from an instance override naming instances of the same stack.
+* **Interpolation**: ``$$`` becomes ``$`` and ``${VAR:-default}`` / ``${VAR-default}`` take
+  their default; ``${VAR}`` without a default is kept as written (with a warning), since the
+  value lived in the host environment or an ``.env`` file devarch does not read.
+* **Secrets**: environment variables whose names look like credentials (``*PASSWORD*``,
+  ``*SECRET*``, ``*TOKEN*``, ``*_KEY``) are listed in the template's ``secrets``.
+* Keys devarch does not model (``build``, ``networks``, ``extra_hosts``, ``env_file``,
+  ``container_name``, ...) are dropped and named in the warnings. A service without an
+  ``image`` (``build`` only) cannot become a template and is skipped with a warning (an error
+  when it is the one asked for with ``service=``).
+
+Exports and imports cannot be inferred from a compose file; add them to the written template.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from attrs import frozen
+
+from devarch_core._parsing import Problems, join, type_name
+from devarch_core.catalog import load_yaml
+from devarch_core.errors import NotFoundError, Problem, TemplateError
+from devarch_core.naming import NAME_PATTERN, slugify
+from devarch_core.template import Template
+
+__all__ = ["ComposeImport", "template_to_yaml", "templates_from_compose"]
+
+_COPIED_KEYS = ("image", "command", "entrypoint", "working_dir", "user", "restart")
+_HANDLED_KEYS = {
+    *_COPIED_KEYS,
+    "environment", "labels", "ports", "volumes", "healthcheck", "depends_on", "deploy",
+    "mem_limit", "mem_reservation", "cpus",
+}  # fmt: skip
+_HEALTHCHECK_KEYS = ("test", "interval", "timeout", "retries", "start_period")
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|(^|_)(API_)?KEY$", re.IGNORECASE)
+#: ``$$`` | ``${VAR}``, ``${VAR:-default}``, ``${VAR?err}``... | ``$VAR``.
+_INTERPOLATION = re.compile(
+    r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+@frozen(kw_only=True)
+class ComposeImport:
+    """The result of an import: the templates, and every decision the import made for them."""
+
+    templates: tuple[Template, ...]
+    #: Human-readable notes such as ``web: dropped depends_on (...)``, in file order.
+    warnings: tuple[str, ...] = ()
+
+
+class _Service:
+    """Converts one compose service to template data, collecting warnings."""
+
+    def __init__(self, name: str, raw: Mapping[str, Any], warnings: list[str]) -> None:
+        self.name = name
+        self.raw = raw
+        self.warnings = warnings
+        self.volume_names: dict[str, str] = {}  # source (path or name) -> volume name
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.name}: {message}")
+
+    def interpolate(self, value: Any, where: str) -> Any:  # noqa: ANN401 - any YAML value
+        """Resolve compose interpolation in every string of ``value``."""
+        if isinstance(value, str):
+            return self._interpolate_text(value, where)
+        if isinstance(value, list):
+            return [self.interpolate(v, where) for v in value]
+        if isinstance(value, Mapping):
+            return {k: self.interpolate(v, join(where, str(k))) for k, v in value.items()}
+        return value
+
+    def _interpolate_text(self, text: str, where: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1):
+                return "$"
+            var = match.group(2) or match.group(5)
+            op, default = match.group(3), match.group(4)
+            if op in (":-", "-"):
+                self.warn(f"{where}: {match.group(0)} resolved to its default {default!r}")
+                return default or ""
+            self.warn(f"{where}: {match.group(0)} is kept as written (${var} is not read)")
+            return match.group(0)
+
+        return _INTERPOLATION.sub(replace, text)
+
+    def convert(self) -> dict[str, Any]:
+        raw = self.raw
+        service: dict[str, Any] = {}
+        for key in _COPIED_KEYS:
+            if raw.get(key) is not None:
+                service[key] = self.interpolate(raw[key], key)
+        converted = {
+            "environment": self.environment(raw.get("environment")),
+            "labels": self.labels(raw.get("labels")),
+            "ports": self.ports(raw.get("ports")),
+            "volumes": self.volumes(raw.get("volumes")),
+            "healthcheck": self.healthcheck(raw.get("healthcheck")),
+            "resources": self.resources(raw),
+        }
+        service.update({k: v for k, v in converted.items() if v})
+        if raw.get("depends_on"):
+            names = ", ".join(sorted(str(d) for d in raw["depends_on"]))
+            self.warn(
+                f"dropped depends_on ({names}): it names compose services; in devarch "
+                "dependencies come from wiring or instance overrides"
+            )
+        dropped = sorted(set(raw) - _HANDLED_KEYS, key=str)
+        if dropped:
+            self.warn(f"dropped unsupported keys: {', '.join(str(k) for k in dropped)}")
+        return service
+
+    def environment(self, value: object) -> dict[str, str]:
+        items: list[tuple[str, object]] = []
+        if isinstance(value, list):
+            for item in value:
+                name, sep, text = str(item).partition("=")
+                items.append((name, text if sep else None))
+        elif isinstance(value, Mapping):
+            items = [(str(k), v) for k, v in value.items()]
+        elif value is not None:
+            self.warn(f"dropped environment: expected a list or mapping, got {type_name(value)}")
+        env: dict[str, str] = {}
+        for name, raw in items:
+            if raw is None:
+                self.warn(f"dropped environment.{name}: its value comes from the host environment")
+                continue
+            if isinstance(raw, bool):
+                text = "true" if raw else "false"
+            elif isinstance(raw, str | int | float):
+                text = str(raw)
+            else:
+                self.warn(f"dropped environment.{name}: expected a string, got {type_name(raw)}")
+                continue
+            env[name] = self._interpolate_text(text, f"environment.{name}")
+        return env
+
+    def labels(self, value: object) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        if isinstance(value, list):
+            for item in value:
+                key, _, text = str(item).partition("=")
+                labels[key] = text
+        elif isinstance(value, Mapping):
+            labels = {str(k): "" if v is None else str(v) for k, v in value.items()}
+        for key in [k for k in labels if k.startswith("devarch.")]:
+            self.warn(f"dropped label {key}: devarch.* labels are reserved")
+            del labels[key]
+        return labels
+
+    def ports(self, value: object) -> list[str]:
+        ports: list[str] = []
+        items = value if isinstance(value, list) else []
+        for i, item in enumerate(items):
+            where = f"ports[{i}]"
+            for port in self._port(self.interpolate(item, where), where):
+                if port not in ports:
+                    ports.append(port)
+        return ports
+
+    def _port(self, item: object, where: str) -> list[str]:
+        if isinstance(item, int) and not isinstance(item, bool):
+            return [str(item)]
+        if isinstance(item, Mapping):
+            target, protocol = item.get("target"), item.get("protocol", "tcp")
+            if item.get("published") is not None:
+                self.warn(f"{where}: host port {item['published']} dropped (devarch allocates one)")
+            return [f"{target}/{protocol}"] if target is not None else []
+        if not isinstance(item, str):
+            self.warn(f"{where}: dropped port {item!r}")
+            return []
+        text, _, protocol = item.partition("/")
+        container = text.rsplit(":", 1)[-1]
+        if container != text:
+            self.warn(f"{where}: {item!r} keeps container port {container} (host ports: allocated)")
+        low, dash, high = container.partition("-")
+        if dash and low.isdigit() and high.isdigit() and int(low) <= int(high):
+            numbers = [str(n) for n in range(int(low), int(high) + 1)]
+        else:
+            numbers = [container]
+        return [f"{n}/{protocol}" if protocol else n for n in numbers]
+
+    def volumes(self, value: object) -> list[dict[str, Any]]:
+        volumes: list[dict[str, Any]] = []
+        items = value if isinstance(value, list) else []
+        for i, item in enumerate(items):
+            where = f"volumes[{i}]"
+            volume = self._volume(self.interpolate(item, where), where)
+            if volume is not None:
+                volumes.append(volume)
+        return volumes
+
+    def _volume(self, item: object, where: str) -> dict[str, Any] | None:
+        if isinstance(item, str):
+            parts = item.split(":")
+            mode = parts.pop() if len(parts) == 3 else ""  # noqa: PLR2004 - source:target:mode
+            if len(parts) == 2 and (parts[1].startswith("/") or not parts[1]):  # noqa: PLR2004
+                source, target = parts
+            elif len(parts) == 2:  # noqa: PLR2004 - target:mode
+                source, target, mode = "", parts[0], parts[1]
+            else:
+                source, target = "", parts[0]
+            kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
+            read_only = "ro" in mode.split(",")
+        elif isinstance(item, Mapping):
+            kind = str(item.get("type", "volume"))
+            source = str(item.get("source") or "")
+            target = str(item.get("target") or "")
+            read_only = bool(item.get("read_only", False))
+            extra = sorted(set(item) - {"type", "source", "target", "read_only"})
+            if extra:
+                self.warn(f"{where}: dropped mount options {', '.join(extra)}")
+        else:
+            self.warn(f"{where}: dropped volume {item!r}")
+            return None
+        if kind == "tmpfs":
+            return {"type": "tmpfs", "target": target}
+        if kind not in ("volume", "bind"):
+            self.warn(f"{where}: dropped {kind} mount at {target}")
+            return None
+        data: dict[str, Any] = {"target": target}
+        if source:
+            data["source"] = self._volume_name(source, target, bind=kind == "bind", where=where)
+        if read_only:
+            data["read_only"] = True
+        return data
+
+    def _volume_name(self, source: str, target: str, *, bind: bool, where: str) -> str:
+        if source in self.volume_names:
+            return self.volume_names[source]
+        if bind:
+            segment = posixpath.basename(posixpath.normpath(source.replace("~", "home", 1)))
+            base = slugify(segment) or slugify(posixpath.basename(target)) or "data"
+        else:
+            base = source if NAME_PATTERN.fullmatch(source) else slugify(source) or "data"
+        name, n = base, 2
+        while name in self.volume_names.values():
+            name, n = f"{base}-{n}", n + 1
+        if bind:
+            self.warn(
+                f"{where}: bind mount {source} became named volume {name!r} (its host content "
+                "is not copied; bind the path in an instance override)"
+            )
+        elif name != source:
+            self.warn(f"{where}: volume {source!r} renamed {name!r} (names are DNS labels)")
+        self.volume_names[source] = name
+        return name
+
+    def healthcheck(self, value: object) -> dict[str, Any] | None:
+        if not isinstance(value, Mapping):
+            return None
+        if value.get("disable") or value.get("test") in (["NONE"], "NONE"):
+            return None
+        extra = sorted(set(value) - {*_HEALTHCHECK_KEYS, "disable"})
+        if extra:
+            self.warn(f"healthcheck: dropped {', '.join(extra)}")
+        return {
+            key: self.interpolate(value[key], f"healthcheck.{key}")
+            for key in _HEALTHCHECK_KEYS
+            if key in value
+        }
+
+    def resources(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        resources: dict[str, Any] = {}
+        deploy = raw.get("deploy")
+        if isinstance(deploy, Mapping):
+            res = deploy.get("resources")
+            res = res if isinstance(res, Mapping) else {}
+            limits = res.get("limits") or {}
+            reservations = res.get("reservations") or {}
+            pairs = (
+                ("cpu_limit", limits.get("cpus")),
+                ("memory_limit", limits.get("memory")),
+                ("cpu_reservation", reservations.get("cpus")),
+                ("memory_reservation", reservations.get("memory")),
+            )
+            resources = {k: v for k, v in pairs if v is not None}
+            dropped = sorted({*deploy} - {"resources"}) + sorted(
+                f"resources.reservations.{k}" for k in set(reservations) - {"cpus", "memory"}
+            )
+            if dropped:
+                self.warn(f"deploy: dropped {', '.join(dropped)}")
+        legacy = (
+            ("cpus", "cpu_limit"),
+            ("mem_limit", "memory_limit"),
+            ("mem_reservation", "memory_reservation"),
+        )
+        for key, field in legacy:
+            if raw.get(key) is not None:
+                resources.setdefault(field, raw[key])
+        return resources
+
+
+def _service_problem(problem: Problem, service: str) -> Problem:
+    path = problem.path
+    if path == "service" or path.startswith(("service.", "service[")):
+        path = path[len("service") :].lstrip(".")
+    return Problem(join(f"services.{service}", path), problem.message)
+
+
+def _template_from_service(
+    svc: str,
+    raw: object,
+    *,
+    origin: str,
+    version: str,
+    selected: bool,
+    names: dict[str, str],
+    problems: Problems,
+    warnings: list[str],
+) -> Template | None:
+    where = f"services.{svc}"
+    if not isinstance(raw, Mapping):
+        problems.add(where, f"expected a mapping, got {type_name(raw)}")
+        return None
+    name = slugify(svc)
+    if not name:
+        problems.add(where, f"{svc!r} cannot be turned into a template name")
+        return None
+    if name in names:
+        problems.add(where, f"becomes template {name!r}, like service {names[name]!r}")
+        return None
+    names[name] = svc
+    if not raw.get("image"):
+        message = "has no image (build-only services cannot become templates)"
+        if selected:
+            problems.add(join(where, "image"), message)
+        else:
+            warnings.append(f"{svc}: skipped: {message}")
+        return None
+    spec = _Service(svc, raw, warnings).convert()
+    secrets = sorted(k for k in spec.get("environment", {}) if _SECRET_NAME.search(k))
+    data: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "description": f"imported from {posixpath.basename(origin) or origin} (service {svc})",
+        "service": spec,
+        "secrets": secrets,
+    }
+    try:
+        return Template.from_data(data, origin=f"compose:{origin}#{svc}")
+    except TemplateError as exc:
+        problems.items.extend(_service_problem(p, svc) for p in exc.problems)
+        return None
+
+
+def templates_from_compose(
+    text: str, *, origin: str, service: str | None = None, version: str = "1.0"
+) -> ComposeImport:
+    """Turn the services of a compose file into templates (see the module docstring for the rules).
+
+    ``service`` selects one service (``NotFoundError`` listing the services when it is absent).
+    Template names are the slugified service names; each template has ``version`` and the origin
+    ``compose:{origin}#{service}``. Raises ``TemplateError`` naming ``origin`` and every problem
+    (``services.web.image: ...``) when the file or a service cannot be used.
+    """
+    data = load_yaml(text, origin, what="compose file")
+    what = f"cannot import compose file {origin}"
+    if not isinstance(data, Mapping) or not isinstance(data.get("services"), Mapping):
+        problem = Problem("services", "a compose file needs a services mapping")
+        raise TemplateError([problem], what=what)
+    services: Mapping[str, Any] = data["services"]
+    if service is not None:
+        if service not in services:
+            listed = ", ".join(str(s) for s in services)
+            raise NotFoundError("compose service", service, hint=f"{origin} defines: {listed}")
+        services = {service: services[service]}
+    problems = Problems()
+    warnings: list[str] = []
+    templates: list[Template] = []
+    names: dict[str, str] = {}
+    for svc, raw in services.items():
+        template = _template_from_service(
+            str(svc), raw, origin=origin, version=version, selected=service is not None,
+            names=names, problems=problems, warnings=warnings,
+        )  # fmt: skip
+        if template is not None:
+            templates.append(template)
+    problems.raise_if_any(TemplateError, what=what)
+    return ComposeImport(templates=tuple(templates), warnings=tuple(warnings))
+
+
+class _TemplateDumper(yaml.SafeDumper):
+    """Block-style YAML with indented sequences and literal blocks for multi-line text."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - PyYAML's signature
+        super().increase_indent(flow, indentless=False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_TemplateDumper.add_representer(str, _represent_str)
+
+
+def template_to_yaml(template: Template) -> str:
+    """Return the template file text for ``template``: deterministic, block style, keys in order.
+
+    Parsing the text back gives an equal template with the same content hash.
+    """
+    return yaml.dump(
+        template.to_data(),
+        Dumper=_TemplateDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1_000_000,
+    )
