@@ -1,0 +1,809 @@
+"""The wiring solver: which provider satisfies each import, and the start order (DESIGN §5).
+
+Pure and deterministic: it takes the instances of one stack (their templates and enabled flags) and
+the explicit wires the user pinned, and computes the wires planning uses, with diagnostics for
+what cannot be wired. Planning never writes wires; it calls :func:`solve_wiring` every time.
+
+- :func:`solve_wiring` auto-wires each import of each enabled consumer to the single enabled
+  instance of the stack (never itself) exporting the import's type, validates explicit wires, and
+  reports ``missing``, ``ambiguous``, ``invalid-wire`` and ``cycle`` diagnostics.
+- :func:`render_injection` turns one resolved wire into the environment it injects into the
+  consumer (``${host}``, ``${port}``, ``${protocol}``, ``${env.NAME}``), keeping secrets secret.
+- :func:`dependency_waves` orders instances in waves that can start in parallel, and names a cycle.
+- :func:`wiring_graph` draws the wiring as Mermaid or Graphviz DOT text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+from attrs import frozen
+
+from devarch_core.errors import WiringError
+from devarch_core.merge import WireInjection
+from devarch_core.secrets import Secret
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from devarch_core.model import Wire
+    from devarch_core.spec import EnvValue
+    from devarch_core.template import Export, Import, Template
+
+__all__ = [
+    "Diagnostic",
+    "DiagnosticCode",
+    "ResolvedWire",
+    "Severity",
+    "WiringNode",
+    "WiringPlan",
+    "dependency_waves",
+    "find_cycles",
+    "injections_for",
+    "render_injection",
+    "solve_wiring",
+    "wiring_graph",
+]
+
+Severity = Literal["error", "warning"]
+DiagnosticCode = Literal["missing", "ambiguous", "invalid-wire", "cycle"]
+
+_VALUE_REF = re.compile(r"\$\{([^}]*)\}")
+#: Shown in hints when the caller did not say which stack is being solved.
+_STACK_PLACEHOLDER = "STACK"
+
+
+def _name_set(names: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if names is None else tuple(sorted(set(names)))
+
+
+@frozen(kw_only=True)
+class WiringNode:
+    """One instance of the stack as the solver sees it: its name, enabled flag and template."""
+
+    name: str
+    enabled: bool = True
+    template: Template
+    #: Instances it depends on besides its wires (template + user ``depends_on``); ``None`` means
+    #: the template's own ``depends_on``. Only used to detect dependency cycles.
+    depends_on: tuple[str, ...] | None = attrs.field(default=None, converter=_name_set)
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """Non-wire dependencies (never itself)."""
+        deps = self.template.service.depends_on if self.depends_on is None else self.depends_on
+        return tuple(d for d in deps if d != self.name)
+
+    def export(self, name: str) -> Export | None:
+        """Return the export called ``name``, if any."""
+        return next((e for e in self.template.exports if e.name == name), None)
+
+    def import_(self, name: str) -> Import | None:
+        """Return the import called ``name``, if any."""
+        return next((i for i in self.template.imports if i.name == name), None)
+
+    def exports_of_type(self, kind: str) -> tuple[Export, ...]:
+        """Return the exports whose contract type is ``kind``."""
+        return tuple(e for e in self.template.exports if e.type == kind)
+
+
+@frozen(kw_only=True)
+class ResolvedWire:
+    """A wire planning uses: a consumer's import satisfied by one export of a provider."""
+
+    consumer: str
+    import_name: str
+    provider: str
+    export_name: str
+    #: ``True`` when the user pinned it, ``False`` when the solver chose it.
+    explicit: bool
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for the plan's ``wiring`` list."""
+        return {
+            "consumer": self.consumer,
+            "import": self.import_name,
+            "provider": self.provider,
+            "export": self.export_name,
+            "explicit": self.explicit,
+        }
+
+
+@frozen(kw_only=True)
+class Diagnostic:
+    """Something the solver could not wire, or a wire it refuses."""
+
+    severity: Severity
+    code: DiagnosticCode
+    consumer: str
+    import_name: str
+    message: str
+    #: Providers that could satisfy the import (``ambiguous``), or the instances of a ``cycle``.
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        """Whether it blocks apply."""
+        return self.severity == "error"
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for the plan's ``diagnostics`` list."""
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "consumer": self.consumer,
+            "import": self.import_name,
+            "message": self.message,
+            "candidates": list(self.candidates),
+        }
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.message}"
+
+
+@frozen(kw_only=True)
+class WiringPlan:
+    """The wires of a stack and the diagnostics of what could not be wired, in a stable order."""
+
+    wires: tuple[ResolvedWire, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """No diagnostic is an error: apply may proceed."""
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics that block apply."""
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics that do not block apply."""
+        return tuple(d for d in self.diagnostics if not d.is_error)
+
+    def wires_of(self, consumer: str) -> tuple[ResolvedWire, ...]:
+        """Return the wires into ``consumer``, by import name."""
+        return tuple(w for w in self.wires if w.consumer == consumer)
+
+    def wire(self, consumer: str, import_name: str) -> ResolvedWire | None:
+        """Return the wire satisfying one import, if any."""
+        return next(
+            (w for w in self.wires if w.consumer == consumer and w.import_name == import_name), None
+        )
+
+    def raise_for_errors(self) -> None:
+        """Raise ``WiringError`` listing every error diagnostic, if there is any."""
+        errors = self.errors
+        if not errors:
+            return
+        if len(errors) == 1:
+            raise WiringError(errors[0].message)
+        lines = "\n".join(f"  - {d.message}" for d in errors)
+        raise WiringError(f"wiring has {len(errors)} errors:\n{lines}")
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data: ``{"wiring": [...], "diagnostics": [...]}``."""
+        return {
+            "wiring": [w.to_data() for w in self.wires],
+            "diagnostics": [d.to_data() for d in self.diagnostics],
+        }
+
+
+def _severity(required: bool) -> Severity:
+    return "error" if required else "warning"
+
+
+def _hint(stack: str | None, consumer: str, import_name: str, provider: str) -> str:
+    return f"devarch wire add {stack or _STACK_PLACEHOLDER} {consumer} {import_name} {provider}"
+
+
+def _describe_import(consumer: str, imp: Import) -> str:
+    kind = "required import" if imp.required else "optional import"
+    return f"{consumer}: {kind} {imp.name!r} (type {imp.type})"
+
+
+def _auto_wire(
+    node: WiringNode,
+    imp: Import,
+    nodes: Sequence[WiringNode],
+    stack: str | None,
+) -> ResolvedWire | Diagnostic:
+    matches = [
+        (other.name, export.name)
+        for other in nodes
+        if other.enabled and other.name != node.name
+        for export in other.exports_of_type(imp.type)
+    ]
+    if len(matches) == 1:
+        provider, export = matches[0]
+        return ResolvedWire(
+            consumer=node.name,
+            import_name=imp.name,
+            provider=provider,
+            export_name=export,
+            explicit=False,
+        )
+    if not matches:
+        return _missing(node, imp, nodes)
+    return _ambiguous(node, imp, matches, stack)
+
+
+def _missing(node: WiringNode, imp: Import, nodes: Sequence[WiringNode]) -> Diagnostic:
+    disabled = sorted(
+        o.name
+        for o in nodes
+        if not o.enabled and o.name != node.name and o.exports_of_type(imp.type)
+    )
+    note = ""
+    if disabled:
+        verb = "is" if len(disabled) == 1 else "are"
+        note = f" ({', '.join(disabled)} would, but {verb} disabled)"
+    advice = (
+        f"add an instance whose template exports {imp.type}, or enable one"
+        if imp.required
+        else "it stays unwired"
+    )
+    return Diagnostic(
+        severity=_severity(imp.required),
+        code="missing",
+        consumer=node.name,
+        import_name=imp.name,
+        message=(
+            f"{_describe_import(node.name, imp)} has no provider: "
+            f"no other enabled instance exports {imp.type}{note}; {advice}"
+        ),
+    )
+
+
+def _ambiguous(
+    node: WiringNode, imp: Import, matches: Sequence[tuple[str, str]], stack: str | None
+) -> Diagnostic:
+    providers = sorted({p for p, _ in matches})
+    hint = _hint(stack, node.name, imp.name, "PROVIDER")
+    if len(providers) == len(matches):
+        candidates = tuple(providers)
+        how = f"wire one explicitly: {hint} (PROVIDER one of {', '.join(candidates)})"
+    else:  # one instance exports the type several times: the export must be named too
+        candidates = tuple(sorted(f"{p}.{e}" for p, e in matches))
+        how = f"wire one explicitly, naming the export: {hint} (one of {', '.join(candidates)})"
+    return Diagnostic(
+        severity=_severity(imp.required),
+        code="ambiguous",
+        consumer=node.name,
+        import_name=imp.name,
+        message=(
+            f"{_describe_import(node.name, imp)} is ambiguous: {len(candidates)} candidates "
+            f"export {imp.type}: {', '.join(candidates)}; {how}"
+        ),
+        candidates=candidates,
+    )
+
+
+def _invalid(wire: Wire, problems: Sequence[str]) -> Diagnostic:
+    label = f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}"
+    if wire.export_name:
+        label += f".{wire.export_name}"
+    return Diagnostic(
+        severity="error",
+        code="invalid-wire",
+        consumer=wire.consumer,
+        import_name=wire.import_name,
+        message=f"{label} is invalid: {'; '.join(problems)}",
+    )
+
+
+def _check_names(wire: Wire, by_name: Mapping[str, WiringNode]) -> list[str]:
+    """Check that the consumer, its import and the provider exist and differ."""
+    consumer = by_name.get(wire.consumer)
+    problems: list[str] = []
+    if consumer is None:
+        problems.append(f"consumer {wire.consumer!r} is not an instance of the stack")
+    if wire.provider not in by_name:
+        problems.append(f"provider {wire.provider!r} is not an instance of the stack")
+    if wire.provider == wire.consumer:
+        problems.append(f"{wire.consumer} cannot be wired to itself")
+    if consumer is not None and consumer.import_(wire.import_name) is None:
+        known = ", ".join(i.name for i in consumer.template.imports) or "none"
+        problems.append(
+            f"{wire.consumer} (template {consumer.template.name}) has no import "
+            f"{wire.import_name!r} (imports: {known})"
+        )
+    return problems
+
+
+def _pick_export(wire: Wire, imp: Import, provider: WiringNode) -> Export | str:
+    """Return the provider's export the wire uses, or what is wrong."""
+    if wire.export_name is not None:
+        export = provider.export(wire.export_name)
+        if export is None:
+            known = ", ".join(e.name for e in provider.template.exports) or "none"
+            return f"{wire.provider} has no export {wire.export_name!r} (exports: {known})"
+        if export.type != imp.type:
+            return (
+                f"export {wire.export_name!r} of {wire.provider} is of type {export.type}, "
+                f"not {imp.type}"
+            )
+        return export
+    exports = provider.exports_of_type(imp.type)
+    if not exports:
+        return f"{wire.provider} (template {provider.template.name}) exports no {imp.type} contract"
+    if len(exports) > 1:
+        names = ", ".join(e.name for e in exports)
+        return f"{wire.provider} exports {imp.type} several times ({names}); name the export"
+    return exports[0]
+
+
+def _check_explicit(
+    wire: Wire, by_name: Mapping[str, WiringNode]
+) -> ResolvedWire | Diagnostic | None:
+    """Validate one explicit wire; ``None`` when its consumer is disabled (the wire is dormant)."""
+    problems = _check_names(wire, by_name)
+    if problems:
+        return _invalid(wire, problems)
+    consumer, provider = by_name[wire.consumer], by_name[wire.provider]
+    imp = consumer.import_(wire.import_name)
+    if imp is None or not consumer.enabled:  # imp is never None here: _check_names saw it
+        return None
+    export = _pick_export(wire, imp, provider)
+    if isinstance(export, str):
+        problems.append(export)
+    if not provider.enabled:
+        problems.append(f"provider {wire.provider} is disabled")
+    if problems or isinstance(export, str):
+        return _invalid(wire, problems)
+    return ResolvedWire(
+        consumer=wire.consumer,
+        import_name=wire.import_name,
+        provider=wire.provider,
+        export_name=export.name,
+        explicit=True,
+    )
+
+
+def _explicit_wires(
+    explicit: Sequence[Wire], by_name: Mapping[str, WiringNode]
+) -> tuple[dict[tuple[str, str], ResolvedWire], list[Diagnostic], set[tuple[str, str]]]:
+    """Validate the explicit wires: the wires they give, their diagnostics, the imports they pin."""
+    wires: dict[tuple[str, str], ResolvedWire] = {}
+    diagnostics: list[Diagnostic] = []
+    pinned: set[tuple[str, str]] = set()
+    for wire in sorted(explicit, key=lambda w: (w.consumer, w.import_name, w.provider)):
+        key = (wire.consumer, wire.import_name)
+        if key in pinned:
+            problem = "the import has several explicit wires; keep one (devarch wire rm ...)"
+            diagnostics.append(_invalid(wire, [problem]))
+            wires.pop(key, None)
+            continue
+        pinned.add(key)
+        result = _check_explicit(wire, by_name)
+        if isinstance(result, ResolvedWire):
+            wires[key] = result
+        elif isinstance(result, Diagnostic):
+            diagnostics.append(result)
+    return wires, diagnostics, pinned
+
+
+def solve_wiring(
+    nodes: Sequence[WiringNode],
+    explicit: Sequence[Wire] = (),
+    *,
+    stack: str | None = None,
+) -> WiringPlan:
+    """Compute the wires of a stack and diagnose what cannot be wired.
+
+    Each import of each enabled consumer is satisfied by its explicit wire when it has one (an
+    invalid explicit wire is an ``invalid-wire`` error and is never replaced by a guess), otherwise
+    by the single enabled instance of the stack, other than the consumer, exporting the import's
+    type. No candidate is ``missing`` and several are ``ambiguous``: errors for required imports,
+    warnings for optional ones. A dependency cycle through wires and ``depends_on`` is a ``cycle``
+    error. ``stack`` only appears in hints (``devarch wire add STACK ...``). Pure and
+    deterministic: wires and diagnostics are sorted by (consumer, import).
+    """
+    by_name: dict[str, WiringNode] = {}
+    for node in nodes:
+        if node.name in by_name:
+            raise WiringError(f"instance {node.name!r} is given twice to the wiring solver")
+        by_name[node.name] = node
+    wires, diagnostics, pinned = _explicit_wires(explicit, by_name)
+    for node in sorted(by_name.values(), key=lambda n: n.name):
+        if not node.enabled:
+            continue
+        for imp in node.template.imports:
+            if (node.name, imp.name) in pinned:
+                continue
+            auto = _auto_wire(node, imp, nodes, stack)
+            if isinstance(auto, ResolvedWire):
+                wires[(node.name, imp.name)] = auto
+            else:
+                diagnostics.append(auto)
+    ordered = tuple(wires[k] for k in sorted(wires))
+    diagnostics.extend(_cycle_diagnostics(by_name, ordered))
+    diagnostics.sort(key=lambda d: (d.consumer, d.import_name, d.code, d.message))
+    return WiringPlan(wires=ordered, diagnostics=tuple(diagnostics))
+
+
+def dependency_edges(nodes: Sequence[WiringNode], plan: WiringPlan) -> dict[str, tuple[str, ...]]:
+    """Each enabled instance -> the enabled instances it depends on (``depends_on`` and wires)."""
+    enabled = {n.name for n in nodes if n.enabled}
+    edges: dict[str, set[str]] = {n.name: set(n.dependencies) & enabled for n in nodes if n.enabled}
+    for wire in plan.wires:
+        if wire.consumer in edges and wire.provider in enabled:
+            edges[wire.consumer].add(wire.provider)
+    return {name: tuple(sorted(deps - {name})) for name, deps in sorted(edges.items())}
+
+
+def _cycle_diagnostics(
+    by_name: Mapping[str, WiringNode], wires: Sequence[ResolvedWire]
+) -> list[Diagnostic]:
+    edges = dependency_edges(list(by_name.values()), WiringPlan(wires=tuple(wires)))
+    via = {(w.consumer, w.provider): w.import_name for w in wires}
+    diagnostics = []
+    for cycle in find_cycles(edges):
+        path = " -> ".join((*cycle, cycle[0]))
+        diagnostics.append(
+            Diagnostic(
+                severity="error",
+                code="cycle",
+                consumer=cycle[0],
+                import_name=via.get((cycle[0], cycle[1]), ""),
+                message=(
+                    f"dependency cycle: {path} (each depends on the next through a wire or "
+                    "depends_on); remove a wire or a depends_on entry, or disable one of them"
+                ),
+                candidates=tuple(sorted(cycle)),
+            )
+        )
+    return diagnostics
+
+
+def _normalize(edges: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
+    """Known instances -> their known dependencies (unknown ones and self-loops dropped)."""
+    known = set(edges)
+    return {name: {d for d in deps if d in known and d != name} for name, deps in edges.items()}
+
+
+def find_cycles(edges: Mapping[str, Iterable[str]]) -> list[tuple[str, ...]]:
+    """One cycle per group of mutually dependent instances, each starting at its smallest name.
+
+    ``edges`` maps an instance to what it depends on; dependencies on instances that are not keys
+    are ignored. A cycle ``("api", "web")`` means api depends on web and web depends on api.
+    """
+    graph = _normalize(edges)
+    reach: dict[str, set[str]] = {}
+    for start in graph:
+        seen: set[str] = set()
+        todo = list(graph[start])
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph[current])
+        reach[start] = seen
+    cycles: list[tuple[str, ...]] = []
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start in done or start not in reach[start]:
+            continue
+        component = {n for n in reach[start] if start in reach[n]}
+        done |= component
+        cycles.append(_cycle_from(start, graph, component))
+    return cycles
+
+
+def _cycle_from(start: str, graph: Mapping[str, set[str]], component: set[str]) -> tuple[str, ...]:
+    """Find the shortest cycle through ``start`` in its component, smallest names first."""
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for dep in sorted(graph[node] & component):
+                if dep == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parents[path[-1]])
+                    return tuple(reversed(path))
+                if dep not in parents:
+                    parents[dep] = node
+                    following.append(dep)
+        frontier = following
+    msg = f"{start} is not on a cycle"  # pragma: no cover - callers pass a cyclic component
+    raise AssertionError(msg)  # pragma: no cover
+
+
+def dependency_waves(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Group instances into waves that can start in parallel, dependencies first.
+
+    ``edges`` maps each instance to what it depends on (``depends_on`` and wires). The first wave
+    holds the instances with no dependency, each later wave those whose dependencies are all in
+    earlier waves; each wave is sorted. Dependencies on instances that are not keys (unknown or
+    disabled) are ignored: callers report them. A cycle raises ``WiringError`` naming it in order
+    (``api -> web -> api``: api depends on web, which depends on api).
+    """
+    graph = _normalize(edges)
+    placed: set[str] = set()
+    waves: list[list[str]] = []
+    remaining = set(graph)
+    while remaining:
+        wave = sorted(n for n in remaining if graph[n] <= placed)
+        if not wave:
+            cycles = find_cycles({n: graph[n] for n in remaining})
+            described = "; ".join(" -> ".join((*c, c[0])) for c in cycles)
+            noun = "cycle" if len(cycles) == 1 else "cycles"
+            raise WiringError(f"dependency {noun}: {described}")
+        waves.append(wave)
+        placed.update(wave)
+        remaining.difference_update(wave)
+    return waves
+
+
+def _expand(
+    text: str,
+    *,
+    wire: ResolvedWire,
+    export: Export,
+    container: str,
+    env: Mapping[str, EnvValue],
+    variable: str,
+    stack: str | None,
+) -> EnvValue:
+    simple = {"host": container, "protocol": export.protocol}
+    simple |= {"name": wire.provider, "instance": wire.provider}
+    if export.port is not None:
+        simple["port"] = str(export.port)
+    if stack is not None:
+        simple["stack"] = stack
+    where = f"{variable} of export {export.name!r} of {wire.provider} (wired into {wire.consumer})"
+    secret = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal secret
+        ref = match.group(1)
+        if ref in simple:
+            return simple[ref]
+        if ref == "port":
+            raise WiringError(f"{where} uses ${{port}}, but the export has no port")
+        if not ref.startswith("env."):
+            raise WiringError(f"{where} uses unknown reference ${{{ref}}}")
+        name = ref.removeprefix("env.")
+        if name not in env:
+            raise WiringError(
+                f"provider {wire.provider} has no environment variable {name}, needed by {where}"
+            )
+        value = env[name]
+        if isinstance(value, Secret):
+            secret = True
+            return value.reveal()
+        return value
+
+    expanded = _VALUE_REF.sub(substitute, text)
+    return Secret(expanded) if secret else expanded
+
+
+def render_injection(
+    wire: ResolvedWire,
+    consumer_import: Import,
+    provider_export: Export,
+    provider_container: str,
+    provider_env: Mapping[str, EnvValue],
+    *,
+    stack: str | None = None,
+) -> WireInjection:
+    """Render the environment one wire injects into its consumer (user overrides still win).
+
+    Value templates expand ``${host}`` to ``provider_container`` (its name on the stack network),
+    ``${port}`` to the export's container port (never a host port), ``${protocol}``,
+    ``${name}``/``${instance}`` to the provider instance and ``${env.NAME}`` to the provider's
+    effective environment; a value that reads a :class:`Secret` is a ``Secret`` itself. Variable
+    names go through :meth:`Import.target_name` (rename, then prefix). A ``${env.NAME}`` the
+    provider does not have raises ``WiringError`` naming the provider and the variable.
+    """
+    if consumer_import.name != wire.import_name or provider_export.name != wire.export_name:
+        raise WiringError(
+            f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}.{wire.export_name} "
+            f"rendered with import {consumer_import.name!r} and export {provider_export.name!r}"
+        )
+    environment: dict[str, EnvValue] = {}
+    for variable, text in provider_export.env.items():
+        environment[consumer_import.target_name(variable)] = _expand(
+            text,
+            wire=wire,
+            export=provider_export,
+            container=provider_container,
+            env=provider_env,
+            variable=variable,
+            stack=stack,
+        )
+    return WireInjection(
+        provider=wire.provider,
+        import_name=wire.import_name,
+        environment=dict(sorted(environment.items())),
+    )
+
+
+def injections_for(
+    consumer: str,
+    nodes: Sequence[WiringNode],
+    plan: WiringPlan,
+    *,
+    containers: Mapping[str, str],
+    environments: Mapping[str, Mapping[str, EnvValue]],
+    stack: str | None = None,
+) -> list[WireInjection]:
+    """Render every wire into ``consumer``, in import order, for :func:`devarch_core.merge.resolve`.
+
+    ``containers`` maps provider instances to their container names and ``environments`` to their
+    effective environments. Two imports injecting the same variable raise ``WiringError``: give
+    one of them a ``prefix`` or a ``rename``.
+    """
+    by_name = {n.name: n for n in nodes}
+    injections: list[WireInjection] = []
+    injected_by: dict[str, str] = {}
+    for wire in plan.wires_of(consumer):
+        imp = by_name[wire.consumer].import_(wire.import_name)
+        export = by_name[wire.provider].export(wire.export_name)
+        if imp is None or export is None:
+            raise WiringError(
+                f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}.{wire.export_name} "
+                "does not match the templates"
+            )
+        injection = render_injection(
+            wire,
+            imp,
+            export,
+            containers[wire.provider],
+            environments[wire.provider],
+            stack=stack,
+        )
+        for name in injection.environment:
+            if name in injected_by:
+                raise WiringError(
+                    f"{consumer}: imports {injected_by[name]!r} and {wire.import_name!r} both "
+                    f"inject {name}; give one of them a prefix or a rename"
+                )
+            injected_by[name] = wire.import_name
+        injections.append(injection)
+    return injections
+
+
+#: Words Mermaid's flowchart parser reads as syntax; a node id equal to one gets a prefix.
+_MERMAID_KEYWORDS = frozenset(
+    {"end", "graph", "flowchart", "subgraph", "direction", "style", "class", "classdef", "click"}
+    | {"linkstyle", "call", "href", "default"}
+)
+
+
+def _mermaid_id(name: str) -> str:
+    # Instance names are lowercase DNS labels (no '_'), so '-' -> '_' stays one-to-one, and
+    # uppercase ids (placeholders, prefixed keywords) never collide with an instance.
+    ident = name.replace("-", "_")
+    return f"N_{ident}" if ident in _MERMAID_KEYWORDS else ident
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("|", "#124;")
+
+
+def _dot_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unwired(nodes: Sequence[WiringNode], plan: WiringPlan) -> list[tuple[Diagnostic, Import]]:
+    """List the imports of enabled consumers left without a wire, with the diagnostic saying why."""
+    by_name = {n.name: n for n in nodes}
+    out = []
+    for diagnostic in plan.diagnostics:
+        node = by_name.get(diagnostic.consumer)
+        if diagnostic.code == "cycle" or node is None or not node.enabled:
+            continue
+        imp = node.import_(diagnostic.import_name)
+        if imp is not None and plan.wire(node.name, imp.name) is None:
+            out.append((diagnostic, imp))
+    return out
+
+
+def _placeholder_label(diagnostic: Diagnostic, imp: Import) -> str:
+    if diagnostic.code == "ambiguous":
+        return f"ambiguous {imp.type}: {' | '.join(diagnostic.candidates)}"
+    if diagnostic.code == "invalid-wire":
+        return f"invalid wire ({imp.type})"
+    return f"missing {imp.type}"
+
+
+def wiring_graph(
+    nodes: Sequence[WiringNode],
+    plan: WiringPlan,
+    *,
+    fmt: Literal["mermaid", "dot"] = "mermaid",
+    stack: str = "stack",
+) -> str:
+    """Draw the wiring as Mermaid (``graph LR``) or Graphviz DOT text, deterministically.
+
+    Arrows go from a consumer to its provider, labelled ``import: type``; explicit wires are drawn
+    bold. Imports left unwired (missing, ambiguous, invalid) are dashed arrows to a placeholder
+    node; disabled instances are drawn dashed.
+    """
+    ordered = sorted(nodes, key=lambda n: n.name)
+    by_name = {n.name: n for n in ordered}
+    types = {
+        (w.consumer, w.import_name): imp.type
+        for w in plan.wires
+        if w.consumer in by_name and (imp := by_name[w.consumer].import_(w.import_name)) is not None
+    }
+    unwired = _unwired(ordered, plan)
+    if fmt == "mermaid":
+        return _mermaid(ordered, plan, types, unwired)
+    if fmt == "dot":
+        return _dot(ordered, plan, types, unwired, stack)
+    msg = f"unknown graph format {fmt!r}; use mermaid or dot"
+    raise ValueError(msg)
+
+
+def _mermaid(
+    nodes: Sequence[WiringNode],
+    plan: WiringPlan,
+    types: Mapping[tuple[str, str], str],
+    unwired: Sequence[tuple[Diagnostic, Import]],
+) -> str:
+    lines = ["graph LR"]
+    for node in nodes:
+        suffix = ", disabled" if not node.enabled else ""
+        label = _mermaid_text(f"{node.name} ({node.template.name}{suffix})")
+        lines.append(f'  {_mermaid_id(node.name)}["{label}"]')
+    for wire in plan.wires:
+        label = _mermaid_text(
+            f"{wire.import_name}: {types.get((wire.consumer, wire.import_name), '?')}"
+        )
+        arrow = "==>" if wire.explicit else "-->"
+        lines.append(
+            f"  {_mermaid_id(wire.consumer)} {arrow}|{label}| {_mermaid_id(wire.provider)}"
+        )
+    for number, (diagnostic, imp) in enumerate(unwired, start=1):
+        placeholder = f"UNWIRED_{number}"
+        lines.append(f'  {placeholder}(["{_mermaid_text(_placeholder_label(diagnostic, imp))}"])')
+        label = _mermaid_text(f"{imp.name}: {imp.type}")
+        lines.append(f"  {_mermaid_id(diagnostic.consumer)} -.->|{label}| {placeholder}")
+        lines.append(f"  class {placeholder} {'unwired' if diagnostic.is_error else 'optional'}")
+    disabled = [_mermaid_id(n.name) for n in nodes if not n.enabled]
+    if disabled:
+        lines.append(f"  class {','.join(disabled)} disabled")
+    lines.append("  classDef disabled stroke-dasharray: 5 5,color:#888")
+    if unwired:
+        lines.append("  classDef unwired stroke:#c00,stroke-dasharray: 5 5,color:#c00")
+        lines.append("  classDef optional stroke:#888,stroke-dasharray: 5 5,color:#888")
+    return "\n".join(lines) + "\n"
+
+
+def _dot(
+    nodes: Sequence[WiringNode],
+    plan: WiringPlan,
+    types: Mapping[tuple[str, str], str],
+    unwired: Sequence[tuple[Diagnostic, Import]],
+    stack: str,
+) -> str:
+    lines = [f"digraph {_dot_text(stack)} {{", "  rankdir=LR;", "  node [shape=box];"]
+    for node in nodes:
+        style = ", style=dashed, fontcolor=gray" if not node.enabled else ""
+        label = f"{node.name} ({node.template.name})"
+        lines.append(f"  {_dot_text(node.name)} [label={_dot_text(label)}{style}];")
+    for wire in plan.wires:
+        label = f"{wire.import_name}: {types.get((wire.consumer, wire.import_name), '?')}"
+        style = ", style=bold" if wire.explicit else ""
+        edge = f"{_dot_text(wire.consumer)} -> {_dot_text(wire.provider)}"
+        lines.append(f"  {edge} [label={_dot_text(label)}{style}];")
+    for diagnostic, imp in unwired:
+        placeholder = _dot_text(f"{diagnostic.consumer}/{imp.name}?")
+        color = "red" if diagnostic.is_error else "gray"
+        lines.append(
+            f"  {placeholder} [label={_dot_text(_placeholder_label(diagnostic, imp))}, "
+            f"shape=ellipse, style=dashed, color={color}, fontcolor={color}];"
+        )
+        label = f"{imp.name}: {imp.type}"
+        edge = f"{_dot_text(diagnostic.consumer)} -> {placeholder}"
+        lines.append(f"  {edge} [label={_dot_text(label)}, style=dashed, color={color}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
