@@ -3,11 +3,16 @@
 Each fake passes the same contract test suite as the real adapters (``tests/contract``).
 """
 
+from devarch_core.testing._misc import FakeConfigFiles, FakePortProbe, InMemoryKeys, ManualClock
 from devarch_core.testing._runtime import FakeRuntime
 from devarch_core.testing._store import InMemoryStackLock, InMemoryStore
 
 __all__ = [
+    "FakeConfigFiles",
+    "FakePortProbe",
     "FakeRuntime",
+    "InMemoryKeys",
     "InMemoryStackLock",
     "InMemoryStore",
+    "ManualClock",
 ]

@@ -1,0 +1,147 @@
+"""Host port allocation: sticky, store-wide unique, checked against the host at plan time (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from attrs import frozen
+
+from devarch_core.model import PortAllocation
+from devarch_core.planning import PlanDiagnostic
+from devarch_core.ports import PortProbe
+
+__all__ = ["PortRequest", "PortResolution", "allocate_ports"]
+
+DEFAULT_RANGE = (20000, 29999)
+
+
+@frozen(kw_only=True)
+class PortRequest:
+    """One published container port of an enabled instance."""
+
+    stack: str
+    instance: str
+    instance_id: str
+    key: str
+    container_port: int
+    protocol: str
+    host_ip: str
+    #: A host port the user pinned, else None (devarch allocates).
+    pinned: int | None = None
+
+
+@frozen(kw_only=True)
+class PortResolution:
+    """Chosen host ports per instance id and key, the ones that are new, and problems found."""
+
+    chosen: Mapping[str, Mapping[str, PortAllocation]]
+    new: tuple[tuple[str, PortAllocation], ...]
+    diagnostics: tuple[PlanDiagnostic, ...]
+
+
+def _owner(alloc: PortAllocation) -> str:
+    return f"{alloc.stack}/{alloc.instance}"
+
+
+def allocate_ports(  # noqa: C901, PLR0912 - the rules read best in one place
+    requests: Sequence[PortRequest],
+    existing: Iterable[tuple[str, PortAllocation]],
+    *,
+    probe: PortProbe | None,
+    own_bound: Iterable[tuple[str, int]] = (),
+    port_range: tuple[int, int] = DEFAULT_RANGE,
+) -> PortResolution:
+    """Choose a host port for every request.
+
+    ``existing`` holds every allocation in the store as ``(instance_id, allocation)``. A request
+    keeps its instance's earlier allocation (sticky); a pinned port wanted by another instance, or
+    bound by another process (``probe``), is an error naming both owners. ``own_bound`` lists host
+    ports that this stack's own running containers publish (the probe sees them as busy).
+    """
+    by_instance: dict[tuple[str, str], PortAllocation] = {}
+    taken: dict[tuple[int, str], tuple[str, PortAllocation]] = {}
+    for instance_id, alloc in existing:
+        by_instance[(instance_id, alloc.key)] = alloc
+        taken[(alloc.host_port, alloc.protocol)] = (instance_id, alloc)
+    own = {port for _, port in own_bound}
+    chosen: dict[str, dict[str, PortAllocation]] = {}
+    new: list[tuple[str, PortAllocation]] = []
+    diagnostics: list[PlanDiagnostic] = []
+    claimed: dict[tuple[int, str], PortRequest] = {}
+
+    def busy_elsewhere(req: PortRequest, port: int) -> bool:
+        return port not in own and probe is not None and not probe.is_free(req.host_ip, port, req.protocol)
+
+    pending = []
+    for req in sorted(requests, key=lambda r: (r.stack, r.instance, r.container_port, r.protocol)):
+        previous = by_instance.get((req.instance_id, req.key))
+        port = req.pinned if req.pinned is not None else (previous.host_port if previous else None)
+        if port is None:
+            pending.append(req)
+            continue
+        holder = taken.get((port, req.protocol))
+        if holder is not None and holder[0] != req.instance_id:
+            diagnostics.append(
+                PlanDiagnostic(
+                    severity="error",
+                    code="port-conflict",
+                    instance=req.instance,
+                    message=(
+                        f"host port {port}/{req.protocol} wanted by {req.stack}/{req.instance} "
+                        f"is already allocated to {_owner(holder[1])}; pin another port with "
+                        f"`devarch instance set {req.stack} {req.instance} ports={req.container_port}:HOST`"
+                    ),
+                )
+            )
+            continue
+        other = claimed.get((port, req.protocol))
+        if other is not None:
+            diagnostics.append(
+                PlanDiagnostic(
+                    severity="error",
+                    code="port-conflict",
+                    instance=req.instance,
+                    message=f"host port {port}/{req.protocol} is wanted by both {other.stack}/{other.instance} and {req.stack}/{req.instance}",
+                )
+            )
+            continue
+        if busy_elsewhere(req, port):
+            diagnostics.append(
+                PlanDiagnostic(
+                    severity="error",
+                    code="port-in-use",
+                    instance=req.instance,
+                    message=(
+                        f"host port {req.host_ip}:{port}/{req.protocol} for {req.stack}/{req.instance} "
+                        "is already bound by another process; stop it or pin another port"
+                    ),
+                )
+            )
+            continue
+        claimed[(port, req.protocol)] = req
+        alloc = PortAllocation(stack=req.stack, instance=req.instance, container_port=req.container_port, protocol=req.protocol, host_port=port, host_ip=req.host_ip)
+        chosen.setdefault(req.instance_id, {})[req.key] = alloc
+        if previous is None or previous.host_port != port or previous.instance != req.instance:
+            new.append((req.instance_id, alloc))
+    candidate = port_range[0]
+    for req in pending:
+        while candidate <= port_range[1] and (
+            (candidate, req.protocol) in taken or (candidate, req.protocol) in claimed or busy_elsewhere(req, candidate)
+        ):
+            candidate += 1
+        if candidate > port_range[1]:
+            diagnostics.append(
+                PlanDiagnostic(
+                    severity="error",
+                    code="port-range-exhausted",
+                    instance=req.instance,
+                    message=f"no free host port left in {port_range[0]}-{port_range[1]} for {req.stack}/{req.instance} {req.key}",
+                )
+            )
+            continue
+        claimed[(candidate, req.protocol)] = req
+        alloc = PortAllocation(stack=req.stack, instance=req.instance, container_port=req.container_port, protocol=req.protocol, host_port=candidate, host_ip=req.host_ip)
+        chosen.setdefault(req.instance_id, {})[req.key] = alloc
+        new.append((req.instance_id, alloc))
+        candidate += 1
+    return PortResolution(chosen=chosen, new=tuple(new), diagnostics=tuple(diagnostics))

@@ -1,0 +1,336 @@
+"""The plan: the structured difference between desired and observed state (DESIGN §6).
+
+Pure: given effective configs, the engine's containers and the last applied records, compute
+actions in a deterministic order, per-field changes with their source, and a staleness token
+that apply recomputes to refuse a plan the world has moved away from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+from attrs import frozen
+
+from devarch_core import naming
+from devarch_core.engine import ContainerInfo, ContainerSpec
+from devarch_core.errors import ManifestError
+from devarch_core.merge import EffectiveConfig, canonical_json
+from devarch_core.ports import AppliedRecord
+from devarch_core.secrets import REDACTED
+
+__all__ = [
+    "Action",
+    "DesiredInstance",
+    "FieldChange",
+    "Plan",
+    "PlanDiagnostic",
+    "compute_plan",
+]
+
+PLAN_FORMAT = 1
+ActionKind = Literal["add", "modify", "remove", "start"]
+_ORDER = {"remove": 0, "modify": 1, "add": 2, "start": 3}
+_SYMBOL = {"add": "+", "modify": "~", "remove": "-", "start": ">"}
+_COLOUR = {"add": "\x1b[32m", "modify": "\x1b[33m", "remove": "\x1b[31m", "start": "\x1b[36m"}
+_RESET = "\x1b[0m"
+
+
+@frozen(kw_only=True)
+class FieldChange:
+    """One field that differs: old → new, where the new value comes from, whether it recreates."""
+
+    field: str
+    old: Any = None
+    new: Any = None
+    source: str = "template"
+    forces_recreate: bool = True
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form (DESIGN §10)."""
+        return {"field": self.field, "old": self.old, "new": self.new, "source": self.source, "forces_recreate": self.forces_recreate}
+
+
+@frozen(kw_only=True)
+class Action:
+    """What apply will do to one instance's container."""
+
+    action: ActionKind
+    instance: str
+    container: str
+    changes: tuple[FieldChange, ...] = ()
+    #: Why, in words: ``new instance``, ``config changed``, ``drift: changed outside devarch``...
+    reason: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form (DESIGN §10)."""
+        data: dict[str, Any] = {
+            "action": self.action,
+            "instance": self.instance,
+            "container": self.container,
+            "changes": [c.to_data() for c in self.changes],
+        }
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+@frozen(kw_only=True)
+class PlanDiagnostic:
+    """A problem found while planning (wiring, ports, references); errors block apply."""
+
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    instance: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        data: dict[str, Any] = {"severity": self.severity, "code": self.code, "message": self.message}
+        if self.instance is not None:
+            data["instance"] = self.instance
+        return data
+
+
+@frozen(kw_only=True)
+class DesiredInstance:
+    """An enabled instance as it should run: its effective config and its exact container."""
+
+    effective: EffectiveConfig
+    spec: ContainerSpec
+    config_hash: str
+    #: Flat field map used for per-field diffs (secrets as keyed hashes / ``***``).
+    fields: Mapping[str, Any]
+    depends_on: tuple[str, ...] = ()
+    #: Host ports this plan would newly allocate (``5432/tcp`` -> port), written by apply.
+    new_ports: Mapping[str, int] = attrs.field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Plan:
+    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON."""
+
+    stack: str
+    token: str
+    actions: tuple[Action, ...] = ()
+    diagnostics: tuple[PlanDiagnostic, ...] = ()
+    wiring: tuple[Mapping[str, Any], ...] = ()
+    #: What the token covers, per instance/container, so a stale apply can say what moved.
+    basis: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        """True if apply would do anything."""
+        return bool(self.actions)
+
+    @property
+    def errors(self) -> tuple[PlanDiagnostic, ...]:
+        """Diagnostics that block apply."""
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form (DESIGN §10)."""
+        return {
+            "format": PLAN_FORMAT,
+            "stack": self.stack,
+            "token": self.token,
+            "actions": [a.to_data() for a in self.actions],
+            "diagnostics": [d.to_data() for d in self.diagnostics],
+            "wiring": [dict(w) for w in self.wiring],
+            "basis": {k: dict(v) for k, v in sorted(self.basis.items())},
+        }
+
+    def to_json(self) -> str:
+        """Deterministic, indented JSON."""
+        return json.dumps(self.to_data(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_data(cls, data: object) -> Plan:
+        """Read a plan written by :meth:`to_data`; ``ManifestError`` if it is not one."""
+        if not isinstance(data, Mapping) or data.get("format") != PLAN_FORMAT:
+            raise ManifestError(f"not a devarch plan (expected format {PLAN_FORMAT})", what="invalid plan file")
+        try:
+            return cls(
+                stack=str(data["stack"]),
+                token=str(data["token"]),
+                actions=tuple(
+                    Action(
+                        action=a["action"],
+                        instance=a["instance"],
+                        container=a["container"],
+                        changes=tuple(FieldChange(**c) for c in a.get("changes", [])),
+                        reason=a.get("reason", ""),
+                    )
+                    for a in data.get("actions", [])
+                ),
+                diagnostics=tuple(PlanDiagnostic(**d) for d in data.get("diagnostics", [])),
+                wiring=tuple(dict(w) for w in data.get("wiring", [])),
+                basis={k: dict(v) for k, v in data.get("basis", {}).items()},
+            )
+        except (KeyError, TypeError) as exc:
+            raise ManifestError(f"malformed plan: {exc}", what="invalid plan file") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Parse :meth:`to_json` output."""
+        try:
+            return cls.from_data(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"not JSON: {exc}", what="invalid plan file") from None
+
+    def summary(self) -> str:
+        """``2 to add, 1 to change, 0 to remove, 1 to start``."""
+        counts = {kind: sum(1 for a in self.actions if a.action == kind) for kind in _ORDER}
+        return (
+            f"{counts['add']} to add, {counts['modify']} to change, "
+            f"{counts['remove']} to remove, {counts['start']} to start"
+        )
+
+    def render_text(self, *, colour: bool = False) -> str:
+        """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``)."""
+        lines = []
+        if not self.actions:
+            lines.append(f"Stack {self.stack}: no changes. The running containers match the configuration.")
+        else:
+            lines.append(f"Plan for stack {self.stack}: {self.summary()}.")
+            lines.append("")
+            for action in self.actions:
+                head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
+                if action.reason:
+                    head += f"  # {action.reason}"
+                lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
+                for change in action.changes:
+                    arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
+                    flag = "  [forces recreate]" if change.forces_recreate and action.action == "modify" else ""
+                    lines.append(f"      {change.field}: {arrow}  ({change.source}){flag}")
+        if self.wiring:
+            lines.append("")
+            lines.append("Wiring:")
+            for wire in self.wiring:
+                how = "explicit" if wire.get("explicit") else "auto"
+                lines.append(f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})")
+        if self.diagnostics:
+            lines.append("")
+            lines.append("Diagnostics:")
+            for diag in self.diagnostics:
+                lines.append(f"  {diag.severity}: {diag.message}")
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _observed_entry(container: ContainerInfo) -> str:
+    return f"{container.id[:12]}:{container.labels.get(naming.LABEL_CONFIG_HASH, '')}:{container.state}"
+
+
+def compute_plan(
+    *,
+    stack: str,
+    desired: Sequence[DesiredInstance],
+    observed: Iterable[ContainerInfo],
+    applied: Mapping[str, AppliedRecord],
+    diagnostics: Sequence[PlanDiagnostic] = (),
+    wiring: Sequence[Mapping[str, Any]] = (),
+    extra_basis: Mapping[str, str] | None = None,
+) -> Plan:
+    """Diff desired against observed; ``applied`` maps instance id to its last applied record.
+
+    ``observed`` must be only this stack's containers of this owner (the caller filters by labels).
+    """
+    observed_by_name = {c.name: c for c in observed}
+    actions: list[Action] = []
+    wanted = set()
+    for item in desired:
+        eff = item.effective
+        wanted.add(eff.container_name)
+        current = observed_by_name.get(eff.container_name)
+        record = applied.get(eff.instance_id)
+        if current is None:
+            changes = _diff_fields({}, item.fields, eff)
+            actions.append(Action(action="add", instance=eff.instance, container=eff.container_name, changes=changes, reason="new container"))
+            continue
+        label_hash = current.labels.get(naming.LABEL_CONFIG_HASH)
+        if label_hash == item.config_hash:
+            if not current.running:
+                actions.append(Action(action="start", instance=eff.instance, container=eff.container_name, reason=f"container is {current.state}"))
+            continue
+        old_fields: Mapping[str, Any] = record.config if record is not None else {}
+        changes = _diff_fields(old_fields, item.fields, eff)
+        if record is not None and record.config_hash != label_hash:
+            reason = "drift: the container was changed outside devarch"
+            changes = (FieldChange(field="container.config_hash", old=label_hash, new=item.config_hash, source="drift"), *changes)
+        elif not changes:
+            reason = "container differs from its recorded configuration"
+            changes = (FieldChange(field="container.config_hash", old=label_hash, new=item.config_hash, source="template"),)
+        else:
+            reason = "configuration changed"
+        actions.append(Action(action="modify", instance=eff.instance, container=eff.container_name, changes=changes, reason=reason))
+    for name, container in sorted(observed_by_name.items()):
+        if name not in wanted:
+            instance = container.labels.get(naming.LABEL_INSTANCE_NAME, name)
+            actions.append(Action(action="remove", instance=instance, container=name, reason="instance removed or disabled"))
+    actions.sort(key=lambda a: (_ORDER[a.action], a.instance))
+    basis = {
+        "desired": {d.effective.instance: d.config_hash for d in sorted(desired, key=lambda d: d.effective.instance)},
+        "observed": {name: _observed_entry(c) for name, c in sorted(observed_by_name.items())},
+        "inputs": dict(sorted((extra_basis or {}).items())),
+    }
+    token = hashlib.sha256(canonical_json(basis).encode()).hexdigest()[:32]
+    return Plan(
+        stack=stack,
+        token=token,
+        actions=tuple(actions),
+        diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.severity != "error", d.instance or "", d.code, d.message))),
+        wiring=tuple(wiring),
+        basis=basis,
+    )
+
+
+def _diff_fields(old: Mapping[str, Any], new: Mapping[str, Any], eff: EffectiveConfig) -> tuple[FieldChange, ...]:
+    changes = []
+    secret_fields = {f"environment.{name}" for name in eff.secret_env}
+    for field in sorted(set(old) | set(new)):
+        before, after = old.get(field), new.get(field)
+        if before != after:
+            if field in secret_fields or _is_secret_hash(before) or _is_secret_hash(after):
+                # Secrets are compared by keyed hash and shown only as ***.
+                before = None if before is None else REDACTED
+                after = None if after is None else REDACTED
+            source = eff.source_of(field) if after is not None else "removed"
+            changes.append(FieldChange(field=field, old=before, new=after, source=source))
+    return tuple(changes)
+
+
+def _is_secret_hash(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("hmac:")
+
+
+def explain_staleness(saved: Plan, current: Plan) -> list[str]:
+    """Say what moved between a saved plan and a fresh one (for ``StalePlanError``)."""
+    moved = []
+    for section, noun in (("desired", "configuration of"), ("observed", "container")):
+        old = saved.basis.get(section, {})
+        new = current.basis.get(section, {})
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                if key not in old:
+                    moved.append(f"{noun} {key} appeared")
+                elif key not in new:
+                    moved.append(f"{noun} {key} is gone")
+                else:
+                    moved.append(f"{noun} {key} changed")
+    old_inputs = saved.basis.get("inputs", {})
+    new_inputs = current.basis.get("inputs", {})
+    for key in sorted(set(old_inputs) | set(new_inputs)):
+        if old_inputs.get(key) != new_inputs.get(key):
+            moved.append(f"{key} changed")
+    return moved or ["the desired or observed state changed"]

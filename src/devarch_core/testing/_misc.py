@@ -1,0 +1,94 @@
+"""Small in-memory fakes: key provider, config files, port probe and a manual clock."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from devarch_core.errors import ValidationError
+
+__all__ = ["FakeConfigFiles", "FakePortProbe", "InMemoryKeys", "ManualClock"]
+
+
+class InMemoryKeys:
+    """A KeyProvider holding a random 32-byte key in memory."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key if key is not None else os.urandom(32)
+
+    def load_key(self) -> bytes:
+        """The key."""
+        return self.key
+
+    def replace_key(self, key: bytes) -> None:
+        """Switch to ``key``."""
+        self.key = key
+
+
+class FakeConfigFiles:
+    """A ConfigFiles port that keeps files in a dict: ``files[(stack, instance)][relpath]``."""
+
+    def __init__(self, root: str = "/devarch-home/stacks") -> None:
+        self.root = root
+        self.files: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def host_path(self, stack: str, instance: str) -> str:
+        """``{root}/{stack}/{instance}``."""
+        return posixpath.join(self.root, stack, instance)
+
+    def write(self, stack: str, instance: str, files: Mapping[str, tuple[str, int]]) -> str:
+        """Replace the instance's files; refuse paths escaping the directory."""
+        for rel in files:
+            norm = posixpath.normpath(rel)
+            if rel.startswith("/") or norm.startswith("..") or norm == ".":
+                raise ValidationError(f"config file {rel!r} escapes the instance directory", what="invalid config file")
+        with self._lock:
+            self.files[(stack, instance)] = dict(files)
+        return self.host_path(stack, instance)
+
+    def remove(self, stack: str, instance: str | None = None) -> None:
+        """Forget files of one instance or a whole stack."""
+        with self._lock:
+            for key in list(self.files):
+                if key[0] == stack and (instance is None or key[1] == instance):
+                    del self.files[key]
+
+
+class FakePortProbe:
+    """A PortProbe whose busy ports are set by the test."""
+
+    def __init__(self, busy: Iterable[int] = ()) -> None:
+        self.busy = set(busy)
+
+    def is_free(self, host_ip: str, port: int, protocol: str = "tcp") -> bool:  # noqa: ARG002 - fake ignores ip/proto
+        """False for ports in ``busy``."""
+        return port not in self.busy
+
+
+class ManualClock:
+    """A Clock that only moves when told (``sleep`` advances it)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._mono = 0.0
+
+    def now(self) -> datetime:
+        """The current fake time."""
+        return self._now
+
+    def monotonic(self) -> float:
+        """Fake monotonic seconds."""
+        return self._mono
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the clock instead of waiting."""
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self._mono += seconds
+        self._now += timedelta(seconds=seconds)
