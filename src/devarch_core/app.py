@@ -239,6 +239,7 @@ class Devarch:
         port_range: tuple[int, int] = DEFAULT_RANGE,
         health_timeout: float = 120.0,
         parallelism: int = 8,
+        runtime_problem: str | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -254,6 +255,9 @@ class Devarch:
         self.secrets = SecretBox(keys)
         self._keys = keys
         self._owner: str | None = None
+        self._runtime_problem = runtime_problem
+        #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
+        self.settings: object | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _now(self) -> str:
@@ -278,7 +282,7 @@ class Devarch:
 
     def _require_runtime(self) -> Runtime:
         if self.runtime is None:
-            raise EngineError("no container engine configured; set DEVARCH_RUNTIME or pass runtime=")
+            raise EngineError(self._runtime_problem or "no container engine configured; set DEVARCH_RUNTIME or pass runtime=")
         return self.runtime
 
     @staticmethod

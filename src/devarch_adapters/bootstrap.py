@@ -1,0 +1,159 @@
+"""The composition root: build a ready :class:`~devarch_core.app.Devarch` from configuration.
+
+Configuration comes from arguments, else environment variables, else defaults (DESIGN §2):
+``DEVARCH_HOME`` (``~/.devarch``), ``DEVARCH_STORE`` (``sqlite:///$DEVARCH_HOME/devarch.db`` or
+``postgresql://...``), ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``, ``none``) and
+``DEVARCH_CATALOG_PATH`` (``:``-separated template directories, searched after the builtin catalog).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from attrs import frozen
+
+from devarch_core.app import Devarch
+from devarch_core.catalog import Catalog, builtin_catalog
+from devarch_core.errors import DevarchError, ValidationError
+from devarch_core.ports import Reporter, Runtime, StackLock, Store
+
+__all__ = ["Settings", "connect", "open_runtime", "open_store"]
+
+RUNTIMES = ("auto", "docker", "podman", "none")
+
+
+@frozen(kw_only=True)
+class Settings:
+    """Where devarch keeps its state and which engine it drives."""
+
+    home: Path
+    store_url: str
+    runtime: str = "auto"
+    catalog_paths: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        store: str | None = None,
+        runtime: str | None = None,
+        catalog: Sequence[str | os.PathLike[str]] | None = None,
+    ) -> Settings:
+        """Arguments win over environment variables, which win over defaults."""
+        env = os.environ if environ is None else environ
+        home_path = Path(home or env.get("DEVARCH_HOME") or Path.home() / ".devarch").expanduser().absolute()
+        store_url = store or env.get("DEVARCH_STORE") or f"sqlite:///{home_path / 'devarch.db'}"
+        kind = (runtime or env.get("DEVARCH_RUNTIME") or "auto").lower()
+        if kind not in RUNTIMES:
+            raise ValidationError(f"runtime {kind!r} must be one of {', '.join(RUNTIMES)}", what="invalid DEVARCH_RUNTIME")
+        if catalog is None:
+            raw = env.get("DEVARCH_CATALOG_PATH", "")
+            catalog = [p for p in raw.split(":") if p]
+        return cls(home=home_path, store_url=store_url, runtime=kind, catalog_paths=tuple(Path(p) for p in catalog))
+
+
+def open_store(url: str) -> tuple[Store, StackLock]:
+    """The store and its matching stack lock for a store URL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from devarch_adapters.postgres import PostgresStackLock, PostgresStore  # noqa: PLC0415 - driver loaded on demand
+
+        return PostgresStore(url), PostgresStackLock(url)
+    if url.startswith("sqlite:///") or "://" not in url:
+        from devarch_adapters.sqlite import FileStackLock, SqliteStore  # noqa: PLC0415
+
+        store = SqliteStore(url)
+        path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)
+        if url.startswith("sqlite:///"):
+            path = Path("/" + url.removeprefix("sqlite:///").lstrip("/"))
+        return store, FileStackLock(path.parent / "locks")
+    raise ValidationError(f"store URL {url!r} must start with sqlite:/// or postgresql://", what="invalid DEVARCH_STORE")
+
+
+def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
+    """The runtime adapter for ``kind``; with ``auto`` the first engine that answers.
+
+    Returns ``(runtime, None)`` or ``(None, why)`` when no engine answers (commands that need one
+    then fail with that reason; the rest of devarch keeps working).
+    """
+    if kind == "none":
+        return None, "DEVARCH_RUNTIME=none"
+    tried = []
+    if kind in ("auto", "docker"):
+        from devarch_adapters.docker import DockerRuntime  # noqa: PLC0415
+
+        try:
+            docker_rt = DockerRuntime()
+            docker_rt.info()
+        except DevarchError as exc:
+            tried.append(f"docker: {exc}")
+        else:
+            return docker_rt, None
+    if kind in ("auto", "podman"):
+        from devarch_adapters.podman import PodmanRuntime  # noqa: PLC0415
+
+        try:
+            podman_rt = PodmanRuntime()
+            podman_rt.info()
+        except DevarchError as exc:
+            tried.append(f"podman: {exc}")
+        else:
+            return podman_rt, None
+    return None, "no container engine reachable (" + "; ".join(tried) + ")"
+
+
+def load_catalog(paths: Sequence[Path]) -> Catalog:
+    """The builtin catalog, overridden by the templates found in ``paths`` (in order)."""
+    catalog = builtin_catalog()
+    if paths:
+        from devarch_adapters.filesystem import load_catalog_dirs  # noqa: PLC0415
+
+        catalog = catalog.merged(load_catalog_dirs(list(paths)))
+    return catalog
+
+
+def connect(
+    *,
+    home: str | os.PathLike[str] | None = None,
+    store: str | None = None,
+    runtime: str | Runtime | None = None,
+    catalog: Sequence[str | os.PathLike[str]] | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    **options: object,
+) -> Devarch:
+    """Open the store, engine and catalog named by arguments or the environment.
+
+    ``runtime`` may also be a ready Runtime object (bring your own adapter). Extra ``options``
+    go to :class:`~devarch_core.app.Devarch` (``port_range``, ``health_timeout``, ``parallelism``).
+    """
+    from devarch_adapters.filesystem.config_files import LocalConfigFiles  # noqa: PLC0415
+    from devarch_adapters.filesystem.keyfile import FileKeyProvider  # noqa: PLC0415
+    from devarch_adapters.probe import SocketPortProbe  # noqa: PLC0415
+
+    settings = Settings.from_env(
+        environ, home=home, store=store, runtime=runtime if isinstance(runtime, str) else None, catalog=catalog
+    )
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store_obj, lock = open_store(settings.store_url)
+    if runtime is not None and not isinstance(runtime, str):
+        runtime_obj, problem = runtime, None
+    else:
+        runtime_obj, problem = open_runtime(settings.runtime)
+    devarch = Devarch(
+        store=store_obj,
+        catalog=load_catalog(settings.catalog_paths),
+        keys=FileKeyProvider(settings.home / "secret.key"),
+        runtime=runtime_obj,
+        lock=lock,
+        config_files=LocalConfigFiles(settings.home / "stacks"),
+        port_probe=SocketPortProbe(),
+        reporter=reporter,
+        runtime_problem=problem,
+        **options,  # type: ignore[arg-type]
+    )
+    devarch.settings = settings
+    return devarch

@@ -1,0 +1,22 @@
+"""Asks the host whether a port is free, by trying to bind it."""
+
+from __future__ import annotations
+
+import socket
+
+__all__ = ["SocketPortProbe"]
+
+
+class SocketPortProbe:
+    """A PortProbe that binds the address briefly (no connection is made)."""
+
+    def is_free(self, host_ip: str, port: int, protocol: str = "tcp") -> bool:
+        """True if ``host_ip:port`` can be bound now."""
+        kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+        family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+        with socket.socket(family, kind) as sock:
+            try:
+                sock.bind((host_ip or "0.0.0.0", port))  # noqa: S104 - "" means all interfaces, as an engine would bind
+            except OSError:
+                return False
+        return True
