@@ -1,0 +1,376 @@
+"""Compose rendering: a stack (or one instance) as a Compose file a real client can run (DESIGN §6).
+
+The input is what apply would create: one :class:`~devarch_core.engine.ContainerSpec` per
+instance (from :func:`devarch_core.desired.container_spec`) plus its dependencies. The output is
+one deterministic YAML document (block style, fixed key order, sorted mappings) whose services
+carry ``container_name`` = the devarch container name, every identity label, the stack network
+with the instance's aliases, its named volumes under their engine names, healthchecks,
+``depends_on`` with health conditions and ``deploy.resources``. Running it with
+``docker-compose -p NAME -f FILE up -d`` creates the same names devarch itself would.
+
+Choices made for compatibility with older clients (Debian's docker-compose 1.29, whose schema is
+an early Compose Specification):
+
+* ports use the short string form ``"127.0.0.1:15432:5432/tcp"``: the long form of that schema
+  has no ``host_ip``, and devarch publishes on ``127.0.0.1`` by default (DESIGN §3);
+* a top-level ``name:`` is written only when ``project`` is given (1.29 refuses the key; pass
+  ``-p`` instead);
+* every string value has ``$`` doubled, so Compose interpolation never touches a value:
+  ``$HOME`` in a command or environment value reaches the container literally.
+
+Secret environment values appear as ``***`` unless ``reveal_secrets`` is true (the preview is
+redacted; only a caller that hands the file straight to a compose client should reveal).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import yaml
+from attrs import frozen
+
+from devarch_core import naming
+from devarch_core.errors import Problem, ValidationError
+from devarch_core.secrets import REDACTED, Secret
+from devarch_core.units import format_cpus, format_duration, format_memory
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from devarch_core.engine import ContainerSpec, Mount, PublishedPort
+
+__all__ = [
+    "ComposeItem",
+    "compose_document",
+    "compose_items",
+    "instance_document",
+    "render_compose",
+    "render_instance",
+]
+
+#: The labels of a stack network (see :func:`devarch_core.desired.network_labels`).
+_NETWORK_LABEL_KEYS: Final = (
+    naming.LABEL_MANAGED_BY,
+    naming.LABEL_OWNER,
+    naming.LABEL_STACK_ID,
+    naming.LABEL_STACK_NAME,
+)
+#: The labels of an instance's named volumes (see :func:`devarch_core.desired.volume_labels`).
+_VOLUME_LABEL_KEYS: Final = (
+    *_NETWORK_LABEL_KEYS,
+    naming.LABEL_INSTANCE_ID,
+    naming.LABEL_INSTANCE_NAME,
+)
+_YAML_WIDTH: Final = 4096
+
+
+def _sorted_deps(value: Mapping[str, bool]) -> dict[str, bool]:
+    return dict(sorted(value.items()))
+
+
+@frozen(kw_only=True)
+class ComposeItem:
+    """One service of a Compose file: an instance, its container spec, and its dependencies.
+
+    ``depends_on`` maps each instance this one depends on to whether that instance has a
+    healthcheck (``condition: service_healthy``) or not (``condition: service_started``).
+    """
+
+    name: str
+    spec: ContainerSpec
+    depends_on: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_deps)
+
+
+def compose_items(
+    pairs: Iterable[tuple[str, ContainerSpec, Iterable[str]]],
+) -> tuple[ComposeItem, ...]:
+    """Build items from ``(instance, spec, dependency names)`` triples, sorted by instance.
+
+    Whether a dependency has a healthcheck is read from its own spec. A dependency that is not
+    among the triples (a disabled instance, which apply does not run either) is left out.
+    """
+    rows = list(pairs)
+    health = {name: spec.healthcheck is not None for name, spec, _ in rows}
+    items = [
+        ComposeItem(
+            name=name,
+            spec=spec,
+            depends_on={dep: health[dep] for dep in deps if dep in health and dep != name},
+        )
+        for name, spec, deps in rows
+    ]
+    return tuple(sorted(items, key=lambda item: item.name))
+
+
+def render_compose(
+    stack: str,
+    network: str,
+    items: Sequence[ComposeItem],
+    *,
+    network_labels: Mapping[str, str] | None = None,
+    project: str | None = None,
+    reveal_secrets: bool = False,
+) -> str:
+    """Render a whole stack as Compose YAML: every item as a service, the network, named volumes.
+
+    ``network`` is the stack network's engine name (every item's ``spec.network`` must equal it);
+    ``network_labels`` default to the identity labels the items share (managed-by, owner, stack).
+    Raises ``ValidationError`` when items disagree on the network, repeat a name or depend on an
+    instance that is not rendered. Same input, same bytes.
+    """
+    return _dump(
+        compose_document(
+            stack,
+            network,
+            items,
+            network_labels=network_labels,
+            project=project,
+            reveal_secrets=reveal_secrets,
+        )
+    )
+
+
+def render_instance(
+    item: ComposeItem,
+    *,
+    network_labels: Mapping[str, str] | None = None,
+    project: str | None = None,
+    reveal_secrets: bool = False,
+) -> str:
+    """Render one instance as Compose YAML: its service, its network and its named volumes only.
+
+    ``depends_on`` is dropped: the dependencies are not part of the file, and a Compose client
+    refuses a dependency on a service it does not define.
+    """
+    return _dump(
+        instance_document(
+            item,
+            network_labels=network_labels,
+            project=project,
+            reveal_secrets=reveal_secrets,
+        )
+    )
+
+
+def instance_document(
+    item: ComposeItem,
+    *,
+    network_labels: Mapping[str, str] | None = None,
+    project: str | None = None,
+    reveal_secrets: bool = False,
+) -> dict[str, Any]:
+    """Return the plain data of :func:`render_instance` (``$`` already escaped)."""
+    alone = attrs.evolve(item, depends_on={})
+    stack = item.spec.labels.get(naming.LABEL_STACK_NAME, "")
+    return compose_document(
+        stack,
+        item.spec.network,
+        [alone],
+        network_labels=network_labels,
+        project=project,
+        reveal_secrets=reveal_secrets,
+    )
+
+
+def compose_document(
+    stack: str,
+    network: str,
+    items: Sequence[ComposeItem],
+    *,
+    network_labels: Mapping[str, str] | None = None,
+    project: str | None = None,
+    reveal_secrets: bool = False,
+) -> dict[str, Any]:
+    """Return the plain data of :func:`render_compose` in output key order (``$`` escaped)."""
+    _check(network, items)
+    ordered = sorted(items, key=lambda item: item.name)
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    for item in ordered:
+        services[item.name] = _service(item, reveal_secrets=reveal_secrets)
+        for mount in item.spec.mounts:
+            if mount.type == "volume" and mount.source:
+                volumes[mount.source] = {
+                    "name": mount.source,
+                    "labels": _pick(item.spec.labels, _VOLUME_LABEL_KEYS),
+                }
+    labels = (
+        dict(network_labels)
+        if network_labels is not None
+        else _shared_network_labels(stack, ordered)
+    )
+    document: dict[str, Any] = {}
+    if project is not None:
+        document["name"] = project
+    document["services"] = services
+    document["networks"] = {network: {"name": network, "labels": dict(sorted(labels.items()))}}
+    if volumes:
+        document["volumes"] = dict(sorted(volumes.items()))
+    escaped: dict[str, Any] = _escape(document)
+    return escaped
+
+
+def _check(network: str, items: Sequence[ComposeItem]) -> None:
+    problems: list[Problem] = []
+    names = [item.name for item in items]
+    for item in items:
+        path = f"services.{item.name}"
+        if names.count(item.name) > 1:
+            problems.append(Problem(path, "is rendered twice"))
+        if item.spec.network != network:
+            problems.append(
+                Problem(
+                    f"{path}.networks",
+                    f"joins {item.spec.network!r}, not the stack network {network!r}",
+                )
+            )
+        problems.extend(
+            Problem(f"{path}.depends_on.{dep}", "is not a service of this file")
+            for dep in item.depends_on
+            if dep not in names
+        )
+    if problems:
+        raise ValidationError(dict.fromkeys(problems), what="cannot render a compose file")
+
+
+def _shared_network_labels(stack: str, items: Sequence[ComposeItem]) -> dict[str, str]:
+    """Collect the network labels every item agrees on (at least managed-by and the stack)."""
+    labels: dict[str, str] = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY}
+    if stack:
+        labels[naming.LABEL_STACK_NAME] = stack
+    if items:
+        first = _pick(items[0].spec.labels, _NETWORK_LABEL_KEYS)
+        labels.update(
+            {k: v for k, v in first.items() if all(i.spec.labels.get(k) == v for i in items)}
+        )
+    return labels
+
+
+def _pick(labels: Mapping[str, str], keys: Sequence[str]) -> dict[str, str]:
+    return {key: labels[key] for key in sorted(keys) if key in labels}
+
+
+def _service(item: ComposeItem, *, reveal_secrets: bool) -> dict[str, Any]:  # noqa: C901 - one branch per optional key
+    spec = item.spec
+    service: dict[str, Any] = {"container_name": spec.name, "image": spec.image}
+    if spec.entrypoint is not None:
+        service["entrypoint"] = list(spec.entrypoint)
+    if spec.command is not None:
+        service["command"] = list(spec.command)
+    if spec.working_dir is not None:
+        service["working_dir"] = spec.working_dir
+    if spec.user is not None:
+        service["user"] = spec.user
+    if spec.restart is not None:
+        service["restart"] = spec.restart
+    if spec.environment:
+        service["environment"] = {
+            name: _env_text(value, reveal=reveal_secrets)
+            for name, value in sorted(spec.environment.items())
+        }
+    if spec.labels:
+        service["labels"] = dict(sorted(spec.labels.items()))
+    if spec.ports:
+        service["ports"] = [_port(port) for port in spec.ports]
+    if spec.mounts:
+        service["volumes"] = [_mount(mount) for mount in spec.mounts]
+    service["networks"] = (
+        {spec.network: {"aliases": list(dict.fromkeys(spec.aliases))}}
+        if spec.aliases
+        else {spec.network: None}
+    )
+    if spec.healthcheck is not None:
+        service["healthcheck"] = _healthcheck(spec)
+    if item.depends_on:
+        service["depends_on"] = {
+            dep: {"condition": "service_healthy" if healthy else "service_started"}
+            for dep, healthy in item.depends_on.items()
+        }
+    resources = _resources(spec)
+    if resources:
+        service["deploy"] = {"resources": resources}
+    return service
+
+
+def _env_text(value: str | Secret, *, reveal: bool) -> str:
+    if isinstance(value, Secret):
+        return value.reveal() if reveal else REDACTED
+    return value
+
+
+def _port(port: PublishedPort) -> str:
+    host_ip = f"[{port.host_ip}]" if ":" in port.host_ip else port.host_ip
+    return f"{host_ip}:{port.host_port}:{port.container}/{port.protocol}"
+
+
+def _mount(mount: Mount) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": mount.type}
+    if mount.source is not None:
+        data["source"] = mount.source
+    data["target"] = mount.target
+    if mount.type != "tmpfs":
+        data["read_only"] = mount.read_only
+    return data
+
+
+def _healthcheck(spec: ContainerSpec) -> dict[str, Any]:
+    check = spec.healthcheck
+    assert check is not None  # noqa: S101 - the caller checked
+    data: dict[str, Any] = {"test": list(check.test)}
+    for key in ("interval", "timeout", "start_period"):
+        value = getattr(check, key)
+        if value is not None:
+            data[key] = format_duration(value)
+    if check.retries is not None:
+        data["retries"] = check.retries
+    return data
+
+
+def _resources(spec: ContainerSpec) -> dict[str, Any]:
+    res = spec.resources
+    limits: dict[str, str] = {}
+    reservations: dict[str, str] = {}
+    if res.cpu_limit is not None:
+        limits["cpus"] = format_cpus(res.cpu_limit)
+    if res.memory_limit is not None:
+        limits["memory"] = format_memory(res.memory_limit)
+    if res.cpu_reservation is not None:
+        reservations["cpus"] = format_cpus(res.cpu_reservation)
+    if res.memory_reservation is not None:
+        reservations["memory"] = format_memory(res.memory_reservation)
+    out: dict[str, Any] = {}
+    if limits:
+        out["limits"] = limits
+    if reservations:
+        out["reservations"] = reservations
+    return out
+
+
+def _escape(value: Any) -> Any:  # noqa: ANN401 - walks plain YAML data of any shape
+    """Double every ``$`` in string values (not keys) so Compose interpolation leaves them alone."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {key: _escape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escape(item) for item in value]
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style with indented sequences (``- x`` under its key, as Compose files are written)."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - PyYAML's signature
+        super().increase_indent(flow, indentless=False)
+
+
+def _dump(document: Mapping[str, Any]) -> str:
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=_YAML_WIDTH,
+    )
