@@ -283,10 +283,11 @@ def _ambiguous(
     )
 
 
-def _invalid(wire: Wire, problems: Sequence[str]) -> Diagnostic:
-    label = f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}"
-    if wire.export_name:
-        label += f".{wire.export_name}"
+def _invalid(wire: Wire, problems: Sequence[str], *, label: str = "") -> Diagnostic:
+    if not label:
+        label = f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}"
+        if wire.export_name:
+            label += f".{wire.export_name}"
     return Diagnostic(
         severity="error",
         code="invalid-wire",
@@ -371,15 +372,22 @@ def _explicit_wires(
     wires: dict[tuple[str, str], ResolvedWire] = {}
     diagnostics: list[Diagnostic] = []
     pinned: set[tuple[str, str]] = set()
-    for wire in sorted(explicit, key=lambda w: (w.consumer, w.import_name, w.provider)):
-        key = (wire.consumer, wire.import_name)
-        if key in pinned:
-            problem = "the import has several explicit wires; keep one (devarch wire rm ...)"
-            diagnostics.append(_invalid(wire, [problem]))
-            wires.pop(key, None)
-            continue
+    grouped: dict[tuple[str, str], list[Wire]] = {}
+    for wire in explicit:
+        grouped.setdefault((wire.consumer, wire.import_name), []).append(wire)
+    for key, group in sorted(grouped.items()):
         pinned.add(key)
-        result = _check_explicit(wire, by_name)
+        if len(group) > 1:
+            providers = ", ".join(
+                sorted(w.provider + (f".{w.export_name}" if w.export_name else "") for w in group)
+            )
+            problem = (
+                f"the import has {len(group)} explicit wires ({providers}); "
+                "keep one (devarch wire rm ...)"
+            )
+            diagnostics.append(_invalid(group[0], [problem], label=f"import {key[0]}.{key[1]}"))
+            continue
+        result = _check_explicit(group[0], by_name)
         if isinstance(result, ResolvedWire):
             wires[key] = result
         elif isinstance(result, Diagnostic):
