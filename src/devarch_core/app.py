@@ -54,7 +54,15 @@ from devarch_core.ports import (
 from devarch_core.reporting import NullReporter
 from devarch_core.secrets import REDACTED, Secret, SecretBox, SecretSlot
 from devarch_core.template import Template
-from devarch_core.wiring import WiringNode, dependency_edges, dependency_waves, injections_for, solve_wiring
+from devarch_core.compose import compose_items, render_compose, render_instance
+from devarch_core.wiring import (
+    WiringNode,
+    dependency_edges,
+    dependency_waves,
+    injections_for,
+    solve_wiring,
+    wiring_graph,
+)
 
 __all__ = ["ApplyResult", "Devarch", "InstanceStatus", "StackSummary", "SystemClock"]
 
@@ -815,15 +823,19 @@ class Devarch:
                 fields[f"environment.{name}"] = self.secrets.keyed_hash(value.reveal())
         return fields
 
-    def _desired(self, stack_name: str) -> _Desired:
-        runtime = self._require_runtime()
+    def _desired(self, stack_name: str, *, observe: bool = True) -> _Desired:
+        runtime = self._require_runtime() if observe else None
         owner = self.owner
         with self._tx() as tx:
             stack = self._stack(tx, stack_name)
             instances, effective, diagnostics, wiring_rows, waves = self._resolve_stack(tx, stack)
             existing = [(i_id, a) for i_id, a in self._all_allocations(tx)]
-        observed = runtime.list_containers(
-            {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner, naming.LABEL_STACK_ID: stack.id}
+        observed = (
+            runtime.list_containers(
+                {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner, naming.LABEL_STACK_ID: stack.id}
+            )
+            if runtime is not None
+            else []
         )
         own_bound = [(p.host_ip, p.host_port) for c in observed if c.running for p in c.ports]
         requests = [
@@ -1081,6 +1093,37 @@ class Devarch:
             for inst in desired.instances:
                 if inst.id not in desired_ids and inst.name in done:
                     tx.delete_applied(inst.id)
+
+    # -- compose and graph -------------------------------------------------------------------
+    def compose(self, stack: str, instance: str | None = None, *, reveal_secrets: bool = False, project: str | None = None) -> str:
+        """The stack (or one instance) as a Compose file with the same names devarch uses.
+
+        Secrets are ``***`` unless ``reveal_secrets`` (then the file holds plaintext: handle it
+        like the secret it is). Host ports are the ones devarch allocated or would allocate.
+        """
+        desired = self._desired(stack, observe=False)
+        errors = [d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"]
+        if errors:
+            raise WiringError(f"cannot render stack {stack}: " + "; ".join(d.message for d in errors))
+        items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)
+        labels = network_labels(desired.stack.name, desired.stack.id, self.owner)
+        if instance is not None:
+            item = next((i for i in items if i.name == instance), None)
+            if item is None:
+                raise NotFoundError("enabled instance", f"{stack}/{instance}")
+            return render_instance(item, network_labels=labels, project=project, reveal_secrets=reveal_secrets)
+        return render_compose(
+            desired.stack.name, desired.stack.network_name, items, network_labels=labels, project=project, reveal_secrets=reveal_secrets
+        )
+
+    def graph(self, stack: str, *, fmt: str = "mermaid") -> str:
+        """The stack's wiring graph as Mermaid or DOT text."""
+        with self._tx() as tx:
+            st = self._stack(tx, stack)
+            instances = tx.list_instances(st.id)
+            nodes = [WiringNode(name=i.name, enabled=i.enabled and st.enabled, template=self.template_for(i)) for i in instances]
+            plan = solve_wiring(nodes, tx.list_wires(st.id), stack=st.name)
+        return wiring_graph(nodes, plan, fmt=fmt, stack=st.name)  # type: ignore[arg-type]
 
     # -- down / status ----------------------------------------------------------------------
     def _teardown(self, stack: Stack, *, remove_volumes: bool) -> int:
