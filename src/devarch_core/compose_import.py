@@ -193,7 +193,7 @@ class _Service:
         text, _, protocol = item.partition("/")
         container = text.rsplit(":", 1)[-1]
         if container != text:
-            self.warn(f"{where}: {item!r} keeps container port {container} (host ports: allocated)")
+            self.warn(f"{where}: {item!r} became container port {container} (host port dropped)")
         low, dash, high = container.partition("-")
         if dash and low.isdigit() and high.isdigit() and int(low) <= int(high):
             numbers = [str(n) for n in range(int(low), int(high) + 1)]

@@ -97,7 +97,9 @@ def test_unknown_top_level_key_reports_its_path():
 
 def test_unknown_service_key_reports_its_path():
     """An unknown service key is reported at service.<key>."""
-    problems = problems_of(GOOD.replace("  image: postgres:16\n", "  image: postgres:16\n  imgae: x\n"))
+    problems = problems_of(
+        GOOD.replace("  image: postgres:16\n", "  image: postgres:16\n  imgae: x\n")
+    )
     assert "service.imgae" in problems
 
 
@@ -127,7 +129,9 @@ def test_non_numeric_port_reports_its_index():
 
 def test_secret_not_in_environment_reports_its_index():
     """A secret naming a variable the service does not set is reported at secrets[i]."""
-    problems = problems_of(GOOD.replace("secrets: [POSTGRES_PASSWORD]", "secrets: [POSTGRES_PASSWORD, NOPE]"))
+    problems = problems_of(
+        GOOD.replace("secrets: [POSTGRES_PASSWORD]", "secrets: [POSTGRES_PASSWORD, NOPE]")
+    )
     assert "not in service.environment" in problems["secrets[1]"]
 
 
@@ -162,7 +166,7 @@ def test_version_must_be_present():
 
 
 def test_content_hash_is_stable_across_reformatting():
-    """Reordering keys, block vs flow style, list vs mapping env and long-form ports keep the hash."""
+    """Key order, block vs flow style, list vs mapping env and long-form ports keep the hash."""
     a = parse_template_text(GOOD, "a.yaml")
     b = parse_template_text(REFORMATTED, "b.yaml")
     assert a.content_hash == b.content_hash
@@ -200,7 +204,7 @@ def test_template_to_yaml_round_trips_every_builtin_template():
 
 
 def test_template_to_yaml_is_block_style_with_literal_multiline_text():
-    """The written file uses block style, keeps key order and writes multi-line text as a literal block."""
+    """The written file is block style, keeps key order and writes multi-line text literally."""
     text = template_to_yaml(builtin_catalog().get("nginx"))
     assert text.startswith("name: nginx\nversion: '1.27'\n")
     assert "content: |" in text
