@@ -17,6 +17,7 @@ from attrs import frozen
 from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar, type_name
 from devarch_core.errors import ValidationError
 from devarch_core.spec import (
+    RESTART_POLICIES,
     Healthcheck,
     Resources,
     _command,
@@ -199,6 +200,10 @@ class Overrides:
         for key in SCALAR_KEYS:
             if key in raw:
                 values[key] = scalar(raw[key], join(path, key), problems, str, "a string")
+        restart = values.get("restart")
+        if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
+            policies = ", ".join(sorted(RESTART_POLICIES))
+            problems.add(join(path, "restart"), f"{restart!r} must be one of {policies}")
         for key in ("command", "entrypoint"):
             if key in raw:
                 values[key] = _command(raw[key], join(path, key), problems)
@@ -220,7 +225,7 @@ class Overrides:
         ports: dict[str, PortOverride] = {}
         for i, item in enumerate(expect_list(raw.get("ports"), join(path, "ports"), problems)):
             ipath = f"{join(path, 'ports')}[{i}]"
-            remove = isinstance(item, Mapping) and item.get("remove") is True
+            remove = _remove_flag(item, {"container", "target", "protocol"}, ipath, problems)
             body = {k: v for k, v in item.items() if k != "remove"} if isinstance(item, Mapping) else item
             spec = parse_port(body, ipath, problems, keep_host=True)
             if spec is None:
@@ -241,8 +246,7 @@ class Overrides:
         volumes: dict[str, VolumeOverride] = {}
         for i, item in enumerate(expect_list(raw.get("volumes"), join(path, "volumes"), problems)):
             ipath = f"{join(path, 'volumes')}[{i}]"
-            if isinstance(item, Mapping) and item.get("remove") is True:
-                check_keys(item, {"target", "remove"}, ipath, problems)
+            if _remove_flag(item, {"target"}, ipath, problems):
                 target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
                 if not target or not target.startswith("/"):
                     problems.add(join(ipath, "target"), "a removed mount needs its absolute target path")
@@ -285,11 +289,25 @@ class Overrides:
                 path=target,
                 content=scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
                 mode=parse_mode(entry.get("mode"), join(ipath, "mode"), problems),
-                remove=entry.get("remove") is True,
+                remove=_remove_flag(entry, {"path"}, ipath, problems),
             )
         values["config_files"] = list(files.values())
         values["resources"] = Resources.parse(raw.get("resources"), join(path, "resources"), problems, partial=True)
         return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+def _remove_flag(item: object, allowed: set[str], path: str, problems: Problems) -> bool:
+    """Whether a keyed entry is a removal; a removal names its key and nothing else."""
+    if not isinstance(item, Mapping) or "remove" not in item:
+        return False
+    remove = item["remove"]
+    if not isinstance(remove, bool):
+        problems.add(join(path, "remove"), f"expected true or false, got {type_name(remove)}")
+        return False
+    if remove:
+        for key in sorted(set(item) - allowed - {"remove"}, key=str):
+            problems.add(join(path, str(key)), f"a removed entry takes only {', '.join(sorted(allowed))}")
+    return remove
 
 
 def _short_port_keys(value: object) -> dict[str, bool]:
@@ -307,7 +325,7 @@ def _keyed_set(value: object, key: str, path: str, problems: Problems) -> dict[s
             result[item] = True
         elif isinstance(item, Mapping) and isinstance(item.get(key), str):
             check_keys(item, {key, "remove"}, f"{path}[{i}]", problems)
-            result[item[key]] = item.get("remove") is not True
+            result[item[key]] = not _remove_flag(item, {key}, f"{path}[{i}]", problems)
         else:
             problems.add(f"{path}[{i}]", f"expected a name or {{{key}: NAME, remove: true}}, got {type_name(item)}")
     return result
