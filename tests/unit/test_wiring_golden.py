@@ -1,4 +1,4 @@
-"""Golden wiring cases: each ``tests/data/wiring/*.yaml`` file is a stack and what the solver must say.
+"""Golden wiring cases: each `tests/data/wiring/*.yaml` file is a stack and what the solver says.
 
 A case file holds:
 
