@@ -419,3 +419,37 @@ def test_graph_is_deterministic_and_escapes_names():
     assert "  N_end -->|q: say#quot;hi| my_svc\n" in text
     dot = wiring_graph(nodes, plan, fmt="dot")
     assert '"end" -> "my-svc" [label="q: say\\"hi"];' in dot
+
+
+def test_graph_draws_invalid_wires_as_placeholders_and_skips_unknown_consumers():
+    """An import pinned by an invalid wire points at an "invalid wire" placeholder."""
+    nodes = [node("cache", REDIS), node("web", APP)]
+    wires = [
+        Wire(consumer="web", import_name="db", provider="cache"),
+        Wire(consumer="ghost", import_name="db", provider="cache"),
+    ]
+    plan = solve_wiring(nodes, wires)
+    text = wiring_graph(nodes, plan, fmt="mermaid")
+    assert '  UNWIRED_1(["invalid wire (postgres)"])\n' in text
+    assert "ghost" not in text
+    with pytest.raises(ValueError, match="unknown graph format 'svg'"):
+        wiring_graph(nodes, plan, fmt="svg")  # type: ignore[arg-type]
+
+
+def test_a_single_error_is_raised_as_is_and_warnings_are_separate():
+    """One error raises its own message; warnings are listed apart and print with severity."""
+    plan = solve_wiring([node("web", APP)], [])
+    assert [d.import_name for d in plan.warnings] == ["cache"]
+    assert str(plan.warnings[0]).startswith("warning: web: optional import 'cache'")
+    with pytest.raises(WiringError) as info:
+        plan.raise_for_errors()
+    assert str(info.value) == plan.errors[0].message
+
+
+def test_injections_for_refuses_a_plan_from_other_templates():
+    """A wire naming an export the provider's template lacks is refused."""
+    nodes = [node("db", POSTGRES), node("web", APP)]
+    plan = solve_wiring(nodes, [])
+    other = [node("db", template("postgres", exports=[{"name": "x", "type": "postgres"}]))]
+    with pytest.raises(WiringError, match="does not match the templates"):
+        injections_for("web", [*other, nodes[1]], plan, containers={}, environments={})
