@@ -362,7 +362,7 @@ def _compose_schema() -> dict[str, Any]:
 @pytest.mark.parametrize("reveal", [False, True])
 def test_rendered_stack_is_valid_for_the_compose_specification(reveal):
     """The stack file validates against the Compose Specification schema of docker-compose."""
-    import jsonschema  # noqa: PLC0415 - a dev dependency used by this test only
+    import jsonschema  # type: ignore[import-untyped]  # noqa: PLC0415 - dev dependency, this test only
 
     validator = jsonschema.Draft201909Validator(_compose_schema())
     validator.validate(_loaded(reveal_secrets=reveal))
