@@ -1,0 +1,478 @@
+"""The ``StoreSession`` shared by the SQLite and PostgreSQL stores.
+
+Both schemas have the same tables, keys and UNIQUE constraints, so one session class speaks to
+both through a small :class:`Driver` (placeholders, JSON columns, error classification). The
+database enforces uniqueness (two racing sessions cannot both win); when it refuses a write, the
+session looks up the other owner and raises ``ConflictError`` naming it. Each write runs in a
+savepoint, so a refused write leaves the transaction usable (PostgreSQL would otherwise abort it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from devarch_core.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from devarch_core.model import Instance, PortAllocation, Stack, Wire
+from devarch_core.naming import container_name
+from devarch_core.overrides import Overrides
+from devarch_core.ports import AppliedRecord, SealedSecret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["Driver", "SqlSession", "dump_json"]
+
+Row = tuple[Any, ...]
+
+
+class Driver(Protocol):
+    """What :class:`SqlSession` needs from one open connection inside a transaction."""
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """Run a statement written with ``?`` placeholders; return its rows."""
+        ...
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
+        """Run a statement written with ``?`` placeholders; return the affected row count."""
+        ...
+
+    def json_param(self, value: object) -> object:
+        """Adapt plain data for a JSON column."""
+        ...
+
+    def json_value(self, raw: object) -> Any:  # noqa: ANN401 - JSON is any plain data
+        """Read a JSON column back into plain data."""
+        ...
+
+    def violation(self, exc: Exception) -> str | None:
+        """Classify ``exc``: ``"unique"``, ``"foreign_key"`` or None (another error)."""
+        ...
+
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """The driver's exception classes."""
+        ...
+
+
+def dump_json(value: object) -> str:
+    """Canonical JSON text; ``StoreError`` if ``value`` is not plain data."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"cannot store a value that is not JSON data: {exc}") from exc
+
+
+_STACK_COLUMNS = "id, name, description, network, enabled, created_at, updated_at"
+_INSTANCE_SELECT = (
+    "SELECT i.id, i.stack_id, s.name, i.name, i.template, i.template_version, i.description,"
+    " i.enabled, i.overrides, i.created_at, i.updated_at"
+    " FROM instances i JOIN stacks s ON s.id = i.stack_id"
+)
+_PORT_SELECT = (
+    "SELECT s.name, i.name, p.container_port, p.protocol, p.host_port, p.host_ip"
+    " FROM port_allocations p JOIN instances i ON i.id = p.instance_id"
+    " JOIN stacks s ON s.id = i.stack_id"
+)
+
+
+class SqlSession:
+    """One transaction of a SQL store (see ``StoreSession`` for the contract)."""
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver: Driver | None = driver
+
+    def end(self) -> None:
+        """Make the session unusable once its transaction is over."""
+        self._driver = None
+
+    @property
+    def _d(self) -> Driver:
+        if self._driver is None:
+            raise StoreError("the transaction is over; open a new one with store.transaction()")
+        return self._driver
+
+    def _write(self, sql: str, params: Sequence[object], conflict: Callable[[], str]) -> int:
+        d = self._d
+        d.run("SAVEPOINT devarch_write")
+        try:
+            count = d.run(sql, params)
+        except d.errors as exc:
+            kind = d.violation(exc)
+            d.run("ROLLBACK TO SAVEPOINT devarch_write")
+            d.run("RELEASE SAVEPOINT devarch_write")
+            if kind == "unique":
+                raise ConflictError(conflict()) from exc
+            if kind == "foreign_key":
+                raise NotFoundError(
+                    "stack or instance", str(params[0]), hint="it was deleted"
+                ) from exc
+            raise
+        d.run("RELEASE SAVEPOINT devarch_write")
+        return count
+
+    def _one(self, sql: str, params: Sequence[object]) -> Row | None:
+        rows = self._d.query(sql, params)
+        return rows[0] if rows else None
+
+    # -- stacks ----------------------------------------------------------------------------------
+    @staticmethod
+    def _stack(row: Row) -> Stack:
+        return Stack(
+            id=row[0],
+            name=row[1],
+            description=row[2],
+            network=row[3],
+            enabled=bool(row[4]),
+            created_at=row[5],
+            updated_at=row[6],
+        )
+
+    def get_stack(self, name: str) -> Stack | None:
+        """Return the stack called ``name``, or None."""
+        row = self._one(f"SELECT {_STACK_COLUMNS} FROM stacks WHERE name = ?", (name,))  # noqa: S608
+        return None if row is None else self._stack(row)
+
+    def list_stacks(self) -> list[Stack]:
+        """Every stack, by name."""
+        rows = self._d.query(f"SELECT {_STACK_COLUMNS} FROM stacks ORDER BY name")  # noqa: S608
+        return [self._stack(r) for r in rows]
+
+    def _stack_name(self, stack_id: str) -> str | None:
+        row = self._one("SELECT name FROM stacks WHERE id = ?", (stack_id,))
+        return None if row is None else str(row[0])
+
+    def add_stack(self, stack: Stack) -> None:
+        """Insert a stack; ``ConflictError`` if the name (or id) is taken."""
+
+        def conflict() -> str:
+            if self.get_stack(stack.name) is not None:
+                return f"stack {stack.name} already exists"
+            return f"stack id {stack.id} already exists"
+
+        self._write(
+            f"INSERT INTO stacks ({_STACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (
+                stack.id,
+                stack.name,
+                stack.description,
+                stack.network,
+                stack.enabled,
+                stack.created_at,
+                stack.updated_at,
+            ),
+            conflict,
+        )
+
+    def update_stack(self, stack: Stack) -> None:
+        """Replace the stack with the same id; its name never changes."""
+        old = self._stack_name(stack.id)
+        if old is None:
+            raise NotFoundError("stack", stack.name)
+        if old != stack.name:
+            raise ValidationError(
+                f"stack {old} cannot be renamed to {stack.name}; clone it and delete the original",
+                what="invalid stack update",
+            )
+        self._d.run(
+            "UPDATE stacks SET description = ?, network = ?, enabled = ?, created_at = ?,"
+            " updated_at = ? WHERE id = ?",
+            (
+                stack.description,
+                stack.network,
+                stack.enabled,
+                stack.created_at,
+                stack.updated_at,
+                stack.id,
+            ),
+        )
+
+    def delete_stack(self, stack_id: str) -> None:
+        """Delete the stack; the schema cascades to everything it owns."""
+        self._d.run("DELETE FROM stacks WHERE id = ?", (stack_id,))
+
+    # -- instances -------------------------------------------------------------------------------
+    def _instance(self, row: Row) -> Instance:
+        return Instance(
+            id=row[0],
+            stack_id=row[1],
+            stack=row[2],
+            name=row[3],
+            template=row[4],
+            template_version=row[5],
+            description=row[6],
+            enabled=bool(row[7]),
+            overrides=Overrides.from_data(self._d.json_value(row[8])),
+            created_at=row[9],
+            updated_at=row[10],
+        )
+
+    def list_instances(self, stack_id: str) -> list[Instance]:
+        """Return the stack's instances, by name."""
+        rows = self._d.query(
+            f"{_INSTANCE_SELECT} WHERE i.stack_id = ? ORDER BY i.name", (stack_id,)
+        )
+        return [self._instance(r) for r in rows]
+
+    def get_instance(self, stack_id: str, name: str) -> Instance | None:
+        """Return the instance called ``name`` in the stack, or None."""
+        row = self._one(f"{_INSTANCE_SELECT} WHERE i.stack_id = ? AND i.name = ?", (stack_id, name))
+        return None if row is None else self._instance(row)
+
+    def _instance_conflict(self, instance: Instance, stack: str) -> Callable[[], str]:
+        def conflict() -> str:
+            same = self._one(
+                "SELECT id FROM instances WHERE stack_id = ? AND name = ? AND id <> ?",
+                (instance.stack_id, instance.name, instance.id),
+            )
+            if same is not None:
+                return f"instance {instance.name} already exists in stack {stack}"
+            cname = container_name(stack, instance.name)
+            other = self._one(
+                "SELECT s.name, i.name FROM instances i JOIN stacks s ON s.id = i.stack_id"
+                " WHERE i.container_name = ? AND i.id <> ?",
+                (cname, instance.id),
+            )
+            if other is not None:
+                return (
+                    f"container name {cname} is already used by "
+                    f"instance {other[1]} of stack {other[0]}"
+                )
+            return f"instance id {instance.id} already exists"
+
+        return conflict
+
+    def _instance_params(self, instance: Instance, stack: str) -> tuple[object, ...]:
+        return (
+            instance.name,
+            container_name(stack, instance.name),
+            instance.template,
+            instance.template_version,
+            instance.description,
+            instance.enabled,
+            self._d.json_param(instance.overrides.to_data()),
+            instance.created_at,
+            instance.updated_at,
+        )
+
+    def add_instance(self, instance: Instance) -> None:
+        """Insert an instance; ``ConflictError`` naming the other owner of its name."""
+        stack = self._stack_name(instance.stack_id)
+        if stack is None:
+            raise NotFoundError("stack", instance.stack or instance.stack_id)
+        self._write(
+            "INSERT INTO instances (id, stack_id, name, container_name, template, template_version,"
+            " description, enabled, overrides, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (instance.id, instance.stack_id, *self._instance_params(instance, stack)),
+            self._instance_conflict(instance, stack),
+        )
+
+    def update_instance(self, instance: Instance) -> None:
+        """Replace the instance with the same id (a rename is allowed)."""
+        row = self._one(
+            "SELECT i.stack_id, s.name, i.name FROM instances i JOIN stacks s ON s.id = i.stack_id"
+            " WHERE i.id = ?",
+            (instance.id,),
+        )
+        if row is None:
+            raise NotFoundError("instance", instance.name)
+        if row[0] != instance.stack_id:
+            raise ValidationError(
+                f"instance {row[2]} cannot move to another stack", what="invalid instance update"
+            )
+        stack = str(row[1])
+        self._write(
+            "UPDATE instances SET name = ?, container_name = ?, template = ?, template_version = ?,"
+            " description = ?, enabled = ?, overrides = ?, created_at = ?, updated_at = ?"
+            " WHERE id = ?",
+            (*self._instance_params(instance, stack), instance.id),
+            self._instance_conflict(instance, stack),
+        )
+
+    def delete_instance(self, instance_id: str) -> None:
+        """Delete the instance; the schema cascades to its secrets, applied record and ports."""
+        self._d.run("DELETE FROM instances WHERE id = ?", (instance_id,))
+
+    def find_container_name(self, container_name: str) -> tuple[str, str] | None:
+        """``(stack, instance)`` owning the container name, or None."""
+        row = self._one(
+            "SELECT s.name, i.name FROM instances i JOIN stacks s ON s.id = i.stack_id"
+            " WHERE i.container_name = ?",
+            (container_name,),
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    # -- wires -----------------------------------------------------------------------------------
+    def list_wires(self, stack_id: str) -> list[Wire]:
+        """Return the stack's explicit wires, by (consumer, import)."""
+        rows = self._d.query(
+            "SELECT consumer, import_name, provider, export_name FROM wires WHERE stack_id = ?"
+            " ORDER BY consumer, import_name",
+            (stack_id,),
+        )
+        return [
+            Wire(consumer=r[0], import_name=r[1], provider=r[2], export_name=r[3]) for r in rows
+        ]
+
+    def put_wire(self, stack_id: str, wire: Wire) -> None:
+        """Insert or replace the wire for (consumer, import_name)."""
+        if self._stack_name(stack_id) is None:
+            raise NotFoundError("stack", stack_id)
+        self._d.run(
+            "INSERT INTO wires (stack_id, consumer, import_name, provider, export_name)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (stack_id, consumer, import_name)"
+            " DO UPDATE SET provider = excluded.provider, export_name = excluded.export_name",
+            (stack_id, wire.consumer, wire.import_name, wire.provider, wire.export_name),
+        )
+
+    def delete_wire(self, stack_id: str, consumer: str, import_name: str) -> bool:
+        """Delete one wire; False if there was none."""
+        count = self._d.run(
+            "DELETE FROM wires WHERE stack_id = ? AND consumer = ? AND import_name = ?",
+            (stack_id, consumer, import_name),
+        )
+        return count > 0
+
+    # -- secrets ---------------------------------------------------------------------------------
+    def list_secrets(self, stack_id: str | None = None) -> list[SealedSecret]:
+        """Sealed secrets of a stack (or of the store), by (instance_id, name)."""
+        sql = "SELECT stack_id, instance_id, name, sealed FROM secrets"
+        params: tuple[object, ...] = ()
+        if stack_id is not None:
+            sql += " WHERE stack_id = ?"
+            params = (stack_id,)
+        rows = self._d.query(sql + " ORDER BY instance_id, name", params)
+        return [
+            SealedSecret(stack_id=r[0], instance_id=r[1], name=r[2], sealed=bytes(r[3]))
+            for r in rows
+        ]
+
+    def put_secret(self, secret: SealedSecret) -> None:
+        """Insert or replace one sealed secret."""
+        if self._stack_name(secret.stack_id) is None:
+            raise NotFoundError("stack", secret.stack_id)
+        if self._one("SELECT id FROM instances WHERE id = ?", (secret.instance_id,)) is None:
+            raise NotFoundError("instance", secret.instance_id)
+        self._d.run(
+            "INSERT INTO secrets (stack_id, instance_id, name, sealed) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (instance_id, name)"
+            " DO UPDATE SET stack_id = excluded.stack_id, sealed = excluded.sealed",
+            (secret.stack_id, secret.instance_id, secret.name, bytes(secret.sealed)),
+        )
+
+    def delete_secret(self, stack_id: str, instance_id: str, name: str) -> bool:
+        """Delete one secret; False if there was none."""
+        count = self._d.run(
+            "DELETE FROM secrets WHERE stack_id = ? AND instance_id = ? AND name = ?",
+            (stack_id, instance_id, name),
+        )
+        return count > 0
+
+    # -- applied ---------------------------------------------------------------------------------
+    def get_applied(self, instance_id: str) -> AppliedRecord | None:
+        """Return the last applied record of an instance, or None."""
+        row = self._one(
+            "SELECT config_hash, config, applied_at FROM applied WHERE instance_id = ?",
+            (instance_id,),
+        )
+        if row is None:
+            return None
+        return AppliedRecord(
+            instance_id=instance_id,
+            config_hash=row[0],
+            config=self._d.json_value(row[1]),
+            applied_at=row[2],
+        )
+
+    def put_applied(self, record: AppliedRecord) -> None:
+        """Insert or replace the applied record of ``record.instance_id``."""
+        if self._one("SELECT id FROM instances WHERE id = ?", (record.instance_id,)) is None:
+            raise NotFoundError("instance", record.instance_id)
+        dump_json(dict(record.config))  # refuse what is not plain data, as every store does
+        self._d.run(
+            "INSERT INTO applied (instance_id, config_hash, config, applied_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (instance_id) DO UPDATE SET config_hash = excluded.config_hash,"
+            " config = excluded.config, applied_at = excluded.applied_at",
+            (
+                record.instance_id,
+                record.config_hash,
+                self._d.json_param(dict(record.config)),
+                record.applied_at,
+            ),
+        )
+
+    def delete_applied(self, instance_id: str) -> None:
+        """Forget what was applied for an instance. Idempotent."""
+        self._d.run("DELETE FROM applied WHERE instance_id = ?", (instance_id,))
+
+    # -- ports -----------------------------------------------------------------------------------
+    def list_port_allocations(self, stack_id: str | None = None) -> list[PortAllocation]:
+        """Allocations of a stack (or of the store), by (stack, instance, port)."""
+        sql = _PORT_SELECT
+        params: tuple[object, ...] = ()
+        if stack_id is not None:
+            sql += " WHERE i.stack_id = ?"
+            params = (stack_id,)
+        rows = self._d.query(sql + " ORDER BY s.name, i.name, p.container_port, p.protocol", params)
+        return [
+            PortAllocation(
+                stack=r[0],
+                instance=r[1],
+                container_port=r[2],
+                protocol=r[3],
+                host_port=r[4],
+                host_ip=r[5],
+            )
+            for r in rows
+        ]
+
+    def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
+        """Insert or replace one allocation; ``ConflictError`` naming the host port's owner."""
+        if self._one("SELECT id FROM instances WHERE id = ?", (instance_id,)) is None:
+            raise NotFoundError("instance", instance_id)
+        a = allocation
+
+        def conflict() -> str:
+            other = self._one(
+                f"{_PORT_SELECT} WHERE p.host_ip = ? AND p.host_port = ? AND p.protocol = ?",
+                (a.host_ip, a.host_port, a.protocol),
+            )
+            where = f"{a.host_ip}:{a.host_port}/{a.protocol}"
+            if other is None:  # pragma: no cover - only if the owner vanished in between
+                return f"host port {where} is already allocated"
+            return (
+                f"host port {where} is already allocated to instance {other[1]} of stack "
+                f"{other[0]} (container port {other[2]}/{other[3]})"
+            )
+
+        self._write(
+            "INSERT INTO port_allocations"
+            " (instance_id, container_port, protocol, host_ip, host_port) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (instance_id, container_port, protocol)"
+            " DO UPDATE SET host_ip = excluded.host_ip, host_port = excluded.host_port",
+            (instance_id, a.container_port, a.protocol, a.host_ip, a.host_port),
+            conflict,
+        )
+
+    def delete_port_allocation(self, instance_id: str, container_port: int, protocol: str) -> None:
+        """Forget one allocation. Idempotent."""
+        self._d.run(
+            "DELETE FROM port_allocations WHERE instance_id = ? AND container_port = ?"
+            " AND protocol = ?",
+            (instance_id, container_port, protocol),
+        )
+
+    # -- meta ------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """Return a metadata value, or None."""
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace a metadata value."""
+        self._d.run(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

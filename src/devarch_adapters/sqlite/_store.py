@@ -1,0 +1,256 @@
+"""``SqliteStore``: the embedded default store, one SQLite file (WAL, foreign keys, migrations)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from devarch_adapters._sqlstore import SqlSession, dump_json
+from devarch_core.errors import DevarchError, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from devarch_core.ports import StoreSession
+
+__all__ = ["MIGRATIONS", "SqliteStore"]
+
+#: Versioned schema migrations, applied in order on open. Never edit one that has shipped.
+MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
+    (
+        1,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE stacks (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            network TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE instances (
+            id TEXT PRIMARY KEY,
+            stack_id TEXT NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            container_name TEXT NOT NULL UNIQUE,
+            template TEXT NOT NULL,
+            template_version TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            overrides TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL DEFAULT '',
+            updated_at TEXT NOT NULL DEFAULT '',
+            UNIQUE (stack_id, name)
+        );
+        CREATE TABLE wires (
+            stack_id TEXT NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,
+            consumer TEXT NOT NULL,
+            import_name TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            export_name TEXT,
+            PRIMARY KEY (stack_id, consumer, import_name)
+        );
+        CREATE TABLE secrets (
+            stack_id TEXT NOT NULL REFERENCES stacks(id) ON DELETE CASCADE,
+            instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            sealed BLOB NOT NULL,
+            PRIMARY KEY (instance_id, name)
+        );
+        CREATE INDEX secrets_stack_id ON secrets (stack_id);
+        CREATE TABLE applied (
+            instance_id TEXT PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE,
+            config_hash TEXT NOT NULL,
+            config TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        );
+        CREATE TABLE port_allocations (
+            instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+            container_port INTEGER NOT NULL,
+            protocol TEXT NOT NULL,
+            host_ip TEXT NOT NULL,
+            host_port INTEGER NOT NULL,
+            PRIMARY KEY (instance_id, container_port, protocol),
+            UNIQUE (host_ip, host_port, protocol)
+        )
+        """,
+    ),
+)
+
+
+class _SqliteDriver:
+    """The :class:`~devarch_adapters._sqlstore.Driver` for one sqlite3 connection."""
+
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return list(self._conn.execute(sql, params).fetchall())
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    def json_param(self, value: object) -> object:
+        return dump_json(value)
+
+    def json_value(self, raw: object) -> Any:  # noqa: ANN401 - JSON is any plain data
+        return json.loads(str(raw))
+
+    def violation(self, exc: Exception) -> str | None:
+        if isinstance(exc, sqlite3.IntegrityError):
+            text = str(exc)
+            if text.startswith("UNIQUE constraint failed"):
+                return "unique"
+            if "FOREIGN KEY" in text:
+                return "foreign_key"
+        return None
+
+
+def _path_from(path_or_url: str | os.PathLike[str]) -> Path:
+    text = os.fspath(path_or_url)
+    if text.startswith("sqlite://"):
+        rest = text.removeprefix("sqlite://")
+        if not rest.startswith("/") or rest in ("/", "/:memory:"):
+            raise StoreError(
+                f"unsupported SQLite store URL {text!r}: use sqlite:///absolute/path/devarch.db"
+            )
+        return Path(rest)
+    if "://" in text:
+        raise StoreError(f"not a SQLite store URL: {text!r}")
+    return Path(text).expanduser().absolute()
+
+
+class SqliteStore:
+    """The :class:`~devarch_core.ports.Store` in one SQLite file.
+
+    ``path_or_url`` is ``sqlite:///abs/path/devarch.db`` or a file path. Opening creates the
+    parent directory (mode 0700) and the file (0600) if needed, switches to WAL and applies
+    pending migrations. Each transaction uses its own connection and starts with
+    ``BEGIN IMMEDIATE``: writers from any thread or process serialize, waiting up to
+    ``busy_timeout`` seconds for each other instead of failing at once. Transactions do not nest.
+    """
+
+    def __init__(self, path_or_url: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self.path = _path_from(path_or_url)
+        self.url = f"sqlite://{self.path}"
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._closed = False
+        self._prepare_files()
+        with self._connect() as conn:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite store {self.url}: {exc}") from exc
+        self._migrate()
+
+    def _prepare_files(self) -> None:
+        parent = self.path.parent
+        try:
+            if not parent.exists():
+                parent.mkdir(parents=True, mode=0o700)
+                parent.chmod(0o700)  # mkdir's mode is filtered by the umask
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise StoreError(f"cannot create SQLite store {self.url}: {exc}") from exc
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.url}: {exc}") from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a ``BEGIN IMMEDIATE`` transaction; driver errors become ``StoreError``."""
+        if self._closed:
+            raise StoreError(f"the store {self.url} is closed")
+        if getattr(self._local, "active", False):
+            raise StoreError("transactions do not nest; use the session you already have")
+        self._local.active = True
+        try:
+            with self._connect() as conn:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot start a transaction on {self.url}: {exc}") from exc
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except DevarchError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.url} failed: {exc}") from exc
+        finally:
+            self._local.active = False
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            current = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
+            latest = MIGRATIONS[-1][0]
+            if current > latest:
+                raise StoreError(
+                    f"store {self.url} has schema version {current}, newer than this devarch "
+                    f"supports ({latest}); upgrade devarch"
+                )
+            for version, script in MIGRATIONS:
+                if version <= current:
+                    continue
+                # One statement at a time: executescript() would commit behind our back.
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at)"
+                    " VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                    (version,),
+                )
+
+    @contextmanager
+    def _session(self) -> Iterator[StoreSession]:
+        with self._transaction() as conn:
+            session = SqlSession(_SqliteDriver(conn))
+            try:
+                yield session
+            finally:
+                session.end()
+
+    def transaction(self) -> AbstractContextManager[StoreSession]:
+        """Open one transaction; commit on normal exit, roll back on exception."""
+        return self._session()
+
+    def schema_version(self) -> int:
+        """Return the applied migration version (read from the database)."""
+        with self._transaction() as conn:
+            return int(conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+
+    def close(self) -> None:
+        """Refuse further transactions (connections live only as long as one). Idempotent."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
