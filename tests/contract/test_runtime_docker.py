@@ -8,6 +8,7 @@ import pytest
 from tests.contract.runtime_contract import EngineRuntimeContract
 
 from devarch_adapters.docker import DockerRuntime
+from devarch_core.errors import EngineError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,3 +38,27 @@ class TestDockerRuntime(EngineRuntimeContract):
         info = runtime.info()
         assert info.engine == "docker"
         assert info.memory > 0
+
+
+def test_an_unreachable_engine_is_an_engine_error_naming_it(tmp_path):
+    """A socket nobody listens on gives EngineError with the endpoint, not a driver exception."""
+    url = f"unix://{tmp_path}/no-engine.sock"
+    runtime = DockerRuntime(url, timeout=5)
+    with pytest.raises(EngineError, match=r"no-engine\.sock"):
+        runtime.info()
+
+
+def test_ensure_network_keeps_the_oldest_of_duplicates(docker_runtime, docker_url, unique):
+    """Same-named networks left by a race collapse to the oldest one."""
+    import docker  # noqa: PLC0415
+
+    name = f"{unique}-dup"
+    client = docker.DockerClient(base_url=docker_url)
+    try:
+        first = client.api.create_network(name, driver="bridge", check_duplicate=False)["Id"]
+        client.api.create_network(name, driver="bridge", check_duplicate=False)
+        assert docker_runtime.ensure_network(name, {}).id == first
+        assert [n["Id"] for n in client.api.networks(names=[name]) if n["Name"] == name] == [first]
+    finally:
+        docker_runtime.remove_network(name)
+        client.close()

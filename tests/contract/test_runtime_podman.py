@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.podman
+ALL_LIMITS = {"cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"}
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,25 @@ def test_discovered_runtime_reaches_podman(podman_url, monkeypatch):
         assert runtime.info().endpoint == podman_url
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "rootless", "expected"),
+    [
+        ({"cgroupVersion": "v1", "cgroupControllers": ["cpu", "memory"]}, False, ALL_LIMITS),
+        ({"cgroupVersion": "v1", "cgroupControllers": []}, True, set()),
+        (
+            {"cgroupVersion": "v2", "cgroupControllers": ["memory", "pids"]},
+            True,
+            {"memory_limit", "memory_reservation"},
+        ),
+        (
+            {"cgroupVersion": "v2", "cgroupControllers": ["cpu", "memory"]},
+            True,
+            ALL_LIMITS - {"cpu_reservation"},
+        ),
+    ],
+)
+def test_enforced_limits_follow_rootless_mode_and_cgroups(host, rootless, expected):
+    """Limits Podman cannot apply (no cgroups, undelegated controllers) are not claimed."""
+    assert PodmanRuntime._podman_enforces(host, rootless=rootless) == expected

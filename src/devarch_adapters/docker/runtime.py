@@ -221,13 +221,23 @@ class DockerRuntime:
     def client(self) -> docker.DockerClient:
         """The shared docker SDK client, created (and the API version negotiated) on first use."""
         if self._client is None:
-            with self._client_lock, self._errors("connect"):
+            with self._client_lock:
                 if self._client is None:
                     timeout = math.ceil(self._timeout)
-                    if self._base_url is None:
-                        self._client = docker.from_env(timeout=timeout)
-                    else:
-                        self._client = docker.DockerClient(base_url=self._base_url, timeout=timeout)
+                    try:
+                        if self._base_url is None:
+                            self._client = docker.from_env(timeout=timeout)
+                        else:
+                            self._client = docker.DockerClient(
+                                base_url=self._base_url, timeout=timeout
+                            )
+                    except (
+                        docker.errors.DockerException,
+                        requests.exceptions.RequestException,
+                    ) as exc:
+                        raise EngineError(
+                            f"cannot reach the container engine at {self.endpoint}: {_explain(exc)}"
+                        ) from exc
         return self._client
 
     @property
