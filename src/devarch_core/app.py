@@ -34,6 +34,7 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.hostports import DEFAULT_RANGE, PortRequest, allocate_ports
+from devarch_core.manifest_cases import ManifestCases
 from devarch_core.merge import EffectiveConfig, flatten_service, resolve
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.overrides import Overrides
@@ -225,7 +226,7 @@ def _unset_override_data(current: dict[str, Any], field: str) -> dict[str, Any]:
     return data
 
 
-class Devarch:
+class Devarch(ManifestCases):
     """The devarch facade: stacks, instances, wires, secrets, plan/apply, compose.
 
     Build it with ``devarch_adapters.connect()`` or pass your own adapters (any object that

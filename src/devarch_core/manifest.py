@@ -1,0 +1,391 @@
+"""``devarch.yml`` and ``devarch.lock``: parse, validate and render (DESIGN §7).
+
+Parsing reports every problem at once with its path (``instances.web.ports[0].host: ...``).
+Rendering is deterministic, so export → import → export gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import yaml
+from attrs import frozen
+
+from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
+from devarch_core.catalog import load_yaml
+from devarch_core.errors import ManifestError, Problem, TemplateError
+from devarch_core.model import Wire
+from devarch_core.naming import _why_invalid, validate_name
+from devarch_core.overrides import Overrides
+
+__all__ = [
+    "LOCK_FORMAT",
+    "MANIFEST_VERSIONS",
+    "InstanceSpec",
+    "LockedInstance",
+    "Lockfile",
+    "Manifest",
+    "SECRET_PLACEHOLDER",
+    "dump_yaml",
+]
+
+MANIFEST_VERSIONS = (1, 1)
+LOCK_FORMAT = 1
+#: ``${secret:NAME}``: a secret's place in a manifest; never its value.
+SECRET_PLACEHOLDER = re.compile(r"^\$\{secret:([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block-style YAML with multi-line strings as literal blocks."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def dump_yaml(data: object) -> str:
+    """Deterministic block YAML (keys in the given order, unicode kept)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+
+
+@frozen(kw_only=True)
+class InstanceSpec:
+    """One instance as a manifest declares it."""
+
+    name: str
+    template: str
+    template_version: str | None = None
+    description: str = ""
+    enabled: bool = True
+    overrides: Overrides = Overrides()
+    #: Environment variables given as ``${secret:NAME}`` placeholders: variable -> secret name.
+    secret_refs: Mapping[str, str] = attrs.field(factory=dict)
+    #: Pinned host ports: ``5432/tcp`` -> host port.
+    port_pins: Mapping[str, int] = attrs.field(factory=dict)
+    #: Pinned image digest/id, when exported with digests.
+    image_digest: str | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """Manifest form of the instance (placeholders, never values)."""
+        data: dict[str, Any] = {"template": self.template}
+        if self.template_version is not None:
+            data["template_version"] = self.template_version
+        if self.description:
+            data["description"] = self.description
+        if not self.enabled:
+            data["enabled"] = False
+        overrides = self.overrides.to_data()
+        if self.secret_refs:
+            env = dict(overrides.get("environment", {}))
+            for var, name in self.secret_refs.items():
+                env[var] = f"${{secret:{name}}}"
+            overrides["environment"] = dict(sorted(env.items()))
+            overrides = {k: overrides[k] for k in ["environment", *[k for k in overrides if k != "environment"]] if k in overrides}
+            overrides = _reorder(overrides)
+        if overrides:
+            data["overrides"] = overrides
+        pins: dict[str, Any] = {}
+        if self.port_pins:
+            pins["ports"] = dict(sorted(self.port_pins.items(), key=lambda kv: _port_sort(kv[0])))
+        if self.image_digest:
+            pins["image"] = self.image_digest
+        if pins:
+            data["pins"] = pins
+        return data
+
+
+def _reorder(overrides: dict[str, Any]) -> dict[str, Any]:
+    from devarch_core.overrides import OVERRIDE_KEYS  # noqa: PLC0415 - the canonical key order
+
+    return {k: overrides[k] for k in OVERRIDE_KEYS if k in overrides}
+
+
+def _port_sort(key: str) -> tuple[int, str]:
+    number, _, proto = key.partition("/")
+    return (int(number) if number.isdigit() else 0, proto)
+
+
+@frozen(kw_only=True)
+class Manifest:
+    """A parsed ``devarch.yml``."""
+
+    version: int = 1
+    stack: str
+    description: str = ""
+    network: str | None = None
+    instances: tuple[InstanceSpec, ...] = ()
+    wires: tuple[Wire, ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        """Canonical data, in the documented key order."""
+        stack: dict[str, Any] = {"name": self.stack}
+        if self.description:
+            stack["description"] = self.description
+        if self.network:
+            stack["network"] = self.network
+        data: dict[str, Any] = {"version": self.version, "stack": stack}
+        data["instances"] = {i.name: i.to_data() for i in sorted(self.instances, key=lambda i: i.name)}
+        wires = []
+        for wire in sorted(self.wires, key=lambda w: (w.consumer, w.import_name)):
+            row = {"consumer": wire.consumer, "import": wire.import_name, "provider": wire.provider}
+            if wire.export_name:
+                row["export"] = wire.export_name
+            wires.append(row)
+        data["wires"] = wires
+        return data
+
+    def to_yaml(self) -> str:
+        """The ``devarch.yml`` text (deterministic)."""
+        return dump_yaml(self.to_data())
+
+    @property
+    def content_hash(self) -> str:
+        """``sha256:...`` of the canonical text; recorded in ``devarch.lock``."""
+        return "sha256:" + hashlib.sha256(self.to_yaml().encode()).hexdigest()
+
+    @classmethod
+    def parse(cls, text: str, origin: str = "devarch.yml") -> Manifest:
+        """Parse and validate a manifest's text; ``ManifestError`` lists every problem with its path."""
+        return cls.from_data(cls.load(text, origin), origin)
+
+    @staticmethod
+    def load(text: str, origin: str = "devarch.yml") -> object:
+        """The YAML data of a manifest; ``ManifestError`` with the line if it is not YAML."""
+        try:
+            return load_yaml(text, origin, what="manifest")
+        except TemplateError as exc:
+            raise ManifestError(exc.problems, what=f"invalid manifest {origin}") from None
+
+    @classmethod
+    def from_data(cls, data: object, origin: str = "devarch.yml") -> Manifest:
+        """Validate plain data (structure, names, overrides, wires) without looking at any catalog."""
+        manifest, problems = cls.check(data)
+        if problems or manifest is None:
+            raise ManifestError(problems, what=f"invalid manifest {origin}")
+        return manifest
+
+    @classmethod
+    def check(cls, data: object) -> tuple[Manifest | None, list[Problem]]:  # noqa: C901, PLR0912, PLR0915
+        """Like :meth:`from_data` but returns what could be read together with every problem,
+        so callers can add their own checks (templates, secrets) and report all at once."""
+        problems = Problems()
+        raw = expect_mapping(data, "", problems)
+        if data is None or not isinstance(data, Mapping):
+            if data is None:
+                problems.add("", "the manifest is empty")
+            return None, problems.items
+        check_keys(raw, {"version", "stack", "instances", "wires"}, "", problems)
+        version = raw.get("version")
+        low, high = MANIFEST_VERSIONS
+        if isinstance(version, bool) or not isinstance(version, int):
+            problems.add("version", f"expected an integer manifest version ({low} to {high} are supported)")
+        elif not low <= version <= high:
+            problems.add("version", f"unsupported manifest version {version}; this devarch reads versions {low} to {high}")
+        stack_raw = raw.get("stack")
+        if isinstance(stack_raw, str):
+            stack_raw = {"name": stack_raw}
+        stack = expect_mapping(stack_raw, "stack", problems)
+        check_keys(stack, {"name", "description", "network"}, "stack", problems)
+        name = scalar(stack.get("name"), "stack.name", problems, str, "a stack name")
+        if name is None:
+            problems.add("stack.name", "a manifest names its stack")
+        else:
+            _check_name(name, "stack.name", "stack", problems)
+        description = scalar(stack.get("description", ""), "stack.description", problems, str, "text") or ""
+        network = scalar(stack.get("network"), "stack.network", problems, str, "a network name")
+        if network is not None:
+            _check_name(network, "stack.network", "network", problems)
+        instances = []
+        for inst_name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
+            path = f"instances.{inst_name}"
+            _check_name(str(inst_name), path, "instance", problems)
+            entry = expect_mapping(body, path, problems)
+            check_keys(entry, {"template", "template_version", "description", "enabled", "overrides", "pins"}, path, problems)
+            template = scalar(entry.get("template"), join(path, "template"), problems, str, "a template name")
+            if not template:
+                problems.add(join(path, "template"), "every instance names its template")
+            tversion = scalar(entry.get("template_version"), join(path, "template_version"), problems, str, "a version string")
+            idesc = scalar(entry.get("description", ""), join(path, "description"), problems, str, "text") or ""
+            enabled = scalar(entry.get("enabled", True), join(path, "enabled"), problems, bool, "true or false")
+            over_raw = entry.get("overrides")
+            secret_refs: dict[str, str] = {}
+            if isinstance(over_raw, Mapping) and isinstance(over_raw.get("environment"), Mapping):
+                env = dict(over_raw["environment"])
+                for var, value in list(env.items()):
+                    if isinstance(value, str) and value.startswith("${secret:"):
+                        match = SECRET_PLACEHOLDER.match(value)
+                        if match is None:
+                            problems.add(join(path, f"overrides.environment.{var}"), f"{value!r} is not a ${{secret:NAME}} placeholder")
+                        else:
+                            secret_refs[str(var)] = match.group(1)
+                        del env[var]
+                over_raw = {**over_raw, "environment": env}
+            overrides = Overrides.parse(over_raw, join(path, "overrides"), problems)
+            pins = expect_mapping(entry.get("pins"), join(path, "pins"), problems)
+            check_keys(pins, {"ports", "image"}, join(path, "pins"), problems)
+            port_pins: dict[str, int] = {}
+            for key, port in expect_mapping(pins.get("ports"), join(path, "pins.ports"), problems).items():
+                ppath = join(path, f"pins.ports.{key}")
+                number, _, proto = str(key).partition("/")
+                if not number.isdigit() or proto not in ("tcp", "udp", ""):
+                    problems.add(ppath, f"{key!r} is not a container port like 5432/tcp")
+                    continue
+                host = scalar(port, ppath, problems, int, "a host port number")
+                if host is not None and not 1 <= host <= 65535:  # noqa: PLR2004
+                    problems.add(ppath, f"host port {host} is out of range 1-65535")
+                    continue
+                if host is not None:
+                    port_pins[f"{int(number)}/{proto or 'tcp'}"] = host
+            image = scalar(pins.get("image"), join(path, "pins.image"), problems, str, "an image digest")
+            if template:
+                instances.append(
+                    InstanceSpec(
+                        name=str(inst_name),
+                        template=template,
+                        template_version=tversion,
+                        description=idesc,
+                        enabled=enabled is not False,
+                        overrides=overrides,
+                        secret_refs=dict(sorted(secret_refs.items())),
+                        port_pins=port_pins,
+                        image_digest=image,
+                    )
+                )
+        wires = []
+        seen: set[tuple[str, str]] = set()
+        names = {i.name for i in instances} | set(expect_mapping(raw.get("instances"), "instances", Problems()))
+        for i, item in enumerate(expect_list(raw.get("wires"), "wires", problems)):
+            path = f"wires[{i}]"
+            entry = expect_mapping(item, path, problems)
+            check_keys(entry, {"consumer", "import", "provider", "export"}, path, problems)
+            consumer = scalar(entry.get("consumer"), join(path, "consumer"), problems, str, "an instance name")
+            imp = scalar(entry.get("import"), join(path, "import"), problems, str, "an import name")
+            provider = scalar(entry.get("provider"), join(path, "provider"), problems, str, "an instance name")
+            export = scalar(entry.get("export"), join(path, "export"), problems, str, "an export name")
+            for key, value in (("consumer", consumer), ("provider", provider)):
+                if value is None:
+                    problems.add(join(path, key), "required")
+                elif value not in names:
+                    problems.add(join(path, key), f"{value!r} is not an instance of this manifest")
+            if imp is None:
+                problems.add(join(path, "import"), "required")
+            if consumer and imp:
+                if (consumer, imp) in seen:
+                    problems.add(path, f"{consumer}.{imp} is wired twice")
+                seen.add((consumer, imp))
+            if consumer and imp and provider:
+                wires.append(Wire(consumer=consumer, import_name=imp, provider=provider, export_name=export))
+        manifest = cls(
+            version=version if isinstance(version, int) and not isinstance(version, bool) else 1,
+            stack=name or "",
+            description=description,
+            network=network,
+            instances=tuple(sorted(instances, key=lambda i: i.name)),
+            wires=tuple(sorted(wires, key=lambda w: (w.consumer, w.import_name))),
+        )
+        return manifest, problems.items
+
+
+def _check_name(name: str, path: str, kind: str, problems: Problems) -> None:
+    reason = _why_invalid(name, 63)
+    if reason is not None:
+        try:
+            validate_name(name, kind=kind)
+        except ManifestError:  # pragma: no cover - validate_name raises InvalidNameError
+            raise
+        except Exception as exc:  # noqa: BLE001 - InvalidNameError carries the suggestion
+            problems.add(path, str(exc).split(": ", 1)[-1])
+
+
+@frozen(kw_only=True)
+class LockedInstance:
+    """What ``devarch.lock`` pins for one instance."""
+
+    template: str
+    template_version: str
+    template_hash: str
+    image: str
+    image_digest: str | None = None
+    ports: Mapping[str, int] = attrs.field(factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        """Lockfile form."""
+        data: dict[str, Any] = {
+            "template": self.template,
+            "template_version": self.template_version,
+            "template_hash": self.template_hash,
+            "image": self.image,
+        }
+        if self.image_digest:
+            data["image_digest"] = self.image_digest
+        if self.ports:
+            data["ports"] = dict(sorted(self.ports.items(), key=lambda kv: _port_sort(kv[0])))
+        return data
+
+
+@frozen(kw_only=True)
+class Lockfile:
+    """A parsed ``devarch.lock``: the resolved specifics of a stack."""
+
+    format: int = LOCK_FORMAT
+    stack: str
+    manifest_hash: str = ""
+    instances: Mapping[str, LockedInstance] = attrs.field(factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        """Lockfile form."""
+        return {
+            "format": self.format,
+            "stack": self.stack,
+            "manifest_hash": self.manifest_hash,
+            "instances": {k: v.to_data() for k, v in sorted(self.instances.items())},
+        }
+
+    def to_yaml(self) -> str:
+        """The ``devarch.lock`` text (deterministic), with a header saying it is generated."""
+        return "# devarch.lock: generated by devarch; commit it, do not edit it.\n" + dump_yaml(self.to_data())
+
+    @classmethod
+    def parse(cls, text: str, origin: str = "devarch.lock") -> Lockfile:
+        """Parse a lockfile; ``ManifestError`` with paths if malformed or of an unknown format."""
+        try:
+            data = load_yaml(text, origin, what="lockfile")
+        except TemplateError as exc:
+            raise ManifestError(exc.problems, what=f"invalid lockfile {origin}") from None
+        problems = Problems()
+        raw = expect_mapping(data, "", problems)
+        check_keys(raw, {"format", "stack", "manifest_hash", "instances"}, "", problems)
+        if raw.get("format") != LOCK_FORMAT:
+            problems.add("format", f"unsupported lockfile format {raw.get('format')!r}; this devarch reads {LOCK_FORMAT}")
+        stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""
+        instances = {}
+        for name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
+            path = f"instances.{name}"
+            entry = expect_mapping(body, path, problems)
+            check_keys(entry, {"template", "template_version", "template_hash", "image", "image_digest", "ports"}, path, problems)
+            ports = {}
+            for key, value in expect_mapping(entry.get("ports"), join(path, "ports"), problems).items():
+                port = scalar(value, join(path, f"ports.{key}"), problems, int, "a host port")
+                if port is not None:
+                    ports[str(key)] = port
+            fields = {}
+            for key in ("template", "template_version", "template_hash", "image"):
+                fields[key] = scalar(entry.get(key), join(path, key), problems, str, "text") or ""
+                if not fields[key]:
+                    problems.add(join(path, key), "required")
+            instances[str(name)] = LockedInstance(
+                image_digest=scalar(entry.get("image_digest"), join(path, "image_digest"), problems, str, "a digest"),
+                ports=ports,
+                **fields,
+            )
+        problems.raise_if_any(ManifestError, what=f"invalid lockfile {origin}")
+        return cls(stack=stack, manifest_hash=str(raw.get("manifest_hash", "")), instances=instances)

@@ -1,0 +1,439 @@
+"""Use cases around ``devarch.yml`` and ``devarch.lock``: export, import, lock, init (DESIGN §7).
+
+Mixed into :class:`devarch_core.app.Devarch`; kept apart so the manifest rules live in one file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from attrs import frozen
+
+from devarch_core import naming
+from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
+from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
+from devarch_core.merge import resolve
+from devarch_core.model import Instance, PortAllocation, Stack
+from devarch_core.planning import Action, FieldChange
+from devarch_core.ports import StoreSession
+from devarch_core.secrets import SecretSlot
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
+
+__all__ = ["ImportResult", "ManifestCases"]
+
+MANIFEST_SOURCE = "manifest"
+
+
+@frozen(kw_only=True)
+class ImportResult:
+    """What an import did (or would do, with ``dry_run``), in the plan's diff format."""
+
+    stack: str
+    created: bool
+    actions: tuple[Action, ...]
+    warnings: tuple[str, ...] = ()
+    applied: bool = True
+
+    @property
+    def has_changes(self) -> bool:
+        """True if the import changed (or would change) the store."""
+        return self.created or bool(self.actions)
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "stack": self.stack,
+            "created": self.created,
+            "applied": self.applied,
+            "actions": [a.to_data() for a in self.actions],
+            "warnings": list(self.warnings),
+        }
+
+    def render_text(self) -> str:
+        """Human-readable preview."""
+        verb = "Imported" if self.applied else "Would import"
+        lines = [f"{verb} stack {self.stack}" + (" (new)" if self.created else "") + ":"]
+        if not self.actions:
+            lines.append("  no changes to instances")
+        symbols = {"add": "+", "modify": "~", "remove": "-"}
+        for action in self.actions:
+            lines.append(f"  {symbols.get(action.action, '?')} {action.instance}")
+            lines.extend(f"      {c.field}: {c.old!r} → {c.new!r}" for c in action.changes)
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines) + "\n"
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(_flat(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def _instance_view(spec: InstanceSpec) -> dict[str, Any]:
+    """What an import compares per instance (secret values never; only their names)."""
+    data = spec.to_data()
+    data.pop("pins", None)
+    return _flat(data)
+
+
+class ManifestCases:
+    """Export/import/lock/init use cases (a mixin of :class:`~devarch_core.app.Devarch`)."""
+
+    # -- export -----------------------------------------------------------------------------
+    def export_manifest(self: Devarch, stack: str, *, digests: bool = False) -> Manifest:
+        """A stack as a manifest: overrides only, explicit wires, host port pins, secrets as placeholders."""
+        with self._tx() as tx:
+            st = self._stack(tx, stack)
+            instances = tx.list_instances(st.id)
+            secrets = tx.list_secrets(st.id)
+            wires = tx.list_wires(st.id)
+            allocations = tx.list_port_allocations(st.id)
+        specs = []
+        for inst in instances:
+            names = sorted(s.name for s in secrets if s.instance_id == inst.id)
+            pinned = {p.key for p in inst.overrides.ports if p.host is not None}
+            pins = {a.key: a.host_port for a in allocations if a.instance == inst.name and a.key not in pinned}
+            digest = None
+            if digests and self.runtime is not None:
+                image = self.template_for(inst).service.image if inst.overrides.image is None else inst.overrides.image
+                info = self.runtime.inspect_image(image)
+                digest = (info.digest or info.id) if info else None
+            specs.append(
+                InstanceSpec(
+                    name=inst.name,
+                    template=inst.template,
+                    template_version=inst.template_version,
+                    description=inst.description,
+                    enabled=inst.enabled,
+                    overrides=inst.overrides,
+                    secret_refs={n: n for n in names},
+                    port_pins=pins,
+                    image_digest=digest,
+                )
+            )
+        return Manifest(stack=st.name, description=st.description, network=st.network, instances=tuple(specs), wires=tuple(wires))
+
+    def export_yaml(self: Devarch, stack: str, *, digests: bool = False) -> str:
+        """``devarch.yml`` text of a stack (deterministic)."""
+        return self.export_manifest(stack, digests=digests).to_yaml()
+
+    # -- import -----------------------------------------------------------------------------
+    def import_manifest(  # noqa: C901, PLR0912, PLR0915 - validation first, then one transaction
+        self: Devarch,
+        manifest: Manifest,
+        *,
+        prune: bool = False,
+        dry_run: bool = False,
+        secret_values: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        lockfile: Lockfile | None = None,
+        parse_problems: Sequence[Problem] = (),
+    ) -> ImportResult:
+        """Create or update the manifest's stack in one transaction, after validating everything.
+
+        ``${secret:NAME}`` keeps an existing secret of the instance, else takes
+        ``environ["DEVARCH_SECRET_NAME"]``, else ``secret_values[NAME]``; every missing secret is
+        reported at once. With ``prune`` instances the file no longer has are removed. A
+        ``lockfile`` supplies host ports for instances the manifest does not pin. Returns the
+        changes in the plan's diff format; with ``dry_run`` nothing is written.
+        """
+        secret_values = secret_values or {}
+        environ = environ or {}
+        problems: list[Problem] = list(parse_problems)
+        warnings: list[str] = []
+        templates = {}
+        for spec in manifest.instances:
+            path = f"instances.{spec.name}"
+            try:
+                tmpl = self.catalog.get(spec.template, spec.template_version)
+            except NotFoundError as exc:
+                if spec.template_version is not None:
+                    try:
+                        tmpl = self.catalog.get(spec.template)
+                    except NotFoundError:
+                        problems.append(Problem(f"{path}.template", str(exc)))
+                        continue
+                    warnings.append(
+                        f"{path}: template {spec.template} {spec.template_version} is not in the catalog; using {tmpl.version}"
+                    )
+                else:
+                    problems.append(Problem(f"{path}.template", str(exc)))
+                    continue
+            templates[spec.name] = tmpl
+            name = naming.container_name(manifest.stack, spec.name)
+            if len(name) > naming.MAX_NAME_LENGTH:
+                problems.append(Problem(path, f"container name {name} is longer than {naming.MAX_NAME_LENGTH} characters"))
+        by_name = {s.name: s for s in manifest.instances}
+        for i, wire in enumerate(manifest.wires):
+            path = f"wires[{i}]"
+            cons, prov = templates.get(wire.consumer), templates.get(wire.provider)
+            if cons is None or prov is None:
+                continue
+            imp = next((x for x in cons.imports if x.name == wire.import_name), None)
+            if imp is None:
+                problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
+            elif not any(e.type == imp.type and (wire.export_name in (None, e.name)) for e in prov.exports):
+                problems.append(Problem(f"{path}.provider", f"{wire.provider} ({prov.name}) exports no {imp.type!r} contract"))
+            if wire.consumer == wire.provider:
+                problems.append(Problem(path, f"{wire.consumer} cannot be wired to itself"))
+        with self._tx() as tx:
+            existing_stack = tx.get_stack(manifest.stack)
+            existing = {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
+            existing_secrets = (
+                {(s.instance_id, s.name) for s in tx.list_secrets(existing_stack.id)} if existing_stack else set()
+            )
+            secret_plan: dict[str, dict[str, str | None]] = {}
+            for spec in manifest.instances:
+                current = existing.get(spec.name)
+                for var, secret_name in spec.secret_refs.items():
+                    path = f"instances.{spec.name}.overrides.environment.{var}"
+                    env_key = f"DEVARCH_SECRET_{secret_name}"
+                    if current is not None and (current.id, var) in existing_secrets:
+                        value = None  # keep the existing secret
+                    elif env_key in environ:
+                        value = environ[env_key]
+                    elif secret_name in secret_values:
+                        value = secret_values[secret_name]
+                    else:
+                        problems.append(
+                            Problem(path, f"secret {secret_name} has no value: set {env_key} or pass --secret {secret_name}=VALUE")
+                        )
+                        continue
+                    secret_plan.setdefault(spec.name, {})[var] = value
+                if spec.name not in existing:
+                    holder = tx.find_container_name(naming.container_name(manifest.stack, spec.name))
+                    if holder is not None and holder[0] != manifest.stack:
+                        problems.append(
+                            Problem(
+                                f"instances.{spec.name}",
+                                f"container name {naming.container_name(manifest.stack, spec.name)} is already used by "
+                                f"stack {holder[0]!r} (instance {holder[1]!r})",
+                            )
+                        )
+            # validate merges (e.g. reservation above limit once layered)
+            probe_stack = existing_stack or Stack(id="probe", name=manifest.stack)
+            for spec in manifest.instances:
+                tmpl = templates.get(spec.name)
+                if tmpl is None:
+                    continue
+                probe = Instance(
+                    id="probe", stack_id=probe_stack.id, stack=manifest.stack, name=spec.name, template=tmpl.name,
+                    template_version=tmpl.version, overrides=spec.overrides,
+                )  # fmt: skip
+                try:
+                    resolve(tmpl, spec.overrides, stack=probe_stack, instance=probe)
+                except ValidationError as exc:
+                    problems.extend(Problem(f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""), p.message) for p in exc.problems)
+            # host port pins from the manifest and the lockfile
+            pins: dict[str, dict[str, int]] = {}
+            for spec in manifest.instances:
+                wanted = dict(lockfile.instances[spec.name].ports) if lockfile and spec.name in lockfile.instances else {}
+                wanted.update(spec.port_pins)
+                if wanted:
+                    pins[spec.name] = wanted
+            taken = {(a.host_port, a.protocol): a for a in tx.list_port_allocations(None)}
+            for inst_name, ports in pins.items():
+                for key, host in ports.items():
+                    holder_alloc = taken.get((host, key.partition("/")[2] or "tcp"))
+                    if holder_alloc is not None and (holder_alloc.stack, holder_alloc.instance) != (manifest.stack, inst_name):
+                        problems.append(
+                            Problem(
+                                f"instances.{inst_name}.pins.ports.{key}",
+                                f"host port {host} is already allocated to {holder_alloc.stack}/{holder_alloc.instance}",
+                            )
+                        )
+            if problems:
+                raise ManifestError(problems, what=f"cannot import stack {manifest.stack}")
+
+            # -- the preview ------------------------------------------------------------------
+            actions: list[Action] = []
+            for spec in manifest.instances:
+                tmpl = templates[spec.name]
+                new_spec = attrs.evolve(spec, template_version=tmpl.version)
+                current = existing.get(spec.name)
+                new_view = _instance_view(new_spec)
+                if current is None:
+                    changes = tuple(FieldChange(field=k, new=v, source=MANIFEST_SOURCE, forces_recreate=False) for k, v in new_view.items())
+                    actions.append(Action(action="add", instance=spec.name, container=naming.container_name(manifest.stack, spec.name), changes=changes))
+                    continue
+                old_view = _instance_view(
+                    InstanceSpec(
+                        name=current.name, template=current.template, template_version=current.template_version,
+                        description=current.description, enabled=current.enabled, overrides=current.overrides,
+                        secret_refs={n: n for (iid, n) in existing_secrets if iid == current.id},
+                    )
+                )  # fmt: skip
+                changes = tuple(
+                    FieldChange(field=k, old=old_view.get(k), new=new_view.get(k), source=MANIFEST_SOURCE, forces_recreate=False)
+                    for k in sorted(set(old_view) | set(new_view))
+                    if old_view.get(k) != new_view.get(k)
+                )
+                changed_secrets = any(v is not None for v in secret_plan.get(spec.name, {}).values())
+                if changed_secrets:
+                    changes = (*changes, FieldChange(field="secrets", old="***", new="***", source=MANIFEST_SOURCE, forces_recreate=False))
+                if changes:
+                    actions.append(Action(action="modify", instance=spec.name, container=current.container_name, changes=changes))
+            if prune:
+                for name, current in sorted(existing.items()):
+                    if name not in by_name:
+                        actions.append(Action(action="remove", instance=name, container=current.container_name))
+            created = existing_stack is None
+            stack_changed = existing_stack is not None and (
+                existing_stack.description != manifest.description or existing_stack.network != manifest.network
+            )
+            if stack_changed:
+                actions.insert(
+                    0,
+                    Action(
+                        action="modify",
+                        instance="(stack)",
+                        container=naming.network_name(manifest.stack, manifest.network),
+                        changes=(FieldChange(field="description", old=existing_stack.description if existing_stack else None, new=manifest.description, source=MANIFEST_SOURCE, forces_recreate=False),),
+                    ),
+                )
+            result = ImportResult(stack=manifest.stack, created=created, actions=tuple(actions), warnings=tuple(warnings), applied=not dry_run)
+            if dry_run:
+                return result
+            self._write_import(tx, manifest, existing_stack, existing, templates, secret_plan, pins, prune=prune)
+        return result
+
+    def _write_import(  # noqa: PLR0913
+        self: Devarch,
+        tx: StoreSession,
+        manifest: Manifest,
+        stack: Stack | None,
+        existing: Mapping[str, Instance],
+        templates: Mapping[str, Any],
+        secret_plan: Mapping[str, Mapping[str, str | None]],
+        pins: Mapping[str, Mapping[str, int]],
+        *,
+        prune: bool,
+    ) -> None:
+        now = self._now()
+        if stack is None:
+            stack = Stack(id=uuid.uuid4().hex, name=manifest.stack, description=manifest.description, network=manifest.network, created_at=now, updated_at=now)
+            tx.add_stack(stack)
+        elif stack.description != manifest.description or stack.network != manifest.network:
+            stack = attrs.evolve(stack, description=manifest.description, network=manifest.network, updated_at=now)
+            tx.update_stack(stack)
+        ids = {}
+        for spec in manifest.instances:
+            tmpl = templates[spec.name]
+            current = existing.get(spec.name)
+            if current is None:
+                inst = Instance(
+                    id=uuid.uuid4().hex, stack_id=stack.id, stack=stack.name, name=spec.name, template=tmpl.name,
+                    template_version=tmpl.version, description=spec.description, enabled=spec.enabled,
+                    overrides=spec.overrides, created_at=now, updated_at=now,
+                )  # fmt: skip
+                tx.add_instance(inst)
+            else:
+                inst = attrs.evolve(
+                    current, template=tmpl.name, template_version=tmpl.version, description=spec.description,
+                    enabled=spec.enabled, overrides=spec.overrides,
+                    updated_at=now if (current.template, current.template_version, current.description, current.enabled, current.overrides)
+                    != (tmpl.name, tmpl.version, spec.description, spec.enabled, spec.overrides) else current.updated_at,
+                )  # fmt: skip
+                if inst != current:
+                    tx.update_instance(inst)
+            ids[spec.name] = inst.id
+            for var, value in secret_plan.get(spec.name, {}).items():
+                if value is not None:
+                    self._put_secret(tx, stack, inst, var, value)
+            for key, host in pins.get(spec.name, {}).items():
+                number, _, proto = key.partition("/")
+                tx.put_port_allocation(
+                    inst.id,
+                    PortAllocation(stack=stack.name, instance=spec.name, container_port=int(number), protocol=proto or "tcp", host_port=host),
+                )
+        if prune:
+            for name, current in existing.items():
+                if name not in ids:
+                    tx.delete_instance(current.id)
+        current_wires = {(w.consumer, w.import_name): w for w in tx.list_wires(stack.id)}
+        wanted = {(w.consumer, w.import_name): w for w in manifest.wires}
+        for key, wire in current_wires.items():
+            if key not in wanted:
+                tx.delete_wire(stack.id, *key)
+        for key, wire in wanted.items():
+            if current_wires.get(key) != wire:
+                tx.put_wire(stack.id, wire)
+
+    def import_yaml(self: Devarch, text: str, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
+        """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
+        manifest, problems = Manifest.check(Manifest.load(text, origin))
+        if manifest is None or not manifest.stack:
+            raise ManifestError(problems, what=f"invalid manifest {origin}")
+        return self.import_manifest(manifest, parse_problems=problems, **options)
+
+    # -- lockfile ---------------------------------------------------------------------------
+    def lock_stack(self: Devarch, stack: str) -> Lockfile:
+        """The lockfile of a stack as it is now: template hashes, images (with engine ids), host ports."""
+        manifest = self.export_manifest(stack)
+        with self._tx() as tx:
+            st = self._stack(tx, stack)
+            instances = tx.list_instances(st.id)
+            allocations = tx.list_port_allocations(st.id)
+        locked = {}
+        image_ids: dict[str, str | None] = {}
+        for inst in instances:
+            tmpl = self.template_for(inst)
+            image = inst.overrides.image or tmpl.service.image
+            if image not in image_ids:
+                info = self.runtime.inspect_image(image) if self.runtime is not None else None
+                image_ids[image] = (info.digest or info.id) if info else None
+            locked[inst.name] = LockedInstance(
+                template=tmpl.name,
+                template_version=tmpl.version,
+                template_hash=tmpl.content_hash,
+                image=image,
+                image_digest=image_ids[image],
+                ports={a.key: a.host_port for a in allocations if a.instance == inst.name},
+            )
+        return Lockfile(stack=st.name, manifest_hash=manifest.content_hash, instances=locked)
+
+    def check_lock(self: Devarch, stack: str, lockfile: Lockfile) -> list[str]:
+        """How the stack diverges from a lockfile (empty when it matches)."""
+        current = self.lock_stack(stack)
+        problems = []
+        if lockfile.stack != current.stack:
+            return [f"the lockfile is for stack {lockfile.stack!r}, not {current.stack!r}"]
+        for name in sorted(set(lockfile.instances) | set(current.instances)):
+            old, new = lockfile.instances.get(name), current.instances.get(name)
+            if old is None:
+                problems.append(f"{name} is not in the lockfile")
+                continue
+            if new is None:
+                problems.append(f"{name} is in the lockfile but not in the stack")
+                continue
+            if old.template_hash != new.template_hash:
+                problems.append(f"{name}: template {new.template}@{new.template_version} changed ({old.template_hash[:19]} → {new.template_hash[:19]})")
+            if old.image != new.image:
+                problems.append(f"{name}: image {old.image} → {new.image}")
+            elif old.image_digest and new.image_digest and old.image_digest != new.image_digest:
+                problems.append(f"{name}: image {new.image} is {new.image_digest[:19]} on the engine, locked {old.image_digest[:19]}")
+            for key in sorted(set(old.ports) & set(new.ports)):
+                if old.ports[key] != new.ports[key]:
+                    problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
+        return problems
+
+    def open_secret_for_test(self: Devarch, stack: str, instance: str, name: str) -> str:
+        """The plaintext of one secret (for tests and for ``secret get``); handle with care."""
+        with self._tx() as tx:
+            st = self._stack(tx, stack)
+            inst = self._instance(tx, st, instance)
+            for sealed in tx.list_secrets(st.id):
+                if sealed.instance_id == inst.id and sealed.name == name:
+                    return self.secrets.open(SecretSlot(st.id, inst.id, name), sealed.sealed).reveal()
+        raise NotFoundError("secret", f"{stack}/{instance}/{name}")
+
