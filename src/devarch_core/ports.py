@@ -252,7 +252,8 @@ class Runtime(Protocol):
         ...
 
     def start_container(self, name: str) -> None:
-        """Start a container; no-op if it runs. Port clashes surface as ``EngineError``."""
+        """Start a container; no-op if it runs. Port clashes surface as ``EngineError``;
+        ``NotFoundError`` if there is no such container."""
         ...
 
     def stop_container(self, name: str, timeout: float = 10) -> None:
@@ -272,7 +273,9 @@ class Runtime(Protocol):
         ...
 
     def health(self, name: str) -> HealthStatus:
-        """Current health; runs the check once where the engine does not schedule it (Podman)."""
+        """Current health; runs the check once where the engine does not schedule it (Podman).
+        ``none`` without a healthcheck, ``starting`` until the first result; ``NotFoundError`` if
+        there is no such container."""
         ...
 
 
