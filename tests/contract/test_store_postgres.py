@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -11,7 +11,11 @@ from tests.contract.store_contract import StoreContract
 
 from devarch_adapters.postgres import PostgresStore
 from devarch_core.errors import StoreError
-from devarch_core.ports import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from devarch_core.ports import Store
 
 pytestmark = pytest.mark.postgres
 
