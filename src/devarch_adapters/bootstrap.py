@@ -87,10 +87,15 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
 
         try:
             docker_rt = DockerRuntime()
-            docker_rt.info()
+            info = docker_rt.info()
         except DevarchError as exc:
             tried.append(f"docker: {exc}")
         else:
+            if info.engine == "podman":
+                # DOCKER_HOST points at Podman's socket: Podman's adapter runs its healthchecks.
+                from devarch_adapters.podman import PodmanRuntime  # noqa: PLC0415
+
+                return PodmanRuntime(docker_rt.endpoint), None
             return docker_rt, None
     if kind in ("auto", "podman"):
         from devarch_adapters.podman import PodmanRuntime  # noqa: PLC0415

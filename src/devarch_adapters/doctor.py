@@ -1,0 +1,253 @@
+"""``devarch doctor``: checks of the machine devarch runs on, each pass / warn / fail with a fix.
+
+The checks look at the world (engine socket, files, disk, host ports), so they live with the
+adapters; they reach the store and engine only through the facade's ports.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+from attrs import frozen
+
+from devarch_core import naming
+from devarch_core.app import Devarch
+from devarch_core.errors import DevarchError
+
+__all__ = ["Check", "run_doctor"]
+
+Status = Literal["pass", "warn", "fail"]
+MIN_FREE_WARN = 2 * 1024**3
+MIN_FREE_FAIL = 256 * 1024**2
+
+
+@frozen(kw_only=True)
+class Check:
+    """One doctor check."""
+
+    name: str
+    status: Status
+    message: str
+    fix: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"name": self.name, "status": self.status, "message": self.message, "fix": self.fix}
+
+
+def _engine(devarch: Devarch) -> list[Check]:
+    if devarch.runtime is None:
+        why = getattr(devarch, "_runtime_problem", None) or "no engine configured"
+        return [
+            Check(
+                name="engine",
+                status="fail",
+                message=f"no container engine reachable: {why}",
+                fix="start Docker (`dockerd` / `systemctl start docker`) or Podman's API socket "
+                "(`podman system service --time=0 unix:///run/podman/podman.sock`), or set DOCKER_HOST / DEVARCH_RUNTIME",
+            )
+        ]
+    try:
+        info = devarch.runtime.info()
+    except DevarchError as exc:
+        return [Check(name="engine", status="fail", message=str(exc), fix="start the engine or fix DOCKER_HOST")]
+    checks = [
+        Check(
+            name="engine",
+            status="pass",
+            message=f"{info.engine} {info.version} at {info.endpoint}" + (" (rootless)" if info.rootless else ""),
+        )
+    ]
+    selinux = Path("/sys/fs/selinux/enforce")
+    if selinux.exists() and selinux.read_text().strip() == "1":
+        checks.append(
+            Check(
+                name="selinux",
+                status="warn",
+                message="SELinux is enforcing: bind-mounted config files need a matching label",
+                fix=f"label the devarch home for containers: `chcon -Rt container_file_t {devarch_home(devarch)}`",
+            )
+        )
+    else:
+        checks.append(Check(name="selinux", status="pass", message="SELinux is not enforcing"))
+    missing = {"cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"} - set(info.enforces)
+    if missing:
+        checks.append(
+            Check(
+                name="resource-limits",
+                status="warn",
+                message=f"{info.engine} cannot enforce: {', '.join(sorted(missing))}",
+                fix="use a rootful engine with cgroups v2 to enforce every limit",
+            )
+        )
+    return checks
+
+
+def devarch_home(devarch: Devarch) -> Path:
+    """The devarch home of a facade built by ``connect()`` (else the current directory)."""
+    settings = devarch.settings
+    return Path(getattr(settings, "home", ".")).absolute()
+
+
+def _ports(devarch: Devarch) -> list[Check]:
+    probe = devarch.port_probe
+    if probe is None:
+        return []
+    problems = []
+    own: set[int] = set()
+    if devarch.runtime is not None:
+        try:
+            containers = devarch.runtime.list_containers({naming.LABEL_MANAGED_BY: naming.MANAGED_BY})
+        except DevarchError:
+            containers = []
+        own = {p.host_port for c in containers if c.running for p in c.ports}
+    with devarch.store.transaction() as tx:
+        enabled = {s.name for s in tx.list_stacks() if s.enabled}
+        allocations = [a for a in tx.list_port_allocations(None) if a.stack in enabled]
+    for alloc in allocations:
+        if alloc.host_port in own:
+            continue
+        if not probe.is_free(alloc.host_ip, alloc.host_port, alloc.protocol):
+            problems.append(
+                Check(
+                    name="host-ports",
+                    status="fail",
+                    message=(
+                        f"host port {alloc.host_ip}:{alloc.host_port}/{alloc.protocol} of {alloc.stack}/{alloc.instance} "
+                        "is bound by another process"
+                    ),
+                    fix=(
+                        f"stop the process using port {alloc.host_port} (`ss -ltnp 'sport = :{alloc.host_port}'`), or pin another port: "
+                        f"`devarch instance set {alloc.stack} {alloc.instance} port={alloc.container_port}:<free port>`"
+                    ),
+                )
+            )
+    if not problems:
+        return [Check(name="host-ports", status="pass", message=f"{len(allocations)} allocated host ports are free or ours")]
+    return problems
+
+
+def _disk(devarch: Devarch) -> list[Check]:
+    home = devarch_home(devarch)
+    target = home if home.exists() else home.parent
+    usage = shutil.disk_usage(target)
+    free_gib = usage.free / 1024**3
+    if usage.free < MIN_FREE_FAIL:
+        return [Check(name="disk", status="fail", message=f"only {free_gib:.2f} GiB free at {target}", fix="free disk space (`docker system prune`)")]
+    if usage.free < MIN_FREE_WARN:
+        return [Check(name="disk", status="warn", message=f"{free_gib:.1f} GiB free at {target}", fix="free disk space (`docker system prune`)")]
+    return [Check(name="disk", status="pass", message=f"{free_gib:.1f} GiB free at {target}")]
+
+
+def _store(devarch: Devarch) -> list[Check]:
+    try:
+        version = devarch.store.schema_version()
+        with devarch.store.transaction() as tx:
+            count = len(tx.list_stacks())
+    except DevarchError as exc:
+        return [Check(name="store", status="fail", message=str(exc), fix="check DEVARCH_STORE and that the database is running")]
+    return [Check(name="store", status="pass", message=f"{devarch.store.url} reachable, schema version {version}, {count} stacks")]
+
+
+def _keyfile(devarch: Devarch) -> list[Check]:
+    keys = devarch._keys  # noqa: SLF001 - the doctor inspects the configured key provider
+    path = getattr(keys, "path", None)
+    if path is None:
+        return [Check(name="key-file", status="pass", message="keys come from a custom provider")]
+    if not Path(path).exists():
+        return [Check(name="key-file", status="warn", message=f"{path} does not exist yet", fix="it is created on first use; back it up once it exists")]
+    problems = keys.permission_problems() if hasattr(keys, "permission_problems") else []
+    if problems:
+        return [Check(name="key-file", status="fail", message="; ".join(problems), fix=f"chmod 600 {path} && chmod 700 {Path(path).parent}")]
+    try:
+        keys.load_key()
+    except DevarchError as exc:
+        return [Check(name="key-file", status="fail", message=str(exc), fix="restore the key file from a backup")]
+    return [Check(name="key-file", status="pass", message=f"{path} present with mode 0600")]
+
+
+def _locks(devarch: Devarch) -> list[Check]:
+    lock = devarch.lock
+    if lock is None:
+        return []
+    checks = []
+    with devarch.store.transaction() as tx:
+        stacks = [s.name for s in tx.list_stacks()]
+    lock_dir = getattr(lock, "lock_dir", None)
+    for stack in stacks:
+        holder = lock.holder(stack)
+        if holder is not None:
+            checks.append(
+                Check(
+                    name="locks",
+                    status="warn",
+                    message=f"stack {stack} is being applied by {holder}",
+                    fix="wait for it to finish; if that process is stuck, stop it — the lock dies with it",
+                )
+            )
+            continue
+        if lock_dir is not None:
+            path = Path(lock_dir) / f"{stack}.lock"
+            if path.exists() and path.stat().st_size > 0:
+                left = path.read_text(errors="replace").strip()
+                checks.append(
+                    Check(
+                        name="locks",
+                        status="warn",
+                        message=f"stale lock record for stack {stack} left by a crashed apply ({left}); the lock itself is free",
+                        fix=f"nothing blocks applies; clear the record with `: > {path}`",
+                    )
+                )
+    return checks or [Check(name="locks", status="pass", message="no stack is locked")]
+
+
+def _orphans(devarch: Devarch) -> list[Check]:
+    runtime = devarch.runtime
+    if runtime is None:
+        return []
+    labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: devarch.owner}
+    with devarch.store.transaction() as tx:
+        stack_ids = {s.id for s in tx.list_stacks()}
+        instance_ids = {i.id for s in tx.list_stacks() for i in tx.list_instances(s.id)}
+    try:
+        containers = runtime.list_containers(labels)
+        networks = runtime.list_networks(labels)
+        volumes = runtime.list_volumes(labels)
+    except DevarchError:
+        return []
+    orphans = [f"container {c.name}" for c in containers if c.labels.get(naming.LABEL_STACK_ID) not in stack_ids or c.labels.get(naming.LABEL_INSTANCE_ID) not in instance_ids]
+    orphans += [f"network {n.name}" for n in networks if n.labels.get(naming.LABEL_STACK_ID) not in stack_ids]
+    orphans += [f"volume {v.name}" for v in volumes if v.labels.get(naming.LABEL_STACK_ID) not in stack_ids]
+    if not orphans:
+        return [Check(name="orphans", status="pass", message="no orphaned devarch resources of this store")]
+    names = ", ".join(orphans[:10]) + (f" and {len(orphans) - 10} more" if len(orphans) > 10 else "")  # noqa: PLR2004
+    return [
+        Check(
+            name="orphans",
+            status="warn",
+            message=f"{len(orphans)} devarch resources of this store belong to no stack or instance: {names}",
+            fix="remove them: `docker rm -f <container>`, `docker network rm <net>`, `docker volume rm <vol>` "
+            f"(they carry the label {naming.LABEL_OWNER}={devarch.owner})",
+        )
+    ]
+
+
+def run_doctor(devarch: Devarch) -> list[Check]:
+    """Every check, in a stable order."""
+    checks: list[Check] = []
+    for check in (_engine, _store, _keyfile, _ports, _disk, _locks, _orphans):
+        try:
+            checks.extend(check(devarch))
+        except DevarchError as exc:
+            checks.append(Check(name=check.__name__.lstrip("_"), status="fail", message=str(exc)))
+        except OSError as exc:
+            checks.append(Check(name=check.__name__.lstrip("_"), status="fail", message=f"{exc.strerror}: {exc.filename}"))
+    return checks
+
+
+def exit_status(checks: list[Check]) -> int:
+    """1 if any check failed, else 0."""
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
