@@ -22,7 +22,7 @@ from attrs import frozen
 from devarch_core import naming
 from devarch_core.catalog import Catalog
 from devarch_core.desired import container_spec, network_labels, spec_hash, volume_labels
-from devarch_core.engine import ContainerInfo, ContainerSpec
+from devarch_core.engine import ContainerInfo, ContainerSpec, EngineInfo
 from devarch_core.errors import (
     ApplyError,
     ConflictError,
@@ -38,6 +38,7 @@ from devarch_core.manifest_cases import ManifestCases
 from devarch_core.merge import EffectiveConfig, flatten_service, resolve
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.overrides import Overrides
+from devarch_core.spec import Resources
 from devarch_core.planning import DesiredInstance, Plan, PlanDiagnostic, compute_plan, explain_staleness
 from devarch_core.ports import (
     AppliedRecord,
@@ -265,6 +266,7 @@ class Devarch(ManifestCases):
         self._keys = keys
         self._owner: str | None = None
         self._runtime_problem = runtime_problem
+        self._engine_info: EngineInfo | None = None
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings: object | None = None
 
@@ -856,6 +858,8 @@ class Devarch(ManifestCases):
         ]
         resolution = allocate_ports(requests, existing, probe=self.port_probe, own_bound=own_bound, port_range=self.port_range)
         diagnostics.extend(resolution.diagnostics)
+        if runtime is not None:
+            diagnostics.extend(self._resource_diagnostics(runtime, effective))
         items = []
         for name in sorted(effective):
             eff = effective[name]
@@ -890,6 +894,39 @@ class Devarch(ManifestCases):
             new_ports=resolution.new,
             inputs={f"template {i.template}@{i.template_version}": self.template_for(i).content_hash for i in instances},
         )
+
+    def _resource_diagnostics(self, runtime: Runtime, effective: Mapping[str, EffectiveConfig]) -> list[PlanDiagnostic]:
+        """Warnings for limits the engine cannot enforce and CPU limits above the host's CPUs."""
+        wanted = {name: eff.service.resources for name, eff in effective.items() if eff.service.resources}
+        if not wanted:
+            return []
+        if self._engine_info is None:
+            self._engine_info = runtime.info()
+        info = self._engine_info
+        found = []
+        for name, res in sorted(wanted.items()):
+            for field in Resources.FIELDS:
+                if getattr(res, field) is not None and field not in info.enforces:
+                    found.append(
+                        PlanDiagnostic(
+                            severity="warning",
+                            code="limit-not-enforced",
+                            instance=name,
+                            message=f"{name}: {info.engine} cannot enforce {field} here; it is recorded but has no effect",
+                        )
+                    )
+            for field in ("cpu_limit", "cpu_reservation"):
+                value = getattr(res, field)
+                if value is not None and info.cpus and value > info.cpus:
+                    found.append(
+                        PlanDiagnostic(
+                            severity="warning",
+                            code="cpus-above-host",
+                            instance=name,
+                            message=f"{name}: {field} {value} is more than the {info.cpus} CPUs of the engine's host",
+                        )
+                    )
+        return found
 
     @staticmethod
     def _all_allocations(tx: StoreSession) -> list[tuple[str, PortAllocation]]:
