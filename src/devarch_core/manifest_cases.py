@@ -22,9 +22,9 @@ from devarch_core.ports import StoreSession
 from devarch_core.secrets import SecretSlot
 
 if TYPE_CHECKING:
-    from devarch_core.app import Devarch
+    from devarch_core.app import ApplyResult, Devarch
 
-__all__ = ["ImportResult", "ManifestCases"]
+__all__ = ["ImportResult", "InitResult", "ManifestCases"]
 
 MANIFEST_SOURCE = "manifest"
 
@@ -84,6 +84,31 @@ def _instance_view(spec: InstanceSpec) -> dict[str, Any]:
     data = spec.to_data()
     data.pop("pins", None)
     return _flat(data)
+
+
+@frozen(kw_only=True)
+class InitResult:
+    """What ``init`` did: the import, the apply, and the lockfile to write."""
+
+    imported: ImportResult
+    applied: ApplyResult
+    lockfile: Lockfile
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True if the store or the engine changed."""
+        return self.imported.has_changes or self.applied.plan.has_changes
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "import": self.imported.to_data(),
+            "apply": self.applied.to_data(),
+            "lockfile": self.lockfile.to_data(),
+            "warnings": list(self.warnings),
+            "changed": self.changed,
+        }
 
 
 class ManifestCases:
@@ -426,6 +451,34 @@ class ManifestCases:
                 if old.ports[key] != new.ports[key]:
                     problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
         return problems
+
+    def init_stack(
+        self: Devarch,
+        manifest: Manifest,
+        *,
+        lockfile: Lockfile | None = None,
+        strict: bool = False,
+        secret_values: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        lock_timeout: float | None = None,
+    ) -> InitResult:
+        """From a manifest (and lockfile) to a running stack: import, check the lock, apply, lock.
+
+        Running it twice changes nothing: the import reports no changes and the plan is empty.
+        With ``strict`` a divergence from the lockfile (template content, image, host ports) is
+        refused before anything runs; otherwise it is returned as a warning.
+        """
+        imported = self.import_manifest(manifest, secret_values=secret_values, environ=environ, lockfile=lockfile)
+        warnings = list(imported.warnings)
+        if lockfile is not None:
+            divergence = self.check_lock(manifest.stack, lockfile)
+            if divergence and strict:
+                raise ManifestError(
+                    [Problem("devarch.lock", d) for d in divergence], what=f"stack {manifest.stack} diverges from its lockfile"
+                )
+            warnings.extend(f"lockfile: {d}" for d in divergence)
+        applied = self.apply(manifest.stack, lock_timeout=lock_timeout)
+        return InitResult(imported=imported, applied=applied, lockfile=self.lock_stack(manifest.stack), warnings=tuple(warnings))
 
     def open_secret_for_test(self: Devarch, stack: str, instance: str, name: str) -> str:
         """The plaintext of one secret (for tests and for ``secret get``); handle with care."""
