@@ -16,7 +16,22 @@ from devarch_core.errors import StackLockedError, StoreError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["FileStackLock", "describe_process"]
+__all__ = ["FileStackLock", "describe_process", "make_private_dir"]
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700) and its parents if missing; safe when processes race.
+
+    An existing directory keeps its mode: it may be shared on purpose.
+    """
+    if path.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    path.chmod(0o700)  # mkdir's mode is filtered by the umask
 
 
 def describe_process() -> str:
@@ -52,9 +67,7 @@ class FileStackLock:
 
     def _open(self, stack: str) -> int:
         try:
-            if not self.lock_dir.exists():
-                self.lock_dir.mkdir(parents=True, mode=0o700)
-                self.lock_dir.chmod(0o700)
+            make_private_dir(self.lock_dir)
             return os.open(self._path(stack), os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot open the lock file of stack {stack}: {exc}") from exc

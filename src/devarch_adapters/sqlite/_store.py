@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from devarch_adapters._sqlstore import SqlSession, dump_json
+from devarch_adapters.sqlite._lock import make_private_dir
 from devarch_core.errors import DevarchError, StoreError
 
 if TYPE_CHECKING:
@@ -156,9 +157,7 @@ class SqliteStore:
     def _prepare_files(self) -> None:
         parent = self.path.parent
         try:
-            if not parent.exists():
-                parent.mkdir(parents=True, mode=0o700)
-                parent.chmod(0o700)  # mkdir's mode is filtered by the umask
+            make_private_dir(parent)
             if not self.path.exists():
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:

@@ -1,0 +1,54 @@
+"""The StackLock contract against PostgreSQL session advisory locks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from tests.contract.lock_contract import LockContract
+
+from devarch_adapters.postgres import PostgresStackLock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from devarch_core.ports import StackLock
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresStackLock(LockContract):
+    @pytest.fixture
+    def make_lock(self, postgres_url: str) -> Callable[[], StackLock]:
+        return lambda: PostgresStackLock(postgres_url)
+
+    @pytest.fixture
+    def child_setup(self, postgres_url: str) -> str:
+        return (
+            "from devarch_adapters.postgres import PostgresStackLock\n"
+            f"lock = PostgresStackLock({postgres_url!r})"
+        )
+
+
+def test_holder_is_the_application_name_of_the_locking_session(postgres_url: str) -> None:
+    """The holder reads ``devarch <holder> pid N@host`` from pg_stat_activity."""
+    import os  # noqa: PLC0415
+
+    lock = PostgresStackLock(postgres_url)
+    with lock.acquire("holder-test-shop", holder="alice-apply"):
+        described = lock.holder("holder-test-shop")
+    assert described is not None
+    assert described.startswith("devarch alice-apply pid ")
+    assert f"pid {os.getpid()}@" in described
+
+
+def test_a_long_holder_is_cut_to_what_postgresql_keeps(postgres_url: str) -> None:
+    """A holder description longer than 63 bytes is shortened but keeps the pid and host."""
+    import os  # noqa: PLC0415
+
+    lock = PostgresStackLock(postgres_url)
+    with lock.acquire("holder-long-shop", holder="x" * 200 + "é"):
+        described = lock.holder("holder-long-shop")
+    assert described is not None
+    assert len(described) <= 63
+    assert f"pid {os.getpid()}" in described
