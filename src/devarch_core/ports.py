@@ -61,6 +61,13 @@ class StoreSession(Protocol):
     win): stack names across the store; instance names within a stack; container names
     (``devarch-{stack}-{instance}``) across the store; host ports per host IP across the store.
     A violation raises ``ConflictError``. Lists are sorted by name.
+
+    A refused write changes nothing and leaves the transaction usable (the caller may catch the
+    error and go on); if the error escapes the block, the whole transaction rolls back. A write
+    whose parent is missing (an instance's or wire's stack; a secret's, applied record's or port
+    allocation's instance) raises ``NotFoundError``. Names derived from ids (``Instance.stack``,
+    ``PortAllocation.stack``/``instance``) are informational on writes: reads report the
+    store's current names. Using a session after its block ended raises ``StoreError``.
     """
 
     # -- stacks ------------------------------------------------------------------------------
@@ -77,7 +84,8 @@ class StoreSession(Protocol):
         ...
 
     def update_stack(self, stack: Stack) -> None:
-        """Replace the stack with the same id (its name never changes); ``NotFoundError`` if absent."""
+        """Replace the stack with the same id; ``NotFoundError`` if absent. Its name never changes:
+        a different name raises ``ValidationError``."""
         ...
 
     def delete_stack(self, stack_id: str) -> None:
@@ -100,7 +108,8 @@ class StoreSession(Protocol):
         ...
 
     def update_instance(self, instance: Instance) -> None:
-        """Replace the instance with the same id (a rename is allowed; uniqueness as for add)."""
+        """Replace the instance with the same id (a rename is allowed; uniqueness as for add).
+        ``NotFoundError`` if absent; ``ValidationError`` if ``stack_id`` differs (no moves)."""
         ...
 
     def delete_instance(self, instance_id: str) -> None:
@@ -143,7 +152,8 @@ class StoreSession(Protocol):
         ...
 
     def put_applied(self, record: AppliedRecord) -> None:
-        """Insert or replace the applied record of ``record.instance_id``."""
+        """Insert or replace the applied record of ``record.instance_id``. ``config`` must be JSON
+        data (``StoreError`` otherwise) and reads back as parsed JSON (lists, not tuples)."""
         ...
 
     def delete_applied(self, instance_id: str) -> None:
@@ -185,6 +195,8 @@ class Store(Protocol):
         """Open one transaction; commit on normal exit, roll back on exception.
 
         Driver errors surface as ``StoreError``; uniqueness violations as ``ConflictError``.
+        Transactions do not nest: opening one inside another on the same thread raises
+        ``StoreError`` (instead of deadlocking). Transactions from several threads serialize.
         """
         ...
 
@@ -287,7 +299,11 @@ class StackLock(Protocol):
 
     def acquire(self, stack: str, *, holder: str, timeout: float | None = None) -> AbstractContextManager[None]:
         """Hold the lock for the block. Without ``timeout`` fail at once, else wait up to
-        ``timeout`` seconds; then raise ``StackLockedError`` naming the current holder."""
+        ``timeout`` seconds; then raise ``StackLockedError`` naming the current holder.
+
+        ``holder`` describes the caller (``devarch apply``); adapters add where it runs (pid,
+        host), so the holder reported to others contains it (PostgreSQL keeps 63 bytes).
+        Not re-entrant: a second acquire of a held stack fails even in the same process."""
         ...
 
     def holder(self, stack: str) -> str | None:
