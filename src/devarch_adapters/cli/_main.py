@@ -1,0 +1,1134 @@
+"""The ``devarch`` command: parse, ``connect()`` the adapters, call one facade method, render.
+
+No merging, wiring or diffing happens here (DESIGN §10, STYLE "the CLI is thin"). Exit status:
+0 success; 1 a devarch error; 2 a usage error, or with ``plan --detailed-exitcode`` "the plan has
+changes"; 3 the stack is locked by another apply; 4 the plan is stale; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from devarch_adapters.cli import _render as render
+from devarch_core.errors import DevarchError, NotFoundError, Problem, ValidationError
+
+if TYPE_CHECKING:
+    from devarch_adapters.cli._progress import RichReporter
+    from devarch_core.app import Devarch
+
+__all__ = ["build_parser", "main", "parse_assignments"]
+
+PROG = "devarch"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2); raised instead of argparse's ``sys.exit``."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+
+
+class ConfirmationRequiredError(DevarchError):
+    """A destructive command needs ``--yes`` when there is no terminal to ask on (exit 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are exceptions, so ``main()`` decides the output and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage())
+
+
+# -- the context: options, lazy facade, output -----------------------------------------------------
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):  # closed or replaced streams
+        return False
+
+
+class _Context:
+    """What every command handler needs: the parsed options, the facade, stdout and stderr."""
+
+    def __init__(self, args: argparse.Namespace, *, needs_runtime: bool) -> None:
+        self.args = args
+        self.json: bool = bool(getattr(args, "json", False))
+        self.no_color: bool = bool(args.no_color) or "NO_COLOR" in os.environ
+        self.needs_runtime = needs_runtime
+        self.stdout: TextIO = sys.stdout
+        self.stderr: TextIO = sys.stderr
+        self._devarch: Devarch | None = None
+        self._reporter: RichReporter | None = None
+
+    @property
+    def colour(self) -> bool:
+        """Colour on stdout: a terminal, and neither ``--no-color`` nor ``NO_COLOR``."""
+        return not self.no_color and _isatty(self.stdout)
+
+    @property
+    def reporter(self) -> RichReporter:
+        """The progress reporter (stderr); built on first use."""
+        if self._reporter is None:
+            from devarch_adapters.cli._progress import RichReporter  # noqa: PLC0415 - keep start-up fast
+
+            self._reporter = RichReporter(self.stderr, colour=not self.no_color)
+        return self._reporter
+
+    @property
+    def devarch(self) -> Devarch:
+        """The facade, built by ``connect()`` from the global options on first use."""
+        if self._devarch is None:
+            from devarch_adapters.bootstrap import connect  # noqa: PLC0415 - adapters load on demand
+
+            runtime = self.args.runtime if self.needs_runtime else "none"
+            self._devarch = connect(
+                home=self.args.home,
+                store=self.args.store,
+                runtime=runtime,
+                catalog=self.args.catalog,
+                reporter=self.reporter if self.needs_runtime else None,
+            )
+        return self._devarch
+
+    def out(self, text: str) -> None:
+        """Write text to stdout (adding a final newline if missing)."""
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+
+    def emit(self, data: object, text: str | Callable[[], str]) -> None:
+        """Print ``data`` as JSON with ``--json``, else the text."""
+        if self.json:
+            self.out(render.dump_json(data))
+        else:
+            self.out(text() if callable(text) else text)
+
+    def note(self, text: str) -> None:
+        """Write a human message to stderr (never part of machine output)."""
+        self.stderr.write(text + "\n")
+
+    def confirm(self, question: str, *, flag: str = "--yes") -> bool:
+        """Ask a yes/no question on the terminal; refuse when there is none (or with ``--json``)."""
+        if self.json or not _isatty(sys.stdin):
+            why = (
+                "--json output cannot prompt"
+                if self.json
+                else "no terminal to ask for confirmation"
+            )
+            raise ConfirmationRequiredError(f"{why}; pass {flag} to proceed")
+        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        return answer in ("y", "yes")
+
+    def close(self) -> None:
+        """Stop the reporter and close the store and engine connections."""
+        if self._reporter is not None:
+            self._reporter.close()
+        if self._devarch is not None:
+            for part in (self._devarch.runtime, self._devarch.store):
+                close = getattr(part, "close", None)
+                if callable(close):
+                    close()
+
+
+Handler = Callable[[_Context, argparse.Namespace], int | None]
+
+
+# -- instance assignments --------------------------------------------------------------------------
+
+_MAPS = {
+    "env": "environment",
+    "environment": "environment",
+    "label": "labels",
+    "labels": "labels",
+    "resources": "resources",
+}
+_SCALARS = ("image", "working_dir", "user", "restart")
+_COMMANDS = ("command", "entrypoint")
+_SETS = {
+    "domain": ("domains", "domain"),
+    "domains": ("domains", "domain"),
+    "depends_on": ("depends_on", "instance"),
+}
+_KNOWN = (
+    "env.NAME=VALUE, label.KEY=VALUE, image=, working_dir=, user=, restart=, "
+    "command='...', entrypoint='...', port=CONTAINER[/PROTO]:HOST|IP:HOST|off|on|remove, "
+    "volume=SOURCE:/TARGET[:ro] or volume=-/TARGET, healthcheck=disable|{YAML}, "
+    "resources.FIELD=VALUE, depends_on=[-]NAME, domain=[-]NAME, secret=VAR"
+)
+
+
+def _port_delta(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """Read ``5432:15432`` (pin), ``5432:IP:15432``, ``5432:off``/``on``/``remove``, ``53/udp``."""
+    container_text, _, rest = value.partition(":")
+    number, _, proto = container_text.partition("/")
+    if not number.isdigit():
+        problems.append(
+            Problem(
+                where, f"{value!r}: expected CONTAINER[/PROTO][:HOST|:IP:HOST|:off|:on|:remove]"
+            )
+        )
+        return None
+    delta: dict[str, Any] = {"container": int(number)}
+    if proto:
+        delta["protocol"] = proto
+    if rest in ("off", "on"):
+        delta["publish"] = rest == "on"
+    elif rest == "remove":
+        delta["remove"] = True
+    elif rest:
+        ip, _, host = rest.rpartition(":")
+        if not host.isdigit():
+            problems.append(
+                Problem(
+                    where, f"{value!r}: host port {host!r} is not a number (or use off, on, remove)"
+                )
+            )
+            return None
+        delta["host"] = int(host)
+        if ip:
+            delta["host_ip"] = ip
+    return delta
+
+
+def _healthcheck_delta(value: str, where: str, problems: list[Problem]) -> object:
+    if value == "disable":
+        return "disable"
+    from devarch_core.catalog import load_yaml  # noqa: PLC0415
+
+    try:
+        parsed = load_yaml(value, where, what="healthcheck")
+    except ValidationError as exc:
+        problems.extend(Problem(where, p.message) for p in exc.problems)
+        return None
+    if not isinstance(parsed, Mapping):
+        problems.append(
+            Problem(
+                where,
+                "expected `disable` or a YAML mapping such as {test: [CMD, true], interval: 5s}",
+            )
+        )
+        return None
+    return dict(parsed)
+
+
+def parse_assignments(  # noqa: C901, PLR0912 - one flat branch per field kind reads best
+    items: Sequence[str], base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Turn ``env.FOO=bar``-style assignments into a manifest-form override delta on ``base``.
+
+    Only reshapes input; validation and merging are the core's job (``Devarch.set_overrides``).
+    Raises ``ValidationError`` listing every assignment that cannot be read.
+    """
+    delta: dict[str, Any] = dict(base or {})
+    problems: list[Problem] = []
+
+    def section(key: str, kind: type[dict[str, Any] | list[Any]]) -> Any:  # noqa: ANN401 - dict or list
+        current = delta.setdefault(key, kind())
+        if not isinstance(current, kind):
+            problems.append(
+                Problem(
+                    key,
+                    f"the YAML file gives {key} as {type(current).__name__}, not {kind.__name__}",
+                )
+            )
+            return kind()
+        return current
+
+    for item in items:
+        key, sep, value = item.partition("=")
+        head, dot, sub = key.partition(".")
+        where = key or item
+        if not sep:
+            problems.append(
+                Problem(where, f"{item!r} is not an assignment; expected one of: {_KNOWN}")
+            )
+        elif head in _MAPS and dot and sub:
+            section(_MAPS[head], dict)[sub] = value
+        elif head in _SCALARS and not dot:
+            delta[head] = value
+        elif head in _COMMANDS and not dot:
+            try:
+                delta[head] = shlex.split(value)
+            except ValueError as exc:
+                problems.append(Problem(where, f"cannot split {value!r}: {exc}"))
+        elif head in ("port", "ports") and not dot:
+            port = _port_delta(value, where, problems)
+            if port is not None:
+                section("ports", list).append(port)
+        elif head in ("volume", "volumes") and not dot:
+            removed = value.startswith("-")
+            section("volumes", list).append(
+                {"target": value[1:], "remove": True} if removed else value
+            )
+        elif head in _SETS and not dot:
+            field, name_key = _SETS[head]
+            removed = value.startswith("-")
+            section(field, list).append({name_key: value[1:], "remove": True} if removed else value)
+        elif head == "healthcheck" and not dot:
+            check = _healthcheck_delta(value, where, problems)
+            if check is not None:
+                delta["healthcheck"] = check
+        elif head in ("secret", "secrets") and not dot:
+            section("secrets", list).append(value)
+        else:
+            problems.append(Problem(where, f"unknown field {key!r}; expected one of: {_KNOWN}"))
+    if problems:
+        raise ValidationError(problems, what="invalid assignment")
+    return delta
+
+
+_UNSET_ALIASES = {
+    "env": "environment",
+    "label": "labels",
+    "port": "ports",
+    "volume": "volumes",
+    "domain": "domains",
+}
+
+
+def _unset_field(field: str) -> str:
+    head, dot, rest = field.partition(".")
+    return _UNSET_ALIASES.get(head, head) + dot + rest
+
+
+def _read_yaml_mapping(path: str) -> dict[str, Any]:
+    from devarch_core.catalog import load_yaml  # noqa: PLC0415
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read {path}: {exc.strerror or exc}", what="invalid --from-yaml file"
+        ) from None
+    data = load_yaml(text, path, what="override file")
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ValidationError(
+            f"{path} must hold a mapping of override fields", what="invalid --from-yaml file"
+        )
+    return dict(data)
+
+
+# -- stack commands --------------------------------------------------------------------------------
+
+
+def _stack_create(ctx: _Context, a: argparse.Namespace) -> None:
+    stack = ctx.devarch.create_stack(a.name, description=a.description, network=a.network)
+    ctx.emit(
+        render.stack_data(stack), f"Created stack {stack.name} (network {stack.network_name})."
+    )
+
+
+def _stack_list(ctx: _Context, _a: argparse.Namespace) -> None:
+    summaries = ctx.devarch.list_stacks()
+    ctx.emit([s.to_data() for s in summaries], lambda: render.stack_list_text(summaries))
+
+
+def _stack_show(ctx: _Context, a: argparse.Namespace) -> None:
+    data = ctx.devarch.show_stack(a.name)
+    ctx.emit(data, lambda: render.stack_text(data))
+
+
+def _stack_update(ctx: _Context, a: argparse.Namespace) -> None:
+    if a.description is None and a.network is None:
+        raise UsageError("stack update needs --description and/or --network")
+    stack = ctx.devarch.update_stack(a.name, description=a.description, network=a.network)
+    ctx.emit(render.stack_data(stack), f"Updated stack {stack.name}.")
+
+
+def _stack_delete(ctx: _Context, a: argparse.Namespace) -> int | None:
+    what = (
+        "containers, network and definition"
+        if a.keep_volumes
+        else "containers, network, volumes and definition"
+    )
+    if not a.yes and not ctx.confirm(f"Delete stack {a.name} ({what})?"):
+        ctx.note("Cancelled; nothing was deleted.")
+        return EXIT_ERROR
+    devarch = ctx.devarch
+    devarch.get_stack(a.name)  # fail with "not found" before touching the engine
+    devarch.delete_stack(a.name, keep_volumes=a.keep_volumes)
+    if devarch.runtime is None and not ctx.json:
+        ctx.note(f"warning: no container engine was used; {a.name}'s containers, if any, still run")
+    ctx.emit({"deleted": a.name, "engine": devarch.runtime is not None}, f"Deleted stack {a.name}.")
+    return None
+
+
+def _stack_enable(ctx: _Context, a: argparse.Namespace) -> None:
+    stack = ctx.devarch.set_stack_enabled(a.name, a.enabled)
+    state = "enabled" if stack.enabled else "disabled (its containers go at the next apply)"
+    ctx.emit(render.stack_data(stack), f"Stack {stack.name} {state}.")
+
+
+def _stack_clone(ctx: _Context, a: argparse.Namespace) -> None:
+    stack = ctx.devarch.clone_stack(a.source, a.name, description=a.description)
+    ctx.emit(
+        render.stack_data(stack),
+        f"Cloned stack {a.source} to {stack.name} (instances, overrides, wires and secrets).",
+    )
+
+
+# -- instance commands -----------------------------------------------------------------------------
+
+
+def _show_instance(ctx: _Context, stack: str, name: str, message: str) -> None:
+    if ctx.json:
+        ctx.out(render.dump_json(ctx.devarch.show_instance(stack, name)))
+    else:
+        ctx.out(message)
+
+
+def _instance_add(ctx: _Context, a: argparse.Namespace) -> None:
+    delta = parse_assignments(a.set or [])
+    inst = ctx.devarch.add_instance(
+        a.stack,
+        a.name,
+        a.template,
+        version=a.version,
+        description=a.description,
+        enabled=not a.disabled,
+        overrides=delta,
+    )
+    _show_instance(
+        ctx,
+        a.stack,
+        a.name,
+        f"Added instance {inst.name} ({inst.template}@{inst.template_version}) to stack {a.stack}.",
+    )
+
+
+def _instance_list(ctx: _Context, a: argparse.Namespace) -> None:
+    instances = ctx.devarch.list_instances(a.stack)
+    ctx.emit(
+        [render.instance_data(i) for i in instances],
+        lambda: render.instance_list_text(a.stack, instances),
+    )
+
+
+def _instance_show(ctx: _Context, a: argparse.Namespace) -> None:
+    data = ctx.devarch.show_instance(a.stack, a.name)
+    ctx.emit(data, lambda: render.instance_text(data))
+
+
+def _instance_set(ctx: _Context, a: argparse.Namespace) -> None:
+    if not a.assignments and not a.from_yaml:
+        raise UsageError(
+            "instance set needs an ASSIGNMENT (env.FOO=bar, port=5432:15432...) or --from-yaml FILE"
+        )
+    base = _read_yaml_mapping(a.from_yaml) if a.from_yaml else None
+    delta = parse_assignments(a.assignments, base)
+    ctx.devarch.set_overrides(a.stack, a.name, delta)
+    _show_instance(
+        ctx,
+        a.stack,
+        a.name,
+        f"Updated overrides of {a.stack}/{a.name}; `devarch plan {a.stack}` shows the effect.",
+    )
+
+
+def _instance_unset(ctx: _Context, a: argparse.Namespace) -> None:
+    done: list[str] = []
+    for field in a.fields:
+        try:
+            ctx.devarch.unset_override(a.stack, a.name, _unset_field(field))
+        except DevarchError as exc:
+            if done:
+                exc.message = f"{exc.message} (already unset: {', '.join(done)})"
+            raise
+        done.append(field)
+    _show_instance(
+        ctx,
+        a.stack,
+        a.name,
+        f"Removed {len(done)} override(s) of {a.stack}/{a.name}; those fields inherit again.",
+    )
+
+
+def _instance_remove_env(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.set_overrides(a.stack, a.name, {"environment": {a.var: None}})
+    _show_instance(ctx, a.stack, a.name, f"{a.stack}/{a.name} no longer sets {a.var}.")
+
+
+def _instance_effective(ctx: _Context, a: argparse.Namespace) -> None:
+    eff = ctx.devarch.effective(a.stack, a.name)
+    if ctx.json:
+        data = eff.to_data()
+        if a.explain:
+            data["explain"] = render.explain_rows(eff)
+        ctx.out(render.dump_json(data))
+    else:
+        ctx.out(render.effective_text(eff, explain=a.explain))
+
+
+def _instance_rm(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.remove_instance(a.stack, a.name)
+    ctx.emit(
+        {"removed": f"{a.stack}/{a.name}"},
+        f"Removed instance {a.stack}/{a.name}; its container goes at the next apply.",
+    )
+
+
+def _instance_duplicate(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.duplicate_instance(a.stack, a.name, a.new_name)
+    _show_instance(ctx, a.stack, a.new_name, f"Duplicated {a.stack}/{a.name} as {a.new_name}.")
+
+
+def _instance_rename(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.rename_instance(a.stack, a.name, a.new_name)
+    _show_instance(
+        ctx,
+        a.stack,
+        a.new_name,
+        f"Renamed {a.stack}/{a.name} to {a.new_name}; the next apply recreates its container.",
+    )
+
+
+def _instance_enable(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.update_instance(a.stack, a.name, enabled=a.enabled)
+    _show_instance(
+        ctx,
+        a.stack,
+        a.name,
+        f"Instance {a.stack}/{a.name} {'enabled' if a.enabled else 'disabled'}.",
+    )
+
+
+def _instance_update(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.update_instance(a.stack, a.name, description=a.description)
+    _show_instance(ctx, a.stack, a.name, f"Updated {a.stack}/{a.name}.")
+
+
+# -- wires and secrets -----------------------------------------------------------------------------
+
+
+def _wire_list(ctx: _Context, a: argparse.Namespace) -> None:
+    wires = ctx.devarch.list_wires(a.stack)
+    ctx.emit([render.wire_data(w) for w in wires], lambda: render.wire_list_text(a.stack, wires))
+
+
+def _wire_add(ctx: _Context, a: argparse.Namespace) -> None:
+    wire = ctx.devarch.add_wire(a.stack, a.consumer, a.import_name, a.provider, export=a.export)
+    ctx.emit(render.wire_data(wire), f"Wired {wire.consumer}.{wire.import_name} → {wire.provider}.")
+
+
+def _wire_rm(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.remove_wire(a.stack, a.consumer, a.import_name)
+    ctx.emit(
+        {"removed": {"consumer": a.consumer, "import": a.import_name}},
+        f"Removed the wire of {a.consumer}.{a.import_name}; it is auto-wired again.",
+    )
+
+
+def _secret_value(ctx: _Context, a: argparse.Namespace) -> str:
+    """``--value``, else ``$DEVARCH_SECRET_<NAME>``, else a hidden prompt or stdin's first line."""
+    if a.value is not None:
+        return str(a.value)
+    from_env = os.environ.get(f"DEVARCH_SECRET_{a.secret}")
+    if from_env is not None:
+        return from_env
+    if _isatty(sys.stdin):
+        import getpass  # noqa: PLC0415
+
+        return getpass.getpass(
+            f"Value of {a.secret} for {a.stack}/{a.instance} (hidden): ", stream=ctx.stderr
+        )
+    value = sys.stdin.read()
+    if value.endswith("\n"):
+        value = value[:-1].removesuffix("\r")
+    if not value:
+        raise ValidationError(
+            f"no value for {a.secret}: pass --value, set DEVARCH_SECRET_{a.secret} or use stdin",
+            what="missing secret value",
+        )
+    return value
+
+
+def _secret_set(ctx: _Context, a: argparse.Namespace) -> None:
+    value = _secret_value(ctx, a)
+    ctx.devarch.set_secret(a.stack, a.instance, a.secret, value)
+    ctx.emit(
+        {"stack": a.stack, "instance": a.instance, "name": a.secret, "set": True},
+        f"Secret {a.secret} of {a.stack}/{a.instance} set.",
+    )
+
+
+def _secret_unset(ctx: _Context, a: argparse.Namespace) -> None:
+    ctx.devarch.unset_secret(a.stack, a.instance, a.secret)
+    ctx.emit(
+        {"stack": a.stack, "instance": a.instance, "name": a.secret, "set": False},
+        f"Secret {a.secret} of {a.stack}/{a.instance} removed.",
+    )
+
+
+def _secret_list(ctx: _Context, a: argparse.Namespace) -> None:
+    rows = ctx.devarch.list_secrets(a.stack)
+    text = (
+        render.table(("INSTANCE", "NAME"), [(r["instance"], r["name"]) for r in rows])
+        if rows
+        else f"Stack {a.stack} has no secrets.\n"
+    )
+    ctx.emit(rows, text)
+
+
+# -- catalog ---------------------------------------------------------------------------------------
+
+
+def _catalog_list(ctx: _Context, _a: argparse.Namespace) -> None:
+    templates = ctx.devarch.catalog.list()
+    ctx.emit([render.template_data(t) for t in templates], lambda: render.catalog_text(templates))
+
+
+def _catalog_show(ctx: _Context, a: argparse.Namespace) -> None:
+    from devarch_core.compose_import import template_to_yaml  # noqa: PLC0415
+
+    template = ctx.devarch.catalog.get(a.name, a.version)
+    ctx.emit(template.to_data(), lambda: template_to_yaml(template))
+
+
+def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
+    from devarch_core.compose_import import template_to_yaml, templates_from_compose  # noqa: PLC0415
+
+    try:
+        text = Path(a.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise NotFoundError("compose file", a.file, hint=str(exc.strerror or exc)) from None
+    result = templates_from_compose(text, origin=a.file, service=a.service, version=a.version)
+    written: list[str] = []
+    if a.out:
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [(t, out / f"{t.name}.yaml") for t in result.templates]
+        existing = [str(p) for _, p in targets if p.exists()]
+        if existing and not a.force:
+            raise ValidationError(
+                f"would overwrite {', '.join(existing)}; pass --force",
+                what="refusing to overwrite templates",
+            )
+        for template, path in targets:
+            path.write_text(template_to_yaml(template), encoding="utf-8")
+            written.append(str(path))
+    if not ctx.json:
+        for warning in result.warnings:
+            ctx.note(f"warning: {warning}")
+    if ctx.json:
+        ctx.out(
+            render.dump_json(
+                {
+                    "templates": [t.to_data() for t in result.templates],
+                    "warnings": list(result.warnings),
+                    "written": written,
+                }
+            )
+        )
+    elif a.out:
+        ctx.out("\n".join(f"Wrote {p}" for p in written))
+    else:
+        ctx.out("---\n".join(template_to_yaml(t) for t in result.templates))
+
+
+# -- plan / apply / status / down ------------------------------------------------------------------
+
+
+def _plan(ctx: _Context, a: argparse.Namespace) -> int:
+    plan = ctx.devarch.plan(a.stack)
+    if a.out:
+        Path(a.out).write_text(plan.to_json(), encoding="utf-8")
+    if ctx.json:
+        ctx.out(plan.to_json())
+    else:
+        ctx.out(plan.render_text(colour=ctx.colour))
+        if a.out:
+            ctx.note(
+                f"Saved the plan to {a.out}; `devarch apply {a.stack} --plan {a.out}` applies it."
+            )
+    if plan.errors:
+        if not ctx.json:
+            ctx.note(f"error: the plan has {len(plan.errors)} error(s); apply refuses until fixed")
+        return EXIT_ERROR
+    if a.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _read_plan(path: str) -> Any:  # noqa: ANN401 - a devarch_core Plan, imported lazily
+    from devarch_core.planning import Plan  # noqa: PLC0415
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise NotFoundError("plan file", path, hint=str(exc.strerror or exc)) from None
+    return Plan.from_json(text)
+
+
+def _apply(ctx: _Context, a: argparse.Namespace) -> int:
+    devarch = ctx.devarch
+    if a.plan:
+        plan = _read_plan(a.plan)
+        if plan.stack != a.stack:
+            raise ValidationError(
+                f"{a.plan} is a plan for stack {plan.stack!r}, not {a.stack!r}",
+                what="invalid plan file",
+            )
+    else:
+        plan = devarch.plan(a.stack)
+        if not plan.has_changes and not plan.errors:
+            ctx.emit(
+                {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
+                lambda: plan.render_text(colour=ctx.colour),
+            )
+            return EXIT_OK
+        if not ctx.json:
+            ctx.out(plan.render_text(colour=ctx.colour))
+        if (
+            not plan.errors
+            and not a.yes
+            and not ctx.confirm(f"Apply these changes to stack {a.stack}?")
+        ):
+            ctx.note("Apply cancelled; nothing was changed.")
+            return EXIT_ERROR
+    reporter = ctx.reporter
+    try:
+        result = devarch.apply(a.stack, plan, lock_timeout=a.lock_timeout)
+    finally:
+        reporter.close()
+    reporter.print_timings(result.timings)
+    if ctx.json:
+        ctx.out(render.dump_json(result.to_data()))
+    elif result.plan.has_changes:
+        ctx.out(f"Apply complete for stack {a.stack}: {render.apply_summary(result.plan)}.")
+    else:
+        ctx.out(f"Stack {a.stack}: no changes.")
+    return EXIT_OK
+
+
+def _status(ctx: _Context, a: argparse.Namespace) -> None:
+    rows = ctx.devarch.status(a.stack)
+    ctx.emit([r.to_data() for r in rows], lambda: render.status_rows(rows))
+
+
+def _down(ctx: _Context, a: argparse.Namespace) -> None:
+    try:
+        removed = ctx.devarch.down(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
+    finally:
+        ctx.reporter.close()
+    extra = " and its volumes" if a.volumes else ""
+    ctx.emit(
+        {"stack": a.stack, "removed_containers": removed, "volumes_removed": a.volumes},
+        f"Stack {a.stack} is down: removed {removed} container(s) and its network{extra}; "
+        "the definition is kept.",
+    )
+
+
+def _compose(ctx: _Context, a: argparse.Namespace) -> None:
+    text = ctx.devarch.compose(
+        a.stack, a.instance, reveal_secrets=a.reveal_secrets, project=a.project
+    )
+    if a.output:
+        Path(a.output).write_text(text, encoding="utf-8")
+        if a.reveal_secrets:
+            Path(a.output).chmod(0o600)
+        ctx.emit({"stack": a.stack, "written": a.output}, f"Wrote {a.output}.")
+    else:
+        ctx.emit({"stack": a.stack, "compose": text}, text)
+
+
+def _graph(ctx: _Context, a: argparse.Namespace) -> None:
+    text = ctx.devarch.graph(a.stack, fmt=a.format)
+    ctx.emit({"stack": a.stack, "format": a.format, "graph": text}, text)
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+
+def _leaf(
+    group: argparse._SubParsersAction[_Parser],
+    name: str,
+    handler: Handler,
+    help_text: str,
+    *,
+    runtime: bool = False,
+    **defaults: object,
+) -> _Parser:
+    """Add a leaf command: its handler, whether it needs an engine, ``--json``/``--no-color``."""
+    parser = group.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON on stdout"
+    )
+    parser.add_argument(
+        "--no-color", action="store_true", default=argparse.SUPPRESS, help="no ANSI colour"
+    )
+    parser.set_defaults(handler=handler, needs_runtime=runtime, **defaults)
+    return parser
+
+
+def _group(
+    sub: argparse._SubParsersAction[_Parser], name: str, help_text: str
+) -> argparse._SubParsersAction[_Parser]:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be zero or more seconds")
+    return value
+
+
+def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    stack = _group(
+        sub, "stack", "create, list, show, update, delete, enable, disable and clone stacks"
+    )
+    p = _leaf(stack, "create", _stack_create, "create an empty stack")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--description", default="", metavar="TEXT")
+    p.add_argument(
+        "--network",
+        default=None,
+        metavar="NAME",
+        help="a custom network name (default devarch-NAME-net)",
+    )
+    _leaf(stack, "list", _stack_list, "list stacks with instance and running counts", runtime=True)
+    p = _leaf(stack, "show", _stack_show, "show a stack, its instances and explicit wires")
+    p.add_argument("name", metavar="NAME")
+    p = _leaf(stack, "update", _stack_update, "change a stack's description or network name")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--description", default=None, metavar="TEXT")
+    p.add_argument("--network", default=None, metavar="NAME")
+    p = _leaf(
+        stack,
+        "delete",
+        _stack_delete,
+        "remove a stack's containers, network, volumes and definition",
+        runtime=True,
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--keep-volumes", action="store_true", help="keep the stack's named volumes")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    for verb, enabled in (("enable", True), ("disable", False)):
+        p = _leaf(stack, verb, _stack_enable, f"{verb} a stack", enabled=enabled)
+        p.add_argument("name", metavar="NAME")
+    p = _leaf(
+        stack,
+        "clone",
+        _stack_clone,
+        "copy a stack (instances, overrides, wires, secrets) under a new name",
+    )
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("name", metavar="NEW")
+    p.add_argument("--description", default=None, metavar="TEXT")
+
+
+def _add_instance_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    inst = _group(sub, "instance", "add, inspect and override instances of a stack")
+    p = _leaf(inst, "add", _instance_add, "instantiate a catalog template in a stack")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("template", metavar="TEMPLATE")
+    p.add_argument(
+        "--version", default=None, metavar="V", help="template version (default: the highest)"
+    )
+    p.add_argument("--description", default="", metavar="TEXT")
+    p.add_argument("--disabled", action="store_true", help="add it disabled")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an override, as for `instance set` (repeatable)",
+    )
+    p = _leaf(inst, "list", _instance_list, "list a stack's instances")
+    p.add_argument("stack", metavar="STACK")
+    p = _leaf(inst, "show", _instance_show, "show an instance and its overrides")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p = _leaf(inst, "set", _instance_set, "set overrides: " + _KNOWN)
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    p.add_argument(
+        "--from-yaml",
+        default=None,
+        metavar="FILE",
+        help="a YAML mapping in the manifest override form",
+    )
+    p = _leaf(
+        inst,
+        "unset",
+        _instance_unset,
+        "drop overrides so the fields inherit again (env.FOO, ports.5432/tcp, image...)",
+    )
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("fields", nargs="+", metavar="FIELD")
+    p = _leaf(inst, "remove-env", _instance_remove_env, "remove an inherited environment variable")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("var", metavar="VAR")
+    p = _leaf(
+        inst, "effective", _instance_effective, "the effective config: template + wires + overrides"
+    )
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--explain", action="store_true", help="one row per field with its source")
+    p = _leaf(inst, "rm", _instance_rm, "remove an instance (its container goes at the next apply)")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    for verb, handler, help_text in (
+        (
+            "duplicate",
+            _instance_duplicate,
+            "copy an instance (overrides, secrets) under a new name",
+        ),
+        ("rename", _instance_rename, "rename an instance (wires follow)"),
+    ):
+        p = _leaf(inst, verb, handler, help_text)
+        p.add_argument("stack", metavar="STACK")
+        p.add_argument("name", metavar="NAME")
+        p.add_argument("new_name", metavar="NEW")
+    for verb, enabled in (("enable", True), ("disable", False)):
+        p = _leaf(inst, verb, _instance_enable, f"{verb} an instance", enabled=enabled)
+        p.add_argument("stack", metavar="STACK")
+        p.add_argument("name", metavar="NAME")
+    p = _leaf(inst, "update", _instance_update, "change an instance's description")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--description", required=True, metavar="TEXT")
+
+
+def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    wire = _group(sub, "wire", "explicit wires from a consumer's import to a provider")
+    p = _leaf(wire, "list", _wire_list, "list a stack's explicit wires")
+    p.add_argument("stack", metavar="STACK")
+    p = _leaf(wire, "add", _wire_add, "pin the provider of one import")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("consumer", metavar="CONSUMER")
+    p.add_argument("import_name", metavar="IMPORT")
+    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("--export", default=None, metavar="NAME", help="which export of the provider")
+    p = _leaf(wire, "rm", _wire_rm, "drop an explicit wire (auto-wiring applies again)")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("consumer", metavar="CONSUMER")
+    p.add_argument("import_name", metavar="IMPORT")
+
+    secret = _group(sub, "secret", "secret environment values, encrypted at rest")
+    p = _leaf(
+        secret,
+        "set",
+        _secret_set,
+        "set a secret (from --value, $DEVARCH_SECRET_NAME, a hidden prompt or stdin)",
+    )
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument("secret", metavar="NAME")
+    p.add_argument(
+        "--value",
+        default=None,
+        metavar="V",
+        help="the value (visible in your shell history; prefer stdin)",
+    )
+    p = _leaf(secret, "unset", _secret_unset, "forget a secret value")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("instance", metavar="INSTANCE")
+    p.add_argument("secret", metavar="NAME")
+    p = _leaf(secret, "list", _secret_list, "list secret names (never values)")
+    p.add_argument("stack", metavar="STACK")
+
+    catalog = _group(sub, "catalog", "the template catalog (builtin + --catalog directories)")
+    _leaf(catalog, "list", _catalog_list, "list templates")
+    p = _leaf(catalog, "show", _catalog_show, "print a template as YAML")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--version", default=None, metavar="V")
+    p = _leaf(
+        catalog,
+        "import-compose",
+        _catalog_import_compose,
+        "turn compose services into template files",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--service", default=None, metavar="NAME", help="import only this service")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write NAME.yaml files here (default: print them)",
+    )
+    p.add_argument(
+        "--version", default="1.0", metavar="V", help="the templates' version (default 1.0)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing template files")
+
+
+def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _leaf(sub, "plan", _plan, "show what apply would change", runtime=True)
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument(
+        "--out", default=None, metavar="FILE", help="save the plan as JSON for `apply --plan`"
+    )
+    p.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 without changes, 2 with changes, 1 on error",
+    )
+    p = _leaf(sub, "apply", _apply, "plan and apply (or apply a saved plan)", runtime=True)
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument(
+        "--plan", default=None, metavar="FILE", help="apply this saved plan (refused if stale)"
+    )
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--lock-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="wait this long for the stack lock",
+    )
+    p = _leaf(
+        sub, "status", _status, "each instance's container state, health and ports", runtime=True
+    )
+    p.add_argument("stack", metavar="STACK")
+    p = _leaf(
+        sub,
+        "down",
+        _down,
+        "remove a stack's containers and network; keep its definition",
+        runtime=True,
+    )
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("--volumes", action="store_true", help="also remove its named volumes")
+    p.add_argument("--lock-timeout", type=_positive_float, default=None, metavar="SECONDS")
+    p = _leaf(sub, "compose", _compose, "render the stack (or one instance) as a Compose file")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("instance", nargs="?", default=None, metavar="INSTANCE")
+    p.add_argument("-o", "--output", default=None, metavar="FILE")
+    p.add_argument("--project", default=None, metavar="NAME", help="the compose project name")
+    p.add_argument(
+        "--reveal-secrets",
+        action="store_true",
+        help="write secret values instead of *** (file mode 0600)",
+    )
+    p = _leaf(sub, "graph", _graph, "the stack's wiring graph")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the whole ``devarch`` argument tree (global options before the command)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Run isolated local multi-container stacks side by side from one catalog.",
+        epilog=(
+            "Exit status: 0 ok, 1 error, 2 usage (or plan changes with --detailed-exitcode), "
+            "3 stack locked, 4 stale plan."
+        ),
+    )
+    parser.add_argument(
+        "--home",
+        default=None,
+        metavar="DIR",
+        help="state directory (DEVARCH_HOME, default ~/.devarch)",
+    )
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://... (DEVARCH_STORE)",
+    )
+    parser.add_argument(
+        "--runtime",
+        default=None,
+        choices=("auto", "docker", "podman", "none"),
+        help="container engine (DEVARCH_RUNTIME, default auto)",
+    )
+    parser.add_argument(
+        "--catalog",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="template directory, repeatable (DEVARCH_CATALOG_PATH)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_run_commands(sub)
+    _add_stack_commands(sub)
+    _add_instance_commands(sub)
+    _add_wire_secret_catalog_commands(sub)
+    return parser
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def _report(ctx_json: bool, exc: BaseException, code: int, prefix: str = "error") -> None:
+    if ctx_json:
+        sys.stdout.write(render.dump_json(render.error_data(exc, code)))
+    else:
+        sys.stderr.write(f"{prefix}: {exc}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit path
+    """Run ``devarch`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in args_list
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except UsageError as exc:
+        _usage_error(exc, wants_json=wants_json)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    ctx = _Context(args, needs_runtime=bool(args.needs_runtime))
+    try:
+        return int(args.handler(ctx, args) or EXIT_OK)
+    except UsageError as exc:
+        _usage_error(exc, wants_json=ctx.json)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    except DevarchError as exc:
+        _report(ctx.json, exc, exc.exit_code)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, not a traceback
+        if os.environ.get("DEVARCH_DEBUG") == "1":
+            traceback.print_exc()
+        _report(ctx.json, exc, EXIT_ERROR, prefix="internal error")
+        if os.environ.get("DEVARCH_DEBUG") != "1":
+            sys.stderr.write("(set DEVARCH_DEBUG=1 for a traceback)\n")
+        return EXIT_ERROR
+    finally:
+        ctx.close()
+
+
+def _usage_error(exc: UsageError, *, wants_json: bool) -> None:
+    if wants_json:
+        sys.stdout.write(
+            render.dump_json(
+                {"error": {"type": "UsageError", "message": exc.message, "exit_code": EXIT_USAGE}}
+            )
+        )
+    if exc.usage:
+        sys.stderr.write(exc.usage)
+    sys.stderr.write(f"{PROG}: error: {exc.message}\n")
