@@ -1,4 +1,4 @@
-"""Secret values: a redacting type, AES-256-GCM sealing bound to a slot, and keyed hashes (DESIGN §8).
+"""Secret values: a redacting type, AES-256-GCM sealing bound to a slot, keyed hashes (DESIGN §8).
 
 The key comes from a :class:`~devarch_core.ports.KeyProvider`; this module never touches files.
 The ``cryptography`` import is deferred to first use so ``import devarch_core`` stays light.
@@ -24,11 +24,13 @@ REDACTED: Final = "***"
 #: Version prefix of a sealed value: b"DA1" + 12-byte nonce + ciphertext-and-tag.
 _VERSION: Final = b"DA1"
 _NONCE_SIZE: Final = 12
+#: The AES-GCM authentication tag appended to every ciphertext.
+_TAG_SIZE: Final = 16
 KEY_SIZE: Final = 32
 
 
 class Secret:
-    """A secret text. ``str()``, ``repr()`` and formatting all give ``***``; only :meth:`reveal` gives the value."""
+    """A secret text: ``str()``, ``repr()`` and formatting give ``***``; :meth:`reveal` gives it."""
 
     __slots__ = ("_value",)
 
@@ -36,7 +38,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
-        """The plaintext; call it only where the engine needs the value."""
+        """Return the plaintext; call it only where the engine needs the value."""
         return self._value
 
     def __str__(self) -> str:
@@ -49,7 +51,10 @@ class Secret:
         return REDACTED
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+        # Compare bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+        return isinstance(other, Secret) and hmac.compare_digest(
+            self._value.encode(), other._value.encode()
+        )
 
     def __hash__(self) -> int:
         return hash(("Secret", hashlib.sha256(self._value.encode()).hexdigest()))
@@ -64,7 +69,7 @@ class SecretSlot:
     name: str
 
     def associated_data(self) -> bytes:
-        """The AES-GCM associated data: moving a ciphertext to another slot makes it unreadable."""
+        """Return the AES-GCM associated data: a ciphertext moved to another slot cannot be read."""
         return f"devarch-secret:{self.stack_id}/{self.instance_id}/{self.name}".encode()
 
     def __str__(self) -> str:
@@ -86,12 +91,20 @@ class SecretBox:
             self._key = key
         return self._key
 
+    def _key_for(self, key: bytes | None) -> bytes:
+        """Return ``key`` if given (checked: AES-GCM would take 16 bytes too), else the store's."""
+        if key is None:
+            return self._current_key()
+        if len(key) != KEY_SIZE:
+            raise SecretError(f"the secret key must be {KEY_SIZE} bytes, got {len(key)}")
+        return key
+
     def seal(self, slot: SecretSlot, value: str, *, key: bytes | None = None) -> bytes:
         """Encrypt ``value`` for ``slot`` with a fresh nonce."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - keep import light
 
         nonce = os.urandom(_NONCE_SIZE)
-        sealed = AESGCM(key or self._current_key()).encrypt(nonce, value.encode(), slot.associated_data())
+        sealed = AESGCM(self._key_for(key)).encrypt(nonce, value.encode(), slot.associated_data())
         return _VERSION + nonce + sealed
 
     def open(self, slot: SecretSlot, blob: bytes, *, key: bytes | None = None) -> Secret:
@@ -101,12 +114,20 @@ class SecretBox:
 
         blob = bytes(blob)
         if not blob.startswith(_VERSION):
-            raise SecretError(f"secret {slot.name} ({slot}) has an unknown format version; was it written by devarch?")
+            raise SecretError(
+                f"secret {slot.name} ({slot}) has an unknown format version; "
+                "was it written by devarch?"
+            )
+        if len(blob) < len(_VERSION) + _NONCE_SIZE + _TAG_SIZE:
+            # Too short to hold a nonce and a tag: AESGCM would raise a bare ValueError.
+            raise SecretError(
+                f"secret {slot.name} ({slot}) is truncated ({len(blob)} bytes); "
+                "restore it or set it again"
+            )
+        aead = AESGCM(self._key_for(key))
         nonce = blob[len(_VERSION) : len(_VERSION) + _NONCE_SIZE]
         try:
-            plain = AESGCM(key or self._current_key()).decrypt(
-                nonce, blob[len(_VERSION) + _NONCE_SIZE :], slot.associated_data()
-            )
+            plain = aead.decrypt(nonce, blob[len(_VERSION) + _NONCE_SIZE :], slot.associated_data())
         except InvalidTag:
             raise SecretError(
                 f"secret {slot.name} ({slot}) cannot be decrypted: wrong key, tampered value, "
@@ -115,6 +136,6 @@ class SecretBox:
         return Secret(plain.decode())
 
     def keyed_hash(self, value: str) -> str:
-        """An HMAC of ``value`` under the key: lets plans compare secrets without storing them."""
+        """Return an HMAC of ``value`` under the key: plans compare secrets without storing them."""
         digest = hmac.new(self._current_key(), value.encode(), hashlib.sha256).hexdigest()
         return f"hmac:{digest[:32]}"
