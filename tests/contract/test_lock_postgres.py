@@ -30,25 +30,27 @@ class TestPostgresStackLock(LockContract):
         )
 
 
-def test_holder_is_the_application_name_of_the_locking_session(postgres_url: str) -> None:
+def test_holder_is_the_application_name_of_the_locking_session(
+    postgres_url: str, unique: str
+) -> None:
     """The holder reads ``devarch <holder> pid N@host`` from pg_stat_activity."""
     import os  # noqa: PLC0415
 
     lock = PostgresStackLock(postgres_url)
-    with lock.acquire("holder-test-shop", holder="alice-apply"):
-        described = lock.holder("holder-test-shop")
+    with lock.acquire(f"{unique}-shop", holder="alice-apply"):
+        described = lock.holder(f"{unique}-shop")
     assert described is not None
     assert described.startswith("devarch alice-apply pid ")
     assert f"pid {os.getpid()}@" in described
 
 
-def test_a_long_holder_is_cut_to_what_postgresql_keeps(postgres_url: str) -> None:
+def test_a_long_holder_is_cut_to_what_postgresql_keeps(postgres_url: str, unique: str) -> None:
     """A holder description longer than 63 bytes is shortened but keeps the pid and host."""
     import os  # noqa: PLC0415
 
     lock = PostgresStackLock(postgres_url)
-    with lock.acquire("holder-long-shop", holder="x" * 200 + "é"):
-        described = lock.holder("holder-long-shop")
+    with lock.acquire(f"{unique}-shop", holder="x" * 200 + "é"):
+        described = lock.holder(f"{unique}-shop")
     assert described is not None
     assert len(described) <= 63
     assert f"pid {os.getpid()}" in described
