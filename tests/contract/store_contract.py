@@ -236,6 +236,20 @@ class StoreContract:
         with pytest.raises(NotFoundError), store.transaction() as tx:
             tx.update_instance(make_instance(shop, "db"))
 
+    def test_an_instance_cannot_move_to_another_stack(self, store: Store) -> None:
+        """An update with another ``stack_id`` is a ValidationError and changes nothing."""
+        shop, blog = make_stack("shop"), make_stack("blog")
+        db = make_instance(shop, "db")
+        with store.transaction() as tx:
+            tx.add_stack(shop)
+            tx.add_stack(blog)
+            tx.add_instance(db)
+        moved = attrs.evolve(db, stack_id=blog.id, stack=blog.name)
+        with pytest.raises(ValidationError), store.transaction() as tx:
+            tx.update_instance(moved)
+        with store.transaction() as tx:
+            assert tx.get_instance(shop.id, "db") == db
+
     def test_instance_names_are_unique_within_a_stack_only(self, store: Store) -> None:
         """Two stacks may each have a ``db``; one stack may not have two."""
         shop, blog = make_stack("shop"), make_stack("blog")
