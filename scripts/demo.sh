@@ -28,7 +28,11 @@ step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 echo "DEVARCH_HOME=$DEVARCH_HOME  DEVARCH_CATALOG_PATH=$DEVARCH_CATALOG_PATH"
 step .venv/bin/devarch init examples/shop/devarch.yml --yes
 step .venv/bin/devarch status shop
-step .venv/bin/devarch plan shop
+# --detailed-exitcode: exit 2 if the plan still has changes, so the demo proves convergence.
+if ! step .venv/bin/devarch plan shop --detailed-exitcode; then
+  echo "demo: the plan after init is not empty; init did not converge" >&2
+  exit 1
+fi
 
 echo
 echo "The shop stack is running. Tear it down (containers and network; the definition stays) with:"
