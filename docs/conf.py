@@ -1,5 +1,6 @@
 """Sphinx configuration for the devarch documentation (MyST markdown pages, autodoc API)."""
 
+# ruff: noqa: INP001 - Sphinx loads this file by path; it is not part of a package.
 from __future__ import annotations
 
 import sys
