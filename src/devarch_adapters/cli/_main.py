@@ -1093,7 +1093,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     wants_json = "--json" in args_list
     parser = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        args = _parse(parser, args_list)
     except UsageError as exc:
         _usage_error(exc, wants_json=wants_json)
         return EXIT_USAGE
@@ -1120,6 +1120,17 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return EXIT_ERROR
     finally:
         ctx.close()
+
+
+def _parse(parser: argparse.ArgumentParser, args_list: list[str]) -> argparse.Namespace:
+    args, extra = parser.parse_known_args(args_list)
+    if extra:
+        # ``instance set S N --from-yaml F env.X=1``: argparse ends a positional list at the
+        # first option, so the assignments after it arrive here.
+        if not hasattr(args, "assignments") or any(e.startswith("-") for e in extra):
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}", parser.format_usage())
+        args.assignments = [*args.assignments, *extra]
+    return args
 
 
 def _usage_error(exc: UsageError, *, wants_json: bool) -> None:
