@@ -270,7 +270,7 @@ def test_keyed_hash_differs_across_keys_and_values(box):
     assert VALUE not in digest
 
 
-# -- through the facade: unreadable stored values are loud -----------------------------------------
+# -- through the facade: unreadable stored values are loud ----------------------------------------
 
 
 @pytest.fixture
