@@ -153,6 +153,10 @@ class RichReporter:
         """Stop the live display (idempotent)."""
         with self._lock:
             if self._progress is not None:
+                for task in self._progress.tasks:
+                    if task.total is None:  # a phase that was never announced: show it as done
+                        done = max(task.completed, 1)
+                        self._progress.update(task.id, total=done, completed=done)
                 self._progress.stop()
                 self._progress = None
                 self._tasks.clear()
