@@ -364,7 +364,6 @@ def _stack_delete(ctx: _Context, a: argparse.Namespace) -> int | None:
         ctx.note("Cancelled; nothing was deleted.")
         return EXIT_ERROR
     devarch = ctx.devarch
-    devarch.get_stack(a.name)  # fail with "not found" before touching the engine
     devarch.delete_stack(a.name, keep_volumes=a.keep_volumes)
     if devarch.runtime is None and not ctx.json:
         ctx.note(f"warning: no container engine was used; {a.name}'s containers, if any, still run")
