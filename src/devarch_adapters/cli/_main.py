@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
+from devarch_adapters.cli._manifest_cmds import (
+    add_manifest_commands,
+    add_secret_rotate,
+    check_lockfile_before_apply,
+    refresh_lockfile_after_apply,
+)
 from devarch_core.errors import DevarchError, NotFoundError, Problem, ValidationError
 
 if TYPE_CHECKING:
@@ -703,11 +709,13 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
         ):
             ctx.note("Apply cancelled; nothing was changed.")
             return EXIT_ERROR
+    check_lockfile_before_apply(ctx, a)
     reporter = ctx.reporter
     try:
         result = devarch.apply(a.stack, plan, lock_timeout=a.lock_timeout)
     finally:
         reporter.close()
+    refresh_lockfile_after_apply(ctx, a)
     reporter.print_timings(result.timings)
     if ctx.json:
         ctx.out(render.dump_json(result.to_data()))
@@ -931,6 +939,7 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("import_name", metavar="IMPORT")
 
     secret = _group(sub, "secret", "secret environment values, encrypted at rest")
+    add_secret_rotate(secret, _leaf)
     p = _leaf(
         secret,
         "set",
@@ -995,6 +1004,8 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--plan", default=None, metavar="FILE", help="apply this saved plan (refused if stale)"
     )
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--locked", action="store_true", help="refuse when the stack diverges from devarch.lock")
+    p.add_argument("--lockfile", default=None, metavar="FILE", help="lockfile to check and refresh (default ./devarch.lock if present)")
     p.add_argument(
         "--lock-timeout",
         type=_positive_float,
@@ -1073,6 +1084,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_commands(sub)
     _add_instance_commands(sub)
     _add_wire_secret_catalog_commands(sub)
+    add_manifest_commands(sub, _leaf, _positive_float)
     return parser
 
 

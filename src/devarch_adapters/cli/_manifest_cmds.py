@@ -1,0 +1,240 @@
+"""CLI commands around devarch.yml and devarch.lock: init, import, export, lock; and doctor.
+
+Lockfile policy (documented in docs/manifest.md): ``init`` writes ``devarch.lock`` next to the
+manifest; ``apply`` checks ``./devarch.lock`` (or ``--lockfile``) when it exists — a warning, or a
+refusal with ``--locked`` — and refreshes it after a successful apply; ``lock STACK`` writes it
+when absent and otherwise reports how the stack diverges from it (exit 1); ``lock --refresh``
+rewrites it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
+
+if TYPE_CHECKING:
+    from devarch_adapters.cli._main import _Context
+    from devarch_core.manifest import Lockfile
+
+__all__ = ["add_manifest_commands", "check_lockfile_before_apply", "refresh_lockfile_after_apply"]
+
+LOCKFILE = "devarch.lock"
+
+
+def _read(path: str | Path, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(what, str(path)) from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}", what=f"unreadable {what}") from None
+
+
+def _secret_flags(items: list[str] | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    problems = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            problems.append(Problem(f"--secret {name or item}", "expected NAME=VALUE"))
+            continue
+        values[name] = value
+    if problems:
+        raise ValidationError(problems, what="invalid --secret")
+    return values
+
+
+def _load_lock(path: Path) -> Lockfile | None:
+    from devarch_core.manifest import Lockfile  # noqa: PLC0415
+
+    if not path.exists():
+        return None
+    return Lockfile.parse(_read(path, "lockfile"), str(path))
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _init(ctx: _Context, a: argparse.Namespace) -> int:
+    from devarch_core.manifest import Manifest  # noqa: PLC0415
+
+    manifest_path = Path(a.manifest)
+    manifest = Manifest.parse(_read(manifest_path, "manifest"), str(manifest_path))
+    lock_path = Path(a.lockfile) if a.lockfile else manifest_path.with_name(LOCKFILE)
+    lockfile = _load_lock(lock_path)
+    if lockfile is not None and lockfile.stack != manifest.stack:
+        raise ManifestError(
+            [Problem("stack", f"{lock_path} is for stack {lockfile.stack!r}, the manifest for {manifest.stack!r}")],
+            what="lockfile does not match the manifest",
+        )
+    reporter = ctx.reporter
+    try:
+        result = ctx.devarch.init_stack(
+            manifest,
+            lockfile=lockfile,
+            strict=a.locked,
+            secret_values=_secret_flags(a.secret),
+            environ=os.environ,
+            lock_timeout=a.lock_timeout,
+        )
+    finally:
+        reporter.close()
+    _write(lock_path, result.lockfile.to_yaml())
+    for warning in result.warnings:
+        ctx.note(f"warning: {warning}")
+    if ctx.json:
+        ctx.emit({**result.to_data(), "lockfile_path": str(lock_path)}, "")
+        return 0
+    reporter.print_timings(result.applied.timings)
+    if result.changed:
+        ctx.out(result.imported.render_text())
+        ctx.out(f"Stack {manifest.stack} is up: {result.applied.plan.summary()}. Wrote {lock_path}.")
+    else:
+        ctx.out(f"Stack {manifest.stack}: no changes; it already matches {manifest_path}.")
+    return 0
+
+
+def _import(ctx: _Context, a: argparse.Namespace) -> int:
+    result = ctx.devarch.import_yaml(
+        _read(a.file, "manifest"),
+        origin=a.file,
+        prune=a.prune,
+        dry_run=a.dry_run,
+        secret_values=_secret_flags(a.secret),
+        environ=os.environ,
+    )
+    for warning in result.warnings:
+        ctx.note(f"warning: {warning}")
+    ctx.emit(result.to_data(), result.render_text)
+    return 0
+
+
+def _export(ctx: _Context, a: argparse.Namespace) -> int:
+    text = ctx.devarch.export_yaml(a.stack, digests=a.digests)
+    if a.output:
+        _write(Path(a.output), text)
+        ctx.emit({"stack": a.stack, "written": a.output}, f"Wrote {a.output}.")
+    else:
+        ctx.emit({"stack": a.stack, "manifest": text}, text)
+    return 0
+
+
+def _lock(ctx: _Context, a: argparse.Namespace) -> int:
+    path = Path(a.output)
+    current = _load_lock(path)
+    if current is None or a.refresh:
+        lockfile = ctx.devarch.lock_stack(a.stack)
+        _write(path, lockfile.to_yaml())
+        ctx.emit({"stack": a.stack, "written": str(path), "lockfile": lockfile.to_data()}, f"Wrote {path}.")
+        return 0
+    divergence = ctx.devarch.check_lock(a.stack, current)
+    if not divergence:
+        ctx.emit({"stack": a.stack, "matches": True, "divergence": []}, f"Stack {a.stack} matches {path}.")
+        return 0
+    ctx.emit(
+        {"stack": a.stack, "matches": False, "divergence": divergence},
+        lambda: f"Stack {a.stack} diverges from {path}:\n"
+        + "".join(f"  - {d}\n" for d in divergence)
+        + f"Run `devarch lock {a.stack} --refresh` to accept the current state.",
+    )
+    return 1
+
+
+def _doctor(ctx: _Context, _a: argparse.Namespace) -> int:
+    from devarch_adapters.doctor import exit_status, run_doctor  # noqa: PLC0415
+
+    checks = run_doctor(ctx.devarch)
+    marks = {"pass": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+    def text() -> str:
+        lines = []
+        for check in checks:
+            lines.append(f"[{marks[check.status]}] {check.name}: {check.message}")
+            if check.fix and check.status != "pass":
+                lines.append(f"       fix: {check.fix}")
+        failed = sum(c.status == "fail" for c in checks)
+        warned = sum(c.status == "warn" for c in checks)
+        lines.append(f"\n{len(checks)} checks: {failed} failed, {warned} warnings.")
+        return "\n".join(lines)
+
+    ctx.emit({"checks": [c.to_data() for c in checks], "ok": exit_status(checks) == 0}, text)
+    return exit_status(checks)
+
+
+def _rotate_key(ctx: _Context, _a: argparse.Namespace) -> int:
+    count = ctx.devarch.rotate_key(os.urandom(32))
+    ctx.emit({"resealed": count}, f"Rotated the secret key; re-sealed {count} secret(s). Back up the new key file.")
+    return 0
+
+
+def lockfile_path(a: argparse.Namespace) -> Path | None:
+    """The lockfile ``apply`` honours: ``--lockfile``, else ``./devarch.lock`` when it exists."""
+    if getattr(a, "lockfile", None):
+        return Path(a.lockfile)
+    default = Path(LOCKFILE)
+    return default if default.exists() else None
+
+
+def check_lockfile_before_apply(ctx: _Context, a: argparse.Namespace) -> None:
+    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile."""
+    path = lockfile_path(a)
+    lockfile = _load_lock(path) if path else None
+    if lockfile is None or lockfile.stack != a.stack:
+        if getattr(a, "locked", False) and lockfile is None:
+            raise NotFoundError("lockfile", str(path or LOCKFILE), hint="--locked needs a lockfile; create it with `devarch lock`")
+        return
+    divergence = ctx.devarch.check_lock(a.stack, lockfile)
+    if divergence and a.locked:
+        raise ManifestError(
+            [Problem(str(path), d) for d in divergence], what=f"stack {a.stack} diverges from its lockfile (--locked)"
+        )
+    for item in divergence:
+        ctx.note(f"warning: {path}: {item}")
+
+
+def refresh_lockfile_after_apply(ctx: _Context, a: argparse.Namespace) -> None:
+    """Rewrite the lockfile after a successful apply (only when one is in use)."""
+    path = lockfile_path(a)
+    if path is None:
+        return
+    current = _load_lock(path) if path.exists() else None
+    if current is not None and current.stack != a.stack:
+        return
+    _write(path, ctx.devarch.lock_stack(a.stack).to_yaml())
+
+
+def add_manifest_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  # noqa: ANN401 - argparse internals
+    """Register init, import, export, lock and doctor."""
+    p = leaf(sub, "init", _init, "bring a stack up from devarch.yml (and devarch.lock)", runtime=True)
+    p.add_argument("manifest", nargs="?", default="devarch.yml", metavar="MANIFEST")
+    p.add_argument("--lockfile", default=None, metavar="FILE", help="default: devarch.lock beside the manifest")
+    p.add_argument("--locked", action="store_true", help="refuse when the stack diverges from the lockfile")
+    p.add_argument("--secret", action="append", metavar="NAME=VALUE", help="value of a ${secret:NAME} placeholder")
+    p.add_argument("-y", "--yes", action="store_true", help="accepted for symmetry with apply; init does not ask")
+    p.add_argument("--lock-timeout", type=positive_float, default=None, metavar="SECONDS")
+    p = leaf(sub, "import", _import, "create or update a stack from devarch.yml (does not apply)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--prune", action="store_true", help="remove instances the file no longer has")
+    p.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
+    p.add_argument("--secret", action="append", metavar="NAME=VALUE", help="value of a ${secret:NAME} placeholder")
+    p = leaf(sub, "export", _export, "write a stack as devarch.yml (secrets as placeholders)")
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("-o", "--output", default=None, metavar="FILE")
+    p.add_argument("--digests", action="store_true", help="pin image ids/digests from the engine", dest="digests")
+    p = leaf(sub, "lock", _lock, "write devarch.lock, or check the stack against it", runtime=True)
+    p.add_argument("stack", metavar="STACK")
+    p.add_argument("--refresh", action="store_true", help="rewrite the lockfile from the current state")
+    p.add_argument("-o", "--output", default=LOCKFILE, metavar="FILE")
+    leaf(sub, "doctor", _doctor, "check the engine, store, key file, ports, disk, locks and orphans", runtime=True)
+
+
+def add_secret_rotate(secret_group: Any, leaf: Any) -> None:  # noqa: ANN401 - argparse internals
+    """``secret rotate-key``."""
+    leaf(secret_group, "rotate-key", _rotate_key, "re-encrypt every secret under a new key, in one transaction")
