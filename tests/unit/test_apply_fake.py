@@ -1,0 +1,326 @@
+"""Plan and apply on the in-memory fakes: order, failures, removals, host ports, plan JSON, secrets.
+
+The facade is built from ``devarch_core.testing`` fakes and the example busybox catalog, so these
+tests run in milliseconds and can inject engine failures the real engines cannot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_core.app import Devarch
+from devarch_core.errors import ApplyError, WiringError
+from devarch_core.planning import Plan
+from devarch_core.testing import (
+    FakeConfigFiles,
+    FakePortProbe,
+    FakeRuntime,
+    InMemoryKeys,
+    InMemoryStackLock,
+    InMemoryStore,
+    ManualClock,
+)
+
+if TYPE_CHECKING:
+    from devarch_core.catalog import Catalog
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+IMAGE = "devarch-test/busybox:latest"
+SECRET = "s3cr3t-Pa55word"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    """Load the example busybox catalog."""
+    return load_catalog_dirs([EXAMPLES])
+
+
+def make(
+    catalog: Catalog, *, busy: tuple[int, ...] = (), store: InMemoryStore | None = None
+) -> Devarch:
+    """Build a facade on fresh fakes (or on a shared ``store``)."""
+    return Devarch(
+        store=store or InMemoryStore(),
+        catalog=catalog,
+        keys=InMemoryKeys(b"k" * 32),
+        runtime=FakeRuntime(images={IMAGE: "sha256:1"}),
+        lock=InMemoryStackLock(),
+        config_files=FakeConfigFiles(),
+        port_probe=FakePortProbe(busy=busy),
+        clock=ManualClock(),
+    )
+
+
+def runtime_of(devarch: Devarch) -> FakeRuntime:
+    """Return the facade's fake runtime."""
+    assert isinstance(devarch.runtime, FakeRuntime)
+    return devarch.runtime
+
+
+def lock_of(devarch: Devarch) -> InMemoryStackLock:
+    """Return the facade's in-memory lock."""
+    assert isinstance(devarch.lock, InMemoryStackLock)
+    return devarch.lock
+
+
+@pytest.fixture
+def devarch(catalog: Catalog) -> Devarch:
+    """Build a facade with stack ``shop``: db (bb-db), cache (bb-cache) and web (bb-web)."""
+    d = make(catalog)
+    d.create_stack("shop")
+    d.add_instance("shop", "web", "bb-web")
+    d.add_instance("shop", "db", "bb-db")
+    d.add_instance("shop", "cache", "bb-cache")
+    return d
+
+
+def kinds(plan: Plan) -> list[tuple[str, str]]:
+    """Return ``(action, instance)`` pairs of a plan."""
+    return [(a.action, a.instance) for a in plan.actions]
+
+
+def host_ports(devarch: Devarch, stack: str) -> dict[str, tuple[str, ...]]:
+    """Return each instance's published ``host:port->container`` strings."""
+    return {row.instance: row.ports for row in devarch.status(stack)}
+
+
+def test_apply_creates_providers_before_their_consumers(devarch: Devarch) -> None:
+    """Db and cache are created and started before web, which imports both."""
+    devarch.apply("shop")
+    rt = runtime_of(devarch)
+    created = rt.calls_to("create_container")
+    assert sorted(created[:2]) == ["devarch-shop-cache", "devarch-shop-db"]
+    assert created[2:] == ["devarch-shop-web"]
+    started = [(op, t) for op, t in rt.calls if op in ("start_container", "create_container")]
+    web_created = started.index(("create_container", "devarch-shop-web"))
+    assert ("start_container", "devarch-shop-db") in started[:web_created]
+    assert ("start_container", "devarch-shop-cache") in started[:web_created]
+    assert rt.calls.index(("ensure_network", "devarch-shop-net")) < rt.calls.index(
+        ("create_container", created[0])
+    )
+
+
+def test_after_apply_a_new_plan_is_empty(devarch: Devarch) -> None:
+    """Apply converges: the next plan has no actions, and applying again does nothing."""
+    devarch.apply("shop")
+    assert devarch.plan("shop").actions == ()
+    calls = len(runtime_of(devarch).calls_to("create_container"))
+    assert devarch.apply("shop").plan.actions == ()
+    assert len(runtime_of(devarch).calls_to("create_container")) == calls
+
+
+def test_a_failing_create_raises_apply_error_naming_the_instance_and_leaves_no_lock(
+    devarch: Devarch,
+) -> None:
+    """An engine failure creating web is an ApplyError about web; the lock is released."""
+    runtime_of(devarch).fail_next("create_container", "disk full", target="devarch-shop-web")
+    with pytest.raises(ApplyError, match=r"^web: .*disk full") as caught:
+        devarch.apply("shop")
+    assert caught.value.instance == "web"
+    assert caught.value.step == "containers"
+    assert lock_of(devarch).holder("shop") is None
+
+
+def test_re_applying_after_a_failed_apply_converges(devarch: Devarch) -> None:
+    """After a failed create, the next plan adds only what is missing and apply converges."""
+    runtime_of(devarch).fail_next("create_container", target="devarch-shop-web")
+    with pytest.raises(ApplyError):
+        devarch.apply("shop")
+    assert kinds(devarch.plan("shop")) == [("add", "web")]
+    devarch.apply("shop")
+    assert devarch.plan("shop").actions == ()
+    assert [r.state for r in devarch.status("shop")] == ["running"] * 3
+
+
+def test_a_failing_start_leaves_no_lock_and_re_apply_starts_it(devarch: Devarch) -> None:
+    """An engine failure starting db stops the apply (web is never created); re-apply converges."""
+    runtime_of(devarch).fail_next("start_container", target="devarch-shop-db")
+    with pytest.raises(ApplyError, match="db"):
+        devarch.apply("shop")
+    assert lock_of(devarch).holder("shop") is None
+    assert "devarch-shop-web" not in runtime_of(devarch).calls_to("create_container")
+    assert ("start", "db") in kinds(devarch.plan("shop"))
+    devarch.apply("shop")
+    assert devarch.plan("shop").actions == ()
+
+
+def test_a_removed_instance_is_planned_as_remove(devarch: Devarch) -> None:
+    """Deleting an instance plans ``remove`` for its container; apply removes it."""
+    devarch.apply("shop")
+    devarch.remove_instance("shop", "cache")
+    plan = devarch.plan("shop")
+    assert ("remove", "cache") in kinds(plan)
+    assert next(a for a in plan.actions if a.action == "remove").container == "devarch-shop-cache"
+    devarch.apply("shop")
+    assert runtime_of(devarch).inspect_container("devarch-shop-cache") is None
+    assert devarch.plan("shop").actions == ()
+
+
+def test_a_disabled_instance_is_planned_as_remove(devarch: Devarch) -> None:
+    """Disabling an instance plans ``remove`` for its container; enabling it again plans ``add``."""
+    devarch.apply("shop")
+    devarch.update_instance("shop", "cache", enabled=False)
+    plan = devarch.plan("shop")
+    assert ("remove", "cache") in kinds(plan)
+    devarch.apply("shop")
+    assert runtime_of(devarch).inspect_container("devarch-shop-cache") is None
+    devarch.update_instance("shop", "cache", enabled=True)
+    assert ("add", "cache") in kinds(devarch.plan("shop"))
+
+
+def test_host_ports_are_sticky_across_down_and_apply(devarch: Devarch) -> None:
+    """After down, another stack's apply, and apply again, each instance keeps its host ports."""
+    devarch.apply("shop")
+    before = host_ports(devarch, "shop")
+    assert all(before.values())
+    assert devarch.down("shop") == 3
+    devarch.create_stack("blog")
+    devarch.add_instance("blog", "db", "bb-db")
+    devarch.apply("blog")
+    taken = {p.split("->")[0] for p in host_ports(devarch, "blog")["db"]}
+    assert taken.isdisjoint({p.split("->")[0] for ports in before.values() for p in ports})
+    devarch.apply("shop")
+    assert host_ports(devarch, "shop") == before
+
+
+def test_a_pinned_host_port_already_allocated_in_another_stack_is_a_plan_error_naming_both(
+    catalog: Catalog,
+) -> None:
+    """A port pinned in stack B that stack A's db holds is an error naming both owners."""
+    devarch = make(catalog)
+    pin = {"ports": [{"container": 5432, "host": 25432}]}
+    for stack in ("a", "b"):
+        devarch.create_stack(stack)
+        devarch.add_instance(stack, "db", "bb-db", overrides=pin)
+    devarch.apply("a")
+    plan = devarch.plan("b")
+    conflicts = [d for d in plan.errors if d.code == "port-conflict"]
+    assert len(conflicts) == 1
+    assert "25432" in conflicts[0].message
+    assert "a/db" in conflicts[0].message
+    assert "b/db" in conflicts[0].message
+    with pytest.raises(WiringError, match="25432"):
+        devarch.apply("b")
+    assert runtime_of(devarch).inspect_container("devarch-b-db") is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: app._desired only requests ports of the planned stack and allocate_ports only sees "
+        "allocations recorded by earlier applies, so a pin in another stack's not-yet-applied "
+        "instance is not 'wanted' until that stack is applied"
+    ),
+)
+def test_a_host_port_pinned_by_two_stacks_before_any_apply_is_a_plan_error_naming_both(
+    catalog: Catalog,
+) -> None:
+    """Two stacks pinning the same host port conflict at plan time even before either applies."""
+    devarch = make(catalog)
+    pin = {"ports": [{"container": 5432, "host": 25432}]}
+    for stack in ("a", "b"):
+        devarch.create_stack(stack)
+        devarch.add_instance(stack, "db", "bb-db", overrides=pin)
+    messages = [d.message for d in devarch.plan("b").errors if d.code == "port-conflict"]
+    assert any("a/db" in m and "b/db" in m for m in messages)
+
+
+def test_a_host_port_pinned_by_two_instances_of_one_stack_is_a_plan_error_naming_both(
+    catalog: Catalog,
+) -> None:
+    """Two instances of one stack pinning one host port get an error naming both."""
+    devarch = make(catalog)
+    devarch.create_stack("a")
+    devarch.add_instance(
+        "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}
+    )
+    devarch.add_instance(
+        "a", "cache", "bb-cache", overrides={"ports": [{"container": 6379, "host": 25432}]}
+    )
+    messages = [d.message for d in devarch.plan("a").errors if d.code == "port-conflict"]
+    assert len(messages) == 1
+    assert "a/cache" in messages[0]
+    assert "a/db" in messages[0]
+
+
+def test_a_pinned_host_port_bound_by_another_process_is_a_plan_error(catalog: Catalog) -> None:
+    """A pinned port the probe reports busy is a ``port-in-use`` error; apply creates nothing."""
+    devarch = make(catalog, busy=(25432,))
+    devarch.create_stack("a")
+    devarch.add_instance(
+        "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}
+    )
+    plan = devarch.plan("a")
+    in_use = [d for d in plan.errors if d.code == "port-in-use"]
+    assert len(in_use) == 1
+    assert "25432" in in_use[0].message
+    assert "a/db" in in_use[0].message
+    with pytest.raises(WiringError):
+        devarch.apply("a")
+    assert runtime_of(devarch).calls_to("create_container") == []
+    assert lock_of(devarch).holder("a") is None
+
+
+def test_an_allocated_host_port_skips_ports_bound_by_other_processes(catalog: Catalog) -> None:
+    """Allocation never picks a port the probe reports busy."""
+    devarch = make(catalog, busy=(20000, 20001))
+    devarch.create_stack("a")
+    devarch.add_instance("a", "db", "bb-db")
+    devarch.apply("a")
+    assert host_ports(devarch, "a")["db"] == ("127.0.0.1:20002->5432/tcp",)
+
+
+def test_plan_json_round_trips(devarch: Devarch) -> None:
+    """``Plan.from_json(p.to_json()) == p`` with adds, modifies, removes, diagnostics, wiring."""
+    first = devarch.plan("shop")
+    assert first.actions
+    assert first.wiring
+    assert Plan.from_json(first.to_json()) == first
+    devarch.apply("shop")
+    devarch.set_overrides("shop", "web", {"environment": {"APP_TITLE": "shop"}})
+    devarch.update_instance("shop", "cache", enabled=False)
+    second = devarch.plan("shop")
+    assert {a.action for a in second.actions} == {"modify", "remove"}
+    assert second.diagnostics
+    assert Plan.from_json(second.to_json()) == second
+
+
+def test_secrets_never_appear_in_plan_json_or_text(catalog: Catalog) -> None:
+    """A secret value and values derived from it appear only as ``***`` in plan JSON and text."""
+    devarch = make(catalog)
+    devarch.create_stack("shop")
+    devarch.add_instance("shop", "db", "bb-db", secrets={"POSTGRES_PASSWORD": SECRET})
+    devarch.add_instance("shop", "web", "bb-web")
+    plan = devarch.plan("shop")
+    text = plan.to_json() + plan.render_text()
+    assert SECRET not in text
+    changes = {c.field: c for a in plan.actions for c in a.changes}
+    assert changes["environment.POSTGRES_PASSWORD"].new == "***"
+    assert changes["environment.DB_PASSWORD"].new == "***"
+    devarch.apply("shop")
+    devarch.set_overrides("shop", "db", {"environment": {"POSTGRES_PASSWORD": SECRET + "2"}})
+    plan = devarch.plan("shop")
+    text = plan.to_json() + plan.render_text()
+    assert SECRET not in text
+    assert kinds(plan) == [("modify", "db"), ("modify", "web")]
+    data = json.loads(plan.to_json())
+    db_changes = {c["field"]: c for c in data["actions"][0]["changes"]}
+    assert db_changes["environment.POSTGRES_PASSWORD"]["old"] == "***"
+    assert db_changes["environment.POSTGRES_PASSWORD"]["new"] == "***"
+
+
+def test_a_stale_plan_is_refused_and_changes_nothing(devarch: Devarch) -> None:
+    """An override changed after planning makes apply(plan) stale; no container is made."""
+    from devarch_core.errors import StalePlanError  # noqa: PLC0415
+
+    plan = devarch.plan("shop")
+    devarch.set_overrides("shop", "db", {"environment": {"POSTGRES_DB": "other"}})
+    with pytest.raises(StalePlanError, match="configuration of db changed"):
+        devarch.apply("shop", plan)
+    assert runtime_of(devarch).calls_to("create_container") == []
+    assert lock_of(devarch).holder("shop") is None
