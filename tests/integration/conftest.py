@@ -141,7 +141,7 @@ class DevarchFactory:
             _force_cleanup(self.engine_client(engine), self.prefix)
         for _engine, devarch in self.made:
             with contextlib.suppress(Exception):
-                devarch.store.close()  # type: ignore[attr-defined]
+                devarch.store.close()
         if problems:
             # Teardown problems are reported but never mask the test's own result.
             print("make_devarch teardown:", *problems, sep="\n  ")  # noqa: T201
