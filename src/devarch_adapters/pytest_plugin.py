@@ -1,0 +1,576 @@
+"""A pytest plugin: one isolated devarch stack for a test session (``devarch_stack`` fixture).
+
+Installed as the ``devarch`` entry point of ``pytest11``, so every pytest run in an environment
+with devarch loads it. It stays inert until a test requests :func:`devarch_stack`: its module
+imports only the standard library and pytest, its hooks read options and the environment, and
+no store, engine or ``docker`` import is touched before the fixture is set up. Disable it with
+``-p no:devarch``.
+
+Options (command line, else ini, else default):
+
+``--devarch-manifest PATH`` / ini ``devarch_manifest``
+    The ``devarch.yml`` to bring up (default ``devarch.yml`` in the rootdir). Relative command
+    line paths are relative to the current directory, ini paths to the rootdir.
+``--devarch-scope session|worker`` / ini ``devarch_scope``
+    ``session`` (default): one stack for the whole run, shared by every pytest-xdist worker.
+    ``worker``: one stack per xdist worker (without xdist the two are the same).
+``--devarch-reuse`` / ini ``devarch_reuse``
+    Keep the stack after the run under a stable name (``{stack}-reuse``) and reuse it on the
+    next run when its manifest hash matches; a stale reused stack is planned and applied.
+``--devarch-home DIR`` / ini ``devarch_home`` / env ``DEVARCH_PYTEST_HOME``
+    The plugin's own devarch home (store ``devarch.db``, key file, config files, locks). Default
+    ``~/.devarch-pytest``. It is deliberately *not* ``DEVARCH_HOME``: test stacks never mix with
+    a developer's own stacks, and it is *not* under pytest's basetemp: basetemps are per run
+    (and pruned), while reaping leaked stacks and reusing stacks need a home that outlives runs.
+    The store is always the SQLite database in that home (``DEVARCH_STORE`` is ignored).
+``--devarch-ttl SECONDS`` / ini ``devarch_ttl``
+    How long a stack may live before any later run may reap it (default 3600).
+``--devarch-catalog DIR`` (repeatable) / ini ``devarch_catalog`` (paths)
+    Template directories, searched after the builtin catalog (default: ``DEVARCH_CATALOG_PATH``).
+The engine is chosen by ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``).
+
+**Names.** A stack is imported under ``{manifest stack}-{run}`` (``run`` = the first 8 hex digits
+of the run id; xdist's ``PYTEST_XDIST_TESTRUNUID``, else a fresh uuid), plus ``-{worker}`` with
+scope ``worker``, so parallel runs on one engine never collide. The manifest's stack name is
+shortened when needed so every container name still fits 63 characters.
+
+**Coordination between xdist workers.** All work on the engine (reaping, creating, applying,
+deleting) happens under one ``fcntl`` file lock, ``{home}/pytest/plugin.lock``; it also
+serialises host port allocation between workers and runs that share the home. The run's state
+file ``{home}/pytest/runs/{run id}.json`` records the stacks of the run (ready or failed, with
+the error). With scope ``session`` the first worker to take the lock creates and applies the
+stack; the others find it ready in the state file and reuse it (or fail with the same error).
+Teardown is done by the process that outlives every worker: the xdist controller (or the only
+process without xdist) deletes the run's stacks in ``pytest_sessionfinish``, so a worker that
+finishes early never pulls the stack from under a slower one. (The controller learns the run id
+in ``pytest_configure_node`` and hands its pid to the workers there.) With scope ``worker`` each
+worker also deletes its own stack when its session ends.
+
+**Reaping leaked stacks.** A run killed with SIGKILL cannot clean up. Every stack the plugin
+creates carries its expiry and owner in its description —
+``pytest run <id> expires <iso time>; pid <pid> on <host>; manifest <sha256>`` (pid ``-`` for a
+reused stack) — and its containers carry the label ``devarch-pytest.expires=<unix time>`` (and
+``devarch-pytest.run``). When the fixture is first set up, the plugin deletes (``delete_stack``:
+containers, network, volumes, definition) every stack *of its own store* whose description marks
+it as a plugin stack of another run and that has expired, or whose owning process is gone (pid
+checked only on the same host; a zombie counts as gone). It never looks for or removes
+resources of another store or owner on the engine, even ones carrying the plugin's labels:
+devarch never touches what it does not own (DESIGN §3); a lost home's leftovers are shown by
+``devarch doctor`` as orphans. A reused stack's expiry is refreshed in its description on every
+use; its container label keeps the first expiry (changing it would recreate the containers).
+
+A reused stack is removed with ``devarch --home ~/.devarch-pytest stack delete NAME``, or by
+letting it expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
+    from devarch_core.manifest import Manifest
+
+__all__ = ["LABEL_EXPIRES", "LABEL_RUN", "DevarchStack", "StackMarker", "devarch_stack"]
+
+#: Container label with the unix time after which the stack may be reaped (not ``devarch.*``:
+#: that prefix is reserved for devarch's own identity labels).
+LABEL_EXPIRES: Final = "devarch-pytest.expires"
+#: Container label with the id of the pytest run that created the stack.
+LABEL_RUN: Final = "devarch-pytest.run"
+DEFAULT_TTL: Final = 3600.0
+DEFAULT_HOME: Final = "~/.devarch-pytest"
+LOCK_TIMEOUT: Final = 900.0
+_MARKER = re.compile(r"^pytest run (\S+) expires (\S+); pid (\d+|-) on (\S+); manifest (\S+)$")
+_RUN_ID = pytest.StashKey[str]()
+_OWNER_PID = pytest.StashKey[int]()
+
+
+# -- options ------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``--devarch-*`` options and their ini keys."""
+    group = parser.getgroup("devarch", "devarch stacks for tests (devarch_stack fixture)")
+    group.addoption("--devarch-manifest", metavar="PATH", help="devarch.yml to bring up (default: devarch.yml in the rootdir)")
+    group.addoption(
+        "--devarch-scope",
+        choices=("session", "worker"),
+        default=None,
+        help="one stack shared by all xdist workers (session, default) or one per worker",
+    )
+    group.addoption(
+        "--devarch-reuse",
+        action="store_true",
+        default=None,
+        help="keep the stack after the run and reuse it next time when its manifest is unchanged",
+    )
+    group.addoption("--devarch-home", metavar="DIR", help=f"the plugin's devarch home (default: $DEVARCH_PYTEST_HOME or {DEFAULT_HOME})")
+    group.addoption("--devarch-ttl", metavar="SECONDS", type=float, help=f"expiry of a stack, after which later runs reap it (default {DEFAULT_TTL:.0f})")
+    group.addoption("--devarch-catalog", metavar="DIR", action="append", help="template directory (repeatable)")
+    parser.addini("devarch_manifest", "devarch.yml to bring up for devarch_stack", type="paths")
+    parser.addini("devarch_scope", "session or worker", default="session")
+    parser.addini("devarch_reuse", "keep and reuse the stack between runs", type="bool", default=False)
+    parser.addini("devarch_home", "the devarch home of the devarch pytest plugin", type="paths")
+    parser.addini("devarch_ttl", "seconds after which a leaked stack may be reaped", default=str(int(DEFAULT_TTL)))
+    parser.addini("devarch_catalog", "template directories for devarch_stack", type="paths")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Remember the run id and the pid of the run's longest-lived process (cheap: no I/O)."""
+    workerinput: Mapping[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        config.stash[_RUN_ID] = str(workerinput.get("testrunuid") or os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex)
+        config.stash[_OWNER_PID] = int(workerinput.get("devarch_owner_pid") or os.getppid())
+    else:
+        config.stash[_RUN_ID] = uuid.uuid4().hex
+        config.stash[_OWNER_PID] = os.getpid()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:  # noqa: ANN401 - xdist's WorkerController
+    """xdist controller: adopt xdist's run id and tell the workers who owns the run."""
+    config: pytest.Config = node.config
+    config.stash[_RUN_ID] = str(node.workerinput["testrunuid"])
+    node.workerinput["devarch_owner_pid"] = os.getpid()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) deletes what the run created, once every worker is done."""
+    config = session.config
+    if hasattr(config, "workerinput") or _RUN_ID not in config.stash:
+        return
+    options = _Options.from_config(config)
+    state = _run_file(options.home, config.stash[_RUN_ID])
+    if not state.exists():  # the fixture was never set up: nothing to do, nothing imported
+        return
+    _finish_run(options, config.stash[_RUN_ID])
+
+
+# -- settings -----------------------------------------------------------------------------------
+class _Options:
+    """The plugin's resolved options (plain class: attrs stays out of pytest's startup)."""
+
+    def __init__(self, *, home: Path, manifest: Path, scope: str, reuse: bool, ttl: float, catalogs: list[str] | None) -> None:
+        self.home = home
+        self.manifest = manifest
+        self.scope = scope
+        self.reuse = reuse
+        self.ttl = ttl
+        self.catalogs = catalogs
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> _Options:
+        def ini_path(name: str) -> Path | None:
+            value = config.getini(name)
+            return Path(value[0]) if value else None
+
+        home_opt = config.getoption("devarch_home")
+        home = Path(home_opt) if home_opt else ini_path("devarch_home")
+        if home is None:
+            home = Path(os.environ.get("DEVARCH_PYTEST_HOME") or DEFAULT_HOME)
+        manifest_opt = config.getoption("devarch_manifest")
+        manifest = Path(manifest_opt) if manifest_opt else ini_path("devarch_manifest")
+        if manifest is None:
+            manifest = config.rootpath / "devarch.yml"
+        scope = config.getoption("devarch_scope") or str(config.getini("devarch_scope") or "session")
+        if scope not in ("session", "worker"):
+            raise pytest.UsageError(f"devarch_scope must be session or worker, not {scope!r}")
+        reuse_opt = config.getoption("devarch_reuse")
+        reuse = bool(reuse_opt) if reuse_opt is not None else bool(config.getini("devarch_reuse"))
+        ttl_opt = config.getoption("devarch_ttl")
+        try:
+            ttl = float(ttl_opt if ttl_opt is not None else config.getini("devarch_ttl"))
+        except ValueError:
+            raise pytest.UsageError(f"devarch_ttl must be a number of seconds, not {config.getini('devarch_ttl')!r}") from None
+        catalogs = config.getoption("devarch_catalog") or [str(p) for p in config.getini("devarch_catalog")] or None
+        return cls(
+            home=home.expanduser().absolute(),
+            manifest=manifest.expanduser().absolute(),
+            scope=scope,
+            reuse=reuse,
+            ttl=ttl,
+            catalogs=catalogs,
+        )
+
+
+# -- coordination files -------------------------------------------------------------------------
+def _plugin_dir(home: Path) -> Path:
+    return home / "pytest"
+
+
+def _run_file(home: Path, run_id: str) -> Path:
+    return _plugin_dir(home) / "runs" / f"{run_id}.json"
+
+
+@contextlib.contextmanager
+def _home_lock(home: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Exclusive ``fcntl`` lock on ``{home}/pytest/plugin.lock`` (released when the process dies)."""
+    directory = _plugin_dir(home)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(directory / "plugin.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"waited {timeout:.0f}s for {directory / 'plugin.lock'}") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_state(path: Path, data: Mapping[str, Any]) -> None:
+    """Atomic write (call under the home lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+# -- markers and reaping ------------------------------------------------------------------------
+class StackMarker:
+    """What a plugin stack's description says about it: run, expiry, owner, manifest hash."""
+
+    def __init__(self, *, run: str, expires: float, pid: int | None, host: str, manifest_hash: str) -> None:
+        self.run = run
+        self.expires = expires
+        self.pid = pid
+        self.host = host
+        self.manifest_hash = manifest_hash
+
+    def describe(self) -> str:
+        """The stack description: ``pytest run <id> expires <iso>; pid <pid> on <host>; manifest <hash>``."""
+        iso = datetime.fromtimestamp(self.expires, UTC).isoformat(timespec="seconds")
+        pid = "-" if self.pid is None else str(self.pid)
+        return f"pytest run {self.run} expires {iso}; pid {pid} on {self.host}; manifest {self.manifest_hash}"
+
+    @classmethod
+    def parse(cls, description: str) -> StackMarker | None:
+        """The marker of a plugin stack, or None for any other description."""
+        match = _MARKER.match(description)
+        if match is None:
+            return None
+        run, iso, pid, host, digest = match.groups()
+        try:
+            expires = datetime.fromisoformat(iso).timestamp()
+        except ValueError:
+            return None
+        return cls(run=run, expires=expires, pid=None if pid == "-" else int(pid), host=host, manifest_hash=digest)
+
+    def is_leaked(self, now: float, hostname: str) -> bool:
+        """Expired, or owned by a process of this host that no longer runs."""
+        if self.expires < now:
+            return True
+        return self.pid is not None and self.host == hostname and not _pid_alive(self.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        # A killed process that nobody has waited for yet is a zombie: as good as gone.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] != "Z"
+    return True
+
+
+def _reap(devarch: Devarch, home: Path, run_id: str) -> list[str]:
+    """Delete this store's plugin stacks that leaked from other runs; drop dead runs' state files."""
+    from devarch_core.errors import DevarchError  # noqa: PLC0415 - loaded only once the fixture is used
+
+    now, host = time.time(), socket.gethostname()
+    reaped = []
+    for summary in devarch.list_stacks(with_runtime=False):
+        marker = StackMarker.parse(summary.stack.description)
+        if marker is None or marker.run == run_id or not marker.is_leaked(now, host):
+            continue
+        try:
+            devarch.delete_stack(summary.stack.name)
+        except DevarchError as exc:
+            _warn(f"could not reap leaked stack {summary.stack.name}: {exc}")
+        else:
+            reaped.append(summary.stack.name)
+    for path in sorted((_plugin_dir(home) / "runs").glob("*.json")):
+        if path.stem == run_id:
+            continue
+        state = _read_state(path)
+        pid, owner_host = state.get("pid"), state.get("host")
+        if not isinstance(pid, int) or (owner_host == host and not _pid_alive(pid)) or float(state.get("expires", 0)) < now:
+            path.unlink(missing_ok=True)
+    return reaped
+
+
+def _warn(message: str) -> None:
+    import warnings  # noqa: PLC0415
+
+    warnings.warn(f"devarch_stack: {message}", stacklevel=2)
+
+
+# -- the fixture object -------------------------------------------------------------------------
+class DevarchStack:
+    """The stack a test session runs against.
+
+    ``name`` is the stack's (unique per run) name and ``devarch`` the connected facade, for
+    anything the helpers below do not cover.
+    """
+
+    def __init__(self, *, name: str, devarch: Devarch) -> None:
+        self.name = name
+        self.devarch = devarch
+        self._ports: dict[tuple[str, int, str], int] = {}
+
+    def __repr__(self) -> str:
+        return f"<DevarchStack {self.name}>"
+
+    def container(self, instance: str) -> str:
+        """The engine name of an instance's container (``devarch-{stack}-{instance}``)."""
+        from devarch_core import naming  # noqa: PLC0415
+
+        return naming.container_name(self.name, instance)
+
+    def host_port(self, instance: str, container_port: int, protocol: str = "tcp") -> int:
+        """The host port (on 127.0.0.1) published for an instance's container port.
+
+        Raises ``LookupError`` when the container does not run or does not publish that port.
+        """
+        key = (instance, int(container_port), protocol)
+        if key not in self._ports:
+            from devarch_core import naming  # noqa: PLC0415
+
+            runtime = self.devarch._require_runtime()  # noqa: SLF001 - the facade's own guard
+            stack = self.devarch.get_stack(self.name)
+            labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: self.devarch.owner, naming.LABEL_STACK_ID: stack.id}
+            wanted = self.container(instance)
+            for info in runtime.list_containers(labels):
+                if info.name != wanted:
+                    continue
+                for port in info.ports:
+                    self._ports[(instance, port.container, port.protocol)] = port.host_port
+            if key not in self._ports:
+                raise LookupError(f"{wanted} publishes no host port for {container_port}/{protocol} (is it running?)")
+        return self._ports[key]
+
+    def url(self, instance: str, container_port: int, scheme: str = "http", path: str = "") -> str:
+        """``{scheme}://127.0.0.1:{host port}{path}`` for an instance's published port."""
+        return f"{scheme}://127.0.0.1:{self.host_port(instance, container_port)}{path}"
+
+    def env(self, instance: str) -> dict[str, str]:
+        """The instance's effective environment (template + wires + overrides), secrets as ``***``."""
+        from devarch_core.secrets import REDACTED, Secret  # noqa: PLC0415
+
+        service = self.devarch.effective(self.name, instance).service
+        return {k: REDACTED if isinstance(v, Secret) else str(v) for k, v in service.environment.items()}
+
+
+# -- bringing a stack up ------------------------------------------------------------------------
+def _connect(options: _Options) -> Devarch:
+    from devarch_adapters.bootstrap import connect  # noqa: PLC0415 - docker is imported only here
+
+    return connect(home=options.home, store=f"sqlite:///{options.home / 'devarch.db'}", catalog=options.catalogs)
+
+
+def stack_name(base: str, suffixes: list[str], longest_instance: int) -> str:
+    """``{base}-{suffix...}``, ``base`` shortened so ``devarch-{stack}-{instance}`` fits 63 characters."""
+    tail = "".join(f"-{s}" for s in suffixes)
+    room = 63 - len("devarch-") - 1 - longest_instance - len(tail)
+    if room < 1:
+        raise pytest.UsageError(f"instance names of {longest_instance} characters leave no room for a test stack name")
+    return base[:room].rstrip("-") + tail
+
+
+def _prepared(manifest: Manifest, name: str, marker: StackMarker) -> Manifest:
+    """The manifest under the test stack's name, description and expiry labels."""
+    import attrs  # noqa: PLC0415
+
+    labels = {LABEL_EXPIRES: str(int(marker.expires)), LABEL_RUN: marker.run}
+    instances = tuple(
+        attrs.evolve(spec, overrides=attrs.evolve(spec.overrides, labels={**spec.overrides.labels, **labels}))
+        for spec in manifest.instances
+    )
+    return attrs.evolve(manifest, stack=name, description=marker.describe(), instances=instances, network=None)
+
+
+def _bring_up(devarch: Devarch, options: _Options, manifest: Manifest, name: str, marker: StackMarker) -> None:
+    """Create (or refresh a reused) stack and apply it until its plan is empty."""
+    from devarch_core.errors import NotFoundError  # noqa: PLC0415
+
+    try:
+        existing = devarch.get_stack(name)
+    except NotFoundError:
+        existing = None
+    if existing is not None and options.reuse:
+        old = StackMarker.parse(existing.description)
+        if old is not None and old.manifest_hash == marker.manifest_hash:
+            devarch.update_stack(name, description=marker.describe())
+            plan = devarch.plan(name)
+            if plan.actions:
+                devarch.apply(name)
+            _wait_ready(devarch, name)
+            return
+    elif existing is not None:
+        devarch.delete_stack(name)  # a leftover under this run's own name: start clean
+    devarch.import_manifest(_prepared(manifest, name, marker), prune=True, environ=dict(os.environ))
+    devarch.apply(name)
+    _wait_ready(devarch, name)
+
+
+def _wait_ready(devarch: Devarch, name: str) -> None:
+    """Wait until every enabled instance runs and, when it has a healthcheck, is healthy.
+
+    Apply waits only for dependencies' health; tests need the leaves (the web app) ready too.
+    """
+    from devarch_core.errors import ApplyError  # noqa: PLC0415
+
+    deadline = devarch.clock.monotonic() + devarch.health_timeout
+    while True:
+        waiting = []
+        for row in devarch.status(name):
+            if not row.enabled:
+                continue
+            if row.state != "running" or row.health == "unhealthy":
+                if row.state in ("exited", "dead") or row.health == "unhealthy":
+                    raise ApplyError(f"{row.container} is {row.state} ({row.health}); see `docker logs {row.container}`", step="wait")
+                waiting.append(f"{row.instance} ({row.state})")
+            elif row.health == "starting":
+                waiting.append(f"{row.instance} (starting)")
+        if not waiting:
+            return
+        if devarch.clock.monotonic() > deadline:
+            raise ApplyError(f"stack {name} not ready after {devarch.health_timeout:.0f}s: waiting for {', '.join(waiting)}", step="wait")
+        devarch.clock.sleep(0.2)
+
+
+def _finish_run(options: _Options, run_id: str) -> None:
+    """Delete every stack of the run that is not kept for reuse, then its state file."""
+    from devarch_core.errors import DevarchError, NotFoundError  # noqa: PLC0415
+
+    path = _run_file(options.home, run_id)
+    with _home_lock(options.home):
+        state = _read_state(path)
+        stacks: dict[str, Any] = state.get("stacks", {})
+        doomed = [n for n, s in stacks.items() if not s.get("keep") and not s.get("deleted")]
+        if doomed:
+            devarch = _connect(options)
+            try:
+                for name in doomed:
+                    try:
+                        devarch.delete_stack(name)
+                    except NotFoundError:
+                        pass
+                    except DevarchError as exc:
+                        _warn(f"could not delete stack {name}: {exc}")
+            finally:
+                _close(devarch)
+        path.unlink(missing_ok=True)
+
+
+def _close(devarch: Devarch) -> None:
+    close = getattr(devarch.store, "close", None)
+    if callable(close):
+        close()
+
+
+@pytest.fixture(scope="session")
+def devarch_stack(request: pytest.FixtureRequest) -> Iterator[DevarchStack]:
+    """A running stack built from the project's ``devarch.yml``, shared by the whole session.
+
+    See the module documentation for options, xdist behaviour, reuse and reaping.
+    """
+    from devarch_core.errors import DevarchError  # noqa: PLC0415
+    from devarch_core.manifest import Manifest  # noqa: PLC0415
+
+    config = request.config
+    options = _Options.from_config(config)
+    run_id = config.stash[_RUN_ID]
+    owner_pid = config.stash[_OWNER_PID]
+    worker = os.environ.get("PYTEST_XDIST_WORKER") if hasattr(config, "workerinput") else None
+    try:
+        text = options.manifest.read_text()
+    except OSError as exc:
+        pytest.fail(f"devarch_stack: cannot read the manifest {options.manifest}: {exc.strerror}", pytrace=False)
+    try:
+        manifest = Manifest.parse(text, str(options.manifest))
+    except DevarchError as exc:
+        pytest.fail(f"devarch_stack: {exc}", pytrace=False)
+    longest = max((len(i.name) for i in manifest.instances), default=1)
+    per_worker = [worker] if options.scope == "worker" and worker else []
+    suffixes = ["reuse", *per_worker] if options.reuse else [run_id[:8], *per_worker]
+    name = stack_name(manifest.stack, suffixes, longest)
+    marker = StackMarker(
+        run=run_id,
+        expires=time.time() + options.ttl,
+        pid=None if options.reuse else owner_pid,
+        host=socket.gethostname(),
+        manifest_hash=manifest.content_hash,
+    )
+    state_path = _run_file(options.home, run_id)
+    devarch: Devarch | None = None
+    try:
+        with _home_lock(options.home):
+            devarch = _connect(options)
+            state = _read_state(state_path) or {"pid": owner_pid, "host": marker.host, "stacks": {}}
+            state["expires"] = marker.expires
+            entry = state["stacks"].get(name)
+            if entry is None:
+                _reap(devarch, options.home, run_id)
+                state["stacks"][name] = {"state": "creating", "keep": options.reuse}
+                _write_state(state_path, state)
+                try:
+                    _bring_up(devarch, options, manifest, name, marker)
+                except BaseException as exc:
+                    state["stacks"][name] = {"state": "failed", "keep": False, "error": str(exc)}
+                    _write_state(state_path, state)
+                    raise
+                state["stacks"][name] = {"state": "ready", "keep": options.reuse}
+                _write_state(state_path, state)
+            elif entry.get("state") != "ready":
+                pytest.fail(f"devarch_stack: stack {name} could not be brought up: {entry.get('error', entry.get('state'))}", pytrace=False)
+    except DevarchError as exc:
+        if devarch is not None:
+            _close(devarch)
+        pytest.fail(f"devarch_stack: stack {name}: {exc}", pytrace=False)
+    stack = DevarchStack(name=name, devarch=devarch)
+    yield stack
+    if options.scope == "worker" and worker and not options.reuse:
+        # This worker's own stack: free it now rather than when the whole run ends.
+        with _home_lock(options.home):
+            try:
+                devarch.delete_stack(name)
+            except DevarchError as exc:
+                _warn(f"could not delete stack {name}: {exc}")
+            state = _read_state(state_path)
+            if name in state.get("stacks", {}):
+                state["stacks"][name]["deleted"] = True
+                _write_state(state_path, state)
+    _close(devarch)
