@@ -498,6 +498,7 @@ class Devarch(ManifestCases):
             if tx.get_instance(st.id, name) is not None:
                 raise ConflictError(f"instance {name!r} already exists in stack {stack!r}")
             self._check_container_name(tx, stack, name)
+            self._check_merge(tmpl, parsed, st, name)
             now = self._now()
             instance = Instance(
                 id=uuid.uuid4().hex,
@@ -516,6 +517,16 @@ class Devarch(ManifestCases):
             for var, value in sorted(plain_secrets.items()):
                 self._put_secret(tx, st, instance, var, value)
         return instance
+
+    @staticmethod
+    def _check_merge(template: Template, overrides: Overrides, stack: Stack, name: str) -> None:
+        """Refuse overrides whose merged result is invalid (e.g. a reservation above the limit),
+        before they are written rather than at the next plan."""
+        probe = Instance(
+            id="check", stack_id=stack.id, stack=stack.name, name=name, template=template.name,
+            template_version=template.version, overrides=overrides,
+        )  # fmt: skip
+        resolve(template, overrides, stack=stack, instance=probe)
 
     def _split_secrets(self, template: Template, overrides: Overrides) -> tuple[Overrides, dict[str, str]]:
         """Move values of secret variables out of the overrides (they are sealed in the store instead)."""
@@ -582,6 +593,7 @@ class Devarch(ManifestCases):
             merged = _merge_override_data(inst.overrides.to_data(), delta)
             parsed = Overrides.from_data(merged, f"instances.{name}.overrides")
             parsed, plain = self._split_secrets(self.template_for(inst), parsed)
+            self._check_merge(self.template_for(inst), parsed, st, name)
             inst = attrs.evolve(inst, overrides=parsed, updated_at=self._now())
             tx.update_instance(inst)
             for var, value in sorted(plain.items()):
@@ -832,7 +844,7 @@ class Devarch(ManifestCases):
         with self._tx() as tx:
             stack = self._stack(tx, stack_name)
             instances, effective, diagnostics, wiring_rows, waves = self._resolve_stack(tx, stack)
-            existing = [(i_id, a) for i_id, a in self._all_allocations(tx)]
+            existing = self._all_allocations(tx, stack.name)
         observed = (
             runtime.list_containers(
                 {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner, naming.LABEL_STACK_ID: stack.id}
@@ -929,13 +941,35 @@ class Devarch(ManifestCases):
         return found
 
     @staticmethod
-    def _all_allocations(tx: StoreSession) -> list[tuple[str, PortAllocation]]:
-        stacks = {s.name: s for s in tx.list_stacks()}
+    def _all_allocations(tx: StoreSession, planned: str) -> list[tuple[str, PortAllocation]]:
+        """Every host port the store knows as taken: recorded allocations, plus ports pinned by
+        enabled instances of other stacks that have not been applied yet (so two stacks pinning
+        one port conflict at plan time, whichever applies first)."""
         ids: dict[tuple[str, str], str] = {}
-        for st in stacks.values():
+        pinned: list[tuple[str, PortAllocation]] = []
+        for st in tx.list_stacks():
             for inst in tx.list_instances(st.id):
                 ids[(st.name, inst.name)] = inst.id
-        return [(ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a) for a in tx.list_port_allocations(None)]
+                if st.name == planned or not (st.enabled and inst.enabled):
+                    continue
+                pinned.extend(
+                    (
+                        inst.id,
+                        PortAllocation(
+                            stack=st.name,
+                            instance=inst.name,
+                            container_port=port.container,
+                            protocol=port.protocol,
+                            host_port=port.host,
+                            host_ip=port.host_ip or "127.0.0.1",
+                        ),
+                    )
+                    for port in inst.overrides.ports
+                    if port.host is not None and not port.remove and port.publish is not False
+                )
+        recorded = [(ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a) for a in tx.list_port_allocations(None)]
+        known = {(i, a.key) for i, a in recorded}
+        return recorded + [(i, a) for i, a in pinned if (i, a.key) not in known]
 
     def _make_plan(self, desired: _Desired) -> Plan:
         with self._tx() as tx:

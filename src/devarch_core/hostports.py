@@ -89,7 +89,7 @@ def allocate_ports(  # noqa: C901, PLR0912 - the rules read best in one place
                     message=(
                         f"host port {port}/{req.protocol} wanted by {req.stack}/{req.instance} "
                         f"is already allocated to {_owner(holder[1])}; pin another port with "
-                        f"`devarch instance set {req.stack} {req.instance} ports={req.container_port}:HOST`"
+                        f"`devarch instance set {req.stack} {req.instance} port={req.container_port}:HOST`"
                     ),
                 )
             )

@@ -80,6 +80,16 @@ class FileStackLock:
             return False
         return True
 
+    def _read_holder(self, fd: int) -> str:
+        """The holder's description. The winner writes it just after locking, so a loser that
+        lost the race by microseconds may find the file still empty: re-read briefly."""
+        for _ in range(40):
+            text = self._read(fd)
+            if text:
+                return text
+            time.sleep(0.005)
+        return "unknown holder"
+
     @staticmethod
     def _read(fd: int) -> str | None:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -93,7 +103,7 @@ class FileStackLock:
             deadline = time.monotonic() + (timeout or 0)
             while not self._try_lock(fd):
                 if timeout is None or time.monotonic() >= deadline:
-                    raise StackLockedError(stack, self._read(fd) or "unknown holder")
+                    raise StackLockedError(stack, self._read_holder(fd))
                 time.sleep(min(self.poll_interval, max(deadline - time.monotonic(), 0)))
             description = f"{holder} ({describe_process()})".encode()
             os.ftruncate(fd, 0)
