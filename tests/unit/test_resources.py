@@ -139,7 +139,7 @@ def test_set_overrides_refuses_a_bad_value_and_keeps_the_old_one(devarch):
         ({"memory_reservation": "1g"}, {"memory_limit": "512m"}, "memory_reservation 1g is above"),
     ],
 )
-def test_a_reservation_above_the_merged_limit_is_refused_by_planning(
+def test_a_reservation_above_the_merged_limit_is_refused_once_merged(
     devarch, first, second, message
 ):
     """Limit and reservation set by separate overrides are checked once merged (ValidationError)."""
@@ -155,12 +155,6 @@ def test_a_reservation_above_the_merged_limit_is_refused_by_planning(
     assert any("resources" in p.path and message in p.message for p in refused.problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: add_instance/set_overrides store resources whose reservation exceeds the limit "
-    "(Overrides parse resources with partial=True and nothing checks the merged result before "
-    "writing); the error only surfaces later, when plan()/effective() resolve the instance",
-)
 @pytest.mark.parametrize(
     ("first", "second"),
     [
@@ -174,10 +168,12 @@ def test_a_reservation_above_the_merged_limit_is_refused_when_written(devarch, f
     if first is None:
         with pytest.raises(ValidationError, match="memory_reservation 1g is above"):
             devarch.add_instance("s", "db", "bb-db", overrides={"resources": second})
+        assert devarch.list_instances("s") == []
         return
     devarch.add_instance("s", "db", "bb-db", overrides={"resources": first})
     with pytest.raises(ValidationError, match="memory_reservation 1g is above"):
         devarch.set_overrides("s", "db", {"resources": second})
+    assert devarch.get_instance("s", "db").overrides.resources.memory_reservation is None
 
 
 def test_a_reservation_equal_to_its_limit_is_fine(devarch):
