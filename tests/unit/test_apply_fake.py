@@ -194,10 +194,11 @@ def test_a_pinned_host_port_already_allocated_in_another_stack_is_a_plan_error_n
     """A port pinned in stack B that stack A's db holds is an error naming both owners."""
     devarch = make(catalog)
     pin = {"ports": [{"container": 5432, "host": 25432}]}
-    for stack in ("a", "b"):
-        devarch.create_stack(stack)
-        devarch.add_instance(stack, "db", "bb-db", overrides=pin)
+    devarch.create_stack("a")
+    devarch.add_instance("a", "db", "bb-db", overrides=pin)
     devarch.apply("a")
+    devarch.create_stack("b")
+    devarch.add_instance("b", "db", "bb-db", overrides=pin)
     plan = devarch.plan("b")
     conflicts = [d for d in plan.errors if d.code == "port-conflict"]
     assert len(conflicts) == 1
@@ -209,14 +210,6 @@ def test_a_pinned_host_port_already_allocated_in_another_stack_is_a_plan_error_n
     assert runtime_of(devarch).inspect_container("devarch-b-db") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: app._desired only requests ports of the planned stack and allocate_ports only sees "
-        "allocations recorded by earlier applies, so a pin in another stack's not-yet-applied "
-        "instance is not 'wanted' until that stack is applied"
-    ),
-)
 def test_a_host_port_pinned_by_two_stacks_before_any_apply_is_a_plan_error_naming_both(
     catalog: Catalog,
 ) -> None:
@@ -226,8 +219,13 @@ def test_a_host_port_pinned_by_two_stacks_before_any_apply_is_a_plan_error_namin
     for stack in ("a", "b"):
         devarch.create_stack(stack)
         devarch.add_instance(stack, "db", "bb-db", overrides=pin)
-    messages = [d.message for d in devarch.plan("b").errors if d.code == "port-conflict"]
-    assert any("a/db" in m and "b/db" in m for m in messages)
+    for stack in ("a", "b"):
+        messages = [d.message for d in devarch.plan(stack).errors if d.code == "port-conflict"]
+        assert len(messages) == 1
+        assert "a/db" in messages[0]
+        assert "b/db" in messages[0]
+    with pytest.raises(WiringError, match="25432"):
+        devarch.apply("a")
 
 
 def test_a_host_port_pinned_by_two_instances_of_one_stack_is_a_plan_error_naming_both(
