@@ -73,7 +73,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping  # noqa: TC003 - pytest resolves hook annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -103,7 +103,11 @@ _OWNER_PID = pytest.StashKey[int]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``--devarch-*`` options and their ini keys."""
     group = parser.getgroup("devarch", "devarch stacks for tests (devarch_stack fixture)")
-    group.addoption("--devarch-manifest", metavar="PATH", help="devarch.yml to bring up (default: devarch.yml in the rootdir)")
+    group.addoption(
+        "--devarch-manifest",
+        metavar="PATH",
+        help="devarch.yml to bring up (default: devarch.yml in the rootdir)",
+    )
     group.addoption(
         "--devarch-scope",
         choices=("session", "worker"),
@@ -116,14 +120,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="keep the stack after the run and reuse it next time when its manifest is unchanged",
     )
-    group.addoption("--devarch-home", metavar="DIR", help=f"the plugin's devarch home (default: $DEVARCH_PYTEST_HOME or {DEFAULT_HOME})")
-    group.addoption("--devarch-ttl", metavar="SECONDS", type=float, help=f"expiry of a stack, after which later runs reap it (default {DEFAULT_TTL:.0f})")
-    group.addoption("--devarch-catalog", metavar="DIR", action="append", help="template directory (repeatable)")
+    group.addoption(
+        "--devarch-home",
+        metavar="DIR",
+        help=f"the plugin's devarch home (default: $DEVARCH_PYTEST_HOME or {DEFAULT_HOME})",
+    )
+    group.addoption(
+        "--devarch-ttl",
+        metavar="SECONDS",
+        type=float,
+        help=f"expiry of a stack, after which later runs reap it (default {DEFAULT_TTL:.0f})",
+    )
+    group.addoption(
+        "--devarch-catalog", metavar="DIR", action="append", help="template directory (repeatable)"
+    )
     parser.addini("devarch_manifest", "devarch.yml to bring up for devarch_stack", type="paths")
     parser.addini("devarch_scope", "session or worker", default="session")
-    parser.addini("devarch_reuse", "keep and reuse the stack between runs", type="bool", default=False)
+    parser.addini(
+        "devarch_reuse", "keep and reuse the stack between runs", type="bool", default=False
+    )
     parser.addini("devarch_home", "the devarch home of the devarch pytest plugin", type="paths")
-    parser.addini("devarch_ttl", "seconds after which a leaked stack may be reaped", default=str(int(DEFAULT_TTL)))
+    parser.addini(
+        "devarch_ttl",
+        "seconds after which a leaked stack may be reaped",
+        default=str(int(DEFAULT_TTL)),
+    )
     parser.addini("devarch_catalog", "template directories for devarch_stack", type="paths")
 
 
@@ -131,7 +152,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Remember the run id and the pid of the run's longest-lived process (cheap: no I/O)."""
     workerinput: Mapping[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None:
-        config.stash[_RUN_ID] = str(workerinput.get("testrunuid") or os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex)
+        config.stash[_RUN_ID] = str(
+            workerinput.get("testrunuid")
+            or os.environ.get("PYTEST_XDIST_TESTRUNUID")
+            or uuid.uuid4().hex
+        )
         config.stash[_OWNER_PID] = int(workerinput.get("devarch_owner_pid") or os.getppid())
     else:
         config.stash[_RUN_ID] = uuid.uuid4().hex
@@ -140,14 +165,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:  # noqa: ANN401 - xdist's WorkerController
-    """xdist controller: adopt xdist's run id and tell the workers who owns the run."""
+    """Xdist controller: adopt xdist's run id and tell the workers who owns the run."""
     config: pytest.Config = node.config
     config.stash[_RUN_ID] = str(node.workerinput["testrunuid"])
     node.workerinput["devarch_owner_pid"] = os.getpid()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The controller (or the only process) deletes what the run created, once every worker is done."""
+    """In the main process: delete the run's stacks once every worker is done."""
     config = session.config
     if hasattr(config, "workerinput") or _RUN_ID not in config.stash:
         return
@@ -162,7 +187,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 class _Options:
     """The plugin's resolved options (plain class: attrs stays out of pytest's startup)."""
 
-    def __init__(self, *, home: Path, manifest: Path, scope: str, reuse: bool, ttl: float, catalogs: list[str] | None) -> None:
+    def __init__(
+        self,
+        *,
+        home: Path,
+        manifest: Path,
+        scope: str,
+        reuse: bool,
+        ttl: float,
+        catalogs: list[str] | None,
+    ) -> None:
         self.home = home
         self.manifest = manifest
         self.scope = scope
@@ -184,7 +218,9 @@ class _Options:
         manifest = Path(manifest_opt) if manifest_opt else ini_path("devarch_manifest")
         if manifest is None:
             manifest = config.rootpath / "devarch.yml"
-        scope = config.getoption("devarch_scope") or str(config.getini("devarch_scope") or "session")
+        scope = config.getoption("devarch_scope") or str(
+            config.getini("devarch_scope") or "session"
+        )
         if scope not in ("session", "worker"):
             raise pytest.UsageError(f"devarch_scope must be session or worker, not {scope!r}")
         reuse_opt = config.getoption("devarch_reuse")
@@ -193,8 +229,14 @@ class _Options:
         try:
             ttl = float(ttl_opt if ttl_opt is not None else config.getini("devarch_ttl"))
         except ValueError:
-            raise pytest.UsageError(f"devarch_ttl must be a number of seconds, not {config.getini('devarch_ttl')!r}") from None
-        catalogs = config.getoption("devarch_catalog") or [str(p) for p in config.getini("devarch_catalog")] or None
+            raise pytest.UsageError(
+                f"devarch_ttl must be a number of seconds, not {config.getini('devarch_ttl')!r}"
+            ) from None
+        catalogs = (
+            config.getoption("devarch_catalog")
+            or [str(p) for p in config.getini("devarch_catalog")]
+            or None
+        )
         return cls(
             home=home.expanduser().absolute(),
             manifest=manifest.expanduser().absolute(),
@@ -216,7 +258,7 @@ def _run_file(home: Path, run_id: str) -> Path:
 
 @contextlib.contextmanager
 def _home_lock(home: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Exclusive ``fcntl`` lock on ``{home}/pytest/plugin.lock`` (released when the process dies)."""
+    """Hold the ``fcntl`` lock ``{home}/pytest/plugin.lock`` (the kernel drops it if we die)."""
     directory = _plugin_dir(home)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(directory / "plugin.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -228,7 +270,9 @@ def _home_lock(home: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"waited {timeout:.0f}s for {directory / 'plugin.lock'}") from None
+                    raise TimeoutError(
+                        f"waited {timeout:.0f}s for {directory / 'plugin.lock'}"
+                    ) from None
                 time.sleep(0.1)
         try:
             yield
@@ -258,7 +302,9 @@ def _write_state(path: Path, data: Mapping[str, Any]) -> None:
 class StackMarker:
     """What a plugin stack's description says about it: run, expiry, owner, manifest hash."""
 
-    def __init__(self, *, run: str, expires: float, pid: int | None, host: str, manifest_hash: str) -> None:
+    def __init__(
+        self, *, run: str, expires: float, pid: int | None, host: str, manifest_hash: str
+    ) -> None:
         self.run = run
         self.expires = expires
         self.pid = pid
@@ -266,14 +312,18 @@ class StackMarker:
         self.manifest_hash = manifest_hash
 
     def describe(self) -> str:
-        """The stack description: ``pytest run <id> expires <iso>; pid <pid> on <host>; manifest <hash>``."""
+        """Render the stack description.
+
+        ``pytest run <id> expires <iso>; pid <pid> on <host>; manifest <hash>``.
+        """
         iso = datetime.fromtimestamp(self.expires, UTC).isoformat(timespec="seconds")
         pid = "-" if self.pid is None else str(self.pid)
-        return f"pytest run {self.run} expires {iso}; pid {pid} on {self.host}; manifest {self.manifest_hash}"
+        owner = f"pid {pid} on {self.host}"
+        return f"pytest run {self.run} expires {iso}; {owner}; manifest {self.manifest_hash}"
 
     @classmethod
     def parse(cls, description: str) -> StackMarker | None:
-        """The marker of a plugin stack, or None for any other description."""
+        """Read the marker of a plugin stack; None for any other description."""
         match = _MARKER.match(description)
         if match is None:
             return None
@@ -282,7 +332,13 @@ class StackMarker:
             expires = datetime.fromisoformat(iso).timestamp()
         except ValueError:
             return None
-        return cls(run=run, expires=expires, pid=None if pid == "-" else int(pid), host=host, manifest_hash=digest)
+        return cls(
+            run=run,
+            expires=expires,
+            pid=None if pid == "-" else int(pid),
+            host=host,
+            manifest_hash=digest,
+        )
 
     def is_leaked(self, now: float, hostname: str) -> bool:
         """Expired, or owned by a process of this host that no longer runs."""
@@ -306,8 +362,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _reap(devarch: Devarch, home: Path, run_id: str) -> list[str]:
-    """Delete this store's plugin stacks that leaked from other runs; drop dead runs' state files."""
-    from devarch_core.errors import DevarchError  # noqa: PLC0415 - loaded only once the fixture is used
+    """Delete this store's plugin stacks leaked by other runs; drop dead runs' state files."""
+    from devarch_core.errors import DevarchError  # noqa: PLC0415 - loaded once the fixture is used
 
     now, host = time.time(), socket.gethostname()
     reaped = []
@@ -326,7 +382,11 @@ def _reap(devarch: Devarch, home: Path, run_id: str) -> list[str]:
             continue
         state = _read_state(path)
         pid, owner_host = state.get("pid"), state.get("host")
-        if not isinstance(pid, int) or (owner_host == host and not _pid_alive(pid)) or float(state.get("expires", 0)) < now:
+        if (
+            not isinstance(pid, int)
+            or (owner_host == host and not _pid_alive(pid))
+            or float(state.get("expires", 0)) < now
+        ):
             path.unlink(missing_ok=True)
     return reaped
 
@@ -354,13 +414,13 @@ class DevarchStack:
         return f"<DevarchStack {self.name}>"
 
     def container(self, instance: str) -> str:
-        """The engine name of an instance's container (``devarch-{stack}-{instance}``)."""
+        """Return the engine name of an instance's container (``devarch-{stack}-{instance}``)."""
         from devarch_core import naming  # noqa: PLC0415
 
         return naming.container_name(self.name, instance)
 
     def host_port(self, instance: str, container_port: int, protocol: str = "tcp") -> int:
-        """The host port (on 127.0.0.1) published for an instance's container port.
+        """Return the host port (on 127.0.0.1) published for an instance's container port.
 
         Raises ``LookupError`` when the container does not run or does not publish that port.
         """
@@ -370,7 +430,11 @@ class DevarchStack:
 
             runtime = self.devarch._require_runtime()  # noqa: SLF001 - the facade's own guard
             stack = self.devarch.get_stack(self.name)
-            labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: self.devarch.owner, naming.LABEL_STACK_ID: stack.id}
+            labels = {
+                naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
+                naming.LABEL_OWNER: self.devarch.owner,
+                naming.LABEL_STACK_ID: stack.id,
+            }
             wanted = self.container(instance)
             for info in runtime.list_containers(labels):
                 if info.name != wanted:
@@ -378,7 +442,10 @@ class DevarchStack:
                 for port in info.ports:
                     self._ports[(instance, port.container, port.protocol)] = port.host_port
             if key not in self._ports:
-                raise LookupError(f"{wanted} publishes no host port for {container_port}/{protocol} (is it running?)")
+                raise LookupError(
+                    f"{wanted} publishes no host port for {container_port}/{protocol}"
+                    " (is it running?)"
+                )
         return self._ports[key]
 
     def url(self, instance: str, container_port: int, scheme: str = "http", path: str = "") -> str:
@@ -386,42 +453,59 @@ class DevarchStack:
         return f"{scheme}://127.0.0.1:{self.host_port(instance, container_port)}{path}"
 
     def env(self, instance: str) -> dict[str, str]:
-        """The instance's effective environment (template + wires + overrides), secrets as ``***``."""
+        """Return an instance's effective environment (template + wires + overrides).
+
+        Secret values are ``***``.
+        """
         from devarch_core.secrets import REDACTED, Secret  # noqa: PLC0415
 
         service = self.devarch.effective(self.name, instance).service
-        return {k: REDACTED if isinstance(v, Secret) else str(v) for k, v in service.environment.items()}
+        return {
+            k: REDACTED if isinstance(v, Secret) else str(v) for k, v in service.environment.items()
+        }
 
 
 # -- bringing a stack up ------------------------------------------------------------------------
 def _connect(options: _Options) -> Devarch:
     from devarch_adapters.bootstrap import connect  # noqa: PLC0415 - docker is imported only here
 
-    return connect(home=options.home, store=f"sqlite:///{options.home / 'devarch.db'}", catalog=options.catalogs)
+    return connect(
+        home=options.home,
+        store=f"sqlite:///{options.home / 'devarch.db'}",
+        catalog=options.catalogs,
+    )
 
 
 def stack_name(base: str, suffixes: list[str], longest_instance: int) -> str:
-    """``{base}-{suffix...}``, ``base`` shortened so ``devarch-{stack}-{instance}`` fits 63 characters."""
+    """Return ``{base}-{suffix...}``, ``base`` cut so every container name fits 63 characters."""
     tail = "".join(f"-{s}" for s in suffixes)
     room = 63 - len("devarch-") - 1 - longest_instance - len(tail)
     if room < 1:
-        raise pytest.UsageError(f"instance names of {longest_instance} characters leave no room for a test stack name")
+        raise pytest.UsageError(
+            f"instance names of {longest_instance} characters leave no room for a test stack name"
+        )
     return base[:room].rstrip("-") + tail
 
 
 def _prepared(manifest: Manifest, name: str, marker: StackMarker) -> Manifest:
-    """The manifest under the test stack's name, description and expiry labels."""
+    """Rename the manifest to the test stack and add its description and expiry labels."""
     import attrs  # noqa: PLC0415
 
     labels = {LABEL_EXPIRES: str(int(marker.expires)), LABEL_RUN: marker.run}
     instances = tuple(
-        attrs.evolve(spec, overrides=attrs.evolve(spec.overrides, labels={**spec.overrides.labels, **labels}))
+        attrs.evolve(
+            spec, overrides=attrs.evolve(spec.overrides, labels={**spec.overrides.labels, **labels})
+        )
         for spec in manifest.instances
     )
-    return attrs.evolve(manifest, stack=name, description=marker.describe(), instances=instances, network=None)
+    return attrs.evolve(
+        manifest, stack=name, description=marker.describe(), instances=instances, network=None
+    )
 
 
-def _bring_up(devarch: Devarch, options: _Options, manifest: Manifest, name: str, marker: StackMarker) -> None:
+def _bring_up(
+    devarch: Devarch, options: _Options, manifest: Manifest, name: str, marker: StackMarker
+) -> None:
     """Create (or refresh a reused) stack and apply it until its plan is empty."""
     from devarch_core.errors import NotFoundError  # noqa: PLC0415
 
@@ -460,14 +544,22 @@ def _wait_ready(devarch: Devarch, name: str) -> None:
                 continue
             if row.state != "running" or row.health == "unhealthy":
                 if row.state in ("exited", "dead") or row.health == "unhealthy":
-                    raise ApplyError(f"{row.container} is {row.state} ({row.health}); see `docker logs {row.container}`", step="wait")
+                    raise ApplyError(
+                        f"{row.container} is {row.state} ({row.health});"
+                        f" see `docker logs {row.container}`",
+                        step="wait",
+                    )
                 waiting.append(f"{row.instance} ({row.state})")
             elif row.health == "starting":
                 waiting.append(f"{row.instance} (starting)")
         if not waiting:
             return
         if devarch.clock.monotonic() > deadline:
-            raise ApplyError(f"stack {name} not ready after {devarch.health_timeout:.0f}s: waiting for {', '.join(waiting)}", step="wait")
+            raise ApplyError(
+                f"stack {name} not ready after {devarch.health_timeout:.0f}s:"
+                f" waiting for {', '.join(waiting)}",
+                step="wait",
+            )
         devarch.clock.sleep(0.2)
 
 
@@ -501,76 +593,111 @@ def _close(devarch: Devarch) -> None:
         close()
 
 
+def _load_manifest(options: _Options) -> Manifest:
+    from devarch_core.errors import DevarchError  # noqa: PLC0415
+    from devarch_core.manifest import Manifest  # noqa: PLC0415
+
+    try:
+        return Manifest.parse(options.manifest.read_text(), str(options.manifest))
+    except OSError as exc:
+        pytest.fail(f"devarch_stack: cannot read {options.manifest}: {exc.strerror}", pytrace=False)
+    except DevarchError as exc:
+        pytest.fail(f"devarch_stack: {exc}", pytrace=False)
+
+
+def _ensure_stack(
+    devarch: Devarch,
+    options: _Options,
+    *,
+    manifest: Manifest,
+    name: str,
+    marker: StackMarker,
+    owner_pid: int,
+) -> None:
+    """Under the home lock: reuse the run's stack if a worker made it, else reap and bring it up."""
+    state_path = _run_file(options.home, marker.run)
+    state = _read_state(state_path) or {"pid": owner_pid, "host": marker.host, "stacks": {}}
+    state["expires"] = marker.expires
+    entry = state["stacks"].get(name)
+    if entry is not None:
+        if entry.get("state") != "ready":
+            why = entry.get("error", entry.get("state"))
+            pytest.fail(
+                f"devarch_stack: stack {name} could not be brought up: {why}", pytrace=False
+            )
+        return
+    _reap(devarch, options.home, marker.run)
+    state["stacks"][name] = {"state": "creating", "keep": options.reuse}
+    _write_state(state_path, state)
+    try:
+        _bring_up(devarch, options, manifest, name, marker)
+    except BaseException as exc:
+        state["stacks"][name] = {"state": "failed", "keep": False, "error": str(exc)}
+        _write_state(state_path, state)
+        raise
+    state["stacks"][name] = {"state": "ready", "keep": options.reuse}
+    _write_state(state_path, state)
+
+
+def _release(devarch: Devarch, options: _Options, name: str, run_id: str) -> None:
+    """Delete a worker's own stack and mark it deleted in the run's state."""
+    from devarch_core.errors import DevarchError  # noqa: PLC0415
+
+    state_path = _run_file(options.home, run_id)
+    with _home_lock(options.home):
+        try:
+            devarch.delete_stack(name)
+        except DevarchError as exc:
+            _warn(f"could not delete stack {name}: {exc}")
+        state = _read_state(state_path)
+        if name in state.get("stacks", {}):
+            state["stacks"][name]["deleted"] = True
+            _write_state(state_path, state)
+
+
 @pytest.fixture(scope="session")
 def devarch_stack(request: pytest.FixtureRequest) -> Iterator[DevarchStack]:
-    """A running stack built from the project's ``devarch.yml``, shared by the whole session.
+    """Bring up the project's ``devarch.yml`` as a stack shared by the whole session.
 
     See the module documentation for options, xdist behaviour, reuse and reaping.
     """
     from devarch_core.errors import DevarchError  # noqa: PLC0415
-    from devarch_core.manifest import Manifest  # noqa: PLC0415
 
     config = request.config
     options = _Options.from_config(config)
     run_id = config.stash[_RUN_ID]
-    owner_pid = config.stash[_OWNER_PID]
     worker = os.environ.get("PYTEST_XDIST_WORKER") if hasattr(config, "workerinput") else None
-    try:
-        text = options.manifest.read_text()
-    except OSError as exc:
-        pytest.fail(f"devarch_stack: cannot read the manifest {options.manifest}: {exc.strerror}", pytrace=False)
-    try:
-        manifest = Manifest.parse(text, str(options.manifest))
-    except DevarchError as exc:
-        pytest.fail(f"devarch_stack: {exc}", pytrace=False)
-    longest = max((len(i.name) for i in manifest.instances), default=1)
+    manifest = _load_manifest(options)
     per_worker = [worker] if options.scope == "worker" and worker else []
-    suffixes = ["reuse", *per_worker] if options.reuse else [run_id[:8], *per_worker]
-    name = stack_name(manifest.stack, suffixes, longest)
+    longest = max((len(i.name) for i in manifest.instances), default=1)
+    name = stack_name(
+        manifest.stack, ["reuse" if options.reuse else run_id[:8], *per_worker], longest
+    )
     marker = StackMarker(
         run=run_id,
         expires=time.time() + options.ttl,
-        pid=None if options.reuse else owner_pid,
+        pid=None if options.reuse else config.stash[_OWNER_PID],
         host=socket.gethostname(),
         manifest_hash=manifest.content_hash,
     )
-    state_path = _run_file(options.home, run_id)
-    devarch: Devarch | None = None
-    try:
-        with _home_lock(options.home):
-            devarch = _connect(options)
-            state = _read_state(state_path) or {"pid": owner_pid, "host": marker.host, "stacks": {}}
-            state["expires"] = marker.expires
-            entry = state["stacks"].get(name)
-            if entry is None:
-                _reap(devarch, options.home, run_id)
-                state["stacks"][name] = {"state": "creating", "keep": options.reuse}
-                _write_state(state_path, state)
-                try:
-                    _bring_up(devarch, options, manifest, name, marker)
-                except BaseException as exc:
-                    state["stacks"][name] = {"state": "failed", "keep": False, "error": str(exc)}
-                    _write_state(state_path, state)
-                    raise
-                state["stacks"][name] = {"state": "ready", "keep": options.reuse}
-                _write_state(state_path, state)
-            elif entry.get("state") != "ready":
-                pytest.fail(f"devarch_stack: stack {name} could not be brought up: {entry.get('error', entry.get('state'))}", pytrace=False)
-    except DevarchError as exc:
-        if devarch is not None:
+    with _home_lock(options.home):
+        devarch = _connect(options)
+        try:
+            _ensure_stack(
+                devarch,
+                options,
+                manifest=manifest,
+                name=name,
+                marker=marker,
+                owner_pid=config.stash[_OWNER_PID],
+            )
+        except DevarchError as exc:
             _close(devarch)
-        pytest.fail(f"devarch_stack: stack {name}: {exc}", pytrace=False)
-    stack = DevarchStack(name=name, devarch=devarch)
-    yield stack
-    if options.scope == "worker" and worker and not options.reuse:
-        # This worker's own stack: free it now rather than when the whole run ends.
-        with _home_lock(options.home):
-            try:
-                devarch.delete_stack(name)
-            except DevarchError as exc:
-                _warn(f"could not delete stack {name}: {exc}")
-            state = _read_state(state_path)
-            if name in state.get("stacks", {}):
-                state["stacks"][name]["deleted"] = True
-                _write_state(state_path, state)
+            pytest.fail(f"devarch_stack: stack {name}: {exc}", pytrace=False)
+        except BaseException:
+            _close(devarch)
+            raise
+    yield DevarchStack(name=name, devarch=devarch)
+    if per_worker and not options.reuse:
+        _release(devarch, options, name, run_id)  # free it now, not when the whole run ends
     _close(devarch)

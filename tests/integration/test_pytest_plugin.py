@@ -15,11 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tests" / "data" / "plugin"
@@ -43,24 +45,47 @@ class Project:
             "DOCKER_HOST": docker_url,
             "PLUGIN_RECORD_DIR": str(self.records),
         }
-        for name in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID", "PYTEST_XDIST_WORKER_COUNT"):
+        for name in (
+            "PYTEST_ADDOPTS",
+            "PYTEST_XDIST_WORKER",
+            "PYTEST_XDIST_TESTRUNUID",
+            "PYTEST_XDIST_WORKER_COUNT",
+        ):
             self.env.pop(name, None)
 
     def command(self, *args: str) -> list[str]:
-        """The pytest command line (``--opt=value`` so pytest never takes a value for a rootdir hint)."""
+        """Build the pytest command line.
+
+        Options are ``--opt=value``: a separate path argument would be taken as a rootdir hint.
+        """
         return [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-            f"--devarch-home={self.home}", f"--devarch-catalog={CATALOG}", *args,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            f"--devarch-home={self.home}",
+            f"--devarch-catalog={CATALOG}",
+            *args,
+        ]
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         """Run pytest on the project and wait for it."""
         return subprocess.run(
-            self.command(*args), cwd=self.root, env={**self.env, **env}, capture_output=True, text=True, timeout=180, check=False
+            self.command(*args),
+            cwd=self.root,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
 
     def record(self, worker: str = "main") -> dict[str, Any]:
-        """What the run's ``worker`` process recorded about its stack."""
+        """Read what the run's ``worker`` process recorded about its stack."""
         data: dict[str, Any] = json.loads((self.records / f"{worker}.json").read_text())
         return data
 
@@ -71,7 +96,7 @@ class Project:
 
 
 def passed(result: subprocess.CompletedProcess[str]) -> str:
-    """The run's output, after asserting that it passed."""
+    """Assert that a run passed and return its output."""
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output
@@ -79,7 +104,7 @@ def passed(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path, docker_url: str) -> Iterator[Project]:
-    """The example project; every stack left in its plugin home is deleted afterwards."""
+    """Copy the example project; delete every stack left in its plugin home afterwards."""
     proj = Project(tmp_path, docker_url)
     yield proj
     if (proj.home / "devarch.db").exists():
@@ -89,7 +114,7 @@ def project(tmp_path: Path, docker_url: str) -> Iterator[Project]:
         devarch = connect(home=proj.home, runtime=DockerRuntime(docker_url), catalog=[str(CATALOG)])
         for summary in devarch.list_stacks(with_runtime=False):
             devarch.delete_stack(summary.stack.name)
-        devarch.store.close()  # type: ignore[attr-defined]
+        devarch.store.close()
 
 
 @pytest.fixture
@@ -107,25 +132,39 @@ def containers(docker_url: str) -> Iterator[Callable[[str], list[Any]]]:
 
 
 def test_plugin_stays_inert_when_no_test_asks_for_a_stack(tmp_path):
-    """Without a devarch_stack request the plugin loads no engine or store driver and writes nothing."""
+    """Unless a test requests devarch_stack the plugin loads no engine driver and writes nothing."""
     (tmp_path / "test_plain.py").write_text(
         "import sys\n"
         "def test_nothing_loaded():\n"
         "    assert 'devarch_adapters.pytest_plugin' in sys.modules\n"
-        "    loaded = {'docker', 'psycopg', 'devarch_adapters.docker', 'devarch_adapters.sqlite'} & set(sys.modules)\n"
+        "    drivers = {'docker', 'psycopg', 'devarch_adapters.docker', 'sqlite3'}\n"
+        "    loaded = drivers & set(sys.modules)\n"
         "    assert not loaded\n"
     )
     home = tmp_path / "home"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--devarch-home={home}", "test_plain.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--devarch-home={home}",
+            "test_plain.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     passed(result)
     assert not home.exists()
 
 
 def test_example_tests_reach_the_stack_and_it_is_gone_afterwards(project, containers):
-    """The example's tests reach the web app on its host port; the stack is deleted when the run ends."""
+    """The example tests reach the web app on its host port; the run deletes its stack at exit."""
     output = passed(project.run())
     assert "6 passed" in output
     record = project.record()
@@ -159,9 +198,12 @@ def test_a_killed_runs_stack_is_reaped_by_the_next_run(project, containers):
     log = (project.root / "killed.log").open("w")
     proc = subprocess.Popen(
         project.command("-k", "sleeps"),
-        cwd=project.root, env={**project.env, "PLUGIN_SLEEP": "60"}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=project.root,
+        env={**project.env, "PLUGIN_SLEEP": "60"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 90
         while not (project.records / "main.json").exists():
@@ -184,7 +226,7 @@ def test_a_killed_runs_stack_is_reaped_by_the_next_run(project, containers):
 
 
 def test_reuse_keeps_the_stack_between_runs(project, containers, docker_url):
-    """With --devarch-reuse two runs in a row use the same containers, which stay up until deleted."""
+    """With --devarch-reuse two runs in a row use the same containers, which stay up."""
     passed(project.run("--devarch-reuse"))
     name = project.record()["name"]
     assert name == "plugdemo-reuse"
@@ -201,5 +243,5 @@ def test_reuse_keeps_the_stack_between_runs(project, containers, docker_url):
 
     devarch = connect(home=project.home, runtime=DockerRuntime(docker_url), catalog=[str(CATALOG)])
     devarch.delete_stack(name)
-    devarch.store.close()  # type: ignore[attr-defined]
+    devarch.store.close()
     assert containers(name) == []

@@ -13,5 +13,9 @@ def record_stack(devarch_stack):
     record_dir = os.environ.get("PLUGIN_RECORD_DIR")
     if record_dir:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        data = {"name": devarch_stack.name, "web_port": devarch_stack.host_port("web", 8080), "pid": os.getpid()}
+        data = {
+            "name": devarch_stack.name,
+            "web_port": devarch_stack.host_port("web", 8080),
+            "pid": os.getpid(),
+        }
         Path(record_dir, f"{worker}.json").write_text(json.dumps(data))

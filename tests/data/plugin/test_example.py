@@ -31,12 +31,14 @@ def test_effective_env_redacts_secrets(devarch_stack):
 
 
 @pytest.mark.parametrize("n", range(3))
-def test_stack_name_is_per_run(devarch_stack, n):
+def test_stack_name_is_per_run(devarch_stack, n):  # noqa: ARG001 - runs in any worker
     """The stack is named after the manifest's stack plus a run suffix."""
     assert devarch_stack.name.startswith("plugdemo-")
 
 
-@pytest.mark.skipif(not os.environ.get("PLUGIN_SLEEP"), reason="only when a test wants a run to hang")
-def test_sleeps_while_the_stack_is_up(devarch_stack):
+@pytest.mark.skipif(
+    not os.environ.get("PLUGIN_SLEEP"), reason="only when a test wants a run to hang"
+)
+def test_sleeps_while_the_stack_is_up(devarch_stack):  # noqa: ARG001 - needs the stack up
     """Keeps the run alive so a test can kill it while the stack is up."""
     time.sleep(float(os.environ["PLUGIN_SLEEP"]))
