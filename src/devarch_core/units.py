@@ -58,7 +58,9 @@ def parse_cpus(value: str | float) -> Decimal:
         cpus = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a CPU count (use e.g. 0.5 or 2)") from None
-    if not cpus.is_finite() or cpus < MIN_CPUS:
+    if not cpus.is_finite():
+        raise ValueError(f"{value!r} is not a finite CPU count")
+    if cpus < MIN_CPUS:
         raise ValueError(f"{value!r} is below the minimum of {MIN_CPUS} CPUs")
     if cpus != cpus.quantize(MIN_CPUS):
         raise ValueError(f"{value!r} has more than two decimals")
@@ -80,6 +82,8 @@ def parse_duration(value: str | float) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+            raise ValueError(f"{value!r} is not a finite duration")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
         return Decimal(str(value))
