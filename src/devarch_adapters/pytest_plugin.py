@@ -32,7 +32,11 @@ The engine is chosen by ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``).
 **Names.** A stack is imported under ``{manifest stack}-{run}`` (``run`` = the first 8 hex digits
 of the run id; xdist's ``PYTEST_XDIST_TESTRUNUID``, else a fresh uuid), plus ``-{worker}`` with
 scope ``worker``, so parallel runs on one engine never collide. The manifest's stack name is
-shortened when needed so every container name still fits 63 characters.
+shortened when needed so every container name still fits 63 characters, and a custom network
+name is dropped (each test stack gets its own ``devarch-{stack}-net``). The fixture returns once
+every enabled instance runs and, when it has a healthcheck, is healthy (apply itself waits only
+for the health of dependencies). Give path options as ``--devarch-home=DIR``: pytest takes a
+separate path argument for a hint of the rootdir.
 
 **Coordination between xdist workers.** All work on the engine (reaping, creating, applying,
 deleting) happens under one ``fcntl`` file lock, ``{home}/pytest/plugin.lock``; it also
@@ -176,11 +180,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or _RUN_ID not in config.stash:
         return
-    options = _Options.from_config(config)
-    state = _run_file(options.home, config.stash[_RUN_ID])
-    if not state.exists():  # the fixture was never set up: nothing to do, nothing imported
-        return
-    _finish_run(options, config.stash[_RUN_ID])
+    if not _run_file(_home(config), config.stash[_RUN_ID]).exists():
+        return  # the fixture was never set up: nothing to do, nothing imported
+    _finish_run(_Options.from_config(config), config.stash[_RUN_ID])
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -206,16 +208,8 @@ class _Options:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> _Options:
-        def ini_path(name: str) -> Path | None:
-            value = config.getini(name)
-            return Path(value[0]) if value else None
-
-        home_opt = config.getoption("devarch_home")
-        home = Path(home_opt) if home_opt else ini_path("devarch_home")
-        if home is None:
-            home = Path(os.environ.get("DEVARCH_PYTEST_HOME") or DEFAULT_HOME)
         manifest_opt = config.getoption("devarch_manifest")
-        manifest = Path(manifest_opt) if manifest_opt else ini_path("devarch_manifest")
+        manifest = Path(manifest_opt) if manifest_opt else _ini_path(config, "devarch_manifest")
         if manifest is None:
             manifest = config.rootpath / "devarch.yml"
         scope = config.getoption("devarch_scope") or str(
@@ -238,13 +232,27 @@ class _Options:
             or None
         )
         return cls(
-            home=home.expanduser().absolute(),
+            home=_home(config),
             manifest=manifest.expanduser().absolute(),
             scope=scope,
             reuse=reuse,
             ttl=ttl,
             catalogs=catalogs,
         )
+
+
+def _ini_path(config: pytest.Config, name: str) -> Path | None:
+    value = config.getini(name)
+    return Path(value[0]) if value else None
+
+
+def _home(config: pytest.Config) -> Path:
+    """Return the plugin's home: option, ini, ``$DEVARCH_PYTEST_HOME``, ``~/.devarch-pytest``."""
+    option = config.getoption("devarch_home")
+    home = Path(option) if option else _ini_path(config, "devarch_home")
+    if home is None:
+        home = Path(os.environ.get("DEVARCH_PYTEST_HOME") or DEFAULT_HOME)
+    return home.expanduser().absolute()
 
 
 # -- coordination files -------------------------------------------------------------------------

@@ -245,3 +245,17 @@ def test_reuse_keeps_the_stack_between_runs(project, containers, docker_url):
     devarch.delete_stack(name)
     devarch.store.close()
     assert containers(name) == []
+
+
+def test_a_stack_that_cannot_be_imported_fails_each_test_with_devarchs_message(project):
+    """An unknown template fails the tests that need the stack with the path of the problem."""
+    manifest = project.root / "devarch.yml"
+    manifest.write_text(
+        manifest.read_text().replace("template: bb-web", "template: no-such-template")
+    )
+    result = project.run("-n", "2")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "instances.web.template" in output
+    assert "no-such-template" in output
+    assert list((project.home / "pytest" / "runs").iterdir()) == []
