@@ -38,6 +38,9 @@ every enabled instance runs and, when it has a healthcheck, is healthy (apply it
 for the health of dependencies). Give path options as ``--devarch-home=DIR``: pytest takes a
 separate path argument for a hint of the rootdir.
 
+**Host ports** are allocated from a window of 200 ports in 30000-59799 derived from the home's
+path (:func:`port_window`), so runs with different homes rarely race for one port.
+
 **Coordination between xdist workers.** All work on the engine (reaping, creating, applying,
 deleting) happens under one ``fcntl`` file lock, ``{home}/pytest/plugin.lock``; it also
 serialises host port allocation between workers and runs that share the home. The run's state
@@ -71,6 +74,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -88,7 +92,15 @@ if TYPE_CHECKING:
     from devarch_core.app import Devarch
     from devarch_core.manifest import Manifest
 
-__all__ = ["LABEL_EXPIRES", "LABEL_RUN", "DevarchStack", "StackMarker", "devarch_stack"]
+__all__ = [
+    "LABEL_EXPIRES",
+    "LABEL_RUN",
+    "DevarchStack",
+    "StackMarker",
+    "devarch_stack",
+    "port_window",
+    "stack_name",
+]
 
 #: Container label with the unix time after which the stack may be reaped (not ``devarch.*``:
 #: that prefix is reserved for devarch's own identity labels).
@@ -481,7 +493,20 @@ def _connect(options: _Options) -> Devarch:
         home=options.home,
         store=f"sqlite:///{options.home / 'devarch.db'}",
         catalog=options.catalogs,
+        port_range=port_window(options.home),
     )
+
+
+def port_window(home: Path) -> tuple[int, int]:
+    """Return the home's own window of 200 host ports in 30000-59799 (derived from its path).
+
+    Runs that share a home allocate ports under one lock and store, so they never race; runs
+    with different homes (different stores) would race for the first free port of a shared
+    range between planning and starting, so each home gets its own window.
+    """
+    digest = int(hashlib.sha256(str(home).encode()).hexdigest(), 16)
+    base = 30000 + (digest % 150) * 200
+    return (base, base + 199)
 
 
 def stack_name(base: str, suffixes: list[str], longest_instance: int) -> str:

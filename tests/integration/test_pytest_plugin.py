@@ -30,6 +30,17 @@ CATALOG = ROOT / "examples" / "catalog"
 pytestmark = pytest.mark.docker
 
 
+def clean_env() -> dict[str, str]:
+    """Return this process's environment without what an outer pytest(-xdist) run put there."""
+    outer = (
+        "PYTEST_ADDOPTS",
+        "PYTEST_XDIST_WORKER",
+        "PYTEST_XDIST_TESTRUNUID",
+        "PYTEST_XDIST_WORKER_COUNT",
+    )
+    return {k: v for k, v in os.environ.items() if k not in outer and k != "PYTEST_CURRENT_TEST"}
+
+
 class Project:
     """A copy of the example project with its own plugin home and record directory."""
 
@@ -39,19 +50,8 @@ class Project:
         self.records = root / "records"
         shutil.copytree(EXAMPLE, self.root)
         self.records.mkdir()
-        self.env = {
-            **os.environ,
-            "DEVARCH_RUNTIME": "docker",
-            "DOCKER_HOST": docker_url,
-            "PLUGIN_RECORD_DIR": str(self.records),
-        }
-        for name in (
-            "PYTEST_ADDOPTS",
-            "PYTEST_XDIST_WORKER",
-            "PYTEST_XDIST_TESTRUNUID",
-            "PYTEST_XDIST_WORKER_COUNT",
-        ):
-            self.env.pop(name, None)
+        self.env = {**clean_env(), "DEVARCH_RUNTIME": "docker", "DOCKER_HOST": docker_url}
+        self.env["PLUGIN_RECORD_DIR"] = str(self.records)
 
     def command(self, *args: str) -> list[str]:
         """Build the pytest command line.
@@ -154,6 +154,7 @@ def test_plugin_stays_inert_when_no_test_asks_for_a_stack(tmp_path):
             "test_plain.py",
         ],
         cwd=tmp_path,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,
