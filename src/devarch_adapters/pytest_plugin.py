@@ -16,7 +16,8 @@ Options (command line, else ini, else default):
     ``worker``: one stack per xdist worker (without xdist the two are the same).
 ``--devarch-reuse`` / ini ``devarch_reuse``
     Keep the stack after the run under a stable name (``{stack}-reuse``) and reuse it on the
-    next run when its manifest hash matches; a stale reused stack is planned and applied.
+    next run when its manifest hash matches (the plan is applied only if it is not empty); a
+    changed manifest is re-imported and applied. Concurrent runs with one home share it.
 ``--devarch-home DIR`` / ini ``devarch_home`` / env ``DEVARCH_PYTEST_HOME``
     The plugin's own devarch home (store ``devarch.db``, key file, config files, locks). Default
     ``~/.devarch-pytest``. It is deliberately *not* ``DEVARCH_HOME``: test stacks never mix with

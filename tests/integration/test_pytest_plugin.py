@@ -224,6 +224,7 @@ def test_a_killed_runs_stack_is_reaped_by_the_next_run(project, containers):
     assert project.record()["name"] != leaked
     assert containers(leaked) == []
     assert containers(project.record()["name"]) == []
+    assert list((project.home / "pytest" / "runs").iterdir()) == []
 
 
 def test_reuse_keeps_the_stack_between_runs(project, containers, docker_url):
