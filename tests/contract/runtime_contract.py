@@ -215,6 +215,19 @@ class RuntimeContract:
         assert runtime.list_volumes(labels) == []
         assert runtime.remove_volume(name) is False
 
+    def test_listing_requires_every_label(self, runtime, made, unique, labels):
+        """Several labels filter as AND for volumes and networks: a resource with only some of them
+        is not listed (Podman 4.3 ORs volume label filters; the adapter must not)."""
+        for suffix in ("a", "b"):
+            name = f"{unique}-and-{suffix}"
+            made.volumes.append(name)
+            runtime.ensure_volume(name, {**labels, "devarch.test-stack": suffix})
+            made.networks.append(name)
+            runtime.ensure_network(name, {**labels, "devarch.test-stack": suffix})
+        wanted = {**labels, "devarch.test-stack": "a"}
+        assert [v.name for v in runtime.list_volumes(wanted)] == [f"{unique}-and-a"]
+        assert [n.name for n in runtime.list_networks(wanted)] == [f"{unique}-and-a"]
+
     def test_volume_in_use_is_not_removed(self, runtime, made, unique, labels, network):
         """Removing a volume a container mounts is refused by the engine."""
         volume = f"{unique}-used"

@@ -144,8 +144,6 @@ def test_deleting_one_stack_leaves_the_other_running(
     request: pytest.FixtureRequest,
 ) -> None:
     """delete_stack(A) removes A's resources and keeps B's containers running and B's network."""
-    if engine == "podman":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PODMAN_VOLUME_FILTER_BUG))
     devarch = make_devarch(engine)
     a, b = _two_stacks(devarch, unique)
     client = engine_client(engine)
@@ -173,8 +171,6 @@ def test_deleting_one_stack_keeps_the_volumes_of_a_stack_that_is_down(
     request: pytest.FixtureRequest,
 ) -> None:
     """A stack taken down keeps its named volume when another stack is deleted."""
-    if engine == "podman":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PODMAN_VOLUME_FILTER_BUG))
     devarch = make_devarch(engine)
     a, b = f"{unique}a", f"{unique}b"
     for name in (a, b):

@@ -93,6 +93,12 @@ def _label_filters(labels: Mapping[str, str]) -> dict[str, list[str]] | None:
     )
 
 
+def _has_labels(have: Mapping[str, str] | None, want: Mapping[str, str]) -> bool:
+    """True if ``have`` carries every ``key=value`` of ``want``."""
+    have = have or {}
+    return all(have.get(k) == v for k, v in want.items())
+
+
 def _nanos(seconds: Decimal | None) -> int | None:
     return None if seconds is None else int(seconds * _NANO)
 
@@ -358,7 +364,10 @@ class DockerRuntime:
         """Networks carrying all ``labels``, by name."""
         with self._errors("list networks"):
             found = self.api.networks(filters=_label_filters(labels))
-        return sorted((self._network_info(n) for n in found), key=lambda n: (n.name, n.id))
+        return sorted(
+            (self._network_info(n) for n in found if _has_labels(n.get("Labels"), labels)),
+            key=lambda n: (n.name, n.id),
+        )
 
     # -- volumes -----------------------------------------------------------------------------
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeInfo:
@@ -385,8 +394,14 @@ class DockerRuntime:
         """Volumes carrying all ``labels``, by name."""
         with self._errors("list volumes"):
             found = self.api.volumes(filters=_label_filters(labels)).get("Volumes") or []
+        # Podman 4.3 ORs several label filters on volumes (Docker ANDs them): filter here too,
+        # or a stack's teardown would remove other stacks' volumes.
         return sorted(
-            (VolumeInfo(name=v["Name"], labels=v.get("Labels") or {}) for v in found),
+            (
+                VolumeInfo(name=v["Name"], labels=v.get("Labels") or {})
+                for v in found
+                if _has_labels(v.get("Labels"), labels)
+            ),
             key=lambda v: v.name,
         )
 
@@ -416,6 +431,8 @@ class DockerRuntime:
             found = self.api.containers(all=True, filters=_label_filters(labels))
         result = []
         for item in found:
+            if not _has_labels(item.get("Labels"), labels):
+                continue  # engines differ on combining label filters: never trust them alone
             match = _STATUS_HEALTH.search(item.get("Status") or "")
             status = match.group(1).removeprefix("health: ") if match else None
             result.append(
