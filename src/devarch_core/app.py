@@ -7,10 +7,11 @@ the composition root that builds them from configuration).
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -69,6 +70,8 @@ from devarch_core.wiring import (
 __all__ = ["ApplyResult", "Devarch", "InstanceStatus", "StackSummary", "SystemClock"]
 
 OWNER_KEY = "owner_id"
+MAC_KEY = "secret_hash_key"
+MAC_SLOT = SecretSlot("store", "meta", MAC_KEY)
 
 
 class SystemClock:
@@ -262,8 +265,8 @@ class Devarch(ManifestCases):
         self.port_range = port_range
         self.health_timeout = health_timeout
         self.parallelism = parallelism
-        self.secrets = SecretBox(keys)
         self._keys = keys
+        self.secrets = SecretBox(keys, mac_key=self._mac_key)
         self._owner: str | None = None
         self._runtime_problem = runtime_problem
         self._engine_info: EngineInfo | None = None
@@ -290,6 +293,17 @@ class Devarch(ManifestCases):
                     tx.set_meta(OWNER_KEY, owner)
             self._owner = owner
         return self._owner
+
+    def _mac_key(self) -> bytes:
+        """The store's HMAC key for keyed hashes of secrets: 32 random bytes, sealed in the store's
+        metadata under the encryption key (so it is re-sealed, not changed, by a key rotation)."""
+        with self._tx() as tx:
+            sealed = tx.get_meta(MAC_KEY)
+            if sealed is None:
+                key = os.urandom(32)
+                tx.set_meta(MAC_KEY, self.secrets.seal(MAC_SLOT, key.hex()).hex())
+                return key
+        return bytes.fromhex(self.secrets.open(MAC_SLOT, bytes.fromhex(sealed)).reveal())
 
     def _require_runtime(self) -> Runtime:
         if self.runtime is None:
@@ -704,6 +718,7 @@ class Devarch(ManifestCases):
 
         Returns how many secrets were re-sealed.
         """
+        self.secrets.keyed_hash("")  # make sure the hash key exists before re-sealing it
         with self._tx() as tx:
             count = 0
             for sealed in tx.list_secrets(None):
@@ -711,8 +726,14 @@ class Devarch(ManifestCases):
                 value = self.secrets.open(slot, sealed.sealed)
                 tx.put_secret(attrs.evolve(sealed, sealed=self.secrets.seal(slot, value.reveal(), key=new_key)))
                 count += 1
-            self._keys.replace_key(new_key)
-        self.secrets = SecretBox(self._keys)
+            mac = tx.get_meta(MAC_KEY)
+            if mac is not None:
+                plain = self.secrets.open(MAC_SLOT, bytes.fromhex(mac)).reveal()
+                tx.set_meta(MAC_KEY, self.secrets.seal(MAC_SLOT, plain, key=new_key).hex())
+        # Switch the key only once the re-sealed values are committed: a failed transaction
+        # leaves both the store and the key file as they were.
+        self._keys.replace_key(new_key)
+        self.secrets = SecretBox(self._keys, mac_key=self._mac_key)
         return count
 
     # -- wires ------------------------------------------------------------------------------
@@ -839,6 +860,7 @@ class Devarch(ManifestCases):
         return fields
 
     def _desired(self, stack_name: str, *, observe: bool = True) -> _Desired:
+        """Desired state; without ``observe`` (compose previews) the engine and host are not asked."""
         runtime = self._require_runtime() if observe else None
         owner = self.owner
         with self._tx() as tx:
@@ -868,7 +890,8 @@ class Devarch(ManifestCases):
             for port in eff.service.ports
             if port.publish
         ]
-        resolution = allocate_ports(requests, existing, probe=self.port_probe, own_bound=own_bound, port_range=self.port_range)
+        probe = self.port_probe if observe else None
+        resolution = allocate_ports(requests, existing, probe=probe, own_bound=own_bound, port_range=self.port_range)
         diagnostics.extend(resolution.diagnostics)
         if runtime is not None:
             diagnostics.extend(self._resource_diagnostics(runtime, effective))
@@ -930,12 +953,15 @@ class Devarch(ManifestCases):
             for field in ("cpu_limit", "cpu_reservation"):
                 value = getattr(res, field)
                 if value is not None and info.cpus and value > info.cpus:
+                    # Docker refuses a CPU limit above the host's CPUs at create; Podman accepts it.
+                    refused = info.engine == "docker" and field == "cpu_limit"
                     found.append(
                         PlanDiagnostic(
-                            severity="warning",
+                            severity="error" if refused else "warning",
                             code="cpus-above-host",
                             instance=name,
-                            message=f"{name}: {field} {value} is more than the {info.cpus} CPUs of the engine's host",
+                            message=f"{name}: {field} {value} is more than the {info.cpus} CPUs of the engine's host"
+                            + ("; Docker refuses it" if refused else ""),
                         )
                     )
         return found
@@ -1130,7 +1156,11 @@ class Devarch(ManifestCases):
             self.reporter.step("containers", name, "started")
         except DevarchError as exc:
             self.reporter.step("containers", name, "failed")
-            raise ApplyError(f"{name}: {exc}", step="containers", instance=name) from exc
+            message = _redact(str(exc), item.spec.environment.values())
+            if message != str(exc):
+                # The engine quoted a secret: keep it out of the message and the exception chain.
+                raise ApplyError(f"{name}: {message}", step="containers", instance=name) from None
+            raise ApplyError(f"{name}: {message}", step="containers", instance=name) from exc
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
         name = item.effective.instance
@@ -1256,6 +1286,17 @@ class Devarch(ManifestCases):
         for name, c in sorted(observed.items()):
             rows.append(InstanceStatus(instance=c.labels.get(naming.LABEL_INSTANCE_NAME, name), container=name, enabled=False, state=f"orphan ({c.state})"))
         return rows
+
+
+def _redact(text: str, values: Iterable[object]) -> str:
+    """Replace every secret value (and its escaped forms) in ``text`` by ``***``."""
+    for value in values:
+        if isinstance(value, Secret) and value.reveal():
+            plain = value.reveal()
+            for form in {plain, repr(plain)[1:-1], plain.encode("unicode_escape").decode("ascii", "replace")}:
+                if form:
+                    text = text.replace(form, REDACTED)
+    return text
 
 
 def default_holder() -> str:

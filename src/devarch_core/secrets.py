@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from attrs import frozen
@@ -79,9 +80,13 @@ class SecretSlot:
 class SecretBox:
     """Seals and opens secret values with the store's key; computes keyed hashes for comparisons."""
 
-    def __init__(self, keys: KeyProvider) -> None:
+    def __init__(self, keys: KeyProvider, *, mac_key: Callable[[], bytes] | None = None) -> None:
         self._keys = keys
         self._key: bytes | None = None
+        #: Where the HMAC key for :meth:`keyed_hash` comes from. Kept apart from the encryption
+        #: key so a key rotation does not change the hashes (and so does not recreate containers).
+        self._mac_key_loader = mac_key
+        self._mac_key: bytes | None = None
 
     def _current_key(self) -> bytes:
         if self._key is None:
@@ -137,5 +142,7 @@ class SecretBox:
 
     def keyed_hash(self, value: str) -> str:
         """Return an HMAC of ``value`` under the key: plans compare secrets without storing them."""
-        digest = hmac.new(self._current_key(), value.encode(), hashlib.sha256).hexdigest()
+        if self._mac_key is None:
+            self._mac_key = self._mac_key_loader() if self._mac_key_loader else self._current_key()
+        digest = hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()
         return f"hmac:{digest[:32]}"

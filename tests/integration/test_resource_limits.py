@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from tests.integration.conftest import ENGINES, exec_sh
 
+from devarch_core.errors import DevarchError
 from devarch_core.spec import Resources
 
 if TYPE_CHECKING:
@@ -125,8 +127,9 @@ def test_no_limits_means_none_on_the_container(engine, make_devarch, engine_clie
     assert host["MemoryReservation"] == 0
 
 
-def test_more_cpus_than_the_host_has_is_a_warning_in_the_plan(engine, make_devarch, unique):
-    """cpu_limit above the engine's CPU count is a cpus-above-host warning (not an error)."""
+def test_more_cpus_than_the_host_has_is_flagged_in_the_plan(engine, make_devarch, unique):
+    """cpu_limit above the engine's CPU count is a cpus-above-host diagnostic: a warning where the
+    engine accepts it (Podman), an error where it refuses it (Docker)."""
     stack = f"{unique}cpu"
     devarch = make_devarch(engine)
     assert devarch.runtime is not None
@@ -136,32 +139,39 @@ def test_more_cpus_than_the_host_has_is_a_warning_in_the_plan(engine, make_devar
         stack, "cache", "bb-cache", overrides={"resources": {"cpu_limit": str(cpus + 1)}}
     )
     plan = devarch.plan(stack)
-    [warning] = [d for d in plan.diagnostics if d.code == "cpus-above-host"]
-    assert warning.severity == "warning"
-    assert f"{cpus} CPUs" in warning.message
-    assert not plan.errors
+    [found] = [d for d in plan.diagnostics if d.code == "cpus-above-host"]
+    assert f"{cpus} CPUs" in found.message
+    if engine == "docker":
+        assert found.severity == "error"
+        assert plan.errors == (found,)
+    else:
+        assert found.severity == "warning"
+        assert not plan.errors
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        pytest.param(
-            "docker",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: a cpu_limit above the host's CPUs is only a warning in the plan, but "
-                "Docker refuses the create ('Range of CPUs is from 0.01 to 2.00, as there are only "
-                "2 CPUs available'), so apply fails halfway; the plan should make it an error on "
-                "Docker, or the Docker adapter should cap NanoCpus at the host's CPUs",
-            ),
-        ),
-        "podman",
-    ],
-)
-def test_a_plan_that_only_warns_about_cpus_can_be_applied(engine, make_devarch, unique):
-    """A stack whose plan has no errors (only the cpus warning) applies on the engine."""
+def test_a_cpu_limit_above_the_host_is_a_plan_error_on_docker(make_devarch, unique):
+    """Docker refuses NanoCpus above the host's CPUs, so the plan says so up front and apply
+    refuses before creating anything (instead of failing halfway)."""
+    stack = f"{unique}cpd"
+    devarch = make_devarch("docker")
+    assert devarch.runtime is not None
+    cpus = devarch.runtime.info().cpus
+    devarch.create_stack(stack)
+    devarch.add_instance(
+        stack, "cache", "bb-cache", overrides={"resources": {"cpu_limit": str(cpus + 1)}}
+    )
+    errors = [d for d in devarch.plan(stack).errors if d.code == "cpus-above-host"]
+    assert len(errors) == 1
+    assert "Docker refuses it" in errors[0].message
+    with pytest.raises(DevarchError):
+        devarch.apply(stack)
+    assert [s.state for s in devarch.status(stack)] == ["absent"]
+
+
+def test_a_plan_that_only_warns_about_cpus_can_be_applied_on_podman(make_devarch, unique):
+    """Podman accepts a CPU limit above the host's CPUs: the plan only warns and apply runs it."""
     stack = f"{unique}cpa"
-    devarch = make_devarch(engine)
+    devarch = make_devarch("podman")
     assert devarch.runtime is not None
     cpus = devarch.runtime.info().cpus
     devarch.create_stack(stack)

@@ -272,12 +272,6 @@ def test_a_refused_rotation_leaves_key_and_secrets_as_they_were(case):
     assert devarch.open_secret_for_test("s", "db", VAR) == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: rotate_key changes every keyed hash (hmac under the new key), so the config "
-    "hashes of all instances with a secret change and the next plan recreates their containers "
-    "although nothing about them changed",
-)
 def test_key_rotation_does_not_recreate_running_containers(case):
     """After rotate_key, a plan for an applied stack with secrets has no actions."""
     devarch = case.devarch
@@ -348,12 +342,12 @@ def test_the_api_never_shows_the_secret(docker_stack, caplog):
         if c.field == f"environment.{VAR}"
     )
     assert (db_change.old, db_change.new) == ("***", "***")
-    # compose() of an applied stack fails (see the xfail below): render an unapplied clone.
     clone = devarch.clone_stack(stack, stack + "c").name
     outputs = {
         "plan json": plan.to_json(),
         "plan text": plan.render_text(),
-        "compose": devarch.compose(clone),
+        "compose": devarch.compose(stack),
+        "compose of a clone": devarch.compose(clone),
         "compose db": devarch.compose(clone, "db"),
         "compose web": devarch.compose(clone, "web"),
         "export": devarch.export_yaml(stack),
@@ -400,13 +394,6 @@ def test_error_messages_never_show_the_secret(docker_stack, caplog):
 
 
 @pytest.mark.docker
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: runtime adapters pass engine error messages through unredacted; Docker (and "
-    "Podman) quote the offending env entry, e.g. 'environment variable value can't contain "
-    'null(\\x00): "POSTGRES_PASSWORD=<value>"\', so the ApplyError shows the secret. devarch '
-    "should refuse such a value when it is set, or scrub secret values from engine messages",
-)
 def test_an_engine_error_about_a_secret_does_not_quote_it(make_devarch, unique):
     """A secret the engine refuses (a NUL byte) fails without its value in the error."""
     devarch = make_devarch("docker")
@@ -425,12 +412,6 @@ def test_an_engine_error_about_a_secret_does_not_quote_it(make_devarch, unique):
 
 
 @pytest.mark.docker
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Devarch.compose() plans with observe=False, so the host ports its own running "
-    "containers publish look taken by another process; allocation fails and compose raises "
-    "WiringError 'no host port allocated for db 5432/tcp' for every applied stack",
-)
 def test_compose_of_an_applied_stack_renders_with_redacted_secrets(docker_stack):
     """compose() of a running stack renders its allocated host ports and *** for the secret."""
     devarch, stack, values = docker_stack
