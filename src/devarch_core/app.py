@@ -8,6 +8,7 @@ the composition root that builds them from configuration).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import uuid
@@ -1291,13 +1292,17 @@ class Devarch(ManifestCases):
 
 
 def _redact(text: str, values: Iterable[object]) -> str:
-    """Replace every secret value (and its escaped forms) in ``text`` by ``***``."""
+    """Replace every secret value (and its escaped forms) in ``text`` by ``***``.
+
+    A value is replaced where it stands on its own (quoted, after ``=``, between spaces), not
+    inside a longer name: a password ``devarch`` must not turn ``devarch-shop-db`` into ``***-shop-db``.
+    """
     for value in values:
         if isinstance(value, Secret) and value.reveal():
             plain = value.reveal()
             for form in {plain, repr(plain)[1:-1], plain.encode("unicode_escape").decode("ascii", "replace")}:
                 if form:
-                    text = text.replace(form, REDACTED)
+                    text = re.sub(rf"(?<![\w.-]){re.escape(form)}(?![\w.-])", REDACTED, text)
     return text
 
 
