@@ -326,7 +326,13 @@ class Devarch(ManifestCases):
             raise NotFoundError("instance", f"{stack.name}/{name}", hint=f"instances of {stack.name}: {names}")
         return instance
 
-    def _check_container_name(self, tx: StoreSession, stack: str, instance: str, *, ignore_id: str | None = None) -> None:
+    def _claim_instance_name(self, tx: StoreSession, stack: Stack, name: str) -> None:
+        """Refuse an instance name taken in the stack, or whose container name is taken anywhere."""
+        if tx.get_instance(stack.id, name) is not None:
+            raise ConflictError(f"instance {name!r} already exists in stack {stack.name!r}")
+        self._check_container_name(tx, stack.name, name)
+
+    def _check_container_name(self, tx: StoreSession, stack: str, instance: str) -> None:
         name = naming.container_name(stack, instance)
         if len(name) > naming.MAX_NAME_LENGTH:
             raise ValidationError(
@@ -340,7 +346,6 @@ class Devarch(ManifestCases):
                 f"container name {name} is already used by stack {holder[0]!r} (instance {holder[1]!r}); "
                 "choose another instance or stack name"
             )
-        del ignore_id
 
     def template_for(self, instance: Instance) -> Template:
         """The catalog template an instance was made from (its pinned version)."""
@@ -510,9 +515,7 @@ class Devarch(ManifestCases):
         plain_secrets.update(secrets or {})
         with self._tx() as tx:
             st = self._stack(tx, stack)
-            if tx.get_instance(st.id, name) is not None:
-                raise ConflictError(f"instance {name!r} already exists in stack {stack!r}")
-            self._check_container_name(tx, stack, name)
+            self._claim_instance_name(tx, st, name)
             self._check_merge(tmpl, parsed, st, name)
             now = self._now()
             instance = Instance(
@@ -640,9 +643,7 @@ class Devarch(ManifestCases):
         with self._tx() as tx:
             st = self._stack(tx, stack)
             inst = self._instance(tx, st, name)
-            if tx.get_instance(st.id, new_name) is not None:
-                raise ConflictError(f"instance {new_name!r} already exists in stack {stack!r}")
-            self._check_container_name(tx, stack, new_name)
+            self._claim_instance_name(tx, st, new_name)
             now = self._now()
             copy = attrs.evolve(inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now)
             # Pinned host ports cannot be shared: the copy gets its own allocation.
@@ -661,9 +662,7 @@ class Devarch(ManifestCases):
         with self._tx() as tx:
             st = self._stack(tx, stack)
             inst = self._instance(tx, st, name)
-            if tx.get_instance(st.id, new_name) is not None:
-                raise ConflictError(f"instance {new_name!r} already exists in stack {stack!r}")
-            self._check_container_name(tx, stack, new_name)
+            self._claim_instance_name(tx, st, new_name)
             renamed = attrs.evolve(inst, name=new_name, updated_at=self._now())
             tx.update_instance(renamed)
             for wire in tx.list_wires(st.id):
