@@ -17,13 +17,10 @@ from devarch_core.app import Devarch
 from devarch_core.errors import ApplyError, WiringError
 from devarch_core.planning import Plan
 from devarch_core.testing import (
-    FakeConfigFiles,
-    FakePortProbe,
     FakeRuntime,
-    InMemoryKeys,
     InMemoryStackLock,
     InMemoryStore,
-    ManualClock,
+    fake_devarch,
 )
 
 if TYPE_CHECKING:
@@ -44,16 +41,7 @@ def make(
     catalog: Catalog, *, busy: tuple[int, ...] = (), store: InMemoryStore | None = None
 ) -> Devarch:
     """Build a facade on fresh fakes (or on a shared ``store``)."""
-    return Devarch(
-        store=store or InMemoryStore(),
-        catalog=catalog,
-        keys=InMemoryKeys(b"k" * 32),
-        runtime=FakeRuntime(images={IMAGE: "sha256:1"}),
-        lock=InMemoryStackLock(),
-        config_files=FakeConfigFiles(),
-        port_probe=FakePortProbe(busy=busy),
-        clock=ManualClock(),
-    )
+    return fake_devarch(catalog, images={IMAGE: "sha256:1"}, busy=busy, store=store)
 
 
 def runtime_of(devarch: Devarch) -> FakeRuntime:

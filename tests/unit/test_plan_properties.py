@@ -20,13 +20,8 @@ from devarch_core.app import Devarch
 from devarch_core.errors import WiringError
 from devarch_core.planning import Plan
 from devarch_core.testing import (
-    FakeConfigFiles,
-    FakePortProbe,
     FakeRuntime,
-    InMemoryKeys,
-    InMemoryStackLock,
-    InMemoryStore,
-    ManualClock,
+    fake_devarch,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -61,16 +56,7 @@ def stacks(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 def build(rows: list[dict[str, Any]], *, stack: str = "gen") -> Devarch:
     """Build a facade on fresh fakes with one stack made of ``rows`` (added in that order)."""
-    devarch = Devarch(
-        store=InMemoryStore(),
-        catalog=CATALOG,
-        keys=InMemoryKeys(b"k" * 32),
-        runtime=FakeRuntime(images={"devarch-test/busybox:latest": "sha256:1"}),
-        lock=InMemoryStackLock(),
-        config_files=FakeConfigFiles(),
-        port_probe=FakePortProbe(),
-        clock=ManualClock(),
-    )
+    devarch = fake_devarch(CATALOG, images={"devarch-test/busybox:latest": "sha256:1"})
     devarch.create_stack(stack)
     for row in rows:
         devarch.add_instance(

@@ -17,13 +17,8 @@ from devarch_core.engine import EngineInfo
 from devarch_core.errors import ValidationError
 from devarch_core.spec import Resources
 from devarch_core.testing import (
-    FakeConfigFiles,
-    FakePortProbe,
     FakeRuntime,
-    InMemoryKeys,
-    InMemoryStackLock,
-    InMemoryStore,
-    ManualClock,
+    fake_devarch,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -44,16 +39,8 @@ def make_devarch(*, cpus: int = 4, enforces: frozenset[str] = ALL) -> Devarch:
         memory=8 * 1024**3,
         enforces=enforces,
     )
-    return Devarch(
-        store=InMemoryStore(),
-        catalog=load_catalog_dirs([EXAMPLES]),
-        keys=InMemoryKeys(),
-        runtime=FakeRuntime(images={IMAGE: "sha256:" + "b" * 64}, engine_info=info),
-        lock=InMemoryStackLock(),
-        config_files=FakeConfigFiles(),
-        port_probe=FakePortProbe(),
-        clock=ManualClock(),
-    )
+    runtime = FakeRuntime(images={IMAGE: "sha256:" + "b" * 64}, engine_info=info)
+    return fake_devarch(load_catalog_dirs([EXAMPLES]), runtime=runtime)
 
 
 @pytest.fixture

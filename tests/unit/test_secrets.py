@@ -19,13 +19,8 @@ from devarch_core.errors import SecretError
 from devarch_core.ports import SealedSecret
 from devarch_core.secrets import KEY_SIZE, REDACTED, Secret, SecretBox, SecretSlot
 from devarch_core.testing import (
-    FakeConfigFiles,
-    FakePortProbe,
-    FakeRuntime,
     InMemoryKeys,
-    InMemoryStackLock,
-    InMemoryStore,
-    ManualClock,
+    fake_devarch,
 )
 
 if TYPE_CHECKING:
@@ -278,15 +273,8 @@ def devarch() -> Devarch:
     """Return a facade on in-memory fakes with the example busybox catalog."""
     from devarch_adapters.filesystem import load_catalog_dirs  # noqa: PLC0415 - test helper only
 
-    return Devarch(
-        store=InMemoryStore(),
-        catalog=load_catalog_dirs([EXAMPLES]),
-        keys=InMemoryKeys(),
-        runtime=FakeRuntime(images={"devarch-test/busybox:latest": "sha256:" + "b" * 64}),
-        lock=InMemoryStackLock(),
-        config_files=FakeConfigFiles(),
-        port_probe=FakePortProbe(),
-        clock=ManualClock(),
+    return fake_devarch(
+        load_catalog_dirs([EXAMPLES]), images={"devarch-test/busybox:latest": "sha256:" + "b" * 64}
     )
 
 

@@ -3,7 +3,13 @@
 Each fake passes the same contract test suite as the real adapters (``tests/contract``).
 """
 
-from devarch_core.testing._misc import FakeConfigFiles, FakePortProbe, InMemoryKeys, ManualClock
+from devarch_core.testing._misc import (
+    FakeConfigFiles,
+    FakePortProbe,
+    InMemoryKeys,
+    ManualClock,
+    fake_devarch,
+)
 from devarch_core.testing._runtime import FakeRuntime
 from devarch_core.testing._store import InMemoryStackLock, InMemoryStore
 
@@ -15,4 +21,5 @@ __all__ = [
     "InMemoryStackLock",
     "InMemoryStore",
     "ManualClock",
+    "fake_devarch",
 ]

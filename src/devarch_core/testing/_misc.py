@@ -7,10 +7,16 @@ import posixpath
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from devarch_core.errors import ValidationError
 
-__all__ = ["FakeConfigFiles", "FakePortProbe", "InMemoryKeys", "ManualClock"]
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
+    from devarch_core.catalog import Catalog
+    from devarch_core.ports import Runtime, Store
+
+__all__ = ["FakeConfigFiles", "FakePortProbe", "InMemoryKeys", "ManualClock", "fake_devarch"]
 
 
 class InMemoryKeys:
@@ -92,3 +98,33 @@ class ManualClock:
         """Move time forward."""
         self._mono += seconds
         self._now += timedelta(seconds=seconds)
+
+
+def fake_devarch(
+    catalog: Catalog,
+    *,
+    images: Mapping[str, str] | None = None,
+    busy: Iterable[int] = (),
+    store: Store | None = None,
+    runtime: Runtime | None = None,
+    keys: InMemoryKeys | None = None,
+    **options: Any,  # noqa: ANN401 - passed to Devarch (port_range, health_timeout, parallelism...)
+) -> Devarch:
+    """A :class:`~devarch_core.app.Devarch` on in-memory fakes: test code that uses devarch
+    without any engine, store or files. ``images`` are the images the fake engine has (ref ->
+    id); ``busy`` host ports the fake probe reports as taken by other processes."""
+    from devarch_core.app import Devarch  # noqa: PLC0415 - the facade imports this module's siblings
+    from devarch_core.testing._runtime import FakeRuntime  # noqa: PLC0415
+    from devarch_core.testing._store import InMemoryStackLock, InMemoryStore  # noqa: PLC0415
+
+    return Devarch(
+        store=store or InMemoryStore(),
+        catalog=catalog,
+        keys=keys or InMemoryKeys(),
+        runtime=runtime or FakeRuntime(images=images if images is not None else {}),
+        lock=InMemoryStackLock(),
+        config_files=FakeConfigFiles(),
+        port_probe=FakePortProbe(busy=busy),
+        clock=ManualClock(),
+        **options,
+    )
