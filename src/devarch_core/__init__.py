@@ -46,7 +46,7 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.manifest import Lockfile, Manifest
-from devarch_core.manifest_cases import ImportResult
+from devarch_core.usecases.manifests import ImportResult
 from devarch_core.merge import EffectiveConfig, WireInjection, resolve
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.naming import container_name, network_name, slugify, validate_name, volume_name

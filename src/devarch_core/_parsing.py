@@ -36,7 +36,9 @@ class Problems:
         except (ValueError, TypeError) as exc:
             self.add(path, str(exc))
 
-    def raise_if_any(self, error: type[ValidationError] = ValidationError, what: str = "invalid input") -> None:
+    def raise_if_any(
+        self, error: type[ValidationError] = ValidationError, what: str = "invalid input"
+    ) -> None:
         """Raise ``error`` with every problem collected, if any."""
         if self.items:
             raise error(self.items, what=what)
@@ -97,7 +99,9 @@ def type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def scalar(value: object, path: str, problems: Problems, kind: Callable[[Any], T], what: str) -> T | None:
+def scalar(
+    value: object, path: str, problems: Problems, kind: Callable[[Any], T], what: str
+) -> T | None:
     """Convert ``value`` with ``kind`` (str/int/bool), recording a problem if it does not fit."""
     if value is None:
         return None

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devarch_core import naming
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import ValidationError
 from devarch_core.merge import EffectiveConfig, canonical_json
-from devarch_core.model import PortAllocation
 from devarch_core.secrets import Secret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from devarch_core.model import PortAllocation
 
 __all__ = [
     "config_file_relpath",
@@ -61,10 +64,13 @@ def volume_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
 
 def config_file_relpath(path: str) -> str:
     """Where a config file for container path ``/etc/app/x.conf`` lives in the instance
-    directory: ``etc/app/x.conf``. Refuses anything that would escape it."""
+    directory: ``etc/app/x.conf``. Refuses anything that would escape it.
+    """
     norm = posixpath.normpath(path)
     if not norm.startswith("/") or ".." in norm.split("/"):
-        raise ValidationError(f"config file path {path!r} must be absolute inside the container, without '..'")
+        raise ValidationError(
+            f"config file path {path!r} must be absolute inside the container, without '..'"
+        )
     rel = norm.lstrip("/")
     if not rel:
         raise ValidationError(f"config file path {path!r} names the container's root")
@@ -90,25 +96,47 @@ def container_spec(
         if not port.publish:
             continue
         allocation = allocations.get(port.key)
-        host_port = port.host if port.host is not None else (allocation.host_port if allocation else None)
+        host_port = (
+            port.host if port.host is not None else (allocation.host_port if allocation else None)
+        )
         if host_port is None:
             msg = f"no host port allocated for {effective.instance} {port.key}"
             raise ValidationError(msg)
-        ports.append(PublishedPort(container=port.container, protocol=port.protocol, host_ip=port.host_ip, host_port=host_port))
+        ports.append(
+            PublishedPort(
+                container=port.container,
+                protocol=port.protocol,
+                host_ip=port.host_ip,
+                host_port=host_port,
+            )
+        )
     mounts = []
     for volume in service.volumes:
         if volume.type == "volume":
-            source = naming.volume_name(effective.stack, effective.instance, volume.source) if volume.source else None
+            source = (
+                naming.volume_name(effective.stack, effective.instance, volume.source)
+                if volume.source
+                else None
+            )
         else:
             source = volume.source
-        mounts.append(Mount(type=volume.type, source=source, target=volume.target, read_only=volume.read_only))
+        mounts.append(
+            Mount(type=volume.type, source=source, target=volume.target, read_only=volume.read_only)
+        )
     if service.config_files:
         if config_dir is None:
             msg = f"instance {effective.instance} has config files but no config directory"
             raise ValidationError(msg)
         for file in service.config_files:
             rel = config_file_relpath(file.path)
-            mounts.append(Mount(type="bind", source=posixpath.join(config_dir, rel), target=file.path, read_only=True))
+            mounts.append(
+                Mount(
+                    type="bind",
+                    source=posixpath.join(config_dir, rel),
+                    target=file.path,
+                    read_only=True,
+                )
+            )
     labels = {**service.labels, **identity_labels(effective, owner)}
     return ContainerSpec(
         name=effective.container_name,
@@ -140,7 +168,8 @@ def spec_data(spec: ContainerSpec, hash_secret: Callable[[str], str]) -> dict[st
         "user": spec.user,
         "restart": spec.restart,
         "environment": {
-            k: (hash_secret(v.reveal()) if isinstance(v, Secret) else v) for k, v in sorted(spec.environment.items())
+            k: (hash_secret(v.reveal()) if isinstance(v, Secret) else v)
+            for k, v in sorted(spec.environment.items())
         },
         "labels": {k: v for k, v in spec.labels.items() if k != naming.LABEL_CONFIG_HASH},
         "network": spec.network,
@@ -154,6 +183,7 @@ def spec_data(spec: ContainerSpec, hash_secret: Callable[[str], str]) -> dict[st
 
 def spec_hash(spec: ContainerSpec, hash_secret: Callable[[str], str], extra: object = None) -> str:
     """The ``devarch.config_hash`` label: a short hash of everything that shapes the container
-    (and ``extra``, e.g. config file contents). Secrets enter only as keyed hashes."""
+    (and ``extra``, e.g. config file contents). Secrets enter only as keyed hashes.
+    """
     data = {"spec": spec_data(spec, hash_secret), "extra": extra}
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 from attrs import frozen
 
 from devarch_core.spec import EnvValue, Healthcheck, Resources
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "ContainerInfo",
@@ -52,7 +54,8 @@ class Mount:
 @frozen(kw_only=True)
 class ContainerSpec:
     """Everything an engine needs to create one container. Secret env values are revealed only by
-    the adapter's create call."""
+    the adapter's create call.
+    """
 
     name: str
     image: str
@@ -129,6 +132,8 @@ class EngineInfo:
     memory: int = 0
     #: Resource fields the engine enforces (``cpu_limit``, ``memory_limit``...); others are
     #: reported as not enforced in the plan.
-    enforces: frozenset[str] = frozenset({"cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"})
+    enforces: frozenset[str] = frozenset(
+        {"cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"}
+    )
     #: Security hints for doctor (``selinux``, ``apparmor``...).
     security: tuple[str, ...] = ()

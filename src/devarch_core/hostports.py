@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from devarch_core.model import PortAllocation
 from devarch_core.planning import PlanDiagnostic
-from devarch_core.ports import PortProbe
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from devarch_core.ports import PortProbe
 
 __all__ = ["PortRequest", "PortResolution", "allocate_ports"]
 
@@ -43,7 +47,7 @@ def _owner(alloc: PortAllocation) -> str:
     return f"{alloc.stack}/{alloc.instance}"
 
 
-def allocate_ports(  # noqa: C901, PLR0912 - the rules read best in one place
+def allocate_ports(  # noqa: C901 - the rules read best in one place
     requests: Sequence[PortRequest],
     existing: Iterable[tuple[str, PortAllocation]],
     *,
@@ -70,7 +74,11 @@ def allocate_ports(  # noqa: C901, PLR0912 - the rules read best in one place
     claimed: dict[tuple[int, str], PortRequest] = {}
 
     def busy_elsewhere(req: PortRequest, port: int) -> bool:
-        return port not in own and probe is not None and not probe.is_free(req.host_ip, port, req.protocol)
+        return (
+            port not in own
+            and probe is not None
+            and not probe.is_free(req.host_ip, port, req.protocol)
+        )
 
     pending = []
     for req in sorted(requests, key=lambda r: (r.stack, r.instance, r.container_port, r.protocol)):
@@ -119,14 +127,23 @@ def allocate_ports(  # noqa: C901, PLR0912 - the rules read best in one place
             )
             continue
         claimed[(port, req.protocol)] = req
-        alloc = PortAllocation(stack=req.stack, instance=req.instance, container_port=req.container_port, protocol=req.protocol, host_port=port, host_ip=req.host_ip)
+        alloc = PortAllocation(
+            stack=req.stack,
+            instance=req.instance,
+            container_port=req.container_port,
+            protocol=req.protocol,
+            host_port=port,
+            host_ip=req.host_ip,
+        )
         chosen.setdefault(req.instance_id, {})[req.key] = alloc
         if previous is None or previous.host_port != port or previous.instance != req.instance:
             new.append((req.instance_id, alloc))
     candidate = port_range[0]
     for req in pending:
         while candidate <= port_range[1] and (
-            (candidate, req.protocol) in taken or (candidate, req.protocol) in claimed or busy_elsewhere(req, candidate)
+            (candidate, req.protocol) in taken
+            or (candidate, req.protocol) in claimed
+            or busy_elsewhere(req, candidate)
         ):
             candidate += 1
         if candidate > port_range[1]:
@@ -140,7 +157,14 @@ def allocate_ports(  # noqa: C901, PLR0912 - the rules read best in one place
             )
             continue
         claimed[(candidate, req.protocol)] = req
-        alloc = PortAllocation(stack=req.stack, instance=req.instance, container_port=req.container_port, protocol=req.protocol, host_port=candidate, host_ip=req.host_ip)
+        alloc = PortAllocation(
+            stack=req.stack,
+            instance=req.instance,
+            container_port=req.container_port,
+            protocol=req.protocol,
+            host_port=candidate,
+            host_ip=req.host_ip,
+        )
         chosen.setdefault(req.instance_id, {})[req.key] = alloc
         new.append((req.instance_id, alloc))
         candidate += 1

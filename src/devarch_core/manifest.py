@@ -25,11 +25,11 @@ from devarch_core.overrides import Overrides
 __all__ = [
     "LOCK_FORMAT",
     "MANIFEST_VERSIONS",
+    "SECRET_PLACEHOLDER",
     "InstanceSpec",
     "LockedInstance",
     "Lockfile",
     "Manifest",
-    "SECRET_PLACEHOLDER",
     "dump_yaml",
 ]
 
@@ -54,7 +54,14 @@ _Dumper.add_representer(str, _str_representer)
 
 def dump_yaml(data: object) -> str:
     """Deterministic block YAML (keys in the given order, unicode kept)."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+    )
 
 
 @frozen(kw_only=True)
@@ -89,7 +96,11 @@ class InstanceSpec:
             for var, name in self.secret_refs.items():
                 env[var] = f"${{secret:{name}}}"
             overrides["environment"] = dict(sorted(env.items()))
-            overrides = {k: overrides[k] for k in ["environment", *[k for k in overrides if k != "environment"]] if k in overrides}
+            overrides = {
+                k: overrides[k]
+                for k in ["environment", *[k for k in overrides if k != "environment"]]
+                if k in overrides
+            }
             overrides = _reorder(overrides)
         if overrides:
             data["overrides"] = overrides
@@ -133,7 +144,9 @@ class Manifest:
         if self.network:
             stack["network"] = self.network
         data: dict[str, Any] = {"version": self.version, "stack": stack}
-        data["instances"] = {i.name: i.to_data() for i in sorted(self.instances, key=lambda i: i.name)}
+        data["instances"] = {
+            i.name: i.to_data() for i in sorted(self.instances, key=lambda i: i.name)
+        }
         wires = []
         for wire in sorted(self.wires, key=lambda w: (w.consumer, w.import_name)):
             row = {"consumer": wire.consumer, "import": wire.import_name, "provider": wire.provider}
@@ -176,7 +189,8 @@ class Manifest:
     @classmethod
     def check(cls, data: object) -> tuple[Manifest | None, list[Problem]]:  # noqa: C901, PLR0912, PLR0915
         """Like :meth:`from_data` but returns what could be read together with every problem,
-        so callers can add their own checks (templates, secrets) and report all at once."""
+        so callers can add their own checks (templates, secrets) and report all at once.
+        """
         problems = Problems()
         raw = expect_mapping(data, "", problems)
         if data is None or not isinstance(data, Mapping):
@@ -187,9 +201,14 @@ class Manifest:
         version = raw.get("version")
         low, high = MANIFEST_VERSIONS
         if isinstance(version, bool) or not isinstance(version, int):
-            problems.add("version", f"expected an integer manifest version ({low} to {high} are supported)")
+            problems.add(
+                "version", f"expected an integer manifest version ({low} to {high} are supported)"
+            )
         elif not low <= version <= high:
-            problems.add("version", f"unsupported manifest version {version}; this devarch reads versions {low} to {high}")
+            problems.add(
+                "version",
+                f"unsupported manifest version {version}; this devarch reads versions {low} to {high}",
+            )
         stack_raw = raw.get("stack")
         if isinstance(stack_raw, str):
             stack_raw = {"name": stack_raw}
@@ -200,7 +219,9 @@ class Manifest:
             problems.add("stack.name", "a manifest names its stack")
         else:
             _check_name(name, "stack.name", "stack", problems)
-        description = scalar(stack.get("description", ""), "stack.description", problems, str, "text") or ""
+        description = (
+            scalar(stack.get("description", ""), "stack.description", problems, str, "text") or ""
+        )
         network = scalar(stack.get("network"), "stack.network", problems, str, "a network name")
         if network is not None:
             _check_name(network, "stack.network", "network", problems)
@@ -209,13 +230,33 @@ class Manifest:
             path = f"instances.{inst_name}"
             _check_name(str(inst_name), path, "instance", problems)
             entry = expect_mapping(body, path, problems)
-            check_keys(entry, {"template", "template_version", "description", "enabled", "overrides", "pins"}, path, problems)
-            template = scalar(entry.get("template"), join(path, "template"), problems, str, "a template name")
+            check_keys(
+                entry,
+                {"template", "template_version", "description", "enabled", "overrides", "pins"},
+                path,
+                problems,
+            )
+            template = scalar(
+                entry.get("template"), join(path, "template"), problems, str, "a template name"
+            )
             if not template:
                 problems.add(join(path, "template"), "every instance names its template")
-            tversion = scalar(entry.get("template_version"), join(path, "template_version"), problems, str, "a version string")
-            idesc = scalar(entry.get("description", ""), join(path, "description"), problems, str, "text") or ""
-            enabled = scalar(entry.get("enabled", True), join(path, "enabled"), problems, bool, "true or false")
+            tversion = scalar(
+                entry.get("template_version"),
+                join(path, "template_version"),
+                problems,
+                str,
+                "a version string",
+            )
+            idesc = (
+                scalar(
+                    entry.get("description", ""), join(path, "description"), problems, str, "text"
+                )
+                or ""
+            )
+            enabled = scalar(
+                entry.get("enabled", True), join(path, "enabled"), problems, bool, "true or false"
+            )
             over_raw = entry.get("overrides")
             secret_refs: dict[str, str] = {}
             if isinstance(over_raw, Mapping) and isinstance(over_raw.get("environment"), Mapping):
@@ -224,7 +265,10 @@ class Manifest:
                     if isinstance(value, str) and value.startswith("${secret:"):
                         match = SECRET_PLACEHOLDER.match(value)
                         if match is None:
-                            problems.add(join(path, f"overrides.environment.{var}"), f"{value!r} is not a ${{secret:NAME}} placeholder")
+                            problems.add(
+                                join(path, f"overrides.environment.{var}"),
+                                f"{value!r} is not a ${{secret:NAME}} placeholder",
+                            )
                         else:
                             secret_refs[str(var)] = match.group(1)
                         del env[var]
@@ -233,7 +277,9 @@ class Manifest:
             pins = expect_mapping(entry.get("pins"), join(path, "pins"), problems)
             check_keys(pins, {"ports", "image"}, join(path, "pins"), problems)
             port_pins: dict[str, int] = {}
-            for key, port in expect_mapping(pins.get("ports"), join(path, "pins.ports"), problems).items():
+            for key, port in expect_mapping(
+                pins.get("ports"), join(path, "pins.ports"), problems
+            ).items():
                 ppath = join(path, f"pins.ports.{key}")
                 number, _, proto = str(key).partition("/")
                 if not number.isdigit() or proto not in ("tcp", "udp", ""):
@@ -245,7 +291,9 @@ class Manifest:
                     continue
                 if host is not None:
                     port_pins[f"{int(number)}/{proto or 'tcp'}"] = host
-            image = scalar(pins.get("image"), join(path, "pins.image"), problems, str, "an image digest")
+            image = scalar(
+                pins.get("image"), join(path, "pins.image"), problems, str, "an image digest"
+            )
             if template:
                 instances.append(
                     InstanceSpec(
@@ -262,15 +310,23 @@ class Manifest:
                 )
         wires = []
         seen: set[tuple[str, str]] = set()
-        names = {i.name for i in instances} | set(expect_mapping(raw.get("instances"), "instances", Problems()))
+        names = {i.name for i in instances} | set(
+            expect_mapping(raw.get("instances"), "instances", Problems())
+        )
         for i, item in enumerate(expect_list(raw.get("wires"), "wires", problems)):
             path = f"wires[{i}]"
             entry = expect_mapping(item, path, problems)
             check_keys(entry, {"consumer", "import", "provider", "export"}, path, problems)
-            consumer = scalar(entry.get("consumer"), join(path, "consumer"), problems, str, "an instance name")
+            consumer = scalar(
+                entry.get("consumer"), join(path, "consumer"), problems, str, "an instance name"
+            )
             imp = scalar(entry.get("import"), join(path, "import"), problems, str, "an import name")
-            provider = scalar(entry.get("provider"), join(path, "provider"), problems, str, "an instance name")
-            export = scalar(entry.get("export"), join(path, "export"), problems, str, "an export name")
+            provider = scalar(
+                entry.get("provider"), join(path, "provider"), problems, str, "an instance name"
+            )
+            export = scalar(
+                entry.get("export"), join(path, "export"), problems, str, "an export name"
+            )
             for key, value in (("consumer", consumer), ("provider", provider)):
                 if value is None:
                     problems.add(join(path, key), "required")
@@ -283,7 +339,9 @@ class Manifest:
                     problems.add(path, f"{consumer}.{imp} is wired twice")
                 seen.add((consumer, imp))
             if consumer and imp and provider:
-                wires.append(Wire(consumer=consumer, import_name=imp, provider=provider, export_name=export))
+                wires.append(
+                    Wire(consumer=consumer, import_name=imp, provider=provider, export_name=export)
+                )
         manifest = cls(
             version=version if isinstance(version, int) and not isinstance(version, bool) else 1,
             stack=name or "",
@@ -352,7 +410,9 @@ class Lockfile:
 
     def to_yaml(self) -> str:
         """The ``devarch.lock`` text (deterministic), with a header saying it is generated."""
-        return "# devarch.lock: generated by devarch; commit it, do not edit it.\n" + dump_yaml(self.to_data())
+        return "# devarch.lock: generated by devarch; commit it, do not edit it.\n" + dump_yaml(
+            self.to_data()
+        )
 
     @classmethod
     def parse(cls, text: str, origin: str = "devarch.lock") -> Lockfile:
@@ -365,15 +425,25 @@ class Lockfile:
         raw = expect_mapping(data, "", problems)
         check_keys(raw, {"format", "stack", "manifest_hash", "instances"}, "", problems)
         if raw.get("format") != LOCK_FORMAT:
-            problems.add("format", f"unsupported lockfile format {raw.get('format')!r}; this devarch reads {LOCK_FORMAT}")
+            problems.add(
+                "format",
+                f"unsupported lockfile format {raw.get('format')!r}; this devarch reads {LOCK_FORMAT}",
+            )
         stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""
         instances = {}
         for name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
             path = f"instances.{name}"
             entry = expect_mapping(body, path, problems)
-            check_keys(entry, {"template", "template_version", "template_hash", "image", "image_digest", "ports"}, path, problems)
+            check_keys(
+                entry,
+                {"template", "template_version", "template_hash", "image", "image_digest", "ports"},
+                path,
+                problems,
+            )
             ports = {}
-            for key, value in expect_mapping(entry.get("ports"), join(path, "ports"), problems).items():
+            for key, value in expect_mapping(
+                entry.get("ports"), join(path, "ports"), problems
+            ).items():
                 port = scalar(value, join(path, f"ports.{key}"), problems, int, "a host port")
                 if port is not None:
                     ports[str(key)] = port
@@ -383,9 +453,13 @@ class Lockfile:
                 if not fields[key]:
                     problems.add(join(path, key), "required")
             instances[str(name)] = LockedInstance(
-                image_digest=scalar(entry.get("image_digest"), join(path, "image_digest"), problems, str, "a digest"),
+                image_digest=scalar(
+                    entry.get("image_digest"), join(path, "image_digest"), problems, str, "a digest"
+                ),
                 ports=ports,
                 **fields,
             )
         problems.raise_if_any(ManifestError, what=f"invalid lockfile {origin}")
-        return cls(stack=stack, manifest_hash=str(raw.get("manifest_hash", "")), instances=instances)
+        return cls(
+            stack=stack, manifest_hash=str(raw.get("manifest_hash", "")), instances=instances
+        )

@@ -8,18 +8,21 @@ without losing the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
 
 from devarch_core.errors import Problem, ValidationError
-from devarch_core.model import Instance, Stack
-from devarch_core.overrides import Overrides
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import ConfigFile, EnvValue, PortSpec, Resources, ServiceSpec, VolumeSpec
-from devarch_core.template import Template
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from devarch_core.model import Instance, Stack
+    from devarch_core.overrides import Overrides
+    from devarch_core.template import Template
 
 __all__ = ["EffectiveConfig", "WireInjection", "resolve"]
 
@@ -86,7 +89,11 @@ class EffectiveConfig:
             "container": self.container_name,
             "network": self.network,
             "enabled": self.enabled,
-            "template": {"name": self.template, "version": self.template_version, "hash": self.template_hash},
+            "template": {
+                "name": self.template,
+                "version": self.template_version,
+                "hash": self.template_hash,
+            },
             "service": self.service.to_data(),
             "sources": dict(sorted(self.sources.items())),
             "secrets": sorted(self.secret_env),
@@ -126,7 +133,11 @@ def flatten_service(service: ServiceSpec) -> dict[str, Any]:
 
 
 def _merge_keyed(
-    base: Mapping[str, Any], sources: dict[str, str], field: str, changes: Mapping[str, Any], source: str
+    base: Mapping[str, Any],
+    sources: dict[str, str],
+    field: str,
+    changes: Mapping[str, Any],
+    source: str,
 ) -> dict[str, Any]:
     """Apply ``changes`` (key -> value, None removes) to ``base`` recording sources."""
     merged = dict(base)
@@ -197,7 +208,9 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
             ports.pop(change.key, None)
             sources.pop(path, None)
             continue
-        current = ports.get(change.key) or PortSpec(container=change.container, protocol=change.protocol)
+        current = ports.get(change.key) or PortSpec(
+            container=change.container, protocol=change.protocol
+        )
         updates: dict[str, Any] = {}
         if change.host is not None:
             updates["host"] = change.host
@@ -225,13 +238,25 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
         sources[path] = USER
 
     # domains and depends_on: sets; wires add their provider
-    domains = {d: True for d in spec.domains}
-    domains = _merge_keyed(domains, sources, "domains", {k: (True if v else None) for k, v in overrides.domains.items()}, USER)
-    depends: dict[str, bool] = {d: True for d in spec.depends_on}
+    domains = dict.fromkeys(spec.domains, True)
+    domains = _merge_keyed(
+        domains,
+        sources,
+        "domains",
+        {k: (True if v else None) for k, v in overrides.domains.items()},
+        USER,
+    )
+    depends: dict[str, bool] = dict.fromkeys(spec.depends_on, True)
     for injection in injections:
         depends[injection.provider] = True
         sources[f"depends_on.{injection.provider}"] = wire_source(injection.provider)
-    depends = _merge_keyed(depends, sources, "depends_on", {k: (True if v else None) for k, v in overrides.depends_on.items()}, USER)
+    depends = _merge_keyed(
+        depends,
+        sources,
+        "depends_on",
+        {k: (True if v else None) for k, v in overrides.depends_on.items()},
+        USER,
+    )
     depends.pop(instance.name, None)
 
     # healthcheck: whole object replaced; disable removes

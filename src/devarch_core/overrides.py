@@ -14,7 +14,15 @@ from typing import Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar, type_name
+from devarch_core._parsing import (
+    Problems,
+    check_keys,
+    expect_list,
+    expect_mapping,
+    join,
+    scalar,
+    type_name,
+)
 from devarch_core.errors import ValidationError
 from devarch_core.spec import (
     RESTART_POLICIES,
@@ -132,15 +140,21 @@ class Overrides:
     #: Variables the user flagged secret (their values live sealed in the store).
     secrets: tuple[str, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(set(s))))
     labels: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
-    ports: tuple[PortOverride, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(s, key=lambda p: (p.container, p.protocol))))
-    volumes: tuple[VolumeOverride, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(s, key=lambda v: v.target)))
+    ports: tuple[PortOverride, ...] = attrs.field(
+        default=(), converter=lambda s: tuple(sorted(s, key=lambda p: (p.container, p.protocol)))
+    )
+    volumes: tuple[VolumeOverride, ...] = attrs.field(
+        default=(), converter=lambda s: tuple(sorted(s, key=lambda v: v.target))
+    )
     #: domain -> True (add) / False (remove an inherited one).
     domains: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
     #: instance name -> True (add) / False (remove an inherited one).
     depends_on: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
     healthcheck: Healthcheck | None = None
     healthcheck_disabled: bool = False
-    config_files: tuple[ConfigFileOverride, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(s, key=lambda f: f.path)))
+    config_files: tuple[ConfigFileOverride, ...] = attrs.field(
+        default=(), converter=lambda s: tuple(sorted(s, key=lambda f: f.path))
+    )
     #: Per-field resource overrides (``None`` inherits).
     resources: Resources = Resources()
 
@@ -170,9 +184,14 @@ class Overrides:
         if self.volumes:
             data["volumes"] = [v.to_data() for v in self.volumes]
         if self.domains:
-            data["domains"] = [d if keep else {"domain": d, "remove": True} for d, keep in self.domains.items()]
+            data["domains"] = [
+                d if keep else {"domain": d, "remove": True} for d, keep in self.domains.items()
+            ]
         if self.depends_on:
-            data["depends_on"] = [d if keep else {"instance": d, "remove": True} for d, keep in self.depends_on.items()]
+            data["depends_on"] = [
+                d if keep else {"instance": d, "remove": True}
+                for d, keep in self.depends_on.items()
+            ]
         if self.healthcheck_disabled:
             data["healthcheck"] = "disable"
         elif self.healthcheck is not None:
@@ -208,16 +227,25 @@ class Overrides:
             if key in raw:
                 values[key] = _command(raw[key], join(path, key), problems)
         env: dict[str, str | None] = {}
-        for name, value in expect_mapping(raw.get("environment"), join(path, "environment"), problems).items():
+        for name, value in expect_mapping(
+            raw.get("environment"), join(path, "environment"), problems
+        ).items():
             if isinstance(name, str) and not is_env_name(name):
-                problems.add(join(join(path, "environment"), name), "is not a valid environment variable name")
+                problems.add(
+                    join(join(path, "environment"), name),
+                    "is not a valid environment variable name",
+                )
             env[name] = env_text(value, join(join(path, "environment"), name), problems)
         values["environment"] = env
         values["secrets"] = [
-            str(s) for s in expect_list(raw.get("secrets"), join(path, "secrets"), problems) if isinstance(s, str)
+            str(s)
+            for s in expect_list(raw.get("secrets"), join(path, "secrets"), problems)
+            if isinstance(s, str)
         ]
         labels: dict[str, str | None] = {}
-        for name, value in expect_mapping(raw.get("labels"), join(path, "labels"), problems).items():
+        for name, value in expect_mapping(
+            raw.get("labels"), join(path, "labels"), problems
+        ).items():
             if name.startswith("devarch."):
                 problems.add(join(join(path, "labels"), name), "devarch.* labels are reserved")
             labels[name] = env_text(value, join(join(path, "labels"), name), problems)
@@ -226,7 +254,11 @@ class Overrides:
         for i, item in enumerate(expect_list(raw.get("ports"), join(path, "ports"), problems)):
             ipath = f"{join(path, 'ports')}[{i}]"
             remove = _remove_flag(item, {"container", "target", "protocol"}, ipath, problems)
-            body = {k: v for k, v in item.items() if k != "remove"} if isinstance(item, Mapping) else item
+            body = (
+                {k: v for k, v in item.items() if k != "remove"}
+                if isinstance(item, Mapping)
+                else item
+            )
             spec = parse_port(body, ipath, problems, keep_host=True)
             if spec is None:
                 continue
@@ -249,7 +281,9 @@ class Overrides:
             if _remove_flag(item, {"target"}, ipath, problems):
                 target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
                 if not target or not target.startswith("/"):
-                    problems.add(join(ipath, "target"), "a removed mount needs its absolute target path")
+                    problems.add(
+                        join(ipath, "target"), "a removed mount needs its absolute target path"
+                    )
                 else:
                     target = posixpath.normpath(target)
                     volumes[target] = VolumeOverride(target=target, remove=True)
@@ -257,7 +291,9 @@ class Overrides:
             vol = parse_volume(item, ipath, problems)
             if vol is None:
                 continue
-            explicit = item if isinstance(item, Mapping) else {"source": vol.source, "type": vol.type}
+            explicit = (
+                item if isinstance(item, Mapping) else {"source": vol.source, "type": vol.type}
+            )
             volumes[vol.target] = VolumeOverride(
                 target=vol.target,
                 source=vol.source,
@@ -265,15 +301,21 @@ class Overrides:
                 read_only=vol.read_only if "read_only" in explicit or vol.read_only else None,
             )
         values["volumes"] = list(volumes.values())
-        values["domains"] = _keyed_set(raw.get("domains"), "domain", join(path, "domains"), problems)
-        values["depends_on"] = _keyed_set(raw.get("depends_on"), "instance", join(path, "depends_on"), problems)
+        values["domains"] = _keyed_set(
+            raw.get("domains"), "domain", join(path, "domains"), problems
+        )
+        values["depends_on"] = _keyed_set(
+            raw.get("depends_on"), "instance", join(path, "depends_on"), problems
+        )
         hc = raw.get("healthcheck")
         if hc == "disable" or (isinstance(hc, Mapping) and hc.get("disable") is True):
             values["healthcheck_disabled"] = True
         elif hc is not None:
             values["healthcheck"] = Healthcheck.parse(hc, join(path, "healthcheck"), problems)
         files: dict[str, ConfigFileOverride] = {}
-        for i, item in enumerate(expect_list(raw.get("config_files"), join(path, "config_files"), problems)):
+        for i, item in enumerate(
+            expect_list(raw.get("config_files"), join(path, "config_files"), problems)
+        ):
             ipath = f"{join(path, 'config_files')}[{i}]"
             entry = expect_mapping(item, ipath, problems)
             check_keys(entry, {"path", "content", "mode", "remove"}, ipath, problems)
@@ -292,7 +334,9 @@ class Overrides:
                 remove=_remove_flag(entry, {"path"}, ipath, problems),
             )
         values["config_files"] = list(files.values())
-        values["resources"] = Resources.parse(raw.get("resources"), join(path, "resources"), problems, partial=True)
+        values["resources"] = Resources.parse(
+            raw.get("resources"), join(path, "resources"), problems, partial=True
+        )
         return cls(**{k: v for k, v in values.items() if v is not None})
 
 
@@ -306,7 +350,9 @@ def _remove_flag(item: object, allowed: set[str], path: str, problems: Problems)
         return False
     if remove:
         for key in sorted(set(item) - allowed - {"remove"}, key=str):
-            problems.add(join(path, str(key)), f"a removed entry takes only {', '.join(sorted(allowed))}")
+            problems.add(
+                join(path, str(key)), f"a removed entry takes only {', '.join(sorted(allowed))}"
+            )
     return remove
 
 
@@ -327,7 +373,10 @@ def _keyed_set(value: object, key: str, path: str, problems: Problems) -> dict[s
             check_keys(item, {key, "remove"}, f"{path}[{i}]", problems)
             result[item[key]] = not _remove_flag(item, {key}, f"{path}[{i}]", problems)
         else:
-            problems.add(f"{path}[{i}]", f"expected a name or {{{key}: NAME, remove: true}}, got {type_name(item)}")
+            problems.add(
+                f"{path}[{i}]",
+                f"expected a name or {{{key}: NAME, remove: true}}, got {type_name(item)}",
+            )
     return result
 
 

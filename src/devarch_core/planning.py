@@ -10,17 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from attrs import frozen
 
 from devarch_core import naming
-from devarch_core.engine import ContainerInfo, ContainerSpec
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
-from devarch_core.ports import AppliedRecord
 from devarch_core.secrets import REDACTED
+
+if TYPE_CHECKING:
+    from devarch_core.engine import ContainerInfo, ContainerSpec
+    from devarch_core.ports import AppliedRecord
 
 __all__ = [
     "Action",
@@ -51,7 +53,13 @@ class FieldChange:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form (DESIGN §10)."""
-        return {"field": self.field, "old": self.old, "new": self.new, "source": self.source, "forces_recreate": self.forces_recreate}
+        return {
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "source": self.source,
+            "forces_recreate": self.forces_recreate,
+        }
 
 
 @frozen(kw_only=True)
@@ -89,7 +97,11 @@ class PlanDiagnostic:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        data: dict[str, Any] = {"severity": self.severity, "code": self.code, "message": self.message}
+        data: dict[str, Any] = {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
         if self.instance is not None:
             data["instance"] = self.instance
         return data
@@ -151,7 +163,9 @@ class Plan:
     def from_data(cls, data: object) -> Plan:
         """Read a plan written by :meth:`to_data`; ``ManifestError`` if it is not one."""
         if not isinstance(data, Mapping) or data.get("format") != PLAN_FORMAT:
-            raise ManifestError(f"not a devarch plan (expected format {PLAN_FORMAT})", what="invalid plan file")
+            raise ManifestError(
+                f"not a devarch plan (expected format {PLAN_FORMAT})", what="invalid plan file"
+            )
         try:
             return cls(
                 stack=str(data["stack"]),
@@ -193,7 +207,9 @@ class Plan:
         """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``)."""
         lines = []
         if not self.actions:
-            lines.append(f"Stack {self.stack}: no changes. The running containers match the configuration.")
+            lines.append(
+                f"Stack {self.stack}: no changes. The running containers match the configuration."
+            )
         else:
             lines.append(f"Plan for stack {self.stack}: {self.summary()}.")
             lines.append("")
@@ -204,7 +220,11 @@ class Plan:
                 lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
                 for change in action.changes:
                     arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
-                    flag = "  [forces recreate]" if change.forces_recreate and action.action == "modify" else ""
+                    flag = (
+                        "  [forces recreate]"
+                        if change.forces_recreate and action.action == "modify"
+                        else ""
+                    )
                     lines.append(f"      {change.field}: {arrow}  ({change.source}){flag}")
         if self.wiring:
             lines.append("")
@@ -256,31 +276,79 @@ def compute_plan(
         record = applied.get(eff.instance_id)
         if current is None:
             changes = _diff_fields({}, item.fields, eff)
-            actions.append(Action(action="add", instance=eff.instance, container=eff.container_name, changes=changes, reason="new container"))
+            actions.append(
+                Action(
+                    action="add",
+                    instance=eff.instance,
+                    container=eff.container_name,
+                    changes=changes,
+                    reason="new container",
+                )
+            )
             continue
         label_hash = current.labels.get(naming.LABEL_CONFIG_HASH)
         if label_hash == item.config_hash:
             if not current.running:
-                actions.append(Action(action="start", instance=eff.instance, container=eff.container_name, reason=f"container is {current.state}"))
+                actions.append(
+                    Action(
+                        action="start",
+                        instance=eff.instance,
+                        container=eff.container_name,
+                        reason=f"container is {current.state}",
+                    )
+                )
             continue
         old_fields: Mapping[str, Any] = record.config if record is not None else {}
         changes = _diff_fields(old_fields, item.fields, eff)
         if record is not None and record.config_hash != label_hash:
             reason = "drift: the container was changed outside devarch"
-            changes = (FieldChange(field="container.config_hash", old=label_hash, new=item.config_hash, source="drift"), *changes)
+            changes = (
+                FieldChange(
+                    field="container.config_hash",
+                    old=label_hash,
+                    new=item.config_hash,
+                    source="drift",
+                ),
+                *changes,
+            )
         elif not changes:
             reason = "container differs from its recorded configuration"
-            changes = (FieldChange(field="container.config_hash", old=label_hash, new=item.config_hash, source="template"),)
+            changes = (
+                FieldChange(
+                    field="container.config_hash",
+                    old=label_hash,
+                    new=item.config_hash,
+                    source="template",
+                ),
+            )
         else:
             reason = "configuration changed"
-        actions.append(Action(action="modify", instance=eff.instance, container=eff.container_name, changes=changes, reason=reason))
+        actions.append(
+            Action(
+                action="modify",
+                instance=eff.instance,
+                container=eff.container_name,
+                changes=changes,
+                reason=reason,
+            )
+        )
     for name, container in sorted(observed_by_name.items()):
         if name not in wanted:
             instance = container.labels.get(naming.LABEL_INSTANCE_NAME, name)
-            actions.append(Action(action="remove", instance=instance, container=name, reason="instance removed or disabled"))
+            actions.append(
+                Action(
+                    action="remove",
+                    instance=instance,
+                    container=name,
+                    reason="instance removed or disabled",
+                )
+            )
     actions.sort(key=lambda a: (_ORDER[a.action], a.instance))
     basis = {
-        "desired": {d.effective.instance: d.config_hash for d in sorted(desired, key=lambda d: d.effective.instance)},
+        "desired": {
+            d.effective.instance: d.config_hash
+            for d in sorted(desired, key=lambda d: d.effective.instance)
+        },
         "observed": {name: _observed_entry(c) for name, c in sorted(observed_by_name.items())},
         "inputs": dict(sorted((extra_basis or {}).items())),
     }
@@ -289,13 +357,20 @@ def compute_plan(
         stack=stack,
         token=token,
         actions=tuple(actions),
-        diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.severity != "error", d.instance or "", d.code, d.message))),
+        diagnostics=tuple(
+            sorted(
+                diagnostics,
+                key=lambda d: (d.severity != "error", d.instance or "", d.code, d.message),
+            )
+        ),
         wiring=tuple(wiring),
         basis=basis,
     )
 
 
-def _diff_fields(old: Mapping[str, Any], new: Mapping[str, Any], eff: EffectiveConfig) -> tuple[FieldChange, ...]:
+def _diff_fields(
+    old: Mapping[str, Any], new: Mapping[str, Any], eff: EffectiveConfig
+) -> tuple[FieldChange, ...]:
     changes = []
     secret_fields = {f"environment.{name}" for name in eff.secret_env}
     for field in sorted(set(old) | set(new)):

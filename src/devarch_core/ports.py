@@ -7,15 +7,25 @@ they say what is guaranteed, what is idempotent, and which ``DevarchError`` is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from attrs import frozen
 
-from devarch_core.engine import ContainerInfo, ContainerSpec, EngineInfo, HealthStatus, ImageInfo, NetworkInfo, VolumeInfo
-from devarch_core.model import Instance, PortAllocation, Stack, Wire
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from contextlib import AbstractContextManager
+    from datetime import datetime
+
+    from devarch_core.engine import (
+        ContainerInfo,
+        ContainerSpec,
+        EngineInfo,
+        HealthStatus,
+        ImageInfo,
+        NetworkInfo,
+        VolumeInfo,
+    )
+    from devarch_core.model import Instance, PortAllocation, Stack, Wire
 
 __all__ = [
     "AppliedRecord",
@@ -85,12 +95,14 @@ class StoreSession(Protocol):
 
     def update_stack(self, stack: Stack) -> None:
         """Replace the stack with the same id; ``NotFoundError`` if absent. Its name never changes:
-        a different name raises ``ValidationError``."""
+        a different name raises ``ValidationError``.
+        """
         ...
 
     def delete_stack(self, stack_id: str) -> None:
         """Delete the stack and everything it owns (instances, wires, secrets, applied records,
-        port allocations). Idempotent. Its name can be reused afterwards."""
+        port allocations). Idempotent. Its name can be reused afterwards.
+        """
         ...
 
     # -- instances ---------------------------------------------------------------------------
@@ -104,12 +116,14 @@ class StoreSession(Protocol):
 
     def add_instance(self, instance: Instance) -> None:
         """Insert an instance; ``ConflictError`` if its name exists in the stack or its container
-        name exists anywhere in the store (naming the other stack)."""
+        name exists anywhere in the store (naming the other stack).
+        """
         ...
 
     def update_instance(self, instance: Instance) -> None:
         """Replace the instance with the same id (a rename is allowed; uniqueness as for add).
-        ``NotFoundError`` if absent; ``ValidationError`` if ``stack_id`` differs (no moves)."""
+        ``NotFoundError`` if absent; ``ValidationError`` if ``stack_id`` differs (no moves).
+        """
         ...
 
     def delete_instance(self, instance_id: str) -> None:
@@ -153,7 +167,8 @@ class StoreSession(Protocol):
 
     def put_applied(self, record: AppliedRecord) -> None:
         """Insert or replace the applied record of ``record.instance_id``. ``config`` must be JSON
-        data (``StoreError`` otherwise) and reads back as parsed JSON (lists, not tuples)."""
+        data (``StoreError`` otherwise) and reads back as parsed JSON (lists, not tuples).
+        """
         ...
 
     def delete_applied(self, instance_id: str) -> None:
@@ -167,7 +182,8 @@ class StoreSession(Protocol):
 
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
         """Insert or replace the allocation of (instance, container port, protocol);
-        ``ConflictError`` naming the owner if another instance holds that host port."""
+        ``ConflictError`` naming the owner if another instance holds that host port.
+        """
         ...
 
     def delete_port_allocation(self, instance_id: str, container_port: int, protocol: str) -> None:
@@ -227,7 +243,8 @@ class Runtime(Protocol):
 
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
         """Create the bridge network with DNS if absent, else return it. Idempotent and safe when
-        callers race: all of them get the same network."""
+        callers race: all of them get the same network.
+        """
         ...
 
     def remove_network(self, name: str) -> bool:
@@ -260,12 +277,14 @@ class Runtime(Protocol):
 
     def create_container(self, spec: ContainerSpec) -> ContainerInfo:
         """Create (not start) a container joined to ``spec.network`` with ``spec.aliases``;
-        ``ConflictError`` if the name is taken. The only place secret values are revealed."""
+        ``ConflictError`` if the name is taken. The only place secret values are revealed.
+        """
         ...
 
     def start_container(self, name: str) -> None:
         """Start a container; no-op if it runs. Port clashes surface as ``EngineError``;
-        ``NotFoundError`` if there is no such container."""
+        ``NotFoundError`` if there is no such container.
+        """
         ...
 
     def stop_container(self, name: str, timeout: float = 10) -> None:
@@ -287,7 +306,8 @@ class Runtime(Protocol):
     def health(self, name: str) -> HealthStatus:
         """Current health; runs the check once where the engine does not schedule it (Podman).
         ``none`` without a healthcheck, ``starting`` until the first result; ``NotFoundError`` if
-        there is no such container."""
+        there is no such container.
+        """
         ...
 
 
@@ -297,13 +317,16 @@ class StackLock(Protocol):
     A crashed holder never leaves the stack locked: locks die with their process/session.
     """
 
-    def acquire(self, stack: str, *, holder: str, timeout: float | None = None) -> AbstractContextManager[None]:
+    def acquire(
+        self, stack: str, *, holder: str, timeout: float | None = None
+    ) -> AbstractContextManager[None]:
         """Hold the lock for the block. Without ``timeout`` fail at once, else wait up to
         ``timeout`` seconds; then raise ``StackLockedError`` naming the current holder.
 
         ``holder`` describes the caller (``devarch apply``); adapters add where it runs (pid,
         host), so the holder reported to others contains it (PostgreSQL keeps 63 bytes).
-        Not re-entrant: a second acquire of a held stack fails even in the same process."""
+        Not re-entrant: a second acquire of a held stack fails even in the same process.
+        """
         ...
 
     def holder(self, stack: str) -> str | None:
@@ -316,7 +339,8 @@ class KeyProvider(Protocol):
 
     def load_key(self) -> bytes:
         """Return the key, creating it on first use (mode 0600 in a 0700 directory).
-        ``SecretError`` if it exists but is unreadable or malformed."""
+        ``SecretError`` if it exists but is unreadable or malformed.
+        """
         ...
 
     def replace_key(self, key: bytes) -> None:
@@ -330,7 +354,8 @@ class ConfigFiles(Protocol):
     def write(self, stack: str, instance: str, files: Mapping[str, tuple[str, int]]) -> str:
         """Atomically make the instance directory hold exactly ``files`` (relative path ->
         (content, mode)); return its absolute host path. A path escaping the directory (``..``,
-        absolute, through a symlink) raises ``ValidationError``; on failure nothing partial stays."""
+        absolute, through a symlink) raises ``ValidationError``; on failure nothing partial stays.
+        """
         ...
 
     def host_path(self, stack: str, instance: str) -> str:
@@ -384,4 +409,3 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None:
         """Something the user should know that does not stop the operation."""
         ...
-

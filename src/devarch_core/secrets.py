@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from attrs import frozen
@@ -17,6 +16,8 @@ from attrs import frozen
 from devarch_core.errors import SecretError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from devarch_core.ports import KeyProvider
 
 __all__ = ["REDACTED", "Secret", "SecretBox", "SecretSlot"]

@@ -10,13 +10,20 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar, type_name
+from devarch_core._parsing import (
+    Problems,
+    check_keys,
+    expect_list,
+    expect_mapping,
+    join,
+    scalar,
+    type_name,
+)
 from devarch_core.errors import ValidationError
 from devarch_core.secrets import Secret
 from devarch_core.units import (
@@ -27,6 +34,9 @@ from devarch_core.units import (
     parse_duration,
     parse_memory,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 __all__ = [
     "ConfigFile",
@@ -105,8 +115,25 @@ def parse_port(
         if value is not None and isinstance(value, Mapping):
             problems.add(path, "a port needs a container port")
         return None
-    check_keys(data, {"container", "target", "protocol", "host", "published", "host_ip", "publish", "mode", "name"}, path, problems)
-    container = _check_port(data.get("container", data.get("target")), join(path, "container"), problems)
+    check_keys(
+        data,
+        {
+            "container",
+            "target",
+            "protocol",
+            "host",
+            "published",
+            "host_ip",
+            "publish",
+            "mode",
+            "name",
+        },
+        path,
+        problems,
+    )
+    container = _check_port(
+        data.get("container", data.get("target")), join(path, "container"), problems
+    )
     if container is None:
         if "container" not in data and "target" not in data:
             problems.add(path, "a port needs a container port")
@@ -115,11 +142,18 @@ def parse_port(
     if proto not in ("tcp", "udp"):
         problems.add(join(path, "protocol"), f"protocol {proto!r} must be tcp or udp")
         return None
-    host = _check_port(data.get("host", data.get("published")), join(path, "host"), problems, "host port")
+    host = _check_port(
+        data.get("host", data.get("published")), join(path, "host"), problems, "host port"
+    )
     if not keep_host:
         host = None
-    host_ip = scalar(data.get("host_ip"), join(path, "host_ip"), problems, str, "an IP address") or DEFAULT_HOST_IP
-    publish = scalar(data.get("publish", True), join(path, "publish"), problems, bool, "true or false")
+    host_ip = (
+        scalar(data.get("host_ip"), join(path, "host_ip"), problems, str, "an IP address")
+        or DEFAULT_HOST_IP
+    )
+    publish = scalar(
+        data.get("publish", True), join(path, "publish"), problems, bool, "true or false"
+    )
     return PortSpec(
         container=container,
         protocol=proto,
@@ -129,7 +163,9 @@ def parse_port(
     )
 
 
-def _parse_short_port(value: str, path: str, problems: Problems, *, keep_host: bool) -> PortSpec | None:
+def _parse_short_port(
+    value: str, path: str, problems: Problems, *, keep_host: bool
+) -> PortSpec | None:
     """``"[[ip:]host:]container[/protocol]"``; the host side only counts with ``keep_host``."""
     text, _, proto = value.partition("/")
     proto = proto or "tcp"
@@ -214,12 +250,19 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
         problems.add(join(path, "target"), "a volume needs a target path")
         return None
     source = scalar(data.get("source"), join(path, "source"), problems, str, "a name or path")
-    read_only = scalar(data.get("read_only", False), join(path, "read_only"), problems, bool, "true or false")
+    read_only = scalar(
+        data.get("read_only", False), join(path, "read_only"), problems, bool, "true or false"
+    )
     return _volume(target, source, kind, bool(read_only), path, problems)
 
 
 def _volume(
-    target: str, source: str | None, kind: Literal["volume", "bind", "tmpfs"], read_only: bool, path: str, problems: Problems
+    target: str,
+    source: str | None,
+    kind: Literal["volume", "bind", "tmpfs"],
+    read_only: bool,
+    path: str,
+    problems: Problems,
 ) -> VolumeSpec | None:
     if not target.startswith("/"):
         problems.add(path, f"target {target!r} must be an absolute path inside the container")
@@ -228,9 +271,13 @@ def _volume(
         from devarch_core.naming import NAME_PATTERN  # noqa: PLC0415 - avoid a cycle at import
 
         if not NAME_PATTERN.fullmatch(source) or len(source) > 63:  # noqa: PLR2004
-            problems.add(path, f"volume name {source!r} must be a lowercase DNS label (a-z, 0-9, '-')")
+            problems.add(
+                path, f"volume name {source!r} must be a lowercase DNS label (a-z, 0-9, '-')"
+            )
             return None
-    return VolumeSpec(target=posixpath.normpath(target), source=source, type=kind, read_only=read_only)
+    return VolumeSpec(
+        target=posixpath.normpath(target), source=source, type=kind, read_only=read_only
+    )
 
 
 @frozen(kw_only=True)
@@ -249,7 +296,12 @@ class Healthcheck:
         data = expect_mapping(value, path, problems)
         if not data:
             return None
-        check_keys(data, {"test", "interval", "timeout", "retries", "start_period", "disable"}, path, problems)
+        check_keys(
+            data,
+            {"test", "interval", "timeout", "retries", "start_period", "disable"},
+            path,
+            problems,
+        )
         raw = data.get("test")
         if isinstance(raw, str):
             test: tuple[str, ...] = ("CMD-SHELL", raw)
@@ -258,7 +310,9 @@ class Healthcheck:
             if test[0] not in ("CMD", "CMD-SHELL", "NONE"):
                 problems.add(join(path, "test"), "a test list starts with CMD, CMD-SHELL or NONE")
         else:
-            problems.add(join(path, "test"), f"expected a list of strings or a string, got {type_name(raw)}")
+            problems.add(
+                join(path, "test"), f"expected a list of strings or a string, got {type_name(raw)}"
+            )
             return None
         durations: dict[str, Decimal | None] = {}
         for key in ("interval", "timeout", "start_period"):
@@ -341,7 +395,9 @@ class Resources:
     FIELDS = ("cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation")
 
     @classmethod
-    def parse(cls, value: object, path: str, problems: Problems, *, partial: bool = False) -> Resources:
+    def parse(
+        cls, value: object, path: str, problems: Problems, *, partial: bool = False
+    ) -> Resources:
         """Parse ``{cpu_limit: "0.5", memory_limit: 512m, ...}``; check reservation <= limit.
 
         With ``partial`` (an override), the reservation/limit check is left to the merged result.
@@ -364,7 +420,11 @@ class Resources:
     def problems(self) -> list[str]:
         """Inconsistencies: a reservation above its limit."""
         found = []
-        if self.cpu_limit is not None and self.cpu_reservation is not None and self.cpu_reservation > self.cpu_limit:
+        if (
+            self.cpu_limit is not None
+            and self.cpu_reservation is not None
+            and self.cpu_reservation > self.cpu_limit
+        ):
             found.append(
                 f"cpu_reservation {format_cpus(self.cpu_reservation)} is above cpu_limit {format_cpus(self.cpu_limit)}"
             )
@@ -401,7 +461,9 @@ def _command(value: object, path: str, problems: Problems) -> tuple[str, ...] | 
         except ValueError as exc:
             problems.add(path, f"cannot split {value!r}: {exc}")
             return None
-    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+    ):
         return tuple(str(v) for v in value)
     problems.add(path, f"expected a list of strings or a string, got {type_name(value)}")
     return None
@@ -459,8 +521,12 @@ class ServiceSpec:
     working_dir: str | None = None
     user: str | None = None
     restart: str | None = None
-    environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+    environment: Mapping[str, EnvValue] = attrs.field(
+        factory=dict, converter=lambda m: dict(sorted(m.items()))
+    )
+    labels: Mapping[str, str] = attrs.field(
+        factory=dict, converter=lambda m: dict(sorted(m.items()))
+    )
     ports: tuple[PortSpec, ...] = ()
     volumes: tuple[VolumeSpec, ...] = ()
     domains: tuple[str, ...] = ()
@@ -487,8 +553,13 @@ class ServiceSpec:
         service = expect_mapping(data, path, problems)
         extra = set(service) - SERVICE_KEYS - {"deploy", "container_name", "networks", "expose"}
         for key in sorted(extra):
-            problems.add(join(path, key), f"unsupported service key; devarch understands: {', '.join(sorted(SERVICE_KEYS))}")
-        image = scalar(service.get("image"), join(path, "image"), problems, str, "an image reference")
+            problems.add(
+                join(path, key),
+                f"unsupported service key; devarch understands: {', '.join(sorted(SERVICE_KEYS))}",
+            )
+        image = scalar(
+            service.get("image"), join(path, "image"), problems, str, "an image reference"
+        )
         if not image:
             problems.add(join(path, "image"), "an image is required")
         env_raw = parse_environment(service.get("environment"), join(path, "environment"), problems)
@@ -506,44 +577,67 @@ class ServiceSpec:
                     problems.add(f"{join(path, 'ports')}[{i}]", f"port {port.key} is listed twice")
                 ports[port.key] = port
         volumes: dict[str, VolumeSpec] = {}
-        for i, raw in enumerate(expect_list(service.get("volumes"), join(path, "volumes"), problems)):
+        for i, raw in enumerate(
+            expect_list(service.get("volumes"), join(path, "volumes"), problems)
+        ):
             volume = parse_volume(raw, f"{join(path, 'volumes')}[{i}]", problems)
             if volume is not None:
                 if volume.key in volumes:
-                    problems.add(f"{join(path, 'volumes')}[{i}]", f"target {volume.target} is mounted twice")
+                    problems.add(
+                        f"{join(path, 'volumes')}[{i}]", f"target {volume.target} is mounted twice"
+                    )
                 volumes[volume.key] = volume
-        domains = [str(d) for d in expect_list(service.get("domains"), join(path, "domains"), problems)]
+        domains = [
+            str(d) for d in expect_list(service.get("domains"), join(path, "domains"), problems)
+        ]
         depends_raw = service.get("depends_on")
-        depends = list(depends_raw) if isinstance(depends_raw, Mapping) else expect_list(depends_raw, join(path, "depends_on"), problems)
+        depends = (
+            list(depends_raw)
+            if isinstance(depends_raw, Mapping)
+            else expect_list(depends_raw, join(path, "depends_on"), problems)
+        )
         healthcheck = None
         hc_raw = service.get("healthcheck")
         if hc_raw is not None and not (isinstance(hc_raw, Mapping) and hc_raw.get("disable")):
             healthcheck = Healthcheck.parse(hc_raw, join(path, "healthcheck"), problems)
         files: dict[str, ConfigFile] = {}
-        for i, raw in enumerate(expect_list(service.get("config_files"), join(path, "config_files"), problems)):
+        for i, raw in enumerate(
+            expect_list(service.get("config_files"), join(path, "config_files"), problems)
+        ):
             fpath = f"{join(path, 'config_files')}[{i}]"
             item = expect_mapping(raw, fpath, problems)
             check_keys(item, {"path", "content", "mode"}, fpath, problems)
             target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
             content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
             mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
-            if target is not None and (target := check_container_path(target, join(fpath, "path"), problems)):
-                files[target] = ConfigFile(path=target, content=content or "", mode=0o644 if mode is None else mode)
+            if target is not None and (
+                target := check_container_path(target, join(fpath, "path"), problems)
+            ):
+                files[target] = ConfigFile(
+                    path=target, content=content or "", mode=0o644 if mode is None else mode
+                )
         resources_raw = service.get("resources")
         deploy = service.get("deploy")
         if resources_raw is None and isinstance(deploy, Mapping):
             resources_raw = _resources_from_deploy(deploy)
         resources = Resources.parse(resources_raw, join(path, "resources"), problems)
-        restart = scalar(service.get("restart"), join(path, "restart"), problems, str, "a restart policy")
+        restart = scalar(
+            service.get("restart"), join(path, "restart"), problems, str, "a restart policy"
+        )
         if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
-            problems.add(join(path, "restart"), f"{restart!r} must be one of {', '.join(sorted(RESTART_POLICIES))}")
+            problems.add(
+                join(path, "restart"),
+                f"{restart!r} must be one of {', '.join(sorted(RESTART_POLICIES))}",
+            )
         if not image:
             return None
         return cls(
             image=image,
             command=_command(service.get("command"), join(path, "command"), problems),
             entrypoint=_command(service.get("entrypoint"), join(path, "entrypoint"), problems),
-            working_dir=scalar(service.get("working_dir"), join(path, "working_dir"), problems, str, "a path"),
+            working_dir=scalar(
+                service.get("working_dir"), join(path, "working_dir"), problems, str, "a path"
+            ),
             user=scalar(service.get("user"), join(path, "user"), problems, str, "a user"),
             restart=restart,
             environment=environment,
@@ -570,7 +664,8 @@ class ServiceSpec:
                 data[key] = value
         if self.environment:
             data["environment"] = {
-                k: (v.reveal() if reveal and isinstance(v, Secret) else str(v)) for k, v in self.environment.items()
+                k: (v.reveal() if reveal and isinstance(v, Secret) else str(v))
+                for k, v in self.environment.items()
             }
         if self.labels:
             data["labels"] = dict(self.labels)

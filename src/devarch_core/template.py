@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from attrs import frozen
@@ -19,6 +18,9 @@ from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapp
 from devarch_core.errors import TemplateError
 from devarch_core.naming import NAME_PATTERN
 from devarch_core.spec import ServiceSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Export", "Import", "Template"]
 
@@ -61,7 +63,9 @@ class Import:
     #: Prefix added to every injected variable (``CACHE_`` turns ``REDIS_URL`` into ``CACHE_REDIS_URL``).
     prefix: str = ""
     #: Exported variable -> the name the consumer wants (applied before the prefix).
-    rename: Mapping[str, str] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+    rename: Mapping[str, str] = attrs.field(
+        factory=dict, converter=lambda m: dict(sorted(m.items()))
+    )
 
     def target_name(self, variable: str) -> str:
         """The consumer-side name of an exported variable."""
@@ -130,7 +134,7 @@ class Template:
             problems.add("name", f"{name!r} must be a lowercase DNS label (a-z, 0-9, '-')")
         version = scalar(raw.get("version"), "version", problems, str, "a version string")
         if not version:
-            problems.add("version", "a template needs a version (quote it: \"16.4\")")
+            problems.add("version", 'a template needs a version (quote it: "16.4")')
         description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
         service = ServiceSpec.parse(raw.get("service"), "service", problems)
         if raw.get("service") is None:
@@ -142,7 +146,10 @@ class Template:
                     problems.add(f"secrets[{i}]", f"{secret!r} is not in service.environment")
         exports = _parse_exports(raw.get("exports"), problems, service)
         imports = _parse_imports(raw.get("imports"), problems)
-        problems.raise_if_any(TemplateError, what=f"invalid template {name or origin or '?'}" + (f" ({origin})" if origin else ""))
+        problems.raise_if_any(
+            TemplateError,
+            what=f"invalid template {name or origin or '?'}" + (f" ({origin})" if origin else ""),
+        )
         assert name and version and service is not None  # noqa: S101 - guaranteed by the checks above
         return cls(
             name=name,
@@ -157,7 +164,9 @@ class Template:
 
 
 def _content_hash(template: Template) -> str:
-    canonical = json.dumps(template.to_data(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        template.to_data(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -182,7 +191,10 @@ def _parse_exports(value: object, problems: Problems, service: ServiceSpec | Non
             for ref in _VALUE_REF.findall(text):
                 if ref.startswith("env."):
                     if service is not None and ref[4:] not in service.environment:
-                        problems.add(join(join(path, "env"), var), f"${{{ref}}} names a variable the service does not set")
+                        problems.add(
+                            join(join(path, "env"), var),
+                            f"${{{ref}}} names a variable the service does not set",
+                        )
                 elif ref not in _KNOWN_REFS:
                     problems.add(
                         join(join(path, "env"), var),
@@ -195,7 +207,15 @@ def _parse_exports(value: object, problems: Problems, service: ServiceSpec | Non
         if name in seen:
             problems.add(join(path, "name"), f"export {name!r} is declared twice")
         seen.add(name)
-        exports.append(Export(name=name, type=kind, port=port, protocol=protocol if protocol in ("tcp", "udp") else "tcp", env=env))
+        exports.append(
+            Export(
+                name=name,
+                type=kind,
+                port=port,
+                protocol=protocol if protocol in ("tcp", "udp") else "tcp",
+                env=env,
+            )
+        )
     return exports
 
 
@@ -208,10 +228,13 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
         check_keys(data, {"name", "type", "required", "prefix", "rename"}, path, problems)
         name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
         kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
-        required = scalar(data.get("required", True), join(path, "required"), problems, bool, "true or false")
+        required = scalar(
+            data.get("required", True), join(path, "required"), problems, bool, "true or false"
+        )
         prefix = scalar(data.get("prefix", ""), join(path, "prefix"), problems, str, "text") or ""
         rename = {
-            k: str(v) for k, v in expect_mapping(data.get("rename"), join(path, "rename"), problems).items()
+            k: str(v)
+            for k, v in expect_mapping(data.get("rename"), join(path, "rename"), problems).items()
         }
         if not name or not kind:
             problems.add(path, "an import needs a name and a type")
@@ -219,5 +242,9 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
         if name in seen:
             problems.add(join(path, "name"), f"import {name!r} is declared twice")
         seen.add(name)
-        imports.append(Import(name=name, type=kind, required=required is not False, prefix=prefix, rename=rename))
+        imports.append(
+            Import(
+                name=name, type=kind, required=required is not False, prefix=prefix, rename=rename
+            )
+        )
     return imports

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from devarch_core.errors import ValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from devarch_core.app import Devarch
     from devarch_core.catalog import Catalog
     from devarch_core.ports import Runtime, Store
@@ -51,7 +52,10 @@ class FakeConfigFiles:
         for rel in files:
             norm = posixpath.normpath(rel)
             if rel.startswith("/") or norm.startswith("..") or norm == ".":
-                raise ValidationError(f"config file {rel!r} escapes the instance directory", what="invalid config file")
+                raise ValidationError(
+                    f"config file {rel!r} escapes the instance directory",
+                    what="invalid config file",
+                )
         with self._lock:
             self.files[(stack, instance)] = dict(files)
         return self.host_path(stack, instance)
@@ -112,7 +116,8 @@ def fake_devarch(
 ) -> Devarch:
     """A :class:`~devarch_core.app.Devarch` on in-memory fakes: test code that uses devarch
     without any engine, store or files. ``images`` are the images the fake engine has (ref ->
-    id); ``busy`` host ports the fake probe reports as taken by other processes."""
+    id); ``busy`` host ports the fake probe reports as taken by other processes.
+    """
     from devarch_core.app import Devarch  # noqa: PLC0415 - the facade imports this module's siblings
     from devarch_core.testing._runtime import FakeRuntime  # noqa: PLC0415
     from devarch_core.testing._store import InMemoryStackLock, InMemoryStore  # noqa: PLC0415

@@ -20,9 +20,10 @@ from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.planning import Action, FieldChange
 from devarch_core.ports import StoreSession
 from devarch_core.secrets import SecretSlot
+from devarch_core.usecases.stacks import StackCases
 
 if TYPE_CHECKING:
-    from devarch_core.app import ApplyResult, Devarch
+    from devarch_core.usecases.apply import ApplyResult
 
 __all__ = ["ImportResult", "InitResult", "ManifestCases"]
 
@@ -111,11 +112,11 @@ class InitResult:
         }
 
 
-class ManifestCases:
+class ManifestCases(StackCases):
     """Export/import/lock/init use cases (a mixin of :class:`~devarch_core.app.Devarch`)."""
 
     # -- export -----------------------------------------------------------------------------
-    def export_manifest(self: Devarch, stack: str, *, digests: bool = False) -> Manifest:
+    def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
         """A stack as a manifest: overrides only, explicit wires, host port pins, secrets as placeholders."""
         with self._tx() as tx:
             st = self._stack(tx, stack)
@@ -148,13 +149,13 @@ class ManifestCases:
             )
         return Manifest(stack=st.name, description=st.description, network=st.network, instances=tuple(specs), wires=tuple(wires))
 
-    def export_yaml(self: Devarch, stack: str, *, digests: bool = False) -> str:
+    def export_yaml(self, stack: str, *, digests: bool = False) -> str:
         """``devarch.yml`` text of a stack (deterministic)."""
         return self.export_manifest(stack, digests=digests).to_yaml()
 
     # -- import -----------------------------------------------------------------------------
     def import_manifest(  # noqa: C901, PLR0912, PLR0915 - validation first, then one transaction
-        self: Devarch,
+        self,
         manifest: Manifest,
         *,
         prune: bool = False,
@@ -248,15 +249,15 @@ class ManifestCases:
             # validate merges (e.g. reservation above limit once layered)
             probe_stack = existing_stack or Stack(id="probe", name=manifest.stack)
             for spec in manifest.instances:
-                tmpl = templates.get(spec.name)
-                if tmpl is None:
+                known = templates.get(spec.name)
+                if known is None:
                     continue
                 probe = Instance(
-                    id="probe", stack_id=probe_stack.id, stack=manifest.stack, name=spec.name, template=tmpl.name,
-                    template_version=tmpl.version, overrides=spec.overrides,
+                    id="probe", stack_id=probe_stack.id, stack=manifest.stack, name=spec.name, template=known.name,
+                    template_version=known.version, overrides=spec.overrides,
                 )  # fmt: skip
                 try:
-                    resolve(tmpl, spec.overrides, stack=probe_stack, instance=probe)
+                    resolve(known, spec.overrides, stack=probe_stack, instance=probe)
                 except ValidationError as exc:
                     problems.extend(Problem(f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""), p.message) for p in exc.problems)
             # host port pins from the manifest and the lockfile
@@ -333,7 +334,7 @@ class ManifestCases:
         return result
 
     def _write_import(  # noqa: PLR0913
-        self: Devarch,
+        self,
         tx: StoreSession,
         manifest: Manifest,
         stack: Stack | None,
@@ -387,14 +388,14 @@ class ManifestCases:
                     tx.delete_instance(current.id)
         current_wires = {(w.consumer, w.import_name): w for w in tx.list_wires(stack.id)}
         wanted = {(w.consumer, w.import_name): w for w in manifest.wires}
-        for key, wire in current_wires.items():
-            if key not in wanted:
-                tx.delete_wire(stack.id, *key)
-        for key, wire in wanted.items():
-            if current_wires.get(key) != wire:
+        for consumer, import_name in current_wires:
+            if (consumer, import_name) not in wanted:
+                tx.delete_wire(stack.id, consumer, import_name)
+        for wire_key, wire in wanted.items():
+            if current_wires.get(wire_key) != wire:
                 tx.put_wire(stack.id, wire)
 
-    def import_yaml(self: Devarch, text: str, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
+    def import_yaml(self, text: str, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
         """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
         manifest, problems = Manifest.check(Manifest.load(text, origin))
         if manifest is None or not manifest.stack:
@@ -402,7 +403,7 @@ class ManifestCases:
         return self.import_manifest(manifest, parse_problems=problems, **options)
 
     # -- lockfile ---------------------------------------------------------------------------
-    def lock_stack(self: Devarch, stack: str) -> Lockfile:
+    def lock_stack(self, stack: str) -> Lockfile:
         """The lockfile of a stack as it is now: template hashes, images (with engine ids), host ports."""
         manifest = self.export_manifest(stack)
         with self._tx() as tx:
@@ -427,7 +428,7 @@ class ManifestCases:
             )
         return Lockfile(stack=st.name, manifest_hash=manifest.content_hash, instances=locked)
 
-    def check_lock(self: Devarch, stack: str, lockfile: Lockfile) -> list[str]:
+    def check_lock(self, stack: str, lockfile: Lockfile) -> list[str]:
         """How the stack diverges from a lockfile (empty when it matches)."""
         current = self.lock_stack(stack)
         problems = []
@@ -453,7 +454,7 @@ class ManifestCases:
         return problems
 
     def init_stack(
-        self: Devarch,
+        self,
         manifest: Manifest,
         *,
         lockfile: Lockfile | None = None,
@@ -480,7 +481,7 @@ class ManifestCases:
         applied = self.apply(manifest.stack, lock_timeout=lock_timeout)
         return InitResult(imported=imported, applied=applied, lockfile=self.lock_stack(manifest.stack), warnings=tuple(warnings))
 
-    def open_secret_for_test(self: Devarch, stack: str, instance: str, name: str) -> str:
+    def open_secret_for_test(self, stack: str, instance: str, name: str) -> str:
         """The plaintext of one secret (for tests and for ``secret get``); handle with care."""
         with self._tx() as tx:
             st = self._stack(tx, stack)

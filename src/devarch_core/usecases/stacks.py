@@ -1,0 +1,191 @@
+"""Stack use cases: create, list, show, update, enable/disable, delete, clone."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from devarch_core import naming
+from devarch_core.errors import (
+    ConflictError,
+    DevarchError,
+)
+from devarch_core.model import Stack
+from devarch_core.ports import (
+    SealedSecret,
+)
+from devarch_core.secrets import SecretSlot
+from devarch_core.usecases.apply import ApplyCases
+
+__all__ = ["StackCases", "StackSummary"]
+
+@frozen(kw_only=True)
+class StackSummary:
+    """A stack with counts, for listings."""
+
+    stack: Stack
+    instances: int
+    enabled_instances: int
+    running: int | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "name": self.stack.name,
+            "description": self.stack.description,
+            "network": self.stack.network_name,
+            "enabled": self.stack.enabled,
+            "instances": self.instances,
+            "enabled_instances": self.enabled_instances,
+            "running": self.running,
+        }
+
+
+class StackCases(ApplyCases):
+    """Stacks: named, isolated groups of instances. (A mixin of :class:`~devarch_core.app.Devarch`.)"""
+
+    # -- stacks -----------------------------------------------------------------------------
+    def create_stack(self, name: str, *, description: str = "", network: str | None = None) -> Stack:
+        """Create an empty stack; ``ConflictError`` if the name is taken."""
+        naming.validate_name(name, kind="stack")
+        if network is not None:
+            naming.validate_name(network, kind="network")
+        now = self._now()
+        stack = Stack(id=uuid.uuid4().hex, name=name, description=description, network=network, created_at=now, updated_at=now)
+        with self._tx() as tx:
+            if tx.get_stack(name) is not None:
+                raise ConflictError(f"stack {name!r} already exists")
+            tx.add_stack(stack)
+        return stack
+
+    def get_stack(self, name: str) -> Stack:
+        """One stack."""
+        with self._tx() as tx:
+            return self._stack(tx, name)
+
+    def list_stacks(self, *, with_runtime: bool = True) -> list[StackSummary]:
+        """Every stack with instance counts (and running counts when an engine answers)."""
+        with self._tx() as tx:
+            rows = [(s, tx.list_instances(s.id)) for s in tx.list_stacks()]
+        running: dict[str, int] | None = None
+        if with_runtime and self.runtime is not None:
+            try:
+                containers = self.runtime.list_containers({naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: self.owner})
+            except DevarchError:
+                containers = None
+            if containers is not None:
+                running = {}
+                for c in containers:
+                    if c.running:
+                        sid = c.labels.get(naming.LABEL_STACK_ID, "")
+                        running[sid] = running.get(sid, 0) + 1
+        return [
+            StackSummary(
+                stack=s,
+                instances=len(insts),
+                enabled_instances=sum(1 for i in insts if i.enabled),
+                running=None if running is None else running.get(s.id, 0),
+            )
+            for s, insts in rows
+        ]
+
+    def show_stack(self, name: str) -> dict[str, Any]:
+        """A stack with its instances, wires and last applied times (plain data)."""
+        with self._tx() as tx:
+            stack = self._stack(tx, name)
+            instances = tx.list_instances(stack.id)
+            wires = tx.list_wires(stack.id)
+            applied = {i.name: tx.get_applied(i.id) for i in instances}
+        return {
+            "name": stack.name,
+            "description": stack.description,
+            "network": stack.network_name,
+            "enabled": stack.enabled,
+            "created_at": stack.created_at,
+            "instances": [
+                {
+                    "name": i.name,
+                    "template": f"{i.template}@{i.template_version}",
+                    "enabled": i.enabled,
+                    "description": i.description,
+                    "container": i.container_name,
+                    "last_applied": record.applied_at if (record := applied[i.name]) else None,
+                }
+                for i in instances
+            ],
+            "wires": [attrs.asdict(w) for w in wires],
+        }
+
+    def update_stack(self, name: str, *, description: str | None = None, network: str | None = None) -> Stack:
+        """Change a stack's description or custom network name (the name itself never changes)."""
+        if network is not None:
+            naming.validate_name(network, kind="network")
+        with self._tx() as tx:
+            stack = self._stack(tx, name)
+            changes: dict[str, Any] = {"updated_at": self._now()}
+            if description is not None:
+                changes["description"] = description
+            if network is not None:
+                changes["network"] = network
+            stack = attrs.evolve(stack, **changes)
+            tx.update_stack(stack)
+        return stack
+
+    def set_stack_enabled(self, name: str, enabled: bool) -> Stack:
+        """Enable or disable a stack (a disabled stack plans to remove its containers)."""
+        with self._tx() as tx:
+            stack = attrs.evolve(self._stack(tx, name), enabled=enabled, updated_at=self._now())
+            tx.update_stack(stack)
+        return stack
+
+    def delete_stack(self, name: str, *, keep_volumes: bool = False) -> None:
+        """Delete a stack: its containers, network and volumes (when an engine is configured), then its definition."""
+        stack = self.get_stack(name)
+        if self.runtime is not None:
+            self._teardown(stack, remove_volumes=not keep_volumes)
+        if self.config_files is not None:
+            self.config_files.remove(stack.name)
+        with self._tx() as tx:
+            tx.delete_stack(stack.id)
+
+    def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
+        """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the new slots)."""
+        naming.validate_name(name, kind="stack")
+        with self._tx() as tx:
+            src = self._stack(tx, source)
+            if tx.get_stack(name) is not None:
+                raise ConflictError(f"stack {name!r} already exists")
+            now = self._now()
+            new = attrs.evolve(
+                src,
+                id=uuid.uuid4().hex,
+                name=name,
+                network=None,
+                description=src.description if description is None else description,
+                created_at=now,
+                updated_at=now,
+            )
+            tx.add_stack(new)
+            id_map = {}
+            for inst in tx.list_instances(src.id):
+                self._check_container_name(tx, name, inst.name)
+                copy = attrs.evolve(inst, id=uuid.uuid4().hex, stack_id=new.id, stack=name, created_at=now, updated_at=now)
+                tx.add_instance(copy)
+                id_map[inst.id] = copy.id
+            for wire in tx.list_wires(src.id):
+                tx.put_wire(new.id, wire)
+            for sealed in tx.list_secrets(src.id):
+                value = self.secrets.open(SecretSlot(src.id, sealed.instance_id, sealed.name), sealed.sealed)
+                new_id = id_map[sealed.instance_id]
+                tx.put_secret(
+                    SealedSecret(
+                        stack_id=new.id,
+                        instance_id=new_id,
+                        name=sealed.name,
+                        sealed=self.secrets.seal(SecretSlot(new.id, new_id, sealed.name), value.reveal()),
+                    )
+                )
+        return new

@@ -1,0 +1,51 @@
+"""Wire use cases: explicit wires and the wiring graph."""
+
+from __future__ import annotations
+
+from devarch_core.errors import (
+    NotFoundError,
+    ValidationError,
+)
+from devarch_core.model import Wire
+from devarch_core.usecases.instances import InstanceCases
+
+__all__ = ["WireCases"]
+
+
+
+class WireCases(InstanceCases):
+    """Explicit wires between instances. (A mixin of :class:`~devarch_core.app.Devarch`.)"""
+
+    # -- wires ------------------------------------------------------------------------------
+    def list_wires(self, stack: str) -> list[Wire]:
+        """A stack's explicit wires."""
+        with self._tx() as tx:
+            return tx.list_wires(self._stack(tx, stack).id)
+
+    def add_wire(self, stack: str, consumer: str, import_name: str, provider: str, *, export: str | None = None) -> Wire:
+        """Pin a provider for one import of a consumer (replaces an earlier pin for that import)."""
+        with self._tx() as tx:
+            st = self._stack(tx, stack)
+            cons = self._instance(tx, st, consumer)
+            prov = self._instance(tx, st, provider)
+            if cons.id == prov.id:
+                raise ValidationError(f"{consumer} cannot be wired to itself", what="invalid wire")
+            imp = next((i for i in self.template_for(cons).imports if i.name == import_name), None)
+            if imp is None:
+                names = ", ".join(i.name for i in self.template_for(cons).imports) or "none"
+                raise NotFoundError("import", f"{consumer}.{import_name}", hint=f"imports of {consumer}: {names}")
+            exports = [e for e in self.template_for(prov).exports if e.type == imp.type and (export is None or e.name == export)]
+            if not exports:
+                raise ValidationError(
+                    f"{provider} exports no {imp.type!r} contract" + (f" named {export!r}" if export else ""),
+                    what="invalid wire",
+                )
+            wire = Wire(consumer=consumer, import_name=import_name, provider=provider, export_name=export)
+            tx.put_wire(st.id, wire)
+        return wire
+
+    def remove_wire(self, stack: str, consumer: str, import_name: str) -> None:
+        """Drop an explicit wire (auto-wiring applies again)."""
+        with self._tx() as tx:
+            if not tx.delete_wire(self._stack(tx, stack).id, consumer, import_name):
+                raise NotFoundError("wire", f"{stack}: {consumer}.{import_name}")
