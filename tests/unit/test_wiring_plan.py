@@ -1,4 +1,5 @@
-"""Wiring as the plan and apply see it: diagnostics block apply, wire changes show their source."""
+"""Wiring and ownership as plan and apply see them: diagnostics block apply, wire changes show
+their source, and apply never adopts resources it did not create."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import WiringError
+from devarch_core.errors import ApplyError, WiringError
 from devarch_core.testing import FakeRuntime, fake_devarch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -69,7 +70,13 @@ def test_two_providers_are_ambiguous_until_an_explicit_wire_picks_one(devarch):
     devarch.add_wire("s", "web", "db", "db2")
     plan = devarch.plan("s")
     assert plan.errors == ()
-    assert {"consumer": "web", "import": "db", "provider": "db2", "export": "db", "explicit": True} in plan.wiring
+    assert {
+        "consumer": "web",
+        "import": "db",
+        "provider": "db2",
+        "export": "db",
+        "explicit": True,
+    } in plan.wiring
     devarch.apply("s")
     assert devarch.effective("s", "web").service.environment["DB_HOST"] == "devarch-s-db2"
 
@@ -96,3 +103,30 @@ def test_wiring_never_crosses_stacks(devarch):
     assert devarch.effective("a", "web").service.environment["DB_HOST"] == "devarch-a-db"
     assert devarch.effective("b", "web").service.environment["DB_HOST"] == "devarch-b-db"
     assert devarch.effective("a", "web").service.environment["DB_PORT"] == "5432"
+
+
+def test_apply_never_adopts_a_network_it_did_not_create(devarch):
+    """A network with the stack's name but without this store's labels is refused, not joined."""
+    runtime = devarch.runtime
+    assert isinstance(runtime, FakeRuntime)
+    runtime.ensure_network("devarch-s-net", {"team": "someone-else"})
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db")
+    with pytest.raises(ApplyError, match="never adopts") as failed:
+        devarch.apply("s")
+    assert "devarch-s-net" in str(failed.value)
+    assert runtime.calls_to("create_container") == []
+    assert devarch.lock.holder("s") is None
+
+
+def test_apply_never_adopts_a_volume_of_another_owner(devarch, catalog):
+    """A volume named like the instance's but owned by another store is refused."""
+    other = fake_devarch(catalog, images={IMAGE: "sha256:1"}, runtime=devarch.runtime)
+    other.create_stack("s")
+    other.add_instance("s", "db", "bb-db")
+    other.apply("s")
+    other.down("s")
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db")
+    with pytest.raises(ApplyError, match="never adopts"):
+        devarch.apply("s")

@@ -314,9 +314,10 @@ class ApplyCases(WireCases):
         if desired.items:
             with self._phase("network", timings, 1):
                 try:
-                    runtime.ensure_network(stack.network_name, network_labels(stack.name, stack.id, owner))
+                    network = runtime.ensure_network(stack.network_name, network_labels(stack.name, stack.id, owner))
                 except DevarchError as exc:
                     raise ApplyError(f"network {stack.network_name}: {exc}", step="network") from exc
+                self._refuse_foreign("network", network.name, network.labels, stack_id=stack.id)
         if desired.new_ports:
             with self._tx() as tx:
                 for instance_id, alloc in desired.new_ports:
@@ -375,6 +376,20 @@ class ApplyCases(WireCases):
                 pool.shutdown(wait=True)
         self._record_applied(desired, done)
 
+    def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str) -> None:
+        """devarch never adopts a network or volume it did not create for this store and stack."""
+        ours = (
+            labels.get(naming.LABEL_MANAGED_BY) == naming.MANAGED_BY
+            and labels.get(naming.LABEL_OWNER) == self.owner
+            and labels.get(naming.LABEL_STACK_ID) == stack_id
+        )
+        if not ours:
+            raise ApplyError(
+                f"a {kind} named {name} already exists and was not created by devarch for this stack "
+                f"(labels: {dict(labels) or 'none'}); devarch never adopts it — remove or rename it yourself",
+                step=kind,
+            )
+
     def _remove(self, runtime: Runtime, container: str, instance: str) -> None:
         self.reporter.step("containers", instance, "removing")
         runtime.stop_container(container, timeout=10)
@@ -403,7 +418,8 @@ class ApplyCases(WireCases):
             owner = self.owner
             for mount in item.spec.mounts:
                 if mount.type == "volume" and mount.source:
-                    runtime.ensure_volume(mount.source, volume_labels(item.effective, owner))
+                    volume = runtime.ensure_volume(mount.source, volume_labels(item.effective, owner))
+                    self._refuse_foreign("volume", volume.name, volume.labels, stack_id=item.effective.stack_id)
             self.reporter.step("containers", name, "creating")
             runtime.create_container(item.spec)
             runtime.start_container(container)
