@@ -99,10 +99,13 @@ def type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def scalar(
+def scalar(  # noqa: PLR0911 - one early return per accepted form reads best
     value: object, path: str, problems: Problems, kind: Callable[[Any], T], what: str
 ) -> T | None:
     """Convert ``value`` with ``kind`` (str/int/bool), recording a problem if it does not fit."""
+    # ``kind is int`` narrows ``kind`` to ``type[int]`` for mypy; convert through an alias of the
+    # declared type so every branch returns ``T``.
+    convert = kind
     if value is None:
         return None
     if kind is bool and not isinstance(value, bool):
@@ -110,12 +113,12 @@ def scalar(
         return None
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         if isinstance(value, str) and value.strip().isdigit():
-            return kind(value.strip())
+            return convert(value.strip())
         problems.add(path, f"expected {what}, got {type_name(value)}")
         return None
     if kind is str and not isinstance(value, str):
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return kind(value)
+            return convert(value)
         problems.add(path, f"expected {what}, got {type_name(value)}")
         return None
     return kind(value)

@@ -63,8 +63,9 @@ def volume_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
 
 
 def config_file_relpath(path: str) -> str:
-    """Where a config file for container path ``/etc/app/x.conf`` lives in the instance
-    directory: ``etc/app/x.conf``. Refuses anything that would escape it.
+    """Where a config file lives in the instance directory; refuses anything escaping it.
+
+    The container path ``/etc/app/x.conf`` lives at ``etc/app/x.conf``.
     """
     norm = posixpath.normpath(path)
     if not norm.startswith("/") or ".." in norm.split("/"):
@@ -182,8 +183,9 @@ def spec_data(spec: ContainerSpec, hash_secret: Callable[[str], str]) -> dict[st
 
 
 def spec_hash(spec: ContainerSpec, hash_secret: Callable[[str], str], extra: object = None) -> str:
-    """The ``devarch.config_hash`` label: a short hash of everything that shapes the container
-    (and ``extra``, e.g. config file contents). Secrets enter only as keyed hashes.
+    """The ``devarch.config_hash`` label: a short hash of everything that shapes the container.
+
+    That includes ``extra``, e.g. config file contents. Secrets enter only as keyed hashes.
     """
     data = {"spec": spec_data(spec, hash_secret), "extra": extra}
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]

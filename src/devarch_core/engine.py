@@ -53,8 +53,9 @@ class Mount:
 
 @frozen(kw_only=True)
 class ContainerSpec:
-    """Everything an engine needs to create one container. Secret env values are revealed only by
-    the adapter's create call.
+    """Everything an engine needs to create one container.
+
+    Secret env values are revealed only by the adapter's create call.
     """
 
     name: str

@@ -1,4 +1,7 @@
-"""Host port allocation: sticky, store-wide unique, checked against the host at plan time (DESIGN §3)."""
+"""Host port allocation: sticky, store-wide unique, checked against the host at plan time.
+
+See DESIGN §3.
+"""
 
 from __future__ import annotations
 
@@ -97,7 +100,8 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     message=(
                         f"host port {port}/{req.protocol} wanted by {req.stack}/{req.instance} "
                         f"is already allocated to {_owner(holder[1])}; pin another port with "
-                        f"`devarch instance set {req.stack} {req.instance} port={req.container_port}:HOST`"
+                        f"`devarch instance set {req.stack} {req.instance} "
+                        f"port={req.container_port}:HOST`"
                     ),
                 )
             )
@@ -109,7 +113,8 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     severity="error",
                     code="port-conflict",
                     instance=req.instance,
-                    message=f"host port {port}/{req.protocol} is wanted by both {other.stack}/{other.instance} and {req.stack}/{req.instance}",
+                    message=f"host port {port}/{req.protocol} is wanted by both "
+                    f"{other.stack}/{other.instance} and {req.stack}/{req.instance}",
                 )
             )
             continue
@@ -120,7 +125,8 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     code="port-in-use",
                     instance=req.instance,
                     message=(
-                        f"host port {req.host_ip}:{port}/{req.protocol} for {req.stack}/{req.instance} "
+                        f"host port {req.host_ip}:{port}/{req.protocol} "
+                        f"for {req.stack}/{req.instance} "
                         "is already bound by another process; stop it or pin another port"
                     ),
                 )
@@ -152,7 +158,8 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     severity="error",
                     code="port-range-exhausted",
                     instance=req.instance,
-                    message=f"no free host port left in {port_range[0]}-{port_range[1]} for {req.stack}/{req.instance} {req.key}",
+                    message=f"no free host port left in {port_range[0]}-{port_range[1]} "
+                    f"for {req.stack}/{req.instance} {req.key}",
                 )
             )
             continue

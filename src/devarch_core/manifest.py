@@ -167,7 +167,7 @@ class Manifest:
 
     @classmethod
     def parse(cls, text: str, origin: str = "devarch.yml") -> Manifest:
-        """Parse and validate a manifest's text; ``ManifestError`` lists every problem with its path."""
+        """Parse and validate a manifest's text; ``ManifestError`` lists every problem by path."""
         return cls.from_data(cls.load(text, origin), origin)
 
     @staticmethod
@@ -180,7 +180,7 @@ class Manifest:
 
     @classmethod
     def from_data(cls, data: object, origin: str = "devarch.yml") -> Manifest:
-        """Validate plain data (structure, names, overrides, wires) without looking at any catalog."""
+        """Validate plain data (structure, names, overrides, wires) without reading any catalog."""
         manifest, problems = cls.check(data)
         if problems or manifest is None:
             raise ManifestError(problems, what=f"invalid manifest {origin}")
@@ -188,8 +188,9 @@ class Manifest:
 
     @classmethod
     def check(cls, data: object) -> tuple[Manifest | None, list[Problem]]:  # noqa: C901, PLR0912, PLR0915
-        """Like :meth:`from_data` but returns what could be read together with every problem,
-        so callers can add their own checks (templates, secrets) and report all at once.
+        """Like :meth:`from_data` but returns what could be read together with every problem.
+
+        Callers can so add their own checks (templates, secrets) and report all at once.
         """
         problems = Problems()
         raw = expect_mapping(data, "", problems)
@@ -207,7 +208,8 @@ class Manifest:
         elif not low <= version <= high:
             problems.add(
                 "version",
-                f"unsupported manifest version {version}; this devarch reads versions {low} to {high}",
+                f"unsupported manifest version {version}; "
+                f"this devarch reads versions {low} to {high}",
             )
         stack_raw = raw.get("stack")
         if isinstance(stack_raw, str):
@@ -427,7 +429,8 @@ class Lockfile:
         if raw.get("format") != LOCK_FORMAT:
             problems.add(
                 "format",
-                f"unsupported lockfile format {raw.get('format')!r}; this devarch reads {LOCK_FORMAT}",
+                f"unsupported lockfile format {raw.get('format')!r}; "
+                f"this devarch reads {LOCK_FORMAT}",
             )
         stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""
         instances = {}

@@ -61,7 +61,7 @@ def slugify(text: str) -> str:
     return slug
 
 
-def _why_invalid(name: str, max_length: int) -> str | None:
+def _why_invalid(name: str, max_length: int) -> str | None:  # noqa: PLR0911 - one reason per rule
     if not name:
         return "is empty"
     if len(name) > max_length:

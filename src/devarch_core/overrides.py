@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from attrs import frozen
@@ -36,6 +36,9 @@ from devarch_core.spec import (
     parse_port,
     parse_volume,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["ConfigFileOverride", "Overrides", "PortOverride", "VolumeOverride"]
 
@@ -120,9 +123,26 @@ class ConfigFileOverride:
 
 OVERRIDE_KEYS = (
     "image", "command", "entrypoint", "working_dir", "user", "restart", "environment", "secrets",
-    "labels", "ports", "volumes", "domains", "depends_on", "healthcheck", "config_files", "resources",
+    "labels", "ports", "volumes", "domains", "depends_on", "healthcheck", "config_files",
+    "resources",
 )  # fmt: skip
 SCALAR_KEYS = ("image", "working_dir", "user", "restart")
+
+
+def _sorted_names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(names)))
+
+
+def _sorted_ports(ports: Iterable[PortOverride]) -> tuple[PortOverride, ...]:
+    return tuple(sorted(ports, key=lambda p: (p.container, p.protocol)))
+
+
+def _sorted_volumes(volumes: Iterable[VolumeOverride]) -> tuple[VolumeOverride, ...]:
+    return tuple(sorted(volumes, key=lambda v: v.target))
+
+
+def _sorted_config_files(files: Iterable[ConfigFileOverride]) -> tuple[ConfigFileOverride, ...]:
+    return tuple(sorted(files, key=lambda f: f.path))
 
 
 @frozen(kw_only=True)
@@ -138,14 +158,10 @@ class Overrides:
     #: name -> value; ``None`` unsets an inherited variable.
     environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
     #: Variables the user flagged secret (their values live sealed in the store).
-    secrets: tuple[str, ...] = attrs.field(default=(), converter=lambda s: tuple(sorted(set(s))))
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=_sorted_names)
     labels: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
-    ports: tuple[PortOverride, ...] = attrs.field(
-        default=(), converter=lambda s: tuple(sorted(s, key=lambda p: (p.container, p.protocol)))
-    )
-    volumes: tuple[VolumeOverride, ...] = attrs.field(
-        default=(), converter=lambda s: tuple(sorted(s, key=lambda v: v.target))
-    )
+    ports: tuple[PortOverride, ...] = attrs.field(default=(), converter=_sorted_ports)
+    volumes: tuple[VolumeOverride, ...] = attrs.field(default=(), converter=_sorted_volumes)
     #: domain -> True (add) / False (remove an inherited one).
     domains: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
     #: instance name -> True (add) / False (remove an inherited one).
@@ -153,7 +169,7 @@ class Overrides:
     healthcheck: Healthcheck | None = None
     healthcheck_disabled: bool = False
     config_files: tuple[ConfigFileOverride, ...] = attrs.field(
-        default=(), converter=lambda s: tuple(sorted(s, key=lambda f: f.path))
+        default=(), converter=_sorted_config_files
     )
     #: Per-field resource overrides (``None`` inherits).
     resources: Resources = Resources()
@@ -164,7 +180,7 @@ class Overrides:
 
     # -- the manifest / store format ------------------------------------------------------------
 
-    def to_data(self) -> dict[str, Any]:  # noqa: C901
+    def to_data(self) -> dict[str, Any]:  # noqa: C901, PLR0912 - one step per override field
         """Canonical plain data, as written in ``devarch.yml`` (empty fields omitted)."""
         data: dict[str, Any] = {}
         for key in SCALAR_KEYS:
@@ -204,7 +220,7 @@ class Overrides:
 
     @classmethod
     def from_data(cls, data: object, path: str = "overrides") -> Overrides:
-        """Parse the manifest form; raise ``ValidationError`` listing every problem with its path."""
+        """Parse the manifest form; raise ``ValidationError`` listing every problem by path."""
         problems = Problems()
         result = cls.parse(data, path, problems)
         problems.raise_if_any(what="invalid overrides")

@@ -235,8 +235,7 @@ class Plan:
         if self.diagnostics:
             lines.append("")
             lines.append("Diagnostics:")
-            for diag in self.diagnostics:
-                lines.append(f"  {diag.severity}: {diag.message}")
+            lines.extend(f"  {diag.severity}: {diag.message}" for diag in self.diagnostics)
         return "\n".join(lines) + "\n"
 
 
@@ -249,7 +248,8 @@ def _fmt(value: object) -> str:
 
 
 def _observed_entry(container: ContainerInfo) -> str:
-    return f"{container.id[:12]}:{container.labels.get(naming.LABEL_CONFIG_HASH, '')}:{container.state}"
+    config_hash = container.labels.get(naming.LABEL_CONFIG_HASH, "")
+    return f"{container.id[:12]}:{config_hash}:{container.state}"
 
 
 def compute_plan(
@@ -405,7 +405,9 @@ def explain_staleness(saved: Plan, current: Plan) -> list[str]:
                     moved.append(f"{noun} {key} changed")
     old_inputs = saved.basis.get("inputs", {})
     new_inputs = current.basis.get("inputs", {})
-    for key in sorted(set(old_inputs) | set(new_inputs)):
-        if old_inputs.get(key) != new_inputs.get(key):
-            moved.append(f"{key} changed")
+    moved.extend(
+        f"{key} changed"
+        for key in sorted(set(old_inputs) | set(new_inputs))
+        if old_inputs.get(key) != new_inputs.get(key)
+    )
     return moved or ["the desired or observed state changed"]

@@ -64,8 +64,10 @@ class SealedSecret:
 
 
 class StoreSession(Protocol):
-    """One transaction on the store. Everything is committed at once when the
-    ``Store.transaction()`` block exits normally and rolled back if it raises.
+    """One transaction on the store.
+
+    Everything is committed at once when the ``Store.transaction()`` block exits normally and
+    rolled back if it raises.
 
     Names are unique as follows, enforced by the store itself (so two sessions racing cannot both
     win): stack names across the store; instance names within a stack; container names
@@ -94,14 +96,17 @@ class StoreSession(Protocol):
         ...
 
     def update_stack(self, stack: Stack) -> None:
-        """Replace the stack with the same id; ``NotFoundError`` if absent. Its name never changes:
-        a different name raises ``ValidationError``.
+        """Replace the stack with the same id; ``NotFoundError`` if absent.
+
+        Its name never changes: a different name raises ``ValidationError``.
         """
         ...
 
     def delete_stack(self, stack_id: str) -> None:
-        """Delete the stack and everything it owns (instances, wires, secrets, applied records,
-        port allocations). Idempotent. Its name can be reused afterwards.
+        """Delete the stack and everything it owns. Idempotent.
+
+        That is its instances, wires, secrets, applied records and port allocations. Its name can
+        be reused afterwards.
         """
         ...
 
@@ -115,13 +120,16 @@ class StoreSession(Protocol):
         ...
 
     def add_instance(self, instance: Instance) -> None:
-        """Insert an instance; ``ConflictError`` if its name exists in the stack or its container
-        name exists anywhere in the store (naming the other stack).
+        """Insert an instance; ``ConflictError`` if its name or container name is taken.
+
+        The instance name must be free in the stack, the container name anywhere in the store (the
+        error names the other stack).
         """
         ...
 
     def update_instance(self, instance: Instance) -> None:
         """Replace the instance with the same id (a rename is allowed; uniqueness as for add).
+
         ``NotFoundError`` if absent; ``ValidationError`` if ``stack_id`` differs (no moves).
         """
         ...
@@ -166,8 +174,10 @@ class StoreSession(Protocol):
         ...
 
     def put_applied(self, record: AppliedRecord) -> None:
-        """Insert or replace the applied record of ``record.instance_id``. ``config`` must be JSON
-        data (``StoreError`` otherwise) and reads back as parsed JSON (lists, not tuples).
+        """Insert or replace the applied record of ``record.instance_id``.
+
+        ``config`` must be JSON data (``StoreError`` otherwise) and reads back as parsed JSON
+        (lists, not tuples).
         """
         ...
 
@@ -181,7 +191,8 @@ class StoreSession(Protocol):
         ...
 
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
-        """Insert or replace the allocation of (instance, container port, protocol);
+        """Insert or replace the allocation of (instance, container port, protocol).
+
         ``ConflictError`` naming the owner if another instance holds that host port.
         """
         ...
@@ -227,8 +238,10 @@ class Store(Protocol):
 
 @runtime_checkable
 class Runtime(Protocol):
-    """A container engine. Operations are by engine name; the core decides which resources it may
-    touch (only those labelled ``devarch.managed_by=devarch`` with its own ``devarch.owner``).
+    """A container engine.
+
+    Operations are by engine name; the core decides which resources it may touch (only those
+    labelled ``devarch.managed_by=devarch`` with its own ``devarch.owner``).
 
     Engine errors surface as ``EngineError`` with the engine's message; an unreachable engine as
     ``EngineError`` naming the endpoint. A name already taken raises ``ConflictError``.
@@ -242,8 +255,9 @@ class Runtime(Protocol):
         ...
 
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
-        """Create the bridge network with DNS if absent, else return it. Idempotent and safe when
-        callers race: all of them get the same network.
+        """Create the bridge network with DNS if absent, else return it.
+
+        Idempotent and safe when callers race: all of them get the same network.
         """
         ...
 
@@ -276,19 +290,21 @@ class Runtime(Protocol):
         ...
 
     def create_container(self, spec: ContainerSpec) -> ContainerInfo:
-        """Create (not start) a container joined to ``spec.network`` with ``spec.aliases``;
+        """Create (not start) a container joined to ``spec.network`` with ``spec.aliases``.
+
         ``ConflictError`` if the name is taken. The only place secret values are revealed.
         """
         ...
 
     def start_container(self, name: str) -> None:
-        """Start a container; no-op if it runs. Port clashes surface as ``EngineError``;
-        ``NotFoundError`` if there is no such container.
+        """Start a container; no-op if it runs.
+
+        Port clashes surface as ``EngineError``; ``NotFoundError`` if there is no such container.
         """
         ...
 
     def stop_container(self, name: str, timeout: float = 10) -> None:
-        """Stop with a grace period of ``timeout`` seconds, then kill. No-op if stopped or absent."""
+        """Stop with a grace period of ``timeout`` seconds, then kill. No-op if stopped or gone."""
         ...
 
     def remove_container(self, name: str) -> bool:
@@ -305,6 +321,7 @@ class Runtime(Protocol):
 
     def health(self, name: str) -> HealthStatus:
         """Current health; runs the check once where the engine does not schedule it (Podman).
+
         ``none`` without a healthcheck, ``starting`` until the first result; ``NotFoundError`` if
         there is no such container.
         """
@@ -320,8 +337,10 @@ class StackLock(Protocol):
     def acquire(
         self, stack: str, *, holder: str, timeout: float | None = None
     ) -> AbstractContextManager[None]:
-        """Hold the lock for the block. Without ``timeout`` fail at once, else wait up to
-        ``timeout`` seconds; then raise ``StackLockedError`` naming the current holder.
+        """Hold the lock for the block.
+
+        Without ``timeout`` fail at once, else wait up to ``timeout`` seconds; then raise
+        ``StackLockedError`` naming the current holder.
 
         ``holder`` describes the caller (``devarch apply``); adapters add where it runs (pid,
         host), so the holder reported to others contains it (PostgreSQL keeps 63 bytes).
@@ -339,6 +358,7 @@ class KeyProvider(Protocol):
 
     def load_key(self) -> bytes:
         """Return the key, creating it on first use (mode 0600 in a 0700 directory).
+
         ``SecretError`` if it exists but is unreadable or malformed.
         """
         ...
@@ -352,9 +372,11 @@ class ConfigFiles(Protocol):
     """Materializes instance config files on the host, under one directory per instance."""
 
     def write(self, stack: str, instance: str, files: Mapping[str, tuple[str, int]]) -> str:
-        """Atomically make the instance directory hold exactly ``files`` (relative path ->
-        (content, mode)); return its absolute host path. A path escaping the directory (``..``,
-        absolute, through a symlink) raises ``ValidationError``; on failure nothing partial stays.
+        """Atomically make the instance directory hold exactly ``files``; return its host path.
+
+        ``files`` maps relative paths to (content, mode); the path returned is absolute. A path
+        escaping the directory (``..``, absolute, through a symlink) raises ``ValidationError``;
+        on failure nothing partial stays.
         """
         ...
 
@@ -392,10 +414,16 @@ class Clock(Protocol):
 
 
 class Reporter(Protocol):
-    """Progress hooks. Every method is optional to act on; see :class:`devarch_core.reporting.NullReporter`."""
+    """Progress hooks.
+
+    Every method is optional to act on; see :class:`devarch_core.reporting.NullReporter`.
+    """
 
     def phase_started(self, phase: str, total: int = 0) -> None:
-        """A phase (``network``, ``config``, ``images``, ``containers``...) begins with ``total`` steps."""
+        """A phase begins with ``total`` steps.
+
+        Phases are ``network``, ``config``, ``images``, ``containers``...
+        """
         ...
 
     def phase_finished(self, phase: str, seconds: float) -> None:

@@ -24,7 +24,7 @@ class NullReporter:
 
 
 class RecordingReporter:
-    """Keeps every hook call as a tuple in ``events`` (thread-safe); handy in tests and notebooks."""
+    """Keeps every hook call as a tuple in ``events`` (thread-safe); handy in tests, notebooks."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
@@ -38,8 +38,8 @@ class RecordingReporter:
         """Record ``("phase_started", phase, total)``."""
         self._add("phase_started", phase, str(total))
 
-    def phase_finished(self, phase: str, seconds: float) -> None:
-        """Record ``("phase_finished", phase)``."""
+    def phase_finished(self, phase: str, seconds: float) -> None:  # noqa: ARG002 - Reporter signature
+        """Record ``("phase_finished", phase)`` (durations vary, so events leave them out)."""
         self._add("phase_finished", phase)
 
     def step(self, phase: str, item: str, status: str) -> None:

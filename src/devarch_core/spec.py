@@ -236,7 +236,7 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
         kind: Literal["volume", "bind", "tmpfs"] = "volume"
         if source and (source.startswith(("/", ".", "~"))):
             kind = "bind"
-        return _volume(target, source, kind, read_only, path, problems)
+        return _volume(target, source, kind, read_only=read_only, path=path, problems=problems)
     data = expect_mapping(value, path, problems)
     if not data:
         return None
@@ -245,21 +245,30 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
     if kind not in ("volume", "bind", "tmpfs"):
         problems.add(join(path, "type"), f"{kind!r} must be volume, bind or tmpfs")
         return None
-    target = scalar(data.get("target"), join(path, "target"), problems, str, "a path")
-    if target is None:
+    # (names distinct from the short form's, whose types differ)
+    long_target = scalar(data.get("target"), join(path, "target"), problems, str, "a path")
+    if long_target is None:
         problems.add(join(path, "target"), "a volume needs a target path")
         return None
-    source = scalar(data.get("source"), join(path, "source"), problems, str, "a name or path")
-    read_only = scalar(
+    long_source = scalar(data.get("source"), join(path, "source"), problems, str, "a name or path")
+    long_read_only = scalar(
         data.get("read_only", False), join(path, "read_only"), problems, bool, "true or false"
     )
-    return _volume(target, source, kind, bool(read_only), path, problems)
+    return _volume(
+        long_target,
+        long_source,
+        kind,
+        read_only=bool(long_read_only),
+        path=path,
+        problems=problems,
+    )
 
 
 def _volume(
     target: str,
     source: str | None,
     kind: Literal["volume", "bind", "tmpfs"],
+    *,
     read_only: bool,
     path: str,
     problems: Problems,
@@ -352,7 +361,7 @@ class ConfigFile:
 
 
 def parse_mode(value: object, path: str, problems: Problems) -> int | None:
-    """Parse a file mode: ``"0640"``/``"640"`` (octal text) or an integer (0o640 as YAML reads it)."""
+    """Parse a file mode: ``"0640"``/``"640"`` (octal text) or an integer (0o640, as YAML reads)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -426,7 +435,8 @@ class Resources:
             and self.cpu_reservation > self.cpu_limit
         ):
             found.append(
-                f"cpu_reservation {format_cpus(self.cpu_reservation)} is above cpu_limit {format_cpus(self.cpu_limit)}"
+                f"cpu_reservation {format_cpus(self.cpu_reservation)} "
+                f"is above cpu_limit {format_cpus(self.cpu_limit)}"
             )
         if (
             self.memory_limit is not None
@@ -511,9 +521,20 @@ SERVICE_KEYS = {
 }  # fmt: skip
 
 
+def _sorted_env(m: Mapping[str, EnvValue]) -> dict[str, EnvValue]:
+    return dict(sorted(m.items()))
+
+
+def _sorted_labels(m: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(m.items()))
+
+
 @frozen(kw_only=True)
 class ServiceSpec:
-    """What one container should be. Mappings are sorted by key; lists keep their merge keys unique."""
+    """What one container should be.
+
+    Mappings are sorted by key; lists keep their merge keys unique.
+    """
 
     image: str
     command: tuple[str, ...] | None = None
@@ -521,12 +542,8 @@ class ServiceSpec:
     working_dir: str | None = None
     user: str | None = None
     restart: str | None = None
-    environment: Mapping[str, EnvValue] = attrs.field(
-        factory=dict, converter=lambda m: dict(sorted(m.items()))
-    )
-    labels: Mapping[str, str] = attrs.field(
-        factory=dict, converter=lambda m: dict(sorted(m.items()))
-    )
+    environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=_sorted_env)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_labels)
     ports: tuple[PortSpec, ...] = ()
     volumes: tuple[VolumeSpec, ...] = ()
     domains: tuple[str, ...] = ()
@@ -537,7 +554,7 @@ class ServiceSpec:
 
     @classmethod
     def from_compose(cls, data: object, path: str = "service") -> ServiceSpec:
-        """Parse a Compose service mapping (plus devarch's ``domains``, ``config_files``, ``resources``).
+        """Parse a Compose service mapping (with devarch's domains, config_files and resources).
 
         Raises ``ValidationError`` listing every problem with its path.
         """
@@ -651,8 +668,8 @@ class ServiceSpec:
             resources=resources,
         )
 
-    def to_data(self, *, reveal: bool = False) -> dict[str, Any]:
-        """Canonical plain data in devarch's service format (secrets as ``***`` unless ``reveal``)."""
+    def to_data(self, *, reveal: bool = False) -> dict[str, Any]:  # noqa: C901, PLR0912 - per field
+        """Canonical plain data in devarch's service format (secrets ``***`` unless ``reveal``)."""
         data: dict[str, Any] = {"image": self.image}
         for key in ("command", "entrypoint"):
             value = getattr(self, key)

@@ -28,6 +28,10 @@ _VALUE_REF = re.compile(r"\$\{([^}]*)\}")
 _KNOWN_REFS = ("host", "port", "protocol", "name", "instance", "stack")
 
 
+def _sorted_map(m: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(m.items()))
+
+
 @frozen(kw_only=True)
 class Export:
     """A contract a template provides: ``{name, type, port, protocol, env}``.
@@ -40,7 +44,7 @@ class Export:
     type: str
     port: int | None = None
     protocol: Literal["tcp", "udp"] = "tcp"
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=lambda m: dict(sorted(m.items())))
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_map)
 
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data."""
@@ -60,12 +64,11 @@ class Import:
     name: str
     type: str
     required: bool = True
-    #: Prefix added to every injected variable (``CACHE_`` turns ``REDIS_URL`` into ``CACHE_REDIS_URL``).
+    #: Prefix added to every injected variable
+    #: (``CACHE_`` turns ``REDIS_URL`` into ``CACHE_REDIS_URL``).
     prefix: str = ""
     #: Exported variable -> the name the consumer wants (applied before the prefix).
-    rename: Mapping[str, str] = attrs.field(
-        factory=dict, converter=lambda m: dict(sorted(m.items()))
-    )
+    rename: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_map)
 
     def target_name(self, variable: str) -> str:
         """The consumer-side name of an exported variable."""
@@ -96,7 +99,7 @@ class Template:
     secrets: tuple[str, ...] = ()
     exports: tuple[Export, ...] = ()
     imports: tuple[Import, ...] = ()
-    #: Where it came from (``builtin``, a file path, ``compose:FILE#service``); not part of the hash.
+    #: Where it came from (``builtin``, a file path, ``compose:FILE#service``); not in the hash.
     origin: str = attrs.field(default="", eq=False)
 
     @property
@@ -123,7 +126,7 @@ class Template:
 
     @classmethod
     def from_data(cls, data: object, origin: str = "") -> Template:
-        """Parse and validate a template; raise ``TemplateError`` listing every problem with its path."""
+        """Parse and validate a template; raise ``TemplateError`` listing every problem by path."""
         problems = Problems()
         raw = expect_mapping(data, "", problems)
         check_keys(raw, TEMPLATE_KEYS, "", problems)
@@ -150,7 +153,10 @@ class Template:
             TemplateError,
             what=f"invalid template {name or origin or '?'}" + (f" ({origin})" if origin else ""),
         )
-        assert name and version and service is not None  # noqa: S101 - guaranteed by the checks above
+        # guaranteed by the checks above
+        assert name  # noqa: S101
+        assert version  # noqa: S101
+        assert service is not None  # noqa: S101
         return cls(
             name=name,
             version=version,
@@ -170,7 +176,9 @@ def _content_hash(template: Template) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _parse_exports(value: object, problems: Problems, service: ServiceSpec | None) -> list[Export]:
+def _parse_exports(  # noqa: C901 - checks each field of an export in one place
+    value: object, problems: Problems, service: ServiceSpec | None
+) -> list[Export]:
     exports: list[Export] = []
     seen: set[str] = set()
     for i, item in enumerate(expect_list(value, "exports", problems)):
@@ -198,7 +206,8 @@ def _parse_exports(value: object, problems: Problems, service: ServiceSpec | Non
                 elif ref not in _KNOWN_REFS:
                     problems.add(
                         join(join(path, "env"), var),
-                        f"unknown reference ${{{ref}}}; use ${{host}}, ${{port}}, ${{protocol}} or ${{env.NAME}}",
+                        f"unknown reference ${{{ref}}}; "
+                        "use ${host}, ${port}, ${protocol} or ${env.NAME}",
                     )
             env[var] = text
         if not name or not kind:

@@ -6,6 +6,7 @@ Each parser raises ``ValueError`` with a readable reason; callers wrap it into a
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -28,7 +29,7 @@ MIN_CPUS = Decimal("0.01")
 def parse_memory(value: str | int) -> int:
     """Parse ``512m``, ``1g``, ``1.5GiB``, ``1048576`` into bytes (binary units, as Compose)."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a memory size")
+        raise ValueError(f"{value!r} is not a memory size")  # noqa: TRY004 - callers report bad values
     if isinstance(value, int):
         number, unit = Decimal(value), ""
     else:
@@ -43,7 +44,7 @@ def parse_memory(value: str | int) -> int:
 
 
 def format_memory(size: int) -> str:
-    """Format bytes with the largest binary unit that divides them exactly (``536870912`` -> ``512m``)."""
+    """Format bytes in the largest binary unit that divides them (``536870912`` -> ``512m``)."""
     for unit in ("t", "g", "m", "k"):
         if size % _UNITS[unit] == 0:
             return f"{size // _UNITS[unit]}{unit}"
@@ -53,7 +54,7 @@ def format_memory(size: int) -> str:
 def parse_cpus(value: str | float) -> Decimal:
     """Parse a CPU count such as ``"0.5"`` or ``2``; at least 0.01, at most two decimals."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a CPU count")
+        raise ValueError(f"{value!r} is not a CPU count")  # noqa: TRY004 - callers report bad values
     try:
         cpus = Decimal(str(value).strip())
     except InvalidOperation:
@@ -69,20 +70,25 @@ def parse_cpus(value: str | float) -> Decimal:
 
 def format_cpus(cpus: Decimal) -> str:
     """Canonical text of a CPU count (``Decimal('0.50')`` -> ``"0.5"``)."""
-    text = format(cpus.normalize(), "f")
-    return text
+    return format(cpus.normalize(), "f")
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)")
-_DURATION_UNITS = {"us": Decimal("0.000001"), "ms": Decimal("0.001"), "s": 1, "m": 60, "h": 3600}
+_DURATION_UNITS: dict[str, Decimal | int] = {
+    "us": Decimal("0.000001"),
+    "ms": Decimal("0.001"),
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+}
 
 
 def parse_duration(value: str | float) -> Decimal:
     """Parse a Compose duration (``5s``, ``1m30s``, ``500ms``, or a number of seconds)."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{value!r} is not a duration")  # noqa: TRY004 - callers report bad values
     if isinstance(value, int | float):
-        if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+        if isinstance(value, float) and not math.isfinite(value):  # NaN or infinite
             raise ValueError(f"{value!r} is not a finite duration")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
@@ -101,7 +107,7 @@ def parse_duration(value: str | float) -> Decimal:
 
 
 def format_duration(seconds: Decimal) -> str:
-    """Canonical Compose text of a duration (``Decimal(90)`` -> ``"1m30s"``, ``0.5`` -> ``"500ms"``)."""
+    """Canonical Compose text of a duration (``Decimal(90)`` -> ``"1m30s"``, 0.5 -> ``"500ms"``)."""
     if seconds == seconds.to_integral_value():
         whole = int(seconds)
         parts = []

@@ -114,9 +114,11 @@ def fake_devarch(
     keys: InMemoryKeys | None = None,
     **options: Any,  # noqa: ANN401 - passed to Devarch (port_range, health_timeout, parallelism...)
 ) -> Devarch:
-    """A :class:`~devarch_core.app.Devarch` on in-memory fakes: test code that uses devarch
-    without any engine, store or files. ``images`` are the images the fake engine has (ref ->
-    id); ``busy`` host ports the fake probe reports as taken by other processes.
+    """A :class:`~devarch_core.app.Devarch` on in-memory fakes.
+
+    For test code that uses devarch without any engine, store or files. ``images`` are the images
+    the fake engine has (ref -> id); ``busy`` host ports the fake probe reports as taken by other
+    processes.
     """
     from devarch_core.app import Devarch  # noqa: PLC0415 - the facade imports this module's siblings
     from devarch_core.testing._runtime import FakeRuntime  # noqa: PLC0415
