@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -76,7 +75,6 @@ def unique() -> str:
 
 
 @pytest.fixture
-def devarch_home(tmp_path: os.PathLike[str]) -> Iterator[str]:
+def devarch_home(tmp_path: os.PathLike[str]) -> str:
     """An empty DEVARCH_HOME for one test."""
-    home = os.path.join(tmp_path, "devarch-home")  # noqa: PTH118
-    yield home
+    return os.path.join(tmp_path, "devarch-home")  # noqa: PTH118

@@ -216,8 +216,11 @@ class RuntimeContract:
         assert runtime.remove_volume(name) is False
 
     def test_listing_requires_every_label(self, runtime, made, unique, labels):
-        """Several labels filter as AND for volumes and networks: a resource with only some of them
-        is not listed (Podman 4.3 ORs volume label filters; the adapter must not)."""
+        """Several labels filter as AND: a resource with only some of them is not listed.
+
+        This holds for volumes and networks (Podman 4.3 ORs volume label filters; the adapter must
+        not).
+        """
         for suffix in ("a", "b"):
             name = f"{unique}-and-{suffix}"
             made.volumes.append(name)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.app import Devarch
 from devarch_core.errors import ApplyError, WiringError
 from devarch_core.planning import Plan
 from devarch_core.testing import (
@@ -24,6 +23,7 @@ from devarch_core.testing import (
 )
 
 if TYPE_CHECKING:
+    from devarch_core.app import Devarch
     from devarch_core.catalog import Catalog
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -267,7 +268,7 @@ def test_healthcheck_forms() -> None:
         {"healthcheck": {"test": "curl -f http://x/ || exit 1", "interval": "90s"}}
     )
     assert parsed.healthcheck == Healthcheck(
-        test=("CMD-SHELL", "curl -f http://x/ || exit 1"), interval=90
+        test=("CMD-SHELL", "curl -f http://x/ || exit 1"), interval=Decimal(90)
     )
     assert parsed.to_data()["healthcheck"] == {
         "test": ["CMD-SHELL", "curl -f http://x/ || exit 1"],

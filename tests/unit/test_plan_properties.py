@@ -10,19 +10,21 @@ has errors is refused and nothing is created.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.app import Devarch
 from devarch_core.errors import WiringError
 from devarch_core.planning import Plan
 from devarch_core.testing import (
     FakeRuntime,
     fake_devarch,
 )
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 CATALOG = load_catalog_dirs([EXAMPLES])

@@ -6,6 +6,8 @@ import importlib
 
 import pytest
 
+import devarch_core
+
 PACKAGES = ["devarch_core", "devarch_core.testing", "devarch_adapters"]
 
 
@@ -27,8 +29,6 @@ def test_every_exported_name_resolves(package: str) -> None:
 
 
 def test_facade_and_ports_are_exported() -> None:
-    """The five-line embedding path and the ports for own adapters come from the top-level package."""
-    import devarch_core
-
+    """The five-line embedding path and the ports for own adapters come from the top package."""
     for name in ("Devarch", "Plan", "Store", "Runtime", "StackLock", "KeyProvider", "DevarchError"):
         assert name in devarch_core.__all__

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
-from devarch_core.app import Devarch
 from devarch_core.engine import EngineInfo
 from devarch_core.errors import ValidationError
 from devarch_core.spec import Resources
@@ -20,6 +19,9 @@ from devarch_core.testing import (
     FakeRuntime,
     fake_devarch,
 )
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 IMAGE = "devarch-test/busybox:latest"

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
-from devarch_core.app import Devarch
 from devarch_core.errors import SecretError
 from devarch_core.ports import SealedSecret
 from devarch_core.secrets import KEY_SIZE, REDACTED, Secret, SecretBox, SecretSlot
@@ -25,6 +24,8 @@ from devarch_core.testing import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from devarch_core.app import Devarch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 SLOT = SecretSlot("stack-1", "inst-1", "POSTGRES_PASSWORD")

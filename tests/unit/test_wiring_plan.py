@@ -1,5 +1,8 @@
-"""Wiring and ownership as plan and apply see them: diagnostics block apply, wire changes show
-their source, and apply never adopts resources it did not create."""
+"""Wiring and ownership as plan and apply see them.
+
+Diagnostics block apply, wire changes show their source, and apply never adopts resources it did
+not create.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ def test_a_changed_provider_value_shows_in_the_consumer_plan_with_the_wire_sourc
 
 
 def test_a_missing_required_import_blocks_apply_and_creates_nothing(devarch):
-    """web needs a postgres provider: with none the plan has a ``missing`` error and apply refuses."""
+    """``web`` needs a postgres provider: with none the plan shows a ``missing`` error; no apply."""
     devarch.create_stack("s")
     devarch.add_instance("s", "web", "bb-web")
     plan = devarch.plan("s")
@@ -82,7 +85,7 @@ def test_two_providers_are_ambiguous_until_an_explicit_wire_picks_one(devarch):
 
 
 def test_a_dependency_cycle_is_an_error_naming_the_cycle(devarch):
-    """db depending on web while web is wired to db is a cycle; the plan names it and apply refuses."""
+    """``db`` depending on ``web`` wired to ``db`` is a cycle that the plan names; apply refuses."""
     devarch.create_stack("s")
     devarch.add_instance("s", "db", "bb-db", overrides={"depends_on": ["web"]})
     devarch.add_instance("s", "web", "bb-web")
