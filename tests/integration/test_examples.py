@@ -146,6 +146,8 @@ def test_notebook_runs_top_to_bottom_on_this_environments_kernel(
     notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in notebook.cells), "commit the notebook without outputs"
 
+    # Prove the kernel is this environment's interpreter (not some other python3 kernel spec).
+    notebook.cells.append(nbformat.v4.new_code_cell("import sys; print('kernel:', sys.executable)"))
     client = nbclient.NotebookClient(
         notebook,
         kernel_name="python3",
@@ -167,4 +169,5 @@ def test_notebook_runs_top_to_bottom_on_this_environments_kernel(
     assert "'wire:db'" in out
     assert f"Stack {stack}: no changes." in out
     assert f"deleted {stack}" in out
+    assert f"kernel: {sys.executable}" in out
     assert_nothing_left(make_devarch, engine_client, unique)
