@@ -35,8 +35,9 @@ __all__ = [
 
 MANIFEST_VERSIONS = (1, 1)
 LOCK_FORMAT = 1
-#: ``${secret:NAME}``: a secret's place in a manifest; never its value.
-SECRET_PLACEHOLDER = re.compile(r"^\$\{secret:([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: ``${secret:NAME}``: a secret's place in a manifest; never its value. NAME is any name an
+#: environment variable (and so a secret) may have: no whitespace, no ``=``.
+SECRET_PLACEHOLDER = re.compile(r"^\$\{secret:([^\s=]+)\}$")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -135,6 +136,15 @@ class Manifest:
     network: str | None = None
     instances: tuple[InstanceSpec, ...] = ()
     wires: tuple[Wire, ...] = ()
+    #: Where each of ``wires`` stood in the parsed file (``wires[i]`` paths of later checks);
+    #: empty for a manifest built in code, whose wires are their own order.
+    wire_positions: tuple[int, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def wire_path(self, index: int) -> str:
+        """The manifest path of ``wires[index]`` as the user wrote it (``wires[3]``)."""
+        if len(self.wire_positions) == len(self.wires):
+            return f"wires[{self.wire_positions[index]}]"
+        return f"wires[{index}]"
 
     def to_data(self) -> dict[str, Any]:
         """Canonical data, in the documented key order."""
@@ -310,7 +320,7 @@ class Manifest:
                         image_digest=image,
                     )
                 )
-        wires = []
+        wires: list[tuple[Wire, int]] = []
         seen: set[tuple[str, str]] = set()
         names = {i.name for i in instances} | set(
             expect_mapping(raw.get("instances"), "instances", Problems())
@@ -341,16 +351,18 @@ class Manifest:
                     problems.add(path, f"{consumer}.{imp} is wired twice")
                 seen.add((consumer, imp))
             if consumer and imp and provider:
-                wires.append(
-                    Wire(consumer=consumer, import_name=imp, provider=provider, export_name=export)
-                )
+                wire = Wire(consumer=consumer, import_name=imp, provider=provider, export_name=export)
+                wires.append((wire, i))
+        ordered_wires = sorted(wires, key=lambda wi: (wi[0].consumer, wi[0].import_name, wi[1]))
         manifest = cls(
             version=version if isinstance(version, int) and not isinstance(version, bool) else 1,
             stack=name or "",
             description=description,
             network=network,
             instances=tuple(sorted(instances, key=lambda i: i.name)),
-            wires=tuple(sorted(wires, key=lambda w: (w.consumer, w.import_name))),
+            # Canonical order; the positions keep later problems' paths pointing into the file.
+            wires=tuple(w for w, _ in ordered_wires),
+            wire_positions=tuple(i for _, i in ordered_wires),
         )
         return manifest, problems.items
 

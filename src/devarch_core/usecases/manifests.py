@@ -201,7 +201,7 @@ class ManifestCases(StackCases):
                 problems.append(Problem(path, f"container name {name} is longer than {naming.MAX_NAME_LENGTH} characters"))
         by_name = {s.name: s for s in manifest.instances}
         for i, wire in enumerate(manifest.wires):
-            path = f"wires[{i}]"
+            path = manifest.wire_path(i)
             cons, prov = templates.get(wire.consumer), templates.get(wire.provider)
             if cons is None or prov is None:
                 continue
