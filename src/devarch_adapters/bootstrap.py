@@ -9,15 +9,19 @@ Configuration comes from arguments, else environment variables, else defaults (D
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from devarch_core.app import Devarch
 from devarch_core.catalog import Catalog, builtin_catalog
 from devarch_core.errors import DevarchError, ValidationError
-from devarch_core.ports import Reporter, Runtime, StackLock, Store
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from devarch_core.ports import Reporter, Runtime, StackLock, Store
 
 __all__ = ["Settings", "connect", "open_runtime", "open_store"]
 
@@ -45,15 +49,27 @@ class Settings:
     ) -> Settings:
         """Arguments win over environment variables, which win over defaults."""
         env = os.environ if environ is None else environ
-        home_path = Path(home or env.get("DEVARCH_HOME") or Path.home() / ".devarch").expanduser().absolute()
+        home_path = (
+            Path(home or env.get("DEVARCH_HOME") or Path.home() / ".devarch")
+            .expanduser()
+            .absolute()
+        )
         store_url = store or env.get("DEVARCH_STORE") or f"sqlite:///{home_path / 'devarch.db'}"
         kind = (runtime or env.get("DEVARCH_RUNTIME") or "auto").lower()
         if kind not in RUNTIMES:
-            raise ValidationError(f"runtime {kind!r} must be one of {', '.join(RUNTIMES)}", what="invalid DEVARCH_RUNTIME")
+            raise ValidationError(
+                f"runtime {kind!r} must be one of {', '.join(RUNTIMES)}",
+                what="invalid DEVARCH_RUNTIME",
+            )
         if catalog is None:
             raw = env.get("DEVARCH_CATALOG_PATH", "")
             catalog = [p for p in raw.split(":") if p]
-        return cls(home=home_path, store_url=store_url, runtime=kind, catalog_paths=tuple(Path(p) for p in catalog))
+        return cls(
+            home=home_path,
+            store_url=store_url,
+            runtime=kind,
+            catalog_paths=tuple(Path(p) for p in catalog),
+        )
 
 
 def open_store(url: str) -> tuple[Store, StackLock]:
@@ -70,7 +86,10 @@ def open_store(url: str) -> tuple[Store, StackLock]:
         if url.startswith("sqlite:///"):
             path = Path("/" + url.removeprefix("sqlite:///").lstrip("/"))
         return store, FileStackLock(path.parent / "locks")
-    raise ValidationError(f"store URL {url!r} must start with sqlite:/// or postgresql://", what="invalid DEVARCH_STORE")
+    raise ValidationError(
+        f"store URL {url!r} must start with sqlite:/// or postgresql://",
+        what="invalid DEVARCH_STORE",
+    )
 
 
 def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
@@ -140,10 +159,16 @@ def connect(
     from devarch_adapters.probe import SocketPortProbe  # noqa: PLC0415
 
     settings = Settings.from_env(
-        environ, home=home, store=store, runtime=runtime if isinstance(runtime, str) else None, catalog=catalog
+        environ,
+        home=home,
+        store=store,
+        runtime=runtime if isinstance(runtime, str) else None,
+        catalog=catalog,
     )
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     store_obj, lock = open_store(settings.store_url)
+    runtime_obj: Runtime | None
+    problem: str | None
     if runtime is not None and not isinstance(runtime, str):
         runtime_obj, problem = runtime, None
     else:

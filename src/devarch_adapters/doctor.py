@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
 from devarch_core import naming
-from devarch_core.app import Devarch
 from devarch_core.errors import DevarchError
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
 
 __all__ = ["Check", "run_doctor"]
 
 Status = Literal["pass", "warn", "fail"]
 MIN_FREE_WARN = 2 * 1024**3
 MIN_FREE_FAIL = 256 * 1024**2
+#: How many orphaned resources the orphans check names before it says "and N more".
+ORPHANS_LISTED = 10
 
 
 @frozen(kw_only=True)
@@ -46,18 +50,27 @@ def _engine(devarch: Devarch) -> list[Check]:
                 status="fail",
                 message=f"no container engine reachable: {why}",
                 fix="start Docker (`dockerd` / `systemctl start docker`) or Podman's API socket "
-                "(`podman system service --time=0 unix:///run/podman/podman.sock`), or set DOCKER_HOST / DEVARCH_RUNTIME",
+                "(`podman system service --time=0 unix:///run/podman/podman.sock`), "
+                "or set DOCKER_HOST / DEVARCH_RUNTIME",
             )
         ]
     try:
         info = devarch.runtime.info()
     except DevarchError as exc:
-        return [Check(name="engine", status="fail", message=str(exc), fix="start the engine or fix DOCKER_HOST")]
+        return [
+            Check(
+                name="engine",
+                status="fail",
+                message=str(exc),
+                fix="start the engine or fix DOCKER_HOST",
+            )
+        ]
     checks = [
         Check(
             name="engine",
             status="pass",
-            message=f"{info.engine} {info.version} at {info.endpoint}" + (" (rootless)" if info.rootless else ""),
+            message=f"{info.engine} {info.version} at {info.endpoint}"
+            + (" (rootless)" if info.rootless else ""),
         )
     ]
     selinux = Path("/sys/fs/selinux/enforce")
@@ -67,12 +80,15 @@ def _engine(devarch: Devarch) -> list[Check]:
                 name="selinux",
                 status="warn",
                 message="SELinux is enforcing: bind-mounted config files need a matching label",
-                fix=f"label the devarch home for containers: `chcon -Rt container_file_t {devarch_home(devarch)}`",
+                fix="label the devarch home for containers: "
+                f"`chcon -Rt container_file_t {devarch_home(devarch)}`",
             )
         )
     else:
         checks.append(Check(name="selinux", status="pass", message="SELinux is not enforcing"))
-    missing = {"cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"} - set(info.enforces)
+    missing = {"cpu_limit", "cpu_reservation", "memory_limit", "memory_reservation"} - set(
+        info.enforces
+    )
     if missing:
         checks.append(
             Check(
@@ -99,7 +115,9 @@ def _ports(devarch: Devarch) -> list[Check]:
     own: set[int] = set()
     if devarch.runtime is not None:
         try:
-            containers = devarch.runtime.list_containers({naming.LABEL_MANAGED_BY: naming.MANAGED_BY})
+            containers = devarch.runtime.list_containers(
+                {naming.LABEL_MANAGED_BY: naming.MANAGED_BY}
+            )
         except DevarchError:
             containers = []
         own = {p.host_port for c in containers if c.running for p in c.ports}
@@ -115,17 +133,25 @@ def _ports(devarch: Devarch) -> list[Check]:
                     name="host-ports",
                     status="fail",
                     message=(
-                        f"host port {alloc.host_ip}:{alloc.host_port}/{alloc.protocol} of {alloc.stack}/{alloc.instance} "
-                        "is bound by another process"
+                        f"host port {alloc.host_ip}:{alloc.host_port}/{alloc.protocol} "
+                        f"of {alloc.stack}/{alloc.instance} is bound by another process"
                     ),
                     fix=(
-                        f"stop the process using port {alloc.host_port} (`ss -ltnp 'sport = :{alloc.host_port}'`), or pin another port: "
-                        f"`devarch instance set {alloc.stack} {alloc.instance} port={alloc.container_port}:<free port>`"
+                        f"stop the process using port {alloc.host_port} "
+                        f"(`ss -ltnp 'sport = :{alloc.host_port}'`), or pin another port: "
+                        f"`devarch instance set {alloc.stack} {alloc.instance} "
+                        f"port={alloc.container_port}:<free port>`"
                     ),
                 )
             )
     if not problems:
-        return [Check(name="host-ports", status="pass", message=f"{len(allocations)} allocated host ports are free or ours")]
+        return [
+            Check(
+                name="host-ports",
+                status="pass",
+                message=f"{len(allocations)} allocated host ports are free or ours",
+            )
+        ]
     return problems
 
 
@@ -135,9 +161,23 @@ def _disk(devarch: Devarch) -> list[Check]:
     usage = shutil.disk_usage(target)
     free_gib = usage.free / 1024**3
     if usage.free < MIN_FREE_FAIL:
-        return [Check(name="disk", status="fail", message=f"only {free_gib:.2f} GiB free at {target}", fix="free disk space (`docker system prune`)")]
+        return [
+            Check(
+                name="disk",
+                status="fail",
+                message=f"only {free_gib:.2f} GiB free at {target}",
+                fix="free disk space (`docker system prune`)",
+            )
+        ]
     if usage.free < MIN_FREE_WARN:
-        return [Check(name="disk", status="warn", message=f"{free_gib:.1f} GiB free at {target}", fix="free disk space (`docker system prune`)")]
+        return [
+            Check(
+                name="disk",
+                status="warn",
+                message=f"{free_gib:.1f} GiB free at {target}",
+                fix="free disk space (`docker system prune`)",
+            )
+        ]
     return [Check(name="disk", status="pass", message=f"{free_gib:.1f} GiB free at {target}")]
 
 
@@ -147,8 +187,21 @@ def _store(devarch: Devarch) -> list[Check]:
         with devarch.store.transaction() as tx:
             count = len(tx.list_stacks())
     except DevarchError as exc:
-        return [Check(name="store", status="fail", message=str(exc), fix="check DEVARCH_STORE and that the database is running")]
-    return [Check(name="store", status="pass", message=f"{devarch.store.url} reachable, schema version {version}, {count} stacks")]
+        return [
+            Check(
+                name="store",
+                status="fail",
+                message=str(exc),
+                fix="check DEVARCH_STORE and that the database is running",
+            )
+        ]
+    return [
+        Check(
+            name="store",
+            status="pass",
+            message=f"{devarch.store.url} reachable, schema version {version}, {count} stacks",
+        )
+    ]
 
 
 def _keyfile(devarch: Devarch) -> list[Check]:
@@ -157,14 +210,35 @@ def _keyfile(devarch: Devarch) -> list[Check]:
     if path is None:
         return [Check(name="key-file", status="pass", message="keys come from a custom provider")]
     if not Path(path).exists():
-        return [Check(name="key-file", status="warn", message=f"{path} does not exist yet", fix="it is created on first use; back it up once it exists")]
+        return [
+            Check(
+                name="key-file",
+                status="warn",
+                message=f"{path} does not exist yet",
+                fix="it is created on first use; back it up once it exists",
+            )
+        ]
     problems = keys.permission_problems() if hasattr(keys, "permission_problems") else []
     if problems:
-        return [Check(name="key-file", status="fail", message="; ".join(problems), fix=f"chmod 600 {path} && chmod 700 {Path(path).parent}")]
+        return [
+            Check(
+                name="key-file",
+                status="fail",
+                message="; ".join(problems),
+                fix=f"chmod 600 {path} && chmod 700 {Path(path).parent}",
+            )
+        ]
     try:
         keys.load_key()
     except DevarchError as exc:
-        return [Check(name="key-file", status="fail", message=str(exc), fix="restore the key file from a backup")]
+        return [
+            Check(
+                name="key-file",
+                status="fail",
+                message=str(exc),
+                fix="restore the key file from a backup",
+            )
+        ]
     return [Check(name="key-file", status="pass", message=f"{path} present with mode 0600")]
 
 
@@ -184,7 +258,8 @@ def _locks(devarch: Devarch) -> list[Check]:
                     name="locks",
                     status="warn",
                     message=f"stack {stack} is being applied by {holder}",
-                    fix="wait for it to finish; if that process is stuck, stop it — the lock dies with it",
+                    fix="wait for it to finish; "
+                    "if that process is stuck, stop it — the lock dies with it",
                 )
             )
             continue
@@ -196,7 +271,8 @@ def _locks(devarch: Devarch) -> list[Check]:
                     Check(
                         name="locks",
                         status="warn",
-                        message=f"stale lock record for stack {stack} left by a crashed apply ({left}); the lock itself is free",
+                        message=f"stale lock record for stack {stack} left by a crashed apply "
+                        f"({left}); the lock itself is free",
                         fix=f"nothing blocks applies; clear the record with `: > {path}`",
                     )
                 )
@@ -217,18 +293,37 @@ def _orphans(devarch: Devarch) -> list[Check]:
         volumes = runtime.list_volumes(labels)
     except DevarchError:
         return []
-    orphans = [f"container {c.name}" for c in containers if c.labels.get(naming.LABEL_STACK_ID) not in stack_ids or c.labels.get(naming.LABEL_INSTANCE_ID) not in instance_ids]
-    orphans += [f"network {n.name}" for n in networks if n.labels.get(naming.LABEL_STACK_ID) not in stack_ids]
-    orphans += [f"volume {v.name}" for v in volumes if v.labels.get(naming.LABEL_STACK_ID) not in stack_ids]
+    orphans = [
+        f"container {c.name}"
+        for c in containers
+        if c.labels.get(naming.LABEL_STACK_ID) not in stack_ids
+        or c.labels.get(naming.LABEL_INSTANCE_ID) not in instance_ids
+    ]
+    orphans += [
+        f"network {n.name}"
+        for n in networks
+        if n.labels.get(naming.LABEL_STACK_ID) not in stack_ids
+    ]
+    orphans += [
+        f"volume {v.name}" for v in volumes if v.labels.get(naming.LABEL_STACK_ID) not in stack_ids
+    ]
     if not orphans:
-        return [Check(name="orphans", status="pass", message="no orphaned devarch resources of this store")]
-    names = ", ".join(orphans[:10]) + (f" and {len(orphans) - 10} more" if len(orphans) > 10 else "")  # noqa: PLR2004
+        return [
+            Check(
+                name="orphans", status="pass", message="no orphaned devarch resources of this store"
+            )
+        ]
+    names = ", ".join(orphans[:ORPHANS_LISTED]) + (
+        f" and {len(orphans) - ORPHANS_LISTED} more" if len(orphans) > ORPHANS_LISTED else ""
+    )
     return [
         Check(
             name="orphans",
             status="warn",
-            message=f"{len(orphans)} devarch resources of this store belong to no stack or instance: {names}",
-            fix="remove them: `docker rm -f <container>`, `docker network rm <net>`, `docker volume rm <vol>` "
+            message=f"{len(orphans)} devarch resources of this store belong to no stack "
+            f"or instance: {names}",
+            fix="remove them: `docker rm -f <container>`, `docker network rm <net>`, "
+            "`docker volume rm <vol>` "
             f"(they carry the label {naming.LABEL_OWNER}={devarch.owner})",
         )
     ]
@@ -243,11 +338,16 @@ def run_doctor(devarch: Devarch) -> list[Check]:
         except DevarchError as exc:
             checks.append(Check(name=check.__name__.lstrip("_"), status="fail", message=str(exc)))
         except OSError as exc:
-            checks.append(Check(name=check.__name__.lstrip("_"), status="fail", message=f"{exc.strerror}: {exc.filename}"))
+            checks.append(
+                Check(
+                    name=check.__name__.lstrip("_"),
+                    status="fail",
+                    message=f"{exc.strerror}: {exc.filename}",
+                )
+            )
     return checks
 
 
 def exit_status(checks: list[Check]) -> int:
     """1 if any check failed, else 0."""
     return 1 if any(c.status == "fail" for c in checks) else 0
-

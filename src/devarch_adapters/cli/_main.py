@@ -1004,8 +1004,15 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--plan", default=None, metavar="FILE", help="apply this saved plan (refused if stale)"
     )
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--locked", action="store_true", help="refuse when the stack diverges from devarch.lock")
-    p.add_argument("--lockfile", default=None, metavar="FILE", help="lockfile to check and refresh (default ./devarch.lock if present)")
+    p.add_argument(
+        "--locked", action="store_true", help="refuse when the stack diverges from devarch.lock"
+    )
+    p.add_argument(
+        "--lockfile",
+        default=None,
+        metavar="FILE",
+        help="lockfile to check and refresh (default ./devarch.lock if present)",
+    )
     p.add_argument(
         "--lock-timeout",
         type=_positive_float,

@@ -9,7 +9,6 @@ rewrites it.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
 
 if TYPE_CHECKING:
+    import argparse
+
     from devarch_adapters.cli._main import _Context
     from devarch_core.manifest import Lockfile
 
@@ -31,7 +32,9 @@ def _read(path: str | Path, what: str) -> str:
     except FileNotFoundError:
         raise NotFoundError(what, str(path)) from None
     except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}", what=f"unreadable {what}") from None
+        raise ValidationError(
+            f"cannot read {path}: {exc.strerror}", what=f"unreadable {what}"
+        ) from None
 
 
 def _secret_flags(items: list[str] | None) -> dict[str, str]:
@@ -71,7 +74,13 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
     lockfile = _load_lock(lock_path)
     if lockfile is not None and lockfile.stack != manifest.stack:
         raise ManifestError(
-            [Problem("stack", f"{lock_path} is for stack {lockfile.stack!r}, the manifest for {manifest.stack!r}")],
+            [
+                Problem(
+                    "stack",
+                    f"{lock_path} is for stack {lockfile.stack!r}, "
+                    f"the manifest for {manifest.stack!r}",
+                )
+            ],
             what="lockfile does not match the manifest",
         )
     reporter = ctx.reporter
@@ -95,7 +104,9 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
     reporter.print_timings(result.applied.timings)
     if result.changed:
         ctx.out(result.imported.render_text())
-        ctx.out(f"Stack {manifest.stack} is up: {result.applied.plan.summary()}. Wrote {lock_path}.")
+        ctx.out(
+            f"Stack {manifest.stack} is up: {result.applied.plan.summary()}. Wrote {lock_path}."
+        )
     else:
         ctx.out(f"Stack {manifest.stack}: no changes; it already matches {manifest_path}.")
     return 0
@@ -132,17 +143,25 @@ def _lock(ctx: _Context, a: argparse.Namespace) -> int:
     if current is None or a.refresh:
         lockfile = ctx.devarch.lock_stack(a.stack)
         _write(path, lockfile.to_yaml())
-        ctx.emit({"stack": a.stack, "written": str(path), "lockfile": lockfile.to_data()}, f"Wrote {path}.")
+        ctx.emit(
+            {"stack": a.stack, "written": str(path), "lockfile": lockfile.to_data()},
+            f"Wrote {path}.",
+        )
         return 0
     divergence = ctx.devarch.check_lock(a.stack, current)
     if not divergence:
-        ctx.emit({"stack": a.stack, "matches": True, "divergence": []}, f"Stack {a.stack} matches {path}.")
+        ctx.emit(
+            {"stack": a.stack, "matches": True, "divergence": []},
+            f"Stack {a.stack} matches {path}.",
+        )
         return 0
     ctx.emit(
         {"stack": a.stack, "matches": False, "divergence": divergence},
-        lambda: f"Stack {a.stack} diverges from {path}:\n"
-        + "".join(f"  - {d}\n" for d in divergence)
-        + f"Run `devarch lock {a.stack} --refresh` to accept the current state.",
+        lambda: (
+            f"Stack {a.stack} diverges from {path}:\n"
+            + "".join(f"  - {d}\n" for d in divergence)
+            + f"Run `devarch lock {a.stack} --refresh` to accept the current state."
+        ),
     )
     return 1
 
@@ -170,7 +189,10 @@ def _doctor(ctx: _Context, _a: argparse.Namespace) -> int:
 
 def _rotate_key(ctx: _Context, _a: argparse.Namespace) -> int:
     count = ctx.devarch.rotate_key(os.urandom(32))
-    ctx.emit({"resealed": count}, f"Rotated the secret key; re-sealed {count} secret(s). Back up the new key file.")
+    ctx.emit(
+        {"resealed": count},
+        f"Rotated the secret key; re-sealed {count} secret(s). Back up the new key file.",
+    )
     return 0
 
 
@@ -188,12 +210,17 @@ def check_lockfile_before_apply(ctx: _Context, a: argparse.Namespace) -> None:
     lockfile = _load_lock(path) if path else None
     if lockfile is None or lockfile.stack != a.stack:
         if getattr(a, "locked", False) and lockfile is None:
-            raise NotFoundError("lockfile", str(path or LOCKFILE), hint="--locked needs a lockfile; create it with `devarch lock`")
+            raise NotFoundError(
+                "lockfile",
+                str(path or LOCKFILE),
+                hint="--locked needs a lockfile; create it with `devarch lock`",
+            )
         return
     divergence = ctx.devarch.check_lock(a.stack, lockfile)
     if divergence and a.locked:
         raise ManifestError(
-            [Problem(str(path), d) for d in divergence], what=f"stack {a.stack} diverges from its lockfile (--locked)"
+            [Problem(str(path), d) for d in divergence],
+            what=f"stack {a.stack} diverges from its lockfile (--locked)",
         )
     for item in divergence:
         ctx.note(f"warning: {path}: {item}")
@@ -212,29 +239,68 @@ def refresh_lockfile_after_apply(ctx: _Context, a: argparse.Namespace) -> None:
 
 def add_manifest_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  # noqa: ANN401 - argparse internals
     """Register init, import, export, lock and doctor."""
-    p = leaf(sub, "init", _init, "bring a stack up from devarch.yml (and devarch.lock)", runtime=True)
+    p = leaf(
+        sub, "init", _init, "bring a stack up from devarch.yml (and devarch.lock)", runtime=True
+    )
     p.add_argument("manifest", nargs="?", default="devarch.yml", metavar="MANIFEST")
-    p.add_argument("--lockfile", default=None, metavar="FILE", help="default: devarch.lock beside the manifest")
-    p.add_argument("--locked", action="store_true", help="refuse when the stack diverges from the lockfile")
-    p.add_argument("--secret", action="append", metavar="NAME=VALUE", help="value of a ${secret:NAME} placeholder")
-    p.add_argument("-y", "--yes", action="store_true", help="accepted for symmetry with apply; init does not ask")
+    p.add_argument(
+        "--lockfile", default=None, metavar="FILE", help="default: devarch.lock beside the manifest"
+    )
+    p.add_argument(
+        "--locked", action="store_true", help="refuse when the stack diverges from the lockfile"
+    )
+    p.add_argument(
+        "--secret",
+        action="append",
+        metavar="NAME=VALUE",
+        help="value of a ${secret:NAME} placeholder",
+    )
+    p.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="accepted for symmetry with apply; init does not ask",
+    )
     p.add_argument("--lock-timeout", type=positive_float, default=None, metavar="SECONDS")
     p = leaf(sub, "import", _import, "create or update a stack from devarch.yml (does not apply)")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--prune", action="store_true", help="remove instances the file no longer has")
     p.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
-    p.add_argument("--secret", action="append", metavar="NAME=VALUE", help="value of a ${secret:NAME} placeholder")
+    p.add_argument(
+        "--secret",
+        action="append",
+        metavar="NAME=VALUE",
+        help="value of a ${secret:NAME} placeholder",
+    )
     p = leaf(sub, "export", _export, "write a stack as devarch.yml (secrets as placeholders)")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("-o", "--output", default=None, metavar="FILE")
-    p.add_argument("--digests", action="store_true", help="pin image ids/digests from the engine", dest="digests")
+    p.add_argument(
+        "--digests",
+        action="store_true",
+        help="pin image ids/digests from the engine",
+        dest="digests",
+    )
     p = leaf(sub, "lock", _lock, "write devarch.lock, or check the stack against it", runtime=True)
     p.add_argument("stack", metavar="STACK")
-    p.add_argument("--refresh", action="store_true", help="rewrite the lockfile from the current state")
+    p.add_argument(
+        "--refresh", action="store_true", help="rewrite the lockfile from the current state"
+    )
     p.add_argument("-o", "--output", default=LOCKFILE, metavar="FILE")
-    leaf(sub, "doctor", _doctor, "check the engine, store, key file, ports, disk, locks and orphans", runtime=True)
+    leaf(
+        sub,
+        "doctor",
+        _doctor,
+        "check the engine, store, key file, ports, disk, locks and orphans",
+        runtime=True,
+    )
 
 
 def add_secret_rotate(secret_group: Any, leaf: Any) -> None:  # noqa: ANN401 - argparse internals
     """``secret rotate-key``."""
-    leaf(secret_group, "rotate-key", _rotate_key, "re-encrypt every secret under a new key, in one transaction")
+    leaf(
+        secret_group,
+        "rotate-key",
+        _rotate_key,
+        "re-encrypt every secret under a new key, in one transaction",
+    )

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devarch_core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["LocalConfigFiles"]
 
@@ -28,12 +31,17 @@ class LocalConfigFiles:
         return str(self.root.absolute() / stack / instance)
 
     def _check(self, base: Path, rel: str) -> Path:
-        if not rel or os.path.isabs(rel) or ".." in Path(rel).parts:
-            raise ValidationError(f"config file {rel!r} escapes the instance directory {base}", what="invalid config file")
+        if not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValidationError(
+                f"config file {rel!r} escapes the instance directory {base}",
+                what="invalid config file",
+            )
         target = base / rel
         # Refuse a path that resolves outside the directory (e.g. through a symlink someone placed).
         if not str(target.resolve()).startswith(str(base.resolve()) + os.sep):
-            raise ValidationError(f"config file {rel!r} resolves outside {base}", what="invalid config file")
+            raise ValidationError(
+                f"config file {rel!r} resolves outside {base}", what="invalid config file"
+            )
         return target
 
     def write(self, stack: str, instance: str, files: Mapping[str, tuple[str, int]]) -> str:

@@ -81,8 +81,11 @@ class FileStackLock:
         return True
 
     def _read_holder(self, fd: int) -> str:
-        """The holder's description. The winner writes it just after locking, so a loser that
-        lost the race by microseconds may find the file still empty: re-read briefly."""
+        """The holder's description.
+
+        The winner writes it just after locking, so a loser that lost the race by microseconds may
+        find the file still empty: re-read briefly.
+        """
         for _ in range(40):
             text = self._read(fd)
             if text:
