@@ -58,7 +58,8 @@ def _healthcheck_exit_code(container, spec: ServiceSpec) -> int:
     test = list(spec.healthcheck.test)
     kind, args = test[0], test[1:]
     cmd = ["sh", "-c", args[0]] if kind == "CMD-SHELL" else args
-    return container.exec_run(cmd).exit_code
+    code: int = container.exec_run(cmd).exit_code
+    return code
 
 
 def _wait_healthy(container, spec: ServiceSpec, deadline: float = 10.0) -> int:

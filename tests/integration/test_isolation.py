@@ -141,7 +141,6 @@ def test_deleting_one_stack_leaves_the_other_running(
     make_devarch: DevarchFactory,
     unique: str,
     engine_client: EngineClient,
-    request: pytest.FixtureRequest,
 ) -> None:
     """delete_stack(A) removes A's resources and keeps B's containers running and B's network."""
     devarch = make_devarch(engine)
@@ -168,7 +167,6 @@ def test_deleting_one_stack_keeps_the_volumes_of_a_stack_that_is_down(
     make_devarch: DevarchFactory,
     unique: str,
     engine_client: EngineClient,
-    request: pytest.FixtureRequest,
 ) -> None:
     """A stack taken down keeps its named volume when another stack is deleted."""
     devarch = make_devarch(engine)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
 from tests.integration.conftest import ENGINES, exec_sh
 
 from devarch_core.errors import DevarchError
@@ -128,8 +127,10 @@ def test_no_limits_means_none_on_the_container(engine, make_devarch, engine_clie
 
 
 def test_more_cpus_than_the_host_has_is_flagged_in_the_plan(engine, make_devarch, unique):
-    """cpu_limit above the engine's CPU count is a cpus-above-host diagnostic: a warning where the
-    engine accepts it (Podman), an error where it refuses it (Docker)."""
+    """A cpu_limit above the engine's CPU count is a cpus-above-host diagnostic.
+
+    It is a warning where the engine accepts it (Podman), an error where it refuses it (Docker).
+    """
     stack = f"{unique}cpu"
     devarch = make_devarch(engine)
     assert devarch.runtime is not None
@@ -150,8 +151,10 @@ def test_more_cpus_than_the_host_has_is_flagged_in_the_plan(engine, make_devarch
 
 
 def test_a_cpu_limit_above_the_host_is_a_plan_error_on_docker(make_devarch, unique):
-    """Docker refuses NanoCpus above the host's CPUs, so the plan says so up front and apply
-    refuses before creating anything (instead of failing halfway)."""
+    """Docker refuses NanoCpus above the host's CPUs, so the plan says so up front.
+
+    Apply refuses before creating anything (instead of failing halfway).
+    """
     stack = f"{unique}cpd"
     devarch = make_devarch("docker")
     assert devarch.runtime is not None

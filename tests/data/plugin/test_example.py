@@ -7,9 +7,10 @@ import urllib.request
 import pytest
 
 
-def fetch(url):
+def fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - a local test URL
-        return response.read().decode()
+        page: str = response.read().decode()
+    return page
 
 
 def test_web_answers_on_its_published_port(devarch_stack):
