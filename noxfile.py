@@ -16,7 +16,7 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 
 PYTHON = "3.11"
 #: What mypy checks strictly, beyond the packages configured in pyproject.toml.
-TYPED_PATHS = ("src", "tests", "noxfile.py", "examples")
+TYPED_PATHS = ("src", "tests", "noxfile.py", "examples", "benchmarks")
 
 
 def _install(session: nox.Session) -> None:
@@ -49,7 +49,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """Type-check the sources, tests, examples and this file with mypy --strict."""
+    """Type-check the sources, tests, examples, benchmarks and this file with mypy --strict."""
     _install(session)
     # mypy refuses a directory without Python files (examples/ may hold only YAML).
     paths = [p for p in TYPED_PATHS if Path(p).is_file() or any(Path(p).rglob("*.py"))]

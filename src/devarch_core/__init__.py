@@ -46,7 +46,6 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.manifest import Lockfile, Manifest
-from devarch_core.usecases.manifests import ImportResult
 from devarch_core.merge import EffectiveConfig, WireInjection, resolve
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.naming import container_name, network_name, slugify, validate_name, volume_name
@@ -69,6 +68,7 @@ from devarch_core.reporting import NullReporter, RecordingReporter
 from devarch_core.secrets import Secret
 from devarch_core.spec import ConfigFile, Healthcheck, PortSpec, Resources, ServiceSpec, VolumeSpec
 from devarch_core.template import Export, Import, Template
+from devarch_core.usecases.manifests import ImportResult
 from devarch_core.wiring import WiringPlan, solve_wiring, wiring_graph
 
 __version__ = "0.1.0"

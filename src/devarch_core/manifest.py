@@ -351,7 +351,9 @@ class Manifest:
                     problems.add(path, f"{consumer}.{imp} is wired twice")
                 seen.add((consumer, imp))
             if consumer and imp and provider:
-                wire = Wire(consumer=consumer, import_name=imp, provider=provider, export_name=export)
+                wire = Wire(
+                    consumer=consumer, import_name=imp, provider=provider, export_name=export
+                )
                 wires.append((wire, i))
         ordered_wires = sorted(wires, key=lambda wi: (wi[0].consumer, wi[0].import_name, wi[1]))
         manifest = cls(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -431,7 +431,7 @@ def test_a_placeholder_keeps_an_existing_secret(catalog: Catalog) -> None:
         {"environ": {"DEVARCH_SECRET_POSTGRES_PASSWORD": "v"}},
     ],
 )
-def test_a_placeholder_is_never_stored_as_a_value(catalog: Catalog, source: dict) -> None:
+def test_a_placeholder_is_never_stored_as_a_value(catalog: Catalog, source: dict[str, Any]) -> None:
     """The placeholder text is neither the sealed secret nor a plain override value."""
     devarch = make(catalog)
     devarch.import_yaml(ONE_SECRET, **source)
