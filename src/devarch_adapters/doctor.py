@@ -44,6 +44,11 @@ class Check:
 def _engine(devarch: Devarch) -> list[Check]:
     if devarch.runtime is None:
         why = getattr(devarch, "_runtime_problem", None) or "no engine configured"
+        # The composition root's reason may already say "no container engine reachable (...)":
+        # keep only what is in the brackets so the message does not say it twice.
+        detail = why.removeprefix("no container engine reachable").strip()
+        if detail != why.strip() and detail.startswith("(") and detail.endswith(")"):
+            why = detail[1:-1]
         return [
             Check(
                 name="engine",
