@@ -205,6 +205,7 @@ def test_init_in_strict_mode_refuses_a_diverging_lockfile(catalog: Catalog) -> N
     runtime = devarch.runtime
     assert isinstance(runtime, FakeRuntime)
     assert runtime.calls_to("create_container") == []
+    assert devarch.list_stacks(with_runtime=False) == []  # the store is as it was
     result = devarch.init_stack(Manifest.parse(text), lockfile=lock)
     assert any("sha256:2" in w for w in result.warnings)
 
@@ -352,3 +353,56 @@ def test_cli_apply_locked_refuses_a_divergence_even_when_the_plan_is_empty(
     code, _, err = cli("apply", "shop", "--yes", "--locked")
     assert code == 1, "apply --locked passed on a stack that diverges from devarch.lock"
     assert "sha256:moved" in err
+
+
+@pytest.mark.usefixtures("runtime")
+def test_cli_init_refuses_a_lockfile_of_another_stack(cli, tmp_path: Path) -> None:
+    """``init`` with a devarch.lock written for another stack exits 1 and creates nothing."""
+    manifest = tmp_path / "devarch.yml"
+    manifest.write_text("version: 1\nstack: shop\ninstances:\n  cache: {template: bb-cache}\n")
+    (tmp_path / "devarch.lock").write_text("format: 1\nstack: blog\ninstances: {}\n")
+    code, _, err = cli("init", str(manifest))
+    assert code == 1
+    assert "is for stack 'blog'" in err
+    assert cli("stack", "show", "shop")[0] == 1
+
+
+def test_cli_init_locked_refuses_a_diverging_lockfile_before_anything_runs(
+    cli, runtime: FakeRuntime, tmp_path: Path
+) -> None:
+    """``init --locked`` against a lockfile with another image digest exits 1 and runs nothing."""
+    manifest = tmp_path / "devarch.yml"
+    manifest.write_text("version: 1\nstack: shop\ninstances:\n  cache: {template: bb-cache}\n")
+    code, _, err = cli("init", str(manifest))
+    assert code == 0, err
+    lock = tmp_path / "devarch.lock"
+    text = lock.read_text()
+    assert "image_digest: sha256:busybox" in text
+    lock.write_text(text.replace("sha256:busybox", "sha256:other"))
+    assert cli("stack", "delete", "shop", "--yes")[0] == 0
+    calls = len(runtime.calls_to("create_container"))
+    code, _, err = cli("init", str(manifest), "--locked")
+    assert code == 1
+    assert "diverges from its lockfile" in err
+    assert len(runtime.calls_to("create_container")) == calls
+    assert cli("stack", "show", "shop")[0] == 1, "a refused init left the imported stack behind"
+
+
+def test_init_in_strict_mode_refuses_a_manifest_pin_that_contradicts_the_lockfile(
+    catalog: Catalog,
+) -> None:
+    """Strict init refuses a manifest pin that contradicts the lockfile, writing nothing."""
+    reference = fake_devarch(catalog, images={IMAGE: "sha256:1"})
+    base = "version: 1\nstack: shop\ninstances:\n  cache: {template: bb-cache}\n"
+    reference.import_yaml(base)
+    reference.apply("shop")
+    lock = reference.lock_stack("shop")
+    locked = lock.instances["cache"].ports["6379/tcp"]
+    pinned = base.replace(
+        "{template: bb-cache}", "{template: bb-cache, pins: {ports: {6379/tcp: 16379}}}"
+    )
+    devarch = fake_devarch(catalog, images={IMAGE: "sha256:1"})
+    with pytest.raises(ManifestError) as caught:
+        devarch.init_stack(Manifest.parse(pinned), lockfile=lock, strict=True)
+    assert f"cache: host port for 6379/tcp is 16379, locked {locked}" in str(caught.value)
+    assert devarch.list_stacks(with_runtime=False) == []

@@ -469,6 +469,17 @@ class ManifestCases(StackCases):
         With ``strict`` a divergence from the lockfile (template content, image, host ports) is
         refused before anything runs; otherwise it is returned as a warning.
         """
+        if lockfile is not None and strict:
+            # Refuse before the import writes anything: a refused init leaves the store as it was.
+            self.import_manifest(
+                manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
+            )
+            divergence = self._manifest_divergence(manifest, lockfile)
+            if divergence:
+                raise ManifestError(
+                    [Problem("devarch.lock", d) for d in divergence],
+                    what=f"stack {manifest.stack} diverges from its lockfile",
+                )
         imported = self.import_manifest(manifest, secret_values=secret_values, environ=environ, lockfile=lockfile)
         warnings = list(imported.warnings)
         if lockfile is not None:
@@ -480,6 +491,53 @@ class ManifestCases(StackCases):
             warnings.extend(f"lockfile: {d}" for d in divergence)
         applied = self.apply(manifest.stack, lock_timeout=lock_timeout)
         return InitResult(imported=imported, applied=applied, lockfile=self.lock_stack(manifest.stack), warnings=tuple(warnings))
+
+    def _manifest_divergence(self, manifest: Manifest, lockfile: Lockfile) -> list[str]:
+        """What of a lockfile a manifest would break, judged before importing it.
+
+        Compares the stack, the instances, template content, images and their engine digests,
+        and host ports the manifest pins.
+        """
+        if lockfile.stack != manifest.stack:
+            return [f"the lockfile is for stack {lockfile.stack!r}, not {manifest.stack!r}"]
+        specs = {s.name: s for s in manifest.instances}
+        problems = [
+            f"{name} is in the lockfile but not in the stack"
+            for name in sorted(set(lockfile.instances) - set(specs))
+        ]
+        for name, spec in sorted(specs.items()):
+            old = lockfile.instances.get(name)
+            if old is None:
+                problems.append(f"{name} is not in the lockfile")
+                continue
+            try:
+                tmpl = self.catalog.get(spec.template, spec.template_version)
+            except NotFoundError:
+                tmpl = self.catalog.get(spec.template)
+            if old.template_hash != tmpl.content_hash:
+                problems.append(
+                    f"{name}: template {tmpl.name}@{tmpl.version} changed "
+                    f"({old.template_hash[:19]} → {tmpl.content_hash[:19]})"
+                )
+            image = spec.overrides.image or tmpl.service.image
+            if old.image != image:
+                problems.append(f"{name}: image {old.image} → {image}")
+            elif old.image_digest and self.runtime is not None:
+                info = self.runtime.inspect_image(image)
+                digest = (info.digest or info.id) if info else None
+                if digest and digest != old.image_digest:
+                    problems.append(
+                        f"{name}: image {image} is {digest[:19]} on the engine, "
+                        f"locked {old.image_digest[:19]}"
+                    )
+            pins = dict(spec.port_pins)
+            pins.update({p.key: p.host for p in spec.overrides.ports if p.host is not None})
+            problems.extend(
+                f"{name}: host port for {key} is {pins[key]}, locked {old.ports[key]}"
+                for key in sorted(set(pins) & set(old.ports))
+                if pins[key] != old.ports[key]
+            )
+        return problems
 
     def open_secret_for_test(self, stack: str, instance: str, name: str) -> str:
         """The plaintext of one secret (for tests and for ``secret get``); handle with care."""
