@@ -72,12 +72,35 @@ class Settings:
         )
 
 
+def split_schema(url: str) -> tuple[str, str]:
+    """``postgresql://host/db?schema=team_a`` -> (``postgresql://host/db``, ``team_a``).
+
+    ``schema`` is devarch's own URL parameter (one database can hold several devarch stores);
+    the other query parameters go to libpq unchanged.
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, "public"
+    kept, schema = [], "public"
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == "schema" and value:
+            schema = value
+        elif part:
+            kept.append(part)
+    if not schema.replace("_", "").isalnum():
+        msg = f"schema {schema!r} in the store URL must be letters, digits and '_'"
+        raise ValidationError(msg, what="invalid DEVARCH_STORE")
+    return base + ("?" + "&".join(kept) if kept else ""), schema
+
+
 def open_store(url: str) -> tuple[Store, StackLock]:
     """The store and its matching stack lock for a store URL."""
     if url.startswith(("postgresql://", "postgres://")):
         from devarch_adapters.postgres import PostgresStackLock, PostgresStore  # noqa: PLC0415 - driver loaded on demand
 
-        return PostgresStore(url), PostgresStackLock(url)
+        dsn, schema = split_schema(url)
+        return PostgresStore(dsn, schema=schema), PostgresStackLock(dsn)
     if url.startswith("sqlite:///") or "://" not in url:
         from devarch_adapters.sqlite import FileStackLock, SqliteStore  # noqa: PLC0415
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,18 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
     url: str = request.getfixturevalue("postgres_url")
-    return url
+    # A schema of its own: the store's metadata (owner, sealed hash key) must not be shared
+    # with other tests that use other key files.
+    schema = "t" + uuid.uuid4().hex[:10]
+    request.addfinalizer(lambda: _drop_schema(url, schema))
+    return f"{url}?schema={schema}"
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import psycopg  # noqa: PLC0415 - only the PostgreSQL cases need the driver
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _spawn(

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from devarch_core import naming
 from devarch_core.catalog import Catalog
 from devarch_core.engine import EngineInfo
-from devarch_core.errors import ConflictError, EngineError, NotFoundError, ValidationError
+from devarch_core.errors import ConflictError, EngineError, NotFoundError, SecretError, ValidationError
 from devarch_core.model import Instance, Stack
 from devarch_core.ports import (
     Clock,
@@ -84,7 +84,15 @@ class UseCaseBase:
                 key = os.urandom(32)
                 tx.set_meta(MAC_KEY, self.secrets.seal(MAC_SLOT, key.hex()).hex())
                 return key
-        return bytes.fromhex(self.secrets.open(MAC_SLOT, bytes.fromhex(sealed)).reveal())
+        try:
+            return bytes.fromhex(self.secrets.open(MAC_SLOT, bytes.fromhex(sealed)).reveal())
+        except SecretError as exc:
+            msg = (
+                f"this store's secrets were sealed with another key ({exc}); everyone who shares a "
+                "store must share its key file: copy secret.key from the machine that created the "
+                "store into DEVARCH_HOME"
+            )
+            raise SecretError(msg) from None
 
     def _require_runtime(self) -> Runtime:
         if self.runtime is None:
