@@ -339,10 +339,6 @@ def test_cli_apply_locked_without_a_lockfile_is_refused(cli, runtime: FakeRuntim
     assert runtime.calls_to("create_container") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/_main.py _apply returns 'no changes' before check_lockfile_before_apply runs",
-)
 def test_cli_apply_locked_refuses_a_divergence_even_when_the_plan_is_empty(
     cli, runtime: FakeRuntime
 ) -> None:

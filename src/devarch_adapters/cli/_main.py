@@ -695,6 +695,7 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
     else:
         plan = devarch.plan(a.stack)
         if not plan.has_changes and not plan.errors:
+            check_lockfile_before_apply(ctx, a)  # --locked refuses divergence even with nothing to do
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),

@@ -108,7 +108,9 @@ class FileStackLock:
                 if timeout is None or time.monotonic() >= deadline:
                     raise StackLockedError(stack, self._read_holder(fd))
                 time.sleep(min(self.poll_interval, max(deadline - time.monotonic(), 0)))
-            description = f"{holder} ({describe_process()})".encode()
+            # Callers usually name the process already ("pid 12 on host by user"); add it otherwise.
+            who = holder if f"pid {os.getpid()}" in holder else f"{holder} ({describe_process()})"
+            description = who.encode()
             os.ftruncate(fd, 0)
             os.pwrite(fd, description, 0)
             try:
