@@ -251,7 +251,17 @@ class Overrides:
                     join(join(path, "environment"), name),
                     "is not a valid environment variable name",
                 )
-            env[name] = env_text(value, join(join(path, "environment"), name), problems)
+            text = env_text(value, join(join(path, "environment"), name), problems)
+            if text is not None and text.startswith("${secret:"):
+                # The manifest's placeholder syntax: a plain value spelled so could not
+                # round-trip through devarch.yml, and is almost always a misplaced secret.
+                problems.add(
+                    join(join(path, "environment"), name),
+                    "a ${secret:NAME} placeholder belongs in devarch.yml; set secret values "
+                    "with `devarch secret set`",
+                )
+                continue
+            env[name] = text
         values["environment"] = env
         values["secrets"] = [
             str(s)
