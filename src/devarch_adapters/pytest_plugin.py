@@ -28,6 +28,7 @@ Options (command line, else ini, else default):
     How long a stack may live before any later run may reap it (default 3600).
 ``--devarch-catalog DIR`` (repeatable) / ini ``devarch_catalog`` (paths)
     Template directories, searched after the builtin catalog (default: ``DEVARCH_CATALOG_PATH``).
+
 The engine is chosen by ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``).
 
 **Names.** A stack is imported under ``{manifest stack}-{run}`` (``run`` = the first 8 hex digits
