@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core.desired import owned_by
 from devarch_core.errors import DevarchError
 
 if TYPE_CHECKING:
@@ -288,7 +289,7 @@ def _orphans(devarch: Devarch) -> list[Check]:
     runtime = devarch.runtime
     if runtime is None:
         return []
-    labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: devarch.owner}
+    labels = owned_by(devarch.owner)
     with devarch.store.transaction() as tx:
         stack_ids = {s.id for s in tx.list_stacks()}
         instance_ids = {i.id for s in tx.list_stacks() for i in tx.list_instances(s.id)}

@@ -27,6 +27,7 @@ __all__ = [
     "container_spec",
     "identity_labels",
     "network_labels",
+    "owned_by",
     "spec_hash",
     "volume_labels",
 ]
@@ -45,14 +46,17 @@ def identity_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
     }
 
 
+def owned_by(owner: str, stack_id: str | None = None) -> dict[str, str]:
+    """The labels that select what this store created (on one stack, when ``stack_id`` is given)."""
+    labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner}
+    if stack_id is not None:
+        labels[naming.LABEL_STACK_ID] = stack_id
+    return labels
+
+
 def network_labels(stack: str, stack_id: str, owner: str) -> dict[str, str]:
     """Labels of a stack network."""
-    return {
-        naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
-        naming.LABEL_OWNER: owner,
-        naming.LABEL_STACK_ID: stack_id,
-        naming.LABEL_STACK_NAME: stack,
-    }
+    return {**owned_by(owner, stack_id), naming.LABEL_STACK_NAME: stack}
 
 
 def volume_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:

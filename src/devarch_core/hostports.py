@@ -36,6 +36,17 @@ class PortRequest:
     #: A host port the user pinned, else None (devarch allocates).
     pinned: int | None = None
 
+    def allocation(self, host_port: int) -> PortAllocation:
+        """This request satisfied by ``host_port``."""
+        return PortAllocation(
+            stack=self.stack,
+            instance=self.instance,
+            container_port=self.container_port,
+            protocol=self.protocol,
+            host_port=host_port,
+            host_ip=self.host_ip,
+        )
+
 
 @frozen(kw_only=True)
 class PortResolution:
@@ -133,14 +144,7 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
             )
             continue
         claimed[(port, req.protocol)] = req
-        alloc = PortAllocation(
-            stack=req.stack,
-            instance=req.instance,
-            container_port=req.container_port,
-            protocol=req.protocol,
-            host_port=port,
-            host_ip=req.host_ip,
-        )
+        alloc = req.allocation(port)
         chosen.setdefault(req.instance_id, {})[req.key] = alloc
         if previous is None or previous.host_port != port or previous.instance != req.instance:
             new.append((req.instance_id, alloc))
@@ -164,14 +168,7 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
             )
             continue
         claimed[(candidate, req.protocol)] = req
-        alloc = PortAllocation(
-            stack=req.stack,
-            instance=req.instance,
-            container_port=req.container_port,
-            protocol=req.protocol,
-            host_port=candidate,
-            host_ip=req.host_ip,
-        )
+        alloc = req.allocation(candidate)
         chosen.setdefault(req.instance_id, {})[req.key] = alloc
         new.append((req.instance_id, alloc))
         candidate += 1

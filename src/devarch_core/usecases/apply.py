@@ -15,7 +15,7 @@ from attrs import frozen
 
 from devarch_core import naming
 from devarch_core.compose import compose_items, render_compose, render_instance
-from devarch_core.desired import container_spec, network_labels, spec_hash, volume_labels
+from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash, volume_labels
 from devarch_core.engine import ContainerInfo, ContainerSpec
 from devarch_core.errors import (
     ApplyError,
@@ -123,7 +123,7 @@ class ApplyCases(WireCases):
             existing = self._all_allocations(tx, stack.name)
         observed = (
             runtime.list_containers(
-                {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner, naming.LABEL_STACK_ID: stack.id}
+                owned_by(owner, stack.id)
             )
             if runtime is not None
             else []
@@ -503,7 +503,7 @@ class ApplyCases(WireCases):
     def _teardown(self, stack: Stack, *, remove_volumes: bool) -> int:
         runtime = self._require_runtime()
         owner = self.owner
-        labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner, naming.LABEL_STACK_ID: stack.id}
+        labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
         if containers:
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
@@ -540,7 +540,7 @@ class ApplyCases(WireCases):
         observed = {
             c.name: c
             for c in runtime.list_containers(
-                {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: self.owner, naming.LABEL_STACK_ID: st.id}
+                owned_by(self.owner, st.id)
             )
         }
         rows = []

@@ -9,6 +9,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core.desired import owned_by
 from devarch_core.errors import (
     ConflictError,
     DevarchError,
@@ -73,7 +74,7 @@ class StackCases(ApplyCases):
         running: dict[str, int] | None = None
         if with_runtime and self.runtime is not None:
             try:
-                containers = self.runtime.list_containers({naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: self.owner})
+                containers = self.runtime.list_containers(owned_by(self.owner))
             except DevarchError:
                 containers = None
             if containers is not None:
