@@ -220,6 +220,9 @@ class DockerRuntime:
         self._timeout = timeout
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        # Callers in one process (parallel applies, threads) ensure a network one at a time, so
+        # they never create same-named twins; across processes devarch's per-stack lock does.
+        self._network_lock = threading.Lock()
         self.endpoint = _redact_url(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL)
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -323,11 +326,12 @@ class DockerRuntime:
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
         """Return the bridge network ``name``, creating it if absent.
 
-        Race-safe: a create refused because the name exists re-reads it; if the engine let two
-        racers create same-named networks (Docker's duplicate check is best effort), every caller
-        keeps the oldest and removes the others, so all of them return the same network.
+        Race-safe: callers in this process are serialized; a create refused because the name
+        exists re-reads it; if the engine still let two racers (other processes) create
+        same-named networks (Docker's duplicate check is best effort), every caller keeps the
+        oldest and removes the others.
         """
-        with self._errors(f"ensure network {name}"):
+        with self._network_lock, self._errors(f"ensure network {name}"):
             existing = self._networks_named(name)
             if not existing:
                 try:
