@@ -65,8 +65,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (benchmarks/run.py); extra arguments go to it."""
+    """Run the benchmarks: core scale (benchmarks/scale.py), then devarch vs docker-compose.
+
+    Extra arguments go to benchmarks/run.py.
+    """
     _install(session)
+    session.run("python", "benchmarks/scale.py")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

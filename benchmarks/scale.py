@@ -1,0 +1,165 @@
+"""How devarch's core scales with the number of instances (no engine: the fake runtime).
+
+Usage::
+
+    python benchmarks/scale.py [--sizes 10,100,1000,5000] [--budget 120] [--stacks 50x20]
+
+One stack of ``1 postgres + 1 redis + (N - 2) django`` instances from the builtin catalog (every
+django auto-wires to the one postgres and the one redis) on a real SQLite store in a throw-away
+home, with the in-memory fake runtime standing in for the engine so only devarch's own work is
+timed. For each size it prints:
+
+* ``add``: all N ``add_instance`` calls, and the last one alone (the N-th instance);
+* ``plan``: the first plan (everything to add);
+* ``apply``: the apply on the fake engine (creates N fake containers);
+* ``replan``: a plan after that apply (nothing to do: the no-op path).
+
+``--stacks AxB`` also times A stacks of B instances each in one store (plan of one stack while
+the others exist). A size whose previous size took longer than ``--budget`` seconds is skipped
+and reported as such, so the script always ends. Figures are printed, never asserted; the exit
+status is 0 unless the benchmark itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from devarch_adapters.sqlite import SqliteStore  # noqa: E402 - the checkout's sources win
+from devarch_core.app import Devarch  # noqa: E402
+from devarch_core.catalog import builtin_catalog  # noqa: E402
+from devarch_core.testing import (  # noqa: E402
+    FakeConfigFiles,
+    FakePortProbe,
+    FakeRuntime,
+    InMemoryKeys,
+    InMemoryStackLock,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+DEFAULT_SIZES: Final = (10, 100, 1000, 5000)
+
+
+def _devarch(home: Path) -> Devarch:
+    """A facade on a real SQLite store and the fake engine (the engine is not what we time)."""
+    catalog = builtin_catalog()
+    images = {t.service.image: f"sha256:{i:064x}" for i, t in enumerate(catalog) if t.service.image}
+    return Devarch(
+        store=SqliteStore(home / "devarch.db"),
+        catalog=catalog,
+        keys=InMemoryKeys(),
+        runtime=FakeRuntime(images),
+        lock=InMemoryStackLock(),
+        config_files=FakeConfigFiles(),
+        port_probe=FakePortProbe(),
+        port_range=(20000, 39999),
+    )
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _instances(size: int) -> Iterator[tuple[str, str]]:
+    """(name, template) of a stack of ``size`` instances: one db, one cache, the rest apps."""
+    yield "db", "postgres"
+    if size > 1:
+        yield "cache", "redis"
+    for index in range(max(0, size - 2)):
+        yield f"app-{index:05d}", "django"
+
+
+def one_stack(size: int) -> dict[str, float]:
+    """Time add / plan / apply / re-plan of one stack of ``size`` instances."""
+    home = Path(tempfile.mkdtemp(prefix="devarch-scale-"))
+    try:
+        da = _devarch(home)
+        da.create_stack("scale")
+        adds = [
+            _timed(lambda n=name, t=tpl: da.add_instance("scale", n, t))  # type: ignore[misc]
+            for name, tpl in _instances(size)
+        ]
+        figures = {"add_all": sum(adds), "add_last": adds[-1]}
+        figures["plan"] = _timed(lambda: da.plan("scale"))
+        figures["apply"] = _timed(lambda: da.apply("scale"))
+        figures["replan"] = _timed(lambda: da.plan("scale"))
+        da.store.close()
+        return figures
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def many_stacks(stacks: int, per_stack: int) -> dict[str, float]:
+    """Time building ``stacks`` stacks of ``per_stack`` instances and planning the last one."""
+    home = Path(tempfile.mkdtemp(prefix="devarch-scale-"))
+    try:
+        da = _devarch(home)
+        start = time.perf_counter()
+        for index in range(stacks):
+            name = f"s{index:03d}"
+            da.create_stack(name)
+            for inst, tpl in _instances(per_stack):
+                da.add_instance(name, inst, tpl)
+        figures = {"build": time.perf_counter() - start}
+        last = f"s{stacks - 1:03d}"
+        figures["plan"] = _timed(lambda: da.plan(last))
+        figures["apply"] = _timed(lambda: da.apply(last))
+        figures["replan"] = _timed(lambda: da.plan(last))
+        da.store.close()
+        return figures
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"  # noqa: PLR2004
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sizes in order, print one table row per size; 0 whatever the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--budget", type=float, default=120.0, help="skip bigger sizes after this")
+    parser.add_argument("--stacks", default="50x20", help="AxB: A stacks of B instances ('' skips)")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    print("| instances | add all | add of the last | plan | apply (fake engine) | re-plan |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    spent = 0.0
+    for size in sizes:
+        if spent > args.budget:
+            print(f"| {size:,} | skipped: the previous size took {spent:.0f} s (> --budget) |")
+            continue
+        start = time.perf_counter()
+        f = one_stack(size)
+        spent = time.perf_counter() - start
+        print(
+            f"| {size:,} | {_ms(f['add_all'])} | {_ms(f['add_last'])} | {_ms(f['plan'])} "
+            f"| {_ms(f['apply'])} | {_ms(f['replan'])} |",
+            flush=True,
+        )
+    if args.stacks:
+        count, per = (int(x) for x in args.stacks.split("x"))
+        f = many_stacks(count, per)
+        print(
+            f"\n{count} stacks x {per} instances in one store: build {_ms(f['build'])}, "
+            f"plan of one stack {_ms(f['plan'])}, apply {_ms(f['apply'])}, "
+            f"re-plan {_ms(f['replan'])}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
