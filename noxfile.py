@@ -65,12 +65,13 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks: core scale (benchmarks/scale.py), then devarch vs docker-compose.
+    """Run the benchmarks: core scale, the CLI vs docker-compose, the API vs docker-compose.
 
     Extra arguments go to benchmarks/run.py.
     """
     _install(session)
     session.run("python", "benchmarks/scale.py")
+    session.run("python", "benchmarks/cli.py")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
