@@ -230,13 +230,18 @@ class SecretBox:
         )
 
     def _missing_key_message(self, slot: SecretSlot, kid: str | None) -> str:
-        have = ", ".join(self._load()) or "none: the key file is missing"
+        held = list(self._load())
         sealed = f"key id {kid}" if kid else "a key"
+        where = self._keys.location()
+        if held:
+            ids = ", ".join(held)
+            problem = f"which the key file {where} does not hold (it holds key id {ids})"
+        else:
+            problem = f"but the key file {where} is missing"
         return (
-            f"secret {slot.name} ({slot}) was sealed with {sealed}, which the key file "
-            f"{self._keys.location()} does not hold (its key id: {have}); everyone who shares a "
-            "store must share its key file: restore secret.key from a backup or copy it from the "
-            "machine that created the store"
+            f"secret {slot.name} ({slot}) was sealed with {sealed}, {problem}; everyone who "
+            "shares a store must share its key file: restore secret.key from a backup or copy it "
+            "from the machine that created the store"
         )
 
     def keyed_hash(self, value: str) -> str:
