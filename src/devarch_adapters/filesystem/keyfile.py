@@ -232,7 +232,6 @@ class FileKeyProvider:
         _refuse_non_regular(self.path)
         self.next_path.replace(self.path)
         _fsync_directory(self.path.parent)
-        self._remove_stale_temporaries()
 
     def discard_staged_key(self) -> None:
         """Remove ``secret.key.next`` (a rotation rolled back). Idempotent."""
@@ -241,7 +240,6 @@ class FileKeyProvider:
                 raise SecretError(f"{self.next_path} is not a regular file; remove it yourself")
             self.next_path.unlink()
             _fsync_directory(self.path.parent)
-        self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self) -> None:
         """Remove staging files a crashed rotation left (only rotations write them, under lock)."""
@@ -269,6 +267,9 @@ class FileKeyProvider:
                 yield False
                 return
             try:
+                # Only rotations write staging files, and only under this lock: any left now
+                # are from a crashed one (they hold a key: do not leave them lying around).
+                self._remove_stale_temporaries()
                 yield True
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
