@@ -259,9 +259,15 @@ def _keyfile(devarch: Devarch) -> list[Check]:
 
 def _key_store(devarch: Devarch) -> list[Check]:
     """The key matches the key id the store records; a rotation is not left half done."""
+    severity: tuple[Status, ...] = ("fail", "warn", "pass")
+    ordered = sorted(devarch.check_key(), key=lambda c: severity.index(c.status))
     return [
-        Check(name="key-store", status=c.status, message=c.message, fix=c.fix)
-        for c in devarch.check_key()
+        Check(
+            name="key-store",
+            status=ordered[0].status,
+            message="; ".join(c.message for c in ordered),
+            fix="; ".join(c.fix for c in ordered if c.fix and c.status != "pass"),
+        )
     ]
 
 
