@@ -118,11 +118,6 @@ class SecretBox:
         self._mac_key_loader = mac_key
         self._mac_key: bytes | None = None
 
-    @property
-    def provider(self) -> KeyProvider:
-        """The key provider the keys come from."""
-        return self._keys
-
     def reload(self) -> None:
         """Forget the keys read so far; the next use reads them again."""
         self._ring = None

@@ -8,6 +8,7 @@ key files left, and the next command must complete the rotation.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import time
@@ -19,21 +20,41 @@ import pytest
 from devarch_core.secrets import SecretBox, SecretSlot, key_id
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from devarch_core.app import Devarch
+    from devarch_core.ports import Store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 VAR = "POSTGRES_PASSWORD"
 VALUES = {"db/" + VAR: "pw-db", "db2/" + VAR: "pw-db2", "db2/EXTRA": "pw-extra"}
 
+
+def open_store(home: Path) -> Store:
+    """The store of ``home``: SQLite in it, or the PostgreSQL schema named in ``home/store``."""
+    spec = (home / "store").read_text() if (home / "store").exists() else "sqlite"
+    if spec == "sqlite":
+        from devarch_adapters.sqlite import SqliteStore  # noqa: PLC0415
+
+        return SqliteStore(home / "devarch.db")
+    from devarch_adapters.postgres import PostgresStore  # noqa: PLC0415
+
+    url, schema = spec.split("|", 1)
+    return PostgresStore(url, schema=schema)
+
+
+_OPEN_STORE = "from pathlib import Path\n\n" + inspect.getsource(open_store).replace("-> Store", "")
+
 #: The rotation child: argv = home, step, mode ("crash" or "pause").
-ROTATOR = r"""
+ROTATOR = (
+    _OPEN_STORE
+    + r"""
 import os, sys, time
 from pathlib import Path
 
 from devarch_adapters._sqlstore import SqlSession
 from devarch_adapters.bootstrap import load_catalog
 from devarch_adapters.filesystem.keyfile import FileKeyProvider
-from devarch_adapters.sqlite import SqliteStore
 from devarch_core.app import Devarch
 from devarch_core.usecases.secrets import SecretCases
 
@@ -97,32 +118,35 @@ SecretCases._reseal = patched_reseal
 FileKeyProvider.promote_staged_key = patched_promote
 
 devarch = Devarch(
-    store=SqliteStore(home / "devarch.db"),
+    store=open_store(home),
     catalog=load_catalog([Path(examples)]),
     keys=FileKeyProvider(home / "secret.key"),
 )
 print(devarch.rotate_key(os.urandom(32)))
 """
+)
 
 #: A ``set_secret`` from another process: argv = home, examples.
-SETTER = r"""
+SETTER = (
+    _OPEN_STORE
+    + r"""
 import sys
 from pathlib import Path
 
 from devarch_adapters.bootstrap import load_catalog
 from devarch_adapters.filesystem.keyfile import FileKeyProvider
-from devarch_adapters.sqlite import SqliteStore
 from devarch_core.app import Devarch
 
 home = Path(sys.argv[1])
 devarch = Devarch(
-    store=SqliteStore(home / "devarch.db"),
+    store=open_store(home),
     catalog=load_catalog([Path(sys.argv[2])]),
     keys=FileKeyProvider(home / "secret.key"),
 )
 devarch.set_secret("s", "db", "DURING", "pw-during")
 print("set")
 """
+)
 
 STEPS = [
     "before-stage",
@@ -138,20 +162,37 @@ STEPS = [
 def _devarch(home: Path) -> Devarch:
     from devarch_adapters.bootstrap import load_catalog  # noqa: PLC0415
     from devarch_adapters.filesystem.keyfile import FileKeyProvider  # noqa: PLC0415
-    from devarch_adapters.sqlite import SqliteStore  # noqa: PLC0415
     from devarch_core.app import Devarch  # noqa: PLC0415
 
     return Devarch(
-        store=SqliteStore(home / "devarch.db"),
+        store=open_store(home),
         catalog=load_catalog([EXAMPLES]),
         keys=FileKeyProvider(home / "secret.key"),
     )
 
 
+@pytest.fixture(params=["sqlite"])
+def store_spec(request: pytest.FixtureRequest, unique: str) -> Iterator[str]:
+    """Return "sqlite", or "URL|SCHEMA" of a fresh PostgreSQL schema (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    schema = f"devarch_rot_{unique}"
+    yield f"{url}|{schema}"
+    import psycopg  # noqa: PLC0415 - PostgreSQL tests only
+    from psycopg import sql  # noqa: PLC0415
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """Return a DEVARCH_HOME with a SQLite store holding three secrets and a hash key."""
+def home(tmp_path: Path, store_spec: str) -> Path:
+    """Return a DEVARCH_HOME whose store holds three secrets and a hash key."""
     home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "store").write_text(store_spec)
     devarch = _devarch(home)
     devarch.create_stack("s")
     devarch.add_instance("s", "db", "bb-db", secrets={VAR: "pw-db"})
@@ -166,11 +207,10 @@ def home(tmp_path: Path) -> Path:
 def _read_all(home: Path) -> dict[str, str]:
     """Open every secret and the hash key as a new process would, with the key files left."""
     from devarch_adapters.filesystem.keyfile import FileKeyProvider  # noqa: PLC0415
-    from devarch_adapters.sqlite import SqliteStore  # noqa: PLC0415
     from devarch_core.usecases._base import MAC_KEY, MAC_SLOT  # noqa: PLC0415
 
     box = SecretBox(FileKeyProvider(home / "secret.key"))
-    store = SqliteStore(home / "devarch.db")
+    store = open_store(home)
     try:
         with store.transaction() as tx:
             names = {i.id: i.name for s in tx.list_stacks() for i in tx.list_instances(s.id)}
@@ -227,9 +267,7 @@ def test_a_rotation_killed_at_any_step_loses_no_secret(home, step):
 
 
 def _recorded(home: Path) -> str | None:
-    from devarch_adapters.sqlite import SqliteStore  # noqa: PLC0415
-
-    store = SqliteStore(home / "devarch.db")
+    store = open_store(home)
     try:
         with store.transaction() as tx:
             return tx.get_meta("secret_key_id")
@@ -247,12 +285,14 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 30) -> N
         time.sleep(0.02)
 
 
+@pytest.mark.parametrize("store_spec", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.parametrize("step", ["staged", "mid-reseal", "committed", "before-switch"])
 def test_a_set_secret_during_a_paused_rotation_ends_readable(home, step):
     """Another process's set_secret while the rotation waits mid-way: both finish, all readable.
 
     Outside the re-seal transaction the setter does not wait (it seals under the key the store
-    records); inside it, it waits for the transaction (SQLite serializes writers).
+    records); inside it, it waits for the transaction (SQLite serializes writers, PostgreSQL
+    waits on the secret lock).
     """
     rotator = subprocess.Popen(
         [sys.executable, "-c", ROTATOR, str(home), step, "pause", str(EXAMPLES)],
