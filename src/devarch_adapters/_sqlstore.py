@@ -49,6 +49,13 @@ class Driver(Protocol):
         """Classify ``exc``: ``"unique"``, ``"foreign_key"`` or None (another error)."""
         ...
 
+    def lock_table(self, table: str) -> None:
+        """Keep other transactions from writing ``table`` until this one ends.
+
+        See ``StoreSession.lock_secrets``; a no-op where write transactions are serialized.
+        """
+        ...
+
     @property
     def errors(self) -> tuple[type[Exception], ...]:
         """The driver's exception classes."""
@@ -368,6 +375,10 @@ class SqlSession:
             (stack_id, instance_id, name),
         )
         return count > 0
+
+    def lock_secrets(self) -> None:
+        """Hold the secret lock until the transaction ends (see ``StoreSession.lock_secrets``)."""
+        self._d.lock_table("secrets")
 
     # -- applied ---------------------------------------------------------------------------------
     def get_applied(self, instance_id: str) -> AppliedRecord | None:

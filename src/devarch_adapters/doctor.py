@@ -215,7 +215,27 @@ def _keyfile(devarch: Devarch) -> list[Check]:
     path = getattr(keys, "path", None)
     if path is None:
         return [Check(name="key-file", status="pass", message="keys come from a custom provider")]
-    if not Path(path).exists():
+    try:
+        found = keys.read_keys()  # never creates a key, never follows a symlink
+    except DevarchError as exc:
+        return [
+            Check(
+                name="key-file",
+                status="fail",
+                message=str(exc),
+                fix="restore the key file from a backup",
+            )
+        ]
+    if found.current is None:
+        if any(c.status == "fail" for c in devarch.check_key()):
+            return [
+                Check(
+                    name="key-file",
+                    status="fail",
+                    message=f"{path} is missing, but the store holds values sealed with a key",
+                    fix="restore the key file from a backup (see the key-store check)",
+                )
+            ]
         return [
             Check(
                 name="key-file",
@@ -234,18 +254,21 @@ def _keyfile(devarch: Devarch) -> list[Check]:
                 fix=f"chmod 600 {path} && chmod 700 {Path(path).parent}",
             )
         ]
-    try:
-        keys.load_key()
-    except DevarchError as exc:
-        return [
-            Check(
-                name="key-file",
-                status="fail",
-                message=str(exc),
-                fix="restore the key file from a backup",
-            )
-        ]
     return [Check(name="key-file", status="pass", message=f"{path} present with mode 0600")]
+
+
+def _key_store(devarch: Devarch) -> list[Check]:
+    """The key matches the key id the store records; a rotation is not left half done."""
+    severity: tuple[Status, ...] = ("fail", "warn", "pass")
+    ordered = sorted(devarch.check_key(), key=lambda c: severity.index(c.status))
+    return [
+        Check(
+            name="key-store",
+            status=ordered[0].status,
+            message="; ".join(c.message for c in ordered),
+            fix="; ".join(c.fix for c in ordered if c.fix and c.status != "pass"),
+        )
+    ]
 
 
 def _locks(devarch: Devarch) -> list[Check]:
@@ -338,7 +361,7 @@ def _orphans(devarch: Devarch) -> list[Check]:
 def run_doctor(devarch: Devarch) -> list[Check]:
     """Every check, in a stable order."""
     checks: list[Check] = []
-    for check in (_engine, _store, _keyfile, _ports, _disk, _locks, _orphans):
+    for check in (_engine, _store, _keyfile, _key_store, _ports, _disk, _locks, _orphans):
         try:
             checks.extend(check(devarch))
         except DevarchError as exc:

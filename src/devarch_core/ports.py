@@ -32,6 +32,7 @@ __all__ = [
     "Clock",
     "ConfigFiles",
     "KeyProvider",
+    "KeySet",
     "PortProbe",
     "Reporter",
     "Runtime",
@@ -166,6 +167,17 @@ class StoreSession(Protocol):
 
     def delete_secret(self, stack_id: str, instance_id: str, name: str) -> bool:
         """Delete one secret; False if there was none."""
+        ...
+
+    def lock_secrets(self) -> None:
+        """Hold the store's secret lock until this transaction ends.
+
+        While it is held no other transaction writes or deletes a secret (nor takes this lock),
+        and what this transaction reads afterwards is the latest committed state. Sealing
+        transactions take it before reading the store's key id, so a key rotation and a
+        concurrent ``set_secret`` never interleave. Stores that serialize every write
+        transaction already keep this promise and may do nothing.
+        """
         ...
 
     # -- applied state -----------------------------------------------------------------------
@@ -353,18 +365,70 @@ class StackLock(Protocol):
         ...
 
 
+@frozen(kw_only=True)
+class KeySet:
+    """What a :class:`KeyProvider` holds: the current key and, during a rotation, the next one.
+
+    ``current`` is None when no key exists yet (or it was lost); ``staged`` is None unless a key
+    rotation is under way or was interrupted (see docs/secrets.md, "The key file").
+    """
+
+    current: bytes | None
+    staged: bytes | None = None
+
+    def present(self) -> list[bytes]:
+        """The keys present, the current one first."""
+        return [k for k in (self.current, self.staged) if k is not None]
+
+
 class KeyProvider(Protocol):
-    """The 32-byte secret key."""
+    """The 32-byte secret key, and the next key while a rotation runs.
 
-    def load_key(self) -> bytes:
-        """Return the key, creating it on first use (mode 0600 in a 0700 directory).
+    Rotation is crash-safe in three steps: :meth:`stage_key` makes the new key durable beside the
+    current one, the caller re-seals the store under it (one transaction), then
+    :meth:`promote_staged_key` makes it the only key. Until the last step both keys are offered.
+    """
 
-        ``SecretError`` if it exists but is unreadable or malformed.
+    def location(self) -> str:
+        """Where the key lives (a path), for messages."""
+        ...
+
+    def read_keys(self) -> KeySet:
+        """The keys present now; never creates one.
+
+        ``SecretError`` naming the location if one exists but is unreadable or malformed.
         """
         ...
 
-    def replace_key(self, key: bytes) -> None:
-        """Atomically replace the key (rotation). The caller has re-sealed every secret first."""
+    def create_key(self) -> bytes:
+        """Create the current key if there is none (racing creators agree on one); return it.
+
+        The facade calls this only for a store that holds no sealed value and no key id.
+        """
+        ...
+
+    def stage_key(self, key: bytes) -> None:
+        """Durably keep ``key`` as the next key; ``SecretError`` if one is already staged."""
+        ...
+
+    def promote_staged_key(self) -> None:
+        """Atomically make the staged key the current one (the old key is dropped). Idempotent.
+
+        ``SecretError`` if the current key's place holds something the provider must not
+        replace (e.g. a symbolic link).
+        """
+        ...
+
+    def discard_staged_key(self) -> None:
+        """Forget the staged key (a rotation rolled back). Idempotent."""
+        ...
+
+    def rotation_lock(self, *, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the rotation lock for the block; yield whether it is held.
+
+        With ``wait`` False it yields False at once when another holder has it. The lock dies
+        with its holder.
+        """
         ...
 
 

@@ -20,15 +20,36 @@ if TYPE_CHECKING:
 
     from devarch_core.ports import KeyProvider
 
-__all__ = ["REDACTED", "Secret", "SecretBox", "SecretSlot"]
+__all__ = ["KEY_SIZE", "REDACTED", "Secret", "SecretBox", "SecretSlot", "key_id", "sealed_key_id"]
 
 REDACTED: Final = "***"
-#: Version prefix of a sealed value: b"DA1" + 12-byte nonce + ciphertext-and-tag.
-_VERSION: Final = b"DA1"
+#: Version prefix of a sealed value: b"DA2" + 8-byte key id + 12-byte nonce + ciphertext-and-tag.
+_VERSION: Final = b"DA2"
+#: The first format, without a key id (still read: opened with whichever key fits).
+_VERSION_1: Final = b"DA1"
+_KEY_ID_SIZE: Final = 8
 _NONCE_SIZE: Final = 12
 #: The AES-GCM authentication tag appended to every ciphertext.
 _TAG_SIZE: Final = 16
 KEY_SIZE: Final = 32
+
+
+def key_id(key: bytes) -> str:
+    """A key's public fingerprint: 16 hex digits of HMAC-SHA256(key, "devarch-key-id").
+
+    Stored in every sealed value and in the store's metadata, so the key that sealed a value can
+    be found, and a key that does not belong to the store recognized; it reveals nothing of the
+    key itself.
+    """
+    return hmac.new(key, b"devarch-key-id", hashlib.sha256).hexdigest()[: 2 * _KEY_ID_SIZE]
+
+
+def sealed_key_id(blob: bytes) -> str | None:
+    """The key id recorded in a sealed value (None for the first format, which has none)."""
+    blob = bytes(blob)
+    if blob.startswith(_VERSION) and len(blob) >= len(_VERSION) + _KEY_ID_SIZE:
+        return blob[len(_VERSION) : len(_VERSION) + _KEY_ID_SIZE].hex()
+    return None
 
 
 class Secret:
@@ -79,71 +100,154 @@ class SecretSlot:
 
 
 class SecretBox:
-    """Seals and opens secret values with the store's key; computes keyed hashes for comparisons."""
+    """Seals and opens secret values with the store's keys; computes keyed hashes for comparisons.
+
+    The keys come from the provider (read lazily, re-read when a value names a key not yet
+    seen, so a rotation by another process is picked up). Opening picks the key by the key id in
+    the sealed value. Sealing uses the key passed in, else the provider's current key (created
+    when there is none: standalone use; the facade passes the key its store records).
+    """
 
     def __init__(self, keys: KeyProvider, *, mac_key: Callable[[], bytes] | None = None) -> None:
         self._keys = keys
-        self._key: bytes | None = None
+        self._ring: dict[str, bytes] | None = None
+        self._current: bytes | None = None
+        self._staged: bytes | None = None
         #: Where the HMAC key for :meth:`keyed_hash` comes from. Kept apart from the encryption
         #: key so a key rotation does not change the hashes (and so does not recreate containers).
         self._mac_key_loader = mac_key
         self._mac_key: bytes | None = None
 
-    def _current_key(self) -> bytes:
-        if self._key is None:
-            key = self._keys.load_key()
-            if len(key) != KEY_SIZE:
-                raise SecretError(f"the secret key must be {KEY_SIZE} bytes, got {len(key)}")
-            self._key = key
-        return self._key
+    def reload(self) -> None:
+        """Forget the keys read so far; the next use reads them again."""
+        self._ring = None
 
-    def _key_for(self, key: bytes | None) -> bytes:
-        """Return ``key`` if given (checked: AES-GCM would take 16 bytes too), else the store's."""
+    def _load(self) -> dict[str, bytes]:
+        if self._ring is None:
+            found = self._keys.read_keys()
+            ring: dict[str, bytes] = {}
+            for key in found.present():
+                _check_key(key)
+                ring[key_id(key)] = key
+            self._current, self._staged, self._ring = found.current, found.staged, ring
+        return self._ring
+
+    def current_key(self) -> bytes | None:
+        """The provider's current key, None when there is none (never created here)."""
+        self._load()
+        return self._current
+
+    def staged_key(self) -> bytes | None:
+        """The next key of a rotation under way or interrupted, else None."""
+        self._load()
+        return self._staged
+
+    def offered_keys(self) -> list[bytes]:
+        """Every key the provider offers (current first)."""
+        return list(self._load().values())
+
+    def key_by_id(self, kid: str) -> bytes | None:
+        """The offered key with id ``kid`` (re-reading the provider once if unknown), else None."""
+        key = self._load().get(kid)
         if key is None:
-            return self._current_key()
-        if len(key) != KEY_SIZE:
-            raise SecretError(f"the secret key must be {KEY_SIZE} bytes, got {len(key)}")
+            self.reload()
+            key = self._load().get(kid)
         return key
 
+    def _default_key(self) -> bytes:
+        current = self.current_key()
+        if current is None:
+            current = self._keys.create_key()
+            _check_key(current)
+            self.reload()
+        return current
+
     def seal(self, slot: SecretSlot, value: str, *, key: bytes | None = None) -> bytes:
-        """Encrypt ``value`` for ``slot`` with a fresh nonce."""
+        """Encrypt ``value`` for ``slot`` with a fresh nonce, recording the key's id."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - keep import light
 
+        if key is None:
+            key = self._default_key()
+        _check_key(key)
         nonce = os.urandom(_NONCE_SIZE)
-        sealed = AESGCM(self._key_for(key)).encrypt(nonce, value.encode(), slot.associated_data())
-        return _VERSION + nonce + sealed
+        sealed = AESGCM(key).encrypt(nonce, value.encode(), slot.associated_data())
+        return _VERSION + bytes.fromhex(key_id(key)) + nonce + sealed
 
     def open(self, slot: SecretSlot, blob: bytes, *, key: bytes | None = None) -> Secret:
-        """Decrypt a sealed value; a wrong key, tampering or another slot raise ``SecretError``."""
+        """Decrypt a sealed value (with the key whose id it records, or ``key``).
+
+        A wrong or missing key, tampering or another slot raise ``SecretError``.
+        """
         from cryptography.exceptions import InvalidTag  # noqa: PLC0415
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
         blob = bytes(blob)
-        if not blob.startswith(_VERSION):
+        if blob.startswith(_VERSION):
+            header = len(_VERSION) + _KEY_ID_SIZE
+        elif blob.startswith(_VERSION_1):
+            header = len(_VERSION_1)
+        else:
             raise SecretError(
                 f"secret {slot.name} ({slot}) has an unknown format version; "
                 "was it written by devarch?"
             )
-        if len(blob) < len(_VERSION) + _NONCE_SIZE + _TAG_SIZE:
+        if len(blob) < header + _NONCE_SIZE + _TAG_SIZE:
             # Too short to hold a nonce and a tag: AESGCM would raise a bare ValueError.
             raise SecretError(
                 f"secret {slot.name} ({slot}) is truncated ({len(blob)} bytes); "
                 "restore it or set it again"
             )
-        aead = AESGCM(self._key_for(key))
-        nonce = blob[len(_VERSION) : len(_VERSION) + _NONCE_SIZE]
-        try:
-            plain = aead.decrypt(nonce, blob[len(_VERSION) + _NONCE_SIZE :], slot.associated_data())
-        except InvalidTag:
-            raise SecretError(
-                f"secret {slot.name} ({slot}) cannot be decrypted: wrong key, tampered value, "
-                "or a value moved from another slot"
-            ) from None
-        return Secret(plain.decode())
+        kid = sealed_key_id(blob)
+        if key is not None:
+            _check_key(key)
+            candidates = [key]
+        elif kid is not None:
+            found = self.key_by_id(kid)
+            if found is None:
+                raise SecretError(self._missing_key_message(slot, kid))
+            candidates = [found]
+        else:
+            candidates = self.offered_keys()
+            if not candidates:
+                raise SecretError(self._missing_key_message(slot, None))
+        nonce = blob[header : header + _NONCE_SIZE]
+        for candidate in candidates:
+            try:
+                plain = AESGCM(candidate).decrypt(
+                    nonce, blob[header + _NONCE_SIZE :], slot.associated_data()
+                )
+            except InvalidTag:
+                continue
+            return Secret(plain.decode())
+        raise SecretError(
+            f"secret {slot.name} ({slot}) cannot be decrypted: wrong key, tampered value, "
+            "or a value moved from another slot"
+        )
+
+    def _missing_key_message(self, slot: SecretSlot, kid: str | None) -> str:
+        held = list(self._load())
+        sealed = f"key id {kid}" if kid else "a key"
+        where = self._keys.location()
+        if held:
+            ids = ", ".join(held)
+            problem = f"which the key file {where} does not hold (it holds key id {ids})"
+        else:
+            problem = f"but the key file {where} is missing"
+        return (
+            f"secret {slot.name} ({slot}) was sealed with {sealed}, {problem}; everyone who "
+            "shares a store must share its key file: restore secret.key from a backup or copy it "
+            "from the machine that created the store"
+        )
 
     def keyed_hash(self, value: str) -> str:
         """Return an HMAC of ``value`` under the key: plans compare secrets without storing them."""
         if self._mac_key is None:
-            self._mac_key = self._mac_key_loader() if self._mac_key_loader else self._current_key()
+            self._mac_key = self._mac_key_loader() if self._mac_key_loader else self._default_key()
         digest = hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()
         return f"hmac:{digest[:32]}"
+
+
+def _check_key(key: bytes) -> None:
+    """``SecretError`` unless ``key`` is 32 bytes (AES-GCM would take 16 or 24 bytes too)."""
+    if len(key) != KEY_SIZE:
+        raise SecretError(f"the secret key must be {KEY_SIZE} bytes, got {len(key)}")

@@ -655,6 +655,51 @@ class StoreContract:
             t.join(60)
         assert sorted(results) == ["conflict"] * 7 + ["won"]
 
+    def test_lock_secrets_holds_off_other_secret_writers_until_commit(
+        self, store: Store, make_store: Callable[[], Store]
+    ) -> None:
+        """A secret writer waits for the transaction holding lock_secrets to end.
+
+        The writer (another store handle, as another process would be) then reads the key id
+        that transaction committed.
+        """
+        shop, db = self.seed(store)
+        other = make_store() if self.persistent else store
+        events: list[str] = []
+        seen: list[str | None] = []
+        locked = threading.Event()
+
+        def writer() -> None:
+            locked.wait(30)
+            with other.transaction() as tx:
+                tx.lock_secrets()
+                seen.append(tx.get_meta("secret_key_id"))
+                tx.put_secret(
+                    SealedSecret(stack_id=shop.id, instance_id=db.id, name="PW", sealed=b"new")
+                )
+                events.append("writer")
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            with store.transaction() as tx:
+                tx.lock_secrets()
+                locked.set()
+                thread.join(0.5)  # the writer must still be waiting
+                tx.put_secret(
+                    SealedSecret(stack_id=shop.id, instance_id=db.id, name="PW", sealed=b"first")
+                )
+                tx.set_meta("secret_key_id", "k2")
+                events.append("locker")
+        finally:
+            thread.join(60)
+            if other is not store:
+                other.close()
+        assert events == ["locker", "writer"]
+        assert seen == ["k2"]
+        with store.transaction() as tx:
+            assert tx.list_secrets()[0].sealed == b"new"
+
     def test_closed_store_refuses_transactions(self, make_store: Callable[[], Store]) -> None:
         """After ``close()`` (idempotent) a transaction raises StoreError."""
         store = make_store()

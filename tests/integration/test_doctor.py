@@ -93,7 +93,7 @@ def test_a_healthy_machine_passes_every_check(cli: Cli, stack: str) -> None:
     assert code == 0, err
     code, checks = doctor(cli)
     assert code == 0
-    for name in ("engine", "store", "key-file", "host-ports", "locks", "orphans"):
+    for name in ("engine", "store", "key-file", "key-store", "host-ports", "locks", "orphans"):
         assert only(checks, name)["status"] == "pass", checks[name]
     assert "docker" in only(checks, "engine")["message"]
     assert "unix://" in only(checks, "engine")["message"]

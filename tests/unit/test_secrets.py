@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 SLOT = SecretSlot("stack-1", "inst-1", "POSTGRES_PASSWORD")
 VALUE = "S3cr3t-unit-value"
-VERSION = b"DA1"
+VERSION = b"DA2"
+KEY_ID = 8
+#: Version prefix and the id of the key that sealed the value.
+HEADER = len(VERSION) + KEY_ID
 NONCE = 12
 TAG = 16
 
@@ -69,15 +72,15 @@ def test_two_seals_of_one_value_differ_because_each_uses_a_fresh_nonce(box):
     """Sealing the same value twice gives different ciphertexts and different nonces."""
     first, second = box.seal(SLOT, VALUE), box.seal(SLOT, VALUE)
     assert first != second
-    assert first[len(VERSION) : len(VERSION) + NONCE] != second[len(VERSION) : len(VERSION) + NONCE]
+    assert first[HEADER : HEADER + NONCE] != second[HEADER : HEADER + NONCE]
     assert box.open(SLOT, first) == box.open(SLOT, second)
 
 
 def test_a_sealed_value_starts_with_the_version_prefix_and_hides_the_plaintext(box):
-    """The blob is b"DA1" + 12-byte nonce + ciphertext + 16-byte tag, and holds no plaintext."""
+    """The blob is b"DA2" + 8-byte key id + 12-byte nonce + ciphertext + 16-byte tag, no plain."""
     blob = box.seal(SLOT, VALUE)
     assert blob.startswith(VERSION)
-    assert len(blob) == len(VERSION) + NONCE + len(VALUE.encode()) + TAG
+    assert len(blob) == HEADER + NONCE + len(VALUE.encode()) + TAG
     assert VALUE.encode() not in blob
 
 
@@ -111,9 +114,9 @@ def test_an_explicit_wrong_key_argument_is_also_refused(box):
 @pytest.mark.parametrize(
     "where",
     [
-        pytest.param(len(VERSION), id="nonce"),
-        pytest.param(len(VERSION) + NONCE, id="first-ciphertext-byte"),
-        pytest.param(len(VERSION) + NONCE + 5, id="middle-ciphertext-byte"),
+        pytest.param(HEADER, id="nonce"),
+        pytest.param(HEADER + NONCE, id="first-ciphertext-byte"),
+        pytest.param(HEADER + NONCE + 5, id="middle-ciphertext-byte"),
         pytest.param(-1, id="last-tag-byte"),
     ],
 )
@@ -127,10 +130,10 @@ def test_a_tampered_byte_anywhere_is_a_secret_error(box, where):
 @pytest.mark.parametrize(
     "cut",
     [
-        pytest.param(len(VERSION), id="prefix-only"),
-        pytest.param(len(VERSION) + 5, id="half-a-nonce"),
-        pytest.param(len(VERSION) + NONCE, id="nonce-no-ciphertext"),
-        pytest.param(len(VERSION) + NONCE + TAG - 1, id="short-tag"),
+        pytest.param(HEADER, id="prefix-only"),
+        pytest.param(HEADER + 5, id="half-a-nonce"),
+        pytest.param(HEADER + NONCE, id="nonce-no-ciphertext"),
+        pytest.param(HEADER + NONCE + TAG - 1, id="short-tag"),
     ],
 )
 def test_a_truncated_blob_is_a_secret_error_not_a_crash(box, cut):

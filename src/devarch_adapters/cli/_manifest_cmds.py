@@ -187,7 +187,16 @@ def _doctor(ctx: _Context, _a: argparse.Namespace) -> int:
     return exit_status(checks)
 
 
-def _rotate_key(ctx: _Context, _a: argparse.Namespace) -> int:
+def _rotate_key(ctx: _Context, a: argparse.Namespace) -> int:
+    if a.finish:
+        finished = ctx.devarch.finish_key_rotation()
+        ctx.emit(
+            {"finished": finished},
+            "Completed the interrupted key rotation. Back up the new key file."
+            if finished
+            else "No key rotation to complete.",
+        )
+        return 0
     count = ctx.devarch.rotate_key(os.urandom(32))
     ctx.emit(
         {"resealed": count},
@@ -298,9 +307,14 @@ def add_manifest_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  # 
 
 def add_secret_rotate(secret_group: Any, leaf: Any) -> None:  # noqa: ANN401 - argparse internals
     """``secret rotate-key``."""
-    leaf(
+    p = leaf(
         secret_group,
         "rotate-key",
         _rotate_key,
-        "re-encrypt every secret under a new key, in one transaction",
+        "re-encrypt every secret under a new key (crash-safe; see docs/secrets.md)",
+    )
+    p.add_argument(
+        "--finish",
+        action="store_true",
+        help="only complete an interrupted rotation (secret.key.next left by a crash)",
     )

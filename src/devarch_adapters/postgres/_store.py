@@ -129,6 +129,16 @@ class _PostgresDriver:
     def json_value(self, raw: object) -> Any:  # noqa: ANN401 - JSON is any plain data
         return raw  # psycopg parses jsonb
 
+    def lock_table(self, table: str) -> None:
+        """Lock ``table`` in ``SHARE ROW EXCLUSIVE`` mode until the transaction ends.
+
+        It conflicts with itself and with every INSERT/UPDATE/DELETE (cascades included), not
+        with plain reads.
+        """
+        self._conn.execute(
+            sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(table))
+        )
+
     def violation(self, exc: Exception) -> str | None:
         if isinstance(exc, pgerrors.UniqueViolation):
             return "unique"

@@ -106,6 +106,9 @@ class _SqliteDriver:
     def json_value(self, raw: object) -> Any:  # noqa: ANN401 - JSON is any plain data
         return json.loads(str(raw))
 
+    def lock_table(self, table: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already serializes write transactions."""
+
     def violation(self, exc: Exception) -> str | None:
         if isinstance(exc, sqlite3.IntegrityError):
             text = str(exc)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from devarch_core.errors import ValidationError
+from devarch_core.errors import SecretError, ValidationError
+from devarch_core.ports import KeySet
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from devarch_core.app import Devarch
     from devarch_core.catalog import Catalog
@@ -21,14 +23,60 @@ __all__ = ["FakeConfigFiles", "FakePortProbe", "InMemoryKeys", "ManualClock", "f
 
 
 class InMemoryKeys:
-    """A KeyProvider holding a random 32-byte key in memory."""
+    """A KeyProvider holding a random 32-byte key (and a staged next key) in memory.
 
-    def __init__(self, key: bytes | None = None) -> None:
-        self.key = key if key is not None else os.urandom(32)
+    ``missing=True`` gives a provider with no key yet (``create_key`` makes one), as a fresh or
+    lost key file would be.
+    """
+
+    def __init__(self, key: bytes | None = None, *, missing: bool = False) -> None:
+        self.key: bytes | None = None if missing else (key if key is not None else os.urandom(32))
+        self.staged: bytes | None = None
+        self._rotation = threading.Lock()
+
+    def location(self) -> str:
+        """Where the key lives: in memory."""
+        return "(in-memory key)"
+
+    def read_keys(self) -> KeySet:
+        """The current and staged keys."""
+        return KeySet(current=self.key, staged=self.staged)
 
     def load_key(self) -> bytes:
-        """The key."""
+        """The key (created if missing)."""
+        return self.create_key()
+
+    def create_key(self) -> bytes:
+        """Make a key if there is none; return the current key."""
+        if self.key is None:
+            self.key = os.urandom(32)
         return self.key
+
+    def stage_key(self, key: bytes) -> None:
+        """Keep ``key`` as the next key."""
+        if self.staged is not None:
+            raise SecretError("a staged key exists already: finish that rotation first")
+        self.staged = key
+
+    def promote_staged_key(self) -> None:
+        """The staged key becomes the key."""
+        if self.staged is not None:
+            self.key, self.staged = self.staged, None
+
+    def discard_staged_key(self) -> None:
+        """Drop the staged key."""
+        self.staged = None
+
+    @contextmanager
+    def rotation_lock(self, *, wait: bool = True) -> Iterator[bool]:
+        """A process-local lock."""
+        if not self._rotation.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._rotation.release()
 
     def replace_key(self, key: bytes) -> None:
         """Switch to ``key``."""

@@ -218,6 +218,9 @@ class _Session:
         del s.secrets[(instance_id, name)]
         return True
 
+    def lock_secrets(self) -> None:
+        self._check()  # transactions are serialized: holding one is holding the lock
+
     # -- applied ---------------------------------------------------------------------------------
     def get_applied(self, instance_id: str) -> AppliedRecord | None:
         row = self._check().applied.get(instance_id)

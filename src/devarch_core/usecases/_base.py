@@ -23,15 +23,28 @@ from devarch_core.ports import (
     Store,
     StoreSession,
 )
-from devarch_core.secrets import SecretBox, SecretSlot
+from devarch_core.secrets import SecretBox, SecretSlot, key_id, sealed_key_id
 from devarch_core.template import Template
 
-__all__ = ["MAC_KEY", "MAC_SLOT", "OWNER_KEY", "UseCaseBase"]
+__all__ = ["KEY_ID", "MAC_KEY", "MAC_SLOT", "OWNER_KEY", "UseCaseBase", "sealed_sample"]
 
 OWNER_KEY = "owner_id"
 #: Store metadata key of the sealed HMAC key used for keyed hashes of secrets.
 MAC_KEY = "secret_hash_key"
 MAC_SLOT = SecretSlot("store", "meta", MAC_KEY)
+#: Store metadata key of the id of the key that seals the store's values (``secrets.key_id``):
+#: a check value, never the key. See docs/secrets.md, "The key file".
+KEY_ID = "secret_key_id"
+
+
+def sealed_sample(tx: StoreSession) -> tuple[SecretSlot, bytes] | None:
+    """One sealed value of the store (the hash key, else a secret), or None if it holds none."""
+    mac = tx.get_meta(MAC_KEY)
+    if mac is not None:
+        return MAC_SLOT, bytes.fromhex(mac)
+    for sealed in tx.list_secrets(None):
+        return SecretSlot(sealed.stack_id, sealed.instance_id, sealed.name), sealed.sealed
+    return None
 
 
 class UseCaseBase:
@@ -76,23 +89,83 @@ class UseCaseBase:
         return self._owner
 
     def _mac_key(self) -> bytes:
-        """The store's HMAC key for keyed hashes of secrets: 32 random bytes, sealed in the store's
-        metadata under the encryption key (so it is re-sealed, not changed, by a key rotation)."""
+        """The store's HMAC key for keyed hashes of secrets.
+
+        32 random bytes, sealed in the store's metadata under the encryption key (so it is
+        re-sealed, not changed, by a key rotation).
+        """
         with self._tx() as tx:
             sealed = tx.get_meta(MAC_KEY)
             if sealed is None:
                 key = os.urandom(32)
-                tx.set_meta(MAC_KEY, self.secrets.seal(MAC_SLOT, key.hex()).hex())
+                tx.set_meta(MAC_KEY, self._seal(tx, MAC_SLOT, key.hex()).hex())
                 return key
-        try:
-            return bytes.fromhex(self.secrets.open(MAC_SLOT, bytes.fromhex(sealed)).reveal())
-        except SecretError as exc:
-            msg = (
-                f"this store's secrets were sealed with another key ({exc}); everyone who shares a "
-                "store must share its key file: copy secret.key from the machine that created the "
-                "store into DEVARCH_HOME"
+            self._store_key(tx)  # refuses a key that does not match; records it in an old store
+        return bytes.fromhex(self.secrets.open(MAC_SLOT, bytes.fromhex(sealed)).reveal())
+
+    # -- the store's key ---------------------------------------------------------------------
+    def _seal(self, tx: StoreSession, slot: SecretSlot, value: str) -> bytes:
+        """Seal ``value`` under the key this store records (the only way the facade seals)."""
+        return self.secrets.seal(slot, value, key=self._store_key(tx))
+
+    def _store_key(self, tx: StoreSession) -> bytes:
+        """The key that seals this store's values, checked against the key id the store records.
+
+        Takes the store's secret lock first, so a concurrent key rotation cannot switch keys
+        between this read and the caller's write. A store without a key id records one now: a
+        fresh store the current key (created if there is none); a store sealed before key ids
+        existed the key that opens its values. ``SecretError`` for a missing key while the store
+        holds sealed values, and for a key that does not match: a new key is never made then.
+        """
+        tx.lock_secrets()
+        recorded = tx.get_meta(KEY_ID)
+        if recorded is not None:
+            key = self.secrets.key_by_id(recorded)
+            if key is None:
+                raise SecretError(self._key_mismatch(recorded))
+            return key
+        sample = sealed_sample(tx)
+        if sample is None:
+            key = self.secrets.current_key() or self._create_key()
+        else:
+            key = self._key_opening(*sample)
+        tx.set_meta(KEY_ID, key_id(key))
+        return key
+
+    def _create_key(self) -> bytes:
+        key = self._keys.create_key()
+        self.secrets.reload()
+        return key
+
+    def _key_opening(self, slot: SecretSlot, blob: bytes) -> bytes:
+        """The offered key that opens ``blob``; ``SecretError`` if none does."""
+        for key in self.secrets.offered_keys():
+            try:
+                self.secrets.open(slot, blob, key=key)
+            except SecretError:
+                continue
+            return key
+        raise SecretError(self._key_mismatch(sealed_key_id(blob)))
+
+    def _key_mismatch(self, recorded: str | None) -> str:
+        """Explain a key that is missing or does not match the store, and how to fix it."""
+        where = self._keys.location()
+        sealed = f"key id {recorded}" if recorded else "another key"
+        fix = (
+            "restore secret.key from a backup, or copy it from the machine that created the "
+            "store (everyone who shares a store must share its key file)"
+        )
+        ids = [key_id(k) for k in self.secrets.offered_keys()]
+        if not ids:
+            return (
+                f"the key file {where} is missing, but this store holds values sealed with "
+                f"{sealed}; devarch does not create a new key for it (the old values could never "
+                f"be read again): {fix}"
             )
-            raise SecretError(msg) from None
+        return (
+            f"the key file {where} (key id {', '.join(ids)}) does not match this store, whose "
+            f"values are sealed with {sealed}; a different key can never open them: {fix}"
+        )
 
     def _require_runtime(self) -> Runtime:
         if self.runtime is None:

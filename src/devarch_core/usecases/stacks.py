@@ -186,7 +186,9 @@ class StackCases(ApplyCases):
                         stack_id=new.id,
                         instance_id=new_id,
                         name=sealed.name,
-                        sealed=self.secrets.seal(SecretSlot(new.id, new_id, sealed.name), value.reveal()),
+                        sealed=self._seal(
+                            tx, SecretSlot(new.id, new_id, sealed.name), value.reveal()
+                        ),
                     )
                 )
         return new
