@@ -263,7 +263,7 @@ def test_instance_add_with_set_and_show_in_json(cli):
     assert cli("stack", "create", "shop")[0] == 0
     code, out, _ = cli(
         "--json", "instance", "add", "shop", "db", "bb-db", "--description", "main db",
-        "--set", "env.POSTGRES_DB=shop", "--set", "port=5432:15432",
+        "--set", "env.POSTGRES_DB=shop", "--set", "port=15432:5432",
     )  # fmt: skip
     assert code == 0
     shown = _json(out)
@@ -330,7 +330,7 @@ def test_instance_unset_makes_fields_inherit_again(cli):
         "web",
         "env.FOO=bar",
         "env.KEEP=1",
-        "port=8080:18080",
+        "port=18080:8080",
         "image=x:1",
     )
     code, out, err = cli(
@@ -578,11 +578,17 @@ def test_plan_with_missing_engine_exits_1(cli):
 @pytest.mark.parametrize(
     ("assignment", "delta"),
     [
-        ("port=5432:15432", {"ports": [{"container": 5432, "host": 15432}]}),
+        ("port=15432:5432", {"ports": [{"container": 5432, "host": 15432}]}),
         (
-            "port=5432:127.0.0.2:15432",
+            "port=127.0.0.2:15432:5432",
             {"ports": [{"container": 5432, "host": 15432, "host_ip": "127.0.0.2"}]},
         ),
+        (
+            "port=[::1]:15432:5432/udp",
+            {"ports": [{"container": 5432, "protocol": "udp", "host": 15432, "host_ip": "::1"}]},
+        ),
+        ("port=5432", {"ports": [{"container": 5432}]}),
+        ("port=53/udp", {"ports": [{"container": 53, "protocol": "udp"}]}),
         ("port=53/udp:off", {"ports": [{"container": 53, "protocol": "udp", "publish": False}]}),
         ("port=5432:remove", {"ports": [{"container": 5432, "remove": True}]}),
         ("volume=-/data", {"volumes": [{"target": "/data", "remove": True}]}),
@@ -605,6 +611,22 @@ def test_parse_assignments_reports_every_bad_assignment():
     with pytest.raises(ValidationError) as info:
         parse_assignments(["noequals", "port=x:1", "command='unclosed", "what.ever=1"])
     assert len(info.value.problems) == 4
+
+
+def test_cli_port_assignment_reads_like_the_manifest_short_form(cli):
+    """``port=15432:5432`` is HOST:CONTAINER, the same as ``ports: ["15432:5432"]`` in YAML."""
+    _shop(cli)
+    code, out, err = cli("--json", "instance", "set", "shop", "web", "port=18080:8080")
+    assert code == 0, err
+    assert _json(out)["overrides"]["ports"] == [{"container": 8080, "host": 18080}]
+    code, out, err = cli("--json", "instance", "effective", "shop", "web")
+    assert code == 0, err
+    ports = _json(out)["service"]["ports"]
+    assert [(p["container"], p.get("host")) for p in ports] == [(8080, 18080)]
+    code, _, err = cli("instance", "set", "shop", "web", "port=99999:8080")
+    assert code == 1
+    assert "port" in err
+    assert "HOST" in err
 
 
 def test_reporter_prints_plain_steps_and_timings_off_a_terminal():

@@ -174,42 +174,60 @@ _SETS = {
 }
 _KNOWN = (
     "env.NAME=VALUE, label.KEY=VALUE, image=, working_dir=, user=, restart=, "
-    "command='...', entrypoint='...', port=CONTAINER[/PROTO]:HOST|IP:HOST|off|on|remove, "
+    "command='...', entrypoint='...', port=[[IP:]HOST:]CONTAINER[/PROTO] (Compose order) "
+    "or port=CONTAINER[/PROTO]:off|on|remove, "
     "volume=SOURCE:/TARGET[:ro] or volume=-/TARGET, healthcheck=disable|{YAML}, "
     "resources.FIELD=VALUE, depends_on=[-]NAME, domain=[-]NAME, secret=VAR"
 )
 
 
+_PORT_SWITCHES = ("off", "on", "remove")
+_PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
+
+
 def _port_delta(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read ``5432:15432`` (pin), ``5432:IP:15432``, ``5432:off``/``on``/``remove``, ``53/udp``."""
-    container_text, _, rest = value.partition(":")
-    number, _, proto = container_text.partition("/")
-    if not number.isdigit():
-        problems.append(
-            Problem(
-                where, f"{value!r}: expected CONTAINER[/PROTO][:HOST|:IP:HOST|:off|:on|:remove]"
-            )
-        )
-        return None
-    delta: dict[str, Any] = {"container": int(number)}
-    if proto:
-        delta["protocol"] = proto
-    if rest in ("off", "on"):
-        delta["publish"] = rest == "on"
-    elif rest == "remove":
-        delta["remove"] = True
-    elif rest:
-        ip, _, host = rest.rpartition(":")
-        if not host.isdigit():
+    """Read a port assignment in Compose's order into a manifest-form port override.
+
+    ``15432:5432`` pins host port 15432 to container port 5432, ``127.0.0.1:15432:5432`` also
+    the host IP, ``5432`` or ``53/udp`` alone publishes on an automatic host port; a container
+    port followed by ``:off``, ``:on`` or ``:remove`` switches publishing or drops the port.
+    The Compose forms go through the core's own parser, so the CLI and a devarch.yml
+    ``ports: ["15432:5432"]`` can never read the same text differently.
+    """
+    from devarch_core._parsing import Problems  # noqa: PLC0415 - keep start-up fast
+    from devarch_core.spec import parse_port  # noqa: PLC0415
+
+    head, sep, switch = value.rpartition(":")
+    if sep and switch in _PORT_SWITCHES:
+        number, _, proto = head.partition("/")
+        if not number.isdigit():
             problems.append(
-                Problem(
-                    where, f"{value!r}: host port {host!r} is not a number (or use off, on, remove)"
-                )
+                Problem(where, f"{value!r}: expected CONTAINER[/PROTO]:{switch} ({_PORT_FORMS})")
             )
             return None
-        delta["host"] = int(host)
-        if ip:
-            delta["host_ip"] = ip
+        delta: dict[str, Any] = {"container": int(number)}
+        if proto:
+            delta["protocol"] = proto
+        if switch == "remove":
+            delta["remove"] = True
+        else:
+            delta["publish"] = switch == "on"
+        return delta
+    found = Problems()
+    spec = parse_port(value, where, found, keep_host=True)
+    if spec is None or found.items:
+        problems.extend(
+            Problem(p.path, f"{value!r}: {p.message} (expected {_PORT_FORMS})")
+            for p in found.items or [Problem(where, "not a port")]
+        )
+        return None
+    delta = {"container": spec.container}
+    if spec.protocol != "tcp":
+        delta["protocol"] = spec.protocol
+    if spec.host is not None:
+        delta["host"] = spec.host
+    if value.partition("/")[0].count(":") >= 2:  # noqa: PLR2004 - IP:HOST:CONTAINER names the IP
+        delta["host_ip"] = spec.host_ip
     return delta
 
 
@@ -436,7 +454,7 @@ def _instance_show(ctx: _Context, a: argparse.Namespace) -> None:
 def _instance_set(ctx: _Context, a: argparse.Namespace) -> None:
     if not a.assignments and not a.from_yaml:
         raise UsageError(
-            "instance set needs an ASSIGNMENT (env.FOO=bar, port=5432:15432...) or --from-yaml FILE"
+            "instance set needs an ASSIGNMENT (env.FOO=bar, port=15432:5432...) or --from-yaml FILE"
         )
     base = _read_yaml_mapping(a.from_yaml) if a.from_yaml else None
     delta = parse_assignments(a.assignments, base)
