@@ -16,6 +16,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core.display import printable
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
 from devarch_core.secrets import REDACTED
@@ -204,7 +205,11 @@ class Plan:
         )
 
     def render_text(self, *, colour: bool = False) -> str:
-        """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``)."""
+        """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``).
+
+        Control characters in names, values and messages are shown escaped
+        (:func:`devarch_core.display.printable`); the only escapes sent are the colours.
+        """
         lines = []
         if not self.actions:
             lines.append(
@@ -217,6 +222,7 @@ class Plan:
                 head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
                 if action.reason:
                     head += f"  # {action.reason}"
+                head = printable(head, newlines=False)
                 lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
                 for change in action.changes:
                     arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
@@ -225,17 +231,30 @@ class Plan:
                         if change.forces_recreate and action.action == "modify"
                         else ""
                     )
-                    lines.append(f"      {change.field}: {arrow}  ({change.source}){flag}")
+                    lines.append(
+                        printable(
+                            f"      {change.field}: {arrow}  ({change.source}){flag}",
+                            newlines=False,
+                        )
+                    )
         if self.wiring:
             lines.append("")
             lines.append("Wiring:")
             for wire in self.wiring:
                 how = "explicit" if wire.get("explicit") else "auto"
-                lines.append(f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})")
+                lines.append(
+                    printable(
+                        f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})",
+                        newlines=False,
+                    )
+                )
         if self.diagnostics:
             lines.append("")
             lines.append("Diagnostics:")
-            lines.extend(f"  {diag.severity}: {diag.message}" for diag in self.diagnostics)
+            # A diagnostic may run over several lines; it never carries a control character.
+            lines.extend(
+                printable(f"  {diag.severity}: {diag.message}") for diag in self.diagnostics
+            )
         return "\n".join(lines) + "\n"
 
 

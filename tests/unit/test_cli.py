@@ -658,3 +658,62 @@ def test_reporter_draws_bars_on_a_terminal():
     text = stream.getvalue()
     assert "images" in text
     assert "Timings: images 0.10s" in text
+
+
+# -- hostile text never reaches the terminal raw (issue 11 item 14) -----------------------------
+
+EVIL = "evil\x1b[31mred\x1b]0;pwned\x07\rover\x9b2J\u202erev\nnext"
+RAW = ("\x1b", "\r", "\x07", "\x9b", "\u202e")
+
+
+def _no_raw_controls(text: str, what: str) -> None:
+    leaked = [repr(ch) for ch in RAW if ch in text]
+    assert not leaked, f"{what} printed {', '.join(leaked)} raw"
+
+
+def test_control_characters_are_escaped_in_every_human_output(cli, fake, tmp_path):
+    """Escapes, CR, BEL, C1 and bidi controls in descriptions and values never reach stdout raw."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "evil.yaml").write_text(
+        'name: evil\nversion: "1.0"\n'
+        'description: "evil\\e[31mred\\e]0;pwned\\a\\rover\\x9b2J\\u202erev"\n'
+        f"service:\n  image: {IMAGE}\n  command: [sleep, '60']\n"
+    )
+    assert cli("stack", "create", "shop", "--description", EVIL)[0] == 0
+    code, _, err = cli(
+        "instance", "add", "shop", "web", "bb-web", "--description", EVIL, "--set", f"env.X={EVIL}"
+    )
+    assert code == 0, err
+    assert cli("instance", "add", "shop", "db", "bb-db", "--description", EVIL)[0] == 0
+    assert cli("secret", "set", "shop", "db", "POSTGRES_PASSWORD", "--value", "pw")[0] == 0
+    commands = [
+        ("stack", "list"),
+        ("stack", "show", "shop"),
+        ("instance", "list", "shop"),
+        ("instance", "show", "shop", "web"),
+        ("instance", "effective", "shop", "web", "--explain"),
+        ("instance", "effective", "shop", "web"),
+        ("wire", "list", "shop"),
+        ("secret", "list", "shop"),
+        ("--catalog", str(catalog), "catalog", "list"),
+        ("--catalog", str(catalog), "catalog", "show", "evil"),
+        ("compose", "shop"),
+        ("export", "shop"),
+        ("instance", "set", "shop", "web", "--from-yaml", str(tmp_path / EVIL)),  # an error
+    ]
+    for args in commands:
+        for json_flag in ((), ("--json",)):
+            code, out, err = cli(*json_flag, *args)
+            assert code in (0, 1), (args, err)
+            _no_raw_controls(out + err, " ".join(args[:2]))
+            if json_flag and out:
+                json.loads(out)
+    assert "evil\\x1b[31mred" in cli("stack", "list")[1]  # shown, escaped
+    for args in (("plan", "shop"), ("apply", "shop", "--yes"), ("status", "shop"), ("doctor",)):
+        code, out, err = cli(*args, runtime="docker")
+        _no_raw_controls(out + err, args[0])
+    # the table keeps its shape: the newline of the description is escaped, not a new row
+    rows = cli("instance", "list", "shop")[1].splitlines()
+    assert len(rows) == 3
+    assert all("evil\\x1b[31mred" in row and "\\nnext" in row for row in rows[1:])

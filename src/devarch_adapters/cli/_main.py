@@ -23,6 +23,7 @@ from devarch_adapters.cli._manifest_cmds import (
     check_lockfile_before_apply,
     refresh_lockfile_after_apply,
 )
+from devarch_core.display import printable
 from devarch_core.errors import DevarchError, NotFoundError, Problem, ValidationError
 
 if TYPE_CHECKING:
@@ -113,20 +114,28 @@ class _Context:
             )
         return self._devarch
 
-    def out(self, text: str) -> None:
-        """Write text to stdout (adding a final newline if missing)."""
+    def out(self, text: str, *, coloured: bool = False) -> None:
+        """Write text to stdout (adding a final newline if missing), control characters escaped.
+
+        ``coloured`` text (the plan with ``colour=True``) escaped its own fields and keeps the
+        colour sequences it added.
+        """
+        if not coloured:
+            text = printable(text, json=self.json)
         self.stdout.write(text if text.endswith("\n") else text + "\n")
 
-    def emit(self, data: object, text: str | Callable[[], str]) -> None:
-        """Print ``data`` as JSON with ``--json``, else the text."""
+    def emit(
+        self, data: object, text: str | Callable[[], str], *, coloured: bool = False
+    ) -> None:
+        """Print ``data`` as JSON with ``--json``, else the text (``coloured``: see :meth:`out`)."""
         if self.json:
             self.out(render.dump_json(data))
         else:
-            self.out(text() if callable(text) else text)
+            self.out(text() if callable(text) else text, coloured=coloured)
 
     def note(self, text: str) -> None:
-        """Write a human message to stderr (never part of machine output)."""
-        self.stderr.write(text + "\n")
+        """Write a human message to stderr (never part of machine output), controls escaped."""
+        self.stderr.write(printable(text) + "\n")
 
     def confirm(self, question: str, *, flag: str = "--yes") -> bool:
         """Ask a yes/no question on the terminal; refuse when there is none (or with ``--json``)."""
@@ -137,7 +146,7 @@ class _Context:
                 else "no terminal to ask for confirmation"
             )
             raise ConfirmationRequiredError(f"{why}; pass {flag} to proceed")
-        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.write(f"{printable(question, newlines=False)} [y/N] ")
         self.stderr.flush()
         answer = sys.stdin.readline().strip().lower()
         return answer in ("y", "yes")
@@ -677,7 +686,7 @@ def _plan(ctx: _Context, a: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(plan.to_json())
     else:
-        ctx.out(plan.render_text(colour=ctx.colour))
+        ctx.out(plan.render_text(colour=ctx.colour), coloured=True)
         if a.out:
             ctx.note(
                 f"Saved the plan to {a.out}; `devarch apply {a.stack} --plan {a.out}` applies it."
@@ -717,10 +726,11 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
+                coloured=True,
             )
             return EXIT_OK
         if not ctx.json:
-            ctx.out(plan.render_text(colour=ctx.colour))
+            ctx.out(plan.render_text(colour=ctx.colour), coloured=True)
         if (
             not plan.errors
             and not a.yes
@@ -1121,7 +1131,7 @@ def _report(ctx_json: bool, exc: BaseException, code: int, prefix: str = "error"
     if ctx_json:
         sys.stdout.write(render.dump_json(render.error_data(exc, code)))
     else:
-        sys.stderr.write(f"{prefix}: {exc}\n")
+        sys.stderr.write(printable(f"{prefix}: {exc}") + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit path
@@ -1178,5 +1188,5 @@ def _usage_error(exc: UsageError, *, wants_json: bool) -> None:
             )
         )
     if exc.usage:
-        sys.stderr.write(exc.usage)
-    sys.stderr.write(f"{PROG}: error: {exc.message}\n")
+        sys.stderr.write(printable(exc.usage))
+    sys.stderr.write(printable(f"{PROG}: error: {exc.message}") + "\n")
