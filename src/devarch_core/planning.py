@@ -91,7 +91,7 @@ class Action:
 class PlanDiagnostic:
     """A problem found while planning (wiring, ports, references); errors block apply."""
 
-    severity: Literal["error", "warning"]
+    severity: Literal["error", "warning", "info"]
     code: str
     message: str
     instance: str | None = None

@@ -717,3 +717,74 @@ def test_control_characters_are_escaped_in_every_human_output(cli, fake, tmp_pat
     rows = cli("instance", "list", "shop")[1].splitlines()
     assert len(rows) == 3
     assert all("evil\\x1b[31mred" in row and "\\nnext" in row for row in rows[1:])
+
+
+# -- optional imports left unwired; no auto-wired cycles (issue 11 item 26) ---------------------
+
+PEER_TEMPLATE = f"""\
+name: peer
+version: "1.0"
+service:
+  image: {IMAGE}
+  command: [sleep, "600"]
+exports:
+  - {{name: api, type: peer-http, port: 8080, env: {{PEER_HOST: "${{host}}"}}}}
+imports:
+  - {{name: peer, type: peer-http, required: false}}
+"""
+
+
+def test_two_peers_plan_without_a_cycle_and_an_import_can_be_left_unwired(cli, fake, tmp_path):
+    """Auto-wiring skips the wire that would close a cycle; ``wire add --none`` is kept."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "peer.yaml").write_text(PEER_TEMPLATE)
+    extra = ("--catalog", str(catalog))
+    assert cli(*extra, "stack", "create", "mesh")[0] == 0
+    assert cli(*extra, "instance", "add", "mesh", "a", "peer")[0] == 0
+    assert cli(*extra, "instance", "add", "mesh", "b", "peer")[0] == 0
+    code, out, err = cli(*extra, "--json", "plan", "mesh", runtime="docker")
+    assert code == 0, out + err
+    plan = _json(out)
+    assert [(w["consumer"], w["provider"]) for w in plan["wiring"]] == [("a", "b")]
+    (info,) = plan["diagnostics"]
+    assert info["severity"] == "info"
+    assert "devarch wire add mesh b peer --none" in info["message"]
+    # follow the advice: b's import stays unwired on purpose, and the plan says nothing more
+    code, out, err = cli(*extra, "wire", "add", "mesh", "b", "peer", "--none")
+    assert code == 0, err
+    assert "unwired" in out
+    code, out, _ = cli(*extra, "--json", "plan", "mesh", runtime="docker")
+    assert _json(out)["diagnostics"] == []
+    assert "(left unwired)" in cli(*extra, "wire", "list", "mesh")[1]
+    # exported as provider: null and re-imported under another name with the same meaning
+    code, text, err = cli(*extra, "export", "mesh")
+    assert code == 0, err
+    assert "provider: null" in text
+    manifest = tmp_path / "mesh2.yml"
+    manifest.write_text(text.replace("name: mesh", "name: mesh2"))
+    code, _, err = cli(*extra, "import", str(manifest))
+    assert code == 0, err
+    code, out, _ = cli(*extra, "--json", "wire", "list", "mesh2")
+    assert _json(out) == [{"consumer": "b", "import": "peer", "provider": None, "export": None}]
+    # usage: PROVIDER or --none, not both and not neither
+    assert cli(*extra, "wire", "add", "mesh", "b", "peer")[0] == 2
+    assert cli(*extra, "wire", "add", "mesh", "b", "peer", "a", "--none")[0] == 2
+
+
+def test_a_required_import_cannot_be_left_unwired(cli, tmp_path):
+    """``wire add --none`` and ``provider: null`` refuse a required import, saying why."""
+    _shop(cli)
+    code, _, err = cli("wire", "add", "shop", "web", "db", "--none")
+    assert code == 1
+    assert "required import" in err
+    assert "devarch wire add shop web db PROVIDER" in err
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(
+        "version: 1\nstack: {name: m}\ninstances:\n  db: {template: bb-db}\n"
+        "  web: {template: bb-web}\nwires:\n  - {consumer: web, import: db, provider: null}\n"
+    )
+    code, _, err = cli("import", str(manifest))
+    assert code == 1
+    assert "wires[0].provider" in err
+    assert cli("stack", "show", "m")[0] == 1

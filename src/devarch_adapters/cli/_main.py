@@ -557,8 +557,15 @@ def _wire_list(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _wire_add(ctx: _Context, a: argparse.Namespace) -> None:
+    if (a.provider is None) == (not a.none):
+        raise UsageError("wire add needs a PROVIDER, or --none to leave the import unwired")
     wire = ctx.devarch.add_wire(a.stack, a.consumer, a.import_name, a.provider, export=a.export)
-    ctx.emit(render.wire_data(wire), f"Wired {wire.consumer}.{wire.import_name} → {wire.provider}.")
+    text = (
+        f"Left {wire.consumer}.{wire.import_name} unwired; `devarch wire rm` auto-wires it again."
+        if wire.provider is None
+        else f"Wired {wire.consumer}.{wire.import_name} → {wire.provider}."
+    )
+    ctx.emit(render.wire_data(wire), text)
 
 
 def _wire_rm(ctx: _Context, a: argparse.Namespace) -> None:
@@ -956,12 +963,19 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     wire = _group(sub, "wire", "explicit wires from a consumer's import to a provider")
     p = _leaf(wire, "list", _wire_list, "list a stack's explicit wires")
     p.add_argument("stack", metavar="STACK")
-    p = _leaf(wire, "add", _wire_add, "pin the provider of one import")
+    p = _leaf(
+        wire, "add", _wire_add, "pin the provider of one import, or leave it unwired (--none)"
+    )
     p.add_argument("stack", metavar="STACK")
     p.add_argument("consumer", metavar="CONSUMER")
     p.add_argument("import_name", metavar="IMPORT")
-    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("provider", nargs="?", default=None, metavar="PROVIDER")
     p.add_argument("--export", default=None, metavar="NAME", help="which export of the provider")
+    p.add_argument(
+        "--none",
+        action="store_true",
+        help="leave this optional import unwired (auto-wiring stops choosing a provider)",
+    )
     p = _leaf(wire, "rm", _wire_rm, "drop an explicit wire (auto-wiring applies again)")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("consumer", metavar="CONSUMER")

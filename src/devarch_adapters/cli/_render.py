@@ -183,7 +183,7 @@ def stack_text(data: Mapping[str, Any]) -> str:
         lines.append("Explicit wires:")
         lines.extend(
             line(
-                f"  {w['consumer']}.{w['import_name']} → {w['provider']}"
+                f"  {w['consumer']}.{w['import_name']} → {w['provider'] or '(left unwired)'}"
                 + (f" (export {w['export_name']})" if w.get("export_name") else "")
             )
             for w in wires
@@ -279,7 +279,10 @@ def wire_list_text(stack: str, wires: Sequence[Wire]) -> str:
             f"Stack {stack} has no explicit wires; imports are wired automatically "
             f"(`devarch plan {stack}` shows the wiring).\n"
         )
-    rows = [(w.consumer, w.import_name, w.provider, w.export_name or "-") for w in wires]
+    rows = [
+        (w.consumer, w.import_name, w.provider or "(left unwired)", w.export_name or "-")
+        for w in wires
+    ]
     return table(("CONSUMER", "IMPORT", "PROVIDER", "EXPORT"), rows)
 
 

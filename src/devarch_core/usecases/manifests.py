@@ -202,10 +202,19 @@ class ManifestCases(StackCases):
         by_name = {s.name: s for s in manifest.instances}
         for i, wire in enumerate(manifest.wires):
             path = manifest.wire_path(i)
-            cons, prov = templates.get(wire.consumer), templates.get(wire.provider)
-            if cons is None or prov is None:
+            cons = templates.get(wire.consumer)
+            prov = templates.get(wire.provider) if wire.provider is not None else None
+            if cons is None or (prov is None and wire.provider is not None):
                 continue
             imp = next((x for x in cons.imports if x.name == wire.import_name), None)
+            if prov is None:  # provider: null leaves an optional import unwired
+                if imp is None:
+                    problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
+                elif imp.required:
+                    problems.append(
+                        Problem(f"{path}.provider", f"{wire.import_name!r} is a required import of {cons.name}; it cannot be left unwired")
+                    )
+                continue
             if imp is None:
                 problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
             elif not any(e.type == imp.type and (wire.export_name in (None, e.name)) for e in prov.exports):
