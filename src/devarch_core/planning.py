@@ -122,9 +122,12 @@ class DesiredInstance:
     new_ports: Mapping[str, int] = attrs.field(factory=dict)
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class Plan:
-    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON."""
+    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON.
+
+    ``str(plan)`` (and ``print(plan)``) is :meth:`render_text`; ``repr(plan)`` is one short line.
+    """
 
     stack: str
     token: str
@@ -195,6 +198,14 @@ class Plan:
             return cls.from_data(json.loads(text))
         except json.JSONDecodeError as exc:
             raise ManifestError(f"not JSON: {exc}", what="invalid plan file") from None
+
+    def __str__(self) -> str:
+        return self.render_text()
+
+    def __repr__(self) -> str:
+        errors = len(self.errors)
+        more = f", {errors} error(s)" if errors else ""
+        return f"<Plan {self.stack}: {self.summary()}{more}>"
 
     def summary(self) -> str:
         """``2 to add, 1 to change, 0 to remove, 1 to start``."""

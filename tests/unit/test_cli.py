@@ -157,7 +157,7 @@ def test_unexpected_exception_is_one_line_without_traceback(cli, monkeypatch):
     monkeypatch.setattr("devarch_core.app.Devarch.show_stack", boom)
     code, _, err = cli("stack", "show", "shop")
     assert code == 1
-    assert "internal error: kaboom" in err
+    assert err.startswith("error: internal error: kaboom")
     assert "Traceback" not in err
     monkeypatch.setenv("DEVARCH_DEBUG", "1")
     code, _, err = cli("stack", "show", "shop")
@@ -788,3 +788,64 @@ def test_a_required_import_cannot_be_left_unwired(cli, tmp_path):
     assert code == 1
     assert "wires[0].provider" in err
     assert cli("stack", "show", "m")[0] == 1
+
+
+# -- newcomer papercuts (issue 11 item 29) ------------------------------------------------------
+
+
+def test_version_prints_the_package_version_and_exits_0(cli, capsys):
+    """``devarch --version`` prints ``devarch X.Y.Z`` from the package metadata, exit 0."""
+    from importlib.metadata import version
+
+    capsys.readouterr()
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"devarch {version('devarch')}\n"
+
+
+def test_every_error_line_starts_with_lowercase_error(cli, monkeypatch):
+    """Devarch errors, internal errors and usage errors all print a lowercase ``error:``."""
+    lines = [cli("stack", "show", "nope")[2], cli("instance", "set", "x", "y", "port=abc")[2]]
+    lines.append(cli("stack", "frobnicate")[2].splitlines()[-1])
+    monkeypatch.setattr("devarch_core.app.Devarch.list_stacks", lambda *_a: 1 / 0)
+    lines.append(cli("stack", "list")[2])
+    for err in lines:
+        assert err.startswith(("error: ", "devarch: error: ")), err
+        assert "Error:" not in err.split(":", 2)[0], err
+
+
+def test_explain_rows_fit_the_terminal_width(cli, monkeypatch):
+    """``effective --explain`` cuts long values so rows fit 100 columns off a terminal."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    _shop(cli)
+    long_value = "x" * 300
+    assert cli("instance", "set", "shop", "web", f"env.LONG={long_value}")[0] == 0
+    code, out, err = cli("instance", "effective", "shop", "web", "--explain")
+    assert code == 0, err
+    assert max(len(row) for row in out.splitlines()) <= 100
+    assert "x" * 40 + "…" in out
+    monkeypatch.setenv("COLUMNS", "160")
+    out = cli("instance", "effective", "shop", "web", "--explain")[1]
+    widths = [len(row) for row in out.splitlines()]
+    assert max(widths) <= 160
+    assert max(widths) > 100
+    # the whole value is still in the JSON and the YAML forms
+    out = cli("--json", "instance", "effective", "shop", "web", "--explain")[1]
+    assert long_value in out
+
+
+def test_reimporting_an_export_under_a_new_name_explains_the_pins(cli, fake, tmp_path):
+    """An exported manifest renamed and imported while the old stack holds its ports says why."""
+    _shop(cli)
+    code, _, err = cli("apply", "shop", "--yes", runtime="docker")
+    assert code == 0, err
+    code, text, err = cli("export", "shop")
+    assert code == 0, err
+    assert "pins:" in text
+    manifest = tmp_path / "copy.yml"
+    manifest.write_text(text.replace("name: shop", "name: copy"))
+    code, _, err = cli("import", str(manifest))
+    assert code == 1
+    assert ".pins.ports." in err
+    assert "delete the pins block of instances." in err
+    assert cli("stack", "show", "copy")[0] == 1

@@ -53,6 +53,23 @@ class ConfirmationRequiredError(DevarchError):
     """A destructive command needs ``--yes`` when there is no terminal to ask on (exit 1)."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: print ``devarch VERSION`` (from the installed package's metadata), exit 0."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:  # noqa: ANN401 - argparse passes its own keywords
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            text = version("devarch")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            text = "unknown (not installed)"
+        sys.stdout.write(f"{PROG} {text}\n")
+        parser.exit(EXIT_OK)
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are exceptions, so ``main()`` decides the output and exit."""
 
@@ -163,6 +180,21 @@ class _Context:
 
 
 Handler = Callable[[_Context, argparse.Namespace], int | None]
+
+#: Columns of text output off a terminal (pipes, CI logs) when ``COLUMNS`` does not say.
+DEFAULT_WIDTH = 100
+
+
+def _width(stream: object) -> int:
+    """The terminal's width for ``stream``: ``COLUMNS``, the TTY's size, else 100 columns."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if _isatty(stream):
+        import shutil  # noqa: PLC0415
+
+        return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    return DEFAULT_WIDTH
 
 
 # -- instance assignments --------------------------------------------------------------------------
@@ -507,7 +539,7 @@ def _instance_effective(ctx: _Context, a: argparse.Namespace) -> None:
             data["explain"] = render.explain_rows(eff)
         ctx.out(render.dump_json(data))
     else:
-        ctx.out(render.effective_text(eff, explain=a.explain))
+        ctx.out(render.effective_text(eff, explain=a.explain, width=_width(ctx.stdout)))
 
 
 def _instance_rm(ctx: _Context, a: argparse.Namespace) -> None:
@@ -1129,6 +1161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR)")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_commands(sub)
     _add_stack_commands(sub)
@@ -1175,7 +1208,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, not a traceback
         if os.environ.get("DEVARCH_DEBUG") == "1":
             traceback.print_exc()
-        _report(ctx.json, exc, EXIT_ERROR, prefix="internal error")
+        _report(ctx.json, exc, EXIT_ERROR, prefix="error: internal error")
         if os.environ.get("DEVARCH_DEBUG") != "1":
             sys.stderr.write("(set DEVARCH_DEBUG=1 for a traceback)\n")
         return EXIT_ERROR

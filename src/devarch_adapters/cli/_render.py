@@ -250,12 +250,29 @@ def explain_rows(effective: EffectiveConfig) -> list[dict[str, Any]]:
     return [{"field": f, "value": v, "source": s} for f, v, s in effective.explain()]
 
 
-def effective_text(effective: EffectiveConfig, *, explain: bool) -> str:
-    """Render an effective config: YAML of the service, or a field | value | source table."""
+#: The narrowest VALUE column ``--explain`` truncates to, however narrow the terminal.
+_MIN_VALUE_WIDTH = 20
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in ``…`` when it was longer."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def effective_text(effective: EffectiveConfig, *, explain: bool, width: int = 100) -> str:
+    """Render an effective config: YAML of the service, or a field | value | source table.
+
+    The table fits ``width`` columns: long values are cut with ``…`` (``--json`` and the YAML
+    form show them whole), so one long command does not pad every row to its length.
+    """
     head = line(f"# {effective.stack}/{effective.instance} ({effective.template_ref})") + "\n"
     if explain:
-        rows = [(f, value_text(v), s) for f, v, s in effective.explain()]
-        return head + table(("FIELD", "VALUE", "SOURCE"), rows)
+        rows = [(line(f), line(v), line(s)) for f, v, s in effective.explain()]
+        field_width = max([len("FIELD"), *(len(f) for f, _, _ in rows)])
+        source_width = max([len("SOURCE"), *(len(s) for _, _, s in rows)])
+        room = max(width - field_width - source_width - 4, _MIN_VALUE_WIDTH)
+        fitted = [(f, shorten(v, room), s) for f, v, s in rows]
+        return head + table(("FIELD", "VALUE", "SOURCE"), fitted)
     return head + to_yaml(effective.service.to_data())
 
 

@@ -281,10 +281,19 @@ class ManifestCases(StackCases):
                 for key, host in ports.items():
                     holder_alloc = taken.get((host, key.partition("/")[2] or "tcp"))
                     if holder_alloc is not None and (holder_alloc.stack, holder_alloc.instance) != (manifest.stack, inst_name):
+                        # An exported manifest re-imported under a new stack name carries the
+                        # old stack's pins: say how to get fresh ports instead.
+                        advice = (
+                            f"; pins record the host ports a stack was given (devarch export writes them): "
+                            f"delete the pins block of instances.{inst_name} to allocate new ones"
+                            if holder_alloc.stack != manifest.stack
+                            and any(key in i.port_pins for i in manifest.instances if i.name == inst_name)
+                            else ""
+                        )
                         problems.append(
                             Problem(
                                 f"instances.{inst_name}.pins.ports.{key}",
-                                f"host port {host} is already allocated to {holder_alloc.stack}/{holder_alloc.instance}",
+                                f"host port {host} is already allocated to {holder_alloc.stack}/{holder_alloc.instance}{advice}",
                             )
                         )
             if problems:
