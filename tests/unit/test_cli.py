@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -671,7 +672,8 @@ def _no_raw_controls(text: str, what: str) -> None:
     assert not leaked, f"{what} printed {', '.join(leaked)} raw"
 
 
-def test_control_characters_are_escaped_in_every_human_output(cli, fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_control_characters_are_escaped_in_every_human_output(cli, tmp_path):
     """Escapes, CR, BEL, C1 and bidi controls in descriptions and values never reach stdout raw."""
     catalog = tmp_path / "catalog"
     catalog.mkdir()
@@ -734,7 +736,8 @@ imports:
 """
 
 
-def test_two_peers_plan_without_a_cycle_and_an_import_can_be_left_unwired(cli, fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_two_peers_plan_without_a_cycle_and_an_import_can_be_left_unwired(cli, tmp_path):
     """Auto-wiring skips the wire that would close a cycle; ``wire add --none`` is kept."""
     catalog = tmp_path / "catalog"
     catalog.mkdir()
@@ -793,10 +796,8 @@ def test_a_required_import_cannot_be_left_unwired(cli, tmp_path):
 # -- newcomer papercuts (issue 11 item 29) ------------------------------------------------------
 
 
-def test_version_prints_the_package_version_and_exits_0(cli, capsys):
+def test_version_prints_the_package_version_and_exits_0(capsys):
     """``devarch --version`` prints ``devarch X.Y.Z`` from the package metadata, exit 0."""
-    from importlib.metadata import version
-
     capsys.readouterr()
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
@@ -834,7 +835,8 @@ def test_explain_rows_fit_the_terminal_width(cli, monkeypatch):
     assert long_value in out
 
 
-def test_reimporting_an_export_under_a_new_name_explains_the_pins(cli, fake, tmp_path):
+@pytest.mark.usefixtures("fake")
+def test_reimporting_an_export_under_a_new_name_explains_the_pins(cli, tmp_path):
     """An exported manifest renamed and imported while the old stack holds its ports says why."""
     _shop(cli)
     code, _, err = cli("apply", "shop", "--yes", runtime="docker")

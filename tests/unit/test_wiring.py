@@ -495,7 +495,7 @@ def test_an_optional_import_can_be_left_unwired_explicitly():
 
 
 def test_a_required_import_cannot_be_left_unwired():
-    """provider None on a required import is an invalid-wire error naming why."""
+    """A provider of None on a required import is an invalid-wire error naming why."""
     plan = solve_wiring(
         [node("web", APP), node("pg", POSTGRES)],
         [Wire(consumer="web", import_name="db", provider=None)],
@@ -506,7 +506,7 @@ def test_a_required_import_cannot_be_left_unwired():
 
 
 def test_a_cycle_of_explicit_wires_names_a_command_for_each_link():
-    """A cycle error's advice is runnable: --none for an optional link, depends_on=-X for another."""
+    """A cycle error's advice is runnable: --none for an optional link, depends_on=-X for others."""
     wires = [
         Wire(consumer="a", import_name="peer", provider="b"),
         Wire(consumer="b", import_name="peer", provider="a"),

@@ -209,11 +209,11 @@ class ManifestCases(StackCases):
             imp = next((x for x in cons.imports if x.name == wire.import_name), None)
             if prov is None:  # provider: null leaves an optional import unwired
                 if imp is None:
-                    problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
+                    missing = f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"
+                    problems.append(Problem(f"{path}.import", missing))
                 elif imp.required:
-                    problems.append(
-                        Problem(f"{path}.provider", f"{wire.import_name!r} is a required import of {cons.name}; it cannot be left unwired")
-                    )
+                    what = f"{wire.import_name!r} is a required import of {cons.name}"
+                    problems.append(Problem(f"{path}.provider", what + "; it cannot be left unwired"))
                 continue
             if imp is None:
                 problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
@@ -283,17 +283,21 @@ class ManifestCases(StackCases):
                     if holder_alloc is not None and (holder_alloc.stack, holder_alloc.instance) != (manifest.stack, inst_name):
                         # An exported manifest re-imported under a new stack name carries the
                         # old stack's pins: say how to get fresh ports instead.
+                        from_pins = any(
+                            key in i.port_pins for i in manifest.instances if i.name == inst_name
+                        )
                         advice = (
-                            f"; pins record the host ports a stack was given (devarch export writes them): "
-                            f"delete the pins block of instances.{inst_name} to allocate new ones"
-                            if holder_alloc.stack != manifest.stack
-                            and any(key in i.port_pins for i in manifest.instances if i.name == inst_name)
+                            "; pins record the host ports a stack was given (devarch export writes "
+                            f"them): delete the pins block of instances.{inst_name} to allocate "
+                            "new ones"
+                            if holder_alloc.stack != manifest.stack and from_pins
                             else ""
                         )
+                        held_by = f"{holder_alloc.stack}/{holder_alloc.instance}"
                         problems.append(
                             Problem(
                                 f"instances.{inst_name}.pins.ports.{key}",
-                                f"host port {host} is already allocated to {holder_alloc.stack}/{holder_alloc.instance}{advice}",
+                                f"host port {host} is already allocated to {held_by}{advice}",
                             )
                         )
             if problems:

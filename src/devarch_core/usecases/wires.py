@@ -28,7 +28,15 @@ class WireCases(InstanceCases):
         with self._tx() as tx:
             return tx.list_wires(self._stack(tx, stack).id)
 
-    def add_wire(self, stack: str, consumer: str, import_name: str, provider: str | None, *, export: str | None = None) -> Wire:
+    def add_wire(
+        self,
+        stack: str,
+        consumer: str,
+        import_name: str,
+        provider: str | None,
+        *,
+        export: str | None = None,
+    ) -> Wire:
         """Pin a provider for one import of a consumer (replaces an earlier pin for that import).
 
         ``provider=None`` leaves an optional import unwired on purpose; a required import is
@@ -56,17 +64,24 @@ class WireCases(InstanceCases):
             tx.put_wire(st.id, wire)
         return wire
 
-    def _leave_unwired(self, tx: StoreSession, st: Stack, cons: Instance, import_name: str, export: str | None) -> Wire:
+    def _leave_unwired(
+        self, tx: StoreSession, st: Stack, cons: Instance, import_name: str, export: str | None
+    ) -> Wire:
         imp = next((i for i in self.template_for(cons).imports if i.name == import_name), None)
         if imp is None:
             names = ", ".join(i.name for i in self.template_for(cons).imports) or "none"
-            raise NotFoundError("import", f"{cons.name}.{import_name}", hint=f"imports of {cons.name}: {names}")
+            hint = f"imports of {cons.name}: {names}"
+            raise NotFoundError("import", f"{cons.name}.{import_name}", hint=hint)
         if export is not None:
-            raise ValidationError("--export names an export of a provider; an unwired import has none", what="invalid wire")
+            raise ValidationError(
+                "--export names an export of a provider; an unwired import has none",
+                what="invalid wire",
+            )
         if imp.required:
             raise ValidationError(
-                f"{cons.name}.{import_name} is a required import of {cons.template}; it cannot be left unwired "
-                f"(wire it to a provider: devarch wire add {st.name} {cons.name} {import_name} PROVIDER)",
+                f"{cons.name}.{import_name} is a required import of {cons.template}; it cannot "
+                "be left unwired (wire it to a provider: "
+                f"devarch wire add {st.name} {cons.name} {import_name} PROVIDER)",
                 what="invalid wire",
             )
         wire = Wire(consumer=cons.name, import_name=import_name, provider=None)
