@@ -318,8 +318,11 @@ class SqlSession:
             " ORDER BY consumer, import_name",
             (stack_id,),
         )
+        # An empty provider is a wire that leaves its import unwired (Wire.provider None); no
+        # instance can be called "", so the column keeps its NOT NULL and needs no migration.
         return [
-            Wire(consumer=r[0], import_name=r[1], provider=r[2], export_name=r[3]) for r in rows
+            Wire(consumer=r[0], import_name=r[1], provider=r[2] or None, export_name=r[3])
+            for r in rows
         ]
 
     def put_wire(self, stack_id: str, wire: Wire) -> None:
@@ -330,7 +333,7 @@ class SqlSession:
             "INSERT INTO wires (stack_id, consumer, import_name, provider, export_name)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (stack_id, consumer, import_name)"
             " DO UPDATE SET provider = excluded.provider, export_name = excluded.export_name",
-            (stack_id, wire.consumer, wire.import_name, wire.provider, wire.export_name),
+            (stack_id, wire.consumer, wire.import_name, wire.provider or "", wire.export_name),
         )
 
     def delete_wire(self, stack_id: str, consumer: str, import_name: str) -> bool:

@@ -45,7 +45,7 @@ class Settings:
         home: str | os.PathLike[str] | None = None,
         store: str | None = None,
         runtime: str | None = None,
-        catalog: Sequence[str | os.PathLike[str]] | None = None,
+        catalog: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     ) -> Settings:
         """Arguments win over environment variables, which win over defaults."""
         env = os.environ if environ is None else environ
@@ -64,6 +64,9 @@ class Settings:
         if catalog is None:
             raw = env.get("DEVARCH_CATALOG_PATH", "")
             catalog = [p for p in raw.split(":") if p]
+        elif isinstance(catalog, (str, os.PathLike)):
+            # One directory given alone, not a sequence of one-character paths.
+            catalog = [catalog]
         return cls(
             home=home_path,
             store_url=store_url,
@@ -167,13 +170,15 @@ def connect(
     home: str | os.PathLike[str] | None = None,
     store: str | None = None,
     runtime: str | Runtime | None = None,
-    catalog: Sequence[str | os.PathLike[str]] | None = None,
+    catalog: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     **options: object,
 ) -> Devarch:
     """Open the store, engine and catalog named by arguments or the environment.
 
+    ``catalog`` is one template directory (a ``str`` or path) or a sequence of them, searched
+    after the builtin catalog; ``None`` reads ``DEVARCH_CATALOG_PATH``.
     ``runtime`` may also be a ready Runtime object (bring your own adapter). Extra ``options``
     go to :class:`~devarch_core.app.Devarch` (``port_range``, ``health_timeout``, ``parallelism``).
     """

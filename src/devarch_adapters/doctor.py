@@ -146,7 +146,7 @@ def _ports(devarch: Devarch) -> list[Check]:
                         f"stop the process using port {alloc.host_port} "
                         f"(`ss -ltnp 'sport = :{alloc.host_port}'`), or pin another port: "
                         f"`devarch instance set {alloc.stack} {alloc.instance} "
-                        f"port={alloc.container_port}:<free port>`"
+                        f"port=<free port>:{alloc.container_port}`"
                     ),
                 )
             )

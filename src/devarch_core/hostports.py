@@ -112,7 +112,7 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                         f"host port {port}/{req.protocol} wanted by {req.stack}/{req.instance} "
                         f"is already allocated to {_owner(holder[1])}; pin another port with "
                         f"`devarch instance set {req.stack} {req.instance} "
-                        f"port={req.container_port}:HOST`"
+                        f"port=HOST:{req.container_port}`"
                     ),
                 )
             )

@@ -339,9 +339,14 @@ class Manifest:
             export = scalar(
                 entry.get("export"), join(path, "export"), problems, str, "an export name"
             )
+            # ``provider: null`` (given, empty) leaves an optional import unwired on purpose.
+            unwired = "provider" in entry and entry["provider"] is None
+            if unwired and export is not None:
+                problems.add(join(path, "export"), "a wire with provider: null has no export")
             for key, value in (("consumer", consumer), ("provider", provider)):
                 if value is None:
-                    problems.add(join(path, key), "required")
+                    if not (key == "provider" and unwired):
+                        problems.add(join(path, key), "required")
                 elif value not in names:
                     problems.add(join(path, key), f"{value!r} is not an instance of this manifest")
             if imp is None:
@@ -350,7 +355,7 @@ class Manifest:
                 if (consumer, imp) in seen:
                     problems.add(path, f"{consumer}.{imp} is wired twice")
                 seen.add((consumer, imp))
-            if consumer and imp and provider:
+            if consumer and imp and (provider or unwired):
                 wire = Wire(
                     consumer=consumer, import_name=imp, provider=provider, export_name=export
                 )

@@ -53,11 +53,15 @@ class Instance:
 
 @frozen(kw_only=True)
 class Wire:
-    """An explicit link from a consumer's import to a provider instance (optionally one export)."""
+    """An explicit link from a consumer's import to a provider instance (optionally one export).
+
+    ``provider=None`` leaves an optional import unwired on purpose (``wire add ... --none``,
+    ``provider: null`` in devarch.yml): auto-wiring no longer picks a provider for it.
+    """
 
     consumer: str
     import_name: str
-    provider: str
+    provider: str | None
     #: Which export of the provider; ``None`` means the one whose type matches the import.
     export_name: str | None = None
 

@@ -16,6 +16,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core.display import printable
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
 from devarch_core.secrets import REDACTED
@@ -90,7 +91,7 @@ class Action:
 class PlanDiagnostic:
     """A problem found while planning (wiring, ports, references); errors block apply."""
 
-    severity: Literal["error", "warning"]
+    severity: Literal["error", "warning", "info"]
     code: str
     message: str
     instance: str | None = None
@@ -121,9 +122,12 @@ class DesiredInstance:
     new_ports: Mapping[str, int] = attrs.field(factory=dict)
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class Plan:
-    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON."""
+    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON.
+
+    ``str(plan)`` (and ``print(plan)``) is :meth:`render_text`; ``repr(plan)`` is one short line.
+    """
 
     stack: str
     token: str
@@ -195,6 +199,14 @@ class Plan:
         except json.JSONDecodeError as exc:
             raise ManifestError(f"not JSON: {exc}", what="invalid plan file") from None
 
+    def __str__(self) -> str:
+        return self.render_text()
+
+    def __repr__(self) -> str:
+        errors = len(self.errors)
+        more = f", {errors} error(s)" if errors else ""
+        return f"<Plan {self.stack}: {self.summary()}{more}>"
+
     def summary(self) -> str:
         """``2 to add, 1 to change, 0 to remove, 1 to start``."""
         counts = {kind: sum(1 for a in self.actions if a.action == kind) for kind in _ORDER}
@@ -204,7 +216,11 @@ class Plan:
         )
 
     def render_text(self, *, colour: bool = False) -> str:
-        """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``)."""
+        """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``).
+
+        Control characters in names, values and messages are shown escaped
+        (:func:`devarch_core.display.printable`); the only escapes sent are the colours.
+        """
         lines = []
         if not self.actions:
             lines.append(
@@ -217,6 +233,7 @@ class Plan:
                 head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
                 if action.reason:
                     head += f"  # {action.reason}"
+                head = printable(head, newlines=False)
                 lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
                 for change in action.changes:
                     arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
@@ -225,17 +242,30 @@ class Plan:
                         if change.forces_recreate and action.action == "modify"
                         else ""
                     )
-                    lines.append(f"      {change.field}: {arrow}  ({change.source}){flag}")
+                    lines.append(
+                        printable(
+                            f"      {change.field}: {arrow}  ({change.source}){flag}",
+                            newlines=False,
+                        )
+                    )
         if self.wiring:
             lines.append("")
             lines.append("Wiring:")
             for wire in self.wiring:
                 how = "explicit" if wire.get("explicit") else "auto"
-                lines.append(f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})")
+                lines.append(
+                    printable(
+                        f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})",
+                        newlines=False,
+                    )
+                )
         if self.diagnostics:
             lines.append("")
             lines.append("Diagnostics:")
-            lines.extend(f"  {diag.severity}: {diag.message}" for diag in self.diagnostics)
+            # A diagnostic may run over several lines; it never carries a control character.
+            lines.extend(
+                printable(f"  {diag.severity}: {diag.message}") for diag in self.diagnostics
+            )
         return "\n".join(lines) + "\n"
 
 

@@ -47,8 +47,8 @@ __all__ = [
     "wiring_graph",
 ]
 
-Severity = Literal["error", "warning"]
-DiagnosticCode = Literal["missing", "ambiguous", "invalid-wire", "cycle"]
+Severity = Literal["error", "warning", "info"]
+DiagnosticCode = Literal["missing", "ambiguous", "invalid-wire", "cycle", "cycle-skipped"]
 
 _VALUE_REF = re.compile(r"\$\{([^}]*)\}")
 #: Shown in hints when the caller did not say which stack is being solved.
@@ -162,7 +162,7 @@ class WiringPlan:
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
-        """The diagnostics that do not block apply."""
+        """The diagnostics that do not block apply (warnings and infos)."""
         return tuple(d for d in self.diagnostics if not d.is_error)
 
     def wires_of(self, consumer: str) -> tuple[ResolvedWire, ...]:
@@ -285,7 +285,7 @@ def _ambiguous(
 
 def _invalid(wire: Wire, problems: Sequence[str], *, label: str = "") -> Diagnostic:
     if not label:
-        label = f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}"
+        label = f"wire {wire.consumer}.{wire.import_name} -> {wire.provider or 'none'}"
         if wire.export_name:
             label += f".{wire.export_name}"
     return Diagnostic(
@@ -303,7 +303,7 @@ def _check_names(wire: Wire, by_name: Mapping[str, WiringNode]) -> list[str]:
     problems: list[str] = []
     if consumer is None:
         problems.append(f"consumer {wire.consumer!r} is not an instance of the stack")
-    if wire.provider not in by_name:
+    if wire.provider is None or wire.provider not in by_name:
         problems.append(f"provider {wire.provider!r} is not an instance of the stack")
     if wire.provider == wire.consumer:
         problems.append(f"{wire.consumer} cannot be wired to itself")
@@ -338,14 +338,41 @@ def _pick_export(wire: Wire, imp: Import, provider: WiringNode) -> Export | str:
     return exports[0]
 
 
+def _check_unwired(wire: Wire, by_name: Mapping[str, WiringNode]) -> Diagnostic | None:
+    """Validate an explicit "leave this import unwired" (``provider`` ``None``)."""
+    consumer = by_name.get(wire.consumer)
+    label = f"import {wire.consumer}.{wire.import_name} left unwired"
+    if consumer is None:
+        return _invalid(
+            wire, [f"consumer {wire.consumer!r} is not an instance of the stack"], label=label
+        )
+    imp = consumer.import_(wire.import_name)
+    if imp is None:
+        known = ", ".join(i.name for i in consumer.template.imports) or "none"
+        problem = (
+            f"{wire.consumer} (template {consumer.template.name}) has no import "
+            f"{wire.import_name!r} (imports: {known})"
+        )
+        return _invalid(wire, [problem], label=label)
+    if imp.required and consumer.enabled:
+        return _invalid(
+            wire,
+            [f"{imp.name!r} is a required import; wire it to a provider instead"],
+            label=label,
+        )
+    return None
+
+
 def _check_explicit(
     wire: Wire, by_name: Mapping[str, WiringNode]
 ) -> ResolvedWire | Diagnostic | None:
     """Validate one explicit wire; ``None`` when its consumer is disabled (the wire is dormant)."""
+    if wire.provider is None:
+        return _check_unwired(wire, by_name)
     problems = _check_names(wire, by_name)
     if problems:
         return _invalid(wire, problems)
-    consumer, provider = by_name[wire.consumer], by_name[wire.provider]
+    consumer, provider = by_name[wire.consumer], by_name[wire.provider or ""]
     imp = consumer.import_(wire.import_name)
     if imp is None or not consumer.enabled:  # imp is never None here: _check_names saw it
         return None
@@ -379,7 +406,10 @@ def _explicit_wires(
         pinned.add(key)
         if len(group) > 1:
             providers = ", ".join(
-                sorted(w.provider + (f".{w.export_name}" if w.export_name else "") for w in group)
+                sorted(
+                    (w.provider or "none") + (f".{w.export_name}" if w.export_name else "")
+                    for w in group
+                )
             )
             problem = (
                 f"the import has {len(group)} explicit wires ({providers}); "
@@ -407,8 +437,12 @@ def solve_wiring(
     invalid explicit wire is an ``invalid-wire`` error and is never replaced by a guess), otherwise
     by the single enabled instance of the stack, other than the consumer, exporting the import's
     type. No candidate is ``missing`` and several are ``ambiguous``: errors for required imports,
-    warnings for optional ones. A dependency cycle through wires and ``depends_on`` is a ``cycle``
-    error. ``stack`` only appears in hints (``devarch wire add STACK ...``). Pure and
+    warnings for optional ones. An explicit wire whose ``provider`` is ``None`` leaves an optional
+    import unwired on purpose. An optional import is never auto-wired when the wire would close a
+    dependency cycle (an ``info`` ``cycle-skipped`` diagnostic says so); optional imports are
+    auto-wired after the required ones, in (consumer, import) order. A dependency cycle through
+    wires and ``depends_on`` is a ``cycle`` error whose message names a command for each link.
+    ``stack`` only appears in hints (``devarch wire add STACK ...``). Pure and
     deterministic: wires and diagnostics are sorted by (consumer, import).
     """
     by_name: dict[str, WiringNode] = {}
@@ -417,6 +451,7 @@ def solve_wiring(
             raise WiringError(f"instance {node.name!r} is given twice to the wiring solver")
         by_name[node.name] = node
     wires, diagnostics, pinned = _explicit_wires(explicit, by_name)
+    optional: list[ResolvedWire] = []
     for node in sorted(by_name.values(), key=lambda n: n.name):
         if not node.enabled:
             continue
@@ -424,12 +459,15 @@ def solve_wiring(
             if (node.name, imp.name) in pinned:
                 continue
             auto = _auto_wire(node, imp, nodes, stack)
-            if isinstance(auto, ResolvedWire):
+            if isinstance(auto, Diagnostic):
+                diagnostics.append(auto)
+            elif imp.required:
                 wires[(node.name, imp.name)] = auto
             else:
-                diagnostics.append(auto)
+                optional.append(auto)
+    diagnostics.extend(_add_optional(wires, optional, by_name, stack))
     ordered = tuple(wires[k] for k in sorted(wires))
-    diagnostics.extend(_cycle_diagnostics(by_name, ordered))
+    diagnostics.extend(_cycle_diagnostics(by_name, ordered, stack))
     diagnostics.sort(key=lambda d: (d.consumer, d.import_name, d.code, d.message))
     return WiringPlan(wires=ordered, diagnostics=tuple(diagnostics))
 
@@ -444,23 +482,118 @@ def dependency_edges(nodes: Sequence[WiringNode], plan: WiringPlan) -> dict[str,
     return {name: tuple(sorted(deps - {name})) for name, deps in sorted(edges.items())}
 
 
+def _add_optional(
+    wires: dict[tuple[str, str], ResolvedWire],
+    optional: Sequence[ResolvedWire],
+    by_name: Mapping[str, WiringNode],
+    stack: str | None,
+) -> list[Diagnostic]:
+    """Add the optional auto-wires to ``wires`` that close no cycle; say why the others do not.
+
+    They come last, in (consumer, import) order: an optional import is never worth a stack that
+    cannot start.
+    """
+    skipped = []
+    for auto in optional:
+        edges = dependency_edges(list(by_name.values()), WiringPlan(wires=tuple(wires.values())))
+        path = _path(edges, auto.provider, auto.consumer)
+        if path is None:
+            wires[(auto.consumer, auto.import_name)] = auto
+        else:
+            skipped.append(_cycle_skipped(auto, path, stack))
+    return skipped
+
+
+def _path(edges: Mapping[str, Iterable[str]], start: str, goal: str) -> list[str] | None:
+    """The shortest dependency path ``start -> ... -> goal`` (``None`` if there is none)."""
+    graph = _normalize(edges)
+    if start not in graph or goal not in graph:
+        return None
+    parents: dict[str, str] = {start: start}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            if node == goal:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parents[path[-1]])
+                return list(reversed(path))
+            for dep in sorted(graph[node]):
+                if dep not in parents:
+                    parents[dep] = node
+                    following.append(dep)
+        frontier = following
+    return None
+
+
+def _cycle_skipped(auto: ResolvedWire, path: Sequence[str], stack: str | None) -> Diagnostic:
+    through = " -> ".join((auto.consumer, *path))
+    command = _hint(stack, auto.consumer, auto.import_name, "PROVIDER")
+    return Diagnostic(
+        severity="info",
+        code="cycle-skipped",
+        consumer=auto.consumer,
+        import_name=auto.import_name,
+        message=(
+            f"{auto.consumer}: optional import {auto.import_name!r} is left unwired: wiring it to "
+            f"{auto.provider} would make a dependency cycle ({through}); wire it yourself with "
+            f"`{command}` or silence this with "
+            f"`devarch wire add {stack or _STACK_PLACEHOLDER} {auto.consumer} "
+            f"{auto.import_name} --none`"
+        ),
+        candidates=(auto.provider,),
+    )
+
+
+def _link_advice(
+    consumer: WiringNode,
+    provider: str,
+    wire: ResolvedWire | None,
+    stack: str | None,
+) -> str:
+    """How to cut the dependency ``consumer -> provider``, as a command the user can run."""
+    name = stack or _STACK_PLACEHOLDER
+    link = f"{consumer.name} -> {provider}"
+    ways: list[str] = []
+    if wire is not None:
+        imp = consumer.import_(wire.import_name)
+        if imp is not None and not imp.required:
+            ways.append(f"`devarch wire add {name} {consumer.name} {wire.import_name} --none`")
+        else:
+            ways.append(
+                f"wire the required import {wire.import_name!r} to another provider "
+                f"(`{_hint(stack, consumer.name, wire.import_name, 'PROVIDER')}`)"
+            )
+    if provider in consumer.dependencies:
+        ways.append(f"`devarch instance set {name} {consumer.name} depends_on=-{provider}`")
+    return f"{link}: " + " and ".join(ways)
+
+
 def _cycle_diagnostics(
-    by_name: Mapping[str, WiringNode], wires: Sequence[ResolvedWire]
+    by_name: Mapping[str, WiringNode],
+    wires: Sequence[ResolvedWire],
+    stack: str | None = None,
 ) -> list[Diagnostic]:
     edges = dependency_edges(list(by_name.values()), WiringPlan(wires=tuple(wires)))
-    via = {(w.consumer, w.provider): w.import_name for w in wires}
+    via = {(w.consumer, w.provider): w for w in wires}
     diagnostics = []
     for cycle in find_cycles(edges):
         path = " -> ".join((*cycle, cycle[0]))
+        links = [
+            _link_advice(by_name[a], b, via.get((a, b)), stack)
+            for a, b in zip(cycle, (*cycle[1:], cycle[0]), strict=True)
+        ]
+        first = via.get((cycle[0], cycle[1]))
         diagnostics.append(
             Diagnostic(
                 severity="error",
                 code="cycle",
                 consumer=cycle[0],
-                import_name=via.get((cycle[0], cycle[1]), ""),
+                import_name=first.import_name if first is not None else "",
                 message=(
                     f"dependency cycle: {path} (each depends on the next through a wire or "
-                    "depends_on); remove a wire or a depends_on entry, or disable one of them"
+                    f"depends_on); break one link: {'; '.join(links)}; or disable one of them"
                 ),
                 candidates=tuple(sorted(cycle)),
             )
@@ -719,6 +852,8 @@ def _placeholder_label(diagnostic: Diagnostic, imp: Import) -> str:
         return f"ambiguous {imp.type}: {' | '.join(diagnostic.candidates)}"
     if diagnostic.code == "invalid-wire":
         return f"invalid wire ({imp.type})"
+    if diagnostic.code == "cycle-skipped":
+        return f"not wired: {imp.type} of {' | '.join(diagnostic.candidates)} would make a cycle"
     return f"missing {imp.type}"
 
 

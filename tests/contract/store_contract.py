@@ -381,6 +381,18 @@ class StoreContract:
             assert [w.consumer for w in tx.list_wires(shop.id)] == ["api", "web"]
             assert [w.provider for w in tx.list_wires(blog.id)] == ["pg9"]
 
+    def test_a_wire_that_leaves_an_import_unwired_round_trips(self, store: Store) -> None:
+        """A wire with ``provider=None`` (leave unwired) is stored and listed as such."""
+        shop = make_stack("shop")
+        with store.transaction() as tx:
+            tx.add_stack(shop)
+            tx.put_wire(shop.id, Wire(consumer="web", import_name="cache", provider="redis"))
+            tx.put_wire(shop.id, Wire(consumer="web", import_name="cache", provider=None))
+        with store.transaction() as tx:
+            assert tx.list_wires(shop.id) == [
+                Wire(consumer="web", import_name="cache", provider=None)
+            ]
+
     def test_wire_in_a_missing_stack_is_not_found(self, store: Store) -> None:
         """A wire needs its stack."""
         with pytest.raises(NotFoundError), store.transaction() as tx:

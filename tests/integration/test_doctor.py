@@ -128,7 +128,7 @@ def test_a_host_port_bound_by_another_process_fails_with_a_fix(
         assert str(port) in check["message"]
         assert f"{stack}/cache" in check["message"]
         assert f"ss -ltnp 'sport = :{port}'" in check["fix"]
-        assert f"devarch instance set {stack} cache port=6379:<free port>" in check["fix"]
+        assert f"devarch instance set {stack} cache port=<free port>:6379" in check["fix"]
         code, out, _ = cli("doctor")
         assert code == 1
         assert "[FAIL] host-ports" in out

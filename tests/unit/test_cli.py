@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def test_unexpected_exception_is_one_line_without_traceback(cli, monkeypatch):
     monkeypatch.setattr("devarch_core.app.Devarch.show_stack", boom)
     code, _, err = cli("stack", "show", "shop")
     assert code == 1
-    assert "internal error: kaboom" in err
+    assert err.startswith("error: internal error: kaboom")
     assert "Traceback" not in err
     monkeypatch.setenv("DEVARCH_DEBUG", "1")
     code, _, err = cli("stack", "show", "shop")
@@ -263,7 +264,7 @@ def test_instance_add_with_set_and_show_in_json(cli):
     assert cli("stack", "create", "shop")[0] == 0
     code, out, _ = cli(
         "--json", "instance", "add", "shop", "db", "bb-db", "--description", "main db",
-        "--set", "env.POSTGRES_DB=shop", "--set", "port=5432:15432",
+        "--set", "env.POSTGRES_DB=shop", "--set", "port=15432:5432",
     )  # fmt: skip
     assert code == 0
     shown = _json(out)
@@ -330,7 +331,7 @@ def test_instance_unset_makes_fields_inherit_again(cli):
         "web",
         "env.FOO=bar",
         "env.KEEP=1",
-        "port=8080:18080",
+        "port=18080:8080",
         "image=x:1",
     )
     code, out, err = cli(
@@ -578,11 +579,17 @@ def test_plan_with_missing_engine_exits_1(cli):
 @pytest.mark.parametrize(
     ("assignment", "delta"),
     [
-        ("port=5432:15432", {"ports": [{"container": 5432, "host": 15432}]}),
+        ("port=15432:5432", {"ports": [{"container": 5432, "host": 15432}]}),
         (
-            "port=5432:127.0.0.2:15432",
+            "port=127.0.0.2:15432:5432",
             {"ports": [{"container": 5432, "host": 15432, "host_ip": "127.0.0.2"}]},
         ),
+        (
+            "port=[::1]:15432:5432/udp",
+            {"ports": [{"container": 5432, "protocol": "udp", "host": 15432, "host_ip": "::1"}]},
+        ),
+        ("port=5432", {"ports": [{"container": 5432}]}),
+        ("port=53/udp", {"ports": [{"container": 53, "protocol": "udp"}]}),
         ("port=53/udp:off", {"ports": [{"container": 53, "protocol": "udp", "publish": False}]}),
         ("port=5432:remove", {"ports": [{"container": 5432, "remove": True}]}),
         ("volume=-/data", {"volumes": [{"target": "/data", "remove": True}]}),
@@ -605,6 +612,22 @@ def test_parse_assignments_reports_every_bad_assignment():
     with pytest.raises(ValidationError) as info:
         parse_assignments(["noequals", "port=x:1", "command='unclosed", "what.ever=1"])
     assert len(info.value.problems) == 4
+
+
+def test_cli_port_assignment_reads_like_the_manifest_short_form(cli):
+    """``port=15432:5432`` is HOST:CONTAINER, the same as ``ports: ["15432:5432"]`` in YAML."""
+    _shop(cli)
+    code, out, err = cli("--json", "instance", "set", "shop", "web", "port=18080:8080")
+    assert code == 0, err
+    assert _json(out)["overrides"]["ports"] == [{"container": 8080, "host": 18080}]
+    code, out, err = cli("--json", "instance", "effective", "shop", "web")
+    assert code == 0, err
+    ports = _json(out)["service"]["ports"]
+    assert [(p["container"], p.get("host")) for p in ports] == [(8080, 18080)]
+    code, _, err = cli("instance", "set", "shop", "web", "port=99999:8080")
+    assert code == 1
+    assert "port" in err
+    assert "HOST" in err
 
 
 def test_reporter_prints_plain_steps_and_timings_off_a_terminal():
@@ -636,3 +659,195 @@ def test_reporter_draws_bars_on_a_terminal():
     text = stream.getvalue()
     assert "images" in text
     assert "Timings: images 0.10s" in text
+
+
+# -- hostile text never reaches the terminal raw (issue 11 item 14) -----------------------------
+
+EVIL = "evil\x1b[31mred\x1b]0;pwned\x07\rover\x9b2J\u202erev\nnext"
+RAW = ("\x1b", "\r", "\x07", "\x9b", "\u202e")
+
+
+def _no_raw_controls(text: str, what: str) -> None:
+    leaked = [repr(ch) for ch in RAW if ch in text]
+    assert not leaked, f"{what} printed {', '.join(leaked)} raw"
+
+
+@pytest.mark.usefixtures("fake")
+def test_control_characters_are_escaped_in_every_human_output(cli, tmp_path):
+    """Escapes, CR, BEL, C1 and bidi controls in descriptions and values never reach stdout raw."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "evil.yaml").write_text(
+        'name: evil\nversion: "1.0"\n'
+        'description: "evil\\e[31mred\\e]0;pwned\\a\\rover\\x9b2J\\u202erev"\n'
+        f"service:\n  image: {IMAGE}\n  command: [sleep, '60']\n"
+    )
+    assert cli("stack", "create", "shop", "--description", EVIL)[0] == 0
+    code, _, err = cli(
+        "instance", "add", "shop", "web", "bb-web", "--description", EVIL, "--set", f"env.X={EVIL}"
+    )
+    assert code == 0, err
+    assert cli("instance", "add", "shop", "db", "bb-db", "--description", EVIL)[0] == 0
+    assert cli("secret", "set", "shop", "db", "POSTGRES_PASSWORD", "--value", "pw")[0] == 0
+    commands = [
+        ("stack", "list"),
+        ("stack", "show", "shop"),
+        ("instance", "list", "shop"),
+        ("instance", "show", "shop", "web"),
+        ("instance", "effective", "shop", "web", "--explain"),
+        ("instance", "effective", "shop", "web"),
+        ("wire", "list", "shop"),
+        ("secret", "list", "shop"),
+        ("--catalog", str(catalog), "catalog", "list"),
+        ("--catalog", str(catalog), "catalog", "show", "evil"),
+        ("compose", "shop"),
+        ("export", "shop"),
+        ("instance", "set", "shop", "web", "--from-yaml", str(tmp_path / EVIL)),  # an error
+    ]
+    for args in commands:
+        for json_flag in ((), ("--json",)):
+            code, out, err = cli(*json_flag, *args)
+            assert code in (0, 1), (args, err)
+            _no_raw_controls(out + err, " ".join(args[:2]))
+            if json_flag and out:
+                json.loads(out)
+    assert "evil\\x1b[31mred" in cli("stack", "list")[1]  # shown, escaped
+    for args in (("plan", "shop"), ("apply", "shop", "--yes"), ("status", "shop"), ("doctor",)):
+        code, out, err = cli(*args, runtime="docker")
+        _no_raw_controls(out + err, args[0])
+    # the table keeps its shape: the newline of the description is escaped, not a new row
+    rows = cli("instance", "list", "shop")[1].splitlines()
+    assert len(rows) == 3
+    assert all("evil\\x1b[31mred" in row and "\\nnext" in row for row in rows[1:])
+
+
+# -- optional imports left unwired; no auto-wired cycles (issue 11 item 26) ---------------------
+
+PEER_TEMPLATE = f"""\
+name: peer
+version: "1.0"
+service:
+  image: {IMAGE}
+  command: [sleep, "600"]
+exports:
+  - {{name: api, type: peer-http, port: 8080, env: {{PEER_HOST: "${{host}}"}}}}
+imports:
+  - {{name: peer, type: peer-http, required: false}}
+"""
+
+
+@pytest.mark.usefixtures("fake")
+def test_two_peers_plan_without_a_cycle_and_an_import_can_be_left_unwired(cli, tmp_path):
+    """Auto-wiring skips the wire that would close a cycle; ``wire add --none`` is kept."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "peer.yaml").write_text(PEER_TEMPLATE)
+    extra = ("--catalog", str(catalog))
+    assert cli(*extra, "stack", "create", "mesh")[0] == 0
+    assert cli(*extra, "instance", "add", "mesh", "a", "peer")[0] == 0
+    assert cli(*extra, "instance", "add", "mesh", "b", "peer")[0] == 0
+    code, out, err = cli(*extra, "--json", "plan", "mesh", runtime="docker")
+    assert code == 0, out + err
+    plan = _json(out)
+    assert [(w["consumer"], w["provider"]) for w in plan["wiring"]] == [("a", "b")]
+    (info,) = plan["diagnostics"]
+    assert info["severity"] == "info"
+    assert "devarch wire add mesh b peer --none" in info["message"]
+    # follow the advice: b's import stays unwired on purpose, and the plan says nothing more
+    code, out, err = cli(*extra, "wire", "add", "mesh", "b", "peer", "--none")
+    assert code == 0, err
+    assert "unwired" in out
+    code, out, _ = cli(*extra, "--json", "plan", "mesh", runtime="docker")
+    assert _json(out)["diagnostics"] == []
+    assert "(left unwired)" in cli(*extra, "wire", "list", "mesh")[1]
+    # exported as provider: null and re-imported under another name with the same meaning
+    code, text, err = cli(*extra, "export", "mesh")
+    assert code == 0, err
+    assert "provider: null" in text
+    manifest = tmp_path / "mesh2.yml"
+    manifest.write_text(text.replace("name: mesh", "name: mesh2"))
+    code, _, err = cli(*extra, "import", str(manifest))
+    assert code == 0, err
+    code, out, _ = cli(*extra, "--json", "wire", "list", "mesh2")
+    assert _json(out) == [{"consumer": "b", "import": "peer", "provider": None, "export": None}]
+    # usage: PROVIDER or --none, not both and not neither
+    assert cli(*extra, "wire", "add", "mesh", "b", "peer")[0] == 2
+    assert cli(*extra, "wire", "add", "mesh", "b", "peer", "a", "--none")[0] == 2
+
+
+def test_a_required_import_cannot_be_left_unwired(cli, tmp_path):
+    """``wire add --none`` and ``provider: null`` refuse a required import, saying why."""
+    _shop(cli)
+    code, _, err = cli("wire", "add", "shop", "web", "db", "--none")
+    assert code == 1
+    assert "required import" in err
+    assert "devarch wire add shop web db PROVIDER" in err
+    manifest = tmp_path / "m.yml"
+    manifest.write_text(
+        "version: 1\nstack: {name: m}\ninstances:\n  db: {template: bb-db}\n"
+        "  web: {template: bb-web}\nwires:\n  - {consumer: web, import: db, provider: null}\n"
+    )
+    code, _, err = cli("import", str(manifest))
+    assert code == 1
+    assert "wires[0].provider" in err
+    assert cli("stack", "show", "m")[0] == 1
+
+
+# -- newcomer papercuts (issue 11 item 29) ------------------------------------------------------
+
+
+def test_version_prints_the_package_version_and_exits_0(capsys):
+    """``devarch --version`` prints ``devarch X.Y.Z`` from the package metadata, exit 0."""
+    capsys.readouterr()
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"devarch {version('devarch')}\n"
+
+
+def test_every_error_line_starts_with_lowercase_error(cli, monkeypatch):
+    """Devarch errors, internal errors and usage errors all print a lowercase ``error:``."""
+    lines = [cli("stack", "show", "nope")[2], cli("instance", "set", "x", "y", "port=abc")[2]]
+    lines.append(cli("stack", "frobnicate")[2].splitlines()[-1])
+    monkeypatch.setattr("devarch_core.app.Devarch.list_stacks", lambda *_a: 1 / 0)
+    lines.append(cli("stack", "list")[2])
+    for err in lines:
+        assert err.startswith(("error: ", "devarch: error: ")), err
+        assert "Error:" not in err.split(":", 2)[0], err
+
+
+def test_explain_rows_fit_the_terminal_width(cli, monkeypatch):
+    """``effective --explain`` cuts long values so rows fit 100 columns off a terminal."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    _shop(cli)
+    long_value = "x" * 300
+    assert cli("instance", "set", "shop", "web", f"env.LONG={long_value}")[0] == 0
+    code, out, err = cli("instance", "effective", "shop", "web", "--explain")
+    assert code == 0, err
+    assert max(len(row) for row in out.splitlines()) <= 100
+    assert "x" * 40 + "…" in out
+    monkeypatch.setenv("COLUMNS", "160")
+    out = cli("instance", "effective", "shop", "web", "--explain")[1]
+    widths = [len(row) for row in out.splitlines()]
+    assert max(widths) <= 160
+    assert max(widths) > 100
+    # the whole value is still in the JSON and the YAML forms
+    out = cli("--json", "instance", "effective", "shop", "web", "--explain")[1]
+    assert long_value in out
+
+
+@pytest.mark.usefixtures("fake")
+def test_reimporting_an_export_under_a_new_name_explains_the_pins(cli, tmp_path):
+    """An exported manifest renamed and imported while the old stack holds its ports says why."""
+    _shop(cli)
+    code, _, err = cli("apply", "shop", "--yes", runtime="docker")
+    assert code == 0, err
+    code, text, err = cli("export", "shop")
+    assert code == 0, err
+    assert "pins:" in text
+    manifest = tmp_path / "copy.yml"
+    manifest.write_text(text.replace("name: shop", "name: copy"))
+    code, _, err = cli("import", str(manifest))
+    assert code == 1
+    assert ".pins.ports." in err
+    assert "delete the pins block of instances." in err
+    assert cli("stack", "show", "copy")[0] == 1

@@ -453,3 +453,71 @@ def test_injections_for_refuses_a_plan_from_other_templates():
     other = [node("db", template("postgres", exports=[{"name": "x", "type": "postgres"}]))]
     with pytest.raises(WiringError, match="does not match the templates"):
         injections_for("web", [*other, nodes[1]], plan, containers={}, environments={})
+
+
+# optional imports and cycles (issue 11 item 26)
+
+PEER = template(
+    "peer",
+    exports=[{"name": "api", "type": "http", "port": 8080, "env": {"PEER_URL": "${host}"}}],
+    imports=[{"name": "peer", "type": "http", "required": False}],
+)
+
+
+def test_two_peers_never_auto_wire_each_other_into_a_cycle():
+    """Two instances whose optional import matches the other's export: one wire, no cycle."""
+    plan = solve_wiring([node("a", PEER), node("b", PEER)], stack="s")
+    assert [(w.consumer, w.provider) for w in plan.wires] == [("a", "b")]
+    assert plan.ok
+    (info,) = plan.diagnostics
+    assert (info.severity, info.code, info.consumer, info.import_name) == (
+        "info",
+        "cycle-skipped",
+        "b",
+        "peer",
+    )
+    assert "b -> a -> b" in info.message
+    assert "devarch wire add s b peer --none" in info.message
+
+
+def test_an_optional_import_can_be_left_unwired_explicitly():
+    """An explicit wire with provider None keeps auto-wiring off that import, silently."""
+    unwired = Wire(consumer="a", import_name="peer", provider=None)
+    plan = solve_wiring([node("a", PEER), node("b", PEER)], [unwired], stack="s")
+    assert [(w.consumer, w.provider) for w in plan.wires] == [("b", "a")]
+    assert plan.diagnostics == ()
+    app = solve_wiring(
+        [node("web", APP), node("pg", POSTGRES), node("redis", REDIS)],
+        [Wire(consumer="web", import_name="cache", provider=None)],
+    )
+    assert [w.import_name for w in app.wires] == ["db"]
+    assert app.ok
+
+
+def test_a_required_import_cannot_be_left_unwired():
+    """A provider of None on a required import is an invalid-wire error naming why."""
+    plan = solve_wiring(
+        [node("web", APP), node("pg", POSTGRES)],
+        [Wire(consumer="web", import_name="db", provider=None)],
+    )
+    (error,) = plan.errors
+    assert error.code == "invalid-wire"
+    assert "required import" in error.message
+
+
+def test_a_cycle_of_explicit_wires_names_a_command_for_each_link():
+    """A cycle error's advice is runnable: --none for an optional link, depends_on=-X for others."""
+    wires = [
+        Wire(consumer="a", import_name="peer", provider="b"),
+        Wire(consumer="b", import_name="peer", provider="a"),
+    ]
+    plan = solve_wiring([node("a", PEER), node("b", PEER)], wires, stack="s")
+    (cycle,) = plan.errors
+    assert cycle.code == "cycle"
+    assert "devarch wire add s a peer --none" in cycle.message
+    assert "devarch wire add s b peer --none" in cycle.message
+    db = WiringNode(name="pg", template=POSTGRES, depends_on=["web"])
+    plan = solve_wiring([node("web", APP), db], stack="s")
+    (cycle,) = plan.errors
+    assert "devarch instance set s pg depends_on=-web" in cycle.message
+    assert "devarch wire add s web db PROVIDER" in cycle.message

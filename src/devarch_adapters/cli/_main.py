@@ -23,6 +23,7 @@ from devarch_adapters.cli._manifest_cmds import (
     check_lockfile_before_apply,
     refresh_lockfile_after_apply,
 )
+from devarch_core.display import printable
 from devarch_core.errors import DevarchError, NotFoundError, Problem, ValidationError
 
 if TYPE_CHECKING:
@@ -50,6 +51,23 @@ class UsageError(Exception):
 
 class ConfirmationRequiredError(DevarchError):
     """A destructive command needs ``--yes`` when there is no terminal to ask on (exit 1)."""
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print ``devarch VERSION`` (from the installed package's metadata), exit 0."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:  # noqa: ANN401 - argparse passes its own keywords
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            text = version("devarch")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            text = "unknown (not installed)"
+        sys.stdout.write(f"{PROG} {text}\n")
+        parser.exit(EXIT_OK)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,20 +131,28 @@ class _Context:
             )
         return self._devarch
 
-    def out(self, text: str) -> None:
-        """Write text to stdout (adding a final newline if missing)."""
+    def out(self, text: str, *, coloured: bool = False) -> None:
+        """Write text to stdout (adding a final newline if missing), control characters escaped.
+
+        ``coloured`` text (the plan with ``colour=True``) escaped its own fields and keeps the
+        colour sequences it added.
+        """
+        if not coloured:
+            text = printable(text, json=self.json)
         self.stdout.write(text if text.endswith("\n") else text + "\n")
 
-    def emit(self, data: object, text: str | Callable[[], str]) -> None:
-        """Print ``data`` as JSON with ``--json``, else the text."""
+    def emit(
+        self, data: object, text: str | Callable[[], str], *, coloured: bool = False
+    ) -> None:
+        """Print ``data`` as JSON with ``--json``, else the text (``coloured``: see :meth:`out`)."""
         if self.json:
             self.out(render.dump_json(data))
         else:
-            self.out(text() if callable(text) else text)
+            self.out(text() if callable(text) else text, coloured=coloured)
 
     def note(self, text: str) -> None:
-        """Write a human message to stderr (never part of machine output)."""
-        self.stderr.write(text + "\n")
+        """Write a human message to stderr (never part of machine output), controls escaped."""
+        self.stderr.write(printable(text) + "\n")
 
     def confirm(self, question: str, *, flag: str = "--yes") -> bool:
         """Ask a yes/no question on the terminal; refuse when there is none (or with ``--json``)."""
@@ -137,7 +163,7 @@ class _Context:
                 else "no terminal to ask for confirmation"
             )
             raise ConfirmationRequiredError(f"{why}; pass {flag} to proceed")
-        self.stderr.write(f"{question} [y/N] ")
+        self.stderr.write(f"{printable(question, newlines=False)} [y/N] ")
         self.stderr.flush()
         answer = sys.stdin.readline().strip().lower()
         return answer in ("y", "yes")
@@ -154,6 +180,21 @@ class _Context:
 
 
 Handler = Callable[[_Context, argparse.Namespace], int | None]
+
+#: Columns of text output off a terminal (pipes, CI logs) when ``COLUMNS`` does not say.
+DEFAULT_WIDTH = 100
+
+
+def _width(stream: object) -> int:
+    """The terminal's width for ``stream``: ``COLUMNS``, the TTY's size, else 100 columns."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if _isatty(stream):
+        import shutil  # noqa: PLC0415
+
+        return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    return DEFAULT_WIDTH
 
 
 # -- instance assignments --------------------------------------------------------------------------
@@ -174,42 +215,60 @@ _SETS = {
 }
 _KNOWN = (
     "env.NAME=VALUE, label.KEY=VALUE, image=, working_dir=, user=, restart=, "
-    "command='...', entrypoint='...', port=CONTAINER[/PROTO]:HOST|IP:HOST|off|on|remove, "
+    "command='...', entrypoint='...', port=[[IP:]HOST:]CONTAINER[/PROTO] (Compose order) "
+    "or port=CONTAINER[/PROTO]:off|on|remove, "
     "volume=SOURCE:/TARGET[:ro] or volume=-/TARGET, healthcheck=disable|{YAML}, "
     "resources.FIELD=VALUE, depends_on=[-]NAME, domain=[-]NAME, secret=VAR"
 )
 
 
+_PORT_SWITCHES = ("off", "on", "remove")
+_PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
+
+
 def _port_delta(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read ``5432:15432`` (pin), ``5432:IP:15432``, ``5432:off``/``on``/``remove``, ``53/udp``."""
-    container_text, _, rest = value.partition(":")
-    number, _, proto = container_text.partition("/")
-    if not number.isdigit():
-        problems.append(
-            Problem(
-                where, f"{value!r}: expected CONTAINER[/PROTO][:HOST|:IP:HOST|:off|:on|:remove]"
-            )
-        )
-        return None
-    delta: dict[str, Any] = {"container": int(number)}
-    if proto:
-        delta["protocol"] = proto
-    if rest in ("off", "on"):
-        delta["publish"] = rest == "on"
-    elif rest == "remove":
-        delta["remove"] = True
-    elif rest:
-        ip, _, host = rest.rpartition(":")
-        if not host.isdigit():
+    """Read a port assignment in Compose's order into a manifest-form port override.
+
+    ``15432:5432`` pins host port 15432 to container port 5432, ``127.0.0.1:15432:5432`` also
+    the host IP, ``5432`` or ``53/udp`` alone publishes on an automatic host port; a container
+    port followed by ``:off``, ``:on`` or ``:remove`` switches publishing or drops the port.
+    The Compose forms go through the core's own parser, so the CLI and a devarch.yml
+    ``ports: ["15432:5432"]`` can never read the same text differently.
+    """
+    from devarch_core._parsing import Problems  # noqa: PLC0415 - keep start-up fast
+    from devarch_core.spec import parse_port  # noqa: PLC0415
+
+    head, sep, switch = value.rpartition(":")
+    if sep and switch in _PORT_SWITCHES:
+        number, _, proto = head.partition("/")
+        if not number.isdigit():
             problems.append(
-                Problem(
-                    where, f"{value!r}: host port {host!r} is not a number (or use off, on, remove)"
-                )
+                Problem(where, f"{value!r}: expected CONTAINER[/PROTO]:{switch} ({_PORT_FORMS})")
             )
             return None
-        delta["host"] = int(host)
-        if ip:
-            delta["host_ip"] = ip
+        delta: dict[str, Any] = {"container": int(number)}
+        if proto:
+            delta["protocol"] = proto
+        if switch == "remove":
+            delta["remove"] = True
+        else:
+            delta["publish"] = switch == "on"
+        return delta
+    found = Problems()
+    spec = parse_port(value, where, found, keep_host=True)
+    if spec is None or found.items:
+        problems.extend(
+            Problem(p.path, f"{value!r}: {p.message} (expected {_PORT_FORMS})")
+            for p in found.items or [Problem(where, "not a port")]
+        )
+        return None
+    delta = {"container": spec.container}
+    if spec.protocol != "tcp":
+        delta["protocol"] = spec.protocol
+    if spec.host is not None:
+        delta["host"] = spec.host
+    if value.partition("/")[0].count(":") >= 2:  # noqa: PLR2004 - IP:HOST:CONTAINER names the IP
+        delta["host_ip"] = spec.host_ip
     return delta
 
 
@@ -436,7 +495,7 @@ def _instance_show(ctx: _Context, a: argparse.Namespace) -> None:
 def _instance_set(ctx: _Context, a: argparse.Namespace) -> None:
     if not a.assignments and not a.from_yaml:
         raise UsageError(
-            "instance set needs an ASSIGNMENT (env.FOO=bar, port=5432:15432...) or --from-yaml FILE"
+            "instance set needs an ASSIGNMENT (env.FOO=bar, port=15432:5432...) or --from-yaml FILE"
         )
     base = _read_yaml_mapping(a.from_yaml) if a.from_yaml else None
     delta = parse_assignments(a.assignments, base)
@@ -480,7 +539,7 @@ def _instance_effective(ctx: _Context, a: argparse.Namespace) -> None:
             data["explain"] = render.explain_rows(eff)
         ctx.out(render.dump_json(data))
     else:
-        ctx.out(render.effective_text(eff, explain=a.explain))
+        ctx.out(render.effective_text(eff, explain=a.explain, width=_width(ctx.stdout)))
 
 
 def _instance_rm(ctx: _Context, a: argparse.Namespace) -> None:
@@ -530,8 +589,15 @@ def _wire_list(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _wire_add(ctx: _Context, a: argparse.Namespace) -> None:
+    if (a.provider is None) == (not a.none):
+        raise UsageError("wire add needs a PROVIDER, or --none to leave the import unwired")
     wire = ctx.devarch.add_wire(a.stack, a.consumer, a.import_name, a.provider, export=a.export)
-    ctx.emit(render.wire_data(wire), f"Wired {wire.consumer}.{wire.import_name} → {wire.provider}.")
+    text = (
+        f"Left {wire.consumer}.{wire.import_name} unwired; `devarch wire rm` auto-wires it again."
+        if wire.provider is None
+        else f"Wired {wire.consumer}.{wire.import_name} → {wire.provider}."
+    )
+    ctx.emit(render.wire_data(wire), text)
 
 
 def _wire_rm(ctx: _Context, a: argparse.Namespace) -> None:
@@ -659,7 +725,7 @@ def _plan(ctx: _Context, a: argparse.Namespace) -> int:
     if ctx.json:
         ctx.out(plan.to_json())
     else:
-        ctx.out(plan.render_text(colour=ctx.colour))
+        ctx.out(plan.render_text(colour=ctx.colour), coloured=True)
         if a.out:
             ctx.note(
                 f"Saved the plan to {a.out}; `devarch apply {a.stack} --plan {a.out}` applies it."
@@ -699,10 +765,11 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
+                coloured=True,
             )
             return EXIT_OK
         if not ctx.json:
-            ctx.out(plan.render_text(colour=ctx.colour))
+            ctx.out(plan.render_text(colour=ctx.colour), coloured=True)
         if (
             not plan.errors
             and not a.yes
@@ -928,12 +995,19 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     wire = _group(sub, "wire", "explicit wires from a consumer's import to a provider")
     p = _leaf(wire, "list", _wire_list, "list a stack's explicit wires")
     p.add_argument("stack", metavar="STACK")
-    p = _leaf(wire, "add", _wire_add, "pin the provider of one import")
+    p = _leaf(
+        wire, "add", _wire_add, "pin the provider of one import, or leave it unwired (--none)"
+    )
     p.add_argument("stack", metavar="STACK")
     p.add_argument("consumer", metavar="CONSUMER")
     p.add_argument("import_name", metavar="IMPORT")
-    p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("provider", nargs="?", default=None, metavar="PROVIDER")
     p.add_argument("--export", default=None, metavar="NAME", help="which export of the provider")
+    p.add_argument(
+        "--none",
+        action="store_true",
+        help="leave this optional import unwired (auto-wiring stops choosing a provider)",
+    )
     p = _leaf(wire, "rm", _wire_rm, "drop an explicit wire (auto-wiring applies again)")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("consumer", metavar="CONSUMER")
@@ -1087,6 +1161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR)")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_run_commands(sub)
     _add_stack_commands(sub)
@@ -1103,7 +1178,7 @@ def _report(ctx_json: bool, exc: BaseException, code: int, prefix: str = "error"
     if ctx_json:
         sys.stdout.write(render.dump_json(render.error_data(exc, code)))
     else:
-        sys.stderr.write(f"{prefix}: {exc}\n")
+        sys.stderr.write(printable(f"{prefix}: {exc}") + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit path
@@ -1133,7 +1208,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, not a traceback
         if os.environ.get("DEVARCH_DEBUG") == "1":
             traceback.print_exc()
-        _report(ctx.json, exc, EXIT_ERROR, prefix="internal error")
+        _report(ctx.json, exc, EXIT_ERROR, prefix="error: internal error")
         if os.environ.get("DEVARCH_DEBUG") != "1":
             sys.stderr.write("(set DEVARCH_DEBUG=1 for a traceback)\n")
         return EXIT_ERROR
@@ -1160,5 +1235,5 @@ def _usage_error(exc: UsageError, *, wants_json: bool) -> None:
             )
         )
     if exc.usage:
-        sys.stderr.write(exc.usage)
-    sys.stderr.write(f"{PROG}: error: {exc.message}\n")
+        sys.stderr.write(printable(exc.usage))
+    sys.stderr.write(printable(f"{PROG}: error: {exc.message}") + "\n")

@@ -12,6 +12,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Self, TextIO
 
+from devarch_core.display import printable
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -82,6 +84,7 @@ class RichReporter:
         return self._progress
 
     def _line(self, text: str, style: str = "") -> None:
+        text = printable(text)  # items and warnings can quote engine messages and user values
         if self.live:
             self._get_console().print(text, style=style or None, markup=False)
         else:
@@ -125,7 +128,9 @@ class RichReporter:
             if self.live:
                 task = self._task(phase)
                 self._bars().update(
-                    task, description=f"{item}: {status}", advance=1 if status in DONE else 0
+                    task,
+                    description=printable(f"{item}: {status}", newlines=False),
+                    advance=1 if status in DONE else 0,
                 )
                 if status == "failed":
                     self._line(f"  {phase}: {item} failed", style="bold red")

@@ -1,6 +1,9 @@
 """Text and JSON rendering for the CLI: tables, YAML blocks, error documents.
 
 Pure functions from values to strings; the CLI decides where they go (stdout or stderr).
+Every cell and one-line field goes through :func:`devarch_core.display.printable` (newlines
+escaped too, so a value cannot fake a row), and the CLI passes whole outputs through it again
+on their way out, so no control character of a description, name or value reaches a terminal.
 JSON always comes from the objects' own ``to_data()`` (or the facade's plain dicts), so the
 library and the CLI never disagree on a field name.
 """
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+
+from devarch_core.display import printable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +31,7 @@ __all__ = [
     "explain_rows",
     "instance_data",
     "instance_text",
+    "line",
     "stack_data",
     "stack_text",
     "status_rows",
@@ -38,8 +44,13 @@ __all__ = [
 
 
 def dump_json(data: object) -> str:
-    """Indented JSON with a trailing newline (non-ASCII kept readable)."""
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    """Indented JSON with a trailing newline (non-ASCII kept readable, controls escaped)."""
+    return printable(json.dumps(data, indent=2, ensure_ascii=False, default=str), json=True) + "\n"
+
+
+def line(value: object) -> str:
+    """One value as one printable line (controls and newlines escaped)."""
+    return printable(value_text(value), newlines=False)
 
 
 def to_yaml(data: object) -> str:
@@ -62,7 +73,7 @@ def value_text(value: object) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Left-aligned columns separated by two spaces; the last column is not padded."""
-    text_rows = [[value_text(c) if not isinstance(c, str) else c for c in row] for row in rows]
+    text_rows = [[line(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         for i, cell in enumerate(row):
@@ -136,9 +147,9 @@ def stack_list_text(summaries: Sequence[StackSummary]) -> str:
 def stack_text(data: Mapping[str, Any]) -> str:
     """``stack show`` from :meth:`Devarch.show_stack`'s plain data."""
     lines = [
-        f"Stack:       {data['name']}",
-        f"Description: {data.get('description') or '-'}",
-        f"Network:     {data['network']}",
+        f"Stack:       {line(data['name'])}",
+        f"Description: {line(data.get('description') or '-')}",
+        f"Network:     {line(data['network'])}",
         f"Enabled:     {'yes' if data['enabled'] else 'no'}",
         f"Created:     {data.get('created_at') or '-'}",
         "",
@@ -171,8 +182,10 @@ def stack_text(data: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append("Explicit wires:")
         lines.extend(
-            f"  {w['consumer']}.{w['import_name']} → {w['provider']}"
-            + (f" (export {w['export_name']})" if w.get("export_name") else "")
+            line(
+                f"  {w['consumer']}.{w['import_name']} → {w['provider'] or '(left unwired)'}"
+                + (f" (export {w['export_name']})" if w.get("export_name") else "")
+            )
             for w in wires
         )
     return "\n".join(lines) + "\n"
@@ -216,12 +229,12 @@ def instance_list_text(stack: str, instances: Sequence[Instance]) -> str:
 def instance_text(data: Mapping[str, Any]) -> str:
     """``instance show`` from :meth:`Devarch.show_instance`'s plain data."""
     lines = [
-        f"Instance:    {data['stack']}/{data['name']}",
-        f"Template:    {data['template']}@{data['template_version']}",
-        f"Container:   {data['container']}",
+        f"Instance:    {line(data['stack'])}/{line(data['name'])}",
+        f"Template:    {line(data['template'])}@{line(data['template_version'])}",
+        f"Container:   {line(data['container'])}",
         f"Enabled:     {'yes' if data['enabled'] else 'no'}",
-        f"Description: {data.get('description') or '-'}",
-        f"Secrets:     {', '.join(data.get('secrets', [])) or '-'}",
+        f"Description: {line(data.get('description') or '-')}",
+        f"Secrets:     {line(', '.join(data.get('secrets', [])) or '-')}",
     ]
     overrides = data.get("overrides") or {}
     if overrides:
@@ -237,12 +250,29 @@ def explain_rows(effective: EffectiveConfig) -> list[dict[str, Any]]:
     return [{"field": f, "value": v, "source": s} for f, v, s in effective.explain()]
 
 
-def effective_text(effective: EffectiveConfig, *, explain: bool) -> str:
-    """Render an effective config: YAML of the service, or a field | value | source table."""
-    head = f"# {effective.stack}/{effective.instance} ({effective.template_ref})\n"
+#: The narrowest VALUE column ``--explain`` truncates to, however narrow the terminal.
+_MIN_VALUE_WIDTH = 20
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in ``…`` when it was longer."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def effective_text(effective: EffectiveConfig, *, explain: bool, width: int = 100) -> str:
+    """Render an effective config: YAML of the service, or a field | value | source table.
+
+    The table fits ``width`` columns: long values are cut with ``…`` (``--json`` and the YAML
+    form show them whole), so one long command does not pad every row to its length.
+    """
+    head = line(f"# {effective.stack}/{effective.instance} ({effective.template_ref})") + "\n"
     if explain:
-        rows = [(f, value_text(v), s) for f, v, s in effective.explain()]
-        return head + table(("FIELD", "VALUE", "SOURCE"), rows)
+        rows = [(line(f), line(v), line(s)) for f, v, s in effective.explain()]
+        field_width = max([len("FIELD"), *(len(f) for f, _, _ in rows)])
+        source_width = max([len("SOURCE"), *(len(s) for _, _, s in rows)])
+        room = max(width - field_width - source_width - 4, _MIN_VALUE_WIDTH)
+        fitted = [(f, shorten(v, room), s) for f, v, s in rows]
+        return head + table(("FIELD", "VALUE", "SOURCE"), fitted)
     return head + to_yaml(effective.service.to_data())
 
 
@@ -266,7 +296,10 @@ def wire_list_text(stack: str, wires: Sequence[Wire]) -> str:
             f"Stack {stack} has no explicit wires; imports are wired automatically "
             f"(`devarch plan {stack}` shows the wiring).\n"
         )
-    rows = [(w.consumer, w.import_name, w.provider, w.export_name or "-") for w in wires]
+    rows = [
+        (w.consumer, w.import_name, w.provider or "(left unwired)", w.export_name or "-")
+        for w in wires
+    ]
     return table(("CONSUMER", "IMPORT", "PROVIDER", "EXPORT"), rows)
 
 

@@ -202,10 +202,19 @@ class ManifestCases(StackCases):
         by_name = {s.name: s for s in manifest.instances}
         for i, wire in enumerate(manifest.wires):
             path = manifest.wire_path(i)
-            cons, prov = templates.get(wire.consumer), templates.get(wire.provider)
-            if cons is None or prov is None:
+            cons = templates.get(wire.consumer)
+            prov = templates.get(wire.provider) if wire.provider is not None else None
+            if cons is None or (prov is None and wire.provider is not None):
                 continue
             imp = next((x for x in cons.imports if x.name == wire.import_name), None)
+            if prov is None:  # provider: null leaves an optional import unwired
+                if imp is None:
+                    missing = f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"
+                    problems.append(Problem(f"{path}.import", missing))
+                elif imp.required:
+                    what = f"{wire.import_name!r} is a required import of {cons.name}"
+                    problems.append(Problem(f"{path}.provider", what + "; it cannot be left unwired"))
+                continue
             if imp is None:
                 problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
             elif not any(e.type == imp.type and (wire.export_name in (None, e.name)) for e in prov.exports):
@@ -272,10 +281,23 @@ class ManifestCases(StackCases):
                 for key, host in ports.items():
                     holder_alloc = taken.get((host, key.partition("/")[2] or "tcp"))
                     if holder_alloc is not None and (holder_alloc.stack, holder_alloc.instance) != (manifest.stack, inst_name):
+                        # An exported manifest re-imported under a new stack name carries the
+                        # old stack's pins: say how to get fresh ports instead.
+                        from_pins = any(
+                            key in i.port_pins for i in manifest.instances if i.name == inst_name
+                        )
+                        advice = (
+                            "; pins record the host ports a stack was given (devarch export writes "
+                            f"them): delete the pins block of instances.{inst_name} to allocate "
+                            "new ones"
+                            if holder_alloc.stack != manifest.stack and from_pins
+                            else ""
+                        )
+                        held_by = f"{holder_alloc.stack}/{holder_alloc.instance}"
                         problems.append(
                             Problem(
                                 f"instances.{inst_name}.pins.ports.{key}",
-                                f"host port {host} is already allocated to {holder_alloc.stack}/{holder_alloc.instance}",
+                                f"host port {host} is already allocated to {held_by}{advice}",
                             )
                         )
             if problems:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from devarch_core.errors import (
     NotFoundError,
     ValidationError,
 )
 from devarch_core.model import Wire
 from devarch_core.usecases.instances import InstanceCases
+
+if TYPE_CHECKING:
+    from devarch_core.model import Instance, Stack
+    from devarch_core.ports import StoreSession
 
 __all__ = ["WireCases"]
 
@@ -22,11 +28,25 @@ class WireCases(InstanceCases):
         with self._tx() as tx:
             return tx.list_wires(self._stack(tx, stack).id)
 
-    def add_wire(self, stack: str, consumer: str, import_name: str, provider: str, *, export: str | None = None) -> Wire:
-        """Pin a provider for one import of a consumer (replaces an earlier pin for that import)."""
+    def add_wire(
+        self,
+        stack: str,
+        consumer: str,
+        import_name: str,
+        provider: str | None,
+        *,
+        export: str | None = None,
+    ) -> Wire:
+        """Pin a provider for one import of a consumer (replaces an earlier pin for that import).
+
+        ``provider=None`` leaves an optional import unwired on purpose; a required import is
+        refused (``ValidationError``).
+        """
         with self._tx() as tx:
             st = self._stack(tx, stack)
             cons = self._instance(tx, st, consumer)
+            if provider is None:
+                return self._leave_unwired(tx, st, cons, import_name, export)
             prov = self._instance(tx, st, provider)
             if cons.id == prov.id:
                 raise ValidationError(f"{consumer} cannot be wired to itself", what="invalid wire")
@@ -42,6 +62,30 @@ class WireCases(InstanceCases):
                 )
             wire = Wire(consumer=consumer, import_name=import_name, provider=provider, export_name=export)
             tx.put_wire(st.id, wire)
+        return wire
+
+    def _leave_unwired(
+        self, tx: StoreSession, st: Stack, cons: Instance, import_name: str, export: str | None
+    ) -> Wire:
+        imp = next((i for i in self.template_for(cons).imports if i.name == import_name), None)
+        if imp is None:
+            names = ", ".join(i.name for i in self.template_for(cons).imports) or "none"
+            hint = f"imports of {cons.name}: {names}"
+            raise NotFoundError("import", f"{cons.name}.{import_name}", hint=hint)
+        if export is not None:
+            raise ValidationError(
+                "--export names an export of a provider; an unwired import has none",
+                what="invalid wire",
+            )
+        if imp.required:
+            raise ValidationError(
+                f"{cons.name}.{import_name} is a required import of {cons.template}; it cannot "
+                "be left unwired (wire it to a provider: "
+                f"devarch wire add {st.name} {cons.name} {import_name} PROVIDER)",
+                what="invalid wire",
+            )
+        wire = Wire(consumer=cons.name, import_name=import_name, provider=None)
+        tx.put_wire(st.id, wire)
         return wire
 
     def remove_wire(self, stack: str, consumer: str, import_name: str) -> None:
