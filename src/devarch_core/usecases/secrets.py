@@ -15,6 +15,7 @@ from devarch_core.ports import (
 )
 from devarch_core.secrets import Secret, SecretBox, SecretSlot
 from devarch_core.usecases._base import MAC_KEY, MAC_SLOT, UseCaseBase
+from devarch_core.validators import check_env_name
 
 __all__ = ["SecretCases"]
 
@@ -31,8 +32,10 @@ class SecretCases(UseCaseBase):
     # -- secrets ----------------------------------------------------------------------------
     def set_secret(self, stack: str, instance: str, name: str, value: str) -> None:
         """Seal a secret environment value for an instance (it wins over template and wires)."""
-        if not name or "=" in name:
-            raise ValidationError(f"{name!r} is not a valid environment variable name", what="invalid secret name")
+        try:
+            check_env_name(name)
+        except ValueError as exc:
+            raise ValidationError(str(exc), what="invalid secret name") from None
         with self._tx() as tx:
             st = self._stack(tx, stack)
             inst = self._instance(tx, st, instance)
