@@ -26,7 +26,7 @@ from devarch_core._parsing import (
 )
 from devarch_core.errors import TemplateError
 from devarch_core.naming import NAME_PATTERN
-from devarch_core.spec import ServiceSpec, _key_path
+from devarch_core.spec import ServiceSpec, _check_port, _key_path
 from devarch_core.validators import check_env_name, check_env_prefix
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
         check_keys(data, {"name", "type", "port", "protocol", "env"}, path, problems)
         name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
         kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
-        port = scalar(data.get("port"), join(path, "port"), problems, int, "a port number")
+        port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
             problems.add(join(path, "protocol"), f"{protocol!r} must be tcp or udp")

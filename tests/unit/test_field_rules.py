@@ -255,6 +255,10 @@ EVIL_PREFIX = "LD_PRELOAD=/tmp/evil.so "
         ({"service.environment": {"A B": "1"}}, "service.environment.A B",
          "not a valid environment variable name"),
         ({"service.environment": ["9LIVES=1"]}, "service.environment.9LIVES", "not a valid"),
+        ({"exports": [{"name": "e", "type": "t", "port": 99999}]}, "exports[0].port",
+         "port 99999 is out of range"),
+        ({"exports": [{"name": "e", "type": "t", "port": 0}]}, "exports[0].port",
+         "port 0 is out of range"),
         # image, user, working_dir, domains, labels, restart
         ({"service.image": "Nginx:1"}, "service.image", "must be lowercase"),
         ({"service.image": "nginx 1"}, "service.image", "spaces or control characters"),
