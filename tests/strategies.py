@@ -74,7 +74,7 @@ _VOLUME_NAMES = st.sampled_from(("data", "cache", "logs", "pgdata"))
 _HOST_PATHS = st.sampled_from(("/srv/data", "/opt/x", "/etc/app"))
 _RESTARTS = st.sampled_from(("no", "always", "on-failure", "on-failure:3", "unless-stopped"))
 _DURATIONS = st.one_of(
-    st.sampled_from(("5s", "1m30s", "500ms", "2m", "1h", "250us", "1.5s")),
+    st.sampled_from(("5s", "1m30s", "500ms", "2m", "1h", "1500us", "1.5s")),
     st.integers(min_value=0, max_value=600),
 )
 

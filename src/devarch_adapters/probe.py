@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import socket
 
+from devarch_core.errors import ValidationError
+from devarch_core.validators import check_host_ip
+
 __all__ = ["SocketPortProbe"]
 
 
@@ -12,6 +15,13 @@ class SocketPortProbe:
 
     def is_free(self, host_ip: str, port: int, protocol: str = "tcp") -> bool:
         """True if ``host_ip:port`` can be bound now."""
+        # An IP literal only: a host name would be resolved through DNS on every probe. Stored
+        # values are checked when written; this guards data written before that check existed.
+        if host_ip:
+            try:
+                host_ip = check_host_ip(host_ip)
+            except ValueError as exc:
+                raise ValidationError(str(exc), what="invalid host ip") from None
         kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
         family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
         with socket.socket(family, kind) as sock:

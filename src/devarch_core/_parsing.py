@@ -86,6 +86,22 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], path: str, problems: 
         problems.add(join(path, str(key)), f"unknown key{hint}")
 
 
+def checked(
+    value: T | None, path: str, problems: Problems, check: Callable[[T], T]
+) -> T | None:
+    """``check(value)`` (a rule of :mod:`devarch_core.validators`); a problem at ``path`` if not.
+
+    ``None`` passes through unchecked (an absent value).
+    """
+    if value is None:
+        return None
+    try:
+        return check(value)
+    except ValueError as exc:
+        problems.add(path, str(exc))
+        return None
+
+
 def type_name(value: object) -> str:
     """A user-facing name for the type of ``value``."""
     return {
@@ -117,8 +133,14 @@ def scalar(  # noqa: PLR0911 - one early return per accepted form reads best
         problems.add(path, f"expected {what}, got {type_name(value)}")
         return None
     if kind is str and not isinstance(value, str):
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
             return convert(value)
+        if isinstance(value, float):
+            # YAML reads 16.10 as 16.1 and 1e3 as 1000.0: the text would not be what was written.
+            problems.add(
+                path, f"expected {what}, got a number; quote it (YAML reads 16.10 as 16.1)"
+            )
+            return None
         problems.add(path, f"expected {what}, got {type_name(value)}")
         return None
     return kind(value)

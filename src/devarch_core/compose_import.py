@@ -5,7 +5,10 @@ Compose and devarch disagree on a few points, and the import settles them the sa
 time, reporting each decision in :attr:`ComposeImport.warnings` rather than failing:
 
 * **Ports** keep only the container side (``"8080:80"`` becomes ``80``): devarch allocates host
-  ports itself (DESIGN §3). A container port range is expanded into its ports.
+  ports itself. Every number (container and host side) must be 1-65535 and a host ip an IP
+  literal. A container port range (``"8000-8010"``) is checked as a range first and then
+  expanded into its ports; ranges of more than ``MAX_PORT_RANGE`` (100) ports are refused, since
+  devarch allocates one host port per container port (docs/templates.md).
 * **Bind mounts** of host paths (``./src:/app``, ``/srv/pg:/var/lib/postgresql/data``) become
   named volumes called after the path's last segment, slugified (``./src`` -> ``src``,
   ``./nginx.conf`` -> ``nginx-conf``), because a template is shared between stacks and
@@ -38,11 +41,12 @@ from typing import Any
 import yaml
 from attrs import frozen
 
-from devarch_core._parsing import Problems, join, type_name
+from devarch_core._parsing import Problems, checked, expect_list, expect_mapping, join, type_name
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
 from devarch_core.naming import NAME_PATTERN, slugify
 from devarch_core.template import Template
+from devarch_core.validators import check_host_ip, check_port_number, parse_port_range, shown
 
 __all__ = ["ComposeImport", "template_to_yaml", "templates_from_compose"]
 
@@ -72,10 +76,15 @@ class ComposeImport:
 class _Service:
     """Converts one compose service to template data, collecting warnings."""
 
-    def __init__(self, name: str, raw: Mapping[str, Any], warnings: list[str]) -> None:
+    def __init__(
+        self, name: str, raw: Mapping[str, Any], warnings: list[str], problems: Problems
+    ) -> None:
         self.name = name
         self.raw = raw
         self.warnings = warnings
+        #: Values that cannot be converted faithfully are refused here, by their compose path.
+        self.problems = problems
+        self.where = f"services.{name}"
         self.volume_names: dict[str, str] = {}  # source (path or name) -> volume name
 
     def warn(self, message: str) -> None:
@@ -120,8 +129,14 @@ class _Service:
             "resources": self.resources(raw),
         }
         service.update({k: v for k, v in converted.items() if v})
-        if raw.get("depends_on"):
-            names = ", ".join(sorted(str(d) for d in raw["depends_on"]))
+        depends = raw.get("depends_on")
+        if depends is not None and not isinstance(depends, list | Mapping):
+            self.problems.add(
+                join(self.where, "depends_on"),
+                f"expected a list or mapping of services, got {type_name(depends)}",
+            )
+        elif depends:
+            names = ", ".join(sorted(shown(d) if not isinstance(d, str) else d for d in depends))
             self.warn(
                 f"dropped depends_on ({names}): it names compose services; in devarch "
                 "dependencies come from wiring or instance overrides"
@@ -134,8 +149,14 @@ class _Service:
     def environment(self, value: object) -> dict[str, str]:
         items: list[tuple[str, object]] = []
         if isinstance(value, list):
-            for item in value:
-                name, sep, text = str(item).partition("=")
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    self.problems.add(
+                        f"{self.where}.environment[{i}]",
+                        f"expected 'NAME=value', got {type_name(item)}",
+                    )
+                    continue
+                name, sep, text = item.partition("=")
                 items.append((name, text if sep else None))
         elif isinstance(value, Mapping):
             items = [(str(k), v) for k, v in value.items()]
@@ -159,8 +180,13 @@ class _Service:
     def labels(self, value: object) -> dict[str, str]:
         labels: dict[str, str] = {}
         if isinstance(value, list):
-            for item in value:
-                key, _, text = str(item).partition("=")
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    self.problems.add(
+                        f"{self.where}.labels[{i}]", f"expected 'KEY=value', got {type_name(item)}"
+                    )
+                    continue
+                key, _, text = item.partition("=")
                 labels[key] = text
         elif isinstance(value, Mapping):
             labels = {str(k): "" if v is None else str(v) for k, v in value.items()}
@@ -171,8 +197,7 @@ class _Service:
 
     def ports(self, value: object) -> list[str]:
         ports: list[str] = []
-        items = value if isinstance(value, list) else []
-        for i, item in enumerate(items):
+        for i, item in enumerate(expect_list(value, join(self.where, "ports"), self.problems)):
             where = f"ports[{i}]"
             for port in self._port(self.interpolate(item, where), where):
                 if port not in ports:
@@ -180,30 +205,77 @@ class _Service:
         return ports
 
     def _port(self, item: object, where: str) -> list[str]:
+        """The container ports of one compose port, each ``"N"`` or ``"N/udp"``.
+
+        Ranges are checked (bounds, size) before anything is expanded, so ``"1-999999999"`` is
+        refused at once.
+        """
+        path = join(self.where, where)
         if isinstance(item, int) and not isinstance(item, bool):
-            return [str(item)]
+            return [str(n)] if (n := checked(item, path, self.problems, check_port_number)) else []
         if isinstance(item, Mapping):
-            target, protocol = item.get("target"), item.get("protocol", "tcp")
-            if item.get("published") is not None:
-                self.warn(f"{where}: host port {item['published']} dropped (devarch allocates one)")
-            return [f"{target}/{protocol}"] if target is not None else []
+            return self._long_port(item, where)
         if not isinstance(item, str):
-            self.warn(f"{where}: dropped port {item!r}")
+            self.problems.add(path, f"expected a port, got {type_name(item)}")
             return []
         text, _, protocol = item.partition("/")
-        container = text.rsplit(":", 1)[-1]
-        if container != text:
-            self.warn(f"{where}: {item!r} became container port {container} (host port dropped)")
-        low, dash, high = container.partition("-")
-        if dash and low.isdigit() and high.isdigit() and int(low) <= int(high):
-            numbers = [str(n) for n in range(int(low), int(high) + 1)]
-        else:
-            numbers = [container]
+        parts = text.rsplit(":", 2)
+        if len(parts) == 3 and parts[0]:  # noqa: PLR2004 - ip:host:container
+            checked(parts[0], path, self.problems, check_host_ip)
+        if len(parts) > 1 and parts[-2]:
+            self._range(parts[-2], path, "host port")
+        container = self._range(parts[-1], path, "port")
+        if container is None or not self._protocol(protocol or "tcp", path):
+            return []
+        if len(parts) > 1:
+            self.warn(
+                f"{where}: {shown(item)} became container port {parts[-1]} (host port dropped)"
+            )
+        numbers = [str(n) for n in range(container[0], container[1] + 1)]
         return [f"{n}/{protocol}" if protocol else n for n in numbers]
+
+    def _long_port(self, item: Mapping[str, Any], where: str) -> list[str]:
+        path = join(self.where, where)
+        target, protocol = item.get("target"), item.get("protocol", "tcp")
+        if target is None:
+            self.problems.add(join(path, "target"), "a port needs a target (container) port")
+            return []
+        if item.get("host_ip") is not None:
+            checked(item["host_ip"], join(path, "host_ip"), self.problems, check_host_ip)
+        published = item.get("published")
+        if (
+            published is not None
+            and self._range(published, join(path, "published"), "host port") is not None
+        ):
+            self.warn(f"{where}: host port {published} dropped (devarch allocates one)")
+        port = self._range(target, join(path, "target"), "port")
+        if port is None or not self._protocol(protocol, join(path, "protocol")):
+            return []
+        suffix = "" if protocol == "tcp" else f"/{protocol}"
+        return [f"{n}{suffix}" for n in range(port[0], port[1] + 1)]
+
+    def _range(self, value: object, path: str, what: str) -> tuple[int, int] | None:
+        """A port number or ``low-high`` range (ints or text), checked; ``None`` if refused."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            self.problems.add(path, f"expected a {what} number, got {type_name(value)}")
+            return None
+        try:
+            return parse_port_range(value, what)
+        except ValueError as exc:
+            self.problems.add(path, str(exc))
+            return None
+
+    def _protocol(self, protocol: object, path: str) -> bool:
+        if protocol in ("tcp", "udp"):
+            return True
+        self.problems.add(path, f"protocol {shown(protocol)} must be tcp or udp")
+        return False
 
     def volumes(self, value: object) -> list[dict[str, Any]]:
         volumes: list[dict[str, Any]] = []
-        items = value if isinstance(value, list) else []
+        items = expect_list(value, join(self.where, "volumes"), self.problems)
         for i, item in enumerate(items):
             where = f"volumes[{i}]"
             volume = self._volume(self.interpolate(item, where), where)
@@ -211,7 +283,7 @@ class _Service:
                 volumes.append(volume)
         return volumes
 
-    def _volume(self, item: object, where: str) -> dict[str, Any] | None:
+    def _volume(self, item: object, where: str) -> dict[str, Any] | None:  # noqa: C901 - per form
         if isinstance(item, str):
             parts = item.split(":")
             mode = parts.pop() if len(parts) == 3 else ""  # noqa: PLR2004 - source:target:mode
@@ -224,10 +296,10 @@ class _Service:
             kind = "bind" if source.startswith(("/", ".", "~")) else "volume"
             read_only = "ro" in mode.split(",")
         elif isinstance(item, Mapping):
-            kind = str(item.get("type", "volume"))
-            source = str(item.get("source") or "")
-            target = str(item.get("target") or "")
-            read_only = bool(item.get("read_only", False))
+            fields = self._long_volume_fields(item, join(self.where, where))
+            if fields is None:
+                return None
+            kind, source, target, read_only = fields
             extra = sorted(set(item) - {"type", "source", "target", "read_only"})
             if extra:
                 self.warn(f"{where}: dropped mount options {', '.join(extra)}")
@@ -245,6 +317,25 @@ class _Service:
         if read_only:
             data["read_only"] = True
         return data
+
+    def _long_volume_fields(
+        self, item: Mapping[str, Any], path: str
+    ) -> tuple[str, str, str, bool] | None:
+        """``(type, source, target, read_only)`` of a long-form volume; strings and a boolean."""
+        fields = {key: item.get(key) for key in ("type", "source", "target")}
+        for key, value in fields.items():
+            if value is not None and not isinstance(value, str):
+                self.problems.add(join(path, key), f"expected text, got {type_name(value)}")
+                return None
+        read_only = item.get("read_only", False)
+        if not isinstance(read_only, bool):
+            self.problems.add(
+                join(path, "read_only"), f"expected true or false, got {type_name(read_only)}"
+            )
+            return None
+        return (
+            fields["type"] or "volume", fields["source"] or "", fields["target"] or "", read_only
+        )
 
     def _volume_name(self, source: str, target: str, *, bind: bool, where: str) -> str:
         if source in self.volume_names:
@@ -268,7 +359,8 @@ class _Service:
         return name
 
     def healthcheck(self, value: object) -> dict[str, Any] | None:
-        if not isinstance(value, Mapping):
+        value = expect_mapping(value, join(self.where, "healthcheck"), self.problems)
+        if not value:
             return None
         if value.get("disable") or value.get("test") in (["NONE"], "NONE"):
             return None
@@ -284,11 +376,16 @@ class _Service:
     def resources(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         resources: dict[str, Any] = {}
         deploy = raw.get("deploy")
-        if isinstance(deploy, Mapping):
-            res = deploy.get("resources")
-            res = res if isinstance(res, Mapping) else {}
-            limits = res.get("limits") or {}
-            reservations = res.get("reservations") or {}
+        if deploy is not None:
+            path = join(self.where, "deploy")
+            deploy = expect_mapping(deploy, path, self.problems)
+            res = expect_mapping(deploy.get("resources"), join(path, "resources"), self.problems)
+            limits = expect_mapping(
+                res.get("limits"), join(path, "resources.limits"), self.problems
+            )
+            reservations = expect_mapping(
+                res.get("reservations"), join(path, "resources.reservations"), self.problems
+            )
             pairs = (
                 ("cpu_limit", limits.get("cpus")),
                 ("memory_limit", limits.get("memory")),
@@ -296,7 +393,7 @@ class _Service:
                 ("memory_reservation", reservations.get("memory")),
             )
             resources = {k: v for k, v in pairs if v is not None}
-            dropped = sorted({*deploy} - {"resources"}) + sorted(
+            dropped = sorted(str(k) for k in {*deploy} - {"resources"}) + sorted(
                 f"resources.reservations.{k}" for k in set(reservations) - {"cpus", "memory"}
             )
             if dropped:
@@ -319,7 +416,7 @@ def _service_problem(problem: Problem, service: str) -> Problem:
     return Problem(join(f"services.{service}", path), problem.message)
 
 
-def _template_from_service(
+def _template_from_service(  # noqa: PLR0911 - one early return per refusal
     svc: str,
     raw: object,
     *,
@@ -349,7 +446,8 @@ def _template_from_service(
         else:
             warnings.append(f"{svc}: skipped: {message}")
         return None
-    spec = _Service(svc, raw, warnings).convert()
+    before = len(problems.items)
+    spec = _Service(svc, raw, warnings, problems).convert()
     secrets = sorted(k for k in spec.get("environment", {}) if _SECRET_NAME.search(k))
     data: dict[str, Any] = {
         "name": name,
@@ -358,6 +456,8 @@ def _template_from_service(
         "service": spec,
         "secrets": secrets,
     }
+    if len(problems.items) > before:
+        return None  # the refusals above name the compose paths; the template would repeat them
     try:
         return Template.from_data(data, origin=f"compose:{origin}#{svc}")
     except TemplateError as exc:

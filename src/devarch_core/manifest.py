@@ -15,12 +15,22 @@ import attrs
 import yaml
 from attrs import frozen
 
-from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
+from devarch_core._parsing import (
+    Problems,
+    check_keys,
+    checked,
+    expect_list,
+    expect_mapping,
+    join,
+    scalar,
+)
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
 from devarch_core.model import Wire
 from devarch_core.naming import _why_invalid, validate_name
 from devarch_core.overrides import Overrides
+from devarch_core.spec import _key_path
+from devarch_core.validators import check_env_name
 
 __all__ = [
     "LOCK_FORMAT",
@@ -275,6 +285,10 @@ class Manifest:
                 env = dict(over_raw["environment"])
                 for var, value in list(env.items()):
                     if isinstance(value, str) and value.startswith("${secret:"):
+                        where = _key_path(join(path, "overrides.environment"), var)
+                        if checked(var, where, problems, check_env_name) is None:
+                            del env[var]
+                            continue
                         match = SECRET_PLACEHOLDER.match(value)
                         if match is None:
                             problems.add(

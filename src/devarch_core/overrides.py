@@ -17,6 +17,7 @@ from attrs import frozen
 from devarch_core._parsing import (
     Problems,
     check_keys,
+    checked,
     expect_list,
     expect_mapping,
     join,
@@ -25,20 +26,29 @@ from devarch_core._parsing import (
 )
 from devarch_core.errors import ValidationError
 from devarch_core.spec import (
-    RESTART_POLICIES,
     Healthcheck,
     Resources,
     _command,
+    _key_path,
     check_container_path,
     env_text,
-    is_env_name,
     parse_mode,
     parse_port,
     parse_volume,
 )
+from devarch_core.validators import (
+    check_domain,
+    check_env_name,
+    check_image,
+    check_instance_ref,
+    check_label_key,
+    check_restart,
+    check_user,
+    check_working_dir,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 __all__ = ["ConfigFileOverride", "Overrides", "PortOverride", "VolumeOverride"]
 
@@ -127,6 +137,13 @@ OVERRIDE_KEYS = (
     "resources",
 )  # fmt: skip
 SCALAR_KEYS = ("image", "working_dir", "user", "restart")
+#: The rule each scalar override must pass (the same as a template's, see devarch_core.validators).
+_SCALAR_CHECKS = {
+    "image": check_image,
+    "working_dir": check_working_dir,
+    "user": check_user,
+    "restart": check_restart,
+}
 
 
 def _sorted_names(names: Iterable[str]) -> tuple[str, ...]:
@@ -234,11 +251,12 @@ class Overrides:
         values: dict[str, Any] = {}
         for key in SCALAR_KEYS:
             if key in raw:
-                values[key] = scalar(raw[key], join(path, key), problems, str, "a string")
-        restart = values.get("restart")
-        if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
-            policies = ", ".join(sorted(RESTART_POLICIES))
-            problems.add(join(path, "restart"), f"{restart!r} must be one of {policies}")
+                values[key] = checked(
+                    scalar(raw[key], join(path, key), problems, str, "a string"),
+                    join(path, key),
+                    problems,
+                    _SCALAR_CHECKS[key],
+                )
         for key in ("command", "entrypoint"):
             if key in raw:
                 values[key] = _command(raw[key], join(path, key), problems)
@@ -246,11 +264,11 @@ class Overrides:
         for name, value in expect_mapping(
             raw.get("environment"), join(path, "environment"), problems
         ).items():
-            if isinstance(name, str) and not is_env_name(name):
-                problems.add(
-                    join(join(path, "environment"), name),
-                    "is not a valid environment variable name",
-                )
+            if isinstance(name, str) and (
+                checked(name, _key_path(join(path, "environment"), name), problems, check_env_name)
+                is None
+            ):
+                continue
             text = env_text(value, join(join(path, "environment"), name), problems)
             if text is not None and text.startswith("${secret:"):
                 # The manifest's placeholder syntax: a plain value spelled so could not
@@ -263,17 +281,21 @@ class Overrides:
                 continue
             env[name] = text
         values["environment"] = env
-        values["secrets"] = [
-            str(s)
-            for s in expect_list(raw.get("secrets"), join(path, "secrets"), problems)
-            if isinstance(s, str)
-        ]
+        secrets: list[str] = []
+        for i, secret in enumerate(
+            expect_list(raw.get("secrets"), join(path, "secrets"), problems)
+        ):
+            secret_name = checked(secret, f"{join(path, 'secrets')}[{i}]", problems, check_env_name)
+            if secret_name is not None:
+                secrets.append(secret_name)
+        values["secrets"] = secrets
         labels: dict[str, str | None] = {}
         for name, value in expect_mapping(
             raw.get("labels"), join(path, "labels"), problems
         ).items():
-            if name.startswith("devarch."):
-                problems.add(join(join(path, "labels"), name), "devarch.* labels are reserved")
+            where = _key_path(join(path, "labels"), name)
+            if checked(name, where, problems, check_label_key) is None:
+                continue
             labels[name] = env_text(value, join(join(path, "labels"), name), problems)
         values["labels"] = labels
         ports: dict[str, PortOverride] = {}
@@ -328,10 +350,14 @@ class Overrides:
             )
         values["volumes"] = list(volumes.values())
         values["domains"] = _keyed_set(
-            raw.get("domains"), "domain", join(path, "domains"), problems
+            raw.get("domains"), "domain", join(path, "domains"), problems, check_domain
         )
         values["depends_on"] = _keyed_set(
-            raw.get("depends_on"), "instance", join(path, "depends_on"), problems
+            raw.get("depends_on"),
+            "instance",
+            join(path, "depends_on"),
+            problems,
+            check_instance_ref,
         )
         hc = raw.get("healthcheck")
         if hc == "disable" or (isinstance(hc, Mapping) and hc.get("disable") is True):
@@ -390,14 +416,19 @@ def _short_port_keys(value: object) -> dict[str, bool]:
     return {"host_ip": True} if len(parts) == 3 and parts[0] else {}  # noqa: PLR2004 - ip:host:container
 
 
-def _keyed_set(value: object, key: str, path: str, problems: Problems) -> dict[str, bool]:
+def _keyed_set(
+    value: object, key: str, path: str, problems: Problems, check: Callable[[str], str]
+) -> dict[str, bool]:
     result: dict[str, bool] = {}
     for i, item in enumerate(expect_list(value, path, problems)):
         if isinstance(item, str):
-            result[item] = True
+            if checked(item, f"{path}[{i}]", problems, check) is not None:
+                result[item] = True
         elif isinstance(item, Mapping) and isinstance(item.get(key), str):
             check_keys(item, {key, "remove"}, f"{path}[{i}]", problems)
-            result[item[key]] = not _remove_flag(item, {key}, f"{path}[{i}]", problems)
+            keep = not _remove_flag(item, {key}, f"{path}[{i}]", problems)
+            if checked(item[key], join(f"{path}[{i}]", key), problems, check) is not None:
+                result[item[key]] = keep
         else:
             problems.add(
                 f"{path}[{i}]",

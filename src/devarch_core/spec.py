@@ -18,6 +18,7 @@ from attrs import frozen
 from devarch_core._parsing import (
     Problems,
     check_keys,
+    checked,
     expect_list,
     expect_mapping,
     join,
@@ -34,8 +35,23 @@ from devarch_core.units import (
     parse_duration,
     parse_memory,
 )
+from devarch_core.validators import (
+    check_domain,
+    check_env_name,
+    check_host_ip,
+    check_image,
+    check_instance_ref,
+    check_label_key,
+    check_port_number,
+    check_restart,
+    check_retries,
+    check_user,
+    check_working_dir,
+    shown,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from decimal import Decimal
 
 __all__ = [
@@ -54,15 +70,17 @@ __all__ = [
 EnvValue = str | Secret
 PortProtocol = Literal["tcp", "udp"]
 DEFAULT_HOST_IP = "127.0.0.1"
-RESTART_POLICIES = frozenset({"no", "always", "on-failure", "unless-stopped"})
 
 
 def _check_port(number: object, path: str, problems: Problems, what: str = "port") -> int | None:
     value = scalar(number, path, problems, int, f"a {what} number")
-    if value is not None and not 1 <= value <= 65535:  # noqa: PLR2004 - the TCP/UDP port range
-        problems.add(path, f"{what} {value} is out of range 1-65535")
-        return None
-    return value
+    return checked(value, path, problems, lambda n: check_port_number(n, what))
+
+
+def _host_ip(value: object, path: str, problems: Problems) -> str | None:
+    """A host ip given by the user (an IP literal, normalized); ``None`` if absent or refused."""
+    text = scalar(value, path, problems, str, "an IP address")
+    return checked(text or None, path, problems, check_host_ip)
 
 
 @frozen(kw_only=True)
@@ -147,10 +165,7 @@ def parse_port(
     )
     if not keep_host:
         host = None
-    host_ip = (
-        scalar(data.get("host_ip"), join(path, "host_ip"), problems, str, "an IP address")
-        or DEFAULT_HOST_IP
-    )
+    host_ip = _host_ip(data.get("host_ip"), join(path, "host_ip"), problems) or DEFAULT_HOST_IP
     publish = scalar(
         data.get("publish", True), join(path, "publish"), problems, bool, "true or false"
     )
@@ -181,11 +196,13 @@ def _parse_short_port(
         return None
     host: int | None = None
     host_ip = DEFAULT_HOST_IP
-    if keep_host and len(parts) > 1:
-        if parts[-2]:
-            host = _check_port(parts[-2], path, problems, "host port")
-        if len(parts) == 3 and parts[0]:  # noqa: PLR2004 - ip:host:container
-            host_ip = parts[0].strip("[]")
+    # The host side is checked even where it is ignored (a template): a bad value is a mistake.
+    if len(parts) > 1 and parts[-2]:
+        host = _check_port(parts[-2], path, problems, "host port")
+    if len(parts) == 3 and parts[0]:  # noqa: PLR2004 - ip:host:container
+        host_ip = _host_ip(parts[0], path, problems) or DEFAULT_HOST_IP
+    if not keep_host:
+        host, host_ip = None, DEFAULT_HOST_IP
     return PortSpec(container=port, protocol=proto, host=host, host_ip=host_ip)  # type: ignore[arg-type]
 
 
@@ -329,7 +346,12 @@ class Healthcheck:
             if data.get(key) is not None:
                 with problems.guard(join(path, key)):
                     durations[key] = parse_duration(data[key])
-        retries = scalar(data.get("retries"), join(path, "retries"), problems, int, "an integer")
+        retries = checked(
+            scalar(data.get("retries"), join(path, "retries"), problems, int, "an integer"),
+            join(path, "retries"),
+            problems,
+            check_retries,
+        )
         return cls(test=test, retries=retries, **durations)
 
     def to_data(self) -> dict[str, Any]:
@@ -491,8 +513,13 @@ def env_text(value: object, path: str, problems: Problems) -> str | None:
     return None
 
 
-def parse_environment(value: object, path: str, problems: Problems) -> dict[str, str | None]:
-    """Parse Compose ``environment`` (mapping or ``["K=V"]`` list); ``None`` values kept."""
+def parse_environment(
+    value: object, path: str, problems: Problems, *, labels: bool = False
+) -> dict[str, str | None]:
+    """Parse Compose ``environment`` (mapping or ``["K=V"]`` list); ``None`` values kept.
+
+    Names are checked as environment variable names, or as label keys with ``labels``.
+    """
     result: dict[str, str | None] = {}
     if isinstance(value, list):
         for i, item in enumerate(value):
@@ -504,15 +531,27 @@ def parse_environment(value: object, path: str, problems: Problems) -> dict[str,
     else:
         for name, raw in expect_mapping(value, path, problems).items():
             result[str(name)] = env_text(raw, join(path, str(name)), problems)
-    for name in result:
-        if not is_env_name(name):
-            problems.add(join(path, name), "is not a valid environment variable name")
+    check = check_label_key if labels else check_env_name
+    for name in list(result):
+        if checked(name, _key_path(path, name), problems, check) is None:
+            del result[name]
     return result
 
 
+def _key_path(path: str, key: object) -> str:
+    """``path.key`` for a user-given key, shortened so a hostile key cannot flood a message."""
+    if isinstance(key, str) and len(key) <= 60 and key.isprintable():  # noqa: PLR2004
+        return join(path, key)
+    return join(path, shown(key))
+
+
 def is_env_name(name: str) -> bool:
-    """Whether ``name`` can name an environment variable (non-empty, no ``=``, no whitespace)."""
-    return bool(name) and "=" not in name and not any(c.isspace() for c in name)
+    """Whether ``name`` can name an environment variable (``[A-Za-z_][A-Za-z0-9_.]*``)."""
+    try:
+        check_env_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 SERVICE_KEYS = {
@@ -565,7 +604,7 @@ class ServiceSpec:
         return spec
 
     @classmethod
-    def parse(cls, data: object, path: str, problems: Problems) -> ServiceSpec | None:  # noqa: C901, PLR0912
+    def parse(cls, data: object, path: str, problems: Problems) -> ServiceSpec | None:  # noqa: C901, PLR0912, PLR0915
         """Like :meth:`from_compose`, recording problems instead of raising."""
         service = expect_mapping(data, path, problems)
         extra = set(service) - SERVICE_KEYS - {"deploy", "container_name", "networks", "expose"}
@@ -578,14 +617,16 @@ class ServiceSpec:
             service.get("image"), join(path, "image"), problems, str, "an image reference"
         )
         if not image:
-            problems.add(join(path, "image"), "an image is required")
+            if "image" not in service or image is not None:
+                problems.add(join(path, "image"), "an image is required")
+        else:
+            image = checked(image, join(path, "image"), problems, check_image)
         env_raw = parse_environment(service.get("environment"), join(path, "environment"), problems)
         environment = {k: v for k, v in env_raw.items() if v is not None}
-        labels_raw = parse_environment(service.get("labels"), join(path, "labels"), problems)
+        labels_raw = parse_environment(
+            service.get("labels"), join(path, "labels"), problems, labels=True
+        )
         labels = {k: v or "" for k, v in labels_raw.items()}
-        for key in labels:
-            if key.startswith("devarch."):
-                problems.add(join(join(path, "labels"), key), "devarch.* labels are reserved")
         ports: dict[str, PortSpec] = {}
         for i, raw in enumerate(expect_list(service.get("ports"), join(path, "ports"), problems)):
             port = parse_port(raw, f"{join(path, 'ports')}[{i}]", problems)
@@ -604,14 +645,13 @@ class ServiceSpec:
                         f"{join(path, 'volumes')}[{i}]", f"target {volume.target} is mounted twice"
                     )
                 volumes[volume.key] = volume
-        domains = [
-            str(d) for d in expect_list(service.get("domains"), join(path, "domains"), problems)
-        ]
+        domains = _names(service.get("domains"), join(path, "domains"), problems, check_domain)
         depends_raw = service.get("depends_on")
-        depends = (
-            list(depends_raw)
-            if isinstance(depends_raw, Mapping)
-            else expect_list(depends_raw, join(path, "depends_on"), problems)
+        depends = _names(
+            list(depends_raw) if isinstance(depends_raw, Mapping) else depends_raw,
+            join(path, "depends_on"),
+            problems,
+            check_instance_ref,
         )
         healthcheck = None
         hc_raw = service.get("healthcheck")
@@ -635,34 +675,31 @@ class ServiceSpec:
                 )
         resources_raw = service.get("resources")
         deploy = service.get("deploy")
-        if resources_raw is None and isinstance(deploy, Mapping):
-            resources_raw = _resources_from_deploy(deploy)
+        if deploy is not None:
+            from_deploy = _resources_from_deploy(deploy, join(path, "deploy"), problems)
+            if resources_raw is None:
+                resources_raw = from_deploy
         resources = Resources.parse(resources_raw, join(path, "resources"), problems)
-        restart = scalar(
-            service.get("restart"), join(path, "restart"), problems, str, "a restart policy"
+        restart = _text_field(
+            service, "restart", path, problems, what="a restart policy", check=check_restart
         )
-        if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
-            problems.add(
-                join(path, "restart"),
-                f"{restart!r} must be one of {', '.join(sorted(RESTART_POLICIES))}",
-            )
         if not image:
             return None
         return cls(
             image=image,
             command=_command(service.get("command"), join(path, "command"), problems),
             entrypoint=_command(service.get("entrypoint"), join(path, "entrypoint"), problems),
-            working_dir=scalar(
-                service.get("working_dir"), join(path, "working_dir"), problems, str, "a path"
+            working_dir=_text_field(
+                service, "working_dir", path, problems, what="a path", check=check_working_dir
             ),
-            user=scalar(service.get("user"), join(path, "user"), problems, str, "a user"),
+            user=_text_field(service, "user", path, problems, what="a user", check=check_user),
             restart=restart,
             environment=environment,
             labels=labels,
             ports=tuple(sorted(ports.values(), key=_port_order)),
             volumes=tuple(sorted(volumes.values(), key=lambda v: v.target)),
             domains=tuple(sorted(set(domains))),
-            depends_on=tuple(sorted({str(d) for d in depends})),
+            depends_on=tuple(sorted(set(depends))),
             healthcheck=healthcheck,
             config_files=tuple(sorted(files.values(), key=lambda f: f.path)),
             resources=resources,
@@ -707,10 +744,43 @@ def _port_order(port: PortSpec) -> tuple[int, str]:
     return (port.container, port.protocol)
 
 
-def _resources_from_deploy(deploy: Mapping[str, Any]) -> dict[str, Any]:
-    res = deploy.get("resources") or {}
-    limits = res.get("limits") or {}
-    reservations = res.get("reservations") or {}
+def _text_field(
+    data: Mapping[str, Any],
+    key: str,
+    path: str,
+    problems: Problems,
+    *,
+    what: str,
+    check: Callable[[str], str],
+) -> str | None:
+    """``data[key]`` as text that passes ``check`` (a rule of devarch_core.validators)."""
+    where = join(path, key)
+    return checked(scalar(data.get(key), where, problems, str, what), where, problems, check)
+
+
+def _names(
+    value: object, path: str, problems: Problems, check: Callable[[str], str]
+) -> list[str]:
+    """A list of names (``domains``, ``depends_on``), each a string that passes ``check``."""
+    names = []
+    for i, item in enumerate(expect_list(value, path, problems)):
+        if not isinstance(item, str):
+            problems.add(f"{path}[{i}]", f"expected a name, got {type_name(item)}")
+            continue
+        name = checked(item, f"{path}[{i}]", problems, check)
+        if name is not None:
+            names.append(name)
+    return names
+
+
+def _resources_from_deploy(deploy: object, path: str, problems: Problems) -> dict[str, Any]:
+    """``deploy.resources.{limits,reservations}.{cpus,memory}`` as devarch resources."""
+    data = expect_mapping(deploy, path, problems)
+    res = expect_mapping(data.get("resources"), join(path, "resources"), problems)
+    limits = expect_mapping(res.get("limits"), join(path, "resources.limits"), problems)
+    reservations = expect_mapping(
+        res.get("reservations"), join(path, "resources.reservations"), problems
+    )
     out = {
         "cpu_limit": limits.get("cpus"),
         "memory_limit": limits.get("memory"),

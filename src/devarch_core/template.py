@@ -14,10 +14,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
+from devarch_core._parsing import (
+    Problems,
+    check_keys,
+    checked,
+    expect_list,
+    expect_mapping,
+    join,
+    scalar,
+    type_name,
+)
 from devarch_core.errors import TemplateError
 from devarch_core.naming import NAME_PATTERN
-from devarch_core.spec import ServiceSpec
+from devarch_core.spec import ServiceSpec, _check_port, _key_path
+from devarch_core.validators import check_env_name, check_env_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -136,17 +146,19 @@ class Template:
         elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
             problems.add("name", f"{name!r} must be a lowercase DNS label (a-z, 0-9, '-')")
         version = scalar(raw.get("version"), "version", problems, str, "a version string")
-        if not version:
+        if not version and (version is not None or raw.get("version") is None):
             problems.add("version", 'a template needs a version (quote it: "16.4")')
         description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
         service = ServiceSpec.parse(raw.get("service"), "service", problems)
         if raw.get("service") is None:
             problems.add("service", "a template needs a service definition")
-        secrets = [str(s) for s in expect_list(raw.get("secrets"), "secrets", problems)]
-        if service is not None:
-            for i, secret in enumerate(secrets):
-                if secret not in service.environment:
-                    problems.add(f"secrets[{i}]", f"{secret!r} is not in service.environment")
+        secrets: list[str] = []
+        for i, secret in enumerate(expect_list(raw.get("secrets"), "secrets", problems)):
+            if checked(secret, f"secrets[{i}]", problems, check_env_name) is None:
+                continue
+            secrets.append(secret)
+            if service is not None and secret not in service.environment:
+                problems.add(f"secrets[{i}]", f"{secret!r} is not in service.environment")
         exports = _parse_exports(raw.get("exports"), problems, service)
         imports = _parse_imports(raw.get("imports"), problems)
         problems.raise_if_any(
@@ -187,12 +199,14 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
         check_keys(data, {"name", "type", "port", "protocol", "env"}, path, problems)
         name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
         kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
-        port = scalar(data.get("port"), join(path, "port"), problems, int, "a port number")
+        port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
             problems.add(join(path, "protocol"), f"{protocol!r} must be tcp or udp")
         env: dict[str, str] = {}
         for var, tmpl in expect_mapping(data.get("env"), join(path, "env"), problems).items():
+            if checked(var, _key_path(join(path, "env"), var), problems, check_env_name) is None:
+                continue
             text = scalar(tmpl, join(join(path, "env"), var), problems, str, "a value template")
             if text is None:
                 continue
@@ -240,11 +254,22 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
         required = scalar(
             data.get("required", True), join(path, "required"), problems, bool, "true or false"
         )
-        prefix = scalar(data.get("prefix", ""), join(path, "prefix"), problems, str, "text") or ""
-        rename = {
-            k: str(v)
-            for k, v in expect_mapping(data.get("rename"), join(path, "rename"), problems).items()
-        }
+        prefix = checked(
+            scalar(data.get("prefix", ""), join(path, "prefix"), problems, str, "text"),
+            join(path, "prefix"),
+            problems,
+            check_env_prefix,
+        )
+        rename: dict[str, str] = {}
+        for var, new in expect_mapping(data.get("rename"), join(path, "rename"), problems).items():
+            where = _key_path(join(path, "rename"), var)
+            if checked(var, where, problems, check_env_name) is None:
+                continue
+            if not isinstance(new, str):
+                problems.add(where, f"expected a variable name, got {type_name(new)}")
+                continue
+            if checked(new, where, problems, check_env_name) is not None:
+                rename[var] = new
         if not name or not kind:
             problems.add(path, "an import needs a name and a type")
             continue
@@ -253,7 +278,11 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
         seen.add(name)
         imports.append(
             Import(
-                name=name, type=kind, required=required is not False, prefix=prefix, rename=rename
+                name=name,
+                type=kind,
+                required=required is not False,
+                prefix=prefix or "",
+                rename=rename,
             )
         )
     return imports

@@ -10,6 +10,8 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+from devarch_core.validators import shown as _shown
+
 __all__ = [
     "format_cpus",
     "format_duration",
@@ -23,7 +25,11 @@ _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)?\s*$", re.IGNORECAS
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 #: Below this a container cannot start on Docker (it refuses < 6 MiB).
 MIN_MEMORY = 6 * 1024**2
+#: Above this a size is a typo (the engine takes int64 bytes; no host has a pebibyte of memory).
+MAX_MEMORY = 1024**5
 MIN_CPUS = Decimal("0.01")
+#: The largest CPU count accepted (the engine multiplies by 10^9 into an int64).
+MAX_CPUS = Decimal(1024)
 
 
 def parse_memory(value: str | int) -> int:
@@ -35,11 +41,13 @@ def parse_memory(value: str | int) -> int:
     else:
         match = _MEMORY.match(str(value))
         if not match:
-            raise ValueError(f"{value!r} is not a memory size (use e.g. 512m, 1g, 2GiB)")
+            raise ValueError(f"{_shown(value)} is not a memory size (use e.g. 512m, 1g, 2GiB)")
         number, unit = Decimal(match.group(1)), match.group(2).lower()
     size = int(number * _UNITS[unit])
     if size < MIN_MEMORY:
-        raise ValueError(f"{value!r} is below the minimum of 6m")
+        raise ValueError(f"{_shown(value)} is below the minimum of 6m")
+    if size > MAX_MEMORY:
+        raise ValueError(f"{_shown(value)} is above the maximum of {format_memory(MAX_MEMORY)}")
     return size
 
 
@@ -58,13 +66,15 @@ def parse_cpus(value: str | float) -> Decimal:
     try:
         cpus = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a CPU count (use e.g. 0.5 or 2)") from None
+        raise ValueError(f"{_shown(value)} is not a CPU count (use e.g. 0.5 or 2)") from None
     if not cpus.is_finite():
-        raise ValueError(f"{value!r} is not a finite CPU count")
+        raise ValueError(f"{_shown(value)} is not a finite CPU count")
     if cpus < MIN_CPUS:
-        raise ValueError(f"{value!r} is below the minimum of {MIN_CPUS} CPUs")
+        raise ValueError(f"{_shown(value)} is below the minimum of {MIN_CPUS} CPUs")
+    if cpus > MAX_CPUS:
+        raise ValueError(f"{_shown(value)} is above the maximum of {MAX_CPUS} CPUs")
     if cpus != cpus.quantize(MIN_CPUS):
-        raise ValueError(f"{value!r} has more than two decimals")
+        raise ValueError(f"{_shown(value)} has more than two decimals")
     return cpus.quantize(MIN_CPUS).normalize()
 
 
@@ -92,7 +102,7 @@ def parse_duration(value: str | float) -> Decimal:
             raise ValueError(f"{value!r} is not a finite duration")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
-        return Decimal(str(value))
+        return _bounded_duration(Decimal(str(value)), value)
     text = str(value).strip()
     pos = 0
     total = Decimal(0)
@@ -102,8 +112,23 @@ def parse_duration(value: str | float) -> Decimal:
         total += Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 1m30s, 500ms)")
-    return total
+        raise ValueError(f"{_shown(value)} is not a duration (use e.g. 5s, 1m30s, 500ms)")
+    return _bounded_duration(total, value)
+
+
+#: Durations are 0 (the engine's default) or 1ms to 24h: the engine refuses a non-zero duration
+#: under 1ms, and a longer one is a typo that would make a healthcheck never run.
+MIN_DURATION = Decimal("0.001")
+MAX_DURATION = Decimal(24 * 3600)
+
+
+def _bounded_duration(seconds: Decimal, value: object) -> Decimal:
+    if seconds and seconds < MIN_DURATION:
+        raise ValueError(f"{_shown(value)} is below the minimum of 1ms (0 means the default)")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{_shown(value)} is above the maximum of 24h")
+    return seconds
+
 
 
 def format_duration(seconds: Decimal) -> str:

@@ -129,7 +129,7 @@ def test_non_finite_cpu_counts_are_refused(value):
         parse_cpus(value)
 
 
-@given(st.integers(min_value=1, max_value=10**6))
+@given(st.integers(min_value=1, max_value=1024 * 100))
 def test_cpu_counts_round_trip_through_their_canonical_text(hundredths):
     """Any allowed CPU count formats to text that parses back to the same value."""
     cpus = Decimal(hundredths) / 100
@@ -144,7 +144,7 @@ def test_cpu_counts_round_trip_through_their_canonical_text(hundredths):
         ("500ms", Decimal("0.5")),
         ("1h", Decimal(3600)),
         ("1h2m3s", Decimal(3723)),
-        ("10us", Decimal("0.00001")),
+        ("1500us", Decimal("0.0015")),
         ("1.5s", Decimal("1.5")),
         (5, Decimal(5)),
         (1.5, Decimal("1.5")),
@@ -184,8 +184,53 @@ def test_negative_durations_are_refused():
         parse_duration(-1)
 
 
-@given(st.integers(min_value=0, max_value=10**13))
+@given(st.one_of(st.just(0), st.integers(min_value=1000, max_value=86_400 * 10**6)))
 def test_durations_round_trip_through_their_canonical_text(microseconds):
-    """Any duration in whole microseconds formats to text that parses back to the same value."""
+    """Any allowed duration in whole microseconds formats to text that parses back to itself."""
     seconds = Decimal(microseconds) / 1_000_000
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1025", "above the maximum of 1024"),
+        ("1e30", "above the maximum"),
+        (1e30, "above the maximum"),
+        ("99999999999999999999999999999999", "above the maximum"),
+    ],
+)
+def test_cpu_counts_above_the_maximum_are_refused(value, message):
+    """CPU counts are bounded (the engine multiplies them into an int64); "1e30" is refused."""
+    with pytest.raises(ValueError, match=message):
+        parse_cpus(value)
+
+
+@pytest.mark.parametrize("value", ["1025t", "1048577g", 2**70, "9" * 40])
+def test_memory_sizes_above_the_maximum_are_refused(value):
+    """Memory sizes are bounded above (1 PiB), so a typo cannot overflow the engine's int64."""
+    with pytest.raises(ValueError, match="above the maximum of 1024t"):
+        parse_memory(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("10us", "below the minimum of 1ms"),
+        ("999us", "below the minimum of 1ms"),
+        (0.0001, "below the minimum of 1ms"),
+        ("25h", "above the maximum of 24h"),
+        ("9" * 30 + "h", "above the maximum of 24h"),
+        (86401, "above the maximum of 24h"),
+    ],
+)
+def test_durations_outside_what_the_engine_accepts_are_refused(value, message):
+    """A non-zero duration is 1ms to 24h (the engine refuses under 1ms; longer is a typo)."""
+    with pytest.raises(ValueError, match=message):
+        parse_duration(value)
+
+
+def test_zero_duration_means_the_default_and_is_kept():
+    """0 is the engine's 'use the default' and stays accepted."""
+    assert parse_duration("0s") == 0
+    assert parse_duration(0) == 0

@@ -20,6 +20,7 @@ from devarch_core.ports import (
 )
 from devarch_core.secrets import KEY_SIZE, Secret, SecretSlot, key_id
 from devarch_core.usecases._base import KEY_ID, MAC_KEY, MAC_SLOT, UseCaseBase, sealed_sample
+from devarch_core.validators import check_env_name
 
 __all__ = ["KeyCheck", "SecretCases"]
 
@@ -47,8 +48,10 @@ class SecretCases(UseCaseBase):
     # -- secrets ----------------------------------------------------------------------------
     def set_secret(self, stack: str, instance: str, name: str, value: str) -> None:
         """Seal a secret environment value for an instance (it wins over template and wires)."""
-        if not name or "=" in name:
-            raise ValidationError(f"{name!r} is not a valid environment variable name", what="invalid secret name")
+        try:
+            check_env_name(name)
+        except ValueError as exc:
+            raise ValidationError(str(exc), what="invalid secret name") from None
         self._finish_interrupted_rotation()
         with self._tx() as tx:
             st = self._stack(tx, stack)
