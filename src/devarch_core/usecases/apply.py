@@ -272,8 +272,11 @@ class ApplyCases(WireCases):
     def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
 
-        Refuses a stale plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
+        Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
+        plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
         """
+        if plan is not None and plan.stack != stack:
+            raise ValidationError(f"this plan is for stack {plan.stack}, not {stack}", what="wrong plan")
         runtime = self._require_runtime()
         if self.lock is None:
             raise ApplyError("no stack lock configured", step="lock")
