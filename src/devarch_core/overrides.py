@@ -129,7 +129,7 @@ OVERRIDE_KEYS = (
 )  # fmt: skip
 SCALAR_KEYS = ("image", "working_dir", "user", "restart")
 #: The store-only key of :attr:`Overrides.secret_refs` (a manifest writes placeholders instead).
-SECRET_REFS_KEY = "secret_refs"
+SECRET_REFS_KEY = "secret_refs"  # noqa: S105 - a key name, not a secret
 #: A secret name: what an environment variable may be called (no whitespace, no ``=``).
 _SECRET_NAME = re.compile(r"^[^\s=]+$")
 

@@ -18,7 +18,7 @@ import pytest
 from devarch_adapters.cli import main
 from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.app import Devarch
-from devarch_core.errors import ApplyError, DevarchError, EngineError, ValidationError
+from devarch_core.errors import ApplyError, DevarchError, ValidationError
 from devarch_core.testing import FakeRuntime, fake_devarch, reveal_secret
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def devarch(catalog: Catalog) -> Devarch:
 
 
 def test_import_seals_plain_values_of_template_and_override_secrets(devarch: Devarch) -> None:
-    """Template ``secrets:`` and ``overrides.secrets`` values are sealed, never kept as overrides."""
+    """Template ``secrets:`` and ``overrides.secrets`` values are sealed, not kept as overrides."""
     result = devarch.import_yaml(PLAIN)
     for text in (result.render_text(), json.dumps(result.to_data())):
         assert PASSWORD not in text
@@ -184,12 +184,14 @@ def test_a_renamed_placeholder_round_trips_byte_identically(devarch: Devarch) ->
 
 def test_a_manifest_cannot_write_the_store_only_secret_refs_key(devarch: Devarch) -> None:
     """``overrides.secret_refs`` is how the store keeps placeholder names, not a manifest key."""
-    bad = RENAMED.replace("      secrets:\n", "      secret_refs: {DB_PASSWORD: X}\n      secrets:\n")
+    bad = RENAMED.replace(
+        "      secrets:\n", "      secret_refs: {DB_PASSWORD: X}\n      secrets:\n"
+    )
     with pytest.raises(ValidationError, match=r"instances\.web\.overrides\.secret_refs"):
         devarch.import_yaml(bad, secret_values={"PGPW": PASSWORD})
 
 
-# -- item 6: no public plaintext; a plan for another stack ------------------------------------------
+# -- item 6: no public plaintext; a plan for another stack -----------------------------------------
 
 
 def test_the_facade_has_no_public_way_to_read_a_plaintext() -> None:
@@ -213,6 +215,186 @@ def test_apply_refuses_a_plan_made_for_another_stack_before_anything_else(
         devarch.apply("s2", plan)
     assert runtime.list_containers({}) == []
     # Even on a facade without an engine the wrong plan is what is reported.
-    bare = Devarch(store=devarch.store, catalog=catalog, keys=devarch._keys)  # noqa: SLF001
+    bare = Devarch(store=devarch.store, catalog=catalog, keys=devarch._keys)
     with pytest.raises(ValidationError, match="this plan is for stack s1, not s2"):
         bare.apply("s2", plan)
+
+
+# -- item 5: engine errors, --secret, -o files -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "bad value: {s}.",
+        "bad value: {s}-suffix",
+        "prefix-{s} refused",
+        'env "POSTGRES_PASSWORD={s}" invalid',
+        "'{s}'",
+        "x{s}y inside a word",
+        'json: {{"v": "{s}"}}',
+    ],
+)
+def test_an_engine_error_quoting_a_secret_is_scrubbed_wherever_it_stands(
+    catalog: Catalog, quote: str
+) -> None:
+    """Substring replacement: punctuation or letters around the value do not let it through."""
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+    devarch = fake_devarch(catalog, runtime=runtime)
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db", secrets={"POSTGRES_PASSWORD": PASSWORD})
+    runtime.fail_next("create_container", quote.format(s=PASSWORD))
+    with pytest.raises(ApplyError) as failed:
+        devarch.apply("s")
+    chain: list[BaseException] = []
+    error: BaseException | None = failed.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    for error in chain:
+        assert PASSWORD not in str(error) + repr(error)
+    assert "***" in str(failed.value)
+
+
+def test_an_engine_error_about_a_consumer_hides_the_providers_secret(catalog: Catalog) -> None:
+    """Every secret of the stack is scrubbed, not only the failing instance's own."""
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+    devarch = fake_devarch(catalog, runtime=runtime)
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db", secrets={"POSTGRES_PASSWORD": PASSWORD})
+    devarch.add_instance("s", "other", "bb-cache")
+    runtime.fail_next("create_container", f"cannot use {PASSWORD}.", target="devarch-s-other")
+    with pytest.raises(DevarchError) as failed:
+        devarch.apply("s")
+    assert PASSWORD not in str(failed.value)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """Run ``devarch --home HOME --runtime none --catalog examples/catalog ARGS`` in-process."""
+    monkeypatch.delenv("DEVARCH_STORE", raising=False)
+    monkeypatch.delenv("DEVARCH_CATALOG_PATH", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    home = str(tmp_path / "home")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["--home", home, "--runtime", "none", "--catalog", str(CATALOG_DIR), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_a_secret_flag_without_equals_is_refused_without_echoing_it(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    """``--secret VALUE`` (the value alone) says "expected NAME=VALUE" and never shows VALUE."""
+    manifest = tmp_path / "devarch.yml"
+    manifest.write_text(RENAMED)
+    for flag in (PASSWORD, f"={PASSWORD}"):
+        code, out, err = cli("import", str(manifest), "--secret", flag)
+        assert code == 1
+        assert "expected NAME=VALUE" in err
+        assert PASSWORD not in out + err
+        code, out, err = cli("--json", "import", str(manifest), "--secret", flag)
+        assert code == 1
+        assert PASSWORD not in out + err
+
+
+def _stack_with_secret(cli: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    manifest = tmp_path / "devarch.yml"
+    manifest.write_text(PLAIN)
+    assert cli("import", str(manifest))[0] == 0
+
+
+def test_compose_reveal_secrets_creates_a_0600_file_and_never_follows_a_symlink(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revealed file is 0600 from its creation; a symlink at the target is refused."""
+    _stack_with_secret(cli, tmp_path)
+    created: list[int] = []
+    real_open = os.open
+
+    def spy(path: str, flags: int, mode: int = 0o777, *args: object, **kw: object) -> int:
+        if flags & os.O_CREAT:
+            created.append(mode)
+        return real_open(path, flags, mode, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", spy)
+    out = tmp_path / "compose.yml"
+    code, _, err = cli("compose", "vault", "-o", str(out), "--reveal-secrets")
+    assert code == 0, err
+    assert created == [0o600]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert PASSWORD in out.read_text()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.yml"
+    link.symlink_to(victim)
+    code, _, err = cli("compose", "vault", "-o", str(link), "--reveal-secrets")
+    assert code == 1
+    assert "symbolic link" in err
+    assert victim.read_text() == "keep me"
+    assert link.is_symlink()
+    assert PASSWORD not in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("export", "vault", "-o"),
+        ("lock", "vault", "--refresh", "-o"),
+        ("compose", "vault", "-o"),
+    ],
+)
+def test_output_files_refuse_symlinks_devices_fifos_and_directories(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """``-o`` replaces a regular file atomically and refuses anything else, leaving it as it was."""
+    _stack_with_secret(cli, tmp_path)
+    regular = tmp_path / "out.txt"
+    regular.write_text("old")
+    code, _, err = cli(*command, str(regular))
+    assert code == 0, err
+    assert regular.read_text() != "old"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.txt"
+    link.symlink_to(victim)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target, kind in ((link, "symbolic link"), (fifo, "FIFO"), (tmp_path, "directory")):
+        code, _, err = cli(*command, str(target))
+        assert code == 1, (target, err)
+        assert kind in err
+        assert "Traceback" not in err
+    assert link.is_symlink()
+    assert victim.read_text() == "keep me"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    code, _, err = cli(*command, os.devnull)
+    assert code == 1
+    assert "character device" in err
+    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+
+
+def test_the_output_helper_keeps_devices_and_links_and_writes_atomically(tmp_path: Path) -> None:
+    """``write_output`` directly: the one helper behind every ``-o`` (lock, plan, init too)."""
+    from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
+    target = tmp_path / "devarch.lock"
+    write_output(target, "one\n")
+    assert target.read_text() == "one\n"
+    write_output(target, "two\n", private=True)
+    assert target.read_text() == "two\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    with pytest.raises(ValidationError, match="character device"):
+        write_output(os.devnull, "x")
+    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ValidationError, match="symbolic link"):
+        write_output(dangling, "x")
+    assert not (tmp_path / "nowhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "devarch.lock"]

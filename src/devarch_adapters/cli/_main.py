@@ -627,8 +627,10 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
                 f"would overwrite {', '.join(existing)}; pass --force",
                 what="refusing to overwrite templates",
             )
+        from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
         for template, path in targets:
-            path.write_text(template_to_yaml(template), encoding="utf-8")
+            write_output(path, template_to_yaml(template))
             written.append(str(path))
     if not ctx.json:
         for warning in result.warnings:
@@ -655,7 +657,9 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
 def _plan(ctx: _Context, a: argparse.Namespace) -> int:
     plan = ctx.devarch.plan(a.stack)
     if a.out:
-        Path(a.out).write_text(plan.to_json(), encoding="utf-8")
+        from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
+        write_output(a.out, plan.to_json())
     if ctx.json:
         ctx.out(plan.to_json())
     else:
@@ -750,9 +754,10 @@ def _compose(ctx: _Context, a: argparse.Namespace) -> None:
         a.stack, a.instance, reveal_secrets=a.reveal_secrets, project=a.project
     )
     if a.output:
-        Path(a.output).write_text(text, encoding="utf-8")
-        if a.reveal_secrets:
-            Path(a.output).chmod(0o600)
+        from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
+        # With --reveal-secrets the file is 0600 from its creation, never readable in between.
+        write_output(a.output, text, private=a.reveal_secrets)
         ctx.emit({"stack": a.stack, "written": a.output}, f"Wrote {a.output}.")
     else:
         ctx.emit({"stack": a.stack, "compose": text}, text)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
@@ -49,6 +50,9 @@ from devarch_core.wiring import (
     solve_wiring,
     wiring_graph,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["ApplyCases", "ApplyResult", "InstanceStatus", "default_holder"]
 
@@ -276,7 +280,8 @@ class ApplyCases(WireCases):
         plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
         """
         if plan is not None and plan.stack != stack:
-            raise ValidationError(f"this plan is for stack {plan.stack}, not {stack}", what="wrong plan")
+            message = f"this plan is for stack {plan.stack}, not {stack}"
+            raise ValidationError(message, what="wrong plan")
         runtime = self._require_runtime()
         if self.lock is None:
             raise ApplyError("no stack lock configured", step="lock")
@@ -348,6 +353,10 @@ class ApplyCases(WireCases):
                             raise ApplyError(f"image {image}: {exc}", step="images") from exc
                     self.reporter.step("images", image, "present")
         removals = [a for a in plan.actions if a.action == "remove"]
+        # Every secret of the stack: an engine error about one container may quote a wired value.
+        secrets = [
+            v for d in desired.items for v in d.spec.environment.values() if isinstance(v, Secret)
+        ]
         done: set[str] = set()
         with self._phase("containers", timings, len(plan.actions)):
             pool = ThreadPoolExecutor(max_workers=self.parallelism)
@@ -359,7 +368,12 @@ class ApplyCases(WireCases):
                 for wave in desired.waves:
                     batch = [name for name in wave if name in acting and acting[name].action != "remove"]
                     errors: list[BaseException] = []
-                    futures = {name: pool.submit(self._converge, runtime, items[name], acting[name].action) for name in batch}
+                    futures = {
+                        name: pool.submit(
+                            self._converge, runtime, items[name], acting[name].action, secrets
+                        )
+                        for name in batch
+                    }
                     for name, future in futures.items():
                         failure = future.exception()
                         if failure is not None:
@@ -399,7 +413,14 @@ class ApplyCases(WireCases):
         runtime.remove_container(container)
         self.reporter.step("containers", instance, "removed")
 
-    def _converge(self, runtime: Runtime, item: DesiredInstance, action: str) -> None:
+    def _converge(
+        self, runtime: Runtime, item: DesiredInstance, action: str, secrets: Sequence[object] = ()
+    ) -> None:
+        """Create, recreate or start one container.
+
+        An error quoting one of the stack's ``secrets`` (or the instance's own) is scrubbed and
+        cut from its exception chain.
+        """
         name = item.effective.instance
         container = item.spec.name
         try:
@@ -427,13 +448,19 @@ class ApplyCases(WireCases):
             runtime.create_container(item.spec)
             runtime.start_container(container)
             self.reporter.step("containers", name, "started")
-        except DevarchError as exc:
+        except Exception as exc:
             self.reporter.step("containers", name, "failed")
-            message = _redact(str(exc), item.spec.environment.values())
-            if message != str(exc):
-                # The engine quoted a secret: keep it out of the message and the exception chain.
-                raise ApplyError(f"{name}: {message}", step="containers", instance=name) from None
-            raise ApplyError(f"{name}: {message}", step="containers", instance=name) from exc
+            values = [*item.spec.environment.values(), *secrets]
+            message = _redact(str(exc), values)
+            if not _quotes_a_secret(exc, values):
+                if not isinstance(exc, DevarchError):
+                    raise
+                raise ApplyError(f"{name}: {message}", step="containers", instance=name) from exc
+        else:
+            return
+        # The engine quoted a secret: raised here, outside the handler, so neither the message
+        # nor the exception chain (``__cause__``/``__context__``) holds it.
+        raise ApplyError(f"{name}: {message}", step="containers", instance=name)
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
         name = item.effective.instance
@@ -564,18 +591,45 @@ class ApplyCases(WireCases):
         return rows
 
 
-def _redact(text: str, values: Iterable[object]) -> str:
-    """Replace every secret value (and its escaped forms) in ``text`` by ``***``.
+#: Secret forms at least this long are replaced wherever they appear, even inside a longer word
+#: (``bad value: <secret>.``, ``<secret>-x``, ``"<secret>"``): a garbled name is better than a
+#: leak. Shorter ones are replaced only where no letter or digit touches them, or a one-letter
+#: value would blank out the whole message.
+MIN_REDACT_LENGTH = 4
 
-    A value is replaced where it stands on its own (quoted, after ``=``, between spaces), not
-    inside a longer name: a password ``devarch`` must not turn ``devarch-shop-db`` into ``***-shop-db``.
-    """
+
+def _quotes_a_secret(exc: BaseException, values: Sequence[object]) -> bool:
+    """True if ``exc`` or any exception it was raised from or during shows a secret value."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for text in (str(current), repr(current)):
+            if _redact(text, values) != text:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _redact(text: str, values: Iterable[object]) -> str:
+    """Replace every secret value (and its escaped forms) in ``text`` by ``***``, longest first."""
+    forms: set[str] = set()
     for value in values:
         if isinstance(value, Secret) and value.reveal():
             plain = value.reveal()
-            for form in {plain, repr(plain)[1:-1], plain.encode("unicode_escape").decode("ascii", "replace")}:
-                if form:
-                    text = re.sub(rf"(?<![\w.-]){re.escape(form)}(?![\w.-])", REDACTED, text)
+            forms.update(
+                {
+                    plain,
+                    repr(plain)[1:-1],
+                    plain.encode("unicode_escape").decode("ascii", "replace"),
+                    json.dumps(plain)[1:-1],
+                }
+            )
+    for form in sorted((f for f in forms if f), key=lambda f: (-len(f), f)):
+        if len(form) >= MIN_REDACT_LENGTH:
+            text = text.replace(form, REDACTED)
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", REDACTED, text)
     return text
 
 

@@ -217,7 +217,11 @@ class ManifestCases(StackCases):
         with self._tx() as tx:
             existing_stack = tx.get_stack(manifest.stack)
             existing = {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
-            sealed_now = {(s.instance_id, s.name): s for s in tx.list_secrets(existing_stack.id)} if existing_stack else {}
+            sealed_now = (
+                {(s.instance_id, s.name): s for s in tx.list_secrets(existing_stack.id)}
+                if existing_stack
+                else {}
+            )
             existing_secrets = set(sealed_now)
             secret_plan: dict[str, dict[str, str | None]] = {}
             for spec in manifest.instances:
@@ -306,7 +310,11 @@ class ManifestCases(StackCases):
                     InstanceSpec(
                         name=current.name, template=current.template, template_version=current.template_version,
                         description=current.description, enabled=current.enabled, overrides=current.overrides,
-                        secret_refs={n: current.overrides.secret_refs.get(n, n) for (iid, n) in existing_secrets if iid == current.id},
+                        secret_refs={
+                            n: current.overrides.secret_refs.get(n, n)
+                            for (iid, n) in existing_secrets
+                            if iid == current.id
+                        },
                     )
                 )  # fmt: skip
                 changes = tuple(
@@ -429,7 +437,9 @@ class ManifestCases(StackCases):
             if plain:
                 given[spec.name] = plain
                 refs = {**spec.secret_refs, **{var: var for var in plain}}
-                spec = attrs.evolve(spec, overrides=overrides, secret_refs=dict(sorted(refs.items())))  # noqa: PLW2901
+                spec = attrs.evolve(  # noqa: PLW2901
+                    spec, overrides=overrides, secret_refs=dict(sorted(refs.items()))
+                )
             specs.append(spec)
         return attrs.evolve(manifest, instances=tuple(specs)), given
 

@@ -48,7 +48,8 @@ class SecretCases(UseCaseBase):
             if name in inst.overrides.secret_refs:
                 # The placeholder name an import recorded goes with the secret.
                 refs = {k: v for k, v in inst.overrides.secret_refs.items() if k != name}
-                tx.update_instance(attrs.evolve(inst, overrides=attrs.evolve(inst.overrides, secret_refs=refs), updated_at=self._now()))
+                overrides = attrs.evolve(inst.overrides, secret_refs=refs)
+                tx.update_instance(attrs.evolve(inst, overrides=overrides, updated_at=self._now()))
 
     def list_secrets(self, stack: str) -> list[dict[str, str]]:
         """Secret names per instance (never values)."""
