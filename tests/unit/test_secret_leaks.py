@@ -398,3 +398,58 @@ def test_the_output_helper_keeps_devices_and_links_and_writes_atomically(tmp_pat
         write_output(dangling, "x")
     assert not (tmp_path / "nowhere").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "devarch.lock"]
+
+
+@pytest.fixture
+def fake_engine(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
+    """One FakeRuntime handed out by the composition root for ``--runtime docker``."""
+    from devarch_adapters import bootstrap  # noqa: PLC0415
+
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+
+    def open_runtime(kind: str) -> tuple[FakeRuntime | None, str | None]:
+        return (None, "DEVARCH_RUNTIME=none") if kind == "none" else (runtime, None)
+
+    monkeypatch.setattr(bootstrap, "open_runtime", open_runtime)
+    return runtime
+
+
+def test_init_refuses_a_lockfile_target_that_is_not_a_regular_file_before_it_starts(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, fake_engine: FakeRuntime
+) -> None:
+    """``init --lockfile LINK`` stops before importing or applying; a plain path is written."""
+    manifest = tmp_path / "devarch.yml"
+    manifest.write_text(PLAIN)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.lock"
+    link.symlink_to(victim)
+    code, _, err = cli("--runtime", "docker", "init", str(manifest), "--lockfile", str(link))
+    assert code == 1
+    assert "symbolic link" in err
+    assert victim.read_text() == "keep me"
+    assert fake_engine.list_containers({}) == []
+    assert cli("stack", "list", "--json")[1].strip() in ("[]", '{"stacks": []}')
+    code, _, err = cli("--runtime", "docker", "init", str(manifest), "--lockfile", os.devnull)
+    assert code == 1
+    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+    lock = tmp_path / "relay.lock"
+    code, _, err = cli("--runtime", "docker", "init", str(manifest), "--lockfile", str(lock))
+    assert code == 0, err
+    assert "stack: vault" in lock.read_text()
+
+
+def test_cli_apply_with_a_plan_file_of_another_stack_is_refused(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, fake_engine: FakeRuntime
+) -> None:
+    """``apply s2 --plan plan-of-s1.json`` names both stacks and changes nothing."""
+    for stack in ("s1", "s2"):
+        assert cli("stack", "create", stack)[0] == 0
+        assert cli("instance", "add", stack, "db", "bb-db")[0] == 0
+    plan = tmp_path / "plan.json"
+    assert cli("--runtime", "docker", "plan", "s1", "--out", str(plan))[0] == 0
+    code, _, err = cli("--runtime", "docker", "apply", "s2", "--plan", str(plan), "--yes")
+    assert code == 1
+    assert "s1" in err
+    assert "s2" in err
+    assert fake_engine.list_containers({}) == []

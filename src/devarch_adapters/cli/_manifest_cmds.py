@@ -75,6 +75,9 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
     manifest_path = Path(a.manifest)
     manifest = Manifest.parse(_read(manifest_path, "manifest"), str(manifest_path))
     lock_path = Path(a.lockfile) if a.lockfile else manifest_path.with_name(LOCKFILE)
+    from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
+
+    check_output(lock_path)  # refuse a link or device now, not after the stack is up
     lockfile = _load_lock(lock_path)
     if lockfile is not None and lockfile.stack != manifest.stack:
         raise ManifestError(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from devarch_core.errors import ValidationError
 
-__all__ = ["write_output"]
+__all__ = ["check_output", "write_output"]
 
 _KINDS = (
     (stat.S_ISLNK, "a symbolic link"),
@@ -38,6 +38,27 @@ def _refuse(path: Path, why: str) -> ValidationError:
     return ValidationError(f"{path}: {why}", what="cannot write the output file")
 
 
+def _check(target: Path) -> None:
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _refuse(target, exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+        raise _refuse(
+            target,
+            f"exists and is {kind}; devarch writes only regular files (remove it or pick "
+            "another path)",
+        )
+
+
+def check_output(path: str | os.PathLike[str]) -> None:
+    """Refuse ``path`` now if :func:`write_output` would: before a long command writes it last."""
+    _check(Path(path))
+
+
 def write_output(path: str | os.PathLike[str], text: str, *, private: bool = False) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; ``private`` files get mode ``0600``.
 
@@ -45,19 +66,7 @@ def write_output(path: str | os.PathLike[str], text: str, *, private: bool = Fal
     ``path`` exists and is not a regular file, or cannot be written (naming the path and why).
     """
     target = Path(path)
-    try:
-        info = target.lstat()
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise _refuse(target, exc.strerror or str(exc)) from None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
-        raise _refuse(
-            target,
-            f"exists and is {kind}; devarch writes only regular files (remove it or pick "
-            "another path)",
-        )
+    _check(target)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     flags |= getattr(os, "O_CLOEXEC", 0)
