@@ -131,7 +131,7 @@ def _every_command(stack: str, out: Path) -> Iterable[tuple[str, ...]]:
     yield ("doctor",)
 
 
-def test_no_output_file_or_store_byte_holds_a_secret(
+def test_no_output_file_or_store_byte_holds_a_secret(  # noqa: PLR0915 - one story, grepped at each step
     cli: Callable[..., tuple[int, str]], runtime: FakeRuntime, tmp_path: Path
 ) -> None:
     """Every printing or writing command, text and JSON, before and after apply, and errors."""
@@ -183,6 +183,7 @@ def test_no_output_file_or_store_byte_holds_a_secret(
     assert cli("instance", "set", "vault", "web", f"env.API_TOKEN={BY_SET}", "bogus=1")[0] != 0
     assert cli("instance", "set", "vault", "nope", f"env.API_TOKEN={BY_SET}")[0] == 1
     assert cli("secret", "set", "vault", "nope", "X", "--value", BY_SET)[0] == 1
+    assert cli("secret", "set", "vault", "web", "API_TOKEN", BY_SET)[0] == 2
     code, text = cli("apply", "vault", "--yes")
     assert code == 0, text
     everything()

@@ -453,3 +453,23 @@ def test_cli_apply_with_a_plan_file_of_another_stack_is_refused(
     assert "s1" in err
     assert "s2" in err
     assert fake_engine.list_containers({}) == []
+
+
+def test_a_stray_value_on_the_command_line_is_not_repeated_in_the_usage_error(
+    cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    """``secret set S I NAME VALUE`` (a natural slip) exits 2 without printing VALUE."""
+    assert cli("stack", "create", "s")[0] == 0
+    assert cli("instance", "add", "s", "db", "bb-db")[0] == 0
+    for args in (
+        ("secret", "set", "s", "db", "X", PASSWORD),
+        ("secret", "set", "s", "db", "X", "--valeu", PASSWORD),
+        ("secret", "set", "s", "db", "X", f"--valeu={PASSWORD}"),
+        ("--json", "secret", "set", "s", "db", "X", PASSWORD),
+    ):
+        code, out, err = cli(*args)
+        assert code == 2
+        assert "unrecognized arguments" in err
+        assert PASSWORD not in out + err
+    code, _, err = cli("secret", "set", "s", "db", "X", "--valeu", "v")
+    assert "unrecognized arguments: --valeu and 1 value (not repeated)" in err

@@ -1152,9 +1152,24 @@ def _parse(parser: argparse.ArgumentParser, args_list: list[str]) -> argparse.Na
         # ``instance set S N --from-yaml F env.X=1``: argparse ends a positional list at the
         # first option, so the assignments after it arrive here.
         if not hasattr(args, "assignments") or any(e.startswith("-") for e in extra):
-            raise UsageError(f"unrecognized arguments: {' '.join(extra)}", parser.format_usage())
+            message = f"unrecognized arguments: {_unrecognized(extra)}"
+            raise UsageError(message, parser.format_usage())
         args.assignments = [*args.assignments, *extra]
     return args
+
+
+def _unrecognized(extra: Sequence[str]) -> str:
+    """Name stray options but never repeat a stray value.
+
+    The value may be a secret typed in the wrong place (``secret set S I NAME VALUE``).
+    """
+    options = [e.partition("=")[0] for e in extra if e.startswith("-")]
+    values = len(extra) - len(options)
+    shown = ", ".join(options)
+    if values:
+        more = f"{values} value{'s' if values > 1 else ''} (not repeated)"
+        shown = f"{shown} and {more}" if shown else more
+    return shown
 
 
 def _usage_error(exc: UsageError, *, wants_json: bool) -> None:
