@@ -269,6 +269,20 @@ def test_an_engine_error_about_a_consumer_hides_the_providers_secret(catalog: Ca
     assert PASSWORD not in str(failed.value)
 
 
+def _char_device(tmp_path: Path) -> str:
+    """A character device to aim ``-o`` at: a private copy of /dev/null when we may create one.
+
+    As root a regression would really replace /dev/null, so root tests use their own node;
+    others cannot replace /dev/null and use it directly.
+    """
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, AttributeError):
+        return os.devnull
+    return str(node)
+
+
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     """Run ``devarch --home HOME --runtime none --catalog examples/catalog ARGS`` in-process."""
@@ -373,10 +387,11 @@ def test_output_files_refuse_symlinks_devices_fifos_and_directories(
     assert link.is_symlink()
     assert victim.read_text() == "keep me"
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
-    code, _, err = cli(*command, os.devnull)
+    device = _char_device(tmp_path)
+    code, _, err = cli(*command, device)
     assert code == 1
     assert "character device" in err
-    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
 
 
 def test_the_output_helper_keeps_devices_and_links_and_writes_atomically(tmp_path: Path) -> None:
@@ -389,15 +404,17 @@ def test_the_output_helper_keeps_devices_and_links_and_writes_atomically(tmp_pat
     write_output(target, "two\n", private=True)
     assert target.read_text() == "two\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    device = _char_device(tmp_path)
     with pytest.raises(ValidationError, match="character device"):
-        write_output(os.devnull, "x")
-    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+        write_output(device, "x")
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
     with pytest.raises(ValidationError, match="symbolic link"):
         write_output(dangling, "x")
     assert not (tmp_path / "nowhere").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "devarch.lock"]
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name != "null")
+    assert names == ["dangling", "devarch.lock"]
 
 
 @pytest.fixture
@@ -430,9 +447,10 @@ def test_init_refuses_a_lockfile_target_that_is_not_a_regular_file_before_it_sta
     assert victim.read_text() == "keep me"
     assert fake_engine.list_containers({}) == []
     assert cli("stack", "list", "--json")[1].strip() in ("[]", '{"stacks": []}')
-    code, _, err = cli("--runtime", "docker", "init", str(manifest), "--lockfile", os.devnull)
+    device = _char_device(tmp_path)
+    code, _, err = cli("--runtime", "docker", "init", str(manifest), "--lockfile", device)
     assert code == 1
-    assert stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
     lock = tmp_path / "relay.lock"
     code, _, err = cli("--runtime", "docker", "init", str(manifest), "--lockfile", str(lock))
     assert code == 0, err
