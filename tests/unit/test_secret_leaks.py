@@ -491,3 +491,17 @@ def test_a_stray_value_on_the_command_line_is_not_repeated_in_the_usage_error(
         assert PASSWORD not in out + err
     code, _, err = cli("secret", "set", "s", "db", "X", "--valeu", "v")
     assert "unrecognized arguments: --valeu and 1 value (not repeated)" in err
+
+
+def test_a_templates_published_default_is_scrubbed_only_where_it_stands_alone(
+    catalog: Catalog,
+) -> None:
+    """bb-db's default ``devarch`` is in the catalog: names like devarch-s-db stay readable."""
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+    devarch = fake_devarch(catalog, runtime=runtime)
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db")
+    runtime.fail_next("create_container", 'create devarch-s-db: password "devarch" refused')
+    with pytest.raises(ApplyError) as failed:
+        devarch.apply("s")
+    assert str(failed.value) == 'db: create devarch-s-db: password "***" refused'

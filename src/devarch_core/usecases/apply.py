@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from attrs import frozen
@@ -28,7 +28,7 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.hostports import PortRequest, allocate_ports
-from devarch_core.merge import EffectiveConfig, flatten_service
+from devarch_core.merge import TEMPLATE, EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.planning import (
     DesiredInstance,
@@ -50,9 +50,6 @@ from devarch_core.wiring import (
     solve_wiring,
     wiring_graph,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 __all__ = ["ApplyCases", "ApplyResult", "InstanceStatus", "default_holder"]
 
@@ -354,9 +351,7 @@ class ApplyCases(WireCases):
                     self.reporter.step("images", image, "present")
         removals = [a for a in plan.actions if a.action == "remove"]
         # Every secret of the stack: an engine error about one container may quote a wired value.
-        secrets = [
-            v for d in desired.items for v in d.spec.environment.values() if isinstance(v, Secret)
-        ]
+        scrub = _Scrub.of(desired.items)
         done: set[str] = set()
         with self._phase("containers", timings, len(plan.actions)):
             pool = ThreadPoolExecutor(max_workers=self.parallelism)
@@ -370,7 +365,7 @@ class ApplyCases(WireCases):
                     errors: list[BaseException] = []
                     futures = {
                         name: pool.submit(
-                            self._converge, runtime, items[name], acting[name].action, secrets
+                            self._converge, runtime, items[name], acting[name].action, scrub
                         )
                         for name in batch
                     }
@@ -414,12 +409,12 @@ class ApplyCases(WireCases):
         self.reporter.step("containers", instance, "removed")
 
     def _converge(
-        self, runtime: Runtime, item: DesiredInstance, action: str, secrets: Sequence[object] = ()
+        self, runtime: Runtime, item: DesiredInstance, action: str, scrub: _Scrub | None = None
     ) -> None:
         """Create, recreate or start one container.
 
-        An error quoting one of the stack's ``secrets`` (or the instance's own) is scrubbed and
-        cut from its exception chain.
+        An error quoting a secret of the stack (``scrub``; by default the instance's own) is
+        scrubbed and cut from its exception chain.
         """
         name = item.effective.instance
         container = item.spec.name
@@ -450,9 +445,9 @@ class ApplyCases(WireCases):
             self.reporter.step("containers", name, "started")
         except Exception as exc:
             self.reporter.step("containers", name, "failed")
-            values = [*item.spec.environment.values(), *secrets]
-            message = _redact(str(exc), values)
-            if not _quotes_a_secret(exc, values):
+            scrub = scrub or _Scrub.of([item])
+            message = scrub(str(exc))
+            if not scrub.quoted_in(exc):
                 if not isinstance(exc, DevarchError):
                     raise
                 raise ApplyError(f"{name}: {message}", step="containers", instance=name) from exc
@@ -598,17 +593,57 @@ class ApplyCases(WireCases):
 MIN_REDACT_LENGTH = 4
 
 
-def _quotes_a_secret(exc: BaseException, values: Sequence[object]) -> bool:
-    """True if ``exc`` or any exception it was raised from or during shows a secret value."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        for text in (str(current), repr(current)):
-            if _redact(text, values) != text:
+def _forms(value: str) -> set[str]:
+    """A value as an error may quote it: plain, repr- and JSON-escaped."""
+    return {
+        value,
+        repr(value)[1:-1],
+        value.encode("unicode_escape").decode("ascii", "replace"),
+        json.dumps(value)[1:-1],
+    } - {""}
+
+
+@frozen
+class _Scrub:
+    """The secret values of a stack to keep out of error text.
+
+    ``given`` are values someone set (``secret set``, a sealed override, a wire carrying one):
+    replaced as plain substrings. ``published`` are defaults the template itself declares
+    (``POSTGRES_PASSWORD: devarch`` in a catalog file anyone can read with ``catalog show``):
+    replaced only where they stand alone, so ``devarch-shop-db`` stays readable.
+    """
+
+    given: frozenset[str] = frozenset()
+    published: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, items: Iterable[DesiredInstance]) -> _Scrub:
+        given: set[str] = set()
+        published: set[str] = set()
+        for item in items:
+            for name, value in item.spec.environment.items():
+                if isinstance(value, Secret) and value.reveal():
+                    source = item.effective.source_of(f"environment.{name}")
+                    (published if source == TEMPLATE else given).add(value.reveal())
+        return cls(given=frozenset(given), published=frozenset(published - given))
+
+    def __call__(self, text: str) -> str:
+        text = _redact(text, [Secret(v) for v in self.given])
+        published = {f for v in self.published for f in _forms(v)}
+        for form in sorted(published, key=lambda f: (-len(f), f)):
+            text = re.sub(rf"(?<![\w.-]){re.escape(form)}(?![\w.-])", REDACTED, text)
+        return text
+
+    def quoted_in(self, exc: BaseException) -> bool:
+        """True if ``exc`` or any exception it was raised from or during shows a secret."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if any(self(text) != text for text in (str(current), repr(current))):
                 return True
-        current = current.__cause__ or current.__context__
-    return False
+            current = current.__cause__ or current.__context__
+        return False
 
 
 def _redact(text: str, values: Iterable[object]) -> str:
@@ -616,16 +651,8 @@ def _redact(text: str, values: Iterable[object]) -> str:
     forms: set[str] = set()
     for value in values:
         if isinstance(value, Secret) and value.reveal():
-            plain = value.reveal()
-            forms.update(
-                {
-                    plain,
-                    repr(plain)[1:-1],
-                    plain.encode("unicode_escape").decode("ascii", "replace"),
-                    json.dumps(plain)[1:-1],
-                }
-            )
-    for form in sorted((f for f in forms if f), key=lambda f: (-len(f), f)):
+            forms.update(_forms(value.reveal()))
+    for form in sorted(forms, key=lambda f: (-len(f), f)):
         if len(form) >= MIN_REDACT_LENGTH:
             text = text.replace(form, REDACTED)
         else:
