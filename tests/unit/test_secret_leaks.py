@@ -505,3 +505,9 @@ def test_a_templates_published_default_is_scrubbed_only_where_it_stands_alone(
     with pytest.raises(ApplyError) as failed:
         devarch.apply("s")
     assert str(failed.value) == 'db: create devarch-s-db: password "***" refused'
+    # Wired on to a consumer (web's DB_PASSWORD) it is still the published default.
+    devarch.add_instance("s", "web", "bb-web")
+    runtime.fail_next("create_container", "devarch-s-web: devarch.", target="devarch-s-web")
+    with pytest.raises(ApplyError) as failed:
+        devarch.apply("s")
+    assert str(failed.value) == "web: devarch-s-web: devarch."

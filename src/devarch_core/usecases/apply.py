@@ -625,7 +625,9 @@ class _Scrub:
                 if isinstance(value, Secret) and value.reveal():
                     source = item.effective.source_of(f"environment.{name}")
                     (published if source == TEMPLATE else given).add(value.reveal())
-        return cls(given=frozenset(given), published=frozenset(published - given))
+        # A value equal to a published default (wired on to a consumer, or set to the same
+        # text) is in the catalog for anyone to read: it counts as published.
+        return cls(given=frozenset(given - published), published=frozenset(published))
 
     def __call__(self, text: str) -> str:
         text = _redact(text, [Secret(v) for v in self.given])
