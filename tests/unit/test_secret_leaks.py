@@ -331,8 +331,9 @@ def test_compose_reveal_secrets_creates_a_0600_file_and_never_follows_a_symlink(
     real_open = os.open
 
     def spy(path: str, flags: int, mode: int = 0o777, *args: object, **kw: object) -> int:
-        if flags & os.O_CREAT:
+        if flags & os.O_CREAT and Path(path).parent == tmp_path:
             created.append(mode)
+            assert flags & os.O_EXCL
         return real_open(path, flags, mode, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "open", spy)
