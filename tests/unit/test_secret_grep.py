@@ -186,11 +186,14 @@ def test_no_output_file_or_store_byte_holds_a_secret(  # noqa: PLR0915 - one sto
     assert cli("secret", "set", "vault", "web", "API_TOKEN", BY_SET)[0] == 2
     code, text = cli("apply", "vault", "--yes")
     assert code == 0, text
+    code, text = cli("init", str(changed), "--lockfile", str(out / "init.lock"))
+    assert code == 0, text
     everything()
 
     # Every file written, and every byte under DEVARCH_HOME (SQLite store, WAL, lockfiles).
     written = [p for p in out.iterdir() if p.is_file()]
-    assert {p.name for p in written} >= {"plan.json", "compose.yml", "devarch.yml", "devarch.lock"}
+    names = {"plan.json", "compose.yml", "devarch.yml", "devarch.lock", "init.lock"}
+    assert {p.name for p in written} >= names
     home = tmp_path / "home"
     stored = [p for p in home.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".db") for p in stored), [p.name for p in stored]
