@@ -512,3 +512,23 @@ def test_a_templates_published_default_is_scrubbed_only_where_it_stands_alone(
     with pytest.raises(ApplyError) as failed:
         devarch.apply("s")
     assert str(failed.value) == "web: devarch-s-web: devarch."
+
+
+def test_apply_refuses_a_lockfile_it_could_not_refresh_before_touching_the_engine(
+    cli: Callable[..., tuple[int, str, str]],
+    tmp_path: Path,
+    fake_engine: FakeRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``apply`` refreshes ./devarch.lock; a symlink there is refused up front, not afterwards."""
+    assert cli("stack", "create", "s")[0] == 0
+    assert cli("instance", "add", "s", "db", "bb-db")[0] == 0
+    monkeypatch.chdir(tmp_path)
+    victim = tmp_path / "victim.lock"
+    victim.write_text("keep me")
+    (tmp_path / "devarch.lock").symlink_to(victim)
+    code, _, err = cli("--runtime", "docker", "apply", "s", "--yes")
+    assert code == 1
+    assert "symbolic link" in err
+    assert fake_engine.list_containers({}) == []
+    assert victim.read_text() == "keep me"

@@ -212,8 +212,16 @@ def lockfile_path(a: argparse.Namespace) -> Path | None:
 
 
 def check_lockfile_before_apply(ctx: _Context, a: argparse.Namespace) -> None:
-    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile."""
+    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile.
+
+    A lockfile apply would refresh but cannot (a symlink, a device) is refused here, before
+    anything runs, rather than after the engine changed.
+    """
     path = lockfile_path(a)
+    if path is not None:
+        from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
+
+        check_output(path)
     lockfile = _load_lock(path) if path else None
     if lockfile is None or lockfile.stack != a.stack:
         if getattr(a, "locked", False) and lockfile is None:
