@@ -28,7 +28,7 @@ from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
 from devarch_core.model import Wire
 from devarch_core.naming import _why_invalid, validate_name
-from devarch_core.overrides import Overrides
+from devarch_core.overrides import SECRET_REFS_KEY, Overrides
 from devarch_core.spec import _key_path
 from devarch_core.validators import check_env_name
 
@@ -102,6 +102,7 @@ class InstanceSpec:
         if not self.enabled:
             data["enabled"] = False
         overrides = self.overrides.to_data()
+        overrides.pop(SECRET_REFS_KEY, None)  # the placeholders below say it
         if self.secret_refs:
             env = dict(overrides.get("environment", {}))
             for var, name in self.secret_refs.items():
@@ -281,6 +282,12 @@ class Manifest:
             )
             over_raw = entry.get("overrides")
             secret_refs: dict[str, str] = {}
+            if isinstance(over_raw, Mapping) and SECRET_REFS_KEY in over_raw:
+                problems.add(
+                    join(path, f"overrides.{SECRET_REFS_KEY}"),
+                    "not a manifest key: write VAR: ${secret:NAME} under environment",
+                )
+                over_raw = {k: v for k, v in over_raw.items() if k != SECRET_REFS_KEY}
             if isinstance(over_raw, Mapping) and isinstance(over_raw.get("environment"), Mapping):
                 env = dict(over_raw["environment"])
                 for var, value in list(env.items()):

@@ -8,6 +8,7 @@ Secret values never live here; they are kept sealed in the store, by variable na
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +33,7 @@ from devarch_core.spec import (
     _key_path,
     check_container_path,
     env_text,
+    is_env_name,
     parse_mode,
     parse_port,
     parse_volume,
@@ -144,6 +146,20 @@ _SCALAR_CHECKS = {
     "user": check_user,
     "restart": check_restart,
 }
+#: The store-only key of :attr:`Overrides.secret_refs` (a manifest writes placeholders instead).
+SECRET_REFS_KEY = "secret_refs"  # noqa: S105 - a key name, not a secret
+#: A secret name: what an environment variable may be called (no whitespace, no ``=``).
+_SECRET_NAME = re.compile(r"^[^\s=]+$")
+
+
+def _secret_ref_ok(var: object, ref: object, path: str, problems: Problems) -> bool:
+    if not isinstance(var, str) or not is_env_name(var):
+        problems.add(path, "is not a valid environment variable name")
+        return False
+    if not isinstance(ref, str) or not _SECRET_NAME.match(ref):
+        problems.add(path, "expected a secret name (no whitespace, no '=')")
+        return False
+    return True
 
 
 def _sorted_names(names: Iterable[str]) -> tuple[str, ...]:
@@ -176,6 +192,10 @@ class Overrides:
     environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
     #: Variables the user flagged secret (their values live sealed in the store).
     secrets: tuple[str, ...] = attrs.field(default=(), converter=_sorted_names)
+    #: Secret variables that ``devarch.yml`` gives as a ``${secret:NAME}`` placeholder whose NAME
+    #: differs from the variable: variable -> NAME. Kept in the store (not a manifest key) so an
+    #: export writes the placeholder back as it was imported (docs/secrets.md).
+    secret_refs: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_map)
     labels: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
     ports: tuple[PortOverride, ...] = attrs.field(default=(), converter=_sorted_ports)
     volumes: tuple[VolumeOverride, ...] = attrs.field(default=(), converter=_sorted_volumes)
@@ -233,7 +253,10 @@ class Overrides:
             data["config_files"] = [f.to_data() for f in self.config_files]
         if self.resources:
             data["resources"] = self.resources.to_data()
-        return {k: data[k] for k in OVERRIDE_KEYS if k in data}
+        ordered = {k: data[k] for k in OVERRIDE_KEYS if k in data}
+        if self.secret_refs:
+            ordered[SECRET_REFS_KEY] = dict(self.secret_refs)
+        return ordered
 
     @classmethod
     def from_data(cls, data: object, path: str = "overrides") -> Overrides:
@@ -247,7 +270,7 @@ class Overrides:
     def parse(cls, data: object, path: str, problems: Problems) -> Overrides:  # noqa: C901, PLR0912, PLR0915
         """Like :meth:`from_data`, recording problems instead of raising."""
         raw = expect_mapping(data, path, problems)
-        check_keys(raw, set(OVERRIDE_KEYS), path, problems)
+        check_keys(raw, {*OVERRIDE_KEYS, SECRET_REFS_KEY}, path, problems)
         values: dict[str, Any] = {}
         for key in SCALAR_KEYS:
             if key in raw:
@@ -289,6 +312,12 @@ class Overrides:
             if secret_name is not None:
                 secrets.append(secret_name)
         values["secrets"] = secrets
+        refs_path = join(path, SECRET_REFS_KEY)
+        values["secret_refs"] = {
+            var: ref
+            for var, ref in expect_mapping(raw.get(SECRET_REFS_KEY), refs_path, problems).items()
+            if _secret_ref_ok(var, ref, join(refs_path, str(var)), problems)
+        }
         labels: dict[str, str | None] = {}
         for name, value in expect_mapping(
             raw.get("labels"), join(path, "labels"), problems

@@ -22,7 +22,7 @@ from tests.integration.conftest import EXAMPLES
 from devarch_core.app import Devarch
 from devarch_core.errors import ApplyError, DevarchError, SecretError, StalePlanError
 from devarch_core.secrets import KEY_SIZE, SecretBox, SecretSlot
-from devarch_core.testing import FakeRuntime, InMemoryKeys, InMemoryStackLock
+from devarch_core.testing import FakeRuntime, InMemoryKeys, InMemoryStackLock, reveal_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -168,7 +168,7 @@ def test_set_overrides_seals_a_template_declared_secret_instead_of_storing_it(ca
     shown = devarch.show_instance("s", "db")
     assert shown["overrides"] == {"environment": {"POSTGRES_DB": "shop"}}
     assert shown["secrets"] == [VAR]
-    assert devarch.open_secret_for_test("s", "db", VAR) == value
+    assert reveal_secret(devarch, "s", "db", VAR) == value
     assert_hidden(case.dump(), [value], f"the {case.kind} store")
 
 
@@ -186,7 +186,7 @@ def test_secret_values_never_reach_the_store_at_rest(case):
     devarch.duplicate_instance("s", "db", "db3")
     devarch.rotate_key(os.urandom(KEY_SIZE))
     devarch.apply("s-copy")
-    assert devarch.open_secret_for_test("s", "db", VAR) == second
+    assert reveal_secret(devarch, "s", "db", VAR) == second
     assert_hidden(case.dump(), [first, second, third], f"the {case.kind} store")
     for path in case.home.rglob("*"):
         if path.is_file():
@@ -202,10 +202,10 @@ def test_clone_and_duplicate_keep_secrets_resealed_for_their_slots(case):
     devarch.set_secret("s", "web", "API_TOKEN", value + "-web")
     devarch.clone_stack("s", "s-clone")
     devarch.duplicate_instance("s", "db", "db-copy")
-    assert devarch.open_secret_for_test("s-clone", "db", VAR) == value
-    assert devarch.open_secret_for_test("s-clone", "web", "API_TOKEN") == value + "-web"
-    assert devarch.open_secret_for_test("s", "db-copy", VAR) == value
-    assert devarch.open_secret_for_test("s", "db", VAR) == value
+    assert reveal_secret(devarch, "s-clone", "db", VAR) == value
+    assert reveal_secret(devarch, "s-clone", "web", "API_TOKEN") == value + "-web"
+    assert reveal_secret(devarch, "s", "db-copy", VAR) == value
+    assert reveal_secret(devarch, "s", "db", VAR) == value
     blobs = [s.sealed for s in case.sealed() if s.name == VAR]
     assert len(blobs) == 3
     assert len(set(blobs)) == 3, "each copy is sealed anew for its own slot"
@@ -239,7 +239,7 @@ def test_key_rotation_keeps_every_secret_readable_and_none_under_the_old_key(cas
     assert case.keys.load_key() == new_key
     assert (case.home / "secret.key").read_bytes() == new_key
     for (stack, instance), value in values.items():
-        assert devarch.open_secret_for_test(stack, instance, VAR) == value
+        assert reveal_secret(devarch, stack, instance, VAR) == value
     rows = case.sealed()
     assert len(rows) == len(values)
     old_box = SecretBox(InMemoryKeys(old_key))
@@ -254,7 +254,7 @@ def test_key_rotation_keeps_every_secret_readable_and_none_under_the_old_key(cas
     other = Devarch(
         store=devarch.store, catalog=devarch.catalog, keys=type(case.keys)(case.keys.path)
     )
-    assert other.open_secret_for_test("a", "db", VAR) == values[("a", "db")]
+    assert reveal_secret(other, "a", "db", VAR) == values[("a", "db")]
 
 
 def test_a_refused_rotation_leaves_key_and_secrets_as_they_were(case):
@@ -269,7 +269,7 @@ def test_a_refused_rotation_leaves_key_and_secrets_as_they_were(case):
         devarch.rotate_key(os.urandom(16))
     assert case.keys.load_key() == old_key
     assert [s.sealed for s in case.sealed()] == before
-    assert devarch.open_secret_for_test("s", "db", VAR) == value
+    assert reveal_secret(devarch, "s", "db", VAR) == value
 
 
 def test_key_rotation_does_not_recreate_running_containers(case):

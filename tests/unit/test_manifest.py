@@ -20,7 +20,7 @@ from devarch_adapters.cli import main
 from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.errors import ManifestError, ValidationError
 from devarch_core.manifest import Manifest
-from devarch_core.testing import fake_devarch
+from devarch_core.testing import fake_devarch, reveal_secret
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -279,7 +279,7 @@ def test_a_valid_manifest_imports_into_its_canonical_form(catalog: Catalog) -> N
     ]
     assert devarch.export_yaml("shop") == read("good-canonical.yml")
     assert not devarch.get_instance("shop", "cache").enabled
-    assert devarch.open_secret_for_test("shop", "db", "POSTGRES_PASSWORD") == SECRET
+    assert reveal_secret(devarch, "shop", "db", "POSTGRES_PASSWORD") == SECRET
     assert devarch.list_wires("shop")[0].provider == "db"
 
 
@@ -342,7 +342,7 @@ def test_an_import_updates_an_existing_stack_in_place(devarch: Devarch) -> None:
     ]
     assert devarch.get_stack("shop").description == "after"
     assert devarch.get_instance("shop", "db").overrides.environment["POSTGRES_DB"] == "other"
-    assert devarch.open_secret_for_test("shop", "db", "POSTGRES_PASSWORD") == SECRET
+    assert reveal_secret(devarch, "shop", "db", "POSTGRES_PASSWORD") == SECRET
     expected = Manifest.parse(
         text.replace("template: bb-worker\n", "template: bb-worker\n    template_version: '1.0'\n")
     )
@@ -395,7 +395,7 @@ def test_a_placeholder_takes_its_value_from_the_flag(catalog: Catalog) -> None:
     """With no existing secret and no environment variable, the flag value is sealed."""
     devarch = make(catalog)
     devarch.import_yaml(ONE_SECRET, secret_values={"POSTGRES_PASSWORD": "from-flag"})
-    assert devarch.open_secret_for_test("vault", "db", "POSTGRES_PASSWORD") == "from-flag"
+    assert reveal_secret(devarch, "vault", "db", "POSTGRES_PASSWORD") == "from-flag"
 
 
 def test_a_placeholder_takes_its_value_from_the_environment_before_the_flag(
@@ -408,7 +408,7 @@ def test_a_placeholder_takes_its_value_from_the_environment_before_the_flag(
         environ={"DEVARCH_SECRET_POSTGRES_PASSWORD": "from-env"},
         secret_values={"POSTGRES_PASSWORD": "from-flag"},
     )
-    assert devarch.open_secret_for_test("vault", "db", "POSTGRES_PASSWORD") == "from-env"
+    assert reveal_secret(devarch, "vault", "db", "POSTGRES_PASSWORD") == "from-env"
 
 
 def test_a_placeholder_keeps_an_existing_secret(catalog: Catalog) -> None:
@@ -421,7 +421,7 @@ def test_a_placeholder_keeps_an_existing_secret(catalog: Catalog) -> None:
         secret_values={"POSTGRES_PASSWORD": "from-flag"},
     )
     assert not result.has_changes
-    assert devarch.open_secret_for_test("vault", "db", "POSTGRES_PASSWORD") == "first"
+    assert reveal_secret(devarch, "vault", "db", "POSTGRES_PASSWORD") == "first"
 
 
 @pytest.mark.parametrize(
@@ -435,7 +435,7 @@ def test_a_placeholder_is_never_stored_as_a_value(catalog: Catalog, source: dict
     """The placeholder text is neither the sealed secret nor a plain override value."""
     devarch = make(catalog)
     devarch.import_yaml(ONE_SECRET, **source)
-    assert devarch.open_secret_for_test("vault", "db", "POSTGRES_PASSWORD") == "v"
+    assert reveal_secret(devarch, "vault", "db", "POSTGRES_PASSWORD") == "v"
     instance = devarch.get_instance("vault", "db")
     assert "POSTGRES_PASSWORD" not in instance.overrides.environment
     assert PLACEHOLDER not in repr(instance)
@@ -463,7 +463,7 @@ def test_a_secret_whose_name_has_a_dot_round_trips(catalog: Catalog) -> None:
     assert "${secret:app.key}" in text
     copy = make(catalog)
     copy.import_yaml(text, secret_values={"app.key": "dotted"})
-    assert copy.open_secret_for_test("shop", "web", "app.key") == "dotted"
+    assert reveal_secret(copy, "shop", "web", "app.key") == "dotted"
     assert copy.export_yaml("shop") == text
 
 

@@ -19,7 +19,7 @@ from tests.strategies import overrides_data
 
 from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.errors import DevarchError
-from devarch_core.testing import fake_devarch
+from devarch_core.testing import fake_devarch, reveal_secret
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -236,7 +236,7 @@ def test_export_import_export_gives_the_same_bytes_and_reimport_changes_nothing(
     assert copy.export_yaml(stack) == text
     for row in secrets:
         assert (
-            copy.open_secret_for_test(stack, row["instance"], row["name"])
+            reveal_secret(copy, stack, row["instance"], row["name"])
             == recipe["secret_values"][row["name"]]
         )
     assert sorted(copy.list_secrets(stack), key=str) == sorted(secrets, key=str)
@@ -257,7 +257,7 @@ def test_reimport_with_a_different_secret_value_keeps_the_existing_secret() -> N
     text = devarch.export_yaml("shop")
     result = devarch.import_yaml(text, secret_values={"POSTGRES_PASSWORD": "second-value"})
     assert not result.has_changes
-    assert devarch.open_secret_for_test("shop", "db", "POSTGRES_PASSWORD") == "first-value"
+    assert reveal_secret(devarch, "shop", "db", "POSTGRES_PASSWORD") == "first-value"
 
 
 @pytest.mark.parametrize("digests", [False, True])

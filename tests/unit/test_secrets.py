@@ -20,6 +20,7 @@ from devarch_core.secrets import KEY_SIZE, REDACTED, Secret, SecretBox, SecretSl
 from devarch_core.testing import (
     InMemoryKeys,
     fake_devarch,
+    reveal_secret,
 )
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ def test_a_corrupted_stored_secret_is_loud_in_every_read_path(devarch):
     devarch.add_instance("s", "db", "bb-db", secrets={"POSTGRES_PASSWORD": VALUE})
     _corrupt_secret(devarch, "s", "POSTGRES_PASSWORD")
     readers: list[Callable[[], object]] = [
-        lambda: devarch.open_secret_for_test("s", "db", "POSTGRES_PASSWORD"),
+        lambda: reveal_secret(devarch, "s", "db", "POSTGRES_PASSWORD"),
         lambda: devarch.effective("s", "db"),
         lambda: devarch.plan("s"),
         lambda: devarch.compose("s"),
@@ -325,5 +326,5 @@ def test_a_secret_sealed_for_another_instance_is_refused_by_the_facade(devarch):
             )
         )
     with pytest.raises(SecretError, match="POSTGRES_PASSWORD"):
-        devarch.open_secret_for_test("s", "db2", "POSTGRES_PASSWORD")
-    assert devarch.open_secret_for_test("s", "db", "POSTGRES_PASSWORD") == VALUE
+        reveal_secret(devarch, "s", "db2", "POSTGRES_PASSWORD")
+    assert reveal_secret(devarch, "s", "db", "POSTGRES_PASSWORD") == VALUE

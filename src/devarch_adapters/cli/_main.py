@@ -693,8 +693,10 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
                 f"would overwrite {', '.join(existing)}; pass --force",
                 what="refusing to overwrite templates",
             )
+        from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
         for template, path in targets:
-            path.write_text(template_to_yaml(template), encoding="utf-8")
+            write_output(path, template_to_yaml(template))
             written.append(str(path))
     if not ctx.json:
         for warning in result.warnings:
@@ -721,7 +723,9 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
 def _plan(ctx: _Context, a: argparse.Namespace) -> int:
     plan = ctx.devarch.plan(a.stack)
     if a.out:
-        Path(a.out).write_text(plan.to_json(), encoding="utf-8")
+        from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
+        write_output(a.out, plan.to_json())
     if ctx.json:
         ctx.out(plan.to_json())
     else:
@@ -817,9 +821,10 @@ def _compose(ctx: _Context, a: argparse.Namespace) -> None:
         a.stack, a.instance, reveal_secrets=a.reveal_secrets, project=a.project
     )
     if a.output:
-        Path(a.output).write_text(text, encoding="utf-8")
-        if a.reveal_secrets:
-            Path(a.output).chmod(0o600)
+        from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
+        # With --reveal-secrets the file is 0600 from its creation, never readable in between.
+        write_output(a.output, text, private=a.reveal_secrets)
         ctx.emit({"stack": a.stack, "written": a.output}, f"Wrote {a.output}.")
     else:
         ctx.emit({"stack": a.stack, "compose": text}, text)
@@ -1222,9 +1227,24 @@ def _parse(parser: argparse.ArgumentParser, args_list: list[str]) -> argparse.Na
         # ``instance set S N --from-yaml F env.X=1``: argparse ends a positional list at the
         # first option, so the assignments after it arrive here.
         if not hasattr(args, "assignments") or any(e.startswith("-") for e in extra):
-            raise UsageError(f"unrecognized arguments: {' '.join(extra)}", parser.format_usage())
+            message = f"unrecognized arguments: {_unrecognized(extra)}"
+            raise UsageError(message, parser.format_usage())
         args.assignments = [*args.assignments, *extra]
     return args
+
+
+def _unrecognized(extra: Sequence[str]) -> str:
+    """Name stray options but never repeat a stray value.
+
+    The value may be a secret typed in the wrong place (``secret set S I NAME VALUE``).
+    """
+    options = [e.partition("=")[0] for e in extra if e.startswith("-")]
+    values = len(extra) - len(options)
+    shown = ", ".join(options)
+    if values:
+        more = f"{values} value{'s' if values > 1 else ''} (not repeated)"
+        shown = f"{shown} and {more}" if shown else more
+    return shown
 
 
 def _usage_error(exc: UsageError, *, wants_json: bool) -> None:

@@ -28,6 +28,9 @@ LOCKFILE = "devarch.lock"
 
 def _read(path: str | Path, what: str) -> str:
     try:
+        if Path(path).exists() and not Path(path).is_file():
+            # A FIFO would hang the read, a device like /dev/zero never end it.
+            raise ValidationError(f"{path} is not a regular file", what=f"unreadable {what}")
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFoundError(what, str(path)) from None
@@ -40,10 +43,11 @@ def _read(path: str | Path, what: str) -> str:
 def _secret_flags(items: list[str] | None) -> dict[str, str]:
     values: dict[str, str] = {}
     problems = []
-    for item in items or []:
+    for i, item in enumerate(items or [], start=1):
         name, sep, value = item.partition("=")
         if not sep or not name:
-            problems.append(Problem(f"--secret {name or item}", "expected NAME=VALUE"))
+            # Never echo the argument: without "=" it is most likely the value itself.
+            problems.append(Problem(f"--secret (#{i})", "expected NAME=VALUE"))
             continue
         values[name] = value
     if problems:
@@ -60,9 +64,9 @@ def _load_lock(path: Path) -> Lockfile | None:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
+
+    write_output(path, text)
 
 
 def _init(ctx: _Context, a: argparse.Namespace) -> int:
@@ -71,6 +75,9 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
     manifest_path = Path(a.manifest)
     manifest = Manifest.parse(_read(manifest_path, "manifest"), str(manifest_path))
     lock_path = Path(a.lockfile) if a.lockfile else manifest_path.with_name(LOCKFILE)
+    from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
+
+    check_output(lock_path)  # refuse a link or device now, not after the stack is up
     lockfile = _load_lock(lock_path)
     if lockfile is not None and lockfile.stack != manifest.stack:
         raise ManifestError(
@@ -139,8 +146,8 @@ def _export(ctx: _Context, a: argparse.Namespace) -> int:
 
 def _lock(ctx: _Context, a: argparse.Namespace) -> int:
     path = Path(a.output)
-    current = _load_lock(path)
-    if current is None or a.refresh:
+    current = None if a.refresh else _load_lock(path)  # --refresh never reads the old file
+    if current is None:
         lockfile = ctx.devarch.lock_stack(a.stack)
         _write(path, lockfile.to_yaml())
         ctx.emit(
@@ -214,8 +221,16 @@ def lockfile_path(a: argparse.Namespace) -> Path | None:
 
 
 def check_lockfile_before_apply(ctx: _Context, a: argparse.Namespace) -> None:
-    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile."""
+    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile.
+
+    A lockfile apply would refresh but cannot (a symlink, a device) is refused here, before
+    anything runs, rather than after the engine changed.
+    """
     path = lockfile_path(a)
+    if path is not None:
+        from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
+
+        check_output(path)
     lockfile = _load_lock(path) if path else None
     if lockfile is None or lockfile.stack != a.stack:
         if getattr(a, "locked", False) and lockfile is None:

@@ -11,6 +11,7 @@ from devarch_core.testing._misc import (
     fake_devarch,
 )
 from devarch_core.testing._runtime import FakeRuntime
+from devarch_core.testing._secrets import reveal_secret
 from devarch_core.testing._store import InMemoryStackLock, InMemoryStore
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "InMemoryStore",
     "ManualClock",
     "fake_devarch",
+    "reveal_secret",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -27,7 +28,7 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.hostports import PortRequest, allocate_ports
-from devarch_core.merge import EffectiveConfig, flatten_service
+from devarch_core.merge import TEMPLATE, EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.planning import (
     DesiredInstance,
@@ -272,8 +273,12 @@ class ApplyCases(WireCases):
     def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
 
-        Refuses a stale plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
+        Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
+        plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
         """
+        if plan is not None and plan.stack != stack:
+            message = f"this plan is for stack {plan.stack}, not {stack}"
+            raise ValidationError(message, what="wrong plan")
         runtime = self._require_runtime()
         if self.lock is None:
             raise ApplyError("no stack lock configured", step="lock")
@@ -345,6 +350,8 @@ class ApplyCases(WireCases):
                             raise ApplyError(f"image {image}: {exc}", step="images") from exc
                     self.reporter.step("images", image, "present")
         removals = [a for a in plan.actions if a.action == "remove"]
+        # Every secret of the stack: an engine error about one container may quote a wired value.
+        scrub = _Scrub.of(desired.items)
         done: set[str] = set()
         with self._phase("containers", timings, len(plan.actions)):
             pool = ThreadPoolExecutor(max_workers=self.parallelism)
@@ -356,7 +363,12 @@ class ApplyCases(WireCases):
                 for wave in desired.waves:
                     batch = [name for name in wave if name in acting and acting[name].action != "remove"]
                     errors: list[BaseException] = []
-                    futures = {name: pool.submit(self._converge, runtime, items[name], acting[name].action) for name in batch}
+                    futures = {
+                        name: pool.submit(
+                            self._converge, runtime, items[name], acting[name].action, scrub
+                        )
+                        for name in batch
+                    }
                     for name, future in futures.items():
                         failure = future.exception()
                         if failure is not None:
@@ -396,7 +408,14 @@ class ApplyCases(WireCases):
         runtime.remove_container(container)
         self.reporter.step("containers", instance, "removed")
 
-    def _converge(self, runtime: Runtime, item: DesiredInstance, action: str) -> None:
+    def _converge(
+        self, runtime: Runtime, item: DesiredInstance, action: str, scrub: _Scrub | None = None
+    ) -> None:
+        """Create, recreate or start one container.
+
+        An error quoting a secret of the stack (``scrub``; by default the instance's own) is
+        scrubbed and cut from its exception chain.
+        """
         name = item.effective.instance
         container = item.spec.name
         try:
@@ -424,13 +443,19 @@ class ApplyCases(WireCases):
             runtime.create_container(item.spec)
             runtime.start_container(container)
             self.reporter.step("containers", name, "started")
-        except DevarchError as exc:
+        except Exception as exc:
             self.reporter.step("containers", name, "failed")
-            message = _redact(str(exc), item.spec.environment.values())
-            if message != str(exc):
-                # The engine quoted a secret: keep it out of the message and the exception chain.
-                raise ApplyError(f"{name}: {message}", step="containers", instance=name) from None
-            raise ApplyError(f"{name}: {message}", step="containers", instance=name) from exc
+            scrub = scrub or _Scrub.of([item])
+            message = scrub(str(exc))
+            if not scrub.quoted_in(exc):
+                if not isinstance(exc, DevarchError):
+                    raise
+                raise ApplyError(f"{name}: {message}", step="containers", instance=name) from exc
+        else:
+            return
+        # The engine quoted a secret: raised here, outside the handler, so neither the message
+        # nor the exception chain (``__cause__``/``__context__``) holds it.
+        raise ApplyError(f"{name}: {message}", step="containers", instance=name)
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
         name = item.effective.instance
@@ -561,18 +586,79 @@ class ApplyCases(WireCases):
         return rows
 
 
-def _redact(text: str, values: Iterable[object]) -> str:
-    """Replace every secret value (and its escaped forms) in ``text`` by ``***``.
+#: Secret forms at least this long are replaced wherever they appear, even inside a longer word
+#: (``bad value: <secret>.``, ``<secret>-x``, ``"<secret>"``): a garbled name is better than a
+#: leak. Shorter ones are replaced only where no letter or digit touches them, or a one-letter
+#: value would blank out the whole message.
+MIN_REDACT_LENGTH = 4
 
-    A value is replaced where it stands on its own (quoted, after ``=``, between spaces), not
-    inside a longer name: a password ``devarch`` must not turn ``devarch-shop-db`` into ``***-shop-db``.
+
+def _forms(value: str) -> set[str]:
+    """A value as an error may quote it: plain, repr- and JSON-escaped."""
+    return {
+        value,
+        repr(value)[1:-1],
+        value.encode("unicode_escape").decode("ascii", "replace"),
+        json.dumps(value)[1:-1],
+    } - {""}
+
+
+@frozen
+class _Scrub:
+    """The secret values of a stack to keep out of error text.
+
+    ``given`` are values someone set (``secret set``, a sealed override, a wire carrying one):
+    replaced as plain substrings. ``published`` are defaults the template itself declares
+    (``POSTGRES_PASSWORD: devarch`` in a catalog file anyone can read with ``catalog show``):
+    replaced only where they stand alone, so ``devarch-shop-db`` stays readable.
     """
+
+    given: frozenset[str] = frozenset()
+    published: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, items: Iterable[DesiredInstance]) -> _Scrub:
+        given: set[str] = set()
+        published: set[str] = set()
+        for item in items:
+            for name, value in item.spec.environment.items():
+                if isinstance(value, Secret) and value.reveal():
+                    source = item.effective.source_of(f"environment.{name}")
+                    (published if source == TEMPLATE else given).add(value.reveal())
+        # A value equal to a published default (wired on to a consumer, or set to the same
+        # text) is in the catalog for anyone to read: it counts as published.
+        return cls(given=frozenset(given - published), published=frozenset(published))
+
+    def __call__(self, text: str) -> str:
+        text = _redact(text, [Secret(v) for v in self.given])
+        published = {f for v in self.published for f in _forms(v)}
+        for form in sorted(published, key=lambda f: (-len(f), f)):
+            text = re.sub(rf"(?<![\w.-]){re.escape(form)}(?![\w.-])", REDACTED, text)
+        return text
+
+    def quoted_in(self, exc: BaseException) -> bool:
+        """True if ``exc`` or any exception it was raised from or during shows a secret."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if any(self(text) != text for text in (str(current), repr(current))):
+                return True
+            current = current.__cause__ or current.__context__
+        return False
+
+
+def _redact(text: str, values: Iterable[object]) -> str:
+    """Replace every secret value (and its escaped forms) in ``text`` by ``***``, longest first."""
+    forms: set[str] = set()
     for value in values:
         if isinstance(value, Secret) and value.reveal():
-            plain = value.reveal()
-            for form in {plain, repr(plain)[1:-1], plain.encode("unicode_escape").decode("ascii", "replace")}:
-                if form:
-                    text = re.sub(rf"(?<![\w.-]){re.escape(form)}(?![\w.-])", REDACTED, text)
+            forms.update(_forms(value.reveal()))
+    for form in sorted(forms, key=lambda f: (-len(f), f)):
+        if len(form) >= MIN_REDACT_LENGTH:
+            text = text.replace(form, REDACTED)
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", REDACTED, text)
     return text
 
 

@@ -19,10 +19,11 @@ from devarch_core.merge import resolve
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.planning import Action, FieldChange
 from devarch_core.ports import StoreSession
-from devarch_core.secrets import SecretSlot
+from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases.stacks import StackCases
 
 if TYPE_CHECKING:
+    from devarch_core.template import Template
     from devarch_core.usecases.apply import ApplyResult
 
 __all__ = ["ImportResult", "InitResult", "ManifestCases"]
@@ -141,8 +142,8 @@ class ManifestCases(StackCases):
                     template_version=inst.template_version,
                     description=inst.description,
                     enabled=inst.enabled,
-                    overrides=inst.overrides,
-                    secret_refs={n: n for n in names},
+                    overrides=attrs.evolve(inst.overrides, secret_refs={}),
+                    secret_refs={n: inst.overrides.secret_refs.get(n, n) for n in names},
                     port_pins=pins,
                     image_digest=digest,
                 )
@@ -199,6 +200,7 @@ class ManifestCases(StackCases):
             name = naming.container_name(manifest.stack, spec.name)
             if len(name) > naming.MAX_NAME_LENGTH:
                 problems.append(Problem(path, f"container name {name} is longer than {naming.MAX_NAME_LENGTH} characters"))
+        manifest, given = self._seal_plain_secrets(manifest, templates)
         by_name = {s.name: s for s in manifest.instances}
         for i, wire in enumerate(manifest.wires):
             path = manifest.wire_path(i)
@@ -224,16 +226,28 @@ class ManifestCases(StackCases):
         with self._tx() as tx:
             existing_stack = tx.get_stack(manifest.stack)
             existing = {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
-            existing_secrets = (
-                {(s.instance_id, s.name) for s in tx.list_secrets(existing_stack.id)} if existing_stack else set()
+            sealed_now = (
+                {(s.instance_id, s.name): s for s in tx.list_secrets(existing_stack.id)}
+                if existing_stack
+                else {}
             )
+            existing_secrets = set(sealed_now)
             secret_plan: dict[str, dict[str, str | None]] = {}
             for spec in manifest.instances:
                 current = existing.get(spec.name)
                 for var, secret_name in spec.secret_refs.items():
                     path = f"instances.{spec.name}.overrides.environment.{var}"
                     env_key = f"DEVARCH_SECRET_{secret_name}"
-                    if current is not None and (current.id, var) in existing_secrets:
+                    value: str | None
+                    if var in given.get(spec.name, {}):
+                        # A plain value in the file: sealed, unless the store already holds it.
+                        value = given[spec.name][var]
+                        held = sealed_now.get((current.id, var)) if current is not None else None
+                        if held is not None and self.secrets.open(
+                            SecretSlot(held.stack_id, held.instance_id, var), held.sealed
+                        ) == Secret(value):
+                            value = None
+                    elif current is not None and (current.id, var) in existing_secrets:
                         value = None  # keep the existing secret
                     elif env_key in environ:
                         value = environ[env_key]
@@ -318,7 +332,11 @@ class ManifestCases(StackCases):
                     InstanceSpec(
                         name=current.name, template=current.template, template_version=current.template_version,
                         description=current.description, enabled=current.enabled, overrides=current.overrides,
-                        secret_refs={n: n for (iid, n) in existing_secrets if iid == current.id},
+                        secret_refs={
+                            n: current.overrides.secret_refs.get(n, n)
+                            for (iid, n) in existing_secrets
+                            if iid == current.id
+                        },
                     )
                 )  # fmt: skip
                 changes = tuple(
@@ -378,6 +396,8 @@ class ManifestCases(StackCases):
         for spec in manifest.instances:
             tmpl = templates[spec.name]
             current = existing.get(spec.name)
+            refs = {var: name for var, name in spec.secret_refs.items() if var != name}
+            spec = attrs.evolve(spec, overrides=attrs.evolve(spec.overrides, secret_refs=refs))  # noqa: PLW2901
             if current is None:
                 inst = Instance(
                     id=uuid.uuid4().hex, stack_id=stack.id, stack=stack.name, name=spec.name, template=tmpl.name,
@@ -416,6 +436,34 @@ class ManifestCases(StackCases):
         for wire_key, wire in wanted.items():
             if current_wires.get(wire_key) != wire:
                 tx.put_wire(stack.id, wire)
+
+    def _seal_plain_secrets(
+        self, manifest: Manifest, templates: Mapping[str, Template]
+    ) -> tuple[Manifest, dict[str, dict[str, str]]]:
+        """Take plain values of secret variables out of the manifest's overrides.
+
+        A variable is secret when its template lists it in ``secrets`` or the overrides do
+        (``overrides.secrets``). Its value is sealed in the store like ``instance set`` does and
+        the instance reads it as a ``${secret:VAR}`` placeholder, so it is never kept in the
+        overrides, compared in plain or exported. Returns the manifest without those values and
+        ``{instance: {variable: value}}``.
+        """
+        given: dict[str, dict[str, str]] = {}
+        specs = []
+        for spec in manifest.instances:
+            tmpl = templates.get(spec.name)
+            if tmpl is None:
+                specs.append(spec)
+                continue
+            overrides, plain = self._split_secrets(tmpl, spec.overrides)
+            if plain:
+                given[spec.name] = plain
+                refs = {**spec.secret_refs, **{var: var for var in plain}}
+                spec = attrs.evolve(  # noqa: PLW2901
+                    spec, overrides=overrides, secret_refs=dict(sorted(refs.items()))
+                )
+            specs.append(spec)
+        return attrs.evolve(manifest, instances=tuple(specs)), given
 
     def import_yaml(self, text: str, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
         """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
@@ -560,14 +608,3 @@ class ManifestCases(StackCases):
                 if pins[key] != old.ports[key]
             )
         return problems
-
-    def open_secret_for_test(self, stack: str, instance: str, name: str) -> str:
-        """The plaintext of one secret (for tests and for ``secret get``); handle with care."""
-        with self._tx() as tx:
-            st = self._stack(tx, stack)
-            inst = self._instance(tx, st, instance)
-            for sealed in tx.list_secrets(st.id):
-                if sealed.instance_id == inst.id and sealed.name == name:
-                    return self.secrets.open(SecretSlot(st.id, inst.id, name), sealed.sealed).reveal()
-        raise NotFoundError("secret", f"{stack}/{instance}/{name}")
-

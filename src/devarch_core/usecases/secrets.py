@@ -65,6 +65,11 @@ class SecretCases(UseCaseBase):
             inst = self._instance(tx, st, instance)
             if not tx.delete_secret(st.id, inst.id, name):
                 raise NotFoundError("secret", f"{stack}/{instance}/{name}")
+            if name in inst.overrides.secret_refs:
+                # The placeholder name an import recorded goes with the secret.
+                refs = {k: v for k, v in inst.overrides.secret_refs.items() if k != name}
+                overrides = attrs.evolve(inst.overrides, secret_refs=refs)
+                tx.update_instance(attrs.evolve(inst, overrides=overrides, updated_at=self._now()))
 
     def list_secrets(self, stack: str) -> list[dict[str, str]]:
         """Secret names per instance (never values)."""
