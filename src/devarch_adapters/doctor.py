@@ -15,6 +15,7 @@ from attrs import frozen
 from devarch_core import naming
 from devarch_core.desired import owned_by
 from devarch_core.errors import DevarchError
+from devarch_core.hostports import holder_command
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -144,7 +145,8 @@ def _ports(devarch: Devarch) -> list[Check]:
                     ),
                     fix=(
                         f"stop the process using port {alloc.host_port} "
-                        f"(`ss -ltnp 'sport = :{alloc.host_port}'`), or pin another port: "
+                        f"(`{holder_command(alloc.host_port, alloc.protocol)}` shows it), "
+                        "or pin another port: "
                         f"`devarch instance set {alloc.stack} {alloc.instance} "
                         f"port={alloc.container_port}:<free port>`"
                     ),

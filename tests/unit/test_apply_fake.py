@@ -310,3 +310,26 @@ def test_a_stale_plan_is_refused_and_changes_nothing(devarch: Devarch) -> None:
         devarch.apply("shop", plan)
     assert runtime_of(devarch).calls_to("create_container") == []
     assert lock_of(devarch).holder("shop") is None
+
+
+def test_a_busy_sticky_host_port_keeps_the_instance_in_the_plan(catalog: Catalog) -> None:
+    """An allocated (not pinned) port that another process holds is an error on a planned add.
+
+    The instance is never silently left out of the adds: the plan shows ``+ db`` and a
+    ``port-in-use`` error that names the command showing the holder.
+    """
+    devarch = make(catalog)
+    devarch.create_stack("a")
+    devarch.add_instance("a", "db", "bb-db")
+    devarch.apply("a")
+    port = int(host_ports(devarch, "a")["db"][0].split(":")[1].split("-")[0])
+    devarch.down("a")
+    probe = devarch.port_probe
+    assert probe is not None
+    probe.busy.add(port)  # type: ignore[attr-defined]
+    plan = devarch.plan("a")
+    assert [(a.action, a.instance) for a in plan.actions] == [("add", "db")]
+    in_use = [d for d in plan.errors if d.code == "port-in-use"]
+    assert len(in_use) == 1
+    assert f"ss -ltnp 'sport = :{port}'" in in_use[0].message
+    assert not [d for d in plan.errors if d.code == "invalid"]
