@@ -90,5 +90,6 @@ class Devarch(ManifestCases):
         self._owner = None
         self._runtime_problem = runtime_problem
         self._engine_info = None
+        self._held_locks = {}
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings = None

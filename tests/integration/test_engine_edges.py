@@ -5,13 +5,23 @@ Every test uses fresh ``unique`` stack names and cleans up (the ``make_devarch``
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 import urllib.request
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.integration.conftest import ENGINES
+from tests.integration.conftest import ENGINES, EXAMPLES
+
+from devarch_adapters.cli import main
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
     from tests.integration.conftest import DevarchFactory
 
     from devarch_core.app import Devarch
@@ -61,3 +71,95 @@ def test_down_then_apply_right_after_a_connection_to_a_published_port(
     devarch.apply(stack)
     assert _web_port(devarch, stack) == port
     assert "again" in _get(port)
+
+
+HOLDER = r"""
+import sys, time
+from devarch_adapters import connect
+
+home, stack = sys.argv[1:3]
+devarch = connect(home=home, runtime="none")
+with devarch.locked(stack, holder="test helper"):
+    print("locked", flush=True)
+    sys.stdin.readline()  # hold the lock until the test closes stdin
+"""
+
+
+@pytest.fixture
+def cli(
+    docker_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., tuple[int, str, str]]:
+    """Run ``devarch --runtime docker`` in-process with a fresh home; returns (code, out, err)."""
+    monkeypatch.setenv("DOCKER_HOST", docker_url)
+    monkeypatch.delenv("DEVARCH_STORE", raising=False)
+    monkeypatch.delenv("DEVARCH_RUNTIME", raising=False)
+    home = str(tmp_path / "cli-home")
+
+    def run(*args: str, runtime: str = "docker") -> tuple[int, str, str]:
+        capsys.readouterr()
+        argv = ["--home", home, "--runtime", runtime, "--catalog", str(EXAMPLES), "--no-color"]
+        code = main([*argv, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.home = home  # type: ignore[attr-defined]
+    return run
+
+
+@contextmanager
+def _lock_held_by_another_process(home: str, stack: str) -> Iterator[int]:
+    """Hold ``stack``'s lock in a helper process (connected to ``home``); yields its pid."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, home, stack],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
+        yield proc.pid
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.docker
+def test_a_second_apply_is_refused_before_it_prints_a_plan(
+    cli: Callable[..., tuple[int, str, str]], unique: str
+) -> None:
+    """A locked stack: ``apply --yes`` exits 3 at once and prints no plan; delete deletes nothing.
+
+    Another process holds the stack's lock; the refusal names it (pid and holder text).
+    """
+    stack = f"{unique}lk"
+    try:
+        assert cli("stack", "create", stack)[0] == 0
+        assert cli("instance", "add", stack, "db", "bb-db")[0] == 0
+        assert cli("apply", stack, "--yes")[0] == 0
+        assert cli("instance", "set", stack, "db", "env.X=1")[0] == 0
+        home: str = cli.home  # type: ignore[attr-defined]
+        with _lock_held_by_another_process(home, stack) as pid:
+            start = time.monotonic()
+            code, out, err = cli("apply", stack, "--yes")
+            assert code == 3, (out, err)
+            assert out == ""
+            assert "Plan for stack" not in err
+            assert f"pid {pid}" in err
+            assert "test helper" in err
+            assert time.monotonic() - start < 5
+            code, out, err = cli("stack", "delete", stack, "--yes")
+            assert code == 3, (out, err)
+            assert f"pid {pid}" in err
+        code, out, _ = cli("--json", "status", stack)
+        assert code == 0
+        assert [row["state"] for row in json.loads(out)] == ["running"]
+        code, out, err = cli("apply", stack, "--yes")
+        assert code == 0, err
+        assert "1 to change" in out
+    finally:
+        cli("stack", "delete", stack, "--yes")

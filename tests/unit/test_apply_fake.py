@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ApplyError, WiringError
+from devarch_core.errors import ApplyError, StackLockedError, WiringError
 from devarch_core.planning import Plan
 from devarch_core.testing import (
     FakeRuntime,
@@ -333,3 +333,28 @@ def test_a_busy_sticky_host_port_keeps_the_instance_in_the_plan(catalog: Catalog
     assert len(in_use) == 1
     assert f"ss -ltnp 'sport = :{port}'" in in_use[0].message
     assert not [d for d in plan.errors if d.code == "invalid"]
+
+
+def test_apply_and_down_inside_locked_use_the_held_lock(devarch: Devarch) -> None:
+    """``locked`` holds the stack lock once; apply and down inside it do not deadlock or fail."""
+    with devarch.locked("shop", holder="front end"):
+        assert lock_of(devarch).holder("shop") is not None
+        devarch.apply("shop")
+        devarch.down("shop")
+    assert lock_of(devarch).holder("shop") is None
+
+
+def test_delete_stack_takes_the_stack_lock(devarch: Devarch) -> None:
+    """While another session holds the lock, delete fails with StackLockedError and keeps all."""
+    devarch.apply("shop")
+    lock = lock_of(devarch)
+    with lock.acquire("shop", holder="pid 1 on elsewhere"):
+        with pytest.raises(StackLockedError) as caught:
+            devarch.delete_stack("shop")
+        assert "pid 1 on elsewhere" in str(caught.value)
+        with pytest.raises(StackLockedError):
+            devarch.apply("shop")
+    assert devarch.get_stack("shop").name == "shop"
+    assert {r.state for r in devarch.status("shop")} == {"running"}
+    devarch.delete_stack("shop")
+    assert runtime_of(devarch).list_containers({}) == []

@@ -684,6 +684,13 @@ def _read_plan(path: str) -> Any:  # noqa: ANN401 - a devarch_core Plan, importe
 
 
 def _apply(ctx: _Context, a: argparse.Namespace) -> int:
+    # Take the stack lock before planning: a second apply while one runs is refused at once
+    # (exit 3, naming the holder) instead of printing a plan the first one is about to change.
+    with ctx.devarch.locked(a.stack, timeout=a.lock_timeout):
+        return _apply_locked(ctx, a)
+
+
+def _apply_locked(ctx: _Context, a: argparse.Namespace) -> int:
     devarch = ctx.devarch
     if a.plan:
         plan = _read_plan(a.plan)

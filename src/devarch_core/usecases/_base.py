@@ -54,6 +54,8 @@ class UseCaseBase:
     _owner: str | None
     _runtime_problem: str | None
     _engine_info: EngineInfo | None
+    #: Stacks whose lock this facade holds (see ``ApplyCases.locked``): stack -> thread id.
+    _held_locks: dict[str, int]
 
     def _now(self) -> str:
         return self.clock.now().isoformat(timespec="seconds")

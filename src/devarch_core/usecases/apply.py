@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -268,6 +269,37 @@ class ApplyCases(WireCases):
         """The plan for a stack: what apply would change, with diagnostics and a staleness token."""
         return self._make_plan(self._desired(stack))
 
+    # -- the stack lock ---------------------------------------------------------------------
+    @contextmanager
+    def locked(
+        self, stack: str, *, timeout: float | None = None, holder: str | None = None
+    ) -> Iterator[None]:
+        """Hold the stack's lock for the block (``StackLockedError`` at once if another holds it).
+
+        ``apply``, ``down`` and ``delete_stack`` called inside the block, from the same thread, use
+        this hold instead of taking the lock again. A front end takes it *before* planning, so a
+        second apply is refused before it shows a plan the first one is about to change.
+        """
+        with self._tx() as tx:
+            self._stack(tx, stack)  # a missing stack is NotFoundError, not a lock file for nothing
+        with self._stack_lock(stack, holder or default_holder(), timeout):
+            yield
+
+    @contextmanager
+    def _stack_lock(self, stack: str, holder: str, timeout: float | None) -> Iterator[None]:
+        if self.lock is None:
+            raise ApplyError("no stack lock configured", step="lock")
+        me = threading.get_ident()
+        if self._held_locks.get(stack) == me:
+            yield  # this thread already holds it (inside ``locked``)
+            return
+        with self.lock.acquire(stack, holder=holder, timeout=timeout):
+            self._held_locks[stack] = me
+            try:
+                yield
+            finally:
+                self._held_locks.pop(stack, None)
+
     # -- apply ------------------------------------------------------------------------------
     def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
@@ -275,10 +307,8 @@ class ApplyCases(WireCases):
         Refuses a stale plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
         """
         runtime = self._require_runtime()
-        if self.lock is None:
-            raise ApplyError("no stack lock configured", step="lock")
         who = holder or default_holder()
-        with self.lock.acquire(stack, holder=who, timeout=lock_timeout):
+        with self._stack_lock(stack, who, lock_timeout):
             timings: dict[str, float] = {}
             start = self.clock.monotonic()
             desired = self._desired(stack)
@@ -522,9 +552,7 @@ class ApplyCases(WireCases):
         """
         with self._tx() as tx:
             st = self._stack(tx, stack)
-        if self.lock is None:
-            raise ApplyError("no stack lock configured", step="lock")
-        with self.lock.acquire(stack, holder="devarch down " + default_holder(), timeout=lock_timeout):
+        with self._stack_lock(stack, "devarch down " + default_holder(), lock_timeout):
             removed = self._teardown(st, remove_volumes=volumes)
             with self._tx() as tx:
                 for inst in tx.list_instances(st.id):
