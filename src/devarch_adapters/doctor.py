@@ -293,8 +293,10 @@ def _orphans(devarch: Devarch) -> list[Check]:
         return []
     labels = owned_by(devarch.owner)
     with devarch.store.transaction() as tx:
-        stack_ids = {s.id for s in tx.list_stacks()}
-        instance_ids = {i.id for s in tx.list_stacks() for i in tx.list_instances(s.id)}
+        stacks = tx.list_stacks()
+        stack_ids = {s.id for s in stacks}
+        network_of = {s.id: s.network_name for s in stacks}
+        instance_ids = {i.id for s in stacks for i in tx.list_instances(s.id)}
     try:
         containers = runtime.list_containers(labels)
         networks = runtime.list_networks(labels)
@@ -311,6 +313,14 @@ def _orphans(devarch: Devarch) -> list[Check]:
         f"network {n.name}"
         for n in networks
         if n.labels.get(naming.LABEL_STACK_ID) not in stack_ids
+    ]
+    # A stack whose network was renamed leaves its old network until the next apply or down.
+    orphans += [
+        f"network {n.name} (stack {n.labels.get(naming.LABEL_STACK_NAME, '?')} now uses "
+        f"{network_of[sid]})"
+        for n in networks
+        if (sid := n.labels.get(naming.LABEL_STACK_ID, "")) in network_of
+        and n.name != network_of[sid]
     ]
     orphans += [
         f"volume {v.name}" for v in volumes if v.labels.get(naming.LABEL_STACK_ID) not in stack_ids

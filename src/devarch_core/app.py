@@ -25,11 +25,11 @@ from devarch_core.ports import (
 )
 from devarch_core.reporting import NullReporter
 from devarch_core.secrets import SecretBox
-from devarch_core.usecases.apply import ApplyResult, InstanceStatus
+from devarch_core.usecases.apply import ApplyResult, DownResult, InstanceStatus
 from devarch_core.usecases.manifests import ManifestCases
 from devarch_core.usecases.stacks import StackSummary
 
-__all__ = ["ApplyResult", "Devarch", "InstanceStatus", "StackSummary", "SystemClock"]
+__all__ = ["ApplyResult", "Devarch", "DownResult", "InstanceStatus", "StackSummary", "SystemClock"]
 
 OWNER_KEY = "owner_id"
 

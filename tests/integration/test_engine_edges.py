@@ -14,15 +14,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.integration.conftest import ENGINES, EXAMPLES
+from tests.integration.conftest import ENGINES, EXAMPLES, runtime_for
 
 from devarch_adapters.cli import main
+from devarch_core.errors import ConflictError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from tests.integration.conftest import DevarchFactory
+    from tests.integration.conftest import DevarchFactory, EngineClient
 
     from devarch_core.app import Devarch
 
@@ -163,3 +164,77 @@ def test_a_second_apply_is_refused_before_it_prints_a_plan(
         assert "1 to change" in out
     finally:
         cli("stack", "delete", stack, "--yes")
+
+
+@pytest.mark.docker
+def test_a_second_store_with_the_same_stack_name_sees_a_conflict(
+    make_devarch: DevarchFactory, tmp_path: Path, unique: str
+) -> None:
+    """Two DEVARCH_HOMEs on one Docker: the second plan names the first store as the owner.
+
+    Its apply refuses before creating anything, never advises removing the other store's
+    objects, and its ``down`` says it removed nothing; the first stack keeps running.
+    """
+    from devarch_adapters import connect  # noqa: PLC0415
+
+    first = make_devarch("docker")
+    second = connect(
+        home=tmp_path / "second-home",
+        runtime=runtime_for("docker", make_devarch.engine_url("docker")),
+        catalog=[str(EXAMPLES)],
+        port_range=make_devarch.window,
+    )
+    stack = f"{unique}twin"
+    try:
+        for devarch in (first, second):
+            devarch.create_stack(stack)
+            devarch.add_instance(stack, "db", "bb-db")
+        first.apply(stack)
+        assert first.owner != second.owner
+        plan = second.plan(stack)
+        assert sorted(d.code for d in plan.errors) == [
+            "container-conflict",
+            "network-conflict",
+            "volume-conflict",
+        ], plan.render_text()
+        text = plan.render_text()
+        assert f"owner {first.owner}" in text
+        assert "remove" not in " ".join(d.message for d in plan.errors)
+        with pytest.raises(ConflictError, match=f"owner {first.owner}"):
+            second.apply(stack)
+        result = second.down_report(stack)
+        assert (result.containers, result.networks, result.volumes) == ((), (), ())
+        assert "removed nothing" in result.describe()
+        assert {r.state for r in first.status(stack)} == {"running"}
+        assert not first.plan(stack).errors
+    finally:
+        second.delete_stack(stack)
+        second.store.close()
+    assert {r.state for r in first.status(stack)} == {"running"}
+
+
+@pytest.mark.docker
+def test_a_changed_network_is_removed_at_the_next_apply(
+    make_devarch: DevarchFactory, engine_client: EngineClient, unique: str
+) -> None:
+    """``stack update --network``: doctor lists the old network, the next apply removes it."""
+    from devarch_adapters.doctor import run_doctor  # noqa: PLC0415
+
+    devarch = make_devarch("docker")
+    client = engine_client("docker")
+    stack = f"{unique}nw"
+    devarch.create_stack(stack)
+    devarch.add_instance(stack, "db", "bb-db")
+    devarch.apply(stack)
+    old = f"devarch-{stack}-net"
+    new = f"devarch-{unique}-other"
+    assert client.networks.list(names=[old])
+    devarch.update_stack(stack, network=new)
+    orphans = next(c for c in run_doctor(devarch) if c.name == "orphans")
+    assert f"network {old} (stack {stack} now uses {new})" in orphans.message
+    devarch.apply(stack)
+    assert [n.name for n in client.networks.list(names=[old]) if n.name == old] == []
+    assert [n.name for n in client.networks.list(names=[new]) if n.name == new] == [new]
+    assert {r.state for r in devarch.status(stack)} == {"running"}
+    orphans = next(c for c in run_doctor(devarch) if c.name == "orphans")
+    assert orphans.status == "pass", orphans.message

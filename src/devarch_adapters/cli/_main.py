@@ -741,14 +741,17 @@ def _status(ctx: _Context, a: argparse.Namespace) -> None:
 
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
     try:
-        removed = ctx.devarch.down(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
+        result = ctx.devarch.down_report(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
     finally:
         ctx.reporter.close()
-    extra = " and its volumes" if a.volumes else ""
     ctx.emit(
-        {"stack": a.stack, "removed_containers": removed, "volumes_removed": a.volumes},
-        f"Stack {a.stack} is down: removed {removed} container(s) and its network{extra}; "
-        "the definition is kept.",
+        {
+            "stack": a.stack,
+            "removed_containers": len(result.containers),
+            "volumes_removed": a.volumes,
+            "removed": result.to_data(),
+        },
+        f"Stack {a.stack} is down: {result.describe()}; the definition is kept.",
     )
 
 
