@@ -77,7 +77,8 @@ def _engine(devarch: Devarch) -> list[Check]:
             name="engine",
             status="pass",
             message=f"{info.engine} {info.version} at {info.endpoint}"
-            + (" (rootless)" if info.rootless else ""),
+            + (" (rootless)" if info.rootless else "")
+            + (f" (chosen automatically: {devarch.runtime_note})" if devarch.runtime_note else ""),
         )
     ]
     selinux = Path("/sys/fs/selinux/enforce")
@@ -128,9 +129,14 @@ def _ports(devarch: Devarch) -> list[Check]:
         except DevarchError:
             containers = []
         own = {p.host_port for c in containers if c.running for p in c.ports}
+    elsewhere = _stacks_elsewhere(devarch)
     with devarch.store.transaction() as tx:
         enabled = {s.name for s in tx.list_stacks() if s.enabled}
-        allocations = [a for a in tx.list_port_allocations(None) if a.stack in enabled]
+        allocations = [
+            a
+            for a in tx.list_port_allocations(None)
+            if a.stack in enabled and a.stack not in elsewhere
+        ]
     for alloc in allocations:
         if alloc.host_port in own:
             continue
@@ -161,6 +167,46 @@ def _ports(devarch: Devarch) -> list[Check]:
             )
         ]
     return problems
+
+
+def _stacks_elsewhere(devarch: Devarch) -> dict[str, str]:
+    """Stacks applied on another engine than the one in use: stack name -> that engine.
+
+    Their containers run on the other engine, so their host ports are held by it (not by a
+    foreign process) and their resources are not visible here.
+    """
+    runtime = devarch.runtime
+    if runtime is None:
+        return {}
+    with devarch.store.transaction() as tx:
+        names = [s.name for s in tx.list_stacks()]
+    found = {}
+    for name in names:
+        engine = devarch.stack_engine(name)
+        if engine and engine != runtime.name:
+            found[name] = engine
+    return found
+
+
+def _engines(devarch: Devarch) -> list[Check]:
+    runtime = devarch.runtime
+    if runtime is None:
+        return []
+    elsewhere = _stacks_elsewhere(devarch)
+    if not elsewhere:
+        return []
+    listed = ", ".join(f"{stack} ({engine})" for stack, engine in sorted(elsewhere.items()))
+    engines = sorted(set(elsewhere.values()))
+    how = " or ".join(f"`--runtime {e}`" for e in engines)
+    return [
+        Check(
+            name="stack-engines",
+            status="warn",
+            message=f"{len(elsewhere)} stack(s) live on another engine than {runtime.name}: "
+            f"{listed}; their ports and resources were not checked",
+            fix=f"run doctor on their engine: {how} (or DEVARCH_RUNTIME)",
+        )
+    ]
 
 
 def _disk(devarch: Devarch) -> list[Check]:
@@ -350,7 +396,7 @@ def _orphans(devarch: Devarch) -> list[Check]:
 def run_doctor(devarch: Devarch) -> list[Check]:
     """Every check, in a stable order."""
     checks: list[Check] = []
-    for check in (_engine, _store, _keyfile, _ports, _disk, _locks, _orphans):
+    for check in (_engine, _store, _keyfile, _engines, _ports, _disk, _locks, _orphans):
         try:
             checks.extend(check(devarch))
         except DevarchError as exc:

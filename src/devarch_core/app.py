@@ -73,6 +73,8 @@ class Devarch(ManifestCases):
         health_timeout: float = 120.0,
         parallelism: int = 8,
         runtime_problem: str | None = None,
+        runtime_auto: bool = False,
+        runtime_note: str | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -91,5 +93,10 @@ class Devarch(ManifestCases):
         self._runtime_problem = runtime_problem
         self._engine_info = None
         self._held_locks = {}
+        #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
+        #: applied on another engine is refused instead of planned against this one.
+        self.runtime_auto = runtime_auto
+        #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
+        self.runtime_note = runtime_note
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings = None

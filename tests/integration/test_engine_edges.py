@@ -238,3 +238,73 @@ def test_a_changed_network_is_removed_at_the_next_apply(
     assert {r.state for r in devarch.status(stack)} == {"running"}
     orphans = next(c for c in run_doctor(devarch) if c.name == "orphans")
     assert orphans.status == "pass", orphans.message
+
+
+@pytest.mark.docker
+@pytest.mark.podman
+def test_a_stack_applied_on_podman_is_not_planned_on_docker_by_auto(
+    cli: Callable[..., tuple[int, str, str]], unique: str
+) -> None:
+    """``--runtime auto`` never switches engines behind the user's back.
+
+    A stack applied on Podman, planned with auto (Docker answers first): refused, naming
+    Podman and how to select it. Explicit ``--runtime docker`` is allowed, with a warning.
+    """
+    stack = f"{unique}pd"
+    try:
+        assert cli("stack", "create", stack)[0] == 0
+        assert cli("instance", "add", stack, "db", "bb-db")[0] == 0
+        code, _, err = cli("apply", stack, "--yes", runtime="podman")
+        assert code == 0, err
+        for command in (("plan", stack), ("status", stack), ("down", stack)):
+            code, out, err = cli(*command, runtime="auto")
+            assert code == 1, (command, out, err)
+            assert f"stack {stack} lives on podman" in err
+            assert "--runtime podman" in err
+        code, out, err = cli("plan", stack, runtime="docker")
+        assert f"stack {stack} was applied on podman" in out, out
+        code, out, _ = cli("--json", "status", stack, runtime="podman")
+        assert [row["state"] for row in json.loads(out)] == ["running"]
+    finally:
+        cli("stack", "delete", stack, "--yes", runtime="podman")
+
+
+@pytest.mark.docker
+@pytest.mark.podman
+def test_an_unreachable_docker_is_said_in_words_and_auto_says_it_uses_podman(
+    cli: Callable[..., tuple[int, str, str]],
+    unique: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DOCKER_HOST at a missing socket: a readable error naming it; auto names its fallback.
+
+    A stack applied on Docker is then refused (it lives on Docker); a new stack may be planned
+    on Podman, with a note saying so.
+    """
+    stack = f"{unique}dk"
+    fresh = f"{unique}fr"
+    gone = tmp_path / "gone.sock"
+    try:
+        assert cli("stack", "create", stack)[0] == 0
+        assert cli("instance", "add", stack, "db", "bb-db")[0] == 0
+        assert cli("apply", stack, "--yes")[0] == 0
+        assert cli("stack", "create", fresh)[0] == 0
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{gone}")
+        code, _, err = cli("plan", stack)
+        assert code == 1
+        assert f"no engine socket at {gone}" in err
+        assert "FileNotFoundError" not in err
+        assert "Connection aborted" not in err
+        code, _, err = cli("plan", stack, runtime="auto")
+        assert code == 1
+        assert f"stack {stack} lives on docker" in err
+        assert "--runtime docker" in err
+        assert "FileNotFoundError" not in err
+        code, _, err = cli("plan", fresh, runtime="auto")
+        assert code == 0, err
+        assert "using Podman at" in err
+    finally:
+        monkeypatch.delenv("DOCKER_HOST")
+        cli("stack", "delete", stack, "--yes")
+        cli("stack", "delete", fresh, "--yes")

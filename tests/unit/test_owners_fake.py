@@ -14,8 +14,8 @@ import pytest
 
 from devarch_adapters.doctor import run_doctor
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ConflictError
-from devarch_core.testing import FakeRuntime, fake_devarch
+from devarch_core.errors import ConflictError, EngineError
+from devarch_core.testing import FakeRuntime, InMemoryKeys, InMemoryStore, fake_devarch
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -95,3 +95,58 @@ def test_a_renamed_network_is_removed_at_the_next_apply(catalog: Catalog) -> Non
     assert not [d for d in devarch.plan("s").diagnostics if d.code == "old-network"]
     orphans = next(c for c in run_doctor(devarch) if c.name == "orphans")
     assert orphans.status == "pass"
+
+
+def _engine(name: str) -> FakeRuntime:
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+    runtime.name = name
+    return runtime
+
+
+def test_auto_never_plans_a_stack_on_another_engine(catalog: Catalog) -> None:
+    """A stack applied on one engine is refused on another picked automatically.
+
+    Plan, status, down and delete say where the stack lives and how to select it; an engine
+    chosen explicitly is allowed, with a warning; a stack never applied plans anywhere.
+    """
+    store = InMemoryStore()
+    keys = InMemoryKeys()
+    docker = fake_devarch(catalog, store=store, keys=keys, runtime=_engine("docker"))
+    docker.create_stack("s")
+    docker.add_instance("s", "db", "bb-db")
+    docker.apply("s")
+    assert docker.stack_engine("s") == "docker"
+    podman = fake_devarch(
+        catalog,
+        store=store,
+        keys=keys,
+        runtime=_engine("podman"),
+        runtime_auto=True,
+        runtime_note="Docker did not answer",
+    )
+    for call in (
+        lambda: podman.plan("s"),
+        lambda: podman.apply("s"),
+        lambda: podman.status("s"),
+        lambda: podman.down("s"),
+        lambda: podman.delete_stack("s"),
+    ):
+        with pytest.raises(EngineError) as caught:
+            call()
+        message = str(caught.value)
+        assert "stack s lives on docker" in message
+        assert "--runtime docker" in message
+        assert "Docker did not answer" in message
+    assert podman.get_stack("s").name == "s"
+    assert _runtime(podman).calls_to("create_container") == []
+    assert {r.state for r in docker.status("s")} == {"running"}
+
+    podman.create_stack("new")
+    podman.add_instance("new", "db", "bb-db")
+    assert [a.action for a in podman.plan("new").actions] == ["add"]
+
+    chosen = fake_devarch(catalog, store=store, keys=keys, runtime=_engine("podman"))
+    [warning] = [d for d in chosen.plan("s").diagnostics if d.code == "other-engine"]
+    assert "applied on docker" in warning.message
+    docker.delete_stack("s")
+    assert docker.stack_engine("new") is None

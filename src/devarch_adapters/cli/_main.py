@@ -111,6 +111,9 @@ class _Context:
                 catalog=self.args.catalog,
                 reporter=self.reporter if self.needs_runtime else None,
             )
+            if self._devarch.runtime_note:
+                # Say which engine auto-detection fell back to (stderr: never machine output).
+                self.note(f"note: {self._devarch.runtime_note}")
         return self._devarch
 
     def out(self, text: str) -> None:

@@ -168,6 +168,9 @@ class ApplyCases(WireCases):
             stack = self._stack(tx, stack_name)
             instances, effective, diagnostics, wiring_rows, waves = self._resolve_stack(tx, stack)
             existing = self._all_allocations(tx, stack.name)
+        if runtime is not None:
+            runtime = self._runtime_for(stack)
+            diagnostics.extend(self._engine_diagnostics(runtime, stack))
         observed = (
             runtime.list_containers(
                 owned_by(owner, stack.id)
@@ -237,6 +240,24 @@ class ApplyCases(WireCases):
             new_ports=resolution.new,
             inputs={f"template {i.template}@{i.template_version}": self.template_for(i).content_hash for i in instances},
         )
+
+    def _engine_diagnostics(self, runtime: Runtime, stack: Stack) -> list[PlanDiagnostic]:
+        """A warning when the user chose an engine other than the one the stack lives on."""
+        recorded = self.stack_engine(stack.name)
+        current = self._engine_kind(runtime)
+        if not recorded or recorded == current:
+            return []
+        return [
+            PlanDiagnostic(
+                severity="warning",
+                code="other-engine",
+                message=(
+                    f"stack {stack.name} was applied on {recorded}; this plan is against "
+                    f"{current}, as selected: apply builds the stack there too, and leaves "
+                    f"what runs on {recorded} as it is"
+                ),
+            )
+        ]
 
     def _holder(self, labels: Mapping[str, str]) -> tuple[str, str]:
         """Who owns an engine object, in words, and what to add to the advice.
@@ -510,6 +531,7 @@ class ApplyCases(WireCases):
                 if any(d.code in _CONFLICTS for d in current.errors):
                     raise ConflictError(f"cannot apply stack {stack}: {detail}")
                 raise WiringError(f"cannot apply stack {stack}: {detail}")
+            self._record_engine(runtime, desired.stack)
             if current.actions:
                 self._execute(runtime, desired, current, timings)
             else:
@@ -734,7 +756,7 @@ class ApplyCases(WireCases):
     # -- down / status ----------------------------------------------------------------------
     def _teardown(self, stack: Stack, *, remove_volumes: bool) -> DownResult:
         """Remove only what this store created for this stack (selected by owner and stack id)."""
-        runtime = self._require_runtime()
+        runtime = self._runtime_for(stack)
         owner = self.owner
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
@@ -787,10 +809,11 @@ class ApplyCases(WireCases):
 
     def status(self, stack: str) -> list[InstanceStatus]:
         """Each instance's container state, health and published ports."""
-        runtime = self._require_runtime()
+        self._require_runtime()
         with self._tx() as tx:
             st = self._stack(tx, stack)
             instances = tx.list_instances(st.id)
+        runtime = self._runtime_for(st)
         observed = {
             c.name: c
             for c in runtime.list_containers(

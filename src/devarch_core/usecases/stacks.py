@@ -19,6 +19,7 @@ from devarch_core.ports import (
     SealedSecret,
 )
 from devarch_core.secrets import SecretSlot
+from devarch_core.usecases._base import STACK_ENGINE_KEY
 from devarch_core.usecases.apply import ApplyCases, default_holder
 
 __all__ = ["StackCases", "StackSummary"]
@@ -166,6 +167,8 @@ class StackCases(ApplyCases):
             self.config_files.remove(stack.name)
         with self._tx() as tx:
             tx.delete_stack(stack.id)
+            if tx.get_meta(STACK_ENGINE_KEY + stack.id):
+                tx.set_meta(STACK_ENGINE_KEY + stack.id, "")
 
     def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
         """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the new slots)."""
