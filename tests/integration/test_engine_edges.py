@@ -6,6 +6,7 @@ Every test uses fresh ``unique`` stack names and cleans up (the ``make_devarch``
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +73,16 @@ def test_down_then_apply_right_after_a_connection_to_a_published_port(
     devarch.apply(stack)
     assert _web_port(devarch, stack) == port
     assert "again" in _get(port)
+    devarch.down(stack)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+        holder.bind(("127.0.0.1", port))
+        holder.listen(1)  # a genuinely taken port: an error on a planned add, never a dropped add
+        plan = devarch.plan(stack)
+    assert sorted(a.instance for a in plan.actions if a.action == "add") == ["db", "web"]
+    [in_use] = [d for d in plan.errors if d.code == "port-in-use"]
+    assert in_use.instance == "web"
+    assert f"ss -ltnp 'sport = :{port}'" in in_use.message
 
 
 HOLDER = r"""
