@@ -373,7 +373,7 @@ def _stack_delete(ctx: _Context, a: argparse.Namespace) -> int | None:
         ctx.note("Cancelled; nothing was deleted.")
         return EXIT_ERROR
     devarch = ctx.devarch
-    devarch.delete_stack(a.name, keep_volumes=a.keep_volumes)
+    devarch.delete_stack(a.name, keep_volumes=a.keep_volumes, lock_timeout=a.lock_timeout)
     if devarch.runtime is None and not ctx.json:
         ctx.note(f"warning: no container engine was used; {a.name}'s containers, if any, still run")
     ctx.emit({"deleted": a.name, "engine": devarch.runtime is not None}, f"Deleted stack {a.name}.")
@@ -847,6 +847,13 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--keep-volumes", action="store_true", help="keep the stack's named volumes")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--lock-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="wait this long for the stack lock (default: fail at once while an apply runs)",
+    )
     for verb, enabled in (("enable", True), ("disable", False)):
         p = _leaf(stack, verb, _stack_enable, f"{verb} a stack", enabled=enabled)
         p.add_argument("name", metavar="NAME")
