@@ -167,6 +167,9 @@ def test_a_second_apply_is_refused_before_it_prints_a_plan(
             code, out, err = cli("stack", "delete", stack, "--yes")
             assert code == 3, (out, err)
             assert f"pid {pid}" in err
+            code, out, err = cli("plan", stack)
+            assert code == 0
+            assert f"stack {stack} is being applied now" in err
         code, out, _ = cli("--json", "status", stack)
         assert code == 0
         assert [row["state"] for row in json.loads(out)] == ["running"]

@@ -657,6 +657,11 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
 
 def _plan(ctx: _Context, a: argparse.Namespace) -> int:
     plan = ctx.devarch.plan(a.stack)
+    lock = ctx.devarch.lock
+    holder = lock.holder(a.stack) if lock is not None else None
+    if holder is not None:
+        # Planning takes no lock; a plan made while an apply runs shows a world in motion.
+        ctx.note(f"note: stack {a.stack} is being applied now ({holder}); plan again when it ends")
     if a.out:
         Path(a.out).write_text(plan.to_json(), encoding="utf-8")
     if ctx.json:
