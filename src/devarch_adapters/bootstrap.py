@@ -122,11 +122,14 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
     """The runtime adapter for ``kind``; with ``auto`` the first engine that answers.
 
     Returns ``(runtime, None)`` or ``(None, why)`` when no engine answers (commands that need one
-    then fail with that reason; the rest of devarch keeps working).
+    then fail with that reason; the rest of devarch keeps working). With ``auto``, Docker is tried
+    first; when it does not answer and Podman does, the Podman runtime's ``auto_note`` says so
+    (``Docker did not answer at ... (...); using Podman at unix:///...``).
     """
     if kind == "none":
         return None, "DEVARCH_RUNTIME=none"
     tried = []
+    docker_problem = "Docker did not answer"
     if kind in ("auto", "docker"):
         from devarch_adapters.docker import DockerRuntime  # noqa: PLC0415
 
@@ -135,6 +138,12 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
             info = docker_rt.info()
         except DevarchError as exc:
             tried.append(f"docker: {exc}")
+            reason = (
+                str(exc)
+                .removeprefix(f"cannot reach the container engine at {docker_rt.endpoint}: ")
+                .removesuffix(" (is the engine running?)")
+            )
+            docker_problem = f"Docker did not answer at {docker_rt.endpoint} ({reason})"
         else:
             if info.engine == "podman":
                 # DOCKER_HOST points at Podman's socket: Podman's adapter runs its healthchecks.
@@ -151,6 +160,8 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
         except DevarchError as exc:
             tried.append(f"podman: {exc}")
         else:
+            if kind == "auto":
+                podman_rt.auto_note = f"{docker_problem}; using Podman at {podman_rt.endpoint}"
             return podman_rt, None
     return None, "no container engine reachable (" + "; ".join(tried) + ")"
 
@@ -197,10 +208,12 @@ def connect(
     store_obj, lock = open_store(settings.store_url)
     runtime_obj: Runtime | None
     problem: str | None
+    note: str | None = None
     if runtime is not None and not isinstance(runtime, str):
         runtime_obj, problem = runtime, None
     else:
         runtime_obj, problem = open_runtime(settings.runtime)
+        note = getattr(runtime_obj, "auto_note", None)
     devarch = Devarch(
         store=store_obj,
         catalog=load_catalog(settings.catalog_paths),
@@ -211,6 +224,8 @@ def connect(
         port_probe=SocketPortProbe(),
         reporter=reporter,
         runtime_problem=problem,
+        runtime_auto=settings.runtime == "auto" and (runtime is None or isinstance(runtime, str)),
+        runtime_note=note,
         **options,  # type: ignore[arg-type]
     )
     devarch.settings = settings

@@ -15,6 +15,7 @@ from attrs import frozen
 from devarch_core import naming
 from devarch_core.desired import owned_by
 from devarch_core.errors import DevarchError
+from devarch_core.hostports import holder_command
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -76,7 +77,8 @@ def _engine(devarch: Devarch) -> list[Check]:
             name="engine",
             status="pass",
             message=f"{info.engine} {info.version} at {info.endpoint}"
-            + (" (rootless)" if info.rootless else ""),
+            + (" (rootless)" if info.rootless else "")
+            + (f" (chosen automatically: {devarch.runtime_note})" if devarch.runtime_note else ""),
         )
     ]
     selinux = Path("/sys/fs/selinux/enforce")
@@ -127,9 +129,14 @@ def _ports(devarch: Devarch) -> list[Check]:
         except DevarchError:
             containers = []
         own = {p.host_port for c in containers if c.running for p in c.ports}
+    elsewhere = _stacks_elsewhere(devarch)
     with devarch.store.transaction() as tx:
         enabled = {s.name for s in tx.list_stacks() if s.enabled}
-        allocations = [a for a in tx.list_port_allocations(None) if a.stack in enabled]
+        allocations = [
+            a
+            for a in tx.list_port_allocations(None)
+            if a.stack in enabled and a.stack not in elsewhere
+        ]
     for alloc in allocations:
         if alloc.host_port in own:
             continue
@@ -144,7 +151,8 @@ def _ports(devarch: Devarch) -> list[Check]:
                     ),
                     fix=(
                         f"stop the process using port {alloc.host_port} "
-                        f"(`ss -ltnp 'sport = :{alloc.host_port}'`), or pin another port: "
+                        f"(`{holder_command(alloc.host_port, alloc.protocol)}` shows it), "
+                        "or pin another port: "
                         f"`devarch instance set {alloc.stack} {alloc.instance} "
                         f"port=<free port>:{alloc.container_port}`"
                     ),
@@ -159,6 +167,46 @@ def _ports(devarch: Devarch) -> list[Check]:
             )
         ]
     return problems
+
+
+def _stacks_elsewhere(devarch: Devarch) -> dict[str, str]:
+    """Stacks applied on another engine than the one in use: stack name -> that engine.
+
+    Their containers run on the other engine, so their host ports are held by it (not by a
+    foreign process) and their resources are not visible here.
+    """
+    runtime = devarch.runtime
+    if runtime is None:
+        return {}
+    with devarch.store.transaction() as tx:
+        names = [s.name for s in tx.list_stacks()]
+    found = {}
+    for name in names:
+        engine = devarch.stack_engine(name)
+        if engine and engine != runtime.name:
+            found[name] = engine
+    return found
+
+
+def _engines(devarch: Devarch) -> list[Check]:
+    runtime = devarch.runtime
+    if runtime is None:
+        return []
+    elsewhere = _stacks_elsewhere(devarch)
+    if not elsewhere:
+        return []
+    listed = ", ".join(f"{stack} ({engine})" for stack, engine in sorted(elsewhere.items()))
+    engines = sorted(set(elsewhere.values()))
+    how = " or ".join(f"`--runtime {e}`" for e in engines)
+    return [
+        Check(
+            name="stack-engines",
+            status="warn",
+            message=f"{len(elsewhere)} stack(s) live on another engine than {runtime.name}: "
+            f"{listed}; their ports and resources were not checked",
+            fix=f"run doctor on their engine: {how} (or DEVARCH_RUNTIME)",
+        )
+    ]
 
 
 def _disk(devarch: Devarch) -> list[Check]:
@@ -314,8 +362,10 @@ def _orphans(devarch: Devarch) -> list[Check]:
         return []
     labels = owned_by(devarch.owner)
     with devarch.store.transaction() as tx:
-        stack_ids = {s.id for s in tx.list_stacks()}
-        instance_ids = {i.id for s in tx.list_stacks() for i in tx.list_instances(s.id)}
+        stacks = tx.list_stacks()
+        stack_ids = {s.id for s in stacks}
+        network_of = {s.id: s.network_name for s in stacks}
+        instance_ids = {i.id for s in stacks for i in tx.list_instances(s.id)}
     try:
         containers = runtime.list_containers(labels)
         networks = runtime.list_networks(labels)
@@ -332,6 +382,14 @@ def _orphans(devarch: Devarch) -> list[Check]:
         f"network {n.name}"
         for n in networks
         if n.labels.get(naming.LABEL_STACK_ID) not in stack_ids
+    ]
+    # A stack whose network was renamed leaves its old network until the next apply or down.
+    orphans += [
+        f"network {n.name} (stack {n.labels.get(naming.LABEL_STACK_NAME, '?')} now uses "
+        f"{network_of[sid]})"
+        for n in networks
+        if (sid := n.labels.get(naming.LABEL_STACK_ID, "")) in network_of
+        and n.name != network_of[sid]
     ]
     orphans += [
         f"volume {v.name}" for v in volumes if v.labels.get(naming.LABEL_STACK_ID) not in stack_ids
@@ -361,7 +419,7 @@ def _orphans(devarch: Devarch) -> list[Check]:
 def run_doctor(devarch: Devarch) -> list[Check]:
     """Every check, in a stable order."""
     checks: list[Check] = []
-    for check in (_engine, _store, _keyfile, _key_store, _ports, _disk, _locks, _orphans):
+    for check in (_engine, _store, _keyfile, _key_store, _engines, _ports, _disk, _locks, _orphans):
         try:
             checks.extend(check(devarch))
         except DevarchError as exc:

@@ -11,7 +11,14 @@ __all__ = ["SocketPortProbe"]
 
 
 class SocketPortProbe:
-    """A PortProbe that binds the address briefly (no connection is made)."""
+    """A PortProbe that binds the address briefly (no connection is made).
+
+    TCP binds with ``SO_REUSEADDR``, as the engine's port forwarder (``docker-proxy``,
+    ``rootlessport``, conmon) does: connections left in ``TIME-WAIT`` after a container that
+    published the port went away do not stop the engine from binding it, so they must not make
+    the port look taken either. A socket that *listens* on the port still fails the bind.
+    UDP binds without it: there ``SO_REUSEADDR`` would let two live sockets share the port.
+    """
 
     def is_free(self, host_ip: str, port: int, protocol: str = "tcp") -> bool:
         """True if ``host_ip:port`` can be bound now."""
@@ -25,6 +32,8 @@ class SocketPortProbe:
         kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
         family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
         with socket.socket(family, kind) as sock:
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host_ip or "0.0.0.0", port))  # noqa: S104 - "" means all interfaces, as an engine would bind
             except OSError:

@@ -15,7 +15,14 @@ ports in :mod:`devarch_core.ports`; in-memory fakes live in :mod:`devarch_core.t
 Importing this package loads no driver (docker, psycopg, sqlite3, requests).
 """
 
-from devarch_core.app import ApplyResult, Devarch, InstanceStatus, StackSummary, SystemClock
+from devarch_core.app import (
+    ApplyResult,
+    Devarch,
+    DownResult,
+    InstanceStatus,
+    StackSummary,
+    SystemClock,
+)
 from devarch_core.catalog import Catalog, builtin_catalog, parse_template_text
 from devarch_core.compose_import import ComposeImport, template_to_yaml, templates_from_compose
 from devarch_core.engine import (
@@ -88,6 +95,7 @@ __all__ = [
     "ContainerSpec",
     "Devarch",
     "DevarchError",
+    "DownResult",
     "EffectiveConfig",
     "EngineError",
     "EngineInfo",

@@ -25,11 +25,11 @@ from devarch_core.ports import (
 )
 from devarch_core.reporting import NullReporter
 from devarch_core.secrets import SecretBox
-from devarch_core.usecases.apply import ApplyResult, InstanceStatus
+from devarch_core.usecases.apply import ApplyResult, DownResult, InstanceStatus
 from devarch_core.usecases.manifests import ManifestCases
 from devarch_core.usecases.stacks import StackSummary
 
-__all__ = ["ApplyResult", "Devarch", "InstanceStatus", "StackSummary", "SystemClock"]
+__all__ = ["ApplyResult", "Devarch", "DownResult", "InstanceStatus", "StackSummary", "SystemClock"]
 
 OWNER_KEY = "owner_id"
 
@@ -73,6 +73,8 @@ class Devarch(ManifestCases):
         health_timeout: float = 120.0,
         parallelism: int = 8,
         runtime_problem: str | None = None,
+        runtime_auto: bool = False,
+        runtime_note: str | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -90,5 +92,11 @@ class Devarch(ManifestCases):
         self._owner = None
         self._runtime_problem = runtime_problem
         self._engine_info = None
+        self._held_locks = {}
+        #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
+        #: applied on another engine is refused instead of planned against this one.
+        self.runtime_auto = runtime_auto
+        #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
+        self.runtime_note = runtime_note
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings = None

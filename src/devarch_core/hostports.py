@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from devarch_core.ports import PortProbe
 
-__all__ = ["PortRequest", "PortResolution", "allocate_ports"]
+__all__ = ["PortRequest", "PortResolution", "allocate_ports", "holder_command"]
 
 DEFAULT_RANGE = (20000, 29999)
 
@@ -57,6 +57,12 @@ class PortResolution:
     diagnostics: tuple[PlanDiagnostic, ...]
 
 
+def holder_command(port: int, protocol: str = "tcp") -> str:
+    """The shell command that shows which process holds ``port`` (listening sockets only)."""
+    flags = "-lunp" if protocol == "udp" else "-ltnp"
+    return f"ss {flags} 'sport = :{port}'"
+
+
 def _owner(alloc: PortAllocation) -> str:
     return f"{alloc.stack}/{alloc.instance}"
 
@@ -94,6 +100,11 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
             and not probe.is_free(req.host_ip, port, req.protocol)
         )
 
+    def keep(req: PortRequest, port: int) -> None:
+        # A port that cannot be used now stays the instance's in the plan (the error blocks
+        # apply): the instance is still planned, never silently left out of the adds.
+        chosen.setdefault(req.instance_id, {})[req.key] = req.allocation(port)
+
     pending = []
     for req in sorted(requests, key=lambda r: (r.stack, r.instance, r.container_port, r.protocol)):
         previous = by_instance.get((req.instance_id, req.key))
@@ -116,6 +127,7 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     ),
                 )
             )
+            keep(req, port)
             continue
         other = claimed.get((port, req.protocol))
         if other is not None:
@@ -128,6 +140,7 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     f"{other.stack}/{other.instance} and {req.stack}/{req.instance}",
                 )
             )
+            keep(req, port)
             continue
         if busy_elsewhere(req, port):
             diagnostics.append(
@@ -138,10 +151,12 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
                     message=(
                         f"host port {req.host_ip}:{port}/{req.protocol} "
                         f"for {req.stack}/{req.instance} "
-                        "is already bound by another process; stop it or pin another port"
+                        "is already bound by another process; stop it "
+                        f"(`{holder_command(port, req.protocol)}` shows it) or pin another port"
                     ),
                 )
             )
+            keep(req, port)
             continue
         claimed[(port, req.protocol)] = req
         alloc = req.allocation(port)

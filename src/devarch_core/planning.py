@@ -291,10 +291,13 @@ def compute_plan(
     diagnostics: Sequence[PlanDiagnostic] = (),
     wiring: Sequence[Mapping[str, Any]] = (),
     extra_basis: Mapping[str, str] | None = None,
+    blocked: Mapping[str, str] | None = None,
 ) -> Plan:
     """Diff desired against observed; ``applied`` maps instance id to its last applied record.
 
     ``observed`` must be only this stack's containers of this owner (the caller filters by labels).
+    ``blocked`` maps a container name to why it cannot be created (a same-named object another
+    owner holds): its add carries that reason (the matching error diagnostic blocks apply).
     """
     observed_by_name = {c.name: c for c in observed}
     actions: list[Action] = []
@@ -312,7 +315,7 @@ def compute_plan(
                     instance=eff.instance,
                     container=eff.container_name,
                     changes=changes,
-                    reason="new container",
+                    reason=(blocked or {}).get(eff.container_name, "new container"),
                 )
             )
             continue

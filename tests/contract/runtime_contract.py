@@ -199,6 +199,25 @@ class RuntimeContract:
         only_b = runtime.list_networks({"devarch.test": unique, "devarch.stack": "b"})
         assert [n.name for n in only_b] == [f"{unique}-b"]
 
+    def test_listing_without_labels_lists_everything(self, runtime, made, unique, labels):
+        """An empty label filter lists every network and volume, labelled or not.
+
+        The plan relies on it to find a same-named object of another owner (or of no devarch
+        store) before it creates anything.
+        """
+        made.networks += [f"{unique}-plain-net", f"{unique}-own-net"]
+        runtime.ensure_network(f"{unique}-plain-net", {})
+        runtime.ensure_network(f"{unique}-own-net", labels)
+        made.volumes += [f"{unique}-plain-vol", f"{unique}-own-vol"]
+        runtime.ensure_volume(f"{unique}-plain-vol", {})
+        runtime.ensure_volume(f"{unique}-own-vol", labels)
+        networks = {n.name: n.labels for n in runtime.list_networks({})}
+        volumes = {v.name: v.labels for v in runtime.list_volumes({})}
+        assert networks[f"{unique}-own-net"] == labels
+        assert f"{unique}-plain-net" in networks
+        assert volumes[f"{unique}-own-vol"] == labels
+        assert f"{unique}-plain-vol" in volumes
+
     # -- volumes -------------------------------------------------------------------------------
     def test_volumes_are_ensured_listed_and_removed(self, runtime, made, unique, labels):
         """ensure_volume is idempotent, list filters by labels, remove says if it existed."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ApplyError, WiringError
+from devarch_core.errors import ApplyError, StackLockedError, WiringError
 from devarch_core.planning import Plan
 from devarch_core.testing import (
     FakeRuntime,
@@ -310,3 +310,51 @@ def test_a_stale_plan_is_refused_and_changes_nothing(devarch: Devarch) -> None:
         devarch.apply("shop", plan)
     assert runtime_of(devarch).calls_to("create_container") == []
     assert lock_of(devarch).holder("shop") is None
+
+
+def test_a_busy_sticky_host_port_keeps_the_instance_in_the_plan(catalog: Catalog) -> None:
+    """An allocated (not pinned) port that another process holds is an error on a planned add.
+
+    The instance is never silently left out of the adds: the plan shows ``+ db`` and a
+    ``port-in-use`` error that names the command showing the holder.
+    """
+    devarch = make(catalog)
+    devarch.create_stack("a")
+    devarch.add_instance("a", "db", "bb-db")
+    devarch.apply("a")
+    port = int(host_ports(devarch, "a")["db"][0].split(":")[1].split("-")[0])
+    devarch.down("a")
+    probe = devarch.port_probe
+    assert probe is not None
+    probe.busy.add(port)  # type: ignore[attr-defined]
+    plan = devarch.plan("a")
+    assert [(a.action, a.instance) for a in plan.actions] == [("add", "db")]
+    in_use = [d for d in plan.errors if d.code == "port-in-use"]
+    assert len(in_use) == 1
+    assert f"ss -ltnp 'sport = :{port}'" in in_use[0].message
+    assert not [d for d in plan.errors if d.code == "invalid"]
+
+
+def test_apply_and_down_inside_locked_use_the_held_lock(devarch: Devarch) -> None:
+    """``locked`` holds the stack lock once; apply and down inside it do not deadlock or fail."""
+    with devarch.locked("shop", holder="front end"):
+        assert lock_of(devarch).holder("shop") is not None
+        devarch.apply("shop")
+        devarch.down("shop")
+    assert lock_of(devarch).holder("shop") is None
+
+
+def test_delete_stack_takes_the_stack_lock(devarch: Devarch) -> None:
+    """While another session holds the lock, delete fails with StackLockedError and keeps all."""
+    devarch.apply("shop")
+    lock = lock_of(devarch)
+    with lock.acquire("shop", holder="pid 1 on elsewhere"):
+        with pytest.raises(StackLockedError) as caught:
+            devarch.delete_stack("shop")
+        assert "pid 1 on elsewhere" in str(caught.value)
+        with pytest.raises(StackLockedError):
+            devarch.apply("shop")
+    assert devarch.get_stack("shop").name == "shop"
+    assert {r.state for r in devarch.status("shop")} == {"running"}
+    devarch.delete_stack("shop")
+    assert runtime_of(devarch).list_containers({}) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ApplyError, WiringError
+from devarch_core.errors import ConflictError, WiringError
 from devarch_core.testing import FakeRuntime, fake_devarch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -115,10 +115,14 @@ def test_apply_never_adopts_a_network_it_did_not_create(devarch):
     runtime.ensure_network("devarch-s-net", {"team": "someone-else"})
     devarch.create_stack("s")
     devarch.add_instance("s", "db", "bb-db")
-    with pytest.raises(ApplyError, match="never adopts") as failed:
+    errors = [d for d in devarch.plan("s").errors if d.code == "network-conflict"]
+    assert len(errors) == 1
+    assert "devarch-s-net already exists and was not created by devarch" in errors[0].message
+    with pytest.raises(ConflictError, match="devarch-s-net") as failed:
         devarch.apply("s")
-    assert "devarch-s-net" in str(failed.value)
+    assert "--network" in str(failed.value)
     assert runtime.calls_to("create_container") == []
+    assert runtime.calls_to("ensure_network") == ["devarch-s-net"]  # only the test's own call
     assert devarch.lock.holder("s") is None
 
 
@@ -131,5 +135,8 @@ def test_apply_never_adopts_a_volume_of_another_owner(devarch, catalog):
     other.down("s")
     devarch.create_stack("s")
     devarch.add_instance("s", "db", "bb-db")
-    with pytest.raises(ApplyError, match="never adopts"):
+    [conflict] = devarch.plan("s").errors
+    assert conflict.code == "volume-conflict"
+    assert f"another devarch store (owner {other.owner}" in conflict.message
+    with pytest.raises(ConflictError, match="devarch-s-db-data"):
         devarch.apply("s")

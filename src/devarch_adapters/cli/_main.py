@@ -129,6 +129,9 @@ class _Context:
                 catalog=self.args.catalog,
                 reporter=self.reporter if self.needs_runtime else None,
             )
+            if self._devarch.runtime_note:
+                # Say which engine auto-detection fell back to (stderr: never machine output).
+                self.note(f"note: {self._devarch.runtime_note}")
         return self._devarch
 
     def out(self, text: str, *, coloured: bool = False) -> None:
@@ -429,7 +432,7 @@ def _stack_delete(ctx: _Context, a: argparse.Namespace) -> int | None:
         ctx.note("Cancelled; nothing was deleted.")
         return EXIT_ERROR
     devarch = ctx.devarch
-    devarch.delete_stack(a.name, keep_volumes=a.keep_volumes)
+    devarch.delete_stack(a.name, keep_volumes=a.keep_volumes, lock_timeout=a.lock_timeout)
     if devarch.runtime is None and not ctx.json:
         ctx.note(f"warning: no container engine was used; {a.name}'s containers, if any, still run")
     ctx.emit({"deleted": a.name, "engine": devarch.runtime is not None}, f"Deleted stack {a.name}.")
@@ -722,6 +725,11 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
 
 def _plan(ctx: _Context, a: argparse.Namespace) -> int:
     plan = ctx.devarch.plan(a.stack)
+    lock = ctx.devarch.lock
+    holder = lock.holder(a.stack) if lock is not None else None
+    if holder is not None:
+        # Planning takes no lock; a plan made while an apply runs shows a world in motion.
+        ctx.note(f"note: stack {a.stack} is being applied now ({holder}); plan again when it ends")
     if a.out:
         from devarch_adapters.filesystem.output import write_output  # noqa: PLC0415
 
@@ -754,6 +762,13 @@ def _read_plan(path: str) -> Any:  # noqa: ANN401 - a devarch_core Plan, importe
 
 
 def _apply(ctx: _Context, a: argparse.Namespace) -> int:
+    # Take the stack lock before planning: a second apply while one runs is refused at once
+    # (exit 3, naming the holder) instead of printing a plan the first one is about to change.
+    with ctx.devarch.locked(a.stack, timeout=a.lock_timeout):
+        return _apply_locked(ctx, a)
+
+
+def _apply_locked(ctx: _Context, a: argparse.Namespace) -> int:
     devarch = ctx.devarch
     if a.plan:
         plan = _read_plan(a.plan)
@@ -805,14 +820,17 @@ def _status(ctx: _Context, a: argparse.Namespace) -> None:
 
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
     try:
-        removed = ctx.devarch.down(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
+        result = ctx.devarch.down_report(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
     finally:
         ctx.reporter.close()
-    extra = " and its volumes" if a.volumes else ""
     ctx.emit(
-        {"stack": a.stack, "removed_containers": removed, "volumes_removed": a.volumes},
-        f"Stack {a.stack} is down: removed {removed} container(s) and its network{extra}; "
-        "the definition is kept.",
+        {
+            "stack": a.stack,
+            "removed_containers": len(result.containers),
+            "volumes_removed": a.volumes,
+            "removed": result.to_data(),
+        },
+        f"Stack {a.stack} is down: {result.describe()}; the definition is kept.",
     )
 
 
@@ -906,6 +924,13 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--keep-volumes", action="store_true", help="keep the stack's named volumes")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--lock-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="wait this long for the stack lock (default: fail at once while an apply runs)",
+    )
     for verb, enabled in (("enable", True), ("disable", False)):
         p = _leaf(stack, verb, _stack_enable, f"{verb} a stack", enabled=enabled)
         p.add_argument("name", metavar="NAME")

@@ -14,6 +14,7 @@ import contextlib
 import math
 import os
 import re
+import socket
 import threading
 import urllib.parse
 from contextlib import contextmanager
@@ -79,6 +80,36 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, docker.errors.APIError) and exc.explanation:
         return str(exc.explanation)
     return str(exc) or type(exc).__name__
+
+
+def _unreachable(exc: BaseException, endpoint: str) -> str:
+    """Say in words why the engine at ``endpoint`` did not answer (never a driver's repr).
+
+    The docker SDK and requests wrap the OS error several times
+    (``('Connection aborted.', FileNotFoundError(2, ...))``): find it in the chain.
+    """
+    path = urllib.parse.urlsplit(endpoint).path if endpoint.startswith("unix:") else ""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, FileNotFoundError) and path:
+            return f"no engine socket at {path} (is the engine running?)"
+        if isinstance(item, PermissionError):
+            where = f"socket {path}" if path else endpoint
+            return f"permission denied on the {where} (is your user allowed to use it?)"
+        if isinstance(item, ConnectionRefusedError):
+            return f"connection refused at {endpoint} (is the engine running?)"
+        if isinstance(item, TimeoutError | socket.timeout):
+            return f"no answer from {endpoint} within the timeout"
+        todo.extend([item.__cause__, item.__context__, *item.args])
+    text = _explain(exc)
+    if "Connection aborted" in text or "Connection refused" in text or "Errno" in text:
+        return f"no answer from {endpoint} (is the engine running?)"
+    return text
 
 
 def _is_name_conflict(exc: docker.errors.APIError) -> bool:
@@ -245,7 +276,8 @@ class DockerRuntime:
                         requests.exceptions.RequestException,
                     ) as exc:
                         raise EngineError(
-                            f"cannot reach the container engine at {self.endpoint}: {_explain(exc)}"
+                            f"cannot reach the container engine at {self.endpoint}: "
+                            f"{_unreachable(exc, self.endpoint)}"
                         ) from exc
         return self._client
 
@@ -263,7 +295,8 @@ class DockerRuntime:
             raise EngineError(f"{action}: {_explain(exc)}") from exc
         except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
             raise EngineError(
-                f"{action}: cannot reach the container engine at {self.endpoint}: {exc}"
+                f"{action}: cannot reach the container engine at {self.endpoint}: "
+                f"{_unreachable(exc, self.endpoint)}"
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise EngineError(

@@ -94,6 +94,8 @@ class PodmanRuntime(DockerRuntime):
     """
 
     name = "podman"
+    #: Set by ``open_runtime("auto")`` when Podman was picked because Docker did not answer.
+    auto_note: str | None = None
 
     def __init__(self, base_url: str | None = None, *, timeout: float = 60) -> None:
         super().__init__(base_url or ROOTFUL_SOCKET, timeout=timeout)

@@ -26,7 +26,15 @@ from devarch_core.ports import (
 from devarch_core.secrets import SecretBox, SecretSlot, key_id, sealed_key_id
 from devarch_core.template import Template
 
-__all__ = ["KEY_ID", "MAC_KEY", "MAC_SLOT", "OWNER_KEY", "UseCaseBase", "sealed_sample"]
+__all__ = [
+    "KEY_ID",
+    "MAC_KEY",
+    "MAC_SLOT",
+    "OWNER_KEY",
+    "STACK_ENGINE_KEY",
+    "UseCaseBase",
+    "sealed_sample",
+]
 
 OWNER_KEY = "owner_id"
 #: Store metadata key of the sealed HMAC key used for keyed hashes of secrets.
@@ -35,6 +43,9 @@ MAC_SLOT = SecretSlot("store", "meta", MAC_KEY)
 #: Store metadata key of the id of the key that seals the store's values (``secrets.key_id``):
 #: a check value, never the key. See docs/secrets.md, "The key file".
 KEY_ID = "secret_key_id"
+
+#: Store metadata key prefix (+ stack id): the engine kind the stack was last applied on.
+STACK_ENGINE_KEY = "stack_engine:"
 
 
 def sealed_sample(tx: StoreSession) -> tuple[SecretSlot, bytes] | None:
@@ -67,6 +78,10 @@ class UseCaseBase:
     _owner: str | None
     _runtime_problem: str | None
     _engine_info: EngineInfo | None
+    #: Stacks whose lock this facade holds (see ``ApplyCases.locked``): stack -> thread id.
+    _held_locks: dict[str, int]
+    runtime_auto: bool
+    runtime_note: str | None
 
     def _now(self) -> str:
         return self.clock.now().isoformat(timespec="seconds")
@@ -171,6 +186,54 @@ class UseCaseBase:
         if self.runtime is None:
             raise EngineError(self._runtime_problem or "no container engine configured; set DEVARCH_RUNTIME or pass runtime=")
         return self.runtime
+
+    @staticmethod
+    def _engine_kind(runtime: Runtime) -> str:
+        """``docker`` or ``podman``: the adapter's name (no request to the engine).
+
+        The composition root picks the Podman adapter for a Podman socket, also behind
+        DOCKER_HOST, so the name tells the engines apart.
+        """
+        return runtime.name
+
+    def stack_engine(self, name: str) -> str | None:
+        """The engine kind a stack was last applied on (``docker``, ``podman``), or None."""
+        with self._tx() as tx:
+            stack = self._stack(tx, name)
+            return tx.get_meta(STACK_ENGINE_KEY + stack.id) or None
+
+    def _record_engine(self, runtime: Runtime, stack: Stack) -> None:
+        kind = self._engine_kind(runtime)
+        with self._tx() as tx:
+            if tx.get_meta(STACK_ENGINE_KEY + stack.id) != kind:
+                tx.set_meta(STACK_ENGINE_KEY + stack.id, kind)
+
+    def _runtime_for(self, stack: Stack) -> Runtime:
+        """The engine to use for ``stack``; refuses to switch engines behind the user's back.
+
+        A stack lives on the engine it was applied on. When the engine was picked automatically
+        and is another one, planning there would show every instance absent and apply would build
+        a second copy of the stack: refuse, naming the stack's engine and how to select it. An
+        engine chosen explicitly (``--runtime``, ``DEVARCH_RUNTIME``) is the user's decision.
+        """
+        runtime = self._require_runtime()
+        if not self.runtime_auto:
+            return runtime
+        with self._tx() as tx:
+            recorded = tx.get_meta(STACK_ENGINE_KEY + stack.id)
+        if not recorded:
+            return runtime
+        current = self._engine_kind(runtime)
+        if recorded == current:
+            return runtime
+        why = f": {self.runtime_note}" if self.runtime_note else ""
+        msg = (
+            f"stack {stack.name} lives on {recorded} (it was applied there), but devarch picked "
+            f"{current} automatically{why}. Start {recorded} and select it with "
+            f"`--runtime {recorded}` or DEVARCH_RUNTIME={recorded}; `--runtime {current}` uses "
+            f"{current} for this stack on purpose"
+        )
+        raise EngineError(msg)
 
     @staticmethod
     def _stack(tx: StoreSession, name: str) -> Stack:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,7 +52,10 @@ from devarch_core.wiring import (
     wiring_graph,
 )
 
-__all__ = ["ApplyCases", "ApplyResult", "InstanceStatus", "default_holder"]
+__all__ = ["ApplyCases", "ApplyResult", "DownResult", "InstanceStatus", "default_holder"]
+
+#: Plan error codes that mean "another owner holds this name" (apply raises ConflictError).
+_CONFLICTS = frozenset({"network-conflict", "container-conflict", "volume-conflict"})
 
 @frozen(kw_only=True)
 class InstanceStatus:
@@ -83,6 +87,45 @@ class ApplyResult:
 
 
 @frozen(kw_only=True)
+class DownResult:
+    """What ``down`` removed (names), and same-named objects of other owners it left alone."""
+
+    stack: str
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    left_alone: tuple[str, ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "stack": self.stack,
+            "containers": list(self.containers),
+            "networks": list(self.networks),
+            "volumes": list(self.volumes),
+            "left_alone": list(self.left_alone),
+        }
+
+    def describe(self) -> str:
+        """One sentence: what was removed (or that nothing was)."""
+        parts = []
+        if self.containers:
+            parts.append(f"{len(self.containers)} container(s)")
+        if self.networks:
+            parts.append("network " + ", ".join(self.networks))
+        if self.volumes:
+            parts.append(f"{len(self.volumes)} volume(s)")
+        text = (
+            "removed " + ", ".join(parts)
+            if parts
+            else "removed nothing (none of its containers or networks were on the engine)"
+        )
+        for note in self.left_alone:
+            text += f"; {note}"
+        return text
+
+
+@frozen(kw_only=True)
 class _Desired:
     """Everything a plan is computed from (internal)."""
 
@@ -95,6 +138,10 @@ class _Desired:
     observed: tuple[ContainerInfo, ...]
     new_ports: tuple[tuple[str, PortAllocation], ...]
     inputs: Mapping[str, str]
+    #: Container name -> why it cannot be created (another owner holds that name).
+    blocked: Mapping[str, str] = attrs.field(factory=dict)
+    #: Networks this stack created earlier under another name (its network was changed).
+    old_networks: tuple[str, ...] = ()
 
 
 class ApplyCases(WireCases):
@@ -122,6 +169,9 @@ class ApplyCases(WireCases):
             stack = self._stack(tx, stack_name)
             instances, effective, diagnostics, wiring_rows, waves = self._resolve_stack(tx, stack)
             existing = self._all_allocations(tx, stack.name)
+        if runtime is not None:
+            runtime = self._runtime_for(stack)
+            diagnostics.extend(self._engine_diagnostics(runtime, stack))
         observed = (
             runtime.list_containers(
                 owned_by(owner, stack.id)
@@ -173,8 +223,15 @@ class ApplyCases(WireCases):
                     new_ports=new_ports,
                 )
             )
+        blocked: dict[str, str] = {}
+        old_networks: tuple[str, ...] = ()
+        if runtime is not None and items:
+            found, blocked, old_networks = self._ownership(runtime, stack, items, observed)
+            diagnostics.extend(found)
         return _Desired(
             stack=stack,
+            blocked=blocked,
+            old_networks=old_networks,
             instances=tuple(instances),
             items=tuple(items),
             diagnostics=tuple(diagnostics),
@@ -183,6 +240,159 @@ class ApplyCases(WireCases):
             observed=tuple(observed),
             new_ports=resolution.new,
             inputs={f"template {i.template}@{i.template_version}": self.template_for(i).content_hash for i in instances},
+        )
+
+    def _engine_diagnostics(self, runtime: Runtime, stack: Stack) -> list[PlanDiagnostic]:
+        """A warning when the user chose an engine other than the one the stack lives on."""
+        recorded = self.stack_engine(stack.name)
+        current = self._engine_kind(runtime)
+        if not recorded or recorded == current:
+            return []
+        return [
+            PlanDiagnostic(
+                severity="warning",
+                code="other-engine",
+                message=(
+                    f"stack {stack.name} was applied on {recorded}; this plan is against "
+                    f"{current}, as selected: apply builds the stack there too, and leaves "
+                    f"what runs on {recorded} as it is"
+                ),
+            )
+        ]
+
+    def _holder(self, labels: Mapping[str, str]) -> tuple[str, str]:
+        """Who owns an engine object, in words, and what to add to the advice.
+
+        devarch never advises removing what another devarch store owns: that would break the
+        other store's stack.
+        """
+        if labels.get(naming.LABEL_MANAGED_BY) != naming.MANAGED_BY:
+            return (
+                "was not created by devarch",
+                "if it is yours and unused, remove or rename it; otherwise ",
+            )
+        owner = labels.get(naming.LABEL_OWNER, "?")
+        stack = labels.get(naming.LABEL_STACK_NAME, "?")
+        if owner != self.owner:
+            return (
+                f"belongs to another devarch store (owner {owner}, its stack {stack})",
+                "devarch never touches another store's objects: ",
+            )
+        stack_id = labels.get(naming.LABEL_STACK_ID, "?")
+        return (
+            f"belongs to another stack of this store (stack {stack}, id {stack_id})",
+            "`devarch doctor` lists leftovers; ",
+        )
+
+    def _ownership(
+        self,
+        runtime: Runtime,
+        stack: Stack,
+        items: Iterable[DesiredInstance],
+        observed: Iterable[ContainerInfo],
+    ) -> tuple[list[PlanDiagnostic], dict[str, str], tuple[str, ...]]:
+        """Same-named objects another owner holds (errors), and this stack's old networks.
+
+        The stack's network, containers and volumes have devarch-{stack}-... names: a second
+        store (another DEVARCH_HOME) with a stack of the same name would collide with the first
+        one's objects. That is a plan error naming the owner, before apply touches anything.
+        """
+        items = list(items)
+        mine = owned_by(self.owner, stack.id)
+        diagnostics, old = self._network_ownership(runtime, stack, mine)
+        blocked: dict[str, str] = {}
+        seen = {c.name for c in observed}
+        for item in items:
+            name, instance = item.spec.name, item.effective.instance
+            existing = None if name in seen else runtime.inspect_container(name)
+            if existing is None:
+                continue
+            who, then = self._holder(existing.labels)
+            blocked[name] = f"conflict: {name} already exists and {who}"
+            diagnostics.append(
+                PlanDiagnostic(
+                    severity="error",
+                    code="container-conflict",
+                    instance=instance,
+                    message=(
+                        f"container {name} for {stack.name}/{instance} already exists and {who}; "
+                        f"{then}rename the instance "
+                        f"(`devarch instance rename {stack.name} {instance} NEW`) or use another "
+                        f"stack name (`devarch stack clone {stack.name} NEW`)"
+                    ),
+                )
+            )
+        diagnostics.extend(self._volume_ownership(runtime, stack, items, mine))
+        return diagnostics, blocked, old
+
+    def _network_ownership(
+        self, runtime: Runtime, stack: Stack, mine: Mapping[str, str]
+    ) -> tuple[list[PlanDiagnostic], tuple[str, ...]]:
+        """A same-named network of another owner (error); this stack's earlier networks."""
+        diagnostics = []
+        old = []
+        for network in runtime.list_networks({}):
+            ours = all(network.labels.get(k) == v for k, v in mine.items())
+            if network.name == stack.network_name and not ours:
+                who, then = self._holder(network.labels)
+                diagnostics.append(
+                    PlanDiagnostic(
+                        severity="error",
+                        code="network-conflict",
+                        message=(
+                            f"network {network.name} already exists and {who}; {then}give stack "
+                            f"{stack.name} its own network: "
+                            f"`devarch stack update {stack.name} --network NAME`"
+                        ),
+                    )
+                )
+            elif ours and network.name != stack.network_name:
+                old.append(network.name)
+                diagnostics.append(
+                    PlanDiagnostic(
+                        severity="warning",
+                        code="old-network",
+                        message=(
+                            f"network {network.name} was this stack's network before it became "
+                            f"{stack.network_name}; apply removes it once no container uses it"
+                        ),
+                    )
+                )
+        return diagnostics, tuple(sorted(old))
+
+    def _volume_ownership(
+        self, runtime: Runtime, stack: Stack, items: Iterable[DesiredInstance], mine: Mapping[str, str]
+    ) -> list[PlanDiagnostic]:
+        """Named volumes the stack would mount that exist and belong to another owner."""
+        wanted = {
+            mount.source: item.effective.instance
+            for item in items
+            for mount in item.spec.mounts
+            if mount.type == "volume" and mount.source
+        }
+        if not wanted:
+            return []
+        conflicts = [
+            (volume.name, user, volume.labels)
+            for volume in runtime.list_volumes({})
+            if (user := wanted.get(volume.name)) is not None
+            and not all(volume.labels.get(k) == v for k, v in mine.items())
+        ]
+        return [self._volume_conflict(stack, *conflict) for conflict in conflicts]
+
+    def _volume_conflict(
+        self, stack: Stack, volume: str, user: str, labels: Mapping[str, str]
+    ) -> PlanDiagnostic:
+        who, then = self._holder(labels)
+        return PlanDiagnostic(
+            severity="error",
+            code="volume-conflict",
+            instance=user,
+            message=(
+                f"volume {volume} for {stack.name}/{user} already exists and {who}; "
+                f"{then}rename the instance (`devarch instance rename {stack.name} {user} NEW`) "
+                "or use another stack name"
+            ),
         )
 
     def _resource_diagnostics(self, runtime: Runtime, effective: Mapping[str, EffectiveConfig]) -> list[PlanDiagnostic]:
@@ -263,11 +473,43 @@ class ApplyCases(WireCases):
             diagnostics=desired.diagnostics,
             wiring=desired.wiring,
             extra_basis=desired.inputs,
+            blocked=desired.blocked,
         )
 
     def plan(self, stack: str) -> Plan:
         """The plan for a stack: what apply would change, with diagnostics and a staleness token."""
         return self._make_plan(self._desired(stack))
+
+    # -- the stack lock ---------------------------------------------------------------------
+    @contextmanager
+    def locked(
+        self, stack: str, *, timeout: float | None = None, holder: str | None = None
+    ) -> Iterator[None]:
+        """Hold the stack's lock for the block (``StackLockedError`` at once if another holds it).
+
+        ``apply``, ``down`` and ``delete_stack`` called inside the block, from the same thread, use
+        this hold instead of taking the lock again. A front end takes it *before* planning, so a
+        second apply is refused before it shows a plan the first one is about to change.
+        """
+        with self._tx() as tx:
+            self._stack(tx, stack)  # a missing stack is NotFoundError, not a lock file for nothing
+        with self._stack_lock(stack, holder or default_holder(), timeout):
+            yield
+
+    @contextmanager
+    def _stack_lock(self, stack: str, holder: str, timeout: float | None) -> Iterator[None]:
+        if self.lock is None:
+            raise ApplyError("no stack lock configured", step="lock")
+        me = threading.get_ident()
+        if self._held_locks.get(stack) == me:
+            yield  # this thread already holds it (inside ``locked``)
+            return
+        with self.lock.acquire(stack, holder=holder, timeout=timeout):
+            self._held_locks[stack] = me
+            try:
+                yield
+            finally:
+                self._held_locks.pop(stack, None)
 
     # -- apply ------------------------------------------------------------------------------
     def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
@@ -280,10 +522,8 @@ class ApplyCases(WireCases):
             message = f"this plan is for stack {plan.stack}, not {stack}"
             raise ValidationError(message, what="wrong plan")
         runtime = self._require_runtime()
-        if self.lock is None:
-            raise ApplyError("no stack lock configured", step="lock")
         who = holder or default_holder()
-        with self.lock.acquire(stack, holder=who, timeout=lock_timeout):
+        with self._stack_lock(stack, who, lock_timeout):
             timings: dict[str, float] = {}
             start = self.clock.monotonic()
             desired = self._desired(stack)
@@ -293,11 +533,15 @@ class ApplyCases(WireCases):
                 raise StalePlanError(stack, explain_staleness(plan, current))
             if current.errors:
                 detail = "; ".join(d.message for d in current.errors)
+                if any(d.code in _CONFLICTS for d in current.errors):
+                    raise ConflictError(f"cannot apply stack {stack}: {detail}")
                 raise WiringError(f"cannot apply stack {stack}: {detail}")
+            self._record_engine(runtime, desired.stack)
             if current.actions:
                 self._execute(runtime, desired, current, timings)
             else:
                 self._record_applied(desired, set())
+            self._remove_old_networks(runtime, desired)
         return ApplyResult(stack=stack, plan=current, timings=timings)
 
     @contextmanager
@@ -388,6 +632,16 @@ class ApplyCases(WireCases):
                 pool.shutdown(wait=True)
         self._record_applied(desired, done)
 
+    def _remove_old_networks(self, runtime: Runtime, desired: _Desired) -> None:
+        """Remove this stack's earlier networks (its network was renamed) once nothing uses them."""
+        for name in desired.old_networks:
+            try:
+                runtime.remove_network(name)
+            except DevarchError as exc:
+                self.reporter.step("network", name, f"kept: {exc}")
+            else:
+                self.reporter.step("network", name, "removed (the stack's old network)")
+
     def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str) -> None:
         """devarch never adopts a network or volume it did not create for this store and stack."""
         ours = (
@@ -396,9 +650,10 @@ class ApplyCases(WireCases):
             and labels.get(naming.LABEL_STACK_ID) == stack_id
         )
         if not ours:
+            who, then = self._holder(labels)
             raise ApplyError(
-                f"a {kind} named {name} already exists and was not created by devarch for this stack "
-                f"(labels: {dict(labels) or 'none'}); devarch never adopts it — remove or rename it yourself",
+                f"a {kind} named {name} already exists and {who}; devarch never adopts it — "
+                f"{then}give this stack another name for it",
                 step=kind,
             )
 
@@ -427,10 +682,9 @@ class ApplyCases(WireCases):
             existing = runtime.inspect_container(container)
             if existing is not None:
                 if existing.labels.get(naming.LABEL_MANAGED_BY) != naming.MANAGED_BY or existing.labels.get(naming.LABEL_OWNER) != self.owner:
-                    raise ConflictError(
-                        f"a container named {container} exists and is not managed by this devarch store; "
-                        "devarch never touches it — remove or rename it yourself"
-                    )
+                    who, then = self._holder(existing.labels)
+                    msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
+                    raise ConflictError(msg)
                 self.reporter.step("containers", name, "recreating")
                 runtime.stop_container(container, timeout=10)
                 runtime.remove_container(container)
@@ -525,43 +779,66 @@ class ApplyCases(WireCases):
         return wiring_graph(nodes, plan, fmt=fmt, stack=st.name)  # type: ignore[arg-type]
 
     # -- down / status ----------------------------------------------------------------------
-    def _teardown(self, stack: Stack, *, remove_volumes: bool) -> int:
-        runtime = self._require_runtime()
+    def _teardown(self, stack: Stack, *, remove_volumes: bool) -> DownResult:
+        """Remove only what this store created for this stack (selected by owner and stack id)."""
+        runtime = self._runtime_for(stack)
         owner = self.owner
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
         if containers:
             with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
                 list(pool.map(lambda c: self._remove(runtime, c.name, c.labels.get(naming.LABEL_INSTANCE_NAME, c.name)), containers))
-        for network in runtime.list_networks(labels):
-            runtime.remove_network(network.name)
-        if remove_volumes:
-            for volume in runtime.list_volumes(labels):
-                runtime.remove_volume(volume.name)
-        return len(containers)
+        networks = [n.name for n in runtime.list_networks(labels)]
+        for name in networks:
+            runtime.remove_network(name)
+        volumes = [v.name for v in runtime.list_volumes(labels)] if remove_volumes else []
+        for name in volumes:
+            runtime.remove_volume(name)
+        left_alone = []
+        if stack.network_name not in networks:
+            for network in runtime.list_networks({}):
+                if network.name == stack.network_name:
+                    who, _ = self._holder(network.labels)
+                    left_alone.append(f"network {network.name} {who} and was left alone")
+        return DownResult(
+            stack=stack.name,
+            containers=tuple(sorted(c.name for c in containers)),
+            networks=tuple(networks),
+            volumes=tuple(volumes),
+            left_alone=tuple(left_alone),
+        )
 
     def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
         """Remove a stack's containers and network (and named volumes if asked); keep its definition.
 
-        Returns how many containers were removed.
+        Returns how many containers were removed (:meth:`down_report` says what exactly).
+        """
+        return len(self.down_report(stack, volumes=volumes, lock_timeout=lock_timeout).containers)
+
+    def down_report(
+        self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None
+    ) -> DownResult:
+        """Like :meth:`down`, returning what was removed: containers, networks, volumes.
+
+        Only objects this store created for this stack are removed; a same-named object of
+        another owner is listed in ``left_alone``.
         """
         with self._tx() as tx:
             st = self._stack(tx, stack)
-        if self.lock is None:
-            raise ApplyError("no stack lock configured", step="lock")
-        with self.lock.acquire(stack, holder="devarch down " + default_holder(), timeout=lock_timeout):
-            removed = self._teardown(st, remove_volumes=volumes)
+        with self._stack_lock(stack, "devarch down " + default_holder(), lock_timeout):
+            result = self._teardown(st, remove_volumes=volumes)
             with self._tx() as tx:
                 for inst in tx.list_instances(st.id):
                     tx.delete_applied(inst.id)
-        return removed
+        return result
 
     def status(self, stack: str) -> list[InstanceStatus]:
         """Each instance's container state, health and published ports."""
-        runtime = self._require_runtime()
+        self._require_runtime()
         with self._tx() as tx:
             st = self._stack(tx, stack)
             instances = tx.list_instances(st.id)
+        runtime = self._runtime_for(st)
         observed = {
             c.name: c
             for c in runtime.list_containers(

@@ -19,7 +19,8 @@ from devarch_core.ports import (
     SealedSecret,
 )
 from devarch_core.secrets import SecretSlot
-from devarch_core.usecases.apply import ApplyCases
+from devarch_core.usecases._base import STACK_ENGINE_KEY
+from devarch_core.usecases.apply import ApplyCases, default_holder
 
 __all__ = ["StackCases", "StackSummary"]
 
@@ -142,15 +143,32 @@ class StackCases(ApplyCases):
             tx.update_stack(stack)
         return stack
 
-    def delete_stack(self, name: str, *, keep_volumes: bool = False) -> None:
-        """Delete a stack: its containers, network and volumes (when an engine is configured), then its definition."""
-        stack = self.get_stack(name)
+    def delete_stack(
+        self, name: str, *, keep_volumes: bool = False, lock_timeout: float | None = None
+    ) -> None:
+        """Delete a stack: its containers, network and volumes (with an engine), then its definition.
+
+        Runs under the stack's lock, like apply and down: while an apply runs it fails at once with
+        ``StackLockedError`` (or waits up to ``lock_timeout`` seconds) and deletes nothing.
+        """
+        self.get_stack(name)
+        lock = self.lock
+        if lock is None:
+            self._delete_stack(name, keep_volumes=keep_volumes)
+            return
+        with self._stack_lock(name, "devarch stack delete " + default_holder(), lock_timeout):
+            self._delete_stack(name, keep_volumes=keep_volumes)
+
+    def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
+        stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
         if self.runtime is not None:
             self._teardown(stack, remove_volumes=not keep_volumes)
         if self.config_files is not None:
             self.config_files.remove(stack.name)
         with self._tx() as tx:
             tx.delete_stack(stack.id)
+            if tx.get_meta(STACK_ENGINE_KEY + stack.id):
+                tx.set_meta(STACK_ENGINE_KEY + stack.id, "")
 
     def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
         """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the new slots)."""
