@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+import reprlib
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -65,7 +66,7 @@ def expect_mapping(value: object, path: str, problems: Problems) -> Mapping[str,
         return {}
     for key in value:
         if not isinstance(key, str):
-            problems.add(path, f"key {key!r} is not a string")
+            problems.add(path, f"key {short_repr(key)} is not a string")
     return value
 
 
@@ -84,6 +85,28 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], path: str, problems: 
     for key in sorted(set(data) - allowed, key=str):
         hint = f"; expected one of: {', '.join(sorted(allowed))}"
         problems.add(join(path, str(key)), f"unknown key{hint}")
+
+
+_REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+_REPR.maxlevel = 2
+_REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxdict = 4
+_REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 4
+_REPR.maxstring = 64
+_REPR.maxlong = _REPR.maxother = 40
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, at a cost bounded whatever the value.
+
+    Messages quote user values with this, never with ``!r``: a value can be a 10 MB string or a
+    list reaching millions of items through YAML aliases.
+    """
+    try:
+        # A string is cut before repr so a 10 MB value costs no more than a short one.
+        text = repr(value[: limit + 1]) if isinstance(value, str) else _REPR.repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return f"<{type_name(value)} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def type_name(value: object) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from attrs import frozen
 
+from devarch_core._parsing import short_repr
 from devarch_core._parsing import Problems, join, type_name
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
@@ -72,14 +73,30 @@ class ComposeImport:
 class _Service:
     """Converts one compose service to template data, collecting warnings."""
 
-    def __init__(self, name: str, raw: Mapping[str, Any], warnings: list[str]) -> None:
+    def __init__(
+        self, name: str, raw: Mapping[str, Any], warnings: list[str], problems: Problems
+    ) -> None:
         self.name = name
         self.raw = raw
         self.warnings = warnings
+        self.problems = problems
         self.volume_names: dict[str, str] = {}  # source (path or name) -> volume name
 
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.name}: {message}")
+
+    def refuse(self, path: str, message: str) -> None:
+        """Record a problem at ``services.NAME.path``: a value of the wrong shape is refused."""
+        self.problems.add(join(f"services.{self.name}", path), message)
+
+    def mapping(self, value: object, path: str) -> Mapping[str, Any]:
+        """``value`` if it is a mapping (or empty when absent); refused otherwise."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.refuse(path, f"expected a mapping, got {type_name(value)}")
+            return {}
+        return value
 
     def interpolate(self, value: Any, where: str) -> Any:  # noqa: ANN401 - any YAML value
         """Resolve compose interpolation in every string of ``value``."""
@@ -98,7 +115,7 @@ class _Service:
             var = match.group(2) or match.group(5)
             op, default = match.group(3), match.group(4)
             if op in (":-", "-"):
-                self.warn(f"{where}: {match.group(0)} resolved to its default {default!r}")
+                self.warn(f"{where}: {match.group(0)} resolved to its default {short_repr(default)}")
                 return default or ""
             self.warn(f"{where}: {match.group(0)} is kept as written (${var} is not read)")
             return match.group(0)
@@ -120,8 +137,11 @@ class _Service:
             "resources": self.resources(raw),
         }
         service.update({k: v for k, v in converted.items() if v})
-        if raw.get("depends_on"):
-            names = ", ".join(sorted(str(d) for d in raw["depends_on"]))
+        depends_on = raw.get("depends_on")
+        if depends_on is not None and not isinstance(depends_on, list | Mapping):
+            self.refuse("depends_on", f"expected a list or mapping, got {type_name(depends_on)}")
+        elif depends_on:
+            names = ", ".join(sorted(str(d) for d in depends_on))
             self.warn(
                 f"dropped depends_on ({names}): it names compose services; in devarch "
                 "dependencies come from wiring or instance overrides"
@@ -188,12 +208,12 @@ class _Service:
                 self.warn(f"{where}: host port {item['published']} dropped (devarch allocates one)")
             return [f"{target}/{protocol}"] if target is not None else []
         if not isinstance(item, str):
-            self.warn(f"{where}: dropped port {item!r}")
+            self.warn(f"{where}: dropped port {short_repr(item)}")
             return []
         text, _, protocol = item.partition("/")
         container = text.rsplit(":", 1)[-1]
         if container != text:
-            self.warn(f"{where}: {item!r} became container port {container} (host port dropped)")
+            self.warn(f"{where}: {short_repr(item)} became container port {container} (host port dropped)")
         low, dash, high = container.partition("-")
         if dash and low.isdigit() and high.isdigit() and int(low) <= int(high):
             numbers = [str(n) for n in range(int(low), int(high) + 1)]
@@ -232,7 +252,7 @@ class _Service:
             if extra:
                 self.warn(f"{where}: dropped mount options {', '.join(extra)}")
         else:
-            self.warn(f"{where}: dropped volume {item!r}")
+            self.warn(f"{where}: dropped volume {short_repr(item)}")
             return None
         if kind == "tmpfs":
             return {"type": "tmpfs", "target": target}
@@ -259,11 +279,11 @@ class _Service:
             name, n = f"{base}-{n}", n + 1
         if bind:
             self.warn(
-                f"{where}: bind mount {source} became named volume {name!r} (its host content "
+                f"{where}: bind mount {source} became named volume {short_repr(name)} (its host content "
                 "is not copied; bind the path in an instance override)"
             )
         elif name != source:
-            self.warn(f"{where}: volume {source!r} renamed {name!r} (names are DNS labels)")
+            self.warn(f"{where}: volume {short_repr(source)} renamed {short_repr(name)} (names are DNS labels)")
         self.volume_names[source] = name
         return name
 
@@ -283,12 +303,11 @@ class _Service:
 
     def resources(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         resources: dict[str, Any] = {}
-        deploy = raw.get("deploy")
-        if isinstance(deploy, Mapping):
-            res = deploy.get("resources")
-            res = res if isinstance(res, Mapping) else {}
-            limits = res.get("limits") or {}
-            reservations = res.get("reservations") or {}
+        deploy = self.mapping(raw.get("deploy"), "deploy")
+        if deploy:
+            res = self.mapping(deploy.get("resources"), "deploy.resources")
+            limits = self.mapping(res.get("limits"), "deploy.resources.limits")
+            reservations = self.mapping(res.get("reservations"), "deploy.resources.reservations")
             pairs = (
                 ("cpu_limit", limits.get("cpus")),
                 ("memory_limit", limits.get("memory")),
@@ -336,10 +355,10 @@ def _template_from_service(
         return None
     name = slugify(svc)
     if not name:
-        problems.add(where, f"{svc!r} cannot be turned into a template name")
+        problems.add(where, f"{short_repr(svc)} cannot be turned into a template name")
         return None
     if name in names:
-        problems.add(where, f"becomes template {name!r}, like service {names[name]!r}")
+        problems.add(where, f"becomes template {short_repr(name)}, like service {short_repr(names[name])}")
         return None
     names[name] = svc
     if not raw.get("image"):
@@ -349,7 +368,7 @@ def _template_from_service(
         else:
             warnings.append(f"{svc}: skipped: {message}")
         return None
-    spec = _Service(svc, raw, warnings).convert()
+    spec = _Service(svc, raw, warnings, problems).convert()
     secrets = sorted(k for k in spec.get("environment", {}) if _SECRET_NAME.search(k))
     data: dict[str, Any] = {
         "name": name,

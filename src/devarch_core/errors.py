@@ -97,8 +97,13 @@ class InvalidNameError(ValidationError):
         self.name = name
         self.reason = reason
         self.suggestion = suggestion
+        from devarch_core._parsing import short_repr  # noqa: PLC0415 - _parsing imports this module
+
+        # A suggestion is a valid name, so at most 63 characters: shown whole, to be copied.
         hint = f"; try {suggestion!r}" if suggestion else ""
-        super().__init__([Problem("", f"{name!r} {reason}{hint}")], what=f"invalid {kind} name")
+        super().__init__(
+            [Problem("", f"{short_repr(name, 80)} {reason}{hint}")], what=f"invalid {kind} name"
+        )
 
 
 class ManifestError(ValidationError):
@@ -115,7 +120,9 @@ class NotFoundError(DevarchError, LookupError):
     def __init__(self, kind: str, name: str, *, hint: str = "") -> None:
         self.kind = kind
         self.name = name
-        super().__init__(f"{kind} {name!r} not found" + (f"; {hint}" if hint else ""))
+        from devarch_core._parsing import short_repr  # noqa: PLC0415 - _parsing imports this module
+
+        super().__init__(f"{kind} {short_repr(name)} not found" + (f"; {hint}" if hint else ""))
 
 
 class ConflictError(DevarchError):

@@ -15,6 +15,7 @@ import attrs
 import yaml
 from attrs import frozen
 
+from devarch_core._parsing import short_repr
 from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
@@ -279,7 +280,7 @@ class Manifest:
                         if match is None:
                             problems.add(
                                 join(path, f"overrides.environment.{var}"),
-                                f"{value!r} is not a ${{secret:NAME}} placeholder",
+                                f"{short_repr(value)} is not a ${{secret:NAME}} placeholder",
                             )
                         else:
                             secret_refs[str(var)] = match.group(1)
@@ -295,7 +296,7 @@ class Manifest:
                 ppath = join(path, f"pins.ports.{key}")
                 number, _, proto = str(key).partition("/")
                 if not number.isdigit() or proto not in ("tcp", "udp", ""):
-                    problems.add(ppath, f"{key!r} is not a container port like 5432/tcp")
+                    problems.add(ppath, f"{short_repr(key)} is not a container port like 5432/tcp")
                     continue
                 host = scalar(port, ppath, problems, int, "a host port number")
                 if host is not None and not 1 <= host <= 65535:  # noqa: PLR2004
@@ -343,7 +344,7 @@ class Manifest:
                 if value is None:
                     problems.add(join(path, key), "required")
                 elif value not in names:
-                    problems.add(join(path, key), f"{value!r} is not an instance of this manifest")
+                    problems.add(join(path, key), f"{short_repr(value)} is not an instance of this manifest")
             if imp is None:
                 problems.add(join(path, "import"), "required")
             if consumer and imp:
@@ -443,7 +444,7 @@ class Lockfile:
         if raw.get("format") != LOCK_FORMAT:
             problems.add(
                 "format",
-                f"unsupported lockfile format {raw.get('format')!r}; "
+                f"unsupported lockfile format {short_repr(raw.get('format'))}; "
                 f"this devarch reads {LOCK_FORMAT}",
             )
         stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import short_repr
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -238,7 +239,7 @@ class Overrides:
         restart = values.get("restart")
         if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
             policies = ", ".join(sorted(RESTART_POLICIES))
-            problems.add(join(path, "restart"), f"{restart!r} must be one of {policies}")
+            problems.add(join(path, "restart"), f"{short_repr(restart)} must be one of {policies}")
         for key in ("command", "entrypoint"):
             if key in raw:
                 values[key] = _command(raw[key], join(path, key), problems)

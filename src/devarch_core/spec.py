@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import short_repr
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -140,7 +141,7 @@ def parse_port(
         return None
     proto = data.get("protocol", "tcp")
     if proto not in ("tcp", "udp"):
-        problems.add(join(path, "protocol"), f"protocol {proto!r} must be tcp or udp")
+        problems.add(join(path, "protocol"), f"protocol {short_repr(proto)} must be tcp or udp")
         return None
     host = _check_port(
         data.get("host", data.get("published")), join(path, "host"), problems, "host port"
@@ -170,7 +171,7 @@ def _parse_short_port(
     text, _, proto = value.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
-        problems.add(path, f"protocol {proto!r} must be tcp or udp")
+        problems.add(path, f"protocol {short_repr(proto)} must be tcp or udp")
         return None
     parts = text.rsplit(":", 2)
     if any("-" in part for part in parts[-2:]):
@@ -224,14 +225,14 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
         if len(parts) == 3:  # noqa: PLR2004 - source:target:mode
             read_only = parts[2] == "ro"
             if parts[2] not in ("ro", "rw"):
-                problems.add(path, f"mode {parts[2]!r} must be ro or rw")
+                problems.add(path, f"mode {short_repr(parts[2])} must be ro or rw")
             parts = parts[:2]
         if len(parts) == 1:
             source, target = None, parts[0]
         elif len(parts) == 2:  # noqa: PLR2004 - source:target
             source, target = parts
         else:
-            problems.add(path, f"{value!r} is not source:target[:ro]")
+            problems.add(path, f"{short_repr(value)} is not source:target[:ro]")
             return None
         kind: Literal["volume", "bind", "tmpfs"] = "volume"
         if source and (source.startswith(("/", ".", "~"))):
@@ -243,7 +244,7 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
     check_keys(data, {"target", "source", "type", "read_only"}, path, problems)
     kind = data.get("type", "volume")
     if kind not in ("volume", "bind", "tmpfs"):
-        problems.add(join(path, "type"), f"{kind!r} must be volume, bind or tmpfs")
+        problems.add(join(path, "type"), f"{short_repr(kind)} must be volume, bind or tmpfs")
         return None
     # (names distinct from the short form's, whose types differ)
     long_target = scalar(data.get("target"), join(path, "target"), problems, str, "a path")
@@ -274,14 +275,14 @@ def _volume(
     problems: Problems,
 ) -> VolumeSpec | None:
     if not target.startswith("/"):
-        problems.add(path, f"target {target!r} must be an absolute path inside the container")
+        problems.add(path, f"target {short_repr(target)} must be an absolute path inside the container")
         return None
     if kind == "volume" and source is not None:
         from devarch_core.naming import NAME_PATTERN  # noqa: PLC0415 - avoid a cycle at import
 
         if not NAME_PATTERN.fullmatch(source) or len(source) > 63:  # noqa: PLR2004
             problems.add(
-                path, f"volume name {source!r} must be a lowercase DNS label (a-z, 0-9, '-')"
+                path, f"volume name {short_repr(source)} must be a lowercase DNS label (a-z, 0-9, '-')"
             )
             return None
     return VolumeSpec(
@@ -368,7 +369,7 @@ def parse_mode(value: object, path: str, problems: Problems) -> int | None:
         try:
             mode = int(value, 8)
         except ValueError:
-            problems.add(path, f"{value!r} is not an octal file mode like 0644")
+            problems.add(path, f"{short_repr(value)} is not an octal file mode like 0644")
             return None
     elif isinstance(value, int) and not isinstance(value, bool):
         mode = value
@@ -384,10 +385,10 @@ def parse_mode(value: object, path: str, problems: Problems) -> int | None:
 def check_container_path(value: str, path: str, problems: Problems) -> str | None:
     """A config file path: absolute inside the container, no ``..`` components."""
     if not value.startswith("/"):
-        problems.add(path, f"{value!r} must be an absolute path inside the container")
+        problems.add(path, f"{short_repr(value)} must be an absolute path inside the container")
         return None
     if ".." in value.split("/"):
-        problems.add(path, f"{value!r} must not contain '..'")
+        problems.add(path, f"{short_repr(value)} must not contain '..'")
         return None
     return posixpath.normpath(value)
 
@@ -469,7 +470,7 @@ def _command(value: object, path: str, problems: Problems) -> tuple[str, ...] | 
         try:
             return tuple(shlex.split(value))
         except ValueError as exc:
-            problems.add(path, f"cannot split {value!r}: {exc}")
+            problems.add(path, f"cannot split {short_repr(value)}: {exc}")
             return None
     if isinstance(value, list | tuple) and all(
         isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
@@ -644,7 +645,7 @@ class ServiceSpec:
         if restart is not None and restart.split(":")[0] not in RESTART_POLICIES:
             problems.add(
                 join(path, "restart"),
-                f"{restart!r} must be one of {', '.join(sorted(RESTART_POLICIES))}",
+                f"{short_repr(restart)} must be one of {', '.join(sorted(RESTART_POLICIES))}",
             )
         if not image:
             return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import short_repr
 from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
 from devarch_core.errors import TemplateError
 from devarch_core.naming import NAME_PATTERN
@@ -134,7 +135,7 @@ class Template:
         if not name:
             problems.add("name", "a template needs a name")
         elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
-            problems.add("name", f"{name!r} must be a lowercase DNS label (a-z, 0-9, '-')")
+            problems.add("name", f"{short_repr(name)} must be a lowercase DNS label (a-z, 0-9, '-')")
         version = scalar(raw.get("version"), "version", problems, str, "a version string")
         if not version:
             problems.add("version", 'a template needs a version (quote it: "16.4")')
@@ -146,7 +147,7 @@ class Template:
         if service is not None:
             for i, secret in enumerate(secrets):
                 if secret not in service.environment:
-                    problems.add(f"secrets[{i}]", f"{secret!r} is not in service.environment")
+                    problems.add(f"secrets[{i}]", f"{short_repr(secret)} is not in service.environment")
         exports = _parse_exports(raw.get("exports"), problems, service)
         imports = _parse_imports(raw.get("imports"), problems)
         problems.raise_if_any(
@@ -190,7 +191,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
         port = scalar(data.get("port"), join(path, "port"), problems, int, "a port number")
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
-            problems.add(join(path, "protocol"), f"{protocol!r} must be tcp or udp")
+            problems.add(join(path, "protocol"), f"{short_repr(protocol)} must be tcp or udp")
         env: dict[str, str] = {}
         for var, tmpl in expect_mapping(data.get("env"), join(path, "env"), problems).items():
             text = scalar(tmpl, join(join(path, "env"), var), problems, str, "a value template")
@@ -214,7 +215,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
             problems.add(path, "an export needs a name and a type")
             continue
         if name in seen:
-            problems.add(join(path, "name"), f"export {name!r} is declared twice")
+            problems.add(join(path, "name"), f"export {short_repr(name)} is declared twice")
         seen.add(name)
         exports.append(
             Export(
@@ -249,7 +250,7 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
             problems.add(path, "an import needs a name and a type")
             continue
         if name in seen:
-            problems.add(join(path, "name"), f"import {name!r} is declared twice")
+            problems.add(join(path, "name"), f"import {short_repr(name)} is declared twice")
         seen.add(name)
         imports.append(
             Import(

@@ -10,6 +10,8 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+from devarch_core._parsing import short_repr
+
 __all__ = [
     "format_cpus",
     "format_duration",
@@ -24,22 +26,31 @@ _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 #: Below this a container cannot start on Docker (it refuses < 6 MiB).
 MIN_MEMORY = 6 * 1024**2
 MIN_CPUS = Decimal("0.01")
+#: Longer texts are no size, CPU count or duration (and would cost time: "1s" * 100_000).
+_MAX_TEXT = 64
+
+
+def _text(value: object, what: str, example: str) -> str:
+    text = str(value)
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"{short_repr(value)} is not {what} (use e.g. {example})")
+    return text
 
 
 def parse_memory(value: str | int) -> int:
     """Parse ``512m``, ``1g``, ``1.5GiB``, ``1048576`` into bytes (binary units, as Compose)."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a memory size")  # noqa: TRY004 - callers report bad values
+        raise ValueError(f"{short_repr(value)} is not a memory size")  # noqa: TRY004 - callers report bad values
     if isinstance(value, int):
         number, unit = Decimal(value), ""
     else:
-        match = _MEMORY.match(str(value))
+        match = _MEMORY.match(_text(value, "a memory size", "512m, 1g, 2GiB"))
         if not match:
-            raise ValueError(f"{value!r} is not a memory size (use e.g. 512m, 1g, 2GiB)")
+            raise ValueError(f"{short_repr(value)} is not a memory size (use e.g. 512m, 1g, 2GiB)")
         number, unit = Decimal(match.group(1)), match.group(2).lower()
     size = int(number * _UNITS[unit])
     if size < MIN_MEMORY:
-        raise ValueError(f"{value!r} is below the minimum of 6m")
+        raise ValueError(f"{short_repr(value)} is below the minimum of 6m")
     return size
 
 
@@ -54,18 +65,22 @@ def format_memory(size: int) -> str:
 def parse_cpus(value: str | float) -> Decimal:
     """Parse a CPU count such as ``"0.5"`` or ``2``; at least 0.01, at most two decimals."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a CPU count")  # noqa: TRY004 - callers report bad values
+        raise ValueError(f"{short_repr(value)} is not a CPU count")  # noqa: TRY004 - callers report bad values
     try:
-        cpus = Decimal(str(value).strip())
+        cpus = Decimal(_text(value, "a CPU count", "0.5 or 2").strip())
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a CPU count (use e.g. 0.5 or 2)") from None
+        raise ValueError(f"{short_repr(value)} is not a CPU count (use e.g. 0.5 or 2)") from None
     if not cpus.is_finite():
-        raise ValueError(f"{value!r} is not a finite CPU count")
+        raise ValueError(f"{short_repr(value)} is not a finite CPU count")
     if cpus < MIN_CPUS:
-        raise ValueError(f"{value!r} is below the minimum of {MIN_CPUS} CPUs")
-    if cpus != cpus.quantize(MIN_CPUS):
-        raise ValueError(f"{value!r} has more than two decimals")
-    return cpus.quantize(MIN_CPUS).normalize()
+        raise ValueError(f"{short_repr(value)} is below the minimum of {MIN_CPUS} CPUs")
+    try:
+        quantized = cpus.quantize(MIN_CPUS)
+    except InvalidOperation:  # more digits than Decimal's precision: 1e30
+        raise ValueError(f"{short_repr(value)} is too large a CPU count") from None
+    if cpus != quantized:
+        raise ValueError(f"{short_repr(value)} has more than two decimals")
+    return quantized.normalize()
 
 
 def format_cpus(cpus: Decimal) -> str:
@@ -86,14 +101,14 @@ _DURATION_UNITS: dict[str, Decimal | int] = {
 def parse_duration(value: str | float) -> Decimal:
     """Parse a Compose duration (``5s``, ``1m30s``, ``500ms``, or a number of seconds)."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")  # noqa: TRY004 - callers report bad values
+        raise ValueError(f"{short_repr(value)} is not a duration")  # noqa: TRY004 - callers report bad values
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):  # NaN or infinite
-            raise ValueError(f"{value!r} is not a finite duration")
+            raise ValueError(f"{short_repr(value)} is not a finite duration")
         if value < 0:
-            raise ValueError(f"{value!r} is negative")
+            raise ValueError(f"{short_repr(value)} is negative")
         return Decimal(str(value))
-    text = str(value).strip()
+    text = _text(value, "a duration", "5s, 1m30s, 500ms").strip()
     pos = 0
     total = Decimal(0)
     for match in _DURATION.finditer(text):
@@ -102,7 +117,7 @@ def parse_duration(value: str | float) -> Decimal:
         total += Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"{value!r} is not a duration (use e.g. 5s, 1m30s, 500ms)")
+        raise ValueError(f"{short_repr(value)} is not a duration (use e.g. 5s, 1m30s, 500ms)")
     return total
 
 
