@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
 import reprlib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from devarch_core.errors import Problem, ValidationError
+from devarch_core.limits import MAX_DESCRIPTION, human_size
 
 T = TypeVar("T")
 
@@ -68,6 +69,28 @@ def expect_mapping(value: object, path: str, problems: Problems) -> Mapping[str,
         if not isinstance(key, str):
             problems.add(path, f"key {short_repr(key)} is not a string")
     return value
+
+
+def check_length(text: T, limit: int, path: str, problems: Problems) -> T | None:
+    """``text`` if it is at most ``limit`` characters; else record a problem and return None.
+
+    The limits are documented in docs/manifest.md ("Limits").
+    """
+    if isinstance(text, str) and len(text) > limit:
+        problems.add(path, f"is {len(text):,} characters long; at most {human_size(limit)} allowed")
+        return None
+    return text
+
+
+def checked_description(value: object, path: str = "description") -> str:
+    """``value`` if it is a description devarch accepts (text, at most ``MAX_DESCRIPTION``).
+
+    For descriptions given through the API or CLI; raises ``ValidationError`` naming ``path``.
+    """
+    problems = Problems()
+    text = check_length(scalar(value, path, problems, str, "text"), MAX_DESCRIPTION, path, problems)
+    problems.raise_if_any(what="invalid description")
+    return text or ""
 
 
 def expect_list(value: object, path: str, problems: Problems) -> list[Any]:

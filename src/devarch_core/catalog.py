@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import re
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -42,8 +43,9 @@ from devarch_core.limits import (
 )
 from devarch_core.template import Template
 
+_CParser: Any
 try:  # libyaml's parser when PyYAML was built with it
-    from yaml.cyaml import CParser as _CParser
+    _CParser = importlib.import_module("yaml._yaml").CParser
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     _CParser = None
 
@@ -190,7 +192,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> Problem:
     return Problem("", f"not valid YAML: {text}")
 
 
-def _refuse(message: str, mark: yaml.Mark | None) -> NoReturn:
+def _refuse(message: str, mark: Any) -> NoReturn:  # noqa: ANN401 - PyYAML's or libyaml's Mark
     raise yaml.composer.ComposerError(None, None, message, mark)
 
 
@@ -204,19 +206,24 @@ class _Bounded(yaml.composer.Composer):
     the text. Limits: docs/manifest.md ("Limits").
     """
 
+    if TYPE_CHECKING:  # provided by the parser it is mixed with
+
+        def peek_event(self) -> yaml.Event: ...
+
     def _reset_budget(self) -> None:
         self._depth = 0
         self._aliased = 0
         #: id(node) -> the node's size expanded (every node stays alive until the document ends).
         self._sizes: dict[int, int] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             node = super().compose_node(parent, index)
             size = self._sizes.get(id(node))
             if size is None:
-                _refuse(f"alias *{event.anchor} refers to a collection that contains it", event.start_mark)
+                message = f"alias *{event.anchor} refers to a collection that contains it"
+                _refuse(message, event.start_mark)
             self._aliased += size
             if self._aliased > MAX_ALIAS_NODES:
                 _refuse(
@@ -235,10 +242,11 @@ class _Bounded(yaml.composer.Composer):
         finally:
             if nested:
                 self._depth -= 1
-        self._sizes[id(node)] = self._size(node, event.start_mark)
+        if node is not None:
+            self._sizes[id(node)] = self._size(node, event.start_mark)
         return node
 
-    def _size(self, node: yaml.Node, mark: yaml.Mark | None) -> int:
+    def _size(self, node: yaml.Node, mark: Any) -> int:  # noqa: ANN401 - a Mark
         sizes = self._sizes
         if isinstance(node, yaml.SequenceNode):
             return 1 + sum(sizes[id(item)] for item in node.value)
@@ -251,7 +259,7 @@ class _Bounded(yaml.composer.Composer):
     def compose_document(self) -> yaml.Node | None:
         self._reset_budget()
         try:
-            return super().compose_document()  # type: ignore[no-any-return]
+            return super().compose_document()
         finally:
             self._sizes = {}
 
@@ -296,8 +304,11 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
 
 if _CParser is not None:
 
-    class _UniqueKeyLoader(  # type: ignore[misc] - the C parser is untyped
-        _Bounded, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+    class _UniqueKeyLoader(
+        _Bounded,
+        _CParser,  # type: ignore[misc]  # libyaml's parser is untyped
+        yaml.constructor.SafeConstructor,
+        yaml.resolver.Resolver,
     ):
         """libyaml scans and parses (several times faster); composing stays in Python, bounded."""
 
@@ -329,14 +340,18 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
         raise yaml.constructor.ConstructorError(
             None, None, f"a number with more than {_MAX_INT_DIGITS} digits", node.start_mark
         )
-    return loader.construct_yaml_int(node)  # type: ignore[no-any-return]
+    return loader.construct_yaml_int(node)
 
 
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _error_class(what: str) -> type[ValidationError]:
-    return ManifestError if what in {"manifest", "lockfile"} else TemplateError
+    if what in {"manifest", "lockfile"}:
+        return ManifestError
+    if what in {"template file", "compose file", "override file"}:
+        return TemplateError
+    return ValidationError
 
 
 def decode_text(data: bytes, origin: str, *, what: str = "template file") -> str:
@@ -366,24 +381,28 @@ def load_yaml(text: str | bytes, origin: str, *, what: str = "template file") ->
     if isinstance(text, bytes):
         text = decode_text(text, origin, what=what)
     invalid = f"invalid {what} {origin}"
+    too_large = Problem("", f"larger than {human_size(MAX_FILE_BYTES)}")
     # Characters first: a str over the limit in characters is over it in bytes too.
     if len(text) > MAX_FILE_BYTES:
-        raise TemplateError([Problem("", f"larger than {human_size(MAX_FILE_BYTES)}")], what=invalid)
+        raise TemplateError([too_large], what=invalid)
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
         problem = Problem("", f"not text: an unpaired surrogate at character {exc.start}")
         raise TemplateError([problem], what=invalid) from None
     if size > MAX_FILE_BYTES:
-        raise TemplateError([Problem("", f"larger than {human_size(MAX_FILE_BYTES)}")], what=invalid)
+        raise TemplateError([too_large], what=invalid)
+    loader = _UniqueKeyLoader(text)  # what yaml.load does, with our safe loader
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         raise TemplateError([_yaml_problem(exc)], what=invalid) from None
+    finally:
+        loader.dispose()
 
 
 def parse_template_text(text: str | bytes, origin: str) -> Template:
-    """Parse one template file's YAML text (or bytes); every error names ``origin`` (and the line)."""
+    """Parse one template file's YAML text (or bytes); errors name ``origin`` (and the line)."""
     data = load_yaml(text, origin)
     if data is None:
         raise TemplateError(

@@ -385,7 +385,7 @@ def _template_from_service(
 
 
 def templates_from_compose(
-    text: str, *, origin: str, service: str | None = None, version: str = "1.0"
+    text: str | bytes, *, origin: str, service: str | None = None, version: str = "1.0"
 ) -> ComposeImport:
     """Turn the services of a compose file into templates (see the module docstring for the rules).
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from devarch_core.limits import MAX_PROBLEMS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -79,7 +81,12 @@ class ValidationError(DevarchError, ValueError):
     def __init__(self, problems: Iterable[Problem] | str, *, what: str = "invalid input") -> None:
         if isinstance(problems, str):
             problems = [Problem("", problems)]
-        self.problems: tuple[Problem, ...] = tuple(problems)
+        problems = tuple(problems)
+        if len(problems) > MAX_PROBLEMS:
+            # A hostile file can hold a million mistakes; the first ones say enough.
+            more = Problem("", f"... and {len(problems) - MAX_PROBLEMS} more problems")
+            problems = (*problems[:MAX_PROBLEMS], more)
+        self.problems: tuple[Problem, ...] = problems
         self.what = what
         if len(self.problems) == 1:
             message = f"{what}: {self.problems[0]}"

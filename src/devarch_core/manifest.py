@@ -15,7 +15,8 @@ import attrs
 import yaml
 from attrs import frozen
 
-from devarch_core._parsing import short_repr
+from devarch_core._parsing import check_length, short_repr
+from devarch_core.limits import MAX_DESCRIPTION, MAX_INSTANCES
 from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
@@ -177,12 +178,15 @@ class Manifest:
         return "sha256:" + hashlib.sha256(self.to_yaml().encode()).hexdigest()
 
     @classmethod
-    def parse(cls, text: str, origin: str = "devarch.yml") -> Manifest:
-        """Parse and validate a manifest's text; ``ManifestError`` lists every problem by path."""
+    def parse(cls, text: str | bytes, origin: str = "devarch.yml") -> Manifest:
+        """Parse and validate a manifest's text (or UTF-8 bytes).
+
+        ``ManifestError`` lists every problem by path.
+        """
         return cls.from_data(cls.load(text, origin), origin)
 
     @staticmethod
-    def load(text: str, origin: str = "devarch.yml") -> object:
+    def load(text: str | bytes, origin: str = "devarch.yml") -> object:
         """The YAML data of a manifest; ``ManifestError`` with the line if it is not YAML."""
         try:
             return load_yaml(text, origin, what="manifest")
@@ -235,11 +239,19 @@ class Manifest:
         description = (
             scalar(stack.get("description", ""), "stack.description", problems, str, "text") or ""
         )
+        description = (
+            check_length(description, MAX_DESCRIPTION, "stack.description", problems) or ""
+        )
         network = scalar(stack.get("network"), "stack.network", problems, str, "a network name")
         if network is not None:
             _check_name(network, "stack.network", "network", problems)
         instances = []
-        for inst_name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
+        instances_raw = expect_mapping(raw.get("instances"), "instances", problems)
+        if len(instances_raw) > MAX_INSTANCES:
+            count = len(instances_raw)
+            problems.add("instances", f"{count:,} instances; at most {MAX_INSTANCES:,}")
+            instances_raw = {}
+        for inst_name, body in instances_raw.items():
             path = f"instances.{inst_name}"
             _check_name(str(inst_name), path, "instance", problems)
             entry = expect_mapping(body, path, problems)
@@ -267,6 +279,7 @@ class Manifest:
                 )
                 or ""
             )
+            idesc = check_length(idesc, MAX_DESCRIPTION, join(path, "description"), problems) or ""
             enabled = scalar(
                 entry.get("enabled", True), join(path, "enabled"), problems, bool, "true or false"
             )
@@ -432,7 +445,7 @@ class Lockfile:
         )
 
     @classmethod
-    def parse(cls, text: str, origin: str = "devarch.lock") -> Lockfile:
+    def parse(cls, text: str | bytes, origin: str = "devarch.lock") -> Lockfile:
         """Parse a lockfile; ``ManifestError`` with paths if malformed or of an unknown format."""
         try:
             data = load_yaml(text, origin, what="lockfile")

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import short_repr
+from devarch_core._parsing import check_length, short_repr
+from devarch_core.limits import MAX_CONFIG_CONTENT, MAX_ENV_VALUE
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -487,7 +488,7 @@ def env_text(value: object, path: str, problems: Problems) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):
-        return str(value)
+        return check_length(str(value), MAX_ENV_VALUE, path, problems)
     problems.add(path, f"expected a string, got {type_name(value)}")
     return None
 
@@ -501,7 +502,10 @@ def parse_environment(value: object, path: str, problems: Problems) -> dict[str,
                 problems.add(f"{path}[{i}]", f"expected 'NAME=value', got {type_name(item)}")
                 continue
             name, sep, text = item.partition("=")
-            result[name] = text if sep else None
+            if sep:
+                result[name] = check_length(text, MAX_ENV_VALUE, f"{path}[{i}]", problems)
+            else:
+                result[name] = None
     else:
         for name, raw in expect_mapping(value, path, problems).items():
             result[str(name)] = env_text(raw, join(path, str(name)), problems)
@@ -627,6 +631,7 @@ class ServiceSpec:
             check_keys(item, {"path", "content", "mode"}, fpath, problems)
             target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
             content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
+            content = check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"), problems)
             mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
             if target is not None and (
                 target := check_container_path(target, join(fpath, "path"), problems)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import short_repr
+from devarch_core._parsing import check_length, short_repr
+from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
 from devarch_core.errors import TemplateError
 from devarch_core.naming import NAME_PATTERN
@@ -140,6 +141,7 @@ class Template:
         if not version:
             problems.add("version", 'a template needs a version (quote it: "16.4")')
         description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
+        description = check_length(description, MAX_DESCRIPTION, "description", problems) or ""
         service = ServiceSpec.parse(raw.get("service"), "service", problems)
         if raw.get("service") is None:
             problems.add("service", "a template needs a service definition")

@@ -395,7 +395,7 @@ class ManifestCases(StackCases):
             if current_wires.get(wire_key) != wire:
                 tx.put_wire(stack.id, wire)
 
-    def import_yaml(self, text: str, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
+    def import_yaml(self, text: str | bytes, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
         """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
         manifest, problems = Manifest.check(Manifest.load(text, origin))
         if manifest is None or not manifest.stack:
