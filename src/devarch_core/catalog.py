@@ -354,15 +354,17 @@ def _error_class(what: str) -> type[ValidationError]:
     return ValidationError
 
 
-def decode_text(data: bytes, origin: str, *, what: str = "template file") -> str:
-    """The UTF-8 text of a file's bytes, refusing a file over ``MAX_FILE_BYTES`` or not UTF-8.
+def decode_text(
+    data: bytes, origin: str, *, what: str = "template file", limit: int = MAX_FILE_BYTES
+) -> str:
+    """The UTF-8 text of a file's bytes, refusing a file over ``limit`` bytes or not UTF-8.
 
     Raises ``ManifestError`` (for a manifest or lockfile) or ``TemplateError`` naming ``origin``
     and the first byte that is not UTF-8. A leading byte-order mark is dropped.
     """
     error = _error_class(what)
-    if len(data) > MAX_FILE_BYTES:
-        problem = Problem("", f"the file is larger than {human_size(MAX_FILE_BYTES)}")
+    if len(data) > limit:
+        problem = Problem("", f"the file is larger than {human_size(limit)}")
         raise error([problem], what=f"invalid {what} {origin}")
     try:
         return data.decode("utf-8-sig")

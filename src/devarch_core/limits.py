@@ -16,6 +16,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_INSTANCES",
     "MAX_KEY",
+    "MAX_PLAN_BYTES",
     "MAX_PROBLEMS",
     "MAX_SCALAR",
     "human_size",
@@ -26,6 +27,8 @@ MIB = 1024 * KIB
 
 #: A whole manifest, lockfile, template, compose or override file, in bytes (UTF-8).
 MAX_FILE_BYTES = 4 * MIB
+#: A saved plan (``plan -o``), in bytes: devarch writes it, and a big stack's plan is big.
+MAX_PLAN_BYTES = 64 * MIB
 #: Nesting of YAML collections (a mapping in a list in a mapping... counts one level each).
 MAX_DEPTH = 100
 #: Nodes reached through YAML aliases (``*name``), counted expanded: a ``<<: *defaults`` merge
@@ -34,8 +37,9 @@ MAX_DEPTH = 100
 MAX_ALIAS_NODES = 100_000
 #: A mapping key, in characters (keys are names: instances, variables, labels, services).
 MAX_KEY = 1000
-#: Any single YAML scalar, in characters (the largest per-field limit below).
-MAX_SCALAR = 1 * MIB
+#: Any single YAML scalar, in characters (above the per-field limits below, so those are
+#: reported at their path).
+MAX_SCALAR = 2 * MIB
 #: Descriptions of stacks, instances and templates, in characters.
 MAX_DESCRIPTION = 1000
 #: One environment variable's value, in characters (Linux refuses longer exec arguments and

@@ -184,7 +184,7 @@ class Plan:
                 wiring=tuple(dict(w) for w in data.get("wiring", [])),
                 basis={k: dict(v) for k, v in data.get("basis", {}).items()},
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"malformed plan: {exc}", what="invalid plan file") from None
 
     @classmethod

@@ -671,9 +671,11 @@ def _plan(ctx: _Context, a: argparse.Namespace) -> int:
 def _read_plan(path: str) -> Any:  # noqa: ANN401 - a devarch_core Plan, imported lazily
     from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
     from devarch_core.catalog import decode_text  # noqa: PLC0415
+    from devarch_core.limits import MAX_PLAN_BYTES  # noqa: PLC0415
     from devarch_core.planning import Plan  # noqa: PLC0415
 
-    return Plan.from_json(decode_text(read_input(path, "plan file"), path, what="plan file"))
+    data = read_input(path, "plan file", limit=MAX_PLAN_BYTES)
+    return Plan.from_json(decode_text(data, path, what="plan file", limit=MAX_PLAN_BYTES))
 
 
 def _apply(ctx: _Context, a: argparse.Namespace) -> int:

@@ -15,15 +15,15 @@ from devarch_core.limits import MAX_FILE_BYTES
 __all__ = ["read_input"]
 
 
-def read_input(path: str | Path, what: str) -> bytes:
-    """The bytes of ``path`` (at most one byte over the limit, for the parser to refuse).
+def read_input(path: str | Path, what: str, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` (at most one byte over ``limit``, for the parser to refuse).
 
     A missing file is a ``NotFoundError``, any other failure to read a ``ValidationError``
     naming the file and the reason ("Is a directory", "Permission denied").
     """
     try:
         with Path(path).open("rb") as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
+            return fh.read(limit + 1)
     except FileNotFoundError:
         raise NotFoundError(what, str(path)) from None
     except OSError as exc:
