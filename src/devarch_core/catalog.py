@@ -183,6 +183,8 @@ class Catalog:
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow: no line
+        return Problem(f"character {exc.position}", f"not valid YAML: {str(exc).splitlines()[0]}")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     reason = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
