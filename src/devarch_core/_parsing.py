@@ -132,6 +132,11 @@ def short_repr(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (with ``...``), for names shown without quotes."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def type_name(value: object) -> str:
     """A user-facing name for the type of ``value``."""
     return {

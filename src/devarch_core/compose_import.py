@@ -115,7 +115,8 @@ class _Service:
             var = match.group(2) or match.group(5)
             op, default = match.group(3), match.group(4)
             if op in (":-", "-"):
-                self.warn(f"{where}: {match.group(0)} resolved to its default {short_repr(default)}")
+                shown = short_repr(default)
+                self.warn(f"{where}: {match.group(0)} resolved to its default {shown}")
                 return default or ""
             self.warn(f"{where}: {match.group(0)} is kept as written (${var} is not read)")
             return match.group(0)
@@ -213,7 +214,10 @@ class _Service:
         text, _, protocol = item.partition("/")
         container = text.rsplit(":", 1)[-1]
         if container != text:
-            self.warn(f"{where}: {short_repr(item)} became container port {container} (host port dropped)")
+            self.warn(
+                f"{where}: {short_repr(item)} became container port {container} "
+                "(host port dropped)"
+            )
         low, dash, high = container.partition("-")
         if dash and low.isdigit() and high.isdigit() and int(low) <= int(high):
             numbers = [str(n) for n in range(int(low), int(high) + 1)]
@@ -279,11 +283,14 @@ class _Service:
             name, n = f"{base}-{n}", n + 1
         if bind:
             self.warn(
-                f"{where}: bind mount {source} became named volume {short_repr(name)} (its host content "
-                "is not copied; bind the path in an instance override)"
+                f"{where}: bind mount {source} became named volume {short_repr(name)} "
+                "(its host content is not copied; bind the path in an instance override)"
             )
         elif name != source:
-            self.warn(f"{where}: volume {short_repr(source)} renamed {short_repr(name)} (names are DNS labels)")
+            self.warn(
+                f"{where}: volume {short_repr(source)} renamed {short_repr(name)} "
+                "(names are DNS labels)"
+            )
         self.volume_names[source] = name
         return name
 
@@ -358,7 +365,9 @@ def _template_from_service(
         problems.add(where, f"{short_repr(svc)} cannot be turned into a template name")
         return None
     if name in names:
-        problems.add(where, f"becomes template {short_repr(name)}, like service {short_repr(names[name])}")
+        problems.add(
+            where, f"becomes template {short_repr(name)}, like service {short_repr(names[name])}"
+        )
         return None
     names[name] = svc
     if not raw.get("image"):

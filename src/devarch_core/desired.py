@@ -75,7 +75,8 @@ def config_file_relpath(path: str) -> str:
     norm = posixpath.normpath(path)
     if not norm.startswith("/") or ".." in norm.split("/"):
         raise ValidationError(
-            f"config file path {short_repr(path)} must be absolute inside the container, without '..'"
+            f"config file path {short_repr(path)} must be absolute inside the container, "
+            "without '..'"
         )
     rel = norm.lstrip("/")
     if not rel:

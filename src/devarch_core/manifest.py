@@ -357,7 +357,9 @@ class Manifest:
                 if value is None:
                     problems.add(join(path, key), "required")
                 elif value not in names:
-                    problems.add(join(path, key), f"{short_repr(value)} is not an instance of this manifest")
+                    problems.add(
+                        join(path, key), f"{short_repr(value)} is not an instance of this manifest"
+                    )
             if imp is None:
                 problems.add(join(path, "import"), "required")
             if consumer and imp:

@@ -276,14 +276,17 @@ def _volume(
     problems: Problems,
 ) -> VolumeSpec | None:
     if not target.startswith("/"):
-        problems.add(path, f"target {short_repr(target)} must be an absolute path inside the container")
+        problems.add(
+            path, f"target {short_repr(target)} must be an absolute path inside the container"
+        )
         return None
     if kind == "volume" and source is not None:
         from devarch_core.naming import NAME_PATTERN  # noqa: PLC0415 - avoid a cycle at import
 
         if not NAME_PATTERN.fullmatch(source) or len(source) > 63:  # noqa: PLR2004
             problems.add(
-                path, f"volume name {short_repr(source)} must be a lowercase DNS label (a-z, 0-9, '-')"
+                path,
+                f"volume name {short_repr(source)} must be a lowercase DNS label (a-z, 0-9, '-')",
             )
             return None
     return VolumeSpec(

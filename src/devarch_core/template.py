@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import check_length, short_repr
+from devarch_core._parsing import check_length, short_repr, shorten
 from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core._parsing import Problems, check_keys, expect_list, expect_mapping, join, scalar
 from devarch_core.errors import TemplateError
@@ -136,7 +136,9 @@ class Template:
         if not name:
             problems.add("name", "a template needs a name")
         elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
-            problems.add("name", f"{short_repr(name)} must be a lowercase DNS label (a-z, 0-9, '-')")
+            problems.add(
+                "name", f"{short_repr(name)} must be a lowercase DNS label (a-z, 0-9, '-')"
+            )
         version = scalar(raw.get("version"), "version", problems, str, "a version string")
         if not version:
             problems.add("version", 'a template needs a version (quote it: "16.4")')
@@ -149,12 +151,15 @@ class Template:
         if service is not None:
             for i, secret in enumerate(secrets):
                 if secret not in service.environment:
-                    problems.add(f"secrets[{i}]", f"{short_repr(secret)} is not in service.environment")
+                    problems.add(
+                        f"secrets[{i}]", f"{short_repr(secret)} is not in service.environment"
+                    )
         exports = _parse_exports(raw.get("exports"), problems, service)
         imports = _parse_imports(raw.get("imports"), problems)
         problems.raise_if_any(
             TemplateError,
-            what=f"invalid template {name or origin or '?'}" + (f" ({origin})" if origin else ""),
+            what=f"invalid template {shorten(name or origin or '?')}"
+            + (f" ({origin})" if origin else ""),
         )
         # guaranteed by the checks above
         assert name  # noqa: S101

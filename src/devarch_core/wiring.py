@@ -323,11 +323,12 @@ def _pick_export(wire: Wire, imp: Import, provider: WiringNode) -> Export | str:
         export = provider.export(wire.export_name)
         if export is None:
             known = ", ".join(e.name for e in provider.template.exports) or "none"
-            return f"{wire.provider} has no export {short_repr(wire.export_name)} (exports: {known})"
+            shown = short_repr(wire.export_name)
+            return f"{wire.provider} has no export {shown} (exports: {known})"
         if export.type != imp.type:
             return (
-                f"export {short_repr(wire.export_name)} of {wire.provider} is of type {export.type}, "
-                f"not {imp.type}"
+                f"export {short_repr(wire.export_name)} of {wire.provider} "
+                f"is of type {export.type}, not {imp.type}"
             )
         return export
     exports = provider.exports_of_type(imp.type)
@@ -415,7 +416,9 @@ def solve_wiring(
     by_name: dict[str, WiringNode] = {}
     for node in nodes:
         if node.name in by_name:
-            raise WiringError(f"instance {short_repr(node.name)} is given twice to the wiring solver")
+            raise WiringError(
+                f"instance {short_repr(node.name)} is given twice to the wiring solver"
+            )
         by_name[node.name] = node
     wires, diagnostics, pinned = _explicit_wires(explicit, by_name)
     for node in sorted(by_name.values(), key=lambda n: n.name):
@@ -566,7 +569,10 @@ def _expand(
         simple["port"] = str(export.port)
     if stack is not None:
         simple["stack"] = stack
-    where = f"{variable} of export {short_repr(export.name)} of {wire.provider} (wired into {wire.consumer})"
+    where = (
+        f"{variable} of export {short_repr(export.name)} of {wire.provider} "
+        f"(wired into {wire.consumer})"
+    )
     secret = False
 
     def substitute(match: re.Match[str]) -> str:
@@ -614,7 +620,8 @@ def render_injection(
     if consumer_import.name != wire.import_name or provider_export.name != wire.export_name:
         raise WiringError(
             f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}.{wire.export_name} "
-            f"rendered with import {short_repr(consumer_import.name)} and export {short_repr(provider_export.name)}"
+            f"rendered with import {short_repr(consumer_import.name)} "
+            f"and export {short_repr(provider_export.name)}"
         )
     environment: dict[str, EnvValue] = {}
     for variable, text in provider_export.env.items():
@@ -671,8 +678,9 @@ def injections_for(
         for name in injection.environment:
             if name in injected_by:
                 raise WiringError(
-                    f"{consumer}: imports {short_repr(injected_by[name])} and {short_repr(wire.import_name)} both "
-                    f"inject {name}; give one of them a prefix or a rename"
+                    f"{consumer}: imports {short_repr(injected_by[name])} and "
+                    f"{short_repr(wire.import_name)} both inject {name}; "
+                    "give one of them a prefix or a rename"
                 )
             injected_by[name] = wire.import_name
         injections.append(injection)

@@ -351,3 +351,36 @@ def test_descriptions_given_through_the_api_have_the_same_limit():
     assert devarch.show_stack("s1")["description"] == "ok"
     with pytest.raises(DevarchError):
         devarch.create_stack("s3", description=["not", "text"])  # type: ignore[arg-type]
+
+
+def test_lockfiles_and_control_characters_are_refused_naming_where():
+    from devarch_core.manifest import Lockfile  # noqa: PLC0415
+
+    with pytest.raises(ManifestError, match=r"invalid lockfile l.lock: not UTF-8 text at byte 0"):
+        Lockfile.parse(b"\xfeformat: 1\n", "l.lock")
+    error = refused("manifest", "version: 1\x00\n")
+    assert error.problems[0].path == "character 10"
+    assert "control characters are not allowed" in str(error)
+
+
+def test_import_messages_never_render_a_whole_long_name():
+    from tests.adversarial.hostile import ROOT  # noqa: PLC0415
+
+    from devarch_adapters.filesystem import load_catalog_dirs  # noqa: PLC0415
+
+    devarch = fake_devarch(load_catalog_dirs([ROOT / "examples" / "catalog"]))
+    long = "a" * 5000
+    text = (
+        f"version: 1\nstack: {{name: {long}}}\ninstances:\n  web: {{template: bb-web}}\n"
+        f"  db: {{template: bb-db}}\nwires: [{{consumer: web, import: {long}, provider: db}}]\n"
+    )
+    with pytest.raises(ManifestError) as info:
+        devarch.import_yaml(text, dry_run=True, environ={})
+    assert long[:100] not in str(info.value)
+    assert len(str(info.value)) < 2000
+
+
+def test_a_long_template_name_is_not_repeated_whole_in_the_error():
+    long = "a" * 5000
+    error = refused("template", f"name: {long}\nversion: '1'\nservice: {{image: x}}\n")
+    assert long[:100] not in str(error)
