@@ -191,9 +191,12 @@ class Plan:
     def from_json(cls, text: str) -> Plan:
         """Parse :meth:`to_json` output."""
         try:
-            return cls.from_data(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"not JSON: {exc}", what="invalid plan file") from None
+        except RecursionError:  # thousands of nested brackets: no plan is nested like that
+            raise ManifestError("nested too deeply", what="invalid plan file") from None
+        return cls.from_data(data)
 
     def summary(self) -> str:
         """``2 to add, 1 to change, 0 to remove, 1 to start``."""

@@ -384,3 +384,18 @@ def test_a_long_template_name_is_not_repeated_whole_in_the_error():
     long = "a" * 5000
     error = refused("template", f"name: {long}\nversion: '1'\nservice: {{image: x}}\n")
     assert long[:100] not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"format": 1, "stack": "s", "token": "t", "actions": [5]}', "malformed plan"),
+        ('{"format": 1, "stack": "s", "token": "t", "basis": [1]}', "malformed plan"),
+    ],
+)
+def test_a_hostile_plan_file_is_refused_cleanly(text, message):
+    from devarch_core.planning import Plan  # noqa: PLC0415
+
+    with pytest.raises(ManifestError, match=message):
+        Plan.from_json(text)
