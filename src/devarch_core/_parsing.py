@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -135,6 +135,18 @@ def short_repr(value: object, limit: int = 60) -> str:
 def shorten(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters (with ``...``), for names shown without quotes."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def listing(items: Iterable[object], limit: int = 20) -> str:
+    """``a, b, c`` of the first ``limit`` items, then how many more: bounded, whatever the count."""
+    shown: list[str] = []
+    more = 0
+    for item in items:
+        if len(shown) < limit:
+            shown.append(shorten(str(item)))
+        else:
+            more += 1
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def type_name(value: object) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from attrs import frozen
 
-from devarch_core._parsing import short_repr
+from devarch_core._parsing import listing, short_repr
 from devarch_core._parsing import Problems, join, type_name
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
@@ -142,14 +142,14 @@ class _Service:
         if depends_on is not None and not isinstance(depends_on, list | Mapping):
             self.refuse("depends_on", f"expected a list or mapping, got {type_name(depends_on)}")
         elif depends_on:
-            names = ", ".join(sorted(str(d) for d in depends_on))
+            names = listing(sorted(str(d) for d in depends_on))
             self.warn(
                 f"dropped depends_on ({names}): it names compose services; in devarch "
                 "dependencies come from wiring or instance overrides"
             )
         dropped = sorted(set(raw) - _HANDLED_KEYS, key=str)
         if dropped:
-            self.warn(f"dropped unsupported keys: {', '.join(str(k) for k in dropped)}")
+            self.warn(f"dropped unsupported keys: {listing(dropped)}")
         return service
 
     def environment(self, value: object) -> dict[str, str]:
@@ -326,7 +326,7 @@ class _Service:
                 f"resources.reservations.{k}" for k in set(reservations) - {"cpus", "memory"}
             )
             if dropped:
-                self.warn(f"deploy: dropped {', '.join(dropped)}")
+                self.warn(f"deploy: dropped {listing(dropped)}")
         legacy = (
             ("cpus", "cpu_limit"),
             ("mem_limit", "memory_limit"),
@@ -411,7 +411,7 @@ def templates_from_compose(
     services: Mapping[str, Any] = data["services"]
     if service is not None:
         if service not in services:
-            listed = ", ".join(str(s) for s in services)
+            listed = listing(services)
             raise NotFoundError("compose service", service, hint=f"{origin} defines: {listed}")
         services = {service: services[service]}
     problems = Problems()

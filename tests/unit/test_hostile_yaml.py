@@ -399,3 +399,17 @@ def test_a_hostile_plan_file_is_refused_cleanly(text, message):
 
     with pytest.raises(ManifestError, match=message):
         Plan.from_json(text)
+
+
+def test_compose_warnings_and_hints_list_a_bounded_number_of_names():
+    services = "".join(f"  s{i}: {{image: x}}\n" for i in range(500))
+    with pytest.raises(DevarchError) as info:
+        templates_from_compose(f"services:\n{services}", origin="c.yml", service="nope")
+    assert "s0, s1," in str(info.value)
+    assert "and 480 more" in str(info.value)
+    keys = ", ".join(f"k{i}: 1" for i in range(500))
+    deps = ", ".join(f"d{i}" for i in range(500))
+    result = templates_from_compose(
+        f"services:\n  web: {{image: x, {keys}, depends_on: [{deps}]}}\n", origin="c.yml"
+    )
+    assert all(len(w) < 1000 for w in result.warnings), [len(w) for w in result.warnings]
