@@ -396,13 +396,14 @@ def load_yaml(text: str | bytes, origin: str, *, what: str = "template file") ->
         raise TemplateError([problem], what=invalid) from None
     if size > MAX_FILE_BYTES:
         raise TemplateError([too_large], what=invalid)
-    loader = _UniqueKeyLoader(text)  # what yaml.load does, with our safe loader
     try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
+        loader = _UniqueKeyLoader(text)  # what yaml.load does, with our safe loader
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:  # the pure-Python reader checks characters on creation
         raise TemplateError([_yaml_problem(exc)], what=invalid) from None
-    finally:
-        loader.dispose()
 
 
 def parse_template_text(text: str | bytes, origin: str) -> Template:

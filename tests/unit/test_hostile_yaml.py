@@ -413,3 +413,36 @@ def test_compose_warnings_and_hints_list_a_bounded_number_of_names():
         f"services:\n  web: {{image: x, {keys}, depends_on: [{deps}]}}\n", origin="c.yml"
     )
     assert all(len(w) < 1000 for w in result.warnings), [len(w) for w in result.warnings]
+
+
+def test_the_limits_hold_with_pyyaml_built_without_libyaml():
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    script = f"""
+import sys
+sys.modules["yaml._yaml"] = None  # as if PyYAML had no libyaml
+from devarch_core.catalog import _CParser, load_yaml
+from devarch_core.errors import TemplateError
+assert _CParser is None
+for text, message in [
+    ({BOMB_SITES[-2][1]!r}, "aliases expand to more than"),
+    ("a: " + "[" * 3000 + "]" * 3000, "nested deeper than 100 levels"),
+    ("version: 1\\x00", "character 10: not valid YAML"),
+    ("a: {{1: x}}", "keys must be strings"),
+    ("a: &a [*a]", "refers to a collection that contains it"),
+]:
+    try:
+        load_yaml(text, "x.yml")
+    except TemplateError as exc:
+        assert message in str(exc), (message, str(exc))
+    else:
+        raise AssertionError(message)
+merged = load_yaml("x: &x {{a: 1}}\\ny: {{<<: *x, b: 2}}", "x.yml")
+assert merged == {{"x": {{"a": 1}}, "y": {{"a": 1, "b": 2}}}}, merged
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.strip() == "ok", result.stderr
