@@ -40,6 +40,15 @@ def unit(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def adversarial(session: nox.Session) -> None:
+    """Run the hostile-input suite (malformed manifests, templates and compose files; ~1 min)."""
+    _install(session)
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", "tests/adversarial", *session.posargs
+    )
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check lint rules and formatting with ruff (no files are changed)."""
     _install(session)

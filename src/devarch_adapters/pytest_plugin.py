@@ -630,10 +630,13 @@ def _close(devarch: Devarch) -> None:
 
 def _load_manifest(options: _Options) -> Manifest:
     from devarch_core.errors import DevarchError  # noqa: PLC0415
+    from devarch_core.limits import MAX_FILE_BYTES  # noqa: PLC0415
     from devarch_core.manifest import Manifest  # noqa: PLC0415
 
     try:
-        return Manifest.parse(options.manifest.read_text(), str(options.manifest))
+        with options.manifest.open("rb") as fh:  # bounded; the parser refuses what is over
+            data = fh.read(MAX_FILE_BYTES + 1)
+        return Manifest.parse(data, str(options.manifest))
     except OSError as exc:
         pytest.fail(f"devarch_stack: cannot read {options.manifest}: {exc.strerror}", pytrace=False)
     except DevarchError as exc:

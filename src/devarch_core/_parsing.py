@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import reprlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from devarch_core.errors import Problem, ValidationError
+from devarch_core.limits import MAX_DESCRIPTION, human_size
 
 T = TypeVar("T")
 
@@ -65,8 +67,30 @@ def expect_mapping(value: object, path: str, problems: Problems) -> Mapping[str,
         return {}
     for key in value:
         if not isinstance(key, str):
-            problems.add(path, f"key {key!r} is not a string")
+            problems.add(path, f"key {short_repr(key)} is not a string")
     return value
+
+
+def check_length(text: T, limit: int, path: str, problems: Problems) -> T | None:
+    """``text`` if it is at most ``limit`` characters; else record a problem and return None.
+
+    The limits are documented in docs/manifest.md ("Limits").
+    """
+    if isinstance(text, str) and len(text) > limit:
+        problems.add(path, f"is {len(text):,} characters long; at most {human_size(limit)} allowed")
+        return None
+    return text
+
+
+def checked_description(value: object, path: str = "description") -> str:
+    """``value`` if it is a description devarch accepts (text, at most ``MAX_DESCRIPTION``).
+
+    For descriptions given through the API or CLI; raises ``ValidationError`` naming ``path``.
+    """
+    problems = Problems()
+    text = check_length(scalar(value, path, problems, str, "text"), MAX_DESCRIPTION, path, problems)
+    problems.raise_if_any(what="invalid description")
+    return text or ""
 
 
 def expect_list(value: object, path: str, problems: Problems) -> list[Any]:
@@ -100,6 +124,45 @@ def checked(
     except ValueError as exc:
         problems.add(path, str(exc))
         return None
+
+
+_REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+_REPR.maxlevel = 2
+_REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxdict = 4
+_REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 4
+_REPR.maxstring = 64
+_REPR.maxlong = _REPR.maxother = 40
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, at a cost bounded whatever the value.
+
+    Messages quote user values with this, never with ``!r``: a value can be a 10 MB string or a
+    list reaching millions of items through YAML aliases.
+    """
+    try:
+        # A string is cut before repr so a 10 MB value costs no more than a short one.
+        text = repr(value[: limit + 1]) if isinstance(value, str) else _REPR.repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return f"<{type_name(value)} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters (with ``...``), for names shown without quotes."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def listing(items: Iterable[object], limit: int = 20) -> str:
+    """``a, b, c`` of the first ``limit`` items, then how many more: bounded, whatever the count."""
+    shown: list[str] = []
+    more = 0
+    for item in items:
+        if len(shown) < limit:
+            shown.append(shorten(str(item)))
+        else:
+            more += 1
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def type_name(value: object) -> str:

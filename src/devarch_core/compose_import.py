@@ -41,7 +41,16 @@ from typing import Any
 import yaml
 from attrs import frozen
 
-from devarch_core._parsing import Problems, checked, expect_list, expect_mapping, join, type_name
+from devarch_core._parsing import (
+    Problems,
+    checked,
+    expect_list,
+    expect_mapping,
+    join,
+    listing,
+    short_repr,
+    type_name,
+)
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
 from devarch_core.naming import NAME_PATTERN, slugify
@@ -90,6 +99,19 @@ class _Service:
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.name}: {message}")
 
+    def refuse(self, path: str, message: str) -> None:
+        """Record a problem at ``services.NAME.path``: a value of the wrong shape is refused."""
+        self.problems.add(join(f"services.{self.name}", path), message)
+
+    def mapping(self, value: object, path: str) -> Mapping[str, Any]:
+        """``value`` if it is a mapping (or empty when absent); refused otherwise."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.refuse(path, f"expected a mapping, got {type_name(value)}")
+            return {}
+        return value
+
     def interpolate(self, value: Any, where: str) -> Any:  # noqa: ANN401 - any YAML value
         """Resolve compose interpolation in every string of ``value``."""
         if isinstance(value, str):
@@ -107,7 +129,8 @@ class _Service:
             var = match.group(2) or match.group(5)
             op, default = match.group(3), match.group(4)
             if op in (":-", "-"):
-                self.warn(f"{where}: {match.group(0)} resolved to its default {default!r}")
+                shown = short_repr(default)
+                self.warn(f"{where}: {match.group(0)} resolved to its default {shown}")
                 return default or ""
             self.warn(f"{where}: {match.group(0)} is kept as written (${var} is not read)")
             return match.group(0)
@@ -136,14 +159,14 @@ class _Service:
                 f"expected a list or mapping of services, got {type_name(depends)}",
             )
         elif depends:
-            names = ", ".join(sorted(shown(d) if not isinstance(d, str) else d for d in depends))
+            names = listing(sorted(shown(d) if not isinstance(d, str) else d for d in depends))
             self.warn(
                 f"dropped depends_on ({names}): it names compose services; in devarch "
                 "dependencies come from wiring or instance overrides"
             )
         dropped = sorted(set(raw) - _HANDLED_KEYS, key=str)
         if dropped:
-            self.warn(f"dropped unsupported keys: {', '.join(str(k) for k in dropped)}")
+            self.warn(f"dropped unsupported keys: {listing(dropped)}")
         return service
 
     def environment(self, value: object) -> dict[str, str]:
@@ -304,7 +327,7 @@ class _Service:
             if extra:
                 self.warn(f"{where}: dropped mount options {', '.join(extra)}")
         else:
-            self.warn(f"{where}: dropped volume {item!r}")
+            self.warn(f"{where}: dropped volume {short_repr(item)}")
             return None
         if kind == "tmpfs":
             return {"type": "tmpfs", "target": target}
@@ -350,11 +373,14 @@ class _Service:
             name, n = f"{base}-{n}", n + 1
         if bind:
             self.warn(
-                f"{where}: bind mount {source} became named volume {name!r} (its host content "
-                "is not copied; bind the path in an instance override)"
+                f"{where}: bind mount {source} became named volume {short_repr(name)} "
+                "(its host content is not copied; bind the path in an instance override)"
             )
         elif name != source:
-            self.warn(f"{where}: volume {source!r} renamed {name!r} (names are DNS labels)")
+            self.warn(
+                f"{where}: volume {short_repr(source)} renamed {short_repr(name)} "
+                "(names are DNS labels)"
+            )
         self.volume_names[source] = name
         return name
 
@@ -397,7 +423,7 @@ class _Service:
                 f"resources.reservations.{k}" for k in set(reservations) - {"cpus", "memory"}
             )
             if dropped:
-                self.warn(f"deploy: dropped {', '.join(dropped)}")
+                self.warn(f"deploy: dropped {listing(dropped)}")
         legacy = (
             ("cpus", "cpu_limit"),
             ("mem_limit", "memory_limit"),
@@ -433,10 +459,12 @@ def _template_from_service(  # noqa: PLR0911 - one early return per refusal
         return None
     name = slugify(svc)
     if not name:
-        problems.add(where, f"{svc!r} cannot be turned into a template name")
+        problems.add(where, f"{short_repr(svc)} cannot be turned into a template name")
         return None
     if name in names:
-        problems.add(where, f"becomes template {name!r}, like service {names[name]!r}")
+        problems.add(
+            where, f"becomes template {short_repr(name)}, like service {short_repr(names[name])}"
+        )
         return None
     names[name] = svc
     if not raw.get("image"):
@@ -466,7 +494,7 @@ def _template_from_service(  # noqa: PLR0911 - one early return per refusal
 
 
 def templates_from_compose(
-    text: str, *, origin: str, service: str | None = None, version: str = "1.0"
+    text: str | bytes, *, origin: str, service: str | None = None, version: str = "1.0"
 ) -> ComposeImport:
     """Turn the services of a compose file into templates (see the module docstring for the rules).
 
@@ -483,7 +511,7 @@ def templates_from_compose(
     services: Mapping[str, Any] = data["services"]
     if service is not None:
         if service not in services:
-            listed = ", ".join(str(s) for s in services)
+            listed = listing(services)
             raise NotFoundError("compose service", service, hint=f"{origin} defines: {listed}")
         services = {service: services[service]}
     problems = Problems()

@@ -11,6 +11,7 @@ import hashlib
 import posixpath
 from typing import TYPE_CHECKING, Any
 
+from devarch_core._parsing import short_repr
 from devarch_core import naming
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import ValidationError
@@ -74,11 +75,12 @@ def config_file_relpath(path: str) -> str:
     norm = posixpath.normpath(path)
     if not norm.startswith("/") or ".." in norm.split("/"):
         raise ValidationError(
-            f"config file path {path!r} must be absolute inside the container, without '..'"
+            f"config file path {short_repr(path)} must be absolute inside the container, "
+            "without '..'"
         )
     rel = norm.lstrip("/")
     if not rel:
-        raise ValidationError(f"config file path {path!r} names the container's root")
+        raise ValidationError(f"config file path {short_repr(path)} names the container's root")
     return rel
 
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from devarch_core.limits import MAX_PROBLEMS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -79,7 +81,12 @@ class ValidationError(DevarchError, ValueError):
     def __init__(self, problems: Iterable[Problem] | str, *, what: str = "invalid input") -> None:
         if isinstance(problems, str):
             problems = [Problem("", problems)]
-        self.problems: tuple[Problem, ...] = tuple(problems)
+        problems = tuple(problems)
+        if len(problems) > MAX_PROBLEMS:
+            # A hostile file can hold a million mistakes; the first ones say enough.
+            more = Problem("", f"... and {len(problems) - MAX_PROBLEMS} more problems")
+            problems = (*problems[:MAX_PROBLEMS], more)
+        self.problems: tuple[Problem, ...] = problems
         self.what = what
         if len(self.problems) == 1:
             message = f"{what}: {self.problems[0]}"
@@ -97,8 +104,13 @@ class InvalidNameError(ValidationError):
         self.name = name
         self.reason = reason
         self.suggestion = suggestion
+        from devarch_core._parsing import short_repr  # noqa: PLC0415 - _parsing imports this module
+
+        # A suggestion is a valid name, so at most 63 characters: shown whole, to be copied.
         hint = f"; try {suggestion!r}" if suggestion else ""
-        super().__init__([Problem("", f"{name!r} {reason}{hint}")], what=f"invalid {kind} name")
+        super().__init__(
+            [Problem("", f"{short_repr(name, 80)} {reason}{hint}")], what=f"invalid {kind} name"
+        )
 
 
 class ManifestError(ValidationError):
@@ -115,7 +127,9 @@ class NotFoundError(DevarchError, LookupError):
     def __init__(self, kind: str, name: str, *, hint: str = "") -> None:
         self.kind = kind
         self.name = name
-        super().__init__(f"{kind} {name!r} not found" + (f"; {hint}" if hint else ""))
+        from devarch_core._parsing import short_repr  # noqa: PLC0415 - _parsing imports this module
+
+        super().__init__(f"{kind} {short_repr(name)} not found" + (f"; {hint}" if hint else ""))
 
 
 class ConflictError(DevarchError):

@@ -18,14 +18,17 @@ from attrs import frozen
 from devarch_core._parsing import (
     Problems,
     check_keys,
+    check_length,
     checked,
     expect_list,
     expect_mapping,
     join,
     scalar,
+    short_repr,
 )
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
+from devarch_core.limits import MAX_DESCRIPTION, MAX_INSTANCES
 from devarch_core.model import Wire
 from devarch_core.naming import _why_invalid, validate_name
 from devarch_core.overrides import SECRET_REFS_KEY, Overrides
@@ -187,12 +190,15 @@ class Manifest:
         return "sha256:" + hashlib.sha256(self.to_yaml().encode()).hexdigest()
 
     @classmethod
-    def parse(cls, text: str, origin: str = "devarch.yml") -> Manifest:
-        """Parse and validate a manifest's text; ``ManifestError`` lists every problem by path."""
+    def parse(cls, text: str | bytes, origin: str = "devarch.yml") -> Manifest:
+        """Parse and validate a manifest's text (or UTF-8 bytes).
+
+        ``ManifestError`` lists every problem by path.
+        """
         return cls.from_data(cls.load(text, origin), origin)
 
     @staticmethod
-    def load(text: str, origin: str = "devarch.yml") -> object:
+    def load(text: str | bytes, origin: str = "devarch.yml") -> object:
         """The YAML data of a manifest; ``ManifestError`` with the line if it is not YAML."""
         try:
             return load_yaml(text, origin, what="manifest")
@@ -245,11 +251,19 @@ class Manifest:
         description = (
             scalar(stack.get("description", ""), "stack.description", problems, str, "text") or ""
         )
+        description = (
+            check_length(description, MAX_DESCRIPTION, "stack.description", problems) or ""
+        )
         network = scalar(stack.get("network"), "stack.network", problems, str, "a network name")
         if network is not None:
             _check_name(network, "stack.network", "network", problems)
         instances = []
-        for inst_name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
+        instances_raw = expect_mapping(raw.get("instances"), "instances", problems)
+        if len(instances_raw) > MAX_INSTANCES:
+            count = len(instances_raw)
+            problems.add("instances", f"{count:,} instances; at most {MAX_INSTANCES:,}")
+            instances_raw = {}
+        for inst_name, body in instances_raw.items():
             path = f"instances.{inst_name}"
             _check_name(str(inst_name), path, "instance", problems)
             entry = expect_mapping(body, path, problems)
@@ -277,6 +291,7 @@ class Manifest:
                 )
                 or ""
             )
+            idesc = check_length(idesc, MAX_DESCRIPTION, join(path, "description"), problems) or ""
             enabled = scalar(
                 entry.get("enabled", True), join(path, "enabled"), problems, bool, "true or false"
             )
@@ -300,7 +315,7 @@ class Manifest:
                         if match is None:
                             problems.add(
                                 join(path, f"overrides.environment.{var}"),
-                                f"{value!r} is not a ${{secret:NAME}} placeholder",
+                                f"{short_repr(value)} is not a ${{secret:NAME}} placeholder",
                             )
                         else:
                             secret_refs[str(var)] = match.group(1)
@@ -316,7 +331,7 @@ class Manifest:
                 ppath = join(path, f"pins.ports.{key}")
                 number, _, proto = str(key).partition("/")
                 if not number.isdigit() or proto not in ("tcp", "udp", ""):
-                    problems.add(ppath, f"{key!r} is not a container port like 5432/tcp")
+                    problems.add(ppath, f"{short_repr(key)} is not a container port like 5432/tcp")
                     continue
                 host = scalar(port, ppath, problems, int, "a host port number")
                 if host is not None and not 1 <= host <= 65535:  # noqa: PLR2004
@@ -369,7 +384,9 @@ class Manifest:
                     if not (key == "provider" and unwired):
                         problems.add(join(path, key), "required")
                 elif value not in names:
-                    problems.add(join(path, key), f"{value!r} is not an instance of this manifest")
+                    problems.add(
+                        join(path, key), f"{short_repr(value)} is not an instance of this manifest"
+                    )
             if imp is None:
                 problems.add(join(path, "import"), "required")
             if consumer and imp:
@@ -457,7 +474,7 @@ class Lockfile:
         )
 
     @classmethod
-    def parse(cls, text: str, origin: str = "devarch.lock") -> Lockfile:
+    def parse(cls, text: str | bytes, origin: str = "devarch.lock") -> Lockfile:
         """Parse a lockfile; ``ManifestError`` with paths if malformed or of an unknown format."""
         try:
             data = load_yaml(text, origin, what="lockfile")
@@ -469,7 +486,7 @@ class Lockfile:
         if raw.get("format") != LOCK_FORMAT:
             problems.add(
                 "format",
-                f"unsupported lockfile format {raw.get('format')!r}; "
+                f"unsupported lockfile format {short_repr(raw.get('format'))}; "
                 f"this devarch reads {LOCK_FORMAT}",
             )
         stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""

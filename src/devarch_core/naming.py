@@ -10,6 +10,7 @@ import re
 import unicodedata
 from typing import Final
 
+from devarch_core._parsing import short_repr
 from devarch_core.errors import InvalidNameError
 
 __all__ = [
@@ -76,7 +77,8 @@ def _why_invalid(name: str, max_length: int) -> str | None:  # noqa: PLR0911 - o
         return "starts or ends with '-'"
     if not NAME_PATTERN.fullmatch(name):
         bad = sorted({c for c in name if not (c.isalnum() or c == "-")})
-        return f"has characters that are not allowed ({''.join(bad)!r}); use a-z, 0-9 and '-'"
+        shown = short_repr("".join(bad))
+        return f"has characters that are not allowed ({shown}); use a-z, 0-9 and '-'"
     return None
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import check_length, short_repr
+from devarch_core.limits import MAX_CONFIG_CONTENT
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -410,7 +412,12 @@ class Overrides:
                 continue
             files[target] = ConfigFileOverride(
                 path=target,
-                content=scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
+                content=check_length(
+                    scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
+                    MAX_CONFIG_CONTENT,
+                    join(ipath, "content"),
+                    problems,
+                ),
                 mode=parse_mode(entry.get("mode"), join(ipath, "mode"), problems),
                 remove=_remove_flag(entry, {"path"}, ipath, problems),
             )

@@ -188,16 +188,19 @@ class Plan:
                 wiring=tuple(dict(w) for w in data.get("wiring", [])),
                 basis={k: dict(v) for k, v in data.get("basis", {}).items()},
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"malformed plan: {exc}", what="invalid plan file") from None
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
         """Parse :meth:`to_json` output."""
         try:
-            return cls.from_data(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"not JSON: {exc}", what="invalid plan file") from None
+        except RecursionError:  # thousands of nested brackets: no plan is nested like that
+            raise ManifestError("nested too deeply", what="invalid plan file") from None
+        return cls.from_data(data)
 
     def __str__(self) -> str:
         return self.render_text()

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import check_length, short_repr
+from devarch_core.limits import MAX_CONFIG_CONTENT, MAX_ENV_VALUE
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -158,7 +160,7 @@ def parse_port(
         return None
     proto = data.get("protocol", "tcp")
     if proto not in ("tcp", "udp"):
-        problems.add(join(path, "protocol"), f"protocol {proto!r} must be tcp or udp")
+        problems.add(join(path, "protocol"), f"protocol {short_repr(proto)} must be tcp or udp")
         return None
     host = _check_port(
         data.get("host", data.get("published")), join(path, "host"), problems, "host port"
@@ -185,7 +187,7 @@ def _parse_short_port(
     text, _, proto = value.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
-        problems.add(path, f"protocol {proto!r} must be tcp or udp")
+        problems.add(path, f"protocol {short_repr(proto)} must be tcp or udp")
         return None
     parts = text.rsplit(":", 2)
     if any("-" in part for part in parts[-2:]):
@@ -241,14 +243,14 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
         if len(parts) == 3:  # noqa: PLR2004 - source:target:mode
             read_only = parts[2] == "ro"
             if parts[2] not in ("ro", "rw"):
-                problems.add(path, f"mode {parts[2]!r} must be ro or rw")
+                problems.add(path, f"mode {short_repr(parts[2])} must be ro or rw")
             parts = parts[:2]
         if len(parts) == 1:
             source, target = None, parts[0]
         elif len(parts) == 2:  # noqa: PLR2004 - source:target
             source, target = parts
         else:
-            problems.add(path, f"{value!r} is not source:target[:ro]")
+            problems.add(path, f"{short_repr(value)} is not source:target[:ro]")
             return None
         kind: Literal["volume", "bind", "tmpfs"] = "volume"
         if source and (source.startswith(("/", ".", "~"))):
@@ -260,7 +262,7 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
     check_keys(data, {"target", "source", "type", "read_only"}, path, problems)
     kind = data.get("type", "volume")
     if kind not in ("volume", "bind", "tmpfs"):
-        problems.add(join(path, "type"), f"{kind!r} must be volume, bind or tmpfs")
+        problems.add(join(path, "type"), f"{short_repr(kind)} must be volume, bind or tmpfs")
         return None
     # (names distinct from the short form's, whose types differ)
     long_target = scalar(data.get("target"), join(path, "target"), problems, str, "a path")
@@ -291,14 +293,17 @@ def _volume(
     problems: Problems,
 ) -> VolumeSpec | None:
     if not target.startswith("/"):
-        problems.add(path, f"target {target!r} must be an absolute path inside the container")
+        problems.add(
+            path, f"target {short_repr(target)} must be an absolute path inside the container"
+        )
         return None
     if kind == "volume" and source is not None:
         from devarch_core.naming import NAME_PATTERN  # noqa: PLC0415 - avoid a cycle at import
 
         if not NAME_PATTERN.fullmatch(source) or len(source) > 63:  # noqa: PLR2004
             problems.add(
-                path, f"volume name {source!r} must be a lowercase DNS label (a-z, 0-9, '-')"
+                path,
+                f"volume name {short_repr(source)} must be a lowercase DNS label (a-z, 0-9, '-')",
             )
             return None
     return VolumeSpec(
@@ -390,7 +395,7 @@ def parse_mode(value: object, path: str, problems: Problems) -> int | None:
         try:
             mode = int(value, 8)
         except ValueError:
-            problems.add(path, f"{value!r} is not an octal file mode like 0644")
+            problems.add(path, f"{short_repr(value)} is not an octal file mode like 0644")
             return None
     elif isinstance(value, int) and not isinstance(value, bool):
         mode = value
@@ -406,10 +411,10 @@ def parse_mode(value: object, path: str, problems: Problems) -> int | None:
 def check_container_path(value: str, path: str, problems: Problems) -> str | None:
     """A config file path: absolute inside the container, no ``..`` components."""
     if not value.startswith("/"):
-        problems.add(path, f"{value!r} must be an absolute path inside the container")
+        problems.add(path, f"{short_repr(value)} must be an absolute path inside the container")
         return None
     if ".." in value.split("/"):
-        problems.add(path, f"{value!r} must not contain '..'")
+        problems.add(path, f"{short_repr(value)} must not contain '..'")
         return None
     return posixpath.normpath(value)
 
@@ -491,7 +496,7 @@ def _command(value: object, path: str, problems: Problems) -> tuple[str, ...] | 
         try:
             return tuple(shlex.split(value))
         except ValueError as exc:
-            problems.add(path, f"cannot split {value!r}: {exc}")
+            problems.add(path, f"cannot split {short_repr(value)}: {exc}")
             return None
     if isinstance(value, list | tuple) and all(
         isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
@@ -508,7 +513,7 @@ def env_text(value: object, path: str, problems: Problems) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):
-        return str(value)
+        return check_length(str(value), MAX_ENV_VALUE, path, problems)
     problems.add(path, f"expected a string, got {type_name(value)}")
     return None
 
@@ -527,7 +532,10 @@ def parse_environment(
                 problems.add(f"{path}[{i}]", f"expected 'NAME=value', got {type_name(item)}")
                 continue
             name, sep, text = item.partition("=")
-            result[name] = text if sep else None
+            if sep:
+                result[name] = check_length(text, MAX_ENV_VALUE, f"{path}[{i}]", problems)
+            else:
+                result[name] = None
     else:
         for name, raw in expect_mapping(value, path, problems).items():
             result[str(name)] = env_text(raw, join(path, str(name)), problems)
@@ -666,6 +674,7 @@ class ServiceSpec:
             check_keys(item, {"path", "content", "mode"}, fpath, problems)
             target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
             content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
+            content = check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"), problems)
             mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
             if target is not None and (
                 target := check_container_path(target, join(fpath, "path"), problems)

@@ -17,14 +17,18 @@ from attrs import frozen
 from devarch_core._parsing import (
     Problems,
     check_keys,
+    check_length,
     checked,
     expect_list,
     expect_mapping,
     join,
     scalar,
+    short_repr,
+    shorten,
     type_name,
 )
 from devarch_core.errors import TemplateError
+from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core.naming import NAME_PATTERN
 from devarch_core.spec import ServiceSpec, _check_port, _key_path
 from devarch_core.validators import check_env_name, check_env_prefix
@@ -144,11 +148,14 @@ class Template:
         if not name:
             problems.add("name", "a template needs a name")
         elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
-            problems.add("name", f"{name!r} must be a lowercase DNS label (a-z, 0-9, '-')")
+            problems.add(
+                "name", f"{short_repr(name)} must be a lowercase DNS label (a-z, 0-9, '-')"
+            )
         version = scalar(raw.get("version"), "version", problems, str, "a version string")
         if not version and (version is not None or raw.get("version") is None):
             problems.add("version", 'a template needs a version (quote it: "16.4")')
         description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
+        description = check_length(description, MAX_DESCRIPTION, "description", problems) or ""
         service = ServiceSpec.parse(raw.get("service"), "service", problems)
         if raw.get("service") is None:
             problems.add("service", "a template needs a service definition")
@@ -158,12 +165,13 @@ class Template:
                 continue
             secrets.append(secret)
             if service is not None and secret not in service.environment:
-                problems.add(f"secrets[{i}]", f"{secret!r} is not in service.environment")
+                problems.add(f"secrets[{i}]", f"{short_repr(secret)} is not in service.environment")
         exports = _parse_exports(raw.get("exports"), problems, service)
         imports = _parse_imports(raw.get("imports"), problems)
         problems.raise_if_any(
             TemplateError,
-            what=f"invalid template {name or origin or '?'}" + (f" ({origin})" if origin else ""),
+            what=f"invalid template {shorten(name or origin or '?')}"
+            + (f" ({origin})" if origin else ""),
         )
         # guaranteed by the checks above
         assert name  # noqa: S101
@@ -202,7 +210,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
         port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
-            problems.add(join(path, "protocol"), f"{protocol!r} must be tcp or udp")
+            problems.add(join(path, "protocol"), f"{short_repr(protocol)} must be tcp or udp")
         env: dict[str, str] = {}
         for var, tmpl in expect_mapping(data.get("env"), join(path, "env"), problems).items():
             if checked(var, _key_path(join(path, "env"), var), problems, check_env_name) is None:
@@ -228,7 +236,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
             problems.add(path, "an export needs a name and a type")
             continue
         if name in seen:
-            problems.add(join(path, "name"), f"export {name!r} is declared twice")
+            problems.add(join(path, "name"), f"export {short_repr(name)} is declared twice")
         seen.add(name)
         exports.append(
             Export(
@@ -274,7 +282,7 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
             problems.add(path, "an import needs a name and a type")
             continue
         if name in seen:
-            problems.add(join(path, "name"), f"import {name!r} is declared twice")
+            problems.add(join(path, "name"), f"import {short_repr(name)} is declared twice")
         seen.add(name)
         imports.append(
             Import(

@@ -10,6 +10,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+from devarch_core._parsing import short_repr
 from devarch_core.validators import shown as _shown
 
 __all__ = [
@@ -30,16 +31,25 @@ MAX_MEMORY = 1024**5
 MIN_CPUS = Decimal("0.01")
 #: The largest CPU count accepted (the engine multiplies by 10^9 into an int64).
 MAX_CPUS = Decimal(1024)
+#: Longer texts are no size, CPU count or duration (and would cost time: "1s" * 100_000).
+_MAX_TEXT = 64
+
+
+def _text(value: object, what: str, example: str) -> str:
+    text = str(value)
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"{short_repr(value)} is not {what} (use e.g. {example})")
+    return text
 
 
 def parse_memory(value: str | int) -> int:
     """Parse ``512m``, ``1g``, ``1.5GiB``, ``1048576`` into bytes (binary units, as Compose)."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a memory size")  # noqa: TRY004 - callers report bad values
+        raise ValueError(f"{short_repr(value)} is not a memory size")  # noqa: TRY004 - callers report bad values
     if isinstance(value, int):
         number, unit = Decimal(value), ""
     else:
-        match = _MEMORY.match(str(value))
+        match = _MEMORY.match(_text(value, "a memory size", "512m, 1g, 2GiB"))
         if not match:
             raise ValueError(f"{_shown(value)} is not a memory size (use e.g. 512m, 1g, 2GiB)")
         number, unit = Decimal(match.group(1)), match.group(2).lower()
@@ -62,9 +72,9 @@ def format_memory(size: int) -> str:
 def parse_cpus(value: str | float) -> Decimal:
     """Parse a CPU count such as ``"0.5"`` or ``2``; at least 0.01, at most two decimals."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a CPU count")  # noqa: TRY004 - callers report bad values
+        raise ValueError(f"{short_repr(value)} is not a CPU count")  # noqa: TRY004 - callers report bad values
     try:
-        cpus = Decimal(str(value).strip())
+        cpus = Decimal(_text(value, "a CPU count", "0.5 or 2").strip())
     except InvalidOperation:
         raise ValueError(f"{_shown(value)} is not a CPU count (use e.g. 0.5 or 2)") from None
     if not cpus.is_finite():
@@ -96,14 +106,14 @@ _DURATION_UNITS: dict[str, Decimal | int] = {
 def parse_duration(value: str | float) -> Decimal:
     """Parse a Compose duration (``5s``, ``1m30s``, ``500ms``, or a number of seconds)."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")  # noqa: TRY004 - callers report bad values
+        raise ValueError(f"{short_repr(value)} is not a duration")  # noqa: TRY004 - callers report bad values
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):  # NaN or infinite
-            raise ValueError(f"{value!r} is not a finite duration")
+            raise ValueError(f"{short_repr(value)} is not a finite duration")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
         return _bounded_duration(Decimal(str(value)), value)
-    text = str(value).strip()
+    text = _text(value, "a duration", "5s, 1m30s, 500ms").strip()
     pos = 0
     total = Decimal(0)
     for match in _DURATION.finditer(text):

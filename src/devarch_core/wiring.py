@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import short_repr
 from devarch_core.errors import WiringError
 from devarch_core.merge import WireInjection
 from devarch_core.secrets import Secret
@@ -203,7 +204,7 @@ def _hint(stack: str | None, consumer: str, import_name: str, provider: str) -> 
 
 def _describe_import(consumer: str, imp: Import) -> str:
     kind = "required import" if imp.required else "optional import"
-    return f"{consumer}: {kind} {imp.name!r} (type {imp.type})"
+    return f"{consumer}: {kind} {short_repr(imp.name)} (type {imp.type})"
 
 
 def _auto_wire(
@@ -302,16 +303,16 @@ def _check_names(wire: Wire, by_name: Mapping[str, WiringNode]) -> list[str]:
     consumer = by_name.get(wire.consumer)
     problems: list[str] = []
     if consumer is None:
-        problems.append(f"consumer {wire.consumer!r} is not an instance of the stack")
+        problems.append(f"consumer {short_repr(wire.consumer)} is not an instance of the stack")
     if wire.provider is None or wire.provider not in by_name:
-        problems.append(f"provider {wire.provider!r} is not an instance of the stack")
+        problems.append(f"provider {short_repr(wire.provider)} is not an instance of the stack")
     if wire.provider == wire.consumer:
         problems.append(f"{wire.consumer} cannot be wired to itself")
     if consumer is not None and consumer.import_(wire.import_name) is None:
         known = ", ".join(i.name for i in consumer.template.imports) or "none"
         problems.append(
             f"{wire.consumer} (template {consumer.template.name}) has no import "
-            f"{wire.import_name!r} (imports: {known})"
+            f"{short_repr(wire.import_name)} (imports: {known})"
         )
     return problems
 
@@ -322,11 +323,12 @@ def _pick_export(wire: Wire, imp: Import, provider: WiringNode) -> Export | str:
         export = provider.export(wire.export_name)
         if export is None:
             known = ", ".join(e.name for e in provider.template.exports) or "none"
-            return f"{wire.provider} has no export {wire.export_name!r} (exports: {known})"
+            shown = short_repr(wire.export_name)
+            return f"{wire.provider} has no export {shown} (exports: {known})"
         if export.type != imp.type:
             return (
-                f"export {wire.export_name!r} of {wire.provider} is of type {export.type}, "
-                f"not {imp.type}"
+                f"export {short_repr(wire.export_name)} of {wire.provider} "
+                f"is of type {export.type}, not {imp.type}"
             )
         return export
     exports = provider.exports_of_type(imp.type)
@@ -448,7 +450,9 @@ def solve_wiring(
     by_name: dict[str, WiringNode] = {}
     for node in nodes:
         if node.name in by_name:
-            raise WiringError(f"instance {node.name!r} is given twice to the wiring solver")
+            raise WiringError(
+                f"instance {short_repr(node.name)} is given twice to the wiring solver"
+            )
         by_name[node.name] = node
     wires, diagnostics, pinned = _explicit_wires(explicit, by_name)
     optional: list[ResolvedWire] = []
@@ -698,7 +702,10 @@ def _expand(
         simple["port"] = str(export.port)
     if stack is not None:
         simple["stack"] = stack
-    where = f"{variable} of export {export.name!r} of {wire.provider} (wired into {wire.consumer})"
+    where = (
+        f"{variable} of export {short_repr(export.name)} of {wire.provider} "
+        f"(wired into {wire.consumer})"
+    )
     secret = False
 
     def substitute(match: re.Match[str]) -> str:
@@ -746,7 +753,8 @@ def render_injection(
     if consumer_import.name != wire.import_name or provider_export.name != wire.export_name:
         raise WiringError(
             f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}.{wire.export_name} "
-            f"rendered with import {consumer_import.name!r} and export {provider_export.name!r}"
+            f"rendered with import {short_repr(consumer_import.name)} "
+            f"and export {short_repr(provider_export.name)}"
         )
     environment: dict[str, EnvValue] = {}
     for variable, text in provider_export.env.items():
@@ -803,8 +811,9 @@ def injections_for(
         for name in injection.environment:
             if name in injected_by:
                 raise WiringError(
-                    f"{consumer}: imports {injected_by[name]!r} and {wire.import_name!r} both "
-                    f"inject {name}; give one of them a prefix or a rename"
+                    f"{consumer}: imports {short_repr(injected_by[name])} and "
+                    f"{short_repr(wire.import_name)} both inject {name}; "
+                    "give one of them a prefix or a rename"
                 )
             injected_by[name] = wire.import_name
         injections.append(injection)
@@ -882,7 +891,7 @@ def wiring_graph(
         return _mermaid(ordered, plan, types, unwired)
     if fmt == "dot":
         return _dot(ordered, plan, types, unwired, stack)
-    msg = f"unknown graph format {fmt!r}; use mermaid or dot"
+    msg = f"unknown graph format {short_repr(fmt)}; use mermaid or dot"
     raise ValueError(msg)
 
 

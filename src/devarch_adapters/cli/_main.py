@@ -379,13 +379,9 @@ def _unset_field(field: str) -> str:
 def _read_yaml_mapping(path: str) -> dict[str, Any]:
     from devarch_core.catalog import load_yaml  # noqa: PLC0415
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(
-            f"cannot read {path}: {exc.strerror or exc}", what="invalid --from-yaml file"
-        ) from None
-    data = load_yaml(text, path, what="override file")
+    from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
+
+    data = load_yaml(read_input(path, "--from-yaml file"), path, what="override file")
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -680,10 +676,9 @@ def _catalog_show(ctx: _Context, a: argparse.Namespace) -> None:
 def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
     from devarch_core.compose_import import template_to_yaml, templates_from_compose  # noqa: PLC0415
 
-    try:
-        text = Path(a.file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NotFoundError("compose file", a.file, hint=str(exc.strerror or exc)) from None
+    from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
+
+    text = read_input(a.file, "compose file")
     result = templates_from_compose(text, origin=a.file, service=a.service, version=a.version)
     written: list[str] = []
     if a.out:
@@ -752,13 +747,13 @@ def _plan(ctx: _Context, a: argparse.Namespace) -> int:
 
 
 def _read_plan(path: str) -> Any:  # noqa: ANN401 - a devarch_core Plan, imported lazily
+    from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
+    from devarch_core.catalog import decode_text  # noqa: PLC0415
+    from devarch_core.limits import MAX_PLAN_BYTES  # noqa: PLC0415
     from devarch_core.planning import Plan  # noqa: PLC0415
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NotFoundError("plan file", path, hint=str(exc.strerror or exc)) from None
-    return Plan.from_json(text)
+    data = read_input(path, "plan file", limit=MAX_PLAN_BYTES)
+    return Plan.from_json(decode_text(data, path, what="plan file", limit=MAX_PLAN_BYTES))
 
 
 def _apply(ctx: _Context, a: argparse.Namespace) -> int:

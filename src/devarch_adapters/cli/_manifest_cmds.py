@@ -26,18 +26,11 @@ __all__ = ["add_manifest_commands", "check_lockfile_before_apply", "refresh_lock
 LOCKFILE = "devarch.lock"
 
 
-def _read(path: str | Path, what: str) -> str:
-    try:
-        if Path(path).exists() and not Path(path).is_file():
-            # A FIFO would hang the read, a device like /dev/zero never end it.
-            raise ValidationError(f"{path} is not a regular file", what=f"unreadable {what}")
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFoundError(what, str(path)) from None
-    except OSError as exc:
-        raise ValidationError(
-            f"cannot read {path}: {exc.strerror}", what=f"unreadable {what}"
-        ) from None
+def _read(path: str | Path, what: str) -> bytes:
+    """The file's bytes, bounded; the parsers decode them (refusing what is not UTF-8)."""
+    from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
+
+    return read_input(path, what)
 
 
 def _secret_flags(items: list[str] | None) -> dict[str, str]:

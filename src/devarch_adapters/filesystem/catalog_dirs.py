@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from devarch_core.catalog import Catalog, parse_template_text
 from devarch_core.errors import Problem, TemplateError, ValidationError
+from devarch_core.limits import MAX_FILE_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,10 +45,11 @@ def load_catalog_dirs(paths: Sequence[Path]) -> Catalog:
 
 def _load_file(path: Path) -> Template:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # the parser refuses what is over the limit
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise TemplateError(
             [Problem("", f"cannot be read: {reason}")], what=f"invalid template file {path}"
         ) from exc
-    return parse_template_text(text, str(path))
+    return parse_template_text(data, str(path))

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from devarch_core import naming
+from devarch_core._parsing import checked_description
 from devarch_core.errors import (
     NotFoundError,
     WiringError,
@@ -127,6 +128,7 @@ class InstanceCases(SecretCases):
     ) -> Instance:
         """Instantiate a template in a stack (optionally with overrides and secret values)."""
         naming.validate_name(name, kind="instance")
+        description = checked_description(description)
         tmpl = self.catalog.get(template, version)
         parsed = overrides if isinstance(overrides, Overrides) else Overrides.from_data(overrides or {}, "overrides")
         parsed, plain_secrets = self._split_secrets(tmpl, parsed)
@@ -203,6 +205,8 @@ class InstanceCases(SecretCases):
 
     def update_instance(self, stack: str, name: str, *, description: str | None = None, enabled: bool | None = None) -> Instance:
         """Change an instance's description or enabled flag."""
+        if description is not None:
+            description = checked_description(description)
         with self._tx() as tx:
             inst = self._instance(tx, self._stack(tx, stack), name)
             changes: dict[str, Any] = {"updated_at": self._now()}

@@ -13,6 +13,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core._parsing import short_repr, shorten
 from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
 from devarch_core.merge import resolve
@@ -199,7 +200,9 @@ class ManifestCases(StackCases):
             templates[spec.name] = tmpl
             name = naming.container_name(manifest.stack, spec.name)
             if len(name) > naming.MAX_NAME_LENGTH:
-                problems.append(Problem(path, f"container name {name} is longer than {naming.MAX_NAME_LENGTH} characters"))
+                limit = naming.MAX_NAME_LENGTH
+                message = f"container name {shorten(name)} is longer than {limit} characters"
+                problems.append(Problem(path, message))
         manifest, given = self._seal_plain_secrets(manifest, templates)
         by_name = {s.name: s for s in manifest.instances}
         for i, wire in enumerate(manifest.wires):
@@ -218,9 +221,13 @@ class ManifestCases(StackCases):
                     problems.append(Problem(f"{path}.provider", what + "; it cannot be left unwired"))
                 continue
             if imp is None:
-                problems.append(Problem(f"{path}.import", f"{wire.consumer} ({cons.name}) has no import {wire.import_name!r}"))
+                shown = short_repr(wire.import_name)
+                message = f"{wire.consumer} ({cons.name}) has no import {shown}"
+                problems.append(Problem(f"{path}.import", message))
             elif not any(e.type == imp.type and (wire.export_name in (None, e.name)) for e in prov.exports):
-                problems.append(Problem(f"{path}.provider", f"{wire.provider} ({prov.name}) exports no {imp.type!r} contract"))
+                shown = short_repr(imp.type)
+                message = f"{wire.provider} ({prov.name}) exports no {shown} contract"
+                problems.append(Problem(f"{path}.provider", message))
             if wire.consumer == wire.provider:
                 problems.append(Problem(path, f"{wire.consumer} cannot be wired to itself"))
         with self._tx() as tx:
@@ -315,7 +322,7 @@ class ManifestCases(StackCases):
                             )
                         )
             if problems:
-                raise ManifestError(problems, what=f"cannot import stack {manifest.stack}")
+                raise ManifestError(problems, what=f"cannot import stack {shorten(manifest.stack)}")
 
             # -- the preview ------------------------------------------------------------------
             actions: list[Action] = []
@@ -465,7 +472,9 @@ class ManifestCases(StackCases):
             specs.append(spec)
         return attrs.evolve(manifest, instances=tuple(specs)), given
 
-    def import_yaml(self, text: str, *, origin: str = "devarch.yml", **options: Any) -> ImportResult:  # noqa: ANN401
+    def import_yaml(
+        self, text: str | bytes, *, origin: str = "devarch.yml", **options: Any  # noqa: ANN401
+    ) -> ImportResult:
         """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
         manifest, problems = Manifest.check(Manifest.load(text, origin))
         if manifest is None or not manifest.stack:

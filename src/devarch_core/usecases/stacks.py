@@ -9,6 +9,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core._parsing import checked_description
 from devarch_core.desired import owned_by
 from devarch_core.errors import (
     ConflictError,
@@ -53,6 +54,7 @@ class StackCases(ApplyCases):
     def create_stack(self, name: str, *, description: str = "", network: str | None = None) -> Stack:
         """Create an empty stack; ``ConflictError`` if the name is taken."""
         naming.validate_name(name, kind="stack")
+        description = checked_description(description)
         if network is not None:
             naming.validate_name(network, kind="network")
         now = self._now()
@@ -125,6 +127,8 @@ class StackCases(ApplyCases):
         """Change a stack's description or custom network name (the name itself never changes)."""
         if network is not None:
             naming.validate_name(network, kind="network")
+        if description is not None:
+            description = checked_description(description)
         with self._tx() as tx:
             stack = self._stack(tx, name)
             changes: dict[str, Any] = {"updated_at": self._now()}
@@ -173,6 +177,8 @@ class StackCases(ApplyCases):
     def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
         """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the new slots)."""
         naming.validate_name(name, kind="stack")
+        if description is not None:
+            description = checked_description(description)
         with self._tx() as tx:
             src = self._stack(tx, source)
             if tx.get_stack(name) is not None:
