@@ -759,19 +759,21 @@ def _read_plan(path: str) -> Any:  # noqa: ANN401 - a devarch_core Plan, importe
 def _apply(ctx: _Context, a: argparse.Namespace) -> int:
     # Take the stack lock before planning: a second apply while one runs is refused at once
     # (exit 3, naming the holder) instead of printing a plan the first one is about to change.
+    # A plan file is read and checked first: bad input is refused before any store or lock work.
+    saved = _read_plan(a.plan) if a.plan else None
+    if saved is not None and saved.stack != a.stack:
+        raise ValidationError(
+            f"{a.plan} is a plan for stack {saved.stack!r}, not {a.stack!r}",
+            what="invalid plan file",
+        )
     with ctx.devarch.locked(a.stack, timeout=a.lock_timeout):
-        return _apply_locked(ctx, a)
+        return _apply_locked(ctx, a, saved)
 
 
-def _apply_locked(ctx: _Context, a: argparse.Namespace) -> int:
+def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # noqa: ANN401 - a Plan
     devarch = ctx.devarch
-    if a.plan:
-        plan = _read_plan(a.plan)
-        if plan.stack != a.stack:
-            raise ValidationError(
-                f"{a.plan} is a plan for stack {plan.stack!r}, not {a.stack!r}",
-                what="invalid plan file",
-            )
+    if saved is not None:
+        plan = saved
     else:
         plan = devarch.plan(a.stack)
         if not plan.has_changes and not plan.errors:
