@@ -22,6 +22,8 @@ from devarch_core.errors import (
     ConflictError,
     DevarchError,
     NotFoundError,
+    PortConflictError,
+    Problem,
     StalePlanError,
     ValidationError,
     WiringError,
@@ -94,6 +96,10 @@ class _Desired:
     observed: tuple[ContainerInfo, ...]
     new_ports: tuple[tuple[str, PortAllocation], ...]
     inputs: Mapping[str, str]
+
+
+#: Plan diagnostics that are host port clashes (apply refuses them as ``PortConflictError``).
+PORT_CLASH_CODES = frozenset({"port-conflict", "port-in-use"})
 
 
 class ApplyCases(WireCases):
@@ -220,37 +226,6 @@ class ApplyCases(WireCases):
                     )
         return found
 
-    @staticmethod
-    def _all_allocations(tx: StoreSession, planned: str) -> list[tuple[str, PortAllocation]]:
-        """Every host port the store knows as taken: recorded allocations, plus ports pinned by
-        enabled instances of other stacks that have not been applied yet (so two stacks pinning
-        one port conflict at plan time, whichever applies first)."""
-        ids: dict[tuple[str, str], str] = {}
-        pinned: list[tuple[str, PortAllocation]] = []
-        for st in tx.list_stacks():
-            for inst in tx.list_instances(st.id):
-                ids[(st.name, inst.name)] = inst.id
-                if st.name == planned or not (st.enabled and inst.enabled):
-                    continue
-                pinned.extend(
-                    (
-                        inst.id,
-                        PortAllocation(
-                            stack=st.name,
-                            instance=inst.name,
-                            container_port=port.container,
-                            protocol=port.protocol,
-                            host_port=port.host,
-                            host_ip=port.host_ip or "127.0.0.1",
-                        ),
-                    )
-                    for port in inst.overrides.ports
-                    if port.host is not None and not port.remove and port.publish is not False
-                )
-        recorded = [(ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a) for a in tx.list_port_allocations(None)]
-        known = {(i, a.key) for i, a in recorded}
-        return recorded + [(i, a) for i, a in pinned if (i, a.key) not in known]
-
     def _make_plan(self, desired: _Desired) -> Plan:
         with self._tx() as tx:
             applied = {item.effective.instance_id: tx.get_applied(item.effective.instance_id) for item in desired.items}
@@ -288,6 +263,8 @@ class ApplyCases(WireCases):
                 raise StalePlanError(stack, explain_staleness(plan, current))
             if current.errors:
                 detail = "; ".join(d.message for d in current.errors)
+                if all(d.code in PORT_CLASH_CODES for d in current.errors):
+                    raise PortConflictError([Problem("", d.message) for d in current.errors], what=f"cannot apply stack {stack}")
                 raise WiringError(f"cannot apply stack {stack}: {detail}")
             if current.actions:
                 self._execute(runtime, desired, current, timings)
@@ -477,6 +454,8 @@ class ApplyCases(WireCases):
         """
         desired = self._desired(stack, observe=False)
         errors = [d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"]
+        if errors and all(d.code in PORT_CLASH_CODES for d in errors):
+            raise PortConflictError([Problem("", d.message) for d in errors], what=f"cannot render stack {stack}")
         if errors:
             raise WiringError(f"cannot render stack {stack}: " + "; ".join(d.message for d in errors))
         items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)

@@ -13,7 +13,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
-from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
+from devarch_core.errors import ManifestError, NotFoundError, PortConflictError, Problem, ValidationError
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
 from devarch_core.merge import resolve
 from devarch_core.model import Instance, PortAllocation, Stack
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 __all__ = ["ImportResult", "InitResult", "ManifestCases"]
 
 MANIFEST_SOURCE = "manifest"
+#: Added when host ports pinned by a manifest's ``pins:`` block clash (e.g. a manifest exported
+#: from another stack, imported under a new name).
+PINS_ADVICE = (
+    "the pins: block records the host ports devarch allocated for the stack the manifest was "
+    "exported from; delete the block, or import with --no-pins (Python: ignore_pins=True) so "
+    "devarch allocates free ports"
+)
 
 
 @frozen(kw_only=True)
@@ -164,6 +171,7 @@ class ManifestCases(StackCases):
         environ: Mapping[str, str] | None = None,
         lockfile: Lockfile | None = None,
         parse_problems: Sequence[Problem] = (),
+        ignore_pins: bool = False,
     ) -> ImportResult:
         """Create or update the manifest's stack in one transaction, after validating everything.
 
@@ -171,8 +179,16 @@ class ManifestCases(StackCases):
         ``environ["DEVARCH_SECRET_NAME"]``, else ``secret_values[NAME]``; every missing secret is
         reported at once. With ``prune`` instances the file no longer has are removed. A
         ``lockfile`` supplies host ports for instances the manifest does not pin. Returns the
-        changes in the plan's diff format; with ``dry_run`` nothing is written.
+        changes in the plan's diff format; with ``dry_run`` nothing is written. With
+        ``ignore_pins`` the manifest's ``pins:`` block (host ports, image digests) is ignored.
+
+        Every rule plan and apply enforce on what is written is checked here first (see
+        docs/manifest.md): nothing is written when one fails.
         """
+        if ignore_pins:
+            manifest = attrs.evolve(
+                manifest, instances=tuple(attrs.evolve(s, port_pins={}, image_digest=None) for s in manifest.instances)
+            )
         secret_values = secret_values or {}
         environ = environ or {}
         problems: list[Problem] = list(parse_problems)
@@ -246,38 +262,42 @@ class ManifestCases(StackCases):
                                 f"stack {holder[0]!r} (instance {holder[1]!r})",
                             )
                         )
-            # validate merges (e.g. reservation above limit once layered)
+            # validate merges (e.g. reservation above limit once layered), then the rules plan and
+            # apply enforce (config file paths, depends_on, host port pins): one function for each.
             probe_stack = existing_stack or Stack(id="probe", name=manifest.stack)
-            for spec in manifest.instances:
-                known = templates.get(spec.name)
-                if known is None:
-                    continue
-                probe = Instance(
-                    id="probe", stack_id=probe_stack.id, stack=manifest.stack, name=spec.name, template=known.name,
-                    template_version=known.version, overrides=spec.overrides,
-                )  # fmt: skip
-                try:
-                    resolve(known, spec.overrides, stack=probe_stack, instance=probe)
-                except ValidationError as exc:
-                    problems.extend(Problem(f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""), p.message) for p in exc.problems)
-            # host port pins from the manifest and the lockfile
             pins: dict[str, dict[str, int]] = {}
+            written = []
             for spec in manifest.instances:
                 wanted = dict(lockfile.instances[spec.name].ports) if lockfile and spec.name in lockfile.instances else {}
                 wanted.update(spec.port_pins)
                 if wanted:
                     pins[spec.name] = wanted
-            taken = {(a.host_port, a.protocol): a for a in tx.list_port_allocations(None)}
-            for inst_name, ports in pins.items():
-                for key, host in ports.items():
-                    holder_alloc = taken.get((host, key.partition("/")[2] or "tcp"))
-                    if holder_alloc is not None and (holder_alloc.stack, holder_alloc.instance) != (manifest.stack, inst_name):
-                        problems.append(
-                            Problem(
-                                f"instances.{inst_name}.pins.ports.{key}",
-                                f"host port {host} is already allocated to {holder_alloc.stack}/{holder_alloc.instance}",
-                            )
-                        )
+                known = templates.get(spec.name)
+                if known is None:
+                    continue
+                current = existing.get(spec.name)
+                try:
+                    item = self._written(
+                        known, spec.overrides, probe_stack, spec.name,
+                        instance_id=current.id if current else f"new:{spec.name}", enabled=spec.enabled,
+                    )  # fmt: skip
+                except ValidationError as exc:
+                    problems.extend(Problem(f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""), p.message) for p in exc.problems)
+                    continue
+                where = {
+                    key: (host, f"instances.{spec.name}.pins.ports.{key}" if key in spec.port_pins else f"devarch.lock: instances.{spec.name}.ports.{key}")
+                    for key, host in wanted.items()
+                }
+                written.append(attrs.evolve(item, pins=where))
+            names = set(by_name) if prune else set(by_name) | set(existing)
+            replaced = set(existing) - set(by_name) if prune else set()
+            rule_problems, port_problems = self._rule_problems(tx, probe_stack, written, names, replaced=replaced)
+            problems.extend(rule_problems)
+            if any(".pins.ports." in p.path for p in port_problems):
+                port_problems.append(Problem("", PINS_ADVICE))
+            if port_problems and not problems:
+                raise PortConflictError(port_problems, what=f"cannot import stack {manifest.stack}")
+            problems.extend(port_problems)
             if problems:
                 raise ManifestError(problems, what=f"cannot import stack {manifest.stack}")
 

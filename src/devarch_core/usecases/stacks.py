@@ -138,7 +138,16 @@ class StackCases(ApplyCases):
     def set_stack_enabled(self, name: str, enabled: bool) -> Stack:
         """Enable or disable a stack (a disabled stack plans to remove its containers)."""
         with self._tx() as tx:
-            stack = attrs.evolve(self._stack(tx, name), enabled=enabled, updated_at=self._now())
+            current = self._stack(tx, name)
+            stack = attrs.evolve(current, enabled=enabled, updated_at=self._now())
+            if enabled and not current.enabled:
+                # Its instances' pins start to count: check them as the plan will.
+                instances = tx.list_instances(stack.id)
+                written = [
+                    self._written(self.template_for(i), i.overrides, stack, i.name, instance_id=i.id, enabled=i.enabled)
+                    for i in instances
+                ]
+                self._refuse_rule_problems(tx, stack, written, {i.name for i in instances}, what=f"cannot enable stack {name}")
             tx.update_stack(stack)
         return stack
 

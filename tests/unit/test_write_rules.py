@@ -1,0 +1,229 @@
+"""Every rule plan or apply enforces is checked when the value is written (issue 11, items 11/18/19).
+
+Import, ``instance add``/``set``/``unset``, enabling, ``stack create/update/clone``: each refuses
+what the next plan would refuse, names the path of the value and the other owner, and leaves the
+store as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+
+from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_core.desired import config_file_relpath
+from devarch_core.errors import (
+    ConflictError,
+    ManifestError,
+    PortConflictError,
+    ValidationError,
+    WiringError,
+)
+from devarch_core.testing import fake_devarch
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
+    from devarch_core.catalog import Catalog
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+IMAGE = "devarch-test/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    """The example busybox catalog."""
+    return load_catalog_dirs([EXAMPLES])
+
+
+@pytest.fixture
+def devarch(catalog: Catalog) -> Devarch:
+    """A facade on fresh fakes."""
+    return fake_devarch(catalog, images={IMAGE: "sha256:1"})
+
+
+def snapshot(devarch: Devarch) -> tuple[Any, ...]:
+    """Everything a refused write must leave as it was."""
+    with devarch.store.transaction() as tx:
+        stacks = tx.list_stacks()
+        return (
+            stacks,
+            [tx.list_instances(s.id) for s in stacks],
+            [tx.list_wires(s.id) for s in stacks],
+            tx.list_port_allocations(None),
+        )
+
+
+def manifest(overrides: str = "", pins: str = "", stack: str = "s") -> str:
+    """A one-instance manifest (``db`` of bb-db) with override and pin lines (YAML flow text)."""
+    text = f"version: 1\nstack: {stack}\ninstances:\n  db:\n    template: bb-db\n"
+    if overrides:
+        text += f"    overrides: {overrides}\n"
+    if pins:
+        text += f"    pins: {pins}\n"
+    return text
+
+
+LONG = "/" + "a" * 4097
+
+REFUSED_IMPORTS = [
+    # (manifest, path of the problem, words of the message)
+    (
+        manifest('{config_files: [{path: "/etc/a\\0b", content: x}]}'),
+        "instances.db.overrides.config_files[0].path",
+        "NUL",
+    ),
+    (
+        manifest(f'{{config_files: [{{path: "{LONG}", content: x}}]}}'),
+        "instances.db.overrides.config_files[0].path",
+        "4096",
+    ),
+    (
+        manifest('{config_files: [{path: "/", content: x}]}'),
+        "instances.db.overrides.config_files[0].path",
+        "root",
+    ),
+    (
+        manifest('{config_files: [{path: "etc/x", content: x}]}'),
+        "instances.db.overrides.config_files[0].path",
+        "absolute",
+    ),
+    (
+        manifest("{config_files: [{path: /etc/a, content: x}, {path: /etc/a/b, content: y}]}"),
+        "instances.db.overrides.config_files",
+        "/etc/a is a parent directory of config file /etc/a/b",
+    ),
+    (
+        manifest("{depends_on: [nope]}"),
+        "instances.db.overrides.depends_on",
+        "'nope', which is not an instance",
+    ),
+    (manifest("{depends_on: [db]}"), "instances.db.overrides.depends_on", "depends on itself"),
+    (
+        manifest("{ports: [{container: 5432, host: 25001}, {container: 5433, host: 25001}]}"),
+        "instances.db.overrides.ports[1].host",
+        "pinned twice by s/db",
+    ),
+    (
+        manifest(pins="{ports: {5432/tcp: 25002, 5433/tcp: 25002}}"),
+        "instances.db.pins.ports.5433/tcp",
+        "pinned twice",
+    ),
+    (
+        manifest(pins="{ports: {0/tcp: 25005}}"),
+        "instances.db.pins.ports.0/tcp",
+        "container port 0 is out of range",
+    ),
+    (
+        manifest(pins="{ports: {99999/tcp: 25006}}"),
+        "instances.db.pins.ports.99999/tcp",
+        "container port 99999",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "words"), REFUSED_IMPORTS)
+def test_import_refuses_what_plan_or_apply_would_refuse(
+    devarch: Devarch, text: str, path: str, words: str
+) -> None:
+    """Each case imported before this fix and failed (or crashed) only at plan or apply."""
+    before = snapshot(devarch)
+    with pytest.raises((ManifestError, PortConflictError)) as caught:
+        devarch.import_yaml(text)
+    assert isinstance(caught.value, (ManifestError, PortConflictError))
+    problems = caught.value.problems
+    assert problems[0].path == path
+    assert words in problems[0].message
+    assert snapshot(devarch) == before
+
+
+def test_import_names_the_path_and_the_other_owner_of_a_host_port(devarch: Devarch) -> None:
+    """Two instances of one manifest pinning one port: the second one's path, both owners."""
+    text = (
+        "version: 1\nstack: s\ninstances:\n"
+        "  db: {template: bb-db, overrides: {ports: [{container: 5432, host: 25003}]}}\n"
+        "  db2: {template: bb-db, overrides: {ports: [{container: 5432, host: 25003}]}}\n"
+    )
+    with pytest.raises(PortConflictError) as caught:
+        devarch.import_yaml(text)
+    (problem,) = caught.value.problems
+    assert problem.path == "instances.db2.overrides.ports[0].host"
+    assert "s/db and s/db2" in problem.message
+    assert devarch.list_stacks(with_runtime=False) == []
+
+
+def test_import_refuses_a_pin_another_stack_pins_naming_it(devarch: Devarch) -> None:
+    """A pin of another (not yet applied) stack counts, as it does at plan."""
+    devarch.import_yaml(manifest("{ports: [{container: 5432, host: 25004}]}", stack="o"))
+    before = snapshot(devarch)
+    with pytest.raises(PortConflictError) as caught:
+        devarch.import_yaml(manifest("{ports: [{container: 5432, host: 25004}]}"))
+    (problem,) = caught.value.problems
+    assert problem.path == "instances.db.overrides.ports[0].host"
+    assert "o/db" in problem.message
+    assert isinstance(caught.value, ConflictError)
+    assert snapshot(devarch) == before
+
+
+def test_a_disabled_stack_may_share_a_pin_until_it_is_enabled(devarch: Devarch) -> None:
+    """Pins count as the plan counts them; enabling the stack checks them again."""
+    pin = {"ports": [{"container": 5432, "host": 25010}]}
+    devarch.create_stack("a")
+    devarch.add_instance("a", "db", "bb-db", overrides=pin)
+    devarch.create_stack("b")
+    devarch.set_stack_enabled("b", False)
+    devarch.add_instance("b", "db", "bb-db", overrides=pin)
+    with pytest.raises(PortConflictError, match="a/db"):
+        devarch.set_stack_enabled("b", True)
+    assert not devarch.get_stack("b").enabled
+
+
+def test_instance_add_and_set_refuse_the_same_rules(devarch: Devarch) -> None:
+    """add/set/unset check config files, depends_on and pins; the store is unchanged."""
+    devarch.create_stack("s")
+    devarch.add_instance(
+        "s", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25020}]}
+    )
+    before = snapshot(devarch)
+    with pytest.raises(PortConflictError) as caught:
+        devarch.add_instance(
+            "s", "db2", "bb-db", overrides={"ports": [{"container": 5432, "host": 25020}]}
+        )
+    assert caught.value.problems[0].path == "instances.db2.overrides.ports[0].host"
+    with pytest.raises(ValidationError, match="depends on itself"):
+        devarch.set_overrides("s", "db", {"depends_on": ["db"]})
+    with pytest.raises(ValidationError, match="'ghost', which is not an instance of stack s"):
+        devarch.add_instance("s", "web", "bb-web", overrides={"depends_on": ["ghost"]})
+    files = [{"path": "/etc/app", "content": "x"}, {"path": "/etc/app/x.conf", "content": "y"}]
+    with pytest.raises(ValidationError, match="parent directory"):
+        devarch.set_overrides("s", "db", {"config_files": files})
+    with pytest.raises(ValidationError, match="NUL"):
+        devarch.set_overrides("s", "db", {"config_files": [{"path": "/etc/a\0", "content": "x"}]})
+    with pytest.raises(PortConflictError, match="pinned twice"):
+        devarch.set_overrides("s", "db", {"ports": [{"container": 6000, "host": 25020}]})
+    assert snapshot(devarch) == before
+
+
+def test_the_plan_uses_the_same_rules(devarch: Devarch) -> None:
+    """A self dependency is a plan error too (it was silently dropped); the plan's config path
+    check refuses what the write check refuses."""
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db")
+    with devarch.store.transaction() as tx:
+        st = tx.get_stack("s")
+        assert st is not None
+        inst = tx.get_instance(st.id, "db")
+        assert inst is not None
+        tx.update_instance(
+            attrs.evolve(inst, overrides=attrs.evolve(inst.overrides, depends_on={"db": True}))
+        )
+    messages = [d.message for d in devarch.plan("s").errors]
+    assert any("depends on itself" in m for m in messages)
+    for bad in ("/a\0b", LONG, "/", "etc/x"):
+        with pytest.raises(ValidationError):
+            config_file_relpath(bad)
+    assert config_file_relpath("/etc/app/x.conf") == "etc/app/x.conf"
+    with pytest.raises(WiringError):
+        devarch.apply("s")
