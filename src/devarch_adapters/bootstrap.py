@@ -122,7 +122,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
     then fail with that reason; the rest of devarch keeps working).
     """
     if kind == "none":
-        return None, "DEVARCH_RUNTIME=none"
+        return None, "the engine is turned off with DEVARCH_RUNTIME=none or --runtime none"
     tried = []
     if kind in ("auto", "docker"):
         from devarch_adapters.docker import DockerRuntime  # noqa: PLC0415

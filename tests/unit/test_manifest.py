@@ -458,12 +458,13 @@ def test_a_secret_whose_name_has_a_dot_round_trips(catalog: Catalog) -> None:
     """A secret named ``app.key`` (a valid variable name) exports as an importable placeholder."""
     devarch = make(catalog)
     devarch.create_stack("shop")
+    devarch.add_instance("shop", "db", "bb-db")
     devarch.add_instance("shop", "web", "bb-web")
     devarch.set_secret("shop", "web", "app.key", "dotted")
     text = devarch.export_yaml("shop")
     assert "${secret:app.key}" in text
     copy = make(catalog)
-    copy.import_yaml(text, secret_values={"app.key": "dotted"})
+    copy.import_yaml(text, secret_values={"app.key": "dotted", "POSTGRES_PASSWORD": "pw"})
     assert copy.open_secret_for_test("shop", "web", "app.key") == "dotted"
     assert copy.export_yaml("shop") == text
 

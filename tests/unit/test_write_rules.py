@@ -227,3 +227,86 @@ def test_the_plan_uses_the_same_rules(devarch: Devarch) -> None:
     assert config_file_relpath("/etc/app/x.conf") == "etc/app/x.conf"
     with pytest.raises(WiringError):
         devarch.apply("s")
+
+
+# -- item 18: network names are unique across the store ------------------------------------------
+
+
+def test_a_custom_network_equal_to_another_stacks_default_is_refused(devarch: Devarch) -> None:
+    """``stack create p --network devarch-q-net`` then ``stack create q`` cannot share a network."""
+    devarch.create_stack("p", network="devarch-q-net")
+    with pytest.raises(ConflictError, match="custom network of stack 'p'") as caught:
+        devarch.create_stack("q")
+    assert "--network" in str(caught.value)
+    assert [s.stack.name for s in devarch.list_stacks(with_runtime=False)] == ["p"]
+    devarch.create_stack("r")
+    with pytest.raises(ConflictError, match="default network of stack 'r'"):
+        devarch.create_stack("s", network="devarch-r-net")
+    with pytest.raises(ConflictError, match="custom network of stack 'p'"):
+        devarch.update_stack("r", network="devarch-q-net")
+    assert devarch.get_stack("r").network is None
+    with pytest.raises(ConflictError, match="custom network of stack 'p'"):
+        devarch.clone_stack("r", "q")
+    before = snapshot(devarch)
+    text = "version: 1\nstack: {name: t, network: devarch-r-net}\ninstances: {}\n"
+    with pytest.raises(ManifestError) as refused:
+        devarch.import_yaml(text)
+    assert refused.value.problems[0].path == "stack.network"
+    assert "stack 'r'" in refused.value.problems[0].message
+    assert snapshot(devarch) == before
+
+
+# -- item 19: a clone gets its own host ports ----------------------------------------------------
+
+
+def test_a_cloned_stack_gets_its_own_host_ports_and_can_be_applied(devarch: Devarch) -> None:
+    """Pinned host ports are dropped in the clone (as ``instance duplicate`` does), so both apply."""
+    devarch.create_stack("a")
+    devarch.add_instance(
+        "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}
+    )
+    devarch.add_instance(
+        "a",
+        "cache",
+        "bb-cache",
+        overrides={"ports": [{"container": 6379, "host": 26379, "host_ip": "127.0.0.2"}]},
+    )
+    devarch.apply("a")
+    devarch.clone_stack("a", "b")
+    assert devarch.show_instance("b", "db")["overrides"] == {}
+    assert devarch.show_instance("b", "cache")["overrides"] == {
+        "ports": [{"container": 6379, "host_ip": "127.0.0.2"}]
+    }
+    devarch.apply("b")
+    with devarch.store.transaction() as tx:
+        allocations = tx.list_port_allocations(None)
+    ports = {(a.stack, a.instance): a.host_port for a in allocations}
+    assert ports[("a", "db")] == 25432
+    assert ports[("b", "db")] != 25432
+    assert devarch.show_instance("a", "db")["overrides"] == {
+        "ports": [{"container": 5432, "host": 25432}]
+    }
+
+
+def test_port_clashes_are_port_conflict_errors_not_wiring_errors(devarch: Devarch) -> None:
+    """apply and compose refuse a plan whose errors are port clashes as ``PortConflictError``."""
+    devarch.create_stack("a")
+    devarch.add_instance(
+        "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}
+    )
+    devarch.create_stack("b")
+    devarch.add_instance("b", "db", "bb-db")
+    with devarch.store.transaction() as tx:
+        a, b = tx.get_stack("a"), tx.get_stack("b")
+        assert a is not None
+        assert b is not None
+        pinned, inst = tx.get_instance(a.id, "db"), tx.get_instance(b.id, "db")
+        assert pinned is not None
+        assert inst is not None
+        # As an older devarch could have stored it (the write check refuses it now).
+        tx.update_instance(attrs.evolve(inst, overrides=pinned.overrides))
+    for call in (lambda: devarch.apply("b"), lambda: devarch.compose("b")):
+        with pytest.raises(PortConflictError, match="25432") as caught:
+            call()
+        assert not isinstance(caught.value, WiringError)
+        assert isinstance(caught.value, ConflictError)

@@ -696,6 +696,8 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
         plan = devarch.plan(a.stack)
         if not plan.has_changes and not plan.errors:
             check_lockfile_before_apply(ctx, a)  # --locked refuses divergence even with nothing to do
+            # Nothing to apply, but the lockfile follows the stack (docs/manifest.md).
+            refresh_lockfile_after_apply(ctx, a)
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
@@ -1012,7 +1014,8 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--lockfile",
         default=None,
         metavar="FILE",
-        help="lockfile to check and refresh (default ./devarch.lock if present)",
+        help="lockfile to check and refresh (default: the NAME.lock init wrote for this stack "
+        "in the current directory, else ./devarch.lock)",
     )
     p.add_argument(
         "--lock-timeout",

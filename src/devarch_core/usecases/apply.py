@@ -261,16 +261,23 @@ class ApplyCases(WireCases):
             timings["plan"] = self.clock.monotonic() - start
             if plan is not None and plan.token != current.token:
                 raise StalePlanError(stack, explain_staleness(plan, current))
-            if current.errors:
-                detail = "; ".join(d.message for d in current.errors)
-                if all(d.code in PORT_CLASH_CODES for d in current.errors):
-                    raise PortConflictError([Problem("", d.message) for d in current.errors], what=f"cannot apply stack {stack}")
-                raise WiringError(f"cannot apply stack {stack}: {detail}")
+            self._refuse_plan_errors(stack, current)
             if current.actions:
                 self._execute(runtime, desired, current, timings)
             else:
                 self._record_applied(desired, set())
         return ApplyResult(stack=stack, plan=current, timings=timings)
+
+    @staticmethod
+    def _refuse_plan_errors(stack: str, plan: Plan) -> None:
+        """Raise what apply raises for a plan with errors (host port clashes alone are a
+        ``PortConflictError``, anything else a ``WiringError``)."""
+        if not plan.errors:
+            return
+        if all(d.code in PORT_CLASH_CODES for d in plan.errors):
+            raise PortConflictError([Problem("", d.message) for d in plan.errors], what=f"cannot apply stack {stack}")
+        detail = "; ".join(d.message for d in plan.errors)
+        raise WiringError(f"cannot apply stack {stack}: {detail}")
 
     @contextmanager
     def _phase(self, name: str, timings: dict[str, float], total: int = 0) -> Iterator[None]:

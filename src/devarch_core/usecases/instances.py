@@ -40,7 +40,7 @@ from devarch_core.wiring import (
     solve_wiring,
 )
 
-__all__ = ["InstanceCases", "WrittenInstance"]
+__all__ = ["InstanceCases", "WrittenInstance", "without_host_pins"]
 
 
 @frozen(kw_only=True)
@@ -65,6 +65,20 @@ def _written_depends_on(overrides: Overrides, merged: Sequence[str] = ()) -> lis
     plan's to report), plus ``merged`` (the effective ones, at plan)."""
     added = [dep for dep, on in overrides.depends_on.items() if on]
     return [*added, *(d for d in merged if d not in added)]
+
+
+def without_host_pins(overrides: Overrides) -> Overrides:
+    """The overrides with every pinned host port dropped (devarch allocates new ones): what a
+    copy of an instance gets, since two instances cannot publish one host port."""
+    ports = []
+    for port in overrides.ports:
+        if port.host is None:
+            ports.append(port)
+            continue
+        unpinned = attrs.evolve(port, host=None)
+        if unpinned.host_ip is not None or unpinned.publish is not None:
+            ports.append(unpinned)
+    return attrs.evolve(overrides, ports=tuple(ports))
 
 
 def _merge_override_data(current: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
@@ -316,8 +330,7 @@ class InstanceCases(SecretCases):
             now = self._now()
             copy = attrs.evolve(inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now)
             # Pinned host ports cannot be shared: the copy gets its own allocation.
-            ports = tuple(attrs.evolve(p, host=None) if p.host is not None else p for p in copy.overrides.ports)
-            copy = attrs.evolve(copy, overrides=attrs.evolve(copy.overrides, ports=ports))
+            copy = attrs.evolve(copy, overrides=without_host_pins(copy.overrides))
             tx.add_instance(copy)
             for sealed in tx.list_secrets(st.id):
                 if sealed.instance_id == inst.id:

@@ -6,26 +6,39 @@ Mixed into :class:`devarch_core.app.Devarch`; kept apart so the manifest rules l
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
 
 from devarch_core import naming
-from devarch_core.errors import ManifestError, NotFoundError, PortConflictError, Problem, ValidationError
+from devarch_core.errors import (
+    DevarchError,
+    ManifestError,
+    NotFoundError,
+    PortConflictError,
+    Problem,
+    StackLockedError,
+    StalePlanError,
+    ValidationError,
+    WiringError,
+)
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
 from devarch_core.merge import resolve
-from devarch_core.model import Instance, PortAllocation, Stack
-from devarch_core.planning import Action, FieldChange
-from devarch_core.ports import StoreSession
+from devarch_core.model import Instance, PortAllocation, Stack, Wire
+from devarch_core.planning import Action, FieldChange, Plan
+from devarch_core.ports import AppliedRecord, SealedSecret, StoreSession
 from devarch_core.secrets import SecretSlot
+from devarch_core.template import Template
+from devarch_core.usecases.instances import WrittenInstance
 from devarch_core.usecases.stacks import StackCases
+from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
     from devarch_core.usecases.apply import ApplyResult
 
-__all__ = ["ImportResult", "InitResult", "ManifestCases"]
+__all__ = ["ImportResult", "InitCancelledError", "InitResult", "ManifestCases"]
 
 MANIFEST_SOURCE = "manifest"
 #: Added when host ports pinned by a manifest's ``pins:`` block clash (e.g. a manifest exported
@@ -76,6 +89,14 @@ class ImportResult:
         return "\n".join(lines) + "\n"
 
 
+def _image_moved(image: str, engine: str | None, locked: str, verb: str = "locked") -> str | None:
+    """How an image on the engine differs from a recorded digest (a lockfile's or a manifest's
+    ``pins.image``), or None when it matches or the engine does not have it."""
+    if engine is None or engine == locked:
+        return None
+    return f"image {image} is {engine[:19]} on the engine, {verb} {locked[:19]}"
+
+
 def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -95,25 +116,47 @@ def _instance_view(spec: InstanceSpec) -> dict[str, Any]:
 
 
 @frozen(kw_only=True)
+class _StackSnapshot:
+    stack: Stack
+    instances: tuple[Instance, ...]
+    wires: tuple[Wire, ...]
+    secrets: tuple[SealedSecret, ...]
+    applied: tuple[AppliedRecord, ...]
+    allocations: tuple[tuple[str, PortAllocation], ...]
+
+
+class InitCancelledError(DevarchError):
+    """``init`` was not confirmed; nothing was changed."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        super().__init__(f"init of stack {stack} cancelled; nothing was changed")
+
+
+@frozen(kw_only=True)
 class InitResult:
     """What ``init`` did: the import, the apply, and the lockfile to write."""
 
     imported: ImportResult
-    applied: ApplyResult
-    lockfile: Lockfile
+    #: None with ``dry_run`` (nothing was applied).
+    applied: ApplyResult | None
+    #: None with ``dry_run``.
+    lockfile: Lockfile | None
+    #: With ``dry_run``: the plan, when the import would change nothing (else None).
+    plan: Plan | None = None
     warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        """True if the store or the engine changed."""
-        return self.imported.has_changes or self.applied.plan.has_changes
+        """True if the store or the engine changed (or would, with ``dry_run``)."""
+        return self.imported.has_changes or (self.applied is not None and self.applied.plan.has_changes)
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
         return {
             "import": self.imported.to_data(),
-            "apply": self.applied.to_data(),
-            "lockfile": self.lockfile.to_data(),
+            "apply": self.applied.to_data() if self.applied is not None else None,
+            "lockfile": self.lockfile.to_data() if self.lockfile is not None else None,
             "warnings": list(self.warnings),
             "changed": self.changed,
         }
@@ -234,6 +277,10 @@ class ManifestCases(StackCases):
             existing_secrets = (
                 {(s.instance_id, s.name) for s in tx.list_secrets(existing_stack.id)} if existing_stack else set()
             )
+            if existing_stack is None or existing_stack.network != manifest.network:
+                clash = self._network_problem(tx, manifest.stack, manifest.network)
+                if clash is not None:
+                    problems.append(Problem("stack.network", clash))
             secret_plan: dict[str, dict[str, str | None]] = {}
             for spec in manifest.instances:
                 current = existing.get(spec.name)
@@ -293,6 +340,10 @@ class ManifestCases(StackCases):
             replaced = set(existing) - set(by_name) if prune else set()
             rule_problems, port_problems = self._rule_problems(tx, probe_stack, written, names, replaced=replaced)
             problems.extend(rule_problems)
+            if not problems and not port_problems:
+                # A manifest is a whole stack: its wiring must solve as the plan solves it.
+                kept = [existing[n] for n in sorted(names) if n not in by_name]
+                problems.extend(self._wiring_problems(manifest, templates, written, kept, probe_stack))
             if any(".pins.ports." in p.path for p in port_problems):
                 port_problems.append(Problem("", PINS_ADVICE))
             if port_problems and not problems:
@@ -300,6 +351,8 @@ class ManifestCases(StackCases):
             problems.extend(port_problems)
             if problems:
                 raise ManifestError(problems, what=f"cannot import stack {manifest.stack}")
+
+            warnings.extend(self._pinned_image_warnings(manifest))
 
             # -- the preview ------------------------------------------------------------------
             actions: list[Action] = []
@@ -352,6 +405,35 @@ class ManifestCases(StackCases):
                 return result
             self._write_import(tx, manifest, existing_stack, existing, templates, secret_plan, pins, prune=prune)
         return result
+
+    def _wiring_problems(
+        self,
+        manifest: Manifest,
+        templates: Mapping[str, Template],
+        written: Sequence[WrittenInstance],
+        kept: Sequence[Instance],
+        stack: Stack,
+    ) -> list[Problem]:
+        """The wiring errors the plan would report for the imported stack (a required import
+        without a provider, an ambiguous one, a cycle), from the same solver the plan runs."""
+        effective = {w.name: w.effective.service.depends_on for w in written}
+        nodes = [
+            WiringNode(
+                name=spec.name, enabled=spec.enabled and stack.enabled, template=templates[spec.name],
+                depends_on=effective.get(spec.name),
+            )
+            for spec in manifest.instances
+            if spec.name in templates
+        ] + [
+            WiringNode(name=i.name, enabled=i.enabled and stack.enabled, template=self.template_for(i))
+            for i in kept
+        ]  # fmt: skip
+        wiring = solve_wiring(nodes, manifest.wires, stack=manifest.stack)
+        return [
+            Problem(f"instances.{d.consumer}" if d.consumer else "wires", d.message)
+            for d in wiring.diagnostics
+            if d.is_error
+        ]
 
     def _write_import(  # noqa: PLR0913
         self,
@@ -466,14 +548,14 @@ class ManifestCases(StackCases):
                 problems.append(f"{name}: template {new.template}@{new.template_version} changed ({old.template_hash[:19]} → {new.template_hash[:19]})")
             if old.image != new.image:
                 problems.append(f"{name}: image {old.image} → {new.image}")
-            elif old.image_digest and new.image_digest and old.image_digest != new.image_digest:
-                problems.append(f"{name}: image {new.image} is {new.image_digest[:19]} on the engine, locked {old.image_digest[:19]}")
+            elif old.image_digest and (moved := _image_moved(new.image, new.image_digest, old.image_digest)):
+                problems.append(f"{name}: {moved}")
             for key in sorted(set(old.ports) & set(new.ports)):
                 if old.ports[key] != new.ports[key]:
                     problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
         return problems
 
-    def init_stack(
+    def init_stack(  # noqa: PLR0913
         self,
         manifest: Manifest,
         *,
@@ -482,35 +564,129 @@ class ManifestCases(StackCases):
         secret_values: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         lock_timeout: float | None = None,
+        dry_run: bool = False,
+        confirm: Callable[[ImportResult, Plan], bool] | None = None,
     ) -> InitResult:
         """From a manifest (and lockfile) to a running stack: import, check the lock, apply, lock.
 
         Running it twice changes nothing: the import reports no changes and the plan is empty.
         With ``strict`` a divergence from the lockfile (template content, image, host ports) is
         refused before anything runs; otherwise it is returned as a warning.
+
+        Atomic up to the engine: when the apply is refused before it touches the engine (no
+        engine, an invalid manifest, wiring or host port errors in the plan, a lockfile
+        divergence with ``strict``, another session applying, ``confirm`` saying no) the import
+        is rolled back and the store is as it was. Once the engine was touched, a failure keeps
+        the import and says so. With ``dry_run`` the import is previewed and nothing changes
+        (``plan`` is the plan when the import would change nothing; otherwise the plan depends
+        on the import and is not known yet). ``confirm`` is given the import's changes and the
+        plan before anything is applied (only when something would change); its refusal, or an
+        error it raises, rolls the import back.
         """
-        if lockfile is not None and strict:
+        if not dry_run:
+            self._require_runtime()  # refuse before the import writes anything
+        if strict and (pinned := self._pinned_image_warnings(manifest)):
+            # pins.image is checked as the lockfile's digests are: refused with strict.
+            raise ManifestError(
+                [Problem(p.partition(": ")[0], p.partition(": ")[2]) for p in pinned],
+                what=f"stack {manifest.stack} diverges from the image digests its manifest pins",
+            )
+        if lockfile is not None and (strict or dry_run):
             # Refuse before the import writes anything: a refused init leaves the store as it was.
             self.import_manifest(
                 manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
             )
             divergence = self._manifest_divergence(manifest, lockfile)
-            if divergence:
+            if divergence and strict:
                 raise ManifestError(
                     [Problem("devarch.lock", d) for d in divergence],
                     what=f"stack {manifest.stack} diverges from its lockfile",
                 )
+        if dry_run:
+            preview = self.import_manifest(
+                manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
+            )
+            warnings = [*preview.warnings]
+            if lockfile is not None:
+                warnings.extend(f"lockfile: {d}" for d in self._manifest_divergence(manifest, lockfile))
+            plan = None
+            if not preview.has_changes and self.runtime is not None:
+                plan = self.plan(manifest.stack)
+            return InitResult(imported=preview, applied=None, lockfile=None, plan=plan, warnings=tuple(warnings))
+        before = self._stack_snapshot(manifest.stack)
         imported = self.import_manifest(manifest, secret_values=secret_values, environ=environ, lockfile=lockfile)
         warnings = list(imported.warnings)
-        if lockfile is not None:
-            divergence = self.check_lock(manifest.stack, lockfile)
-            if divergence and strict:
-                raise ManifestError(
-                    [Problem("devarch.lock", d) for d in divergence], what=f"stack {manifest.stack} diverges from its lockfile"
+        try:
+            if lockfile is not None:
+                divergence = self.check_lock(manifest.stack, lockfile)
+                if divergence and strict:
+                    raise ManifestError(
+                        [Problem("devarch.lock", d) for d in divergence], what=f"stack {manifest.stack} diverges from its lockfile"
+                    )
+                warnings.extend(f"lockfile: {d}" for d in divergence)
+            plan = self.plan(manifest.stack)
+            self._refuse_plan_errors(manifest.stack, plan)
+            if confirm is not None and (imported.has_changes or plan.has_changes) and not confirm(imported, plan):
+                raise InitCancelledError(manifest.stack)
+        except DevarchError as exc:
+            # Refused before the engine was touched: undo the import.
+            self._restore_stack(manifest.stack, before)
+            if imported.has_changes and not isinstance(exc, InitCancelledError):
+                exc.message += f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
+            raise
+        try:
+            applied = self.apply(manifest.stack, plan, lock_timeout=lock_timeout)
+        except (StackLockedError, StalePlanError, WiringError, PortConflictError) as exc:
+            # Refused under the lock, before the engine was touched: undo the import.
+            self._restore_stack(manifest.stack, before)
+            if imported.has_changes:
+                exc.message += f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
+            raise
+        except DevarchError as exc:
+            if imported.has_changes:
+                exc.message += (
+                    f"\n(the import was kept: stack {manifest.stack} is stored as the manifest describes it; "
+                    f"fix the cause, then run `devarch apply {manifest.stack}` or init again)"
                 )
-            warnings.extend(f"lockfile: {d}" for d in divergence)
-        applied = self.apply(manifest.stack, lock_timeout=lock_timeout)
+            raise
         return InitResult(imported=imported, applied=applied, lockfile=self.lock_stack(manifest.stack), warnings=tuple(warnings))
+
+    def _stack_snapshot(self, name: str) -> _StackSnapshot | None:
+        """Everything the store holds for one stack (to undo an import), or None if absent."""
+        with self._tx() as tx:
+            stack = tx.get_stack(name)
+            if stack is None:
+                return None
+            instances = tx.list_instances(stack.id)
+            ids = {i.name: i.id for i in instances}
+            return _StackSnapshot(
+                stack=stack,
+                instances=tuple(instances),
+                wires=tuple(tx.list_wires(stack.id)),
+                secrets=tuple(tx.list_secrets(stack.id)),
+                applied=tuple(r for i in instances if (r := tx.get_applied(i.id)) is not None),
+                allocations=tuple((ids[a.instance], a) for a in tx.list_port_allocations(stack.id) if a.instance in ids),
+            )
+
+    def _restore_stack(self, name: str, snapshot: _StackSnapshot | None) -> None:
+        """Put one stack back as :meth:`_stack_snapshot` saw it (delete it if it was absent)."""
+        with self._tx() as tx:
+            current = tx.get_stack(name)
+            if current is not None:
+                tx.delete_stack(current.id)
+            if snapshot is None:
+                return
+            tx.add_stack(snapshot.stack)
+            for inst in snapshot.instances:
+                tx.add_instance(inst)
+            for wire in snapshot.wires:
+                tx.put_wire(snapshot.stack.id, wire)
+            for sealed in snapshot.secrets:
+                tx.put_secret(sealed)
+            for record in snapshot.applied:
+                tx.put_applied(record)
+            for instance_id, alloc in snapshot.allocations:
+                tx.put_port_allocation(instance_id, alloc)
 
     def _manifest_divergence(self, manifest: Manifest, lockfile: Lockfile) -> list[str]:
         """What of a lockfile a manifest would break, judged before importing it.
@@ -542,14 +718,8 @@ class ManifestCases(StackCases):
             image = spec.overrides.image or tmpl.service.image
             if old.image != image:
                 problems.append(f"{name}: image {old.image} → {image}")
-            elif old.image_digest and self.runtime is not None:
-                info = self.runtime.inspect_image(image)
-                digest = (info.digest or info.id) if info else None
-                if digest and digest != old.image_digest:
-                    problems.append(
-                        f"{name}: image {image} is {digest[:19]} on the engine, "
-                        f"locked {old.image_digest[:19]}"
-                    )
+            elif old.image_digest and (moved := _image_moved(image, self._engine_digest(image), old.image_digest)):
+                problems.append(f"{name}: {moved}")
             pins = dict(spec.port_pins)
             pins.update({p.key: p.host for p in spec.overrides.ports if p.host is not None})
             problems.extend(
@@ -558,6 +728,32 @@ class ManifestCases(StackCases):
                 if pins[key] != old.ports[key]
             )
         return problems
+
+    def _engine_digest(self, image: str) -> str | None:
+        """The engine's digest (or id) of an image, None when absent or no engine answers."""
+        if self.runtime is None:
+            return None
+        try:
+            info = self.runtime.inspect_image(image)
+        except DevarchError:
+            return None
+        return (info.digest or info.id) if info else None
+
+    def _pinned_image_warnings(self, manifest: Manifest) -> list[str]:
+        """``pins.image`` digests the engine's image does not match, as the lockfile check says."""
+        found = []
+        for spec in manifest.instances:
+            if not spec.image_digest:
+                continue
+            try:
+                tmpl = self.catalog.get(spec.template, spec.template_version)
+            except NotFoundError:
+                continue
+            image = spec.overrides.image or tmpl.service.image
+            moved = _image_moved(image, self._engine_digest(image), spec.image_digest, "pinned")
+            if moved:
+                found.append(f"instances.{spec.name}.pins.image: {moved}")
+        return found
 
     def open_secret_for_test(self, stack: str, instance: str, name: str) -> str:
         """The plaintext of one secret (for tests and for ``secret get``); handle with care."""

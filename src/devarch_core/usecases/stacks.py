@@ -20,6 +20,7 @@ from devarch_core.ports import (
 )
 from devarch_core.secrets import SecretSlot
 from devarch_core.usecases.apply import ApplyCases
+from devarch_core.usecases.instances import without_host_pins
 
 __all__ = ["StackCases", "StackSummary"]
 
@@ -59,6 +60,7 @@ class StackCases(ApplyCases):
         with self._tx() as tx:
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
+            self._claim_network(tx, name, network)
             tx.add_stack(stack)
         return stack
 
@@ -130,6 +132,7 @@ class StackCases(ApplyCases):
             if description is not None:
                 changes["description"] = description
             if network is not None:
+                self._claim_network(tx, name, network)
                 changes["network"] = network
             stack = attrs.evolve(stack, **changes)
             tx.update_stack(stack)
@@ -162,12 +165,15 @@ class StackCases(ApplyCases):
             tx.delete_stack(stack.id)
 
     def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
-        """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the new slots)."""
+        """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the
+        new slots). Host ports are not copied: pinned ones are dropped so devarch allocates the
+        clone its own at its first plan (a host port belongs to one instance of the store)."""
         naming.validate_name(name, kind="stack")
         with self._tx() as tx:
             src = self._stack(tx, source)
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
+            self._claim_network(tx, name, None)
             now = self._now()
             new = attrs.evolve(
                 src,
@@ -180,11 +186,22 @@ class StackCases(ApplyCases):
             )
             tx.add_stack(new)
             id_map = {}
+            copies = []
             for inst in tx.list_instances(src.id):
                 self._check_container_name(tx, name, inst.name)
-                copy = attrs.evolve(inst, id=uuid.uuid4().hex, stack_id=new.id, stack=name, created_at=now, updated_at=now)
+                # Host ports are store-wide: the clone gets its own (as `instance duplicate` does).
+                copy = attrs.evolve(
+                    inst, id=uuid.uuid4().hex, stack_id=new.id, stack=name, created_at=now, updated_at=now,
+                    overrides=without_host_pins(inst.overrides),
+                )  # fmt: skip
                 tx.add_instance(copy)
+                copies.append(copy)
                 id_map[inst.id] = copy.id
+            written = [
+                self._written(self.template_for(c), c.overrides, new, c.name, instance_id=c.id, enabled=c.enabled)
+                for c in copies
+            ]
+            self._refuse_rule_problems(tx, new, written, {c.name for c in copies}, what=f"cannot clone stack {source} as {name}")
             for wire in tx.list_wires(src.id):
                 tx.put_wire(new.id, wire)
             for sealed in tx.list_secrets(src.id):
