@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
 
 if TYPE_CHECKING:
@@ -95,7 +97,8 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:  # noqa: C901 - one step
     def confirm(imported: ImportResult, plan: Plan) -> bool:
         # As apply: show what would change, then ask (refused without a terminal: pass --yes).
         if not ctx.json:
-            ctx.out(imported.render_text())
+            # Rolled back unless confirmed: shown as what init would import.
+            ctx.out(attrs.evolve(imported, applied=False).render_text())
             ctx.out(plan.render_text(colour=ctx.colour))
         return ctx.confirm(f"Apply these changes to stack {manifest.stack}?")
 
