@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
-from devarch_core.errors import ConflictError, NotFoundError, PortConflictError, StoreError, ValidationError
+from devarch_core.errors import (
+    ConflictError,
+    NotFoundError,
+    PortConflictError,
+    StoreError,
+    ValidationError,
+)
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.naming import container_name
 from devarch_core.overrides import Overrides

@@ -130,7 +130,10 @@ def container_spec(
     if service.config_files:
         overlaps = config_file_overlaps(f.path for f in service.config_files)
         if overlaps:
-            raise ValidationError([Problem("", m) for m in overlaps], what=f"invalid config files of {effective.instance}")
+            raise ValidationError(
+                [Problem("", m) for m in overlaps],
+                what=f"invalid config files of {effective.instance}",
+            )
         if config_dir is None:
             msg = f"instance {effective.instance} has config files but no config directory"
             raise ValidationError(msg)

@@ -127,10 +127,15 @@ class ConflictError(DevarchError):
 
 
 class PortConflictError(ConflictError):
-    """A host port pinned twice, or wanted by another instance of the store; ``problems`` name
-    where each pin is written (``instances.web.overrides.ports[0].host``) and the other owner."""
+    """A host port pinned twice, or wanted by another instance of the store.
 
-    def __init__(self, problems: Iterable[Problem] | str, *, what: str = "host port conflict") -> None:
+    A host port pinned twice, or wanted by another instance of the store; ``problems`` name
+    where each pin is written (``instances.web.overrides.ports[0].host``) and the other owner.
+    """
+
+    def __init__(
+        self, problems: Iterable[Problem] | str, *, what: str = "host port conflict"
+    ) -> None:
         if isinstance(problems, str):
             problems = [Problem("", problems)]
         self.problems: tuple[Problem, ...] = tuple(problems)

@@ -65,8 +65,12 @@ def _request_order(req: PortRequest) -> tuple[str, str, int, str]:
     return (req.stack, req.instance, req.container_port, req.protocol)
 
 
-def _taken(existing: Iterable[tuple[str, PortAllocation]]) -> dict[tuple[int, str], tuple[str, PortAllocation]]:
-    return {(alloc.host_port, alloc.protocol): (instance_id, alloc) for instance_id, alloc in existing}
+def _taken(
+    existing: Iterable[tuple[str, PortAllocation]],
+) -> dict[tuple[int, str], tuple[str, PortAllocation]]:
+    return {
+        (alloc.host_port, alloc.protocol): (instance_id, alloc) for instance_id, alloc in existing
+    }
 
 
 def _clash(
@@ -93,7 +97,8 @@ def _clash(
     if other.instance_id == req.instance_id:
         return (
             f"host port {port}/{req.protocol} is pinned twice by {req.stack}/{req.instance} "
-            f"(container ports {other.key} and {req.key}); one host port publishes one container port"
+            f"(container ports {other.key} and {req.key}); "
+            "one host port publishes one container port"
         )
     return (
         f"host port {port}/{req.protocol} is wanted by both "
@@ -166,7 +171,9 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
         clash = _clash(req, port, taken, claimed)
         if clash is not None:
             diagnostics.append(
-                PlanDiagnostic(severity="error", code="port-conflict", instance=req.instance, message=clash)
+                PlanDiagnostic(
+                    severity="error", code="port-conflict", instance=req.instance, message=clash
+                )
             )
             continue
         if busy_elsewhere(req, port):

@@ -66,8 +66,11 @@ def dump_yaml(data: object) -> str:
 
 
 def _port_pin(key: object, value: object, path: str, problems: Problems) -> tuple[str, int] | None:
-    """One recorded host port (``5432/tcp: 20001``) of ``pins.ports`` or a lockfile: the container
-    port and the host port both in 1-65535."""
+    """One recorded host port (``5432/tcp: 20001``) of ``pins.ports`` or a lockfile.
+
+    One recorded host port (``5432/tcp: 20001``) of ``pins.ports`` or a lockfile: the container
+    port and the host port both in 1-65535.
+    """
     number, _, proto = str(key).partition("/")
     if not (number.isdigit() and len(number) <= 5) or proto not in ("tcp", "udp", ""):  # noqa: PLR2004
         problems.add(path, "not a container port like 5432/tcp")

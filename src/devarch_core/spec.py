@@ -388,8 +388,10 @@ MAX_CONFIG_NAME = 255
 
 
 def check_container_path(value: str, path: str, problems: Problems) -> str | None:
-    """A config file path: absolute inside the container, no ``..``, not the root, no NUL byte,
-    at most 4,096 characters (255 per component) — what the host filesystem and the engine accept.
+    """A config file path checked: what the host filesystem and the engine accept.
+
+    Absolute inside the container, no ``..``, not the root, no NUL byte, at most 4,096
+    characters (255 per component).
 
     The one rule for config file paths: templates, overrides and the plan all call it.
     """
@@ -397,7 +399,11 @@ def check_container_path(value: str, path: str, problems: Problems) -> str | Non
         problems.add(path, "a config file path must not contain a NUL byte")
         return None
     if len(value) > MAX_CONFIG_PATH:
-        problems.add(path, f"a config file path is at most {MAX_CONFIG_PATH} characters (this one has {len(value)})")
+        problems.add(
+            path,
+            f"a config file path is at most {MAX_CONFIG_PATH} characters "
+            f"(this one has {len(value)})",
+        )
         return None
     if not value.startswith("/"):
         problems.add(path, f"{value!r} must be an absolute path inside the container")
@@ -417,14 +423,17 @@ def check_container_path(value: str, path: str, problems: Problems) -> str | Non
 
 
 def config_file_overlaps(paths: Iterable[str]) -> list[str]:
-    """Messages for config files of one instance where one path is a directory of another
-    (``/etc/app`` and ``/etc/app/x.conf`` cannot both be files). Checked when written and at plan."""
+    """Messages for config files of one instance where one path is a directory of another.
+
+    ``/etc/app`` and ``/etc/app/x.conf`` cannot both be files. Checked when written and at plan.
+    """
     ordered = sorted(set(paths))
     found: list[str] = []
     for i, parent in enumerate(ordered):
         prefix = parent.rstrip("/") + "/"
         found.extend(
-            f"config file {parent} is a parent directory of config file {child}; one path cannot be both"
+            f"config file {parent} is a parent directory of config file {child}; "
+            "one path cannot be both"
             for child in ordered[i + 1 :]
             if child.startswith(prefix)
         )

@@ -435,10 +435,15 @@ def solve_wiring(
     return WiringPlan(wires=ordered, diagnostics=tuple(diagnostics))
 
 
-def dependency_problems(name: str, depends_on: Iterable[str], instances: Collection[str], *, stack: str) -> list[str]:
-    """Why ``name``'s ``depends_on`` entries cannot be used: an entry that is not an instance of
+def dependency_problems(
+    name: str, depends_on: Iterable[str], instances: Collection[str], *, stack: str
+) -> list[str]:
+    """Why ``name``'s ``depends_on`` entries cannot be used.
+
+    Why ``name``'s ``depends_on`` entries cannot be used: an entry that is not an instance of
     the stack, or the instance itself. The one rule: the plan and every write of a
-    ``depends_on`` override call it."""
+    ``depends_on`` override call it.
+    """
     found = []
     for dep in depends_on:
         if dep == name:

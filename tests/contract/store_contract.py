@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import pytest
 
-from devarch_core.errors import ConflictError, NotFoundError, PortConflictError, StoreError, ValidationError
+from devarch_core.errors import (
+    ConflictError,
+    NotFoundError,
+    PortConflictError,
+    StoreError,
+    ValidationError,
+)
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.overrides import Overrides
 from devarch_core.ports import AppliedRecord, SealedSecret, Store

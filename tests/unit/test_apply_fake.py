@@ -14,7 +14,7 @@ import attrs
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ApplyError, PortConflictError, WiringError
+from devarch_core.errors import ApplyError, PortConflictError
 from devarch_core.overrides import PortOverride
 from devarch_core.planning import Plan
 from devarch_core.testing import (
@@ -192,8 +192,11 @@ def pin_behind_the_back(devarch: Devarch, stack: str, name: str, container: int,
 def test_a_pinned_host_port_already_allocated_in_another_stack_is_a_plan_error_naming_both(
     catalog: Catalog,
 ) -> None:
-    """A port pinned in stack B that stack A's db holds is refused when written, and (if a store
-    holds it anyway) is a plan error naming both owners that apply refuses as a port conflict."""
+    """A port pinned in stack B that stack A's db holds is refused, and a plan error.
+
+    A port pinned in stack B that stack A's db holds is refused when written, and (if a store
+    holds it anyway) is a plan error naming both owners that apply refuses as a port conflict.
+    """
     devarch = make(catalog)
     pin = {"ports": [{"container": 5432, "host": 25432}]}
     devarch.create_stack("a")

@@ -61,8 +61,11 @@ def state(devarch: Devarch) -> tuple[Any, ...]:
 
 
 def test_a_refused_init_rolls_the_import_back(catalog: Catalog) -> None:
-    """A port clash found by the plan (a process holds the pinned port) undoes the import of a
-    changed, already applied stack: instances, secrets, allocations and applied records."""
+    """A port clash found by the plan undoes the import of a changed, applied stack.
+
+    A port clash found by the plan (a process holds the pinned port) undoes the import of a
+    changed, already applied stack: instances, secrets, allocations and applied records.
+    """
     devarch = fake_devarch(catalog, images={IMAGE: "sha256:1"}, busy=(25999,))
     devarch.init_stack(Manifest.parse(SHOP), secret_values={"PW": "pw"})
     before = state(devarch)
@@ -131,10 +134,16 @@ def test_init_without_an_engine_refuses_before_importing_and_says_what_is_needed
 
 
 def test_pins_image_is_checked_like_the_lockfile_digest(catalog: Catalog) -> None:
-    """A manifest pinning another digest than the engine's: a warning on import, refused by
-    ``init`` in strict mode (as a lockfile digest is)."""
+    """A manifest pinning another digest than the engine's is checked like a lockfile.
+
+    A manifest pinning another digest than the engine's: a warning on import, refused by
+    ``init`` in strict mode (as a lockfile digest is).
+    """
     devarch = fake_devarch(catalog, images={IMAGE: "sha256:engine"})
-    pinned = "version: 1\nstack: s\ninstances:\n  c: {template: bb-cache, pins: {image: sha256:old}}\n"
+    pinned = (
+        "version: 1\nstack: s\ninstances:\n"
+        "  c: {template: bb-cache, pins: {image: sha256:old}}\n"
+    )
     result = devarch.import_yaml(pinned, dry_run=True)
     (warning,) = result.warnings
     assert warning.startswith("instances.c.pins.image: image devarch-test/busybox:latest is")
@@ -147,8 +156,11 @@ def test_pins_image_is_checked_like_the_lockfile_digest(catalog: Catalog) -> Non
 
 
 def test_reimporting_an_export_under_a_new_name_advises_on_pins(catalog: Catalog) -> None:
-    """Pins of the original stack clash: the refusal says to drop them or use --no-pins; with
-    ``ignore_pins`` the copy imports and applies with its own ports."""
+    """Pins of the original stack clash: the refusal advises --no-pins.
+
+    Pins of the original stack clash: the refusal says to drop them or use --no-pins; with
+    ``ignore_pins`` the copy imports and applies with its own ports.
+    """
     devarch = fake_devarch(catalog, images={IMAGE: "sha256:1"})
     devarch.init_stack(Manifest.parse(SHOP), secret_values={"PW": "pw"})
     text = devarch.export_yaml("shop", digests=True)
@@ -215,8 +227,11 @@ def test_commands_that_need_an_engine_say_what_is_needed(cli: Callable[..., Any]
 
 
 def test_the_lockfile_is_named_after_the_manifest(cli: Callable[..., Any], tmp_path: Path) -> None:
-    """``init relay.yml`` writes relay.lock and never reads devarch.lock of another stack;
-    ``apply relay`` finds relay.lock (init's default) and refreshes it."""
+    """The lockfile is named after the manifest; apply finds it.
+
+    ``init relay.yml`` writes relay.lock and never reads devarch.lock of another stack;
+    ``apply relay`` finds relay.lock (init's default) and refreshes it.
+    """
     (tmp_path / "devarch.yml").write_text(SHOP)
     assert cli("init", "devarch.yml", "--yes")[0] == 0
     assert "stack: shop" in (tmp_path / "devarch.lock").read_text()
@@ -255,7 +270,8 @@ def test_import_dry_run_refuses_an_unwired_required_import_like_the_import(
     cli: Callable[..., Any], tmp_path: Path
 ) -> None:
     """Exit 1 and the same message with and without ``--dry-run``; nothing written."""
-    (tmp_path / "web.yml").write_text("version: 1\nstack: w\ninstances:\n  web: {template: bb-web}\n")
+    text = "version: 1\nstack: w\ninstances:\n  web: {template: bb-web}\n"
+    (tmp_path / "web.yml").write_text(text)
     dry = cli("import", "web.yml", "--dry-run")
     real = cli("import", "web.yml")
     assert dry[0] == real[0] == 1
@@ -267,8 +283,11 @@ def test_import_dry_run_refuses_an_unwired_required_import_like_the_import(
 def test_init_dry_run_changes_nothing_and_yes_is_needed_without_a_terminal(
     cli: Callable[..., Any], tmp_path: Path, runtime: FakeRuntime
 ) -> None:
-    """``--dry-run`` shows the import; without a terminal ``init`` asks for ``--yes`` (as apply)
-    and leaves the store as it was; a re-init shows the diff that reverts CLI edits first."""
+    """``init --dry-run`` changes nothing; ``--yes`` is needed without a terminal.
+
+    ``--dry-run`` shows the import; without a terminal ``init`` asks for ``--yes`` (as apply)
+    and leaves the store as it was; a re-init shows the diff that reverts CLI edits first.
+    """
     (tmp_path / "devarch.yml").write_text(SHOP)
     code, out, _ = cli("init", "devarch.yml", "--dry-run")
     assert code == 0

@@ -1,4 +1,4 @@
-"""Every rule plan or apply enforces is checked when the value is written (issue 11, items 11/18/19).
+"""Every rule plan or apply enforces is checked when a value is written (issue 11: 11, 18, 19).
 
 Import, ``instance add``/``set``/``unset``, enabling, ``stack create/update/clone``: each refuses
 what the next plan would refuse, names the path of the value and the other owner, and leaves the
@@ -173,10 +173,10 @@ def test_a_disabled_stack_may_share_a_pin_until_it_is_enabled(devarch: Devarch) 
     devarch.create_stack("a")
     devarch.add_instance("a", "db", "bb-db", overrides=pin)
     devarch.create_stack("b")
-    devarch.set_stack_enabled("b", False)
+    devarch.set_stack_enabled("b", enabled=False)
     devarch.add_instance("b", "db", "bb-db", overrides=pin)
     with pytest.raises(PortConflictError, match="a/db"):
-        devarch.set_stack_enabled("b", True)
+        devarch.set_stack_enabled("b", enabled=True)
     assert not devarch.get_stack("b").enabled
 
 
@@ -207,8 +207,11 @@ def test_instance_add_and_set_refuse_the_same_rules(devarch: Devarch) -> None:
 
 
 def test_the_plan_uses_the_same_rules(devarch: Devarch) -> None:
-    """A self dependency is a plan error too (it was silently dropped); the plan's config path
-    check refuses what the write check refuses."""
+    """The plan runs the same rules.
+
+    A self dependency is a plan error too (it was silently dropped); the plan's config path
+    check refuses what the write check refuses.
+    """
     devarch.create_stack("s")
     devarch.add_instance("s", "db", "bb-db")
     with devarch.store.transaction() as tx:
@@ -260,7 +263,7 @@ def test_a_custom_network_equal_to_another_stacks_default_is_refused(devarch: De
 
 
 def test_a_cloned_stack_gets_its_own_host_ports_and_can_be_applied(devarch: Devarch) -> None:
-    """Pinned host ports are dropped in the clone (as ``instance duplicate`` does), so both apply."""
+    """Pinned host ports are dropped in the clone (as ``instance duplicate`` does): both apply."""
     devarch.create_stack("a")
     devarch.add_instance(
         "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}
@@ -289,7 +292,7 @@ def test_a_cloned_stack_gets_its_own_host_ports_and_can_be_applied(devarch: Deva
 
 
 def test_port_clashes_are_port_conflict_errors_not_wiring_errors(devarch: Devarch) -> None:
-    """apply and compose refuse a plan whose errors are port clashes as ``PortConflictError``."""
+    """Apply and compose refuse a plan whose errors are port clashes as ``PortConflictError``."""
     devarch.create_stack("a")
     devarch.add_instance(
         "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}

@@ -72,10 +72,12 @@ def _write(path: Path, text: str) -> None:
 def lockfile_for(manifest: str | Path) -> Path:
     """The lockfile of a manifest: beside it, named after it (``relay.yml`` -> ``relay.lock``)."""
     path = Path(manifest)
-    return path.with_name(path.stem + ".lock") if path.suffix else path.with_name(path.name + ".lock")
+    return (
+        path.with_name(path.stem + ".lock") if path.suffix else path.with_name(path.name + ".lock")
+    )
 
 
-def _init(ctx: _Context, a: argparse.Namespace) -> int:  # noqa: C901 - one step per outcome
+def _init(ctx: _Context, a: argparse.Namespace) -> int:
     from devarch_core.manifest import Manifest  # noqa: PLC0415
 
     manifest_path = Path(a.manifest)
@@ -122,9 +124,11 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:  # noqa: C901 - one step
         preview = result.imported
         ctx.emit(
             {**result.to_data(), "lockfile_path": str(lock_path), "dry_run": True},
-            lambda: preview.render_text()
-            + (result.plan.render_text(colour=ctx.colour) if result.plan is not None else "")
-            + "(dry run: nothing was changed)",
+            lambda: (
+                preview.render_text()
+                + (result.plan.render_text(colour=ctx.colour) if result.plan is not None else "")
+                + "(dry run: nothing was changed)"
+            ),
         )
         return 0
     _write(lock_path, result.lockfile.to_yaml())
@@ -239,10 +243,13 @@ def _lock_stack_name(path: Path) -> str | None:
 
 
 def lockfile_path(a: argparse.Namespace) -> Path | None:
-    """The lockfile ``apply`` honours: ``--lockfile``; else the one ``init`` writes for a manifest
+    """The lockfile ``apply`` honours.
+
+    The lockfile ``apply`` honours: ``--lockfile``; else the one ``init`` writes for a manifest
     in the current directory (``NAME.lock`` beside ``NAME.yml``/``NAME.yaml``, ``devarch.lock``
     first) that records this stack; else ``./devarch.lock`` when it exists (for another stack
-    it is then left alone)."""
+    it is then left alone).
+    """
     if getattr(a, "lockfile", None):
         return Path(a.lockfile)
     default = Path(LOCKFILE)

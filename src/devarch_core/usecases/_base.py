@@ -138,12 +138,15 @@ class UseCaseBase:
                 continue
             if network is None:
                 return (
-                    f"the default network {wanted} of stack {stack} is the custom network of stack "
-                    f"{other.name!r}; give stack {stack} another network (--network NAME) or change "
-                    f"the network of stack {other.name}"
+                    f"the default network {wanted} of stack {stack} is the custom network of "
+                    f"stack {other.name!r}; give stack {stack} another network (--network NAME) "
+                    f"or change the network of stack {other.name}"
                 )
             kind = "custom" if other.network else "default"
-            return f"network {wanted} is already the {kind} network of stack {other.name!r}; choose another name"
+            return (
+                f"network {wanted} is already the {kind} network of stack {other.name!r}; "
+                "choose another name"
+            )
         return None
 
     def _claim_network(self, tx: StoreSession, stack: str, network: str | None) -> None:

@@ -270,12 +270,17 @@ class ApplyCases(WireCases):
 
     @staticmethod
     def _refuse_plan_errors(stack: str, plan: Plan) -> None:
-        """Raise what apply raises for a plan with errors (host port clashes alone are a
-        ``PortConflictError``, anything else a ``WiringError``)."""
+        """Raise what apply raises for a plan with errors.
+
+        Raise what apply raises for a plan with errors (host port clashes alone are a
+        ``PortConflictError``, anything else a ``WiringError``).
+        """
         if not plan.errors:
             return
         if all(d.code in PORT_CLASH_CODES for d in plan.errors):
-            raise PortConflictError([Problem("", d.message) for d in plan.errors], what=f"cannot apply stack {stack}")
+            raise PortConflictError(
+                [Problem("", d.message) for d in plan.errors], what=f"cannot apply stack {stack}"
+            )
         detail = "; ".join(d.message for d in plan.errors)
         raise WiringError(f"cannot apply stack {stack}: {detail}")
 
@@ -462,7 +467,9 @@ class ApplyCases(WireCases):
         desired = self._desired(stack, observe=False)
         errors = [d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"]
         if errors and all(d.code in PORT_CLASH_CODES for d in errors):
-            raise PortConflictError([Problem("", d.message) for d in errors], what=f"cannot render stack {stack}")
+            raise PortConflictError(
+                [Problem("", d.message) for d in errors], what=f"cannot render stack {stack}"
+            )
         if errors:
             raise WiringError(f"cannot render stack {stack}: " + "; ".join(d.message for d in errors))
         items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)

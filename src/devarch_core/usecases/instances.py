@@ -59,17 +59,22 @@ class WrittenInstance:
     #: Host ports to record for container ports (``5432/tcp`` -> (host, path)), e.g. manifest pins.
     pins: Mapping[str, tuple[int, str]] = attrs.field(factory=dict)
 
+
 def _written_depends_on(overrides: Overrides, merged: Sequence[str] = ()) -> list[str]:
-    """The ``depends_on`` entries the rules check: those the user's overrides add (a template's
-    own entries are checked when the template is, and a forward reference in a template is the
-    plan's to report), plus ``merged`` (the effective ones, at plan)."""
+    """The ``depends_on`` entries the write rules check.
+
+    Those the user's overrides add (a forward reference in a template's own entries is the
+    plan's to report), plus ``merged`` (the effective ones, at plan).
+    """
     added = [dep for dep, on in overrides.depends_on.items() if on]
     return [*added, *(d for d in merged if d not in added)]
 
 
 def without_host_pins(overrides: Overrides) -> Overrides:
-    """The overrides with every pinned host port dropped (devarch allocates new ones): what a
-    copy of an instance gets, since two instances cannot publish one host port."""
+    """The overrides with every pinned host port dropped (devarch allocates new ones).
+
+    What a copy of an instance gets, since two instances cannot publish one host port.
+    """
     ports = []
     for port in overrides.ports:
         if port.host is None:
@@ -181,7 +186,9 @@ class InstanceCases(SecretCases):
             st = self._stack(tx, stack)
             self._claim_instance_name(tx, st, name)
             instance_id = uuid.uuid4().hex
-            written = self._written(tmpl, parsed, st, name, instance_id=instance_id, enabled=enabled)
+            written = self._written(
+                tmpl, parsed, st, name, instance_id=instance_id, enabled=enabled
+            )
             names = {i.name for i in tx.list_instances(st.id)} | {name}
             self._refuse_rule_problems(tx, st, [written], names, what=f"cannot add instance {name}")
             now = self._now()
@@ -205,7 +212,13 @@ class InstanceCases(SecretCases):
 
     @staticmethod
     def _written(
-        template: Template, overrides: Overrides, stack: Stack, name: str, *, instance_id: str, enabled: bool
+        template: Template,
+        overrides: Overrides,
+        stack: Stack,
+        name: str,
+        *,
+        instance_id: str,
+        enabled: bool,
     ) -> WrittenInstance:
         """Refuse overrides whose merged result is invalid (e.g. a reservation above the limit),
         before they are written rather than at the next plan; the instance for the write rules."""
@@ -215,13 +228,25 @@ class InstanceCases(SecretCases):
         )  # fmt: skip
         effective = resolve(template, overrides, stack=stack, instance=probe)
         return WrittenInstance(
-            name=name, instance_id=instance_id, enabled=enabled, overrides=overrides, effective=effective, path=f"instances.{name}"
+            name=name,
+            instance_id=instance_id,
+            enabled=enabled,
+            overrides=overrides,
+            effective=effective,
+            path=f"instances.{name}",
         )
 
-    def _check_instance_rules(self, tx: StoreSession, stack: Stack, inst: Instance, *, what: str) -> None:
+    def _check_instance_rules(
+        self, tx: StoreSession, stack: Stack, inst: Instance, *, what: str
+    ) -> None:
         """The write rules for one stored instance as it is about to be (overrides, enabled)."""
         written = self._written(
-            self.template_for(inst), inst.overrides, stack, inst.name, instance_id=inst.id, enabled=inst.enabled
+            self.template_for(inst),
+            inst.overrides,
+            stack,
+            inst.name,
+            instance_id=inst.id,
+            enabled=inst.enabled,
         )
         names = {i.name for i in tx.list_instances(stack.id)}
         self._refuse_rule_problems(tx, stack, [written], names, what=what)
@@ -275,7 +300,10 @@ class InstanceCases(SecretCases):
                 changes["enabled"] = enabled
             if enabled and not inst.enabled:
                 # Its pins start to count: check them as the plan will.
-                self._check_instance_rules(tx, st, attrs.evolve(inst, **changes), what=f"cannot enable instance {name}")
+                enabled_inst = attrs.evolve(inst, **changes)
+                self._check_instance_rules(
+                    tx, st, enabled_inst, what=f"cannot enable instance {name}"
+                )
             inst = attrs.evolve(inst, **changes)
             tx.update_instance(inst)
         return inst
@@ -306,7 +334,9 @@ class InstanceCases(SecretCases):
             data = _unset_override_data(inst.overrides.to_data(), field)
             inst = attrs.evolve(inst, overrides=Overrides.from_data(data), updated_at=self._now())
             # Unsetting can bring back a template value (a pinned port, a depends_on entry).
-            self._check_instance_rules(tx, st, inst, what=f"cannot unset {field} of instance {name}")
+            self._check_instance_rules(
+                tx, st, inst, what=f"cannot unset {field} of instance {name}"
+            )
             tx.update_instance(inst)
         return inst
 
@@ -365,9 +395,12 @@ class InstanceCases(SecretCases):
 
     @staticmethod
     def _all_allocations(tx: StoreSession, planned: str) -> list[tuple[str, PortAllocation]]:
-        """Every host port the store knows as taken: recorded allocations, plus ports pinned by
+        """Every host port the store knows as taken.
+
+        Every host port the store knows as taken: recorded allocations, plus ports pinned by
         enabled instances of other stacks that have not been applied yet (so two stacks pinning
-        one port conflict at plan time, whichever applies first)."""
+        one port conflict at plan time, whichever applies first).
+        """
         ids: dict[tuple[str, str], str] = {}
         pinned: list[tuple[str, PortAllocation]] = []
         for st in tx.list_stacks():
@@ -390,14 +423,25 @@ class InstanceCases(SecretCases):
                     for port in inst.overrides.ports
                     if port.host is not None and not port.remove and port.publish is not False
                 )
-        recorded = [(ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a) for a in tx.list_port_allocations(None)]
+        recorded = [
+            (ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a)
+            for a in tx.list_port_allocations(None)
+        ]
         known = {(i, a.key) for i, a in recorded}
         return recorded + [(i, a) for i, a in pinned if (i, a.key) not in known]
 
-    def _rule_problems(
-        self, tx: StoreSession, stack: Stack, written: Sequence[WrittenInstance], instances: Collection[str], *, replaced: Collection[str] = ()
+    def _rule_problems(  # noqa: C901 - one rule after the other
+        self,
+        tx: StoreSession,
+        stack: Stack,
+        written: Sequence[WrittenInstance],
+        instances: Collection[str],
+        *,
+        replaced: Collection[str] = (),
     ) -> tuple[list[Problem], list[Problem]]:
-        """What plan or apply would refuse in ``written`` (instances about to be stored in
+        """What plan or apply would refuse in ``written``, with the path of each value.
+
+        What plan or apply would refuse in ``written`` (instances about to be stored in
         ``stack``, whose instances will then be ``instances``), with the path of each value.
 
         The same rule functions the plan calls: config file paths that overlap, ``depends_on``
@@ -416,7 +460,9 @@ class InstanceCases(SecretCases):
             )
             problems.extend(
                 Problem(f"{w.path}.overrides.depends_on", m)
-                for m in dependency_problems(w.name, _written_depends_on(w.overrides), instances, stack=stack.name)
+                for m in dependency_problems(
+                    w.name, _written_depends_on(w.overrides), instances, stack=stack.name
+                )
             )
         if not stack.enabled:
             return problems, []
@@ -431,16 +477,31 @@ class InstanceCases(SecretCases):
                 if not port.publish or port.host is None:
                     continue
                 keys.add(port.key)
-                index = next((i for i, p in enumerate(w.overrides.ports) if p.key == port.key and p.host is not None), None)
+                index = next(
+                    (
+                        i
+                        for i, p in enumerate(w.overrides.ports)
+                        if p.key == port.key and p.host is not None
+                    ),
+                    None,
+                )
                 paths[(w.name, port.key)] = (
-                    f"{w.path}.overrides.ports[{index}].host" if index is not None else f"{w.path}.template (ports {port.key})"
+                    f"{w.path}.overrides.ports[{index}].host"
+                    if index is not None
+                    else f"{w.path}.template (ports {port.key})"
                 )
                 requests.append(
                     PortRequest(
-                        stack=stack.name, instance=w.name, instance_id=w.instance_id, key=port.key,
-                        container_port=port.container, protocol=port.protocol, host_ip=port.host_ip, pinned=port.host,
+                        stack=stack.name,
+                        instance=w.name,
+                        instance_id=w.instance_id,
+                        key=port.key,
+                        container_port=port.container,
+                        protocol=port.protocol,
+                        host_ip=port.host_ip,
+                        pinned=port.host,
                     )
-                )  # fmt: skip
+                )
             for key, (host, path) in sorted(w.pins.items()):
                 if key in keys:
                     continue
@@ -448,14 +509,21 @@ class InstanceCases(SecretCases):
                 paths[(w.name, key)] = path
                 requests.append(
                     PortRequest(
-                        stack=stack.name, instance=w.name, instance_id=w.instance_id, key=key,
-                        container_port=int(number), protocol=proto or "tcp", host_ip="127.0.0.1", pinned=host,
+                        stack=stack.name,
+                        instance=w.name,
+                        instance_id=w.instance_id,
+                        key=key,
+                        container_port=int(number),
+                        protocol=proto or "tcp",
+                        host_ip="127.0.0.1",
+                        pinned=host,
                     )
-                )  # fmt: skip
+                )
         existing = [
-            (iid, a) for iid, a in self._all_allocations(tx, stack.name)
+            (iid, a)
+            for iid, a in self._all_allocations(tx, stack.name)
             if not (a.stack == stack.name and a.instance in replaced)
-        ]  # fmt: skip
+        ]
         for inst in tx.list_instances(stack.id):
             if inst.name in names or not inst.enabled:
                 continue
@@ -463,17 +531,24 @@ class InstanceCases(SecretCases):
                 (
                     inst.id,
                     PortAllocation(
-                        stack=stack.name, instance=inst.name, container_port=p.container, protocol=p.protocol,
-                        host_port=p.host, host_ip=p.host_ip or "127.0.0.1",
+                        stack=stack.name,
+                        instance=inst.name,
+                        container_port=p.container,
+                        protocol=p.protocol,
+                        host_port=p.host,
+                        host_ip=p.host_ip or "127.0.0.1",
                     ),
                 )
                 for p in inst.overrides.ports
                 if p.host is not None and not p.remove and p.publish is not False
-            )  # fmt: skip
-        ports = [Problem(paths[(req.instance, req.key)], message) for req, message in pin_conflicts(requests, existing)]
+            )
+        ports = [
+            Problem(paths[(req.instance, req.key)], message)
+            for req, message in pin_conflicts(requests, existing)
+        ]
         return problems, ports
 
-    def _refuse_rule_problems(  # noqa: PLR0913
+    def _refuse_rule_problems(
         self,
         tx: StoreSession,
         stack: Stack,
@@ -484,7 +559,7 @@ class InstanceCases(SecretCases):
         replaced: Collection[str] = (),
         error: type[ValidationError] = ValidationError,
     ) -> None:
-        """Raise the right error for :meth:`_rule_problems` (a port clash is a ``PortConflictError``)."""
+        """Raise the error for :meth:`_rule_problems` (port clashes: ``PortConflictError``)."""
         problems, ports = self._rule_problems(tx, stack, written, instances, replaced=replaced)
         if problems:
             raise error([*problems, *ports], what=what)
@@ -520,10 +595,15 @@ class InstanceCases(SecretCases):
         ]
         for name, eff in base.items():
             diagnostics.extend(
-                PlanDiagnostic(severity="error", code="unknown-dependency", instance=name, message=message)
-                # The merge drops a self dependency; the rule still reports the entry the user wrote.
+                PlanDiagnostic(
+                    severity="error", code="unknown-dependency", instance=name, message=message
+                )
+                # The merge drops a self dependency; the rule reports the entry the user wrote.
                 for message in dependency_problems(
-                    name, _written_depends_on(by_name[name].overrides, eff.service.depends_on), by_name, stack=stack.name
+                    name,
+                    _written_depends_on(by_name[name].overrides, eff.service.depends_on),
+                    by_name,
+                    stack=stack.name,
                 )
             )
         edges = dependency_edges(nodes, wiring)

@@ -25,18 +25,17 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
-from devarch_core.merge import resolve
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.planning import Action, FieldChange, Plan
-from devarch_core.ports import AppliedRecord, SealedSecret, StoreSession
 from devarch_core.secrets import SecretSlot
-from devarch_core.template import Template
-from devarch_core.usecases.instances import WrittenInstance
 from devarch_core.usecases.stacks import StackCases
 from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
+    from devarch_core.ports import AppliedRecord, SealedSecret, StoreSession
+    from devarch_core.template import Template
     from devarch_core.usecases.apply import ApplyResult
+    from devarch_core.usecases.instances import WrittenInstance
 
 __all__ = ["ImportResult", "InitCancelledError", "InitResult", "ManifestCases"]
 
@@ -90,8 +89,11 @@ class ImportResult:
 
 
 def _image_moved(image: str, engine: str | None, locked: str, verb: str = "locked") -> str | None:
-    """How an image on the engine differs from a recorded digest (a lockfile's or a manifest's
-    ``pins.image``), or None when it matches or the engine does not have it."""
+    """How an image on the engine differs from a recorded digest, or None.
+
+    How an image on the engine differs from a recorded digest (a lockfile's or a manifest's
+    ``pins.image``), or None when it matches or the engine does not have it.
+    """
     if engine is None or engine == locked:
         return None
     return f"image {image} is {engine[:19]} on the engine, {verb} {locked[:19]}"
@@ -149,7 +151,8 @@ class InitResult:
     @property
     def changed(self) -> bool:
         """True if the store or the engine changed (or would, with ``dry_run``)."""
-        return self.imported.has_changes or (self.applied is not None and self.applied.plan.has_changes)
+        applied = self.applied is not None and self.applied.plan.has_changes
+        return self.imported.has_changes or applied
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
@@ -230,7 +233,10 @@ class ManifestCases(StackCases):
         """
         if ignore_pins:
             manifest = attrs.evolve(
-                manifest, instances=tuple(attrs.evolve(s, port_pins={}, image_digest=None) for s in manifest.instances)
+                manifest,
+                instances=tuple(
+                    attrs.evolve(s, port_pins={}, image_digest=None) for s in manifest.instances
+                ),
             )
         secret_values = secret_values or {}
         environ = environ or {}
@@ -315,7 +321,11 @@ class ManifestCases(StackCases):
             pins: dict[str, dict[str, int]] = {}
             written = []
             for spec in manifest.instances:
-                wanted = dict(lockfile.instances[spec.name].ports) if lockfile and spec.name in lockfile.instances else {}
+                wanted = (
+                    dict(lockfile.instances[spec.name].ports)
+                    if lockfile and spec.name in lockfile.instances
+                    else {}
+                )
                 wanted.update(spec.port_pins)
                 if wanted:
                     pins[spec.name] = wanted
@@ -325,25 +335,44 @@ class ManifestCases(StackCases):
                 current = existing.get(spec.name)
                 try:
                     item = self._written(
-                        known, spec.overrides, probe_stack, spec.name,
-                        instance_id=current.id if current else f"new:{spec.name}", enabled=spec.enabled,
-                    )  # fmt: skip
+                        known,
+                        spec.overrides,
+                        probe_stack,
+                        spec.name,
+                        instance_id=current.id if current else f"new:{spec.name}",
+                        enabled=spec.enabled,
+                    )
                 except ValidationError as exc:
-                    problems.extend(Problem(f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""), p.message) for p in exc.problems)
+                    problems.extend(
+                        Problem(
+                            f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""),
+                            p.message,
+                        )
+                        for p in exc.problems
+                    )
                     continue
                 where = {
-                    key: (host, f"instances.{spec.name}.pins.ports.{key}" if key in spec.port_pins else f"devarch.lock: instances.{spec.name}.ports.{key}")
+                    key: (
+                        host,
+                        f"instances.{spec.name}.pins.ports.{key}"
+                        if key in spec.port_pins
+                        else f"devarch.lock: instances.{spec.name}.ports.{key}",
+                    )
                     for key, host in wanted.items()
                 }
                 written.append(attrs.evolve(item, pins=where))
             names = set(by_name) if prune else set(by_name) | set(existing)
             replaced = set(existing) - set(by_name) if prune else set()
-            rule_problems, port_problems = self._rule_problems(tx, probe_stack, written, names, replaced=replaced)
+            rule_problems, port_problems = self._rule_problems(
+                tx, probe_stack, written, names, replaced=replaced
+            )
             problems.extend(rule_problems)
             if not problems and not port_problems:
                 # A manifest is a whole stack: its wiring must solve as the plan solves it.
                 kept = [existing[n] for n in sorted(names) if n not in by_name]
-                problems.extend(self._wiring_problems(manifest, templates, written, kept, probe_stack))
+                problems.extend(
+                    self._wiring_problems(manifest, templates, written, kept, probe_stack)
+                )
             if any(".pins.ports." in p.path for p in port_problems):
                 port_problems.append(Problem("", PINS_ADVICE))
             if port_problems and not problems:
@@ -414,20 +443,27 @@ class ManifestCases(StackCases):
         kept: Sequence[Instance],
         stack: Stack,
     ) -> list[Problem]:
-        """The wiring errors the plan would report for the imported stack (a required import
-        without a provider, an ambiguous one, a cycle), from the same solver the plan runs."""
+        """The wiring errors the plan would report for the imported stack.
+
+        The wiring errors the plan would report for the imported stack (a required import
+        without a provider, an ambiguous one, a cycle), from the same solver the plan runs.
+        """
         effective = {w.name: w.effective.service.depends_on for w in written}
         nodes = [
             WiringNode(
-                name=spec.name, enabled=spec.enabled and stack.enabled, template=templates[spec.name],
+                name=spec.name,
+                enabled=spec.enabled and stack.enabled,
+                template=templates[spec.name],
                 depends_on=effective.get(spec.name),
             )
             for spec in manifest.instances
             if spec.name in templates
         ] + [
-            WiringNode(name=i.name, enabled=i.enabled and stack.enabled, template=self.template_for(i))
+            WiringNode(
+                name=i.name, enabled=i.enabled and stack.enabled, template=self.template_for(i)
+            )
             for i in kept
-        ]  # fmt: skip
+        ]
         wiring = solve_wiring(nodes, manifest.wires, stack=manifest.stack)
         return [
             Problem(f"instances.{d.consumer}" if d.consumer else "wires", d.message)
@@ -548,14 +584,16 @@ class ManifestCases(StackCases):
                 problems.append(f"{name}: template {new.template}@{new.template_version} changed ({old.template_hash[:19]} → {new.template_hash[:19]})")
             if old.image != new.image:
                 problems.append(f"{name}: image {old.image} → {new.image}")
-            elif old.image_digest and (moved := _image_moved(new.image, new.image_digest, old.image_digest)):
+            elif old.image_digest and (
+                moved := _image_moved(new.image, new.image_digest, old.image_digest)
+            ):
                 problems.append(f"{name}: {moved}")
             for key in sorted(set(old.ports) & set(new.ports)):
                 if old.ports[key] != new.ports[key]:
                     problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
         return problems
 
-    def init_stack(  # noqa: PLR0913
+    def init_stack(  # noqa: C901, PLR0912 - the refusals, each with its rollback
         self,
         manifest: Manifest,
         *,
@@ -604,16 +642,27 @@ class ManifestCases(StackCases):
                 )
         if dry_run:
             preview = self.import_manifest(
-                manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
+                manifest,
+                secret_values=secret_values,
+                environ=environ,
+                lockfile=lockfile,
+                dry_run=True,
             )
             warnings = [*preview.warnings]
             if lockfile is not None:
-                warnings.extend(f"lockfile: {d}" for d in self._manifest_divergence(manifest, lockfile))
+                warnings.extend(
+                    f"lockfile: {d}" for d in self._manifest_divergence(manifest, lockfile)
+                )
             plan = None
             if not preview.has_changes and self.runtime is not None:
                 plan = self.plan(manifest.stack)
-            return InitResult(imported=preview, applied=None, lockfile=None, plan=plan, warnings=tuple(warnings))
+            return InitResult(
+                imported=preview, applied=None, lockfile=None, plan=plan, warnings=tuple(warnings)
+            )
         before = self._stack_snapshot(manifest.stack)
+        rolled_back = (
+            f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
+        )
         imported = self.import_manifest(manifest, secret_values=secret_values, environ=environ, lockfile=lockfile)
         warnings = list(imported.warnings)
         try:
@@ -621,18 +670,23 @@ class ManifestCases(StackCases):
                 divergence = self.check_lock(manifest.stack, lockfile)
                 if divergence and strict:
                     raise ManifestError(
-                        [Problem("devarch.lock", d) for d in divergence], what=f"stack {manifest.stack} diverges from its lockfile"
+                        [Problem("devarch.lock", d) for d in divergence],
+                        what=f"stack {manifest.stack} diverges from its lockfile",
                     )
                 warnings.extend(f"lockfile: {d}" for d in divergence)
             plan = self.plan(manifest.stack)
             self._refuse_plan_errors(manifest.stack, plan)
-            if confirm is not None and (imported.has_changes or plan.has_changes) and not confirm(imported, plan):
+            if (
+                confirm is not None
+                and (imported.has_changes or plan.has_changes)
+                and not confirm(imported, plan)
+            ):
                 raise InitCancelledError(manifest.stack)
         except DevarchError as exc:
             # Refused before the engine was touched: undo the import.
             self._restore_stack(manifest.stack, before)
             if imported.has_changes and not isinstance(exc, InitCancelledError):
-                exc.message += f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
+                exc.message += rolled_back
             raise
         try:
             applied = self.apply(manifest.stack, plan, lock_timeout=lock_timeout)
@@ -640,12 +694,13 @@ class ManifestCases(StackCases):
             # Refused under the lock, before the engine was touched: undo the import.
             self._restore_stack(manifest.stack, before)
             if imported.has_changes:
-                exc.message += f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
+                exc.message += rolled_back
             raise
         except DevarchError as exc:
             if imported.has_changes:
                 exc.message += (
-                    f"\n(the import was kept: stack {manifest.stack} is stored as the manifest describes it; "
+                    f"\n(the import was kept: stack {manifest.stack} is stored as the manifest "
+                    "describes it; "
                     f"fix the cause, then run `devarch apply {manifest.stack}` or init again)"
                 )
             raise
@@ -665,7 +720,11 @@ class ManifestCases(StackCases):
                 wires=tuple(tx.list_wires(stack.id)),
                 secrets=tuple(tx.list_secrets(stack.id)),
                 applied=tuple(r for i in instances if (r := tx.get_applied(i.id)) is not None),
-                allocations=tuple((ids[a.instance], a) for a in tx.list_port_allocations(stack.id) if a.instance in ids),
+                allocations=tuple(
+                    (ids[a.instance], a)
+                    for a in tx.list_port_allocations(stack.id)
+                    if a.instance in ids
+                ),
             )
 
     def _restore_stack(self, name: str, snapshot: _StackSnapshot | None) -> None:
@@ -718,7 +777,9 @@ class ManifestCases(StackCases):
             image = spec.overrides.image or tmpl.service.image
             if old.image != image:
                 problems.append(f"{name}: image {old.image} → {image}")
-            elif old.image_digest and (moved := _image_moved(image, self._engine_digest(image), old.image_digest)):
+            elif old.image_digest and (
+                moved := _image_moved(image, self._engine_digest(image), old.image_digest)
+            ):
                 problems.append(f"{name}: {moved}")
             pins = dict(spec.port_pins)
             pins.update({p.key: p.host for p in spec.overrides.ports if p.host is not None})

@@ -147,10 +147,20 @@ class StackCases(ApplyCases):
                 # Its instances' pins start to count: check them as the plan will.
                 instances = tx.list_instances(stack.id)
                 written = [
-                    self._written(self.template_for(i), i.overrides, stack, i.name, instance_id=i.id, enabled=i.enabled)
+                    self._written(
+                        self.template_for(i),
+                        i.overrides,
+                        stack,
+                        i.name,
+                        instance_id=i.id,
+                        enabled=i.enabled,
+                    )
                     for i in instances
                 ]
-                self._refuse_rule_problems(tx, stack, written, {i.name for i in instances}, what=f"cannot enable stack {name}")
+                names = {i.name for i in instances}
+                self._refuse_rule_problems(
+                    tx, stack, written, names, what=f"cannot enable stack {name}"
+                )
             tx.update_stack(stack)
         return stack
 
@@ -165,9 +175,12 @@ class StackCases(ApplyCases):
             tx.delete_stack(stack.id)
 
     def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
-        """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the
+        """Copy a stack under a new name (host ports are not copied).
+
+        Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the
         new slots). Host ports are not copied: pinned ones are dropped so devarch allocates the
-        clone its own at its first plan (a host port belongs to one instance of the store)."""
+        clone its own at its first plan (a host port belongs to one instance of the store).
+        """
         naming.validate_name(name, kind="stack")
         with self._tx() as tx:
             src = self._stack(tx, source)
@@ -191,17 +204,35 @@ class StackCases(ApplyCases):
                 self._check_container_name(tx, name, inst.name)
                 # Host ports are store-wide: the clone gets its own (as `instance duplicate` does).
                 copy = attrs.evolve(
-                    inst, id=uuid.uuid4().hex, stack_id=new.id, stack=name, created_at=now, updated_at=now,
+                    inst,
+                    id=uuid.uuid4().hex,
+                    stack_id=new.id,
+                    stack=name,
+                    created_at=now,
+                    updated_at=now,
                     overrides=without_host_pins(inst.overrides),
-                )  # fmt: skip
+                )
                 tx.add_instance(copy)
                 copies.append(copy)
                 id_map[inst.id] = copy.id
             written = [
-                self._written(self.template_for(c), c.overrides, new, c.name, instance_id=c.id, enabled=c.enabled)
+                self._written(
+                    self.template_for(c),
+                    c.overrides,
+                    new,
+                    c.name,
+                    instance_id=c.id,
+                    enabled=c.enabled,
+                )
                 for c in copies
             ]
-            self._refuse_rule_problems(tx, new, written, {c.name for c in copies}, what=f"cannot clone stack {source} as {name}")
+            self._refuse_rule_problems(
+                tx,
+                new,
+                written,
+                {c.name for c in copies},
+                what=f"cannot clone stack {source} as {name}",
+            )
             for wire in tx.list_wires(src.id):
                 tx.put_wire(new.id, wire)
             for sealed in tx.list_secrets(src.id):
