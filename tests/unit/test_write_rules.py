@@ -313,3 +313,20 @@ def test_port_clashes_are_port_conflict_errors_not_wiring_errors(devarch: Devarc
             call()
         assert not isinstance(caught.value, WiringError)
         assert isinstance(caught.value, ConflictError)
+
+
+def test_removing_or_renaming_a_depended_on_instance_keeps_depends_on_valid(
+    devarch: Devarch,
+) -> None:
+    """Remove is refused while another instance's depends_on names it; rename follows."""
+    devarch.create_stack("s")
+    devarch.add_instance("s", "db", "bb-db")
+    devarch.add_instance("s", "worker", "bb-cache", overrides={"depends_on": ["db"]})
+    before = snapshot(devarch)
+    with pytest.raises(ValidationError, match=r"depends_on\.db") as caught:
+        devarch.remove_instance("s", "db")
+    assert caught.value.problems[0].path == "instances.worker.overrides.depends_on"
+    assert snapshot(devarch) == before
+    devarch.rename_instance("s", "db", "pg")
+    assert devarch.show_instance("s", "worker")["overrides"]["depends_on"] == ["pg"]
+    assert not devarch.plan("s").errors

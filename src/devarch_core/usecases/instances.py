@@ -345,6 +345,24 @@ class InstanceCases(SecretCases):
         with self._tx() as tx:
             st = self._stack(tx, stack)
             inst = self._instance(tx, st, name)
+            # A depends_on entry naming a missing instance is refused when written (and by the
+            # plan): refuse to make one by removing the instance it names.
+            others = [i for i in tx.list_instances(st.id) if i.id != inst.id]
+            remaining = {i.name for i in others}
+            problems = [
+                Problem(
+                    f"instances.{other.name}.overrides.depends_on",
+                    f"{message}; remove the entry first: "
+                    f"`devarch instance unset {st.name} {other.name} depends_on.{name}`",
+                )
+                for other in others
+                for message in dependency_problems(
+                    other.name, [d for d in _written_depends_on(other.overrides) if d == name],
+                    remaining, stack=st.name,
+                )
+            ]  # fmt: skip
+            if problems:
+                raise ValidationError(problems, what=f"cannot remove instance {name}")
             for wire in tx.list_wires(st.id):
                 if name in (wire.consumer, wire.provider):
                     tx.delete_wire(st.id, wire.consumer, wire.import_name)
@@ -391,6 +409,14 @@ class InstanceCases(SecretCases):
             for alloc in tx.list_port_allocations(st.id):
                 if alloc.instance == name:
                     tx.put_port_allocation(inst.id, attrs.evolve(alloc, instance=new_name))
+            # depends_on entries follow the rename, as wires do.
+            for other in tx.list_instances(st.id):
+                if name in other.overrides.depends_on:
+                    deps = {
+                        new_name if k == name else k: v for k, v in other.overrides.depends_on.items()
+                    }
+                    overrides = attrs.evolve(other.overrides, depends_on=deps)
+                    tx.update_instance(attrs.evolve(other, overrides=overrides))
         return renamed
 
     @staticmethod
