@@ -411,10 +411,9 @@ class InstanceCases(SecretCases):
                     tx.put_port_allocation(inst.id, attrs.evolve(alloc, instance=new_name))
             # depends_on entries follow the rename, as wires do.
             for other in tx.list_instances(st.id):
-                if name in other.overrides.depends_on:
-                    deps = {
-                        new_name if k == name else k: v for k, v in other.overrides.depends_on.items()
-                    }
+                current = other.overrides.depends_on
+                if name in current:
+                    deps = {new_name if k == name else k: v for k, v in current.items()}
                     overrides = attrs.evolve(other.overrides, depends_on=deps)
                     tx.update_instance(attrs.evolve(other, overrides=overrides))
         return renamed
