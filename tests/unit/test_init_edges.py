@@ -60,13 +60,19 @@ def state(devarch: Devarch) -> tuple[Any, ...]:
 # -- item 16: init is atomic up to the engine ------------------------------------------------------
 
 
-def test_a_refused_init_rolls_the_import_back(catalog: Catalog) -> None:
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_a_refused_init_rolls_the_import_back(
+    catalog: Catalog, tmp_path: Path, store_kind: str
+) -> None:
     """A port clash found by the plan undoes the import of a changed, applied stack.
 
     A port clash found by the plan (a process holds the pinned port) undoes the import of a
     changed, already applied stack: instances, secrets, allocations and applied records.
     """
-    devarch = fake_devarch(catalog, images={IMAGE: "sha256:1"}, busy=(25999,))
+    from devarch_adapters.sqlite import SqliteStore  # noqa: PLC0415
+
+    store = SqliteStore(tmp_path / "devarch.db") if store_kind == "sqlite" else InMemoryStore()
+    devarch = fake_devarch(catalog, images={IMAGE: "sha256:1"}, busy=(25999,), store=store)
     devarch.init_stack(Manifest.parse(SHOP), secret_values={"PW": "pw"})
     before = state(devarch)
     changed = SHOP.replace(
@@ -311,3 +317,29 @@ def test_init_dry_run_changes_nothing_and_yes_is_needed_without_a_terminal(
     assert "environment.EDITED" in out
     assert "pass --yes" in err
     assert cli("instance", "show", "shop", "web", "--json")[1].count("EDITED") == 1
+
+
+def test_cli_import_names_the_path_of_a_port_clash_and_no_pins_ignores_pins(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Exit 1 with the manifest path and the other owner; ``--no-pins`` imports an export."""
+    clash = (
+        "version: 1\nstack: s\ninstances:\n"
+        "  db: {template: bb-db, overrides: {ports: [{container: 5432, host: 25003}]}}\n"
+        "  db2: {template: bb-db, overrides: {ports: [{container: 5432, host: 25003}]}}\n"
+    )
+    (tmp_path / "clash.yml").write_text(clash)
+    code, _, err = cli("import", "clash.yml")
+    assert code == 1
+    assert "instances.db2.overrides.ports[0].host" in err
+    assert "s/db and s/db2" in err
+    (tmp_path / "devarch.yml").write_text(SHOP)
+    assert cli("init", "devarch.yml", "--yes")[0] == 0
+    assert cli("export", "shop", "-o", "shop.yml")[0] == 0
+    copy = (tmp_path / "shop.yml").read_text().replace("name: shop", "name: shop2")
+    (tmp_path / "shop2.yml").write_text(copy)
+    code, _, err = cli("import", "shop2.yml", "--secret", "POSTGRES_PASSWORD=pw")
+    assert code == 1
+    assert "--no-pins" in err
+    code, _, err = cli("import", "shop2.yml", "--no-pins", "--secret", "POSTGRES_PASSWORD=pw")
+    assert code == 0, err
