@@ -343,3 +343,16 @@ def test_cli_import_names_the_path_of_a_port_clash_and_no_pins_ignores_pins(
     assert "--no-pins" in err
     code, _, err = cli("import", "shop2.yml", "--no-pins", "--secret", "POSTGRES_PASSWORD=pw")
     assert code == 0, err
+
+
+def test_a_re_init_with_nothing_to_change_needs_no_yes(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Only a change is confirmed: an idempotent re-init in a script succeeds without --yes."""
+    (tmp_path / "devarch.yml").write_text(
+        "version: 1\nstack: c\ninstances:\n  cache: {template: bb-cache}\n"
+    )
+    assert cli("init", "devarch.yml", "--yes")[0] == 0
+    code, out, err = cli("init", "devarch.yml")
+    assert code == 0, err
+    assert "no changes" in out
