@@ -104,6 +104,24 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
             ctx.out(plan.render_text(colour=ctx.colour))
         return ctx.confirm(f"Apply these changes to stack {manifest.stack}?")
 
+    if a.dry_run:
+        preview = ctx.devarch.preview_init(
+            manifest,
+            lockfile=lockfile,
+            strict=a.locked,
+            secret_values=_secret_flags(a.secret),
+            environ=os.environ,
+        )
+        for warning in preview.warnings:
+            ctx.note(f"warning: {warning}")
+        plan = preview.plan
+        ctx.emit(
+            {**preview.to_data(), "lockfile_path": str(lock_path)},
+            lambda: preview.imported.render_text()
+            + (plan.render_text(colour=ctx.colour) if plan is not None else "")
+            + "(dry run: nothing was changed)",
+        )
+        return 0
     reporter = ctx.reporter
     try:
         result = ctx.devarch.init_stack(
@@ -113,24 +131,12 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
             secret_values=_secret_flags(a.secret),
             environ=os.environ,
             lock_timeout=a.lock_timeout,
-            dry_run=a.dry_run,
-            confirm=None if a.yes or a.dry_run else confirm,
+            confirm=None if a.yes else confirm,
         )
     finally:
         reporter.close()
     for warning in result.warnings:
         ctx.note(f"warning: {warning}")
-    if result.applied is None or result.lockfile is None:  # --dry-run
-        preview = result.imported
-        ctx.emit(
-            {**result.to_data(), "lockfile_path": str(lock_path), "dry_run": True},
-            lambda: (
-                preview.render_text()
-                + (result.plan.render_text(colour=ctx.colour) if result.plan is not None else "")
-                + "(dry run: nothing was changed)"
-            ),
-        )
-        return 0
     _write(lock_path, result.lockfile.to_yaml())
     if ctx.json:
         ctx.emit({**result.to_data(), "lockfile_path": str(lock_path)}, "")

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from devarch_core.usecases.apply import ApplyResult
     from devarch_core.usecases.instances import WrittenInstance
 
-__all__ = ["ImportResult", "InitCancelledError", "InitResult", "ManifestCases"]
+__all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestCases"]
 
 MANIFEST_SOURCE = "manifest"
 #: Added when host ports pinned by a manifest's ``pins:`` block clash (e.g. a manifest exported
@@ -140,28 +140,49 @@ class InitResult:
     """What ``init`` did: the import, the apply, and the lockfile to write."""
 
     imported: ImportResult
-    #: None with ``dry_run`` (nothing was applied).
-    applied: ApplyResult | None
-    #: None with ``dry_run``.
-    lockfile: Lockfile | None
-    #: With ``dry_run``: the plan, when the import would change nothing (else None).
-    plan: Plan | None = None
+    applied: ApplyResult
+    lockfile: Lockfile
     warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        """True if the store or the engine changed (or would, with ``dry_run``)."""
-        applied = self.applied is not None and self.applied.plan.has_changes
-        return self.imported.has_changes or applied
+        """True if the store or the engine changed."""
+        return self.imported.has_changes or self.applied.plan.has_changes
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
         return {
             "import": self.imported.to_data(),
-            "apply": self.applied.to_data() if self.applied is not None else None,
-            "lockfile": self.lockfile.to_data() if self.lockfile is not None else None,
+            "apply": self.applied.to_data(),
+            "lockfile": self.lockfile.to_data(),
             "warnings": list(self.warnings),
             "changed": self.changed,
+        }
+
+
+@frozen(kw_only=True)
+class InitPreview:
+    """What ``init`` would do (:meth:`ManifestCases.preview_init`); nothing was changed."""
+
+    imported: ImportResult
+    #: The plan, when the import would change nothing (otherwise the plan depends on the import,
+    #: which a preview does not write).
+    plan: Plan | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True if init would change the store or the engine (as far as a preview can tell)."""
+        return self.imported.has_changes or (self.plan is not None and self.plan.has_changes)
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "import": self.imported.to_data(),
+            "plan": self.plan.to_data() if self.plan is not None else None,
+            "warnings": list(self.warnings),
+            "changed": self.changed,
+            "dry_run": True,
         }
 
 
@@ -593,7 +614,7 @@ class ManifestCases(StackCases):
                     problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
         return problems
 
-    def init_stack(  # noqa: C901, PLR0912 - the refusals, each with its rollback
+    def init_stack(  # noqa: C901 - the refusals, each with its rollback
         self,
         manifest: Manifest,
         *,
@@ -602,7 +623,6 @@ class ManifestCases(StackCases):
         secret_values: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         lock_timeout: float | None = None,
-        dry_run: bool = False,
         confirm: Callable[[ImportResult, Plan], bool] | None = None,
     ) -> InitResult:
         """From a manifest (and lockfile) to a running stack: import, check the lock, apply, lock.
@@ -615,50 +635,23 @@ class ManifestCases(StackCases):
         engine, an invalid manifest, wiring or host port errors in the plan, a lockfile
         divergence with ``strict``, another session applying, ``confirm`` saying no) the import
         is rolled back and the store is as it was. Once the engine was touched, a failure keeps
-        the import and says so. With ``dry_run`` the import is previewed and nothing changes
-        (``plan`` is the plan when the import would change nothing; otherwise the plan depends
-        on the import and is not known yet). ``confirm`` is given the import's changes and the
-        plan before anything is applied (only when something would change); its refusal, or an
-        error it raises, rolls the import back.
+        the import and says so (:meth:`preview_init` changes nothing). ``confirm`` is given the
+        import's changes and the plan before anything is applied (only when something would
+        change); its refusal, or an error it raises, rolls the import back.
         """
-        if not dry_run:
-            self._require_runtime()  # refuse before the import writes anything
-        if strict and (pinned := self._pinned_image_warnings(manifest)):
-            # pins.image is checked as the lockfile's digests are: refused with strict.
-            raise ManifestError(
-                [Problem(p.partition(": ")[0], p.partition(": ")[2]) for p in pinned],
-                what=f"stack {manifest.stack} diverges from the image digests its manifest pins",
-            )
-        if lockfile is not None and (strict or dry_run):
+        self._require_runtime()  # refuse before the import writes anything
+        self._refuse_pinned_images(manifest, strict=strict)
+        if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
             self.import_manifest(
                 manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
             )
             divergence = self._manifest_divergence(manifest, lockfile)
-            if divergence and strict:
+            if divergence:
                 raise ManifestError(
                     [Problem("devarch.lock", d) for d in divergence],
                     what=f"stack {manifest.stack} diverges from its lockfile",
                 )
-        if dry_run:
-            preview = self.import_manifest(
-                manifest,
-                secret_values=secret_values,
-                environ=environ,
-                lockfile=lockfile,
-                dry_run=True,
-            )
-            warnings = [*preview.warnings]
-            if lockfile is not None:
-                warnings.extend(
-                    f"lockfile: {d}" for d in self._manifest_divergence(manifest, lockfile)
-                )
-            plan = None
-            if not preview.has_changes and self.runtime is not None:
-                plan = self.plan(manifest.stack)
-            return InitResult(
-                imported=preview, applied=None, lockfile=None, plan=plan, warnings=tuple(warnings)
-            )
         before = self._stack_snapshot(manifest.stack)
         rolled_back = (
             f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
@@ -704,7 +697,54 @@ class ManifestCases(StackCases):
                     f"fix the cause, then run `devarch apply {manifest.stack}` or init again)"
                 )
             raise
-        return InitResult(imported=imported, applied=applied, lockfile=self.lock_stack(manifest.stack), warnings=tuple(warnings))
+        return InitResult(
+            imported=imported,
+            applied=applied,
+            lockfile=self.lock_stack(manifest.stack),
+            warnings=tuple(warnings),
+        )
+
+    def preview_init(
+        self,
+        manifest: Manifest,
+        *,
+        lockfile: Lockfile | None = None,
+        strict: bool = False,
+        secret_values: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> InitPreview:
+        """What :meth:`init_stack` would do, changing nothing (``init --dry-run``).
+
+        Refuses what init would refuse before it imports (an invalid manifest, with ``strict`` a
+        divergence from the lockfile or from ``pins.image``); otherwise returns the import's
+        changes, the lockfile divergence as warnings, and the plan when the import changes
+        nothing.
+        """
+        self._refuse_pinned_images(manifest, strict=strict)
+        preview = self.import_manifest(
+            manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
+        )
+        warnings = [*preview.warnings]
+        if lockfile is not None:
+            divergence = self._manifest_divergence(manifest, lockfile)
+            if divergence and strict:
+                raise ManifestError(
+                    [Problem("devarch.lock", d) for d in divergence],
+                    what=f"stack {manifest.stack} diverges from its lockfile",
+                )
+            warnings.extend(f"lockfile: {d}" for d in divergence)
+        plan = None
+        if not preview.has_changes and self.runtime is not None:
+            plan = self.plan(manifest.stack)
+        return InitPreview(imported=preview, plan=plan, warnings=tuple(warnings))
+
+    def _refuse_pinned_images(self, manifest: Manifest, *, strict: bool) -> None:
+        """With ``strict``, refuse ``pins.image`` digests the engine's images do not match."""
+        if strict and (pinned := self._pinned_image_warnings(manifest)):
+            raise ManifestError(
+                [Problem(p.partition(": ")[0], p.partition(": ")[2]) for p in pinned],
+                what=f"stack {manifest.stack} diverges from the image digests its manifest pins",
+            )
 
     def _stack_snapshot(self, name: str) -> _StackSnapshot | None:
         """Everything the store holds for one stack (to undo an import), or None if absent."""
