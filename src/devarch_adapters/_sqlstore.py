@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
-from devarch_core.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from devarch_core.errors import (
+    ConflictError,
+    NotFoundError,
+    PortConflictError,
+    StoreError,
+    ValidationError,
+)
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.naming import container_name
 from devarch_core.overrides import Overrides
@@ -99,7 +105,13 @@ class SqlSession:
             raise StoreError("the transaction is over; open a new one with store.transaction()")
         return self._driver
 
-    def _write(self, sql: str, params: Sequence[object], conflict: Callable[[], str]) -> int:
+    def _write(
+        self,
+        sql: str,
+        params: Sequence[object],
+        conflict: Callable[[], str],
+        error: Callable[[str], ConflictError] = ConflictError,
+    ) -> int:
         d = self._d
         d.run("SAVEPOINT devarch_write")
         try:
@@ -109,7 +121,7 @@ class SqlSession:
             d.run("ROLLBACK TO SAVEPOINT devarch_write")
             d.run("RELEASE SAVEPOINT devarch_write")
             if kind == "unique":
-                raise ConflictError(conflict()) from exc
+                raise error(conflict()) from exc
             if kind == "foreign_key":
                 raise NotFoundError(
                     "stack or instance", str(params[0]), hint="it was deleted"
@@ -442,7 +454,7 @@ class SqlSession:
         ]
 
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
-        """Insert or replace one allocation; ``ConflictError`` naming the host port's owner."""
+        """Insert or replace one allocation; ``PortConflictError`` naming the host port's owner."""
         if self._one("SELECT id FROM instances WHERE id = ?", (instance_id,)) is None:
             raise NotFoundError("instance", instance_id)
         a = allocation
@@ -467,6 +479,7 @@ class SqlSession:
             " DO UPDATE SET host_ip = excluded.host_ip, host_port = excluded.host_port",
             (instance_id, a.container_port, a.protocol, a.host_ip, a.host_port),
             conflict,
+            PortConflictError,
         )
 
     def delete_port_allocation(self, instance_id: str, container_port: int, protocol: str) -> None:

@@ -127,7 +127,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
     (``Docker did not answer at ... (...); using Podman at unix:///...``).
     """
     if kind == "none":
-        return None, "DEVARCH_RUNTIME=none"
+        return None, "the engine is turned off with DEVARCH_RUNTIME=none or --runtime none"
     tried = []
     docker_problem = "Docker did not answer"
     if kind in ("auto", "docker"):

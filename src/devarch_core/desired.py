@@ -11,12 +11,13 @@ import hashlib
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from devarch_core._parsing import short_repr
 from devarch_core import naming
+from devarch_core._parsing import Problems
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
-from devarch_core.errors import ValidationError
+from devarch_core.errors import Problem, ValidationError
 from devarch_core.merge import EffectiveConfig, canonical_json
 from devarch_core.secrets import Secret
+from devarch_core.spec import check_container_path, config_file_overlaps
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -70,18 +71,14 @@ def volume_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
 def config_file_relpath(path: str) -> str:
     """Where a config file lives in the instance directory; refuses anything escaping it.
 
-    The container path ``/etc/app/x.conf`` lives at ``etc/app/x.conf``.
+    The container path ``/etc/app/x.conf`` lives at ``etc/app/x.conf``. The rules are those of
+    :func:`~devarch_core.spec.check_container_path` (the same ones checked when a path is written).
     """
-    norm = posixpath.normpath(path)
-    if not norm.startswith("/") or ".." in norm.split("/"):
-        raise ValidationError(
-            f"config file path {short_repr(path)} must be absolute inside the container, "
-            "without '..'"
-        )
-    rel = norm.lstrip("/")
-    if not rel:
-        raise ValidationError(f"config file path {short_repr(path)} names the container's root")
-    return rel
+    problems = Problems()
+    norm = check_container_path(path, "", problems)
+    if norm is None:
+        raise ValidationError(problems.items, what="invalid config file path")
+    return norm.lstrip("/")
 
 
 def container_spec(
@@ -131,6 +128,12 @@ def container_spec(
             Mount(type=volume.type, source=source, target=volume.target, read_only=volume.read_only)
         )
     if service.config_files:
+        overlaps = config_file_overlaps(f.path for f in service.config_files)
+        if overlaps:
+            raise ValidationError(
+                [Problem("", m) for m in overlaps],
+                what=f"invalid config files of {effective.instance}",
+            )
         if config_dir is None:
             msg = f"instance {effective.instance} has config files but no config directory"
             raise ValidationError(msg)

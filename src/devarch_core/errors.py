@@ -11,6 +11,7 @@ never contains a secret value::
     │   └── TemplateError                   a template file that cannot be used
     ├── NotFoundError (LookupError)         a stack, instance, template, wire... that is not there
     ├── ConflictError                       already exists; a name or port another owner holds
+    │   └── PortConflictError               a host port another instance holds or wants
     ├── WiringError                         a required import missing/ambiguous, a cycle
     ├── StackLockedError                    another session is applying the stack (exit 3)
     ├── StalePlanError                      the plan no longer matches the world (exit 4)
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidNameError",
     "ManifestError",
     "NotFoundError",
+    "PortConflictError",
     "Problem",
     "SecretError",
     "StackLockedError",
@@ -75,6 +77,13 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+def _problems_message(problems: tuple[Problem, ...], what: str) -> str:
+    if len(problems) == 1:
+        return f"{what}: {problems[0]}"
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return f"{what} ({len(problems)} problems):\n{lines}"
+
+
 class ValidationError(DevarchError, ValueError):
     """Input that devarch refuses; ``problems`` lists every problem found, not just the first."""
 
@@ -88,12 +97,7 @@ class ValidationError(DevarchError, ValueError):
             problems = (*problems[:MAX_PROBLEMS], more)
         self.problems: tuple[Problem, ...] = problems
         self.what = what
-        if len(self.problems) == 1:
-            message = f"{what}: {self.problems[0]}"
-        else:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
-            message = f"{what} ({len(self.problems)} problems):\n{lines}"
-        super().__init__(message)
+        super().__init__(_problems_message(self.problems, what))
 
 
 class InvalidNameError(ValidationError):
@@ -134,6 +138,23 @@ class NotFoundError(DevarchError, LookupError):
 
 class ConflictError(DevarchError):
     """The operation would collide with something that exists (a name, a port, a resource)."""
+
+
+class PortConflictError(ConflictError):
+    """A host port pinned twice, or wanted by another instance of the store.
+
+    A host port pinned twice, or wanted by another instance of the store; ``problems`` name
+    where each pin is written (``instances.web.overrides.ports[0].host``) and the other owner.
+    """
+
+    def __init__(
+        self, problems: Iterable[Problem] | str, *, what: str = "host port conflict"
+    ) -> None:
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.what = what
+        super().__init__(_problems_message(self.problems, what))
 
 
 class WiringError(DevarchError):

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from devarch_core.ports import PortProbe
 
-__all__ = ["PortRequest", "PortResolution", "allocate_ports", "holder_command"]
+__all__ = ["PortRequest", "PortResolution", "allocate_ports", "holder_command", "pin_conflicts"]
 
 DEFAULT_RANGE = (20000, 29999)
 
@@ -67,6 +67,73 @@ def _owner(alloc: PortAllocation) -> str:
     return f"{alloc.stack}/{alloc.instance}"
 
 
+def _request_order(req: PortRequest) -> tuple[str, str, int, str]:
+    return (req.stack, req.instance, req.container_port, req.protocol)
+
+
+def _taken(
+    existing: Iterable[tuple[str, PortAllocation]],
+) -> dict[tuple[int, str], tuple[str, PortAllocation]]:
+    return {
+        (alloc.host_port, alloc.protocol): (instance_id, alloc) for instance_id, alloc in existing
+    }
+
+
+def _clash(
+    req: PortRequest,
+    port: int,
+    taken: Mapping[tuple[int, str], tuple[str, PortAllocation]],
+    claimed: Mapping[tuple[int, str], PortRequest],
+) -> str | None:
+    """Why ``req`` cannot have host ``port`` (another owner holds or wants it), else None.
+
+    The one rule for host port clashes: the plan (:func:`allocate_ports`) and every write of a
+    pin (:func:`pin_conflicts`) use it.
+    """
+    holder = taken.get((port, req.protocol))
+    if holder is not None and holder[0] != req.instance_id:
+        return (
+            f"host port {port}/{req.protocol} wanted by {req.stack}/{req.instance} "
+            f"is already allocated to {_owner(holder[1])}; pin another port with "
+            f"`devarch instance set {req.stack} {req.instance} port=HOST:{req.container_port}`"
+        )
+    other = claimed.get((port, req.protocol))
+    if other is None:
+        return None
+    if other.instance_id == req.instance_id:
+        return (
+            f"host port {port}/{req.protocol} is pinned twice by {req.stack}/{req.instance} "
+            f"(container ports {other.key} and {req.key}); "
+            "one host port publishes one container port"
+        )
+    return (
+        f"host port {port}/{req.protocol} is wanted by both "
+        f"{other.stack}/{other.instance} and {req.stack}/{req.instance}"
+    )
+
+
+def pin_conflicts(
+    requests: Sequence[PortRequest], existing: Iterable[tuple[str, PortAllocation]]
+) -> list[tuple[PortRequest, str]]:
+    """The pinned requests that clash with ``existing`` or with each other, and why.
+
+    Used when pins are written (import, instance add/set, stack clone), with the same rule the
+    plan applies; requests without a pin are ignored.
+    """
+    taken = _taken(existing)
+    claimed: dict[tuple[int, str], PortRequest] = {}
+    found = []
+    for req in sorted(requests, key=_request_order):
+        if req.pinned is None:
+            continue
+        clash = _clash(req, req.pinned, taken, claimed)
+        if clash is not None:
+            found.append((req, clash))
+            continue
+        claimed[(req.pinned, req.protocol)] = req
+    return found
+
+
 def allocate_ports(  # noqa: C901 - the rules read best in one place
     requests: Sequence[PortRequest],
     existing: Iterable[tuple[str, PortAllocation]],
@@ -106,38 +173,17 @@ def allocate_ports(  # noqa: C901 - the rules read best in one place
         chosen.setdefault(req.instance_id, {})[req.key] = req.allocation(port)
 
     pending = []
-    for req in sorted(requests, key=lambda r: (r.stack, r.instance, r.container_port, r.protocol)):
+    for req in sorted(requests, key=_request_order):
         previous = by_instance.get((req.instance_id, req.key))
         port = req.pinned if req.pinned is not None else (previous.host_port if previous else None)
         if port is None:
             pending.append(req)
             continue
-        holder = taken.get((port, req.protocol))
-        if holder is not None and holder[0] != req.instance_id:
+        clash = _clash(req, port, taken, claimed)
+        if clash is not None:
             diagnostics.append(
                 PlanDiagnostic(
-                    severity="error",
-                    code="port-conflict",
-                    instance=req.instance,
-                    message=(
-                        f"host port {port}/{req.protocol} wanted by {req.stack}/{req.instance} "
-                        f"is already allocated to {_owner(holder[1])}; pin another port with "
-                        f"`devarch instance set {req.stack} {req.instance} "
-                        f"port=HOST:{req.container_port}`"
-                    ),
-                )
-            )
-            keep(req, port)
-            continue
-        other = claimed.get((port, req.protocol))
-        if other is not None:
-            diagnostics.append(
-                PlanDiagnostic(
-                    severity="error",
-                    code="port-conflict",
-                    instance=req.instance,
-                    message=f"host port {port}/{req.protocol} is wanted by both "
-                    f"{other.stack}/{other.instance} and {req.stack}/{req.instance}",
+                    severity="error", code="port-conflict", instance=req.instance, message=clash
                 )
             )
             keep(req, port)

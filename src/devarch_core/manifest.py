@@ -78,6 +78,26 @@ def dump_yaml(data: object) -> str:
     )
 
 
+def _port_pin(key: object, value: object, path: str, problems: Problems) -> tuple[str, int] | None:
+    """One recorded host port (``5432/tcp: 20001``) of ``pins.ports`` or a lockfile.
+
+    One recorded host port (``5432/tcp: 20001``) of ``pins.ports`` or a lockfile: the container
+    port and the host port both in 1-65535.
+    """
+    number, _, proto = str(key).partition("/")
+    if not (number.isdigit() and len(number) <= 5) or proto not in ("tcp", "udp", ""):  # noqa: PLR2004
+        problems.add(path, "not a container port like 5432/tcp")
+        return None
+    if not 1 <= int(number) <= 65535:  # noqa: PLR2004 - the TCP/UDP port range
+        problems.add(path, f"container port {int(number)} is out of range 1-65535")
+        return None
+    host = scalar(value, path, problems, int, "a host port number")
+    if host is not None and not 1 <= host <= 65535:  # noqa: PLR2004
+        problems.add(path, f"host port {host} is out of range 1-65535")
+        return None
+    return None if host is None else (f"{int(number)}/{proto or 'tcp'}", host)
+
+
 @frozen(kw_only=True)
 class InstanceSpec:
     """One instance as a manifest declares it."""
@@ -328,17 +348,9 @@ class Manifest:
             for key, port in expect_mapping(
                 pins.get("ports"), join(path, "pins.ports"), problems
             ).items():
-                ppath = join(path, f"pins.ports.{key}")
-                number, _, proto = str(key).partition("/")
-                if not number.isdigit() or proto not in ("tcp", "udp", ""):
-                    problems.add(ppath, f"{short_repr(key)} is not a container port like 5432/tcp")
-                    continue
-                host = scalar(port, ppath, problems, int, "a host port number")
-                if host is not None and not 1 <= host <= 65535:  # noqa: PLR2004
-                    problems.add(ppath, f"host port {host} is out of range 1-65535")
-                    continue
-                if host is not None:
-                    port_pins[f"{int(number)}/{proto or 'tcp'}"] = host
+                pin = _port_pin(key, port, join(path, f"pins.ports.{key}"), problems)
+                if pin is not None:
+                    port_pins[pin[0]] = pin[1]
             image = scalar(
                 pins.get("image"), join(path, "pins.image"), problems, str, "an image digest"
             )
@@ -504,9 +516,9 @@ class Lockfile:
             for key, value in expect_mapping(
                 entry.get("ports"), join(path, "ports"), problems
             ).items():
-                port = scalar(value, join(path, f"ports.{key}"), problems, int, "a host port")
-                if port is not None:
-                    ports[str(key)] = port
+                pin = _port_pin(key, value, join(path, f"ports.{key}"), problems)
+                if pin is not None:
+                    ports[pin[0]] = pin[1]
             fields = {}
             for key in ("template", "template_version", "template_hash", "image"):
                 fields[key] = scalar(entry.get(key), join(path, key), problems, str, "text") or ""

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import check_length, short_repr
-from devarch_core.limits import MAX_CONFIG_CONTENT
 from devarch_core._parsing import (
     Problems,
     check_keys,
+    check_length,
     checked,
     expect_list,
     expect_mapping,
@@ -28,6 +27,7 @@ from devarch_core._parsing import (
     type_name,
 )
 from devarch_core.errors import ValidationError
+from devarch_core.limits import MAX_CONFIG_CONTENT
 from devarch_core.spec import (
     Healthcheck,
     Resources,

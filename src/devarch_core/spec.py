@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import check_length, short_repr
-from devarch_core.limits import MAX_CONFIG_CONTENT, MAX_ENV_VALUE
 from devarch_core._parsing import (
     Problems,
     check_keys,
+    check_length,
     checked,
     expect_list,
     expect_mapping,
     join,
     scalar,
+    short_repr,
     type_name,
 )
 from devarch_core.errors import ValidationError
+from devarch_core.limits import MAX_CONFIG_CONTENT, MAX_ENV_VALUE
 from devarch_core.secrets import Secret
 from devarch_core.units import (
     format_cpus,
@@ -53,7 +54,7 @@ from devarch_core.validators import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from decimal import Decimal
 
 __all__ = [
@@ -408,15 +409,62 @@ def parse_mode(value: object, path: str, problems: Problems) -> int | None:
     return mode
 
 
+#: Longest config file path accepted (Linux PATH_MAX) and longest path component (NAME_MAX).
+MAX_CONFIG_PATH = 4096
+MAX_CONFIG_NAME = 255
+
+
 def check_container_path(value: str, path: str, problems: Problems) -> str | None:
-    """A config file path: absolute inside the container, no ``..`` components."""
+    """A config file path checked: what the host filesystem and the engine accept.
+
+    Absolute inside the container, no ``..``, not the root, no NUL byte, at most 4,096
+    characters (255 per component).
+
+    The one rule for config file paths: templates, overrides and the plan all call it.
+    """
+    if "\0" in value:
+        problems.add(path, "a config file path must not contain a NUL byte")
+        return None
+    if len(value) > MAX_CONFIG_PATH:
+        problems.add(
+            path,
+            f"a config file path is at most {MAX_CONFIG_PATH} characters "
+            f"(this one has {len(value)})",
+        )
+        return None
     if not value.startswith("/"):
         problems.add(path, f"{short_repr(value)} must be an absolute path inside the container")
         return None
     if ".." in value.split("/"):
         problems.add(path, f"{short_repr(value)} must not contain '..'")
         return None
-    return posixpath.normpath(value)
+    norm = posixpath.normpath(value)
+    if norm.strip("/") == "":
+        problems.add(path, f"{value!r} names the container's root, not a file")
+        return None
+    longest = max(len(part) for part in norm.split("/"))
+    if longest > MAX_CONFIG_NAME:
+        problems.add(path, f"a config file path component is at most {MAX_CONFIG_NAME} characters")
+        return None
+    return norm
+
+
+def config_file_overlaps(paths: Iterable[str]) -> list[str]:
+    """Messages for config files of one instance where one path is a directory of another.
+
+    ``/etc/app`` and ``/etc/app/x.conf`` cannot both be files. Checked when written and at plan.
+    """
+    ordered = sorted(set(paths))
+    found: list[str] = []
+    for i, parent in enumerate(ordered):
+        prefix = parent.rstrip("/") + "/"
+        found.extend(
+            f"config file {parent} is a parent directory of config file {child}; "
+            "one path cannot be both"
+            for child in ordered[i + 1 :]
+            if child.startswith(prefix)
+        )
+    return found
 
 
 @frozen(kw_only=True)

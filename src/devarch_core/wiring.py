@@ -27,7 +27,7 @@ from devarch_core.merge import WireInjection
 from devarch_core.secrets import Secret
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
 
     from devarch_core.model import Wire
     from devarch_core.spec import EnvValue
@@ -40,6 +40,7 @@ __all__ = [
     "Severity",
     "WiringNode",
     "WiringPlan",
+    "dependency_problems",
     "dependency_waves",
     "find_cycles",
     "injections_for",
@@ -474,6 +475,24 @@ def solve_wiring(
     diagnostics.extend(_cycle_diagnostics(by_name, ordered, stack))
     diagnostics.sort(key=lambda d: (d.consumer, d.import_name, d.code, d.message))
     return WiringPlan(wires=ordered, diagnostics=tuple(diagnostics))
+
+
+def dependency_problems(
+    name: str, depends_on: Iterable[str], instances: Collection[str], *, stack: str
+) -> list[str]:
+    """Why ``name``'s ``depends_on`` entries cannot be used.
+
+    Why ``name``'s ``depends_on`` entries cannot be used: an entry that is not an instance of
+    the stack, or the instance itself. The one rule: the plan and every write of a
+    ``depends_on`` override call it.
+    """
+    found = []
+    for dep in depends_on:
+        if dep == name:
+            found.append(f"{name} depends on itself; remove {dep!r} from its depends_on")
+        elif dep not in instances:
+            found.append(f"{name} depends on {dep!r}, which is not an instance of stack {stack}")
+    return found
 
 
 def dependency_edges(nodes: Sequence[WiringNode], plan: WiringPlan) -> dict[str, tuple[str, ...]]:

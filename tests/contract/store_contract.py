@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import pytest
 
-from devarch_core.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from devarch_core.errors import (
+    ConflictError,
+    NotFoundError,
+    PortConflictError,
+    StoreError,
+    ValidationError,
+)
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.overrides import Overrides
 from devarch_core.ports import AppliedRecord, SealedSecret, Store
@@ -554,12 +560,12 @@ class StoreContract:
         with store.transaction() as tx:
             tx.add_stack(blog)
             tx.add_instance(web)
-        with pytest.raises(ConflictError) as err, store.transaction() as tx:
+        with pytest.raises(PortConflictError) as err, store.transaction() as tx:
             tx.put_port_allocation(web.id, alloc(blog, web, 80, 15432))
         assert "127.0.0.1:15432/tcp" in str(err.value)
         assert "instance db of stack shop" in str(err.value)
         # same instance, another container port: still taken
-        with pytest.raises(ConflictError), store.transaction() as tx:
+        with pytest.raises(PortConflictError), store.transaction() as tx:
             tx.put_port_allocation(db.id, alloc(shop, db, 9999, 15432))
         # another protocol or another host ip is a different host port
         with store.transaction() as tx:

@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ApplyError, StackLockedError, WiringError
+from devarch_core.errors import ApplyError, PortConflictError, StackLockedError
+from devarch_core.overrides import PortOverride
 from devarch_core.planning import Plan
 from devarch_core.testing import (
     FakeRuntime,
@@ -176,24 +178,44 @@ def test_host_ports_are_sticky_across_down_and_apply(devarch: Devarch) -> None:
     assert host_ports(devarch, "shop") == before
 
 
+def pin_behind_the_back(devarch: Devarch, stack: str, name: str, container: int, host: int) -> None:
+    """Store a host port pin without the write-time rules (as an older devarch could have)."""
+    with devarch.store.transaction() as tx:
+        st = tx.get_stack(stack)
+        assert st is not None
+        inst = tx.get_instance(st.id, name)
+        assert inst is not None
+        ports = (*inst.overrides.ports, PortOverride(container=container, host=host))
+        tx.update_instance(attrs.evolve(inst, overrides=attrs.evolve(inst.overrides, ports=ports)))
+
+
 def test_a_pinned_host_port_already_allocated_in_another_stack_is_a_plan_error_naming_both(
     catalog: Catalog,
 ) -> None:
-    """A port pinned in stack B that stack A's db holds is an error naming both owners."""
+    """A port pinned in stack B that stack A's db holds is refused, and a plan error.
+
+    A port pinned in stack B that stack A's db holds is refused when written, and (if a store
+    holds it anyway) is a plan error naming both owners that apply refuses as a port conflict.
+    """
     devarch = make(catalog)
     pin = {"ports": [{"container": 5432, "host": 25432}]}
     devarch.create_stack("a")
     devarch.add_instance("a", "db", "bb-db", overrides=pin)
     devarch.apply("a")
     devarch.create_stack("b")
-    devarch.add_instance("b", "db", "bb-db", overrides=pin)
+    with pytest.raises(PortConflictError, match="a/db") as caught:
+        devarch.add_instance("b", "db", "bb-db", overrides=pin)
+    assert caught.value.problems[0].path == "instances.db.overrides.ports[0].host"
+    assert devarch.show_stack("b")["instances"] == []
+    devarch.add_instance("b", "db", "bb-db")
+    pin_behind_the_back(devarch, "b", "db", 5432, 25432)
     plan = devarch.plan("b")
     conflicts = [d for d in plan.errors if d.code == "port-conflict"]
     assert len(conflicts) == 1
     assert "25432" in conflicts[0].message
     assert "a/db" in conflicts[0].message
     assert "b/db" in conflicts[0].message
-    with pytest.raises(WiringError, match="25432"):
+    with pytest.raises(PortConflictError, match="25432"):
         devarch.apply("b")
     assert runtime_of(devarch).inspect_container("devarch-b-db") is None
 
@@ -204,15 +226,19 @@ def test_a_host_port_pinned_by_two_stacks_before_any_apply_is_a_plan_error_namin
     """Two stacks pinning the same host port conflict at plan time even before either applies."""
     devarch = make(catalog)
     pin = {"ports": [{"container": 5432, "host": 25432}]}
-    for stack in ("a", "b"):
-        devarch.create_stack(stack)
-        devarch.add_instance(stack, "db", "bb-db", overrides=pin)
+    devarch.create_stack("a")
+    devarch.add_instance("a", "db", "bb-db", overrides=pin)
+    devarch.create_stack("b")
+    with pytest.raises(PortConflictError, match="a/db"):
+        devarch.add_instance("b", "db", "bb-db", overrides=pin)
+    devarch.add_instance("b", "db", "bb-db")
+    pin_behind_the_back(devarch, "b", "db", 5432, 25432)
     for stack in ("a", "b"):
         messages = [d.message for d in devarch.plan(stack).errors if d.code == "port-conflict"]
         assert len(messages) == 1
         assert "a/db" in messages[0]
         assert "b/db" in messages[0]
-    with pytest.raises(WiringError, match="25432"):
+    with pytest.raises(PortConflictError, match="25432"):
         devarch.apply("a")
 
 
@@ -225,9 +251,12 @@ def test_a_host_port_pinned_by_two_instances_of_one_stack_is_a_plan_error_naming
     devarch.add_instance(
         "a", "db", "bb-db", overrides={"ports": [{"container": 5432, "host": 25432}]}
     )
-    devarch.add_instance(
-        "a", "cache", "bb-cache", overrides={"ports": [{"container": 6379, "host": 25432}]}
-    )
+    with pytest.raises(PortConflictError, match="a/db"):
+        devarch.add_instance(
+            "a", "cache", "bb-cache", overrides={"ports": [{"container": 6379, "host": 25432}]}
+        )
+    devarch.add_instance("a", "cache", "bb-cache")
+    pin_behind_the_back(devarch, "a", "cache", 6379, 25432)
     messages = [d.message for d in devarch.plan("a").errors if d.code == "port-conflict"]
     assert len(messages) == 1
     assert "a/cache" in messages[0]
@@ -246,7 +275,7 @@ def test_a_pinned_host_port_bound_by_another_process_is_a_plan_error(catalog: Ca
     assert len(in_use) == 1
     assert "25432" in in_use[0].message
     assert "a/db" in in_use[0].message
-    with pytest.raises(WiringError):
+    with pytest.raises(PortConflictError):
         devarch.apply("a")
     assert runtime_of(devarch).calls_to("create_container") == []
     assert lock_of(devarch).holder("a") is None

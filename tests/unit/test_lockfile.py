@@ -357,7 +357,7 @@ def test_cli_init_refuses_a_lockfile_of_another_stack(cli, tmp_path: Path) -> No
     manifest = tmp_path / "devarch.yml"
     manifest.write_text("version: 1\nstack: shop\ninstances:\n  cache: {template: bb-cache}\n")
     (tmp_path / "devarch.lock").write_text("format: 1\nstack: blog\ninstances: {}\n")
-    code, _, err = cli("init", str(manifest))
+    code, _, err = cli("init", str(manifest), "--yes")
     assert code == 1
     assert "is for stack 'blog'" in err
     assert cli("stack", "show", "shop")[0] == 1
@@ -369,7 +369,7 @@ def test_cli_init_locked_refuses_a_diverging_lockfile_before_anything_runs(
     """``init --locked`` against a lockfile with another image digest exits 1 and runs nothing."""
     manifest = tmp_path / "devarch.yml"
     manifest.write_text("version: 1\nstack: shop\ninstances:\n  cache: {template: bb-cache}\n")
-    code, _, err = cli("init", str(manifest))
+    code, _, err = cli("init", str(manifest), "--yes")
     assert code == 0, err
     lock = tmp_path / "devarch.lock"
     text = lock.read_text()

@@ -18,7 +18,7 @@ import pytest
 
 from devarch_adapters.cli import main
 from devarch_adapters.filesystem import load_catalog_dirs
-from devarch_core.errors import ManifestError, ValidationError
+from devarch_core.errors import ManifestError, PortConflictError, ValidationError
 from devarch_core.manifest import Manifest
 from devarch_core.testing import fake_devarch, reveal_secret
 
@@ -243,11 +243,12 @@ def test_a_pin_on_a_port_another_stack_holds_is_refused_naming_the_holder(
         f"    pins:\n      ports:\n        8080/tcp: {taken}\n"
     )
     before = snapshot(devarch)
-    with pytest.raises(ManifestError) as caught:
+    with pytest.raises(PortConflictError) as caught:
         devarch.import_yaml(text)
-    (problem,) = caught.value.problems
+    problem, advice = caught.value.problems
     assert problem.path == "instances.site.pins.ports.8080/tcp"
     assert "shop/web" in problem.message
+    assert "--no-pins" in advice.message
     assert snapshot(devarch) == before
 
 
@@ -457,12 +458,13 @@ def test_a_secret_whose_name_has_a_dot_round_trips(catalog: Catalog) -> None:
     """A secret named ``app.key`` (a valid variable name) exports as an importable placeholder."""
     devarch = make(catalog)
     devarch.create_stack("shop")
+    devarch.add_instance("shop", "db", "bb-db")
     devarch.add_instance("shop", "web", "bb-web")
     devarch.set_secret("shop", "web", "app.key", "dotted")
     text = devarch.export_yaml("shop")
     assert "${secret:app.key}" in text
     copy = make(catalog)
-    copy.import_yaml(text, secret_values={"app.key": "dotted"})
+    copy.import_yaml(text, secret_values={"app.key": "dotted", "POSTGRES_PASSWORD": "pw"})
     assert reveal_secret(copy, "shop", "web", "app.key") == "dotted"
     assert copy.export_yaml("shop") == text
 

@@ -87,8 +87,8 @@ def test_two_providers_are_ambiguous_until_an_explicit_wire_picks_one(devarch):
 def test_a_dependency_cycle_is_an_error_naming_the_cycle(devarch):
     """``db`` depending on ``web`` wired to ``db`` is a cycle that the plan names; apply refuses."""
     devarch.create_stack("s")
-    devarch.add_instance("s", "db", "bb-db", overrides={"depends_on": ["web"]})
     devarch.add_instance("s", "web", "bb-web")
+    devarch.add_instance("s", "db", "bb-db", overrides={"depends_on": ["web"]})
     errors = [d for d in devarch.plan("s").errors if d.code == "cycle"]
     assert errors
     assert "db" in errors[0].message

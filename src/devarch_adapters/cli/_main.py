@@ -24,7 +24,7 @@ from devarch_adapters.cli._manifest_cmds import (
     refresh_lockfile_after_apply,
 )
 from devarch_core.display import printable
-from devarch_core.errors import DevarchError, NotFoundError, Problem, ValidationError
+from devarch_core.errors import DevarchError, Problem, ValidationError
 
 if TYPE_CHECKING:
     from devarch_adapters.cli._progress import RichReporter
@@ -377,9 +377,8 @@ def _unset_field(field: str) -> str:
 
 
 def _read_yaml_mapping(path: str) -> dict[str, Any]:
-    from devarch_core.catalog import load_yaml  # noqa: PLC0415
-
     from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
+    from devarch_core.catalog import load_yaml  # noqa: PLC0415
 
     data = load_yaml(read_input(path, "--from-yaml file"), path, what="override file")
     if data is None:
@@ -674,9 +673,8 @@ def _catalog_show(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
-    from devarch_core.compose_import import template_to_yaml, templates_from_compose  # noqa: PLC0415
-
     from devarch_adapters.filesystem.input_files import read_input  # noqa: PLC0415
+    from devarch_core.compose_import import template_to_yaml, templates_from_compose  # noqa: PLC0415
 
     text = read_input(a.file, "compose file")
     result = templates_from_compose(text, origin=a.file, service=a.service, version=a.version)
@@ -778,6 +776,8 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
         plan = devarch.plan(a.stack)
         if not plan.has_changes and not plan.errors:
             check_lockfile_before_apply(ctx, a)  # --locked refuses divergence even with nothing to do
+            # Nothing to apply, but the lockfile follows the stack (docs/manifest.md).
+            refresh_lockfile_after_apply(ctx, a)
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
@@ -1113,7 +1113,8 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--lockfile",
         default=None,
         metavar="FILE",
-        help="lockfile to check and refresh (default ./devarch.lock if present)",
+        help="lockfile to check and refresh (default: the NAME.lock init wrote for this stack "
+        "in the current directory, else ./devarch.lock)",
     )
     p.add_argument(
         "--lock-timeout",

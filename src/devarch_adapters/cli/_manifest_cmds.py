@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
 
 if TYPE_CHECKING:
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 
     from devarch_adapters.cli._main import _Context
     from devarch_core.manifest import Lockfile
+    from devarch_core.planning import Plan
+    from devarch_core.usecases.manifests import ImportResult
 
 __all__ = ["add_manifest_commands", "check_lockfile_before_apply", "refresh_lockfile_after_apply"]
 
@@ -62,12 +66,20 @@ def _write(path: Path, text: str) -> None:
     write_output(path, text)
 
 
+def lockfile_for(manifest: str | Path) -> Path:
+    """The lockfile of a manifest: beside it, named after it (``relay.yml`` -> ``relay.lock``)."""
+    path = Path(manifest)
+    return (
+        path.with_name(path.stem + ".lock") if path.suffix else path.with_name(path.name + ".lock")
+    )
+
+
 def _init(ctx: _Context, a: argparse.Namespace) -> int:
     from devarch_core.manifest import Manifest  # noqa: PLC0415
 
     manifest_path = Path(a.manifest)
     manifest = Manifest.parse(_read(manifest_path, "manifest"), str(manifest_path))
-    lock_path = Path(a.lockfile) if a.lockfile else manifest_path.with_name(LOCKFILE)
+    lock_path = Path(a.lockfile) if a.lockfile else lockfile_for(manifest_path)
     from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
 
     check_output(lock_path)  # refuse a link or device now, not after the stack is up
@@ -83,6 +95,33 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
             ],
             what="lockfile does not match the manifest",
         )
+
+    def confirm(imported: ImportResult, plan: Plan) -> bool:
+        # As apply: show what would change, then ask (refused without a terminal: pass --yes).
+        if not ctx.json:
+            # Rolled back unless confirmed: shown as what init would import.
+            ctx.out(attrs.evolve(imported, applied=False).render_text())
+            ctx.out(plan.render_text(colour=ctx.colour))
+        return ctx.confirm(f"Apply these changes to stack {manifest.stack}?")
+
+    if a.dry_run:
+        preview = ctx.devarch.preview_init(
+            manifest,
+            lockfile=lockfile,
+            strict=a.locked,
+            secret_values=_secret_flags(a.secret),
+            environ=os.environ,
+        )
+        for warning in preview.warnings:
+            ctx.note(f"warning: {warning}")
+        plan = preview.plan
+        ctx.emit(
+            {**preview.to_data(), "lockfile_path": str(lock_path)},
+            lambda: preview.imported.render_text()
+            + (plan.render_text(colour=ctx.colour) if plan is not None else "")
+            + "(dry run: nothing was changed)",
+        )
+        return 0
     reporter = ctx.reporter
     try:
         result = ctx.devarch.init_stack(
@@ -92,18 +131,20 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
             secret_values=_secret_flags(a.secret),
             environ=os.environ,
             lock_timeout=a.lock_timeout,
+            confirm=None if a.yes else confirm,
         )
     finally:
         reporter.close()
-    _write(lock_path, result.lockfile.to_yaml())
     for warning in result.warnings:
         ctx.note(f"warning: {warning}")
+    _write(lock_path, result.lockfile.to_yaml())
     if ctx.json:
         ctx.emit({**result.to_data(), "lockfile_path": str(lock_path)}, "")
         return 0
     reporter.print_timings(result.applied.timings)
     if result.changed:
-        ctx.out(result.imported.render_text())
+        if a.yes:  # otherwise shown before asking
+            ctx.out(result.imported.render_text())
         ctx.out(
             f"Stack {manifest.stack} is up: {result.applied.plan.summary()}. Wrote {lock_path}."
         )
@@ -120,6 +161,7 @@ def _import(ctx: _Context, a: argparse.Namespace) -> int:
         dry_run=a.dry_run,
         secret_values=_secret_flags(a.secret),
         environ=os.environ,
+        ignore_pins=a.no_pins,
     )
     for warning in result.warnings:
         ctx.note(f"warning: {warning}")
@@ -205,11 +247,35 @@ def _rotate_key(ctx: _Context, a: argparse.Namespace) -> int:
     return 0
 
 
+def _lock_stack_name(path: Path) -> str | None:
+    """The ``stack:`` a lockfile records, or None when it cannot be read."""
+    from devarch_core.manifest import Lockfile  # noqa: PLC0415
+
+    try:
+        return Lockfile.parse(path.read_text(encoding="utf-8"), str(path)).stack
+    except (OSError, UnicodeDecodeError, ValidationError):
+        return None
+
+
 def lockfile_path(a: argparse.Namespace) -> Path | None:
-    """The lockfile ``apply`` honours: ``--lockfile``, else ``./devarch.lock`` when it exists."""
+    """The lockfile ``apply`` honours.
+
+    The lockfile ``apply`` honours: ``--lockfile``; else the one ``init`` writes for a manifest
+    in the current directory (``NAME.lock`` beside ``NAME.yml``/``NAME.yaml``, ``devarch.lock``
+    first) that records this stack; else ``./devarch.lock`` when it exists (for another stack
+    it is then left alone).
+    """
     if getattr(a, "lockfile", None):
         return Path(a.lockfile)
     default = Path(LOCKFILE)
+    candidates = [default]
+    for manifest in sorted([*Path().glob("*.yml"), *Path().glob("*.yaml")]):
+        lock = lockfile_for(manifest)
+        if lock not in candidates:
+            candidates.append(lock)
+    for lock in candidates:
+        if lock.is_file() and _lock_stack_name(lock) == a.stack:
+            return lock
     return default if default.exists() else None
 
 
@@ -261,7 +327,10 @@ def add_manifest_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  # 
     )
     p.add_argument("manifest", nargs="?", default="devarch.yml", metavar="MANIFEST")
     p.add_argument(
-        "--lockfile", default=None, metavar="FILE", help="default: devarch.lock beside the manifest"
+        "--lockfile",
+        default=None,
+        metavar="FILE",
+        help="default: the manifest's name with .lock, beside it (devarch.yml -> devarch.lock)",
     )
     p.add_argument(
         "--locked", action="store_true", help="refuse when the stack diverges from the lockfile"
@@ -276,13 +345,19 @@ def add_manifest_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  # 
         "-y",
         "--yes",
         action="store_true",
-        help="accepted for symmetry with apply; init does not ask",
+        help="do not ask for confirmation (required without a terminal when something changes)",
     )
+    p.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     p.add_argument("--lock-timeout", type=positive_float, default=None, metavar="SECONDS")
     p = leaf(sub, "import", _import, "create or update a stack from devarch.yml (does not apply)")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--prune", action="store_true", help="remove instances the file no longer has")
     p.add_argument("--dry-run", action="store_true", help="show the changes, write nothing")
+    p.add_argument(
+        "--no-pins",
+        action="store_true",
+        help="ignore the manifest's pins: block (devarch allocates host ports)",
+    )
     p.add_argument(
         "--secret",
         action="append",

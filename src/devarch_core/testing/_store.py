@@ -21,6 +21,7 @@ import attrs
 from devarch_core.errors import (
     ConflictError,
     NotFoundError,
+    PortConflictError,
     StackLockedError,
     StoreError,
     ValidationError,
@@ -286,7 +287,7 @@ class _Session:
                 allocation.protocol,
             ):
                 other = s.instances[other_key[0]]
-                raise ConflictError(
+                raise PortConflictError(
                     f"host port {host_ip}:{host_port}/{allocation.protocol} is already "
                     f"allocated to instance {other.name} of stack {other.stack} "
                     f"(container port {other_key[1]}/{other_key[2]})"

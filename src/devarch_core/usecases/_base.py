@@ -10,7 +10,13 @@ from contextlib import contextmanager
 from devarch_core import naming
 from devarch_core.catalog import Catalog
 from devarch_core.engine import EngineInfo
-from devarch_core.errors import ConflictError, EngineError, NotFoundError, SecretError, ValidationError
+from devarch_core.errors import (
+    ConflictError,
+    EngineError,
+    NotFoundError,
+    SecretError,
+    ValidationError,
+)
 from devarch_core.model import Instance, Stack
 from devarch_core.ports import (
     Clock,
@@ -184,7 +190,11 @@ class UseCaseBase:
 
     def _require_runtime(self) -> Runtime:
         if self.runtime is None:
-            raise EngineError(self._runtime_problem or "no container engine configured; set DEVARCH_RUNTIME or pass runtime=")
+            why = self._runtime_problem or "no container engine configured"
+            raise EngineError(
+                f"this command needs a container engine ({why}): set DEVARCH_RUNTIME=docker|podman "
+                "(or --runtime; Python: runtime=) and start Docker or Podman"
+            )
         return self.runtime
 
     @staticmethod
@@ -255,6 +265,37 @@ class UseCaseBase:
         if tx.get_instance(stack.id, name) is not None:
             raise ConflictError(f"instance {name!r} already exists in stack {stack.name!r}")
         self._check_container_name(tx, stack.name, name)
+
+    @staticmethod
+    def _network_problem(tx: StoreSession, stack: str, network: str | None) -> str | None:
+        """Why stack ``stack`` cannot have network ``network`` (None: its default name), or None.
+
+        Network names are unique across the store: a custom name equal to another stack's network
+        (custom or default ``devarch-{name}-net``), and a default name equal to another stack's
+        custom network, would make two stacks share one network.
+        """
+        wanted = naming.network_name(stack, network)
+        for other in tx.list_stacks():
+            if other.name == stack or other.network_name != wanted:
+                continue
+            if network is None:
+                return (
+                    f"the default network {wanted} of stack {stack} is the custom network of "
+                    f"stack {other.name!r}; give stack {stack} another network (--network NAME) "
+                    f"or change the network of stack {other.name}"
+                )
+            kind = "custom" if other.network else "default"
+            return (
+                f"network {wanted} is already the {kind} network of stack {other.name!r}; "
+                "choose another name"
+            )
+        return None
+
+    def _claim_network(self, tx: StoreSession, stack: str, network: str | None) -> None:
+        """Refuse a network name another stack of the store uses (``ConflictError``)."""
+        problem = self._network_problem(tx, stack, network)
+        if problem is not None:
+            raise ConflictError(problem)
 
     def _check_container_name(self, tx: StoreSession, stack: str, instance: str) -> None:
         name = naming.container_name(stack, instance)

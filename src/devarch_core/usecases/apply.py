@@ -24,6 +24,8 @@ from devarch_core.errors import (
     ConflictError,
     DevarchError,
     NotFoundError,
+    PortConflictError,
+    Problem,
     StalePlanError,
     ValidationError,
     WiringError,
@@ -41,7 +43,6 @@ from devarch_core.planning import (
 from devarch_core.ports import (
     AppliedRecord,
     Runtime,
-    StoreSession,
 )
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import Resources
@@ -142,6 +143,10 @@ class _Desired:
     blocked: Mapping[str, str] = attrs.field(factory=dict)
     #: Networks this stack created earlier under another name (its network was changed).
     old_networks: tuple[str, ...] = ()
+
+
+#: Plan diagnostics that are host port clashes (apply refuses them as ``PortConflictError``).
+PORT_CLASH_CODES = frozenset({"port-conflict", "port-in-use"})
 
 
 class ApplyCases(WireCases):
@@ -431,37 +436,6 @@ class ApplyCases(WireCases):
                     )
         return found
 
-    @staticmethod
-    def _all_allocations(tx: StoreSession, planned: str) -> list[tuple[str, PortAllocation]]:
-        """Every host port the store knows as taken: recorded allocations, plus ports pinned by
-        enabled instances of other stacks that have not been applied yet (so two stacks pinning
-        one port conflict at plan time, whichever applies first)."""
-        ids: dict[tuple[str, str], str] = {}
-        pinned: list[tuple[str, PortAllocation]] = []
-        for st in tx.list_stacks():
-            for inst in tx.list_instances(st.id):
-                ids[(st.name, inst.name)] = inst.id
-                if st.name == planned or not (st.enabled and inst.enabled):
-                    continue
-                pinned.extend(
-                    (
-                        inst.id,
-                        PortAllocation(
-                            stack=st.name,
-                            instance=inst.name,
-                            container_port=port.container,
-                            protocol=port.protocol,
-                            host_port=port.host,
-                            host_ip=port.host_ip or "127.0.0.1",
-                        ),
-                    )
-                    for port in inst.overrides.ports
-                    if port.host is not None and not port.remove and port.publish is not False
-                )
-        recorded = [(ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a) for a in tx.list_port_allocations(None)]
-        known = {(i, a.key) for i, a in recorded}
-        return recorded + [(i, a) for i, a in pinned if (i, a.key) not in known]
-
     def _make_plan(self, desired: _Desired) -> Plan:
         with self._tx() as tx:
             applied = {item.effective.instance_id: tx.get_applied(item.effective.instance_id) for item in desired.items}
@@ -531,11 +505,10 @@ class ApplyCases(WireCases):
             timings["plan"] = self.clock.monotonic() - start
             if plan is not None and plan.token != current.token:
                 raise StalePlanError(stack, explain_staleness(plan, current))
-            if current.errors:
+            if any(d.code in _CONFLICTS for d in current.errors):
                 detail = "; ".join(d.message for d in current.errors)
-                if any(d.code in _CONFLICTS for d in current.errors):
-                    raise ConflictError(f"cannot apply stack {stack}: {detail}")
-                raise WiringError(f"cannot apply stack {stack}: {detail}")
+                raise ConflictError(f"cannot apply stack {stack}: {detail}")
+            self._refuse_plan_errors(stack, current)
             self._record_engine(runtime, desired.stack)
             if current.actions:
                 self._execute(runtime, desired, current, timings)
@@ -543,6 +516,22 @@ class ApplyCases(WireCases):
                 self._record_applied(desired, set())
             self._remove_old_networks(runtime, desired)
         return ApplyResult(stack=stack, plan=current, timings=timings)
+
+    @staticmethod
+    def _refuse_plan_errors(stack: str, plan: Plan) -> None:
+        """Raise what apply raises for a plan with errors.
+
+        Raise what apply raises for a plan with errors (host port clashes alone are a
+        ``PortConflictError``, anything else a ``WiringError``).
+        """
+        if not plan.errors:
+            return
+        if all(d.code in PORT_CLASH_CODES for d in plan.errors):
+            raise PortConflictError(
+                [Problem("", d.message) for d in plan.errors], what=f"cannot apply stack {stack}"
+            )
+        detail = "; ".join(d.message for d in plan.errors)
+        raise WiringError(f"cannot apply stack {stack}: {detail}")
 
     @contextmanager
     def _phase(self, name: str, timings: dict[str, float], total: int = 0) -> Iterator[None]:
@@ -756,6 +745,10 @@ class ApplyCases(WireCases):
         """
         desired = self._desired(stack, observe=False)
         errors = [d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"]
+        if errors and all(d.code in PORT_CLASH_CODES for d in errors):
+            raise PortConflictError(
+                [Problem("", d.message) for d in errors], what=f"cannot render stack {stack}"
+            )
         if errors:
             raise WiringError(f"cannot render stack {stack}: " + "; ".join(d.message for d in errors))
         items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)

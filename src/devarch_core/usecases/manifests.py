@@ -6,7 +6,7 @@ Mixed into :class:`devarch_core.app.Devarch`; kept apart so the manifest rules l
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -14,22 +14,40 @@ from attrs import frozen
 
 from devarch_core import naming
 from devarch_core._parsing import short_repr, shorten
-from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
+from devarch_core.errors import (
+    DevarchError,
+    ManifestError,
+    NotFoundError,
+    PortConflictError,
+    Problem,
+    StackLockedError,
+    StalePlanError,
+    ValidationError,
+    WiringError,
+)
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
-from devarch_core.merge import resolve
-from devarch_core.model import Instance, PortAllocation, Stack
-from devarch_core.planning import Action, FieldChange
-from devarch_core.ports import StoreSession
+from devarch_core.model import Instance, PortAllocation, Stack, Wire
+from devarch_core.planning import Action, FieldChange, Plan
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases.stacks import StackCases
+from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
+    from devarch_core.ports import AppliedRecord, SealedSecret, StoreSession
     from devarch_core.template import Template
     from devarch_core.usecases.apply import ApplyResult
+    from devarch_core.usecases.instances import WrittenInstance
 
-__all__ = ["ImportResult", "InitResult", "ManifestCases"]
+__all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestCases"]
 
 MANIFEST_SOURCE = "manifest"
+#: Added when host ports pinned by a manifest's ``pins:`` block clash (e.g. a manifest exported
+#: from another stack, imported under a new name).
+PINS_ADVICE = (
+    "the pins: block records the host ports devarch allocated for the stack the manifest was "
+    "exported from; delete the block, or import with --no-pins (Python: ignore_pins=True) so "
+    "devarch allocates free ports"
+)
 
 
 @frozen(kw_only=True)
@@ -71,6 +89,17 @@ class ImportResult:
         return "\n".join(lines) + "\n"
 
 
+def _image_moved(image: str, engine: str | None, locked: str, verb: str = "locked") -> str | None:
+    """How an image on the engine differs from a recorded digest, or None.
+
+    How an image on the engine differs from a recorded digest (a lockfile's or a manifest's
+    ``pins.image``), or None when it matches or the engine does not have it.
+    """
+    if engine is None or engine == locked:
+        return None
+    return f"image {image} is {engine[:19]} on the engine, {verb} {locked[:19]}"
+
+
 def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -87,6 +116,24 @@ def _instance_view(spec: InstanceSpec) -> dict[str, Any]:
     data = spec.to_data()
     data.pop("pins", None)
     return _flat(data)
+
+
+@frozen(kw_only=True)
+class _StackSnapshot:
+    stack: Stack
+    instances: tuple[Instance, ...]
+    wires: tuple[Wire, ...]
+    secrets: tuple[SealedSecret, ...]
+    applied: tuple[AppliedRecord, ...]
+    allocations: tuple[tuple[str, PortAllocation], ...]
+
+
+class InitCancelledError(DevarchError):
+    """``init`` was not confirmed; nothing was changed."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        super().__init__(f"init of stack {stack} cancelled; nothing was changed")
 
 
 @frozen(kw_only=True)
@@ -111,6 +158,32 @@ class InitResult:
             "lockfile": self.lockfile.to_data(),
             "warnings": list(self.warnings),
             "changed": self.changed,
+        }
+
+
+@frozen(kw_only=True)
+class InitPreview:
+    """What ``init`` would do (:meth:`ManifestCases.preview_init`); nothing was changed."""
+
+    imported: ImportResult
+    #: The plan, when the import would change nothing (otherwise the plan depends on the import,
+    #: which a preview does not write).
+    plan: Plan | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True if init would change the store or the engine (as far as a preview can tell)."""
+        return self.imported.has_changes or (self.plan is not None and self.plan.has_changes)
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "import": self.imported.to_data(),
+            "plan": self.plan.to_data() if self.plan is not None else None,
+            "warnings": list(self.warnings),
+            "changed": self.changed,
+            "dry_run": True,
         }
 
 
@@ -166,6 +239,7 @@ class ManifestCases(StackCases):
         environ: Mapping[str, str] | None = None,
         lockfile: Lockfile | None = None,
         parse_problems: Sequence[Problem] = (),
+        ignore_pins: bool = False,
     ) -> ImportResult:
         """Create or update the manifest's stack in one transaction, after validating everything.
 
@@ -173,8 +247,19 @@ class ManifestCases(StackCases):
         ``environ["DEVARCH_SECRET_NAME"]``, else ``secret_values[NAME]``; every missing secret is
         reported at once. With ``prune`` instances the file no longer has are removed. A
         ``lockfile`` supplies host ports for instances the manifest does not pin. Returns the
-        changes in the plan's diff format; with ``dry_run`` nothing is written.
+        changes in the plan's diff format; with ``dry_run`` nothing is written. With
+        ``ignore_pins`` the manifest's ``pins:`` block (host ports, image digests) is ignored.
+
+        Every rule plan and apply enforce on what is written is checked here first (see
+        docs/manifest.md): nothing is written when one fails.
         """
+        if ignore_pins:
+            manifest = attrs.evolve(
+                manifest,
+                instances=tuple(
+                    attrs.evolve(s, port_pins={}, image_digest=None) for s in manifest.instances
+                ),
+            )
         secret_values = secret_values or {}
         environ = environ or {}
         problems: list[Problem] = list(parse_problems)
@@ -239,6 +324,10 @@ class ManifestCases(StackCases):
                 else {}
             )
             existing_secrets = set(sealed_now)
+            if existing_stack is None or existing_stack.network != manifest.network:
+                clash = self._network_problem(tx, manifest.stack, manifest.network)
+                if clash is not None:
+                    problems.append(Problem("stack.network", clash))
             secret_plan: dict[str, dict[str, str | None]] = {}
             for spec in manifest.instances:
                 current = existing.get(spec.name)
@@ -276,53 +365,73 @@ class ManifestCases(StackCases):
                                 f"stack {holder[0]!r} (instance {holder[1]!r})",
                             )
                         )
-            # validate merges (e.g. reservation above limit once layered)
+            # validate merges (e.g. reservation above limit once layered), then the rules plan and
+            # apply enforce (config file paths, depends_on, host port pins): one function for each.
             probe_stack = existing_stack or Stack(id="probe", name=manifest.stack)
-            for spec in manifest.instances:
-                known = templates.get(spec.name)
-                if known is None:
-                    continue
-                probe = Instance(
-                    id="probe", stack_id=probe_stack.id, stack=manifest.stack, name=spec.name, template=known.name,
-                    template_version=known.version, overrides=spec.overrides,
-                )  # fmt: skip
-                try:
-                    resolve(known, spec.overrides, stack=probe_stack, instance=probe)
-                except ValidationError as exc:
-                    problems.extend(Problem(f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""), p.message) for p in exc.problems)
-            # host port pins from the manifest and the lockfile
             pins: dict[str, dict[str, int]] = {}
+            written = []
             for spec in manifest.instances:
-                wanted = dict(lockfile.instances[spec.name].ports) if lockfile and spec.name in lockfile.instances else {}
+                wanted = (
+                    dict(lockfile.instances[spec.name].ports)
+                    if lockfile and spec.name in lockfile.instances
+                    else {}
+                )
                 wanted.update(spec.port_pins)
                 if wanted:
                     pins[spec.name] = wanted
-            taken = {(a.host_port, a.protocol): a for a in tx.list_port_allocations(None)}
-            for inst_name, ports in pins.items():
-                for key, host in ports.items():
-                    holder_alloc = taken.get((host, key.partition("/")[2] or "tcp"))
-                    if holder_alloc is not None and (holder_alloc.stack, holder_alloc.instance) != (manifest.stack, inst_name):
-                        # An exported manifest re-imported under a new stack name carries the
-                        # old stack's pins: say how to get fresh ports instead.
-                        from_pins = any(
-                            key in i.port_pins for i in manifest.instances if i.name == inst_name
+                known = templates.get(spec.name)
+                if known is None:
+                    continue
+                current = existing.get(spec.name)
+                try:
+                    item = self._written(
+                        known,
+                        spec.overrides,
+                        probe_stack,
+                        spec.name,
+                        instance_id=current.id if current else f"new:{spec.name}",
+                        enabled=spec.enabled,
+                    )
+                except ValidationError as exc:
+                    problems.extend(
+                        Problem(
+                            f"instances.{spec.name}.overrides" + (f".{p.path}" if p.path else ""),
+                            p.message,
                         )
-                        advice = (
-                            "; pins record the host ports a stack was given (devarch export writes "
-                            f"them): delete the pins block of instances.{inst_name} to allocate "
-                            "new ones"
-                            if holder_alloc.stack != manifest.stack and from_pins
-                            else ""
-                        )
-                        held_by = f"{holder_alloc.stack}/{holder_alloc.instance}"
-                        problems.append(
-                            Problem(
-                                f"instances.{inst_name}.pins.ports.{key}",
-                                f"host port {host} is already allocated to {held_by}{advice}",
-                            )
-                        )
+                        for p in exc.problems
+                    )
+                    continue
+                where = {
+                    key: (
+                        host,
+                        f"instances.{spec.name}.pins.ports.{key}"
+                        if key in spec.port_pins
+                        else f"devarch.lock: instances.{spec.name}.ports.{key}",
+                    )
+                    for key, host in wanted.items()
+                }
+                written.append(attrs.evolve(item, pins=where))
+            names = set(by_name) if prune else set(by_name) | set(existing)
+            replaced = set(existing) - set(by_name) if prune else set()
+            rule_problems, port_problems = self._rule_problems(
+                tx, probe_stack, written, names, replaced=replaced
+            )
+            problems.extend(rule_problems)
+            if not problems and not port_problems:
+                # A manifest is a whole stack: its wiring must solve as the plan solves it.
+                kept = [existing[n] for n in sorted(names) if n not in by_name]
+                problems.extend(
+                    self._wiring_problems(manifest, templates, written, kept, probe_stack)
+                )
+            if any(".pins.ports." in p.path for p in port_problems):
+                port_problems.append(Problem("", PINS_ADVICE))
+            if port_problems and not problems:
+                raise PortConflictError(port_problems, what=f"cannot import stack {manifest.stack}")
+            problems.extend(port_problems)
             if problems:
                 raise ManifestError(problems, what=f"cannot import stack {shorten(manifest.stack)}")
+
+            warnings.extend(self._pinned_image_warnings(manifest))
 
             # -- the preview ------------------------------------------------------------------
             actions: list[Action] = []
@@ -379,6 +488,42 @@ class ManifestCases(StackCases):
                 return result
             self._write_import(tx, manifest, existing_stack, existing, templates, secret_plan, pins, prune=prune)
         return result
+
+    def _wiring_problems(
+        self,
+        manifest: Manifest,
+        templates: Mapping[str, Template],
+        written: Sequence[WrittenInstance],
+        kept: Sequence[Instance],
+        stack: Stack,
+    ) -> list[Problem]:
+        """The wiring errors the plan would report for the imported stack.
+
+        The wiring errors the plan would report for the imported stack (a required import
+        without a provider, an ambiguous one, a cycle), from the same solver the plan runs.
+        """
+        effective = {w.name: w.effective.service.depends_on for w in written}
+        nodes = [
+            WiringNode(
+                name=spec.name,
+                enabled=spec.enabled and stack.enabled,
+                template=templates[spec.name],
+                depends_on=effective.get(spec.name),
+            )
+            for spec in manifest.instances
+            if spec.name in templates
+        ] + [
+            WiringNode(
+                name=i.name, enabled=i.enabled and stack.enabled, template=self.template_for(i)
+            )
+            for i in kept
+        ]
+        wiring = solve_wiring(nodes, manifest.wires, stack=manifest.stack)
+        return [
+            Problem(f"instances.{d.consumer}" if d.consumer else "wires", d.message)
+            for d in wiring.diagnostics
+            if d.is_error
+        ]
 
     def _write_import(  # noqa: PLR0913
         self,
@@ -525,14 +670,16 @@ class ManifestCases(StackCases):
                 problems.append(f"{name}: template {new.template}@{new.template_version} changed ({old.template_hash[:19]} → {new.template_hash[:19]})")
             if old.image != new.image:
                 problems.append(f"{name}: image {old.image} → {new.image}")
-            elif old.image_digest and new.image_digest and old.image_digest != new.image_digest:
-                problems.append(f"{name}: image {new.image} is {new.image_digest[:19]} on the engine, locked {old.image_digest[:19]}")
+            elif old.image_digest and (
+                moved := _image_moved(new.image, new.image_digest, old.image_digest)
+            ):
+                problems.append(f"{name}: {moved}")
             for key in sorted(set(old.ports) & set(new.ports)):
                 if old.ports[key] != new.ports[key]:
                     problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
         return problems
 
-    def init_stack(
+    def init_stack(  # noqa: C901 - the refusals, each with its rollback
         self,
         manifest: Manifest,
         *,
@@ -541,13 +688,24 @@ class ManifestCases(StackCases):
         secret_values: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
         lock_timeout: float | None = None,
+        confirm: Callable[[ImportResult, Plan], bool] | None = None,
     ) -> InitResult:
         """From a manifest (and lockfile) to a running stack: import, check the lock, apply, lock.
 
         Running it twice changes nothing: the import reports no changes and the plan is empty.
         With ``strict`` a divergence from the lockfile (template content, image, host ports) is
         refused before anything runs; otherwise it is returned as a warning.
+
+        Atomic up to the engine: when the apply is refused before it touches the engine (no
+        engine, an invalid manifest, wiring or host port errors in the plan, a lockfile
+        divergence with ``strict``, another session applying, ``confirm`` saying no) the import
+        is rolled back and the store is as it was. Once the engine was touched, a failure keeps
+        the import and says so (:meth:`preview_init` changes nothing). ``confirm`` is given the
+        import's changes and the plan before anything is applied (only when something would
+        change); its refusal, or an error it raises, rolls the import back.
         """
+        self._require_runtime()  # refuse before the import writes anything
+        self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
             self.import_manifest(
@@ -559,17 +717,140 @@ class ManifestCases(StackCases):
                     [Problem("devarch.lock", d) for d in divergence],
                     what=f"stack {manifest.stack} diverges from its lockfile",
                 )
+        before = self._stack_snapshot(manifest.stack)
+        rolled_back = (
+            f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
+        )
         imported = self.import_manifest(manifest, secret_values=secret_values, environ=environ, lockfile=lockfile)
         warnings = list(imported.warnings)
+        try:
+            if lockfile is not None:
+                divergence = self.check_lock(manifest.stack, lockfile)
+                if divergence and strict:
+                    raise ManifestError(
+                        [Problem("devarch.lock", d) for d in divergence],
+                        what=f"stack {manifest.stack} diverges from its lockfile",
+                    )
+                warnings.extend(f"lockfile: {d}" for d in divergence)
+            plan = self.plan(manifest.stack)
+            self._refuse_plan_errors(manifest.stack, plan)
+            if (
+                confirm is not None
+                and (imported.has_changes or plan.has_changes)
+                and not confirm(imported, plan)
+            ):
+                raise InitCancelledError(manifest.stack)
+        except DevarchError as exc:
+            # Refused before the engine was touched: undo the import.
+            self._restore_stack(manifest.stack, before)
+            if imported.has_changes and not isinstance(exc, InitCancelledError):
+                exc.message += rolled_back
+            raise
+        try:
+            applied = self.apply(manifest.stack, plan, lock_timeout=lock_timeout)
+        except (StackLockedError, StalePlanError, WiringError, PortConflictError) as exc:
+            # Refused under the lock, before the engine was touched: undo the import.
+            self._restore_stack(manifest.stack, before)
+            if imported.has_changes:
+                exc.message += rolled_back
+            raise
+        except DevarchError as exc:
+            if imported.has_changes:
+                exc.message += (
+                    f"\n(the import was kept: stack {manifest.stack} is stored as the manifest "
+                    "describes it; "
+                    f"fix the cause, then run `devarch apply {manifest.stack}` or init again)"
+                )
+            raise
+        return InitResult(
+            imported=imported,
+            applied=applied,
+            lockfile=self.lock_stack(manifest.stack),
+            warnings=tuple(warnings),
+        )
+
+    def preview_init(
+        self,
+        manifest: Manifest,
+        *,
+        lockfile: Lockfile | None = None,
+        strict: bool = False,
+        secret_values: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> InitPreview:
+        """What :meth:`init_stack` would do, changing nothing (``init --dry-run``).
+
+        Refuses what init would refuse before it imports (an invalid manifest, with ``strict`` a
+        divergence from the lockfile or from ``pins.image``); otherwise returns the import's
+        changes, the lockfile divergence as warnings, and the plan when the import changes
+        nothing.
+        """
+        self._refuse_pinned_images(manifest, strict=strict)
+        preview = self.import_manifest(
+            manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
+        )
+        warnings = [*preview.warnings]
         if lockfile is not None:
-            divergence = self.check_lock(manifest.stack, lockfile)
+            divergence = self._manifest_divergence(manifest, lockfile)
             if divergence and strict:
                 raise ManifestError(
-                    [Problem("devarch.lock", d) for d in divergence], what=f"stack {manifest.stack} diverges from its lockfile"
+                    [Problem("devarch.lock", d) for d in divergence],
+                    what=f"stack {manifest.stack} diverges from its lockfile",
                 )
             warnings.extend(f"lockfile: {d}" for d in divergence)
-        applied = self.apply(manifest.stack, lock_timeout=lock_timeout)
-        return InitResult(imported=imported, applied=applied, lockfile=self.lock_stack(manifest.stack), warnings=tuple(warnings))
+        plan = None
+        if not preview.has_changes and self.runtime is not None:
+            plan = self.plan(manifest.stack)
+        return InitPreview(imported=preview, plan=plan, warnings=tuple(warnings))
+
+    def _refuse_pinned_images(self, manifest: Manifest, *, strict: bool) -> None:
+        """With ``strict``, refuse ``pins.image`` digests the engine's images do not match."""
+        if strict and (pinned := self._pinned_image_warnings(manifest)):
+            raise ManifestError(
+                [Problem(p.partition(": ")[0], p.partition(": ")[2]) for p in pinned],
+                what=f"stack {manifest.stack} diverges from the image digests its manifest pins",
+            )
+
+    def _stack_snapshot(self, name: str) -> _StackSnapshot | None:
+        """Everything the store holds for one stack (to undo an import), or None if absent."""
+        with self._tx() as tx:
+            stack = tx.get_stack(name)
+            if stack is None:
+                return None
+            instances = tx.list_instances(stack.id)
+            ids = {i.name: i.id for i in instances}
+            return _StackSnapshot(
+                stack=stack,
+                instances=tuple(instances),
+                wires=tuple(tx.list_wires(stack.id)),
+                secrets=tuple(tx.list_secrets(stack.id)),
+                applied=tuple(r for i in instances if (r := tx.get_applied(i.id)) is not None),
+                allocations=tuple(
+                    (ids[a.instance], a)
+                    for a in tx.list_port_allocations(stack.id)
+                    if a.instance in ids
+                ),
+            )
+
+    def _restore_stack(self, name: str, snapshot: _StackSnapshot | None) -> None:
+        """Put one stack back as :meth:`_stack_snapshot` saw it (delete it if it was absent)."""
+        with self._tx() as tx:
+            current = tx.get_stack(name)
+            if current is not None:
+                tx.delete_stack(current.id)
+            if snapshot is None:
+                return
+            tx.add_stack(snapshot.stack)
+            for inst in snapshot.instances:
+                tx.add_instance(inst)
+            for wire in snapshot.wires:
+                tx.put_wire(snapshot.stack.id, wire)
+            for sealed in snapshot.secrets:
+                tx.put_secret(sealed)
+            for record in snapshot.applied:
+                tx.put_applied(record)
+            for instance_id, alloc in snapshot.allocations:
+                tx.put_port_allocation(instance_id, alloc)
 
     def _manifest_divergence(self, manifest: Manifest, lockfile: Lockfile) -> list[str]:
         """What of a lockfile a manifest would break, judged before importing it.
@@ -601,14 +882,10 @@ class ManifestCases(StackCases):
             image = spec.overrides.image or tmpl.service.image
             if old.image != image:
                 problems.append(f"{name}: image {old.image} → {image}")
-            elif old.image_digest and self.runtime is not None:
-                info = self.runtime.inspect_image(image)
-                digest = (info.digest or info.id) if info else None
-                if digest and digest != old.image_digest:
-                    problems.append(
-                        f"{name}: image {image} is {digest[:19]} on the engine, "
-                        f"locked {old.image_digest[:19]}"
-                    )
+            elif old.image_digest and (
+                moved := _image_moved(image, self._engine_digest(image), old.image_digest)
+            ):
+                problems.append(f"{name}: {moved}")
             pins = dict(spec.port_pins)
             pins.update({p.key: p.host for p in spec.overrides.ports if p.host is not None})
             problems.extend(
@@ -617,3 +894,30 @@ class ManifestCases(StackCases):
                 if pins[key] != old.ports[key]
             )
         return problems
+
+    def _engine_digest(self, image: str) -> str | None:
+        """The engine's digest (or id) of an image, None when absent or no engine answers."""
+        if self.runtime is None:
+            return None
+        try:
+            info = self.runtime.inspect_image(image)
+        except DevarchError:
+            return None
+        return (info.digest or info.id) if info else None
+
+    def _pinned_image_warnings(self, manifest: Manifest) -> list[str]:
+        """``pins.image`` digests the engine's image does not match, as the lockfile check says."""
+        found = []
+        for spec in manifest.instances:
+            if not spec.image_digest:
+                continue
+            try:
+                tmpl = self.catalog.get(spec.template, spec.template_version)
+            except NotFoundError:
+                continue
+            image = spec.overrides.image or tmpl.service.image
+            moved = _image_moved(image, self._engine_digest(image), spec.image_digest, "pinned")
+            if moved:
+                found.append(f"instances.{spec.name}.pins.image: {moved}")
+        return found
+

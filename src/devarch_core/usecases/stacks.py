@@ -22,6 +22,7 @@ from devarch_core.ports import (
 from devarch_core.secrets import SecretSlot
 from devarch_core.usecases._base import STACK_ENGINE_KEY
 from devarch_core.usecases.apply import ApplyCases, default_holder
+from devarch_core.usecases.instances import without_host_pins
 
 __all__ = ["StackCases", "StackSummary"]
 
@@ -62,6 +63,7 @@ class StackCases(ApplyCases):
         with self._tx() as tx:
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
+            self._claim_network(tx, name, network)
             tx.add_stack(stack)
         return stack
 
@@ -135,6 +137,7 @@ class StackCases(ApplyCases):
             if description is not None:
                 changes["description"] = description
             if network is not None:
+                self._claim_network(tx, name, network)
                 changes["network"] = network
             stack = attrs.evolve(stack, **changes)
             tx.update_stack(stack)
@@ -143,7 +146,26 @@ class StackCases(ApplyCases):
     def set_stack_enabled(self, name: str, enabled: bool) -> Stack:
         """Enable or disable a stack (a disabled stack plans to remove its containers)."""
         with self._tx() as tx:
-            stack = attrs.evolve(self._stack(tx, name), enabled=enabled, updated_at=self._now())
+            current = self._stack(tx, name)
+            stack = attrs.evolve(current, enabled=enabled, updated_at=self._now())
+            if enabled and not current.enabled:
+                # Its instances' pins start to count: check them as the plan will.
+                instances = tx.list_instances(stack.id)
+                written = [
+                    self._written(
+                        self.template_for(i),
+                        i.overrides,
+                        stack,
+                        i.name,
+                        instance_id=i.id,
+                        enabled=i.enabled,
+                    )
+                    for i in instances
+                ]
+                names = {i.name for i in instances}
+                self._refuse_rule_problems(
+                    tx, stack, written, names, what=f"cannot enable stack {name}"
+                )
             tx.update_stack(stack)
         return stack
 
@@ -175,7 +197,12 @@ class StackCases(ApplyCases):
                 tx.set_meta(STACK_ENGINE_KEY + stack.id, "")
 
     def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
-        """Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the new slots)."""
+        """Copy a stack under a new name (host ports are not copied).
+
+        Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the
+        new slots). Host ports are not copied: pinned ones are dropped so devarch allocates the
+        clone its own at its first plan (a host port belongs to one instance of the store).
+        """
         naming.validate_name(name, kind="stack")
         if description is not None:
             description = checked_description(description)
@@ -183,6 +210,7 @@ class StackCases(ApplyCases):
             src = self._stack(tx, source)
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
+            self._claim_network(tx, name, None)
             now = self._now()
             new = attrs.evolve(
                 src,
@@ -195,11 +223,40 @@ class StackCases(ApplyCases):
             )
             tx.add_stack(new)
             id_map = {}
+            copies = []
             for inst in tx.list_instances(src.id):
                 self._check_container_name(tx, name, inst.name)
-                copy = attrs.evolve(inst, id=uuid.uuid4().hex, stack_id=new.id, stack=name, created_at=now, updated_at=now)
+                # Host ports are store-wide: the clone gets its own (as `instance duplicate` does).
+                copy = attrs.evolve(
+                    inst,
+                    id=uuid.uuid4().hex,
+                    stack_id=new.id,
+                    stack=name,
+                    created_at=now,
+                    updated_at=now,
+                    overrides=without_host_pins(inst.overrides),
+                )
                 tx.add_instance(copy)
+                copies.append(copy)
                 id_map[inst.id] = copy.id
+            written = [
+                self._written(
+                    self.template_for(c),
+                    c.overrides,
+                    new,
+                    c.name,
+                    instance_id=c.id,
+                    enabled=c.enabled,
+                )
+                for c in copies
+            ]
+            self._refuse_rule_problems(
+                tx,
+                new,
+                written,
+                {c.name for c in copies},
+                what=f"cannot clone stack {source} as {name}",
+            )
             for wire in tx.list_wires(src.id):
                 tx.put_wire(new.id, wire)
             for sealed in tx.list_secrets(src.id):
