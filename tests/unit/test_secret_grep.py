@@ -186,7 +186,7 @@ def test_no_output_file_or_store_byte_holds_a_secret(  # noqa: PLR0915 - one sto
     assert cli("secret", "set", "vault", "web", "API_TOKEN", BY_SET)[0] == 2
     code, text = cli("apply", "vault", "--yes")
     assert code == 0, text
-    code, text = cli("init", str(changed), "--lockfile", str(out / "init.lock"))
+    code, text = cli("init", str(changed), "--yes", "--lockfile", str(out / "init.lock"))
     assert code == 0, text
     everything()
 
