@@ -56,7 +56,7 @@ from devarch_adapters._sqlstore import SqlSession
 from devarch_adapters.bootstrap import load_catalog
 from devarch_adapters.filesystem.keyfile import FileKeyProvider
 from devarch_core.app import Devarch
-from devarch_core.usecases.secrets import SecretCases
+from devarch_core.usecases.keys import KeyService
 
 home, step, mode, examples = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
@@ -75,7 +75,7 @@ write_temporary = FileKeyProvider._write_temporary
 stage_key = FileKeyProvider.stage_key
 promote = FileKeyProvider.promote_staged_key
 put_secret = SqlSession.put_secret
-reseal = SecretCases._reseal
+reseal = KeyService._reseal
 puts = [0]
 
 
@@ -114,7 +114,7 @@ def patched_promote(self):
 FileKeyProvider._write_temporary = patched_write
 FileKeyProvider.stage_key = patched_stage
 SqlSession.put_secret = patched_put
-SecretCases._reseal = patched_reseal
+KeyService._reseal = patched_reseal
 FileKeyProvider.promote_staged_key = patched_promote
 
 devarch = Devarch(
@@ -207,7 +207,7 @@ def home(tmp_path: Path, store_spec: str) -> Path:
 def _read_all(home: Path) -> dict[str, str]:
     """Open every secret and the hash key as a new process would, with the key files left."""
     from devarch_adapters.filesystem.keyfile import FileKeyProvider  # noqa: PLC0415
-    from devarch_core.usecases._base import MAC_KEY, MAC_SLOT  # noqa: PLC0415
+    from devarch_core.usecases._helpers import MAC_KEY, MAC_SLOT  # noqa: PLC0415
 
     box = SecretBox(FileKeyProvider(home / "secret.key"))
     store = open_store(home)

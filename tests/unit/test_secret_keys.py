@@ -18,8 +18,8 @@ from devarch_core.errors import SecretError
 from devarch_core.ports import SealedSecret
 from devarch_core.secrets import KEY_SIZE, SecretBox, SecretSlot, key_id, sealed_key_id
 from devarch_core.testing import InMemoryKeys, InMemoryStore, fake_devarch
-from devarch_core.usecases import secrets as secret_cases
-from devarch_core.usecases._base import KEY_ID, MAC_KEY, MAC_SLOT
+from devarch_core.usecases import keys as key_service
+from devarch_core.usecases._helpers import KEY_ID, MAC_KEY, MAC_SLOT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -301,9 +301,9 @@ def _arm_crash(
     monkeypatch: pytest.MonkeyPatch, step: str, keys: InMemoryKeys, store: InMemoryStore
 ) -> None:
     """Make the next rotation die at ``step`` like a killed process (no cleanup runs)."""
-    monkeypatch.setattr(secret_cases.SecretCases, "_roll_back_staged", lambda *_a: None)
+    monkeypatch.setattr(key_service.KeyService, "_roll_back_staged", lambda *_a: None)
     stage, promote = keys.stage_key, keys.promote_staged_key
-    reseal = secret_cases.SecretCases._reseal
+    reseal = key_service.KeyService._reseal
 
     def staged(key: bytes) -> None:
         if step == "before-stage":
@@ -330,7 +330,7 @@ def _arm_crash(
 
     monkeypatch.setattr(keys, "stage_key", staged)
     monkeypatch.setattr(keys, "promote_staged_key", promoted)
-    monkeypatch.setattr(secret_cases.SecretCases, "_reseal", resealed)
+    monkeypatch.setattr(key_service.KeyService, "_reseal", resealed)
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -372,7 +372,7 @@ def test_a_failed_reseal_rolls_back_to_the_old_key(catalog, store, keys, filled,
     def broken(*_args: object) -> int:
         raise SecretError("boom")
 
-    monkeypatch.setattr(secret_cases.SecretCases, "_reseal", broken)
+    monkeypatch.setattr(key_service.KeyService, "_reseal", broken)
     with pytest.raises(SecretError, match="boom"):
         devarch.rotate_key(os.urandom(KEY_SIZE))
     assert (keys.key, keys.staged) == (old, None)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from devarch_core.errors import NotFoundError
 from devarch_core.secrets import SecretSlot
+from devarch_core.usecases._helpers import instance_of, stack_of
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -20,9 +21,9 @@ def reveal_secret(devarch: Devarch, stack: str, instance: str, name: str) -> str
     plaintext (only the runtime adapter's create call sees one). ``NotFoundError`` if the stack,
     the instance or the secret does not exist.
     """
-    with devarch._tx() as tx:  # noqa: SLF001 - a test helper reads through the facade's store
-        st = devarch._stack(tx, stack)  # noqa: SLF001
-        inst = devarch._instance(tx, st, instance)  # noqa: SLF001
+    with devarch.store.transaction() as tx:
+        st = stack_of(tx, stack)
+        inst = instance_of(tx, st, instance)
         for sealed in tx.list_secrets(st.id):
             if sealed.instance_id == inst.id and sealed.name == name:
                 slot = SecretSlot(st.id, inst.id, name)

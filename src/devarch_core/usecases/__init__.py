@@ -1,11 +1,16 @@
-"""The use cases, one module per area, mixed into the :class:`~devarch_core.app.Devarch` facade.
+"""The use cases: plain services, one module per area, composed by :class:`~devarch_core.app.Devarch`.
 
 - ``stacks``: create, list, show, update, enable/disable, delete, clone
-- ``instances``: add, overrides (set/unset), duplicate, rename, remove; effective config and wiring
-- ``secrets``: set, unset, list, key rotation
+- ``instances``: add, overrides (set/unset), duplicate, rename, remove; effective config
 - ``wires``: explicit wires
-- ``apply``: plan, apply, down, status, compose preview, wiring graph
+- ``secrets``: set, unset, list; ``keys``: the store's key, rotation, the doctor's key check
+- ``planner``: desired state, plan, compose preview, wiring graph
+- ``apply``: apply, down, status
 - ``manifests``: devarch.yml export/import, devarch.lock, init
+- ``resolution``: the one-pass data path (wiring on declared contracts, one merge per instance)
+- ``rules``: the write-time rules; ``engines``: engine selection and the stack lock
 
-Each use case runs in one store transaction, so a refused call leaves the store as it was.
+Each service takes a :class:`~devarch_core.usecases._helpers.UnitOfWork` (one store transaction
+per use case, so a refused call leaves the store as it was) and only the ports it needs; shared
+helpers are functions in ``_helpers``. No service inherits from another.
 """

@@ -1,6 +1,7 @@
-"""Use cases around ``devarch.yml`` and ``devarch.lock``: export, import, lock, init (DESIGN §7).
+"""Use cases around ``devarch.yml`` and ``devarch.lock``: export, import, lock, init.
 
-Mixed into :class:`devarch_core.app.Devarch`; kept apart so the manifest rules live in one file.
+:class:`ManifestService` keeps the manifest rules in one file; it imports through the same write
+rules as the instance service and applies through the plan and apply services.
 """
 
 from __future__ import annotations
@@ -29,16 +30,24 @@ from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manife
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.planning import Action, FieldChange, Plan
 from devarch_core.secrets import Secret, SecretSlot
-from devarch_core.usecases.stacks import StackCases
+from devarch_core.usecases._helpers import network_problem, stack_of, template_for
+from devarch_core.usecases.planner import refuse_plan_errors
+from devarch_core.usecases import rules
 from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
-    from devarch_core.ports import AppliedRecord, SealedSecret, StoreSession
+    from devarch_core.catalog import Catalog
+    from devarch_core.ports import AppliedRecord, Runtime, SealedSecret, StoreSession
     from devarch_core.template import Template
-    from devarch_core.usecases.apply import ApplyResult
-    from devarch_core.usecases.instances import WrittenInstance
+    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases.apply import ApplyResult, ApplyService
+    from devarch_core.usecases.engines import EngineAccess
+    from devarch_core.usecases.keys import KeyService
+    from devarch_core.usecases.planner import PlanService
+    from devarch_core.usecases.rules import WrittenInstance
+    from devarch_core.usecases.secrets import SecretService
 
-__all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestCases"]
+__all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestService"]
 
 MANIFEST_SOURCE = "manifest"
 #: Added when host ports pinned by a manifest's ``pins:`` block clash (e.g. a manifest exported
@@ -163,7 +172,7 @@ class InitResult:
 
 @frozen(kw_only=True)
 class InitPreview:
-    """What ``init`` would do (:meth:`ManifestCases.preview_init`); nothing was changed."""
+    """What ``init`` would do (:meth:`ManifestService.preview_init`); nothing was changed."""
 
     imported: ImportResult
     #: The plan, when the import would change nothing (otherwise the plan depends on the import,
@@ -187,14 +196,54 @@ class InitPreview:
         }
 
 
-class ManifestCases(StackCases):
-    """Export/import/lock/init use cases (a mixin of :class:`~devarch_core.app.Devarch`)."""
+class ManifestService:
+    """Export/import/lock/init use cases.
+
+    Ports: the catalog, the engine (image digests; init applies), the store's key (secrets in a
+    manifest are sealed). Init plans and applies through the plan and apply services.
+    """
+
+    def __init__(  # noqa: PLR0913 - the ports and services it needs, each named
+        self,
+        uow: UnitOfWork,
+        catalog: Catalog,
+        *,
+        keys: KeyService,
+        secrets: SecretService,
+        engines: EngineAccess,
+        planner: PlanService,
+        applier: ApplyService,
+    ) -> None:
+        self._uow = uow
+        self.catalog = catalog
+        self._keys = keys
+        self._secrets = secrets
+        self._engines = engines
+        self._planner = planner
+        self._applier = applier
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """The configured engine, if any (image digests; init needs one)."""
+        return self._engines.runtime
+
+    def template_for(self, instance: Instance) -> Template:
+        """The catalog template an instance was made from (its pinned version)."""
+        return template_for(self.catalog, instance)
+
+    def plan(self, stack: str) -> Plan:
+        """The stack's plan (see :meth:`PlanService.plan`)."""
+        return self._planner.plan(stack)
+
+    def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None) -> ApplyResult:
+        """Apply the stack (see :meth:`ApplyService.apply`)."""
+        return self._applier.apply(stack, plan, lock_timeout=lock_timeout)
 
     # -- export -----------------------------------------------------------------------------
     def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
         """A stack as a manifest: overrides only, explicit wires, host port pins, secrets as placeholders."""
-        with self._tx() as tx:
-            st = self._stack(tx, stack)
+        with self._uow.transaction() as tx:
+            st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
             secrets = tx.list_secrets(st.id)
             wires = tx.list_wires(st.id)
@@ -315,7 +364,7 @@ class ManifestCases(StackCases):
                 problems.append(Problem(f"{path}.provider", message))
             if wire.consumer == wire.provider:
                 problems.append(Problem(path, f"{wire.consumer} cannot be wired to itself"))
-        with self._tx() as tx:
+        with self._uow.transaction() as tx:
             existing_stack = tx.get_stack(manifest.stack)
             existing = {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
             sealed_now = (
@@ -325,7 +374,7 @@ class ManifestCases(StackCases):
             )
             existing_secrets = set(sealed_now)
             if existing_stack is None or existing_stack.network != manifest.network:
-                clash = self._network_problem(tx, manifest.stack, manifest.network)
+                clash = network_problem(tx, manifest.stack, manifest.network)
                 if clash is not None:
                     problems.append(Problem("stack.network", clash))
             secret_plan: dict[str, dict[str, str | None]] = {}
@@ -339,7 +388,7 @@ class ManifestCases(StackCases):
                         # A plain value in the file: sealed, unless the store already holds it.
                         value = given[spec.name][var]
                         held = sealed_now.get((current.id, var)) if current is not None else None
-                        if held is not None and self.secrets.open(
+                        if held is not None and self._keys.box.open(
                             SecretSlot(held.stack_id, held.instance_id, var), held.sealed
                         ) == Secret(value):
                             value = None
@@ -384,7 +433,7 @@ class ManifestCases(StackCases):
                     continue
                 current = existing.get(spec.name)
                 try:
-                    item = self._written(
+                    item = rules.written(
                         known,
                         spec.overrides,
                         probe_stack,
@@ -413,7 +462,7 @@ class ManifestCases(StackCases):
                 written.append(attrs.evolve(item, pins=where))
             names = set(by_name) if prune else set(by_name) | set(existing)
             replaced = set(existing) - set(by_name) if prune else set()
-            rule_problems, port_problems = self._rule_problems(
+            rule_problems, port_problems = rules.rule_problems(
                 tx, probe_stack, written, names, replaced=replaced
             )
             problems.extend(rule_problems)
@@ -537,7 +586,7 @@ class ManifestCases(StackCases):
         *,
         prune: bool,
     ) -> None:
-        now = self._now()
+        now = self._uow.now()
         if stack is None:
             stack = Stack(id=uuid.uuid4().hex, name=manifest.stack, description=manifest.description, network=manifest.network, created_at=now, updated_at=now)
             tx.add_stack(stack)
@@ -569,7 +618,7 @@ class ManifestCases(StackCases):
             ids[spec.name] = inst.id
             for var, value in secret_plan.get(spec.name, {}).items():
                 if value is not None:
-                    self._put_secret(tx, stack, inst, var, value)
+                    self._secrets.put(tx, stack, inst, var, value)
             for key, host in pins.get(spec.name, {}).items():
                 number, _, proto = key.partition("/")
                 tx.put_port_allocation(
@@ -607,7 +656,7 @@ class ManifestCases(StackCases):
             if tmpl is None:
                 specs.append(spec)
                 continue
-            overrides, plain = self._split_secrets(tmpl, spec.overrides)
+            overrides, plain = rules.split_secrets(tmpl, spec.overrides)
             if plain:
                 given[spec.name] = plain
                 refs = {**spec.secret_refs, **{var: var for var in plain}}
@@ -630,8 +679,8 @@ class ManifestCases(StackCases):
     def lock_stack(self, stack: str) -> Lockfile:
         """The lockfile of a stack as it is now: template hashes, images (with engine ids), host ports."""
         manifest = self.export_manifest(stack)
-        with self._tx() as tx:
-            st = self._stack(tx, stack)
+        with self._uow.transaction() as tx:
+            st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
             allocations = tx.list_port_allocations(st.id)
         locked = {}
@@ -704,7 +753,7 @@ class ManifestCases(StackCases):
         import's changes and the plan before anything is applied (only when something would
         change); its refusal, or an error it raises, rolls the import back.
         """
-        self._require_runtime()  # refuse before the import writes anything
+        self._engines.require()  # refuse before the import writes anything
         self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
@@ -733,7 +782,7 @@ class ManifestCases(StackCases):
                     )
                 warnings.extend(f"lockfile: {d}" for d in divergence)
             plan = self.plan(manifest.stack)
-            self._refuse_plan_errors(manifest.stack, plan)
+            refuse_plan_errors(manifest.stack, plan)
             if (
                 confirm is not None
                 and (imported.has_changes or plan.has_changes)
@@ -813,7 +862,7 @@ class ManifestCases(StackCases):
 
     def _stack_snapshot(self, name: str) -> _StackSnapshot | None:
         """Everything the store holds for one stack (to undo an import), or None if absent."""
-        with self._tx() as tx:
+        with self._uow.transaction() as tx:
             stack = tx.get_stack(name)
             if stack is None:
                 return None
@@ -834,7 +883,7 @@ class ManifestCases(StackCases):
 
     def _restore_stack(self, name: str, snapshot: _StackSnapshot | None) -> None:
         """Put one stack back as :meth:`_stack_snapshot` saw it (delete it if it was absent)."""
-        with self._tx() as tx:
+        with self._uow.transaction() as tx:
             current = tx.get_stack(name)
             if current is not None:
                 tx.delete_stack(current.id)

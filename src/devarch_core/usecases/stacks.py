@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
@@ -20,11 +20,25 @@ from devarch_core.ports import (
     SealedSecret,
 )
 from devarch_core.secrets import SecretSlot
-from devarch_core.usecases._base import STACK_ENGINE_KEY
-from devarch_core.usecases.apply import ApplyCases, default_holder
-from devarch_core.usecases.instances import without_host_pins
+from devarch_core.usecases._helpers import (
+    STACK_ENGINE_KEY,
+    check_container_name,
+    claim_network,
+    stack_of,
+)
+from devarch_core.usecases.engines import default_holder
+from devarch_core.usecases.rules import refuse_rule_problems, without_host_pins, written_from
 
-__all__ = ["StackCases", "StackSummary"]
+if TYPE_CHECKING:
+    from devarch_core.catalog import Catalog
+    from devarch_core.ports import ConfigFiles
+    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases.apply import ApplyService
+    from devarch_core.usecases.engines import EngineAccess, StackLocks
+    from devarch_core.usecases.keys import KeyService
+
+__all__ = ["StackService", "StackSummary"]
+
 
 @frozen(kw_only=True)
 class StackSummary:
@@ -48,38 +62,61 @@ class StackSummary:
         }
 
 
-class StackCases(ApplyCases):
-    """Stacks: named, isolated groups of instances. (A mixin of :class:`~devarch_core.app.Devarch`.)"""
+class StackService:
+    """Stacks: named, isolated groups of instances.
 
-    # -- stacks -----------------------------------------------------------------------------
+    Ports: the catalog, the store's key (clones re-seal secrets), the engine and the stack lock
+    (delete tears the stack down through :class:`ApplyService`), the config files.
+    """
+
+    def __init__(  # noqa: PLR0913 - the ports it needs, each named
+        self,
+        uow: UnitOfWork,
+        catalog: Catalog,
+        *,
+        keys: KeyService,
+        engines: EngineAccess,
+        locks: StackLocks,
+        applier: ApplyService,
+        config_files: ConfigFiles | None,
+    ) -> None:
+        self._uow = uow
+        self._catalog = catalog
+        self._keys = keys
+        self._engines = engines
+        self._locks = locks
+        self._applier = applier
+        self._config_files = config_files
+
     def create_stack(self, name: str, *, description: str = "", network: str | None = None) -> Stack:
         """Create an empty stack; ``ConflictError`` if the name is taken."""
         naming.validate_name(name, kind="stack")
         description = checked_description(description)
         if network is not None:
             naming.validate_name(network, kind="network")
-        now = self._now()
+        now = self._uow.now()
         stack = Stack(id=uuid.uuid4().hex, name=name, description=description, network=network, created_at=now, updated_at=now)
-        with self._tx() as tx:
+        with self._uow.transaction() as tx:
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
-            self._claim_network(tx, name, network)
+            claim_network(tx, name, network)
             tx.add_stack(stack)
         return stack
 
     def get_stack(self, name: str) -> Stack:
         """One stack."""
-        with self._tx() as tx:
-            return self._stack(tx, name)
+        with self._uow.transaction() as tx:
+            return stack_of(tx, name)
 
     def list_stacks(self, *, with_runtime: bool = True) -> list[StackSummary]:
         """Every stack with instance counts (and running counts when an engine answers)."""
-        with self._tx() as tx:
+        with self._uow.transaction() as tx:
             rows = [(s, tx.list_instances(s.id)) for s in tx.list_stacks()]
         running: dict[str, int] | None = None
-        if with_runtime and self.runtime is not None:
+        runtime = self._engines.runtime
+        if with_runtime and runtime is not None:
             try:
-                containers = self.runtime.list_containers(owned_by(self.owner))
+                containers = runtime.list_containers(owned_by(self._uow.owner))
             except DevarchError:
                 containers = None
             if containers is not None:
@@ -100,8 +137,8 @@ class StackCases(ApplyCases):
 
     def show_stack(self, name: str) -> dict[str, Any]:
         """A stack with its instances, wires and last applied times (plain data)."""
-        with self._tx() as tx:
-            stack = self._stack(tx, name)
+        with self._uow.transaction() as tx:
+            stack = stack_of(tx, name)
             instances = tx.list_instances(stack.id)
             wires = tx.list_wires(stack.id)
             applied = {i.name: tx.get_applied(i.id) for i in instances}
@@ -131,13 +168,13 @@ class StackCases(ApplyCases):
             naming.validate_name(network, kind="network")
         if description is not None:
             description = checked_description(description)
-        with self._tx() as tx:
-            stack = self._stack(tx, name)
-            changes: dict[str, Any] = {"updated_at": self._now()}
+        with self._uow.transaction() as tx:
+            stack = stack_of(tx, name)
+            changes: dict[str, Any] = {"updated_at": self._uow.now()}
             if description is not None:
                 changes["description"] = description
             if network is not None:
-                self._claim_network(tx, name, network)
+                claim_network(tx, name, network)
                 changes["network"] = network
             stack = attrs.evolve(stack, **changes)
             tx.update_stack(stack)
@@ -145,27 +182,15 @@ class StackCases(ApplyCases):
 
     def set_stack_enabled(self, name: str, enabled: bool) -> Stack:
         """Enable or disable a stack (a disabled stack plans to remove its containers)."""
-        with self._tx() as tx:
-            current = self._stack(tx, name)
-            stack = attrs.evolve(current, enabled=enabled, updated_at=self._now())
+        with self._uow.transaction() as tx:
+            current = stack_of(tx, name)
+            stack = attrs.evolve(current, enabled=enabled, updated_at=self._uow.now())
             if enabled and not current.enabled:
                 # Its instances' pins start to count: check them as the plan will.
                 instances = tx.list_instances(stack.id)
-                written = [
-                    self._written(
-                        self.template_for(i),
-                        i.overrides,
-                        stack,
-                        i.name,
-                        instance_id=i.id,
-                        enabled=i.enabled,
-                    )
-                    for i in instances
-                ]
+                written = [written_from(self._catalog, stack, i) for i in instances]
                 names = {i.name for i in instances}
-                self._refuse_rule_problems(
-                    tx, stack, written, names, what=f"cannot enable stack {name}"
-                )
+                refuse_rule_problems(tx, stack, written, names, what=f"cannot enable stack {name}")
             tx.update_stack(stack)
         return stack
 
@@ -178,20 +203,19 @@ class StackCases(ApplyCases):
         ``StackLockedError`` (or waits up to ``lock_timeout`` seconds) and deletes nothing.
         """
         self.get_stack(name)
-        lock = self.lock
-        if lock is None:
+        if self._locks.lock is None:
             self._delete_stack(name, keep_volumes=keep_volumes)
             return
-        with self._stack_lock(name, "devarch stack delete " + default_holder(), lock_timeout):
+        with self._locks.hold(name, "devarch stack delete " + default_holder(), lock_timeout):
             self._delete_stack(name, keep_volumes=keep_volumes)
 
     def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
-        if self.runtime is not None:
-            self._teardown(stack, remove_volumes=not keep_volumes)
-        if self.config_files is not None:
-            self.config_files.remove(stack.name)
-        with self._tx() as tx:
+        if self._engines.runtime is not None:
+            self._applier.teardown(stack, remove_volumes=not keep_volumes)
+        if self._config_files is not None:
+            self._config_files.remove(stack.name)
+        with self._uow.transaction() as tx:
             tx.delete_stack(stack.id)
             if tx.get_meta(STACK_ENGINE_KEY + stack.id):
                 tx.set_meta(STACK_ENGINE_KEY + stack.id, "")
@@ -206,12 +230,12 @@ class StackCases(ApplyCases):
         naming.validate_name(name, kind="stack")
         if description is not None:
             description = checked_description(description)
-        with self._tx() as tx:
-            src = self._stack(tx, source)
+        with self._uow.transaction() as tx:
+            src = stack_of(tx, source)
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
-            self._claim_network(tx, name, None)
-            now = self._now()
+            claim_network(tx, name, None)
+            now = self._uow.now()
             new = attrs.evolve(
                 src,
                 id=uuid.uuid4().hex,
@@ -225,7 +249,7 @@ class StackCases(ApplyCases):
             id_map = {}
             copies = []
             for inst in tx.list_instances(src.id):
-                self._check_container_name(tx, name, inst.name)
+                check_container_name(tx, name, inst.name)
                 # Host ports are store-wide: the clone gets its own (as `instance duplicate` does).
                 copy = attrs.evolve(
                     inst,
@@ -239,35 +263,25 @@ class StackCases(ApplyCases):
                 tx.add_instance(copy)
                 copies.append(copy)
                 id_map[inst.id] = copy.id
-            written = [
-                self._written(
-                    self.template_for(c),
-                    c.overrides,
-                    new,
-                    c.name,
-                    instance_id=c.id,
-                    enabled=c.enabled,
-                )
-                for c in copies
-            ]
-            self._refuse_rule_problems(
+            refuse_rule_problems(
                 tx,
                 new,
-                written,
+                [written_from(self._catalog, new, c) for c in copies],
                 {c.name for c in copies},
                 what=f"cannot clone stack {source} as {name}",
             )
             for wire in tx.list_wires(src.id):
                 tx.put_wire(new.id, wire)
+            box = self._keys.box
             for sealed in tx.list_secrets(src.id):
-                value = self.secrets.open(SecretSlot(src.id, sealed.instance_id, sealed.name), sealed.sealed)
+                value = box.open(SecretSlot(src.id, sealed.instance_id, sealed.name), sealed.sealed)
                 new_id = id_map[sealed.instance_id]
                 tx.put_secret(
                     SealedSecret(
                         stack_id=new.id,
                         instance_id=new_id,
                         name=sealed.name,
-                        sealed=self._seal(
+                        sealed=self._keys.seal(
                             tx, SecretSlot(new.id, new_id, sealed.name), value.reveal()
                         ),
                     )

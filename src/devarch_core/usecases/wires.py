@@ -1,32 +1,33 @@
-"""Wire use cases: explicit wires and the wiring graph."""
+"""Wire use cases: explicit wires between instances (automatic ones are computed at plan)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from devarch_core.errors import (
-    NotFoundError,
-    ValidationError,
-)
+from devarch_core.errors import NotFoundError, ValidationError
 from devarch_core.model import Wire
-from devarch_core.usecases.instances import InstanceCases
+from devarch_core.usecases._helpers import instance_of, stack_of, template_for
 
 if TYPE_CHECKING:
+    from devarch_core.catalog import Catalog
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
+    from devarch_core.usecases._helpers import UnitOfWork
 
-__all__ = ["WireCases"]
+__all__ = ["WireService"]
 
 
+class WireService:
+    """Explicit wires between instances (ports: the catalog, for the templates' contracts)."""
 
-class WireCases(InstanceCases):
-    """Explicit wires between instances. (A mixin of :class:`~devarch_core.app.Devarch`.)"""
+    def __init__(self, uow: UnitOfWork, catalog: Catalog) -> None:
+        self._uow = uow
+        self._catalog = catalog
 
-    # -- wires ------------------------------------------------------------------------------
     def list_wires(self, stack: str) -> list[Wire]:
         """A stack's explicit wires."""
-        with self._tx() as tx:
-            return tx.list_wires(self._stack(tx, stack).id)
+        with self._uow.transaction() as tx:
+            return tx.list_wires(stack_of(tx, stack).id)
 
     def add_wire(
         self,
@@ -42,34 +43,45 @@ class WireCases(InstanceCases):
         ``provider=None`` leaves an optional import unwired on purpose; a required import is
         refused (``ValidationError``).
         """
-        with self._tx() as tx:
-            st = self._stack(tx, stack)
-            cons = self._instance(tx, st, consumer)
+        with self._uow.transaction() as tx:
+            st = stack_of(tx, stack)
+            cons = instance_of(tx, st, consumer)
             if provider is None:
                 return self._leave_unwired(tx, st, cons, import_name, export)
-            prov = self._instance(tx, st, provider)
+            prov = instance_of(tx, st, provider)
             if cons.id == prov.id:
                 raise ValidationError(f"{consumer} cannot be wired to itself", what="invalid wire")
-            imp = next((i for i in self.template_for(cons).imports if i.name == import_name), None)
+            imports = template_for(self._catalog, cons).imports
+            imp = next((i for i in imports if i.name == import_name), None)
             if imp is None:
-                names = ", ".join(i.name for i in self.template_for(cons).imports) or "none"
-                raise NotFoundError("import", f"{consumer}.{import_name}", hint=f"imports of {consumer}: {names}")
-            exports = [e for e in self.template_for(prov).exports if e.type == imp.type and (export is None or e.name == export)]
+                names = ", ".join(i.name for i in imports) or "none"
+                raise NotFoundError(
+                    "import", f"{consumer}.{import_name}", hint=f"imports of {consumer}: {names}"
+                )
+            exports = [
+                e
+                for e in template_for(self._catalog, prov).exports
+                if e.type == imp.type and (export is None or e.name == export)
+            ]
             if not exports:
                 raise ValidationError(
-                    f"{provider} exports no {imp.type!r} contract" + (f" named {export!r}" if export else ""),
+                    f"{provider} exports no {imp.type!r} contract"
+                    + (f" named {export!r}" if export else ""),
                     what="invalid wire",
                 )
-            wire = Wire(consumer=consumer, import_name=import_name, provider=provider, export_name=export)
+            wire = Wire(
+                consumer=consumer, import_name=import_name, provider=provider, export_name=export
+            )
             tx.put_wire(st.id, wire)
         return wire
 
     def _leave_unwired(
         self, tx: StoreSession, st: Stack, cons: Instance, import_name: str, export: str | None
     ) -> Wire:
-        imp = next((i for i in self.template_for(cons).imports if i.name == import_name), None)
+        imports = template_for(self._catalog, cons).imports
+        imp = next((i for i in imports if i.name == import_name), None)
         if imp is None:
-            names = ", ".join(i.name for i in self.template_for(cons).imports) or "none"
+            names = ", ".join(i.name for i in imports) or "none"
             hint = f"imports of {cons.name}: {names}"
             raise NotFoundError("import", f"{cons.name}.{import_name}", hint=hint)
         if export is not None:
@@ -90,6 +102,6 @@ class WireCases(InstanceCases):
 
     def remove_wire(self, stack: str, consumer: str, import_name: str) -> None:
         """Drop an explicit wire (auto-wiring applies again)."""
-        with self._tx() as tx:
-            if not tx.delete_wire(self._stack(tx, stack).id, consumer, import_name):
+        with self._uow.transaction() as tx:
+            if not tx.delete_wire(stack_of(tx, stack).id, consumer, import_name):
                 raise NotFoundError("wire", f"{stack}: {consumer}.{import_name}")
