@@ -11,10 +11,8 @@ holds no rule of its own. See docs/architecture.md#layers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
@@ -30,6 +28,8 @@ from devarch_core.usecases.stacks import StackService, StackSummary
 from devarch_core.usecases.wires import WireService
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from contextlib import AbstractContextManager
     from types import TracebackType
 
     from devarch_core.catalog import Catalog
@@ -81,7 +81,7 @@ class Devarch:
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
 
-    def __init__(  # noqa: PLR0913 - every adapter and setting by keyword
+    def __init__(
         self,
         *,
         store: Store,
@@ -189,7 +189,7 @@ class Devarch:
             seen.add(id(adapter))
             closer()
 
-    def __enter__(self) -> Devarch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -220,7 +220,7 @@ class Devarch:
         return self._engines.stack_engine(name)
 
     def _require_runtime(self) -> Runtime:
-        """The runtime, or ``EngineError`` saying how to configure one (the pytest plugin's guard)."""
+        """The runtime, or ``EngineError`` saying how to configure one (the plugin's guard)."""
         return self._engines.require()
 
     def locked(
@@ -266,7 +266,7 @@ class Devarch:
     def delete_stack(
         self, name: str, *, keep_volumes: bool = False, lock_timeout: float | None = None
     ) -> None:
-        """Delete a stack: its containers, network and volumes (with an engine), then its definition.
+        """Delete a stack: its containers, network, volumes (with an engine), then its definition.
 
         Runs under the stack's lock, like apply and down: while an apply runs it fails at once with
         ``StackLockedError`` (or waits up to ``lock_timeout`` seconds) and deletes nothing.
@@ -335,7 +335,10 @@ class Devarch:
         return self._instances.set_overrides(stack, name, delta)
 
     def unset_override(self, stack: str, name: str, field: str) -> Instance:
-        """Drop one override so the field inherits again (``environment.FOO``, ``ports.5432/tcp``, ``image``)."""
+        """Drop one override so the field inherits again.
+
+        ``field`` is a path such as ``environment.FOO``, ``ports.5432/tcp`` or ``image``.
+        """
         return self._instances.unset_override(stack, name, field)
 
     def remove_instance(self, stack: str, name: str) -> None:
@@ -351,7 +354,7 @@ class Devarch:
         return self._instances.rename_instance(stack, name, new_name)
 
     def effective(self, stack: str, name: str) -> EffectiveConfig:
-        """An instance's effective config: template + wires + overrides, each value with its source."""
+        """An instance's effective config: template + wires + overrides, each with its source."""
         return self._instances.effective(stack, name)
 
     # -- wires -------------------------------------------------------------------------------
@@ -464,7 +467,7 @@ class Devarch:
         return self._applier.apply(stack, plan, lock_timeout=lock_timeout, holder=holder)
 
     def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
-        """Remove a stack's containers and network (and named volumes if asked); keep its definition.
+        """Remove a stack's containers and network (and named volumes if asked), not its definition.
 
         Returns how many containers were removed (:meth:`down_report` says what exactly).
         """
@@ -486,7 +489,7 @@ class Devarch:
 
     # -- manifests ---------------------------------------------------------------------------
     def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
-        """A stack as a manifest: overrides only, explicit wires, host port pins, secrets as placeholders."""
+        """A stack as a manifest: overrides, explicit wires, host port pins, secret placeholders."""
         return self._manifests.export_manifest(stack, digests=digests)
 
     def export_yaml(self, stack: str, *, digests: bool = False) -> str:
@@ -539,7 +542,7 @@ class Devarch:
         return self._manifests.import_yaml(text, origin=origin, **options)
 
     def lock_stack(self, stack: str) -> Lockfile:
-        """The lockfile of a stack as it is now: template hashes, images (with engine ids), host ports."""
+        """The stack's lockfile as it is now: template hashes, images (engine ids), host ports."""
         return self._manifests.lock_stack(stack)
 
     def check_lock(self, stack: str, lockfile: Lockfile) -> list[str]:

@@ -319,7 +319,7 @@ def _arm_crash(
         if step == "after-switch":
             raise Crash
 
-    def resealed(self: Devarch, new_key: bytes) -> int:
+    def resealed(self: key_service.KeyService, new_key: bytes) -> int:
         if step == "mid-reseal":
             real = store.transaction
             monkeypatch.setattr(store, "transaction", lambda: _CrashingTx(real()))

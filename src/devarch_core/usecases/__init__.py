@@ -1,4 +1,6 @@
-"""The use cases: plain services, one module per area, composed by :class:`~devarch_core.app.Devarch`.
+"""The use cases: plain services, one module per area, composed by the facade.
+
+:class:`~devarch_core.app.Devarch` builds them and delegates to them.
 
 - ``stacks``: create, list, show, update, enable/disable, delete, clone
 - ``instances``: add, overrides (set/unset), duplicate, rename, remove; effective config

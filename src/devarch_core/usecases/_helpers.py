@@ -6,7 +6,6 @@ Plain functions and one small class (:class:`UnitOfWork`); no service inherits f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,8 @@ from devarch_core.errors import ConflictError, NotFoundError, ValidationError
 from devarch_core.secrets import SecretSlot
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from devarch_core.catalog import Catalog
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import Clock, Store, StoreSession

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,8 @@ from devarch_core.usecases.engines import default_holder, holder_of
 from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
     from devarch_core.model import Stack
     from devarch_core.ports import Clock, ConfigFiles, Reporter, Runtime
     from devarch_core.usecases._helpers import UnitOfWork
@@ -116,7 +117,7 @@ class DownResult:
 class ApplyService:
     """Apply, down and status (ports: the engine, the stack lock, config files, clock, reporter)."""
 
-    def __init__(  # noqa: PLR0913 - the ports it needs, each named
+    def __init__(
         self,
         uow: UnitOfWork,
         planner: PlanService,

@@ -7,10 +7,10 @@ services the plan, apply and stack services are given.
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,8 @@ from devarch_core.errors import ApplyError, EngineError
 from devarch_core.usecases._helpers import STACK_ENGINE_KEY, stack_of
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
     from devarch_core.engine import EngineInfo
     from devarch_core.model import Stack
     from devarch_core.ports import Runtime, StackLock
@@ -29,8 +31,6 @@ __all__ = ["EngineAccess", "StackLocks", "default_holder", "holder_of"]
 
 def default_holder() -> str:
     """A description of this process for lock messages."""
-    import getpass  # noqa: PLC0415
-
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

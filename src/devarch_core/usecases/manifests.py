@@ -30,9 +30,9 @@ from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manife
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.planning import Action, FieldChange, Plan
 from devarch_core.secrets import Secret, SecretSlot
+from devarch_core.usecases import rules
 from devarch_core.usecases._helpers import network_problem, stack_of, template_for
 from devarch_core.usecases.planner import refuse_plan_errors
-from devarch_core.usecases import rules
 from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class ManifestService:
     manifest are sealed). Init plans and applies through the plan and apply services.
     """
 
-    def __init__(  # noqa: PLR0913 - the ports and services it needs, each named
+    def __init__(
         self,
         uow: UnitOfWork,
         catalog: Catalog,

@@ -7,7 +7,6 @@ runs. See docs/architecture.md#data-path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -35,6 +34,8 @@ from devarch_core.usecases.rules import all_allocations
 from devarch_core.wiring import ResolvedWire, WiringNode, solve_wiring, wiring_graph
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from devarch_core.catalog import Catalog
     from devarch_core.engine import ContainerInfo, ContainerSpec
     from devarch_core.model import Instance, PortAllocation, Stack
@@ -93,7 +94,7 @@ class PlanService:
     (their host paths), the port probe and the secret box (keyed hashes of secrets).
     """
 
-    def __init__(  # noqa: PLR0913 - the ports it needs, each named
+    def __init__(
         self,
         uow: UnitOfWork,
         catalog: Catalog,
@@ -127,8 +128,11 @@ class PlanService:
                 fields[f"environment.{name}"] = self._box.keyed_hash(value.reveal())
         return fields
 
-    def desired(self, stack_name: str, *, observe: bool = True) -> Desired:  # noqa: C901
-        """Desired state; without ``observe`` (compose previews) the engine and host are not asked."""
+    def desired(self, stack_name: str, *, observe: bool = True) -> Desired:
+        """The stack's desired state.
+
+        Without ``observe`` (compose previews) the engine and the host are not asked.
+        """
         runtime = self._engines.require() if observe else None
         owner = self._uow.owner
         with self._uow.transaction() as tx:
@@ -181,13 +185,17 @@ class PlanService:
                 )
             except ValidationError as exc:
                 diagnostics.append(
-                    PlanDiagnostic(severity="error", code="invalid", instance=name, message=str(exc))
+                    PlanDiagnostic(
+                        severity="error", code="invalid", instance=name, message=str(exc)
+                    )
                 )
                 continue
             files = [[f.path, f.mode, f.content] for f in eff.service.config_files]
             config_hash = spec_hash(spec, self._box.keyed_hash, extra=files)
             spec = attrs.evolve(spec, labels={**spec.labels, naming.LABEL_CONFIG_HASH: config_hash})
-            new_ports = {a.key: a.host_port for i_id, a in resolution.new if i_id == eff.instance_id}
+            new_ports = {
+                a.key: a.host_port for i_id, a in resolution.new if i_id == eff.instance_id
+            }
             items.append(
                 DesiredInstance(
                     effective=eff,
@@ -319,7 +327,11 @@ class PlanService:
         return diagnostics, tuple(sorted(old))
 
     def _volume_ownership(
-        self, runtime: Runtime, stack: Stack, items: Iterable[DesiredInstance], mine: Mapping[str, str]
+        self,
+        runtime: Runtime,
+        stack: Stack,
+        items: Iterable[DesiredInstance],
+        mine: Mapping[str, str],
     ) -> list[PlanDiagnostic]:
         """Named volumes the stack would mount that exist and belong to another owner."""
         wanted = {
@@ -353,9 +365,13 @@ class PlanService:
             ),
         )
 
-    def _resource_diagnostics(self, runtime: Runtime, effective: Mapping[str, EffectiveConfig]) -> list[PlanDiagnostic]:
+    def _resource_diagnostics(
+        self, runtime: Runtime, effective: Mapping[str, EffectiveConfig]
+    ) -> list[PlanDiagnostic]:
         """Warnings for limits the engine cannot enforce and CPU limits above the host's CPUs."""
-        wanted = {name: eff.service.resources for name, eff in effective.items() if eff.service.resources}
+        wanted = {
+            name: eff.service.resources for name, eff in effective.items() if eff.service.resources
+        }
         if not wanted:
             return []
         info = self._engines.info(runtime)
@@ -368,7 +384,10 @@ class PlanService:
                             severity="warning",
                             code="limit-not-enforced",
                             instance=name,
-                            message=f"{name}: {info.engine} cannot enforce {field} here; it is recorded but has no effect",
+                            message=(
+                                f"{name}: {info.engine} cannot enforce {field} here; it is "
+                                "recorded but has no effect"
+                            ),
                         )
                     )
             for field in ("cpu_limit", "cpu_reservation"):
@@ -381,8 +400,10 @@ class PlanService:
                             severity="error" if refused else "warning",
                             code="cpus-above-host",
                             instance=name,
-                            message=f"{name}: {field} {value} is more than the {info.cpus} CPUs of the engine's host"
-                            + ("; Docker refuses it" if refused else ""),
+                            message=(
+                                f"{name}: {field} {value} is more than the {info.cpus} CPUs of "
+                                "the engine's host" + ("; Docker refuses it" if refused else "")
+                            ),
                         )
                     )
         return found
@@ -411,29 +432,47 @@ class PlanService:
         return self.make_plan(self.desired(stack))
 
     # -- compose and graph -------------------------------------------------------------------
-    def compose(self, stack: str, instance: str | None = None, *, reveal_secrets: bool = False, project: str | None = None) -> str:
+    def compose(
+        self,
+        stack: str,
+        instance: str | None = None,
+        *,
+        reveal_secrets: bool = False,
+        project: str | None = None,
+    ) -> str:
         """The stack (or one instance) as a Compose file with the same names devarch uses.
 
         Secrets are ``***`` unless ``reveal_secrets`` (then the file holds plaintext: handle it
         like the secret it is). Host ports are the ones devarch allocated or would allocate.
         """
         desired = self.desired(stack, observe=False)
-        errors = [d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"]
+        errors = [
+            d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"
+        ]
         if errors and all(d.code in PORT_CLASH_CODES for d in errors):
             raise PortConflictError(
                 [Problem("", d.message) for d in errors], what=f"cannot render stack {stack}"
             )
         if errors:
-            raise WiringError(f"cannot render stack {stack}: " + "; ".join(d.message for d in errors))
+            raise WiringError(
+                f"cannot render stack {stack}: " + "; ".join(d.message for d in errors)
+            )
         items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)
         labels = network_labels(desired.stack.name, desired.stack.id, self._uow.owner)
         if instance is not None:
             item = next((i for i in items if i.name == instance), None)
             if item is None:
                 raise NotFoundError("enabled instance", f"{stack}/{instance}")
-            return render_instance(item, network_labels=labels, project=project, reveal_secrets=reveal_secrets)
+            return render_instance(
+                item, network_labels=labels, project=project, reveal_secrets=reveal_secrets
+            )
         return render_compose(
-            desired.stack.name, desired.stack.network_name, items, network_labels=labels, project=project, reveal_secrets=reveal_secrets
+            desired.stack.name,
+            desired.stack.network_name,
+            items,
+            network_labels=labels,
+            project=project,
+            reveal_secrets=reveal_secrets,
         )
 
     def graph(self, stack: str, *, fmt: str = "mermaid") -> str:

@@ -108,8 +108,7 @@ def resolve_stack(
     by_name = {i.name: i for i in instances}
     active = [i.name for i in instances if i.enabled and stack.enabled]
     declared = {
-        name: declared_depends_on(templates[name], by_name[name].overrides, name)
-        for name in active
+        name: declared_depends_on(templates[name], by_name[name].overrides, name) for name in active
     }
     nodes = [
         WiringNode(

@@ -6,7 +6,6 @@ plan calls the same rule functions (``dependency_problems``, ``pin_conflicts``..
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -21,6 +20,8 @@ from devarch_core.usecases._helpers import template_for
 from devarch_core.wiring import dependency_problems
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+
     from devarch_core.catalog import Catalog
     from devarch_core.overrides import Overrides
     from devarch_core.ports import StoreSession
@@ -83,7 +84,7 @@ def without_host_pins(overrides: Overrides) -> Overrides:
 
 
 def split_secrets(template: Template, overrides: Overrides) -> tuple[Overrides, dict[str, str]]:
-    """Move values of secret variables out of the overrides (they are sealed in the store instead)."""
+    """Move values of secret variables out of the overrides (they are sealed in the store)."""
     secret_names = set(template.secrets) | set(overrides.secrets)
     plain = {k: v for k, v in overrides.environment.items() if k in secret_names and v is not None}
     if not plain:
@@ -193,7 +194,11 @@ def _port_requests(
             continue
         keys.add(port.key)
         index = next(
-            (i for i, p in enumerate(w.overrides.ports) if p.key == port.key and p.host is not None),
+            (
+                i
+                for i, p in enumerate(w.overrides.ports)
+                if p.key == port.key and p.host is not None
+            ),
             None,
         )
         paths[(w.name, port.key)] = (

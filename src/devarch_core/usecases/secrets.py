@@ -29,8 +29,10 @@ class SecretService:
         self._uow = uow
         self._keys = keys
 
-    def put(self, tx: StoreSession, stack: Stack, instance: Instance, name: str, value: str) -> None:
-        """Seal ``value`` for its slot and store the ciphertext (the only way secrets are written)."""
+    def put(
+        self, tx: StoreSession, stack: Stack, instance: Instance, name: str, value: str
+    ) -> None:
+        """Seal ``value`` for its slot and store the ciphertext (the only way to write a secret)."""
         slot = SecretSlot(stack.id, instance.id, name)
         sealed = self._keys.seal(tx, slot, value)
         tx.put_secret(
@@ -47,7 +49,9 @@ class SecretService:
             )
         return opened
 
-    def open_instance(self, tx: StoreSession, stack: Stack, instance: Instance) -> dict[str, Secret]:
+    def open_instance(
+        self, tx: StoreSession, stack: Stack, instance: Instance
+    ) -> dict[str, Secret]:
         """The secrets of one instance, opened: variable -> value."""
         return {
             sealed.name: self._keys.box.open(

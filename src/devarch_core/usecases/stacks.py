@@ -69,7 +69,7 @@ class StackService:
     (delete tears the stack down through :class:`ApplyService`), the config files.
     """
 
-    def __init__(  # noqa: PLR0913 - the ports it needs, each named
+    def __init__(
         self,
         uow: UnitOfWork,
         catalog: Catalog,
