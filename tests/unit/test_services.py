@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core import usecases
 from devarch_core.app import Devarch
+from devarch_core.errors import StoreError
 from devarch_core.merge import resolve
 from devarch_core.model import Instance, Stack
 from devarch_core.overrides import Overrides
@@ -187,9 +188,11 @@ def test_close_closes_the_store_runtime_and_lock_once(catalog: Catalog) -> None:
 
 
 def test_close_skips_adapters_without_close(catalog: Catalog) -> None:
-    """The fakes have no ``close``: closing a facade built on them is harmless."""
+    """The fake runtime and lock have no ``close``: only the store is closed."""
     devarch = fake_devarch(catalog)
     devarch.close()
+    with pytest.raises(StoreError, match="closed"), devarch.store.transaction():
+        pass
 
 
 def test_the_facade_is_a_context_manager_that_closes_on_exit(catalog: Catalog) -> None:

@@ -176,10 +176,7 @@ class _Context:
         if self._reporter is not None:
             self._reporter.close()
         if self._devarch is not None:
-            for part in (self._devarch.runtime, self._devarch.store):
-                close = getattr(part, "close", None)
-                if callable(close):
-                    close()
+            self._devarch.close()
 
 
 Handler = Callable[[_Context, argparse.Namespace], int | None]
