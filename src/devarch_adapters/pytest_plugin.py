@@ -623,9 +623,7 @@ def _finish_run(options: _Options, run_id: str) -> None:
 
 
 def _close(devarch: Devarch) -> None:
-    close = getattr(devarch.store, "close", None)
-    if callable(close):
-        close()
+    devarch.close()
 
 
 def _load_manifest(options: _Options) -> Manifest:
