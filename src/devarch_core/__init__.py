@@ -23,6 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
+    from devarch_core._svg import SvgGraph
     from devarch_core.app import (
         ApplyResult,
         Devarch,
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         ServiceSpec,
         VolumeSpec,
     )
+    from devarch_core.status import StatusReport
     from devarch_core.template import Export, Import, Template
     from devarch_core.usecases.manifests import ImportResult
     from devarch_core.wiring import WiringPlan, solve_wiring, wiring_graph
@@ -160,9 +162,11 @@ __all__ = [
     "StackLockedError",
     "StackSummary",
     "StalePlanError",
+    "StatusReport",
     "Store",
     "StoreError",
     "StoreSession",
+    "SvgGraph",
     "SystemClock",
     "Template",
     "TemplateError",
@@ -246,9 +250,11 @@ _LAZY: dict[str, str] = {
     "StackLockedError": "devarch_core.errors",
     "StackSummary": "devarch_core.app",
     "StalePlanError": "devarch_core.errors",
+    "StatusReport": "devarch_core.status",
     "Store": "devarch_core.ports",
     "StoreError": "devarch_core.errors",
     "StoreSession": "devarch_core.ports",
+    "SvgGraph": "devarch_core._svg",
     "SystemClock": "devarch_core.app",
     "Template": "devarch_core.template",
     "TemplateError": "devarch_core.errors",
