@@ -144,12 +144,19 @@ def plan_markdown(plan: Plan) -> str:
 
 
 # -- status --------------------------------------------------------------------------------------
-_STATUS_HEADERS = ("instance", "container", "enabled", "state", "health", "ports")
+_STATUS_HEADERS = ("instance", "container", "state", "health", "ports")
 
 
 def _status_rows(rows: Sequence[InstanceStatus]) -> list[Row]:
+    # like the CLI's table: a disabled instance says so in its state
     return [
-        (s.instance, s.container, s.enabled, s.state, s.health, ", ".join(s.ports) or "-")
+        (
+            s.instance,
+            s.container,
+            s.state if s.enabled or s.state.startswith("orphan") else f"{s.state} (disabled)",
+            s.health,
+            ", ".join(s.ports) or "-",
+        )
         for s in rows
     ]
 

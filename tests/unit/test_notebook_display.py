@@ -233,3 +233,13 @@ def test_an_empty_stack_draws_a_valid_svg(catalog):
     d.create_stack("empty")
     root = parse_svg(d.graph("empty", fmt="svg").svg)
     assert "(no instances)" in [t.text for t in root.iter(f"{SVG}text")]
+
+
+def test_status_table_marks_a_disabled_instance_like_the_cli(devarch):
+    """A disabled instance's state reads ``... (disabled)`` in the notebook table, as in the CLI."""
+    devarch.apply("shop")
+    devarch.update_instance("shop", "cache", enabled=False)
+    devarch.apply("shop")
+    rows = devarch.status("shop")
+    assert "(disabled)" in rows._repr_html_()
+    assert "| cache | devarch-shop-cache | absent (disabled) |" in rows._repr_markdown_()
