@@ -117,7 +117,9 @@ def _median_seconds(code: str, runs: int) -> float:
     timings = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, timeout=60, stdout=subprocess.DEVNULL
+        )
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)
 
@@ -131,3 +133,40 @@ def test_import_time_budget():
     baseline = _median_seconds("pass", 5)
     package = _median_seconds("import devarch_core", 5)
     assert package - baseline < 0.150, f"import devarch_core took {package - baseline:.3f} s"
+
+
+_CLI_HELP = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    from devarch_adapters.cli import main
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(["--help"])
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+
+
+def test_cli_help_loads_no_driver_and_not_the_facade():
+    """``devarch --help`` imports neither drivers nor yaml/cattrs/rich nor the core's facade."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CLI_HELP], capture_output=True, text=True, check=True, timeout=60
+    )
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    heavy = (*FORBIDDEN, "cattrs", "yaml", "rich", "devarch_core.app", "devarch_adapters.bootstrap")
+    loaded = sorted(
+        name for name in heavy if name in modules or any(m.startswith(name + ".") for m in modules)
+    )
+    assert loaded == []
+
+
+def test_cli_help_time_budget():
+    """``devarch --help`` costs well under 400 ms over a bare interpreter (target: 150 ms).
+
+    Loose for the same reason as the import budget; ``benchmarks/import_time.py`` measures it.
+    """
+    baseline = _median_seconds("pass", 5)
+    code = "from devarch_adapters.cli import main; main(['--help'])"
+    help_time = _median_seconds(
+        f"import contextlib\nwith contextlib.suppress(SystemExit): {code}", 5
+    )
+    assert help_time - baseline < 0.400, f"devarch --help took {help_time - baseline:.3f} s"
