@@ -280,16 +280,18 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401 - the value of any public name
-    """Import a public name from its module on first access and cache it (PEP 562)."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg) from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # type checkers see the imports above; unknown names stay errors there
+
+    def __getattr__(name: str) -> Any:  # noqa: ANN401 - the value of any public name
+        """Import a public name from its module on first access and cache it (PEP 562)."""
+        try:
+            module = _LAZY[name]
+        except KeyError:
+            msg = f"module {__name__!r} has no attribute {name!r}"
+            raise AttributeError(msg) from None
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
