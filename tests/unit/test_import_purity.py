@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import textwrap
@@ -113,7 +112,8 @@ def test_importing_the_package_alone_loads_no_heavy_module():
     assert loaded == []
 
 
-def _median_seconds(code: str, runs: int) -> float:
+def _fastest_seconds(code: str, runs: int) -> float:
+    """The fastest of ``runs`` fresh runs: other jobs on a shared machine only ever add time."""
     timings = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -121,7 +121,7 @@ def _median_seconds(code: str, runs: int) -> float:
             [sys.executable, "-c", code], check=True, timeout=60, stdout=subprocess.DEVNULL
         )
         timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
+    return min(timings)
 
 
 def test_import_time_budget():
@@ -130,8 +130,8 @@ def test_import_time_budget():
     The budget is loose because the suite runs on a shared, loaded machine; the 50 ms target is
     measured by ``benchmarks/import_time.py``.
     """
-    baseline = _median_seconds("pass", 5)
-    package = _median_seconds("import devarch_core", 5)
+    baseline = _fastest_seconds("pass", 5)
+    package = _fastest_seconds("import devarch_core", 5)
     assert package - baseline < 0.150, f"import devarch_core took {package - baseline:.3f} s"
 
 
@@ -164,9 +164,9 @@ def test_cli_help_time_budget():
 
     Loose for the same reason as the import budget; ``benchmarks/import_time.py`` measures it.
     """
-    baseline = _median_seconds("pass", 5)
+    baseline = _fastest_seconds("pass", 5)
     code = "from devarch_adapters.cli import main; main(['--help'])"
-    help_time = _median_seconds(
+    help_time = _fastest_seconds(
         f"import contextlib\nwith contextlib.suppress(SystemExit): {code}", 5
     )
     assert help_time - baseline < 0.400, f"devarch --help took {help_time - baseline:.3f} s"
