@@ -99,6 +99,18 @@ class EffectiveConfig:
             "secrets": sorted(self.secret_env),
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter: field, value and source of every field as a table (secrets ``***``)."""
+        from devarch_core._notebook import effective_html  # noqa: PLC0415 - loaded when displayed
+
+        return effective_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter and Markdown front ends: the same table in Markdown."""
+        from devarch_core._notebook import effective_markdown  # noqa: PLC0415 - loaded when shown
+
+        return effective_markdown(self)
+
 
 def flatten_service(service: ServiceSpec) -> dict[str, Any]:  # noqa: C901, PLR0912 - one step per field
     """Flatten a service into field paths whose values compare and print simply (secrets ``***``).

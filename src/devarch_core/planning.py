@@ -210,6 +210,18 @@ class Plan:
         more = f", {errors} error(s)" if errors else ""
         return f"<Plan {self.stack}: {self.summary()}{more}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the plan as tables (see :mod:`devarch_core._notebook`)."""
+        from devarch_core._notebook import plan_html  # noqa: PLC0415 - loaded when displayed
+
+        return plan_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter and Markdown front ends: the plan as Markdown tables."""
+        from devarch_core._notebook import plan_markdown  # noqa: PLC0415 - loaded when displayed
+
+        return plan_markdown(self)
+
     def summary(self) -> str:
         """``2 to add, 1 to change, 0 to remove, 1 to start``."""
         counts = {kind: sum(1 for a in self.actions if a.action == kind) for kind in _ORDER}

@@ -846,7 +846,7 @@ def _compose(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _graph(ctx: _Context, a: argparse.Namespace) -> None:
-    text = ctx.devarch.graph(a.stack, fmt=a.format)
+    text = str(ctx.devarch.graph(a.stack, fmt=a.format))  # svg: the drawing's document text
     ctx.emit({"stack": a.stack, "format": a.format, "graph": text}, text)
 
 
@@ -1149,7 +1149,7 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p = _leaf(sub, "graph", _graph, "the stack's wiring graph")
     p.add_argument("stack", metavar="STACK")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid")
 
 
 def build_parser() -> argparse.ArgumentParser:

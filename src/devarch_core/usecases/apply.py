@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 from attrs import frozen
@@ -46,12 +46,17 @@ from devarch_core.ports import (
 )
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import Resources
+from devarch_core.status import StatusReport
 from devarch_core.usecases.wires import WireCases
 from devarch_core.wiring import (
     WiringNode,
     solve_wiring,
     wiring_graph,
 )
+
+if TYPE_CHECKING:
+    from devarch_core._svg import SvgGraph
+    from devarch_core.engine import PublishedPort
 
 __all__ = ["ApplyCases", "ApplyResult", "DownResult", "InstanceStatus", "default_holder"]
 
@@ -67,7 +72,15 @@ class InstanceStatus:
     enabled: bool
     state: str
     health: str = "none"
+    #: Published ports as text, ``127.0.0.1:15432->5432/tcp``.
     ports: tuple[str, ...] = ()
+    #: The same ports as numbers (``host_port``, ``container``, ``protocol``, ``host_ip``).
+    host_ports: tuple[PublishedPort, ...] = ()
+
+    def host_port(self, container: int, protocol: str = "tcp") -> int | None:
+        """The host port a container port is published on, or None if it is not published."""
+        ports = (p for p in self.host_ports if (p.container, p.protocol) == (container, protocol))
+        return next((p.host_port for p in ports), None)
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
@@ -762,13 +775,23 @@ class ApplyCases(WireCases):
             desired.stack.name, desired.stack.network_name, items, network_labels=labels, project=project, reveal_secrets=reveal_secrets
         )
 
-    def graph(self, stack: str, *, fmt: str = "mermaid") -> str:
-        """The stack's wiring graph as Mermaid or DOT text."""
+    @overload
+    def graph(self, stack: str, *, fmt: Literal["svg"]) -> SvgGraph: ...
+    @overload
+    def graph(self, stack: str, *, fmt: Literal["mermaid", "dot"] = "mermaid") -> str: ...
+    @overload
+    def graph(self, stack: str, *, fmt: str) -> str | SvgGraph: ...
+    def graph(self, stack: str, *, fmt: str = "mermaid") -> str | SvgGraph:
+        """The stack's wiring graph as Mermaid or DOT text, or an SVG drawing (``fmt="svg"``)."""
         with self._tx() as tx:
             st = self._stack(tx, stack)
             instances = tx.list_instances(st.id)
             nodes = [WiringNode(name=i.name, enabled=i.enabled and st.enabled, template=self.template_for(i)) for i in instances]
             plan = solve_wiring(nodes, tx.list_wires(st.id), stack=st.name)
+        if fmt == "svg":
+            from devarch_core._svg import wiring_svg  # noqa: PLC0415 - only notebooks draw SVG
+
+            return wiring_svg(nodes, plan, stack=st.name)
         return wiring_graph(nodes, plan, fmt=fmt, stack=st.name)  # type: ignore[arg-type]
 
     # -- down / status ----------------------------------------------------------------------
@@ -825,8 +848,11 @@ class ApplyCases(WireCases):
                     tx.delete_applied(inst.id)
         return result
 
-    def status(self, stack: str) -> list[InstanceStatus]:
-        """Each instance's container state, health and published ports."""
+    def status(self, stack: str) -> StatusReport:
+        """Each instance's container state, health and published ports, as a list.
+
+        The wrapping list knows its stack and renders as a table in notebooks.
+        """
         self._require_runtime()
         with self._tx() as tx:
             st = self._stack(tx, stack)
@@ -849,11 +875,12 @@ class ApplyCases(WireCases):
                     state=c.state if c else "absent",
                     health=runtime.health(c.name) if c and c.running else "none",
                     ports=tuple(f"{p.host_ip}:{p.host_port}->{p.container}/{p.protocol}" for p in (c.ports if c else ())),
+                    host_ports=tuple(c.ports) if c else (),
                 )
             )
         for name, c in sorted(observed.items()):
             rows.append(InstanceStatus(instance=c.labels.get(naming.LABEL_INSTANCE_NAME, name), container=name, enabled=False, state=f"orphan ({c.state})"))
-        return rows
+        return StatusReport(rows, stack=st.name)
 
 
 #: Secret forms at least this long are replaced wherever they appear, even inside a longer word
