@@ -96,6 +96,8 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registrat
     conv.register_structure_hook(float, _float)
     conv.register_structure_hook(Decimal, _decimal)
     conv.register_unstructure_hook(Decimal, str)
+    # ``object`` in a plain-data field (``Mapping[str, object]``) means any JSON value, like Any.
+    conv.register_structure_hook_func(lambda t: t is object, lambda value, _: value)
     # A secret never leaves as its value, whatever holds it.
     conv.register_unstructure_hook(Secret, lambda _secret: REDACTED)
     # Tuples (every sequence field of a frozen class) are JSON/YAML lists.
