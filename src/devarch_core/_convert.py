@@ -71,17 +71,37 @@ def _custom(conv: cattrs.Converter, cls: type, hook: Callable[[Any], Any]) -> No
     conv.register_unstructure_hook_func(lambda t: t is cls, hook)
 
 
+def make_dict_unstructure_fn(
+    cls: type, conv: cattrs.Converter, **overrides: Any  # noqa: ANN401 - cattrs' overrides
+) -> Callable[[Any], dict[str, Any]]:
+    """cattrs' generated unstructure function, keys in attribute order.
+
+    cattrs writes the fields it may omit (``omit_if_default``) after all others; devarch's
+    formats keep the documented order, so the keys are put back in attribute order.
+    """
+    import attrs  # noqa: PLC0415
+    from cattrs.gen import make_dict_unstructure_fn as generate  # noqa: PLC0415
+
+    fields_fn = generate(cls, conv, **overrides)
+    order = [
+        getattr(overrides.get(a.name), "rename", None) or a.name
+        for a in attrs.fields(cls)  # type: ignore[misc]
+    ]
+
+    def unstructure(value: object) -> dict[str, Any]:
+        data = fields_fn(value)
+        return {key: data[key] for key in order if key in data}
+
+    return unstructure
+
+
 def _port_sort(key: str) -> tuple[int, str]:
     number, _, proto = key.partition("/")
     return (int(number) if number.isdigit() else 0, proto)
 
 
 def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registration per format
-    from cattrs.gen import (  # noqa: PLC0415
-        make_dict_structure_fn,
-        make_dict_unstructure_fn,
-        override,
-    )
+    from cattrs.gen import make_dict_structure_fn, override  # noqa: PLC0415
 
     from devarch_core import manifest, planning, wiring  # noqa: PLC0415
     from devarch_core.merge import EffectiveConfig  # noqa: PLC0415
@@ -250,6 +270,29 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registrat
     _custom(conv, manifest.InstanceSpec, unstructure_instance)
     _custom(conv, manifest.Manifest, unstructure_manifest)
 
+    # Templates (their canonical data is hashed into the lockfile: the shape must never move).
+    from devarch_core import template  # noqa: PLC0415
+
+    omit = override(omit_if_default=True)
+    conv.register_unstructure_hook(
+        template.Export,
+        make_dict_unstructure_fn(template.Export, conv, port=omit, protocol=omit),
+    )
+    conv.register_unstructure_hook(
+        template.Import,
+        make_dict_unstructure_fn(template.Import, conv, prefix=omit, rename=omit),
+    )
+    conv.register_unstructure_hook(
+        template.Template,
+        make_dict_unstructure_fn(
+            template.Template,
+            conv,
+            description=omit,
+            secrets=omit,
+            origin=override(omit=True),
+        ),
+    )
+
     _custom(conv, EffectiveConfig, _effective_data)
     _configure_results(conv)
 
@@ -274,11 +317,11 @@ def _effective_data(config: Any) -> dict[str, Any]:  # noqa: ANN401 - EffectiveC
 
 def _configure_results(conv: cattrs.Converter) -> None:
     """The CLI's ``--json`` output of use case results."""
-    from cattrs.gen import make_dict_unstructure_fn, override  # noqa: PLC0415
+    from cattrs.gen import override  # noqa: PLC0415
 
     from devarch_core.usecases import apply, manifests, stacks  # noqa: PLC0415
 
-    for cls in (apply.InstanceStatus, apply.DownResult):
+    for cls in (apply.InstanceStatus, apply.DownResult, *_EXTRA_RESULTS):
         conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv))
 
     apply_fields = make_dict_unstructure_fn(apply.ApplyResult, conv)
@@ -289,17 +332,13 @@ def _configure_results(conv: cattrs.Converter) -> None:
         return data
 
     _custom(conv, apply.ApplyResult, unstructure_apply)
-    conv.register_unstructure_hook(
+    import_fields = make_dict_unstructure_fn(
         manifests.ImportResult,
-        make_dict_unstructure_fn(
-            manifests.ImportResult,
-            conv,
-            actions=override(omit=True),
-            warnings=override(omit=True),
-            applied=override(omit=True),
-        ),
+        conv,
+        actions=override(omit=True),
+        warnings=override(omit=True),
+        applied=override(omit=True),
     )
-    import_fields = conv.get_unstructure_hook(manifests.ImportResult)
 
     def unstructure_import(result: manifests.ImportResult) -> dict[str, Any]:
         data = import_fields(result)
@@ -344,6 +383,20 @@ def _configure_results(conv: cattrs.Converter) -> None:
     _custom(conv, stacks.StackSummary, unstructure_summary)
 
 
+#: Result classes outside the core (``devarch_adapters.doctor.Check``) register here, before the
+#: converter is first built, rather than the core importing an adapter.
+_EXTRA_RESULTS: list[type] = []
+
+
+def register_result(cls: type[T]) -> type[T]:
+    """Class decorator: unstructure ``cls`` field by field for ``--json`` output."""
+    _EXTRA_RESULTS.append(cls)
+    if converter.cache_info().currsize:
+        conv = converter()
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv))
+    return cls
+
+
 @functools.cache
 def converter() -> cattrs.Converter:
     """The configured converter (built on first use: importing cattrs is deferred to here)."""
@@ -357,8 +410,6 @@ def converter() -> cattrs.Converter:
 @functools.cache
 def _row_converter() -> cattrs.Converter:
     """Store rows: like :func:`converter`, but a driver's 0/1 is a bool and memoryview bytes."""
-    from cattrs.gen import make_dict_unstructure_fn  # noqa: PLC0415
-
     from devarch_core.model import Wire  # noqa: PLC0415
 
     conv = converter().copy()
