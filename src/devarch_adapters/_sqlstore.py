@@ -435,7 +435,9 @@ class SqlSession:
             sql += " WHERE i.stack_id = ?"
             params = (stack_id,)
         rows = self._d.query(sql + " ORDER BY s.name, i.name, p.container_port, p.protocol", params)
-        return [structure_row(dict(zip(_PORT_FIELDS, r, strict=True)), PortAllocation) for r in rows]
+        return [
+            structure_row(dict(zip(_PORT_FIELDS, r, strict=True)), PortAllocation) for r in rows
+        ]
 
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
         """Insert or replace one allocation; ``PortConflictError`` naming the host port's owner."""

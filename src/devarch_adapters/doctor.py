@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
-from devarch_core import _convert
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core.desired import owned_by
 from devarch_core.errors import DevarchError
 from devarch_core.hostports import holder_command

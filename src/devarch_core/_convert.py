@@ -72,9 +72,11 @@ def _custom(conv: cattrs.Converter, cls: type, hook: Callable[[Any], Any]) -> No
 
 
 def make_dict_unstructure_fn(
-    cls: type, conv: cattrs.Converter, **overrides: Any  # noqa: ANN401 - cattrs' overrides
+    cls: type,
+    conv: cattrs.Converter,
+    **overrides: Any,  # noqa: ANN401 - cattrs' overrides
 ) -> Callable[[Any], dict[str, Any]]:
-    """cattrs' generated unstructure function, keys in attribute order.
+    """Cattrs' generated unstructure function, keys in attribute order.
 
     cattrs writes the fields it may omit (``omit_if_default``) after all others; devarch's
     formats keep the documented order, so the keys are put back in attribute order.
@@ -82,11 +84,8 @@ def make_dict_unstructure_fn(
     import attrs  # noqa: PLC0415
     from cattrs.gen import make_dict_unstructure_fn as generate  # noqa: PLC0415
 
-    fields_fn = generate(cls, conv, **overrides)
-    order = [
-        getattr(overrides.get(a.name), "rename", None) or a.name
-        for a in attrs.fields(cls)  # type: ignore[misc]
-    ]
+    fields_fn: Callable[[Any], dict[str, Any]] = generate(cls, conv, **overrides)
+    order = [getattr(overrides.get(a.name), "rename", None) or a.name for a in attrs.fields(cls)]
 
     def unstructure(value: object) -> dict[str, Any]:
         data = fields_fn(value)
@@ -100,7 +99,7 @@ def _port_sort(key: str) -> tuple[int, str]:
     return (int(number) if number.isdigit() else 0, proto)
 
 
-def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registration per format
+def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one registration per format
     from cattrs.gen import make_dict_structure_fn, override  # noqa: PLC0415
 
     from devarch_core import manifest, planning, wiring  # noqa: PLC0415
@@ -134,7 +133,8 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registrat
         omit = _OMIT_DEFAULTS.get(cls.__name__, ())
         overrides = {name: override(omit_if_default=True) for name in omit}
         conv.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+            cls,
+            make_dict_unstructure_fn(cls, conv, **overrides),
         )
         conv.register_structure_hook(
             cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
@@ -172,9 +172,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registrat
     )
     conv.register_unstructure_hook(
         wiring.Diagnostic,
-        make_dict_unstructure_fn(
-            wiring.Diagnostic, conv, import_name=override(rename="import")
-        ),
+        make_dict_unstructure_fn(wiring.Diagnostic, conv, import_name=override(rename="import")),
     )
     conv.register_unstructure_hook(
         wiring.WiringPlan,
@@ -273,22 +271,22 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: PLR0915 - one registrat
     # Templates (their canonical data is hashed into the lockfile: the shape must never move).
     from devarch_core import template  # noqa: PLC0415
 
-    omit = override(omit_if_default=True)
+    omit_default = override(omit_if_default=True)
     conv.register_unstructure_hook(
         template.Export,
-        make_dict_unstructure_fn(template.Export, conv, port=omit, protocol=omit),
+        make_dict_unstructure_fn(template.Export, conv, port=omit_default, protocol=omit_default),
     )
     conv.register_unstructure_hook(
         template.Import,
-        make_dict_unstructure_fn(template.Import, conv, prefix=omit, rename=omit),
+        make_dict_unstructure_fn(template.Import, conv, prefix=omit_default, rename=omit_default),
     )
     conv.register_unstructure_hook(
         template.Template,
         make_dict_unstructure_fn(
             template.Template,
             conv,
-            description=omit,
-            secrets=omit,
+            description=omit_default,
+            secrets=omit_default,
             origin=override(omit=True),
         ),
     )
@@ -414,7 +412,7 @@ def _row_converter() -> cattrs.Converter:
 
     conv = converter().copy()
     conv.register_structure_hook(bool, lambda value, _: bool(value))
-    conv.register_structure_hook(bytes, lambda value, _: bytes(value))  # type: ignore[arg-type]
+    conv.register_structure_hook(bytes, lambda value, _: bytes(value))
     # A row keeps the attribute names (the manifest's ``import``/``export`` are a file format).
     conv.register_unstructure_hook(Wire, make_dict_unstructure_fn(Wire, conv))
     return conv
@@ -428,9 +426,9 @@ def unstructure(value: object) -> Any:  # noqa: ANN401 - plain data of any shape
 def problems_of(exc: BaseException) -> list[Problem]:
     """Every leaf error of a cattrs structuring error, each with its path (``actions[0].field``)."""
     from cattrs import BaseValidationError  # noqa: PLC0415
-    from cattrs.errors import ForbiddenExtraKeysError  # noqa: PLC0415
     from cattrs.errors import (  # noqa: PLC0415
         AttributeValidationNote,
+        ForbiddenExtraKeysError,
         IterableValidationNote,
     )
 
@@ -455,8 +453,10 @@ def problems_of(exc: BaseException) -> list[Problem]:
                     step = path
                 walk(inner, step, None if note is None else note.type)
         elif isinstance(error, ForbiddenExtraKeysError):
-            for key in sorted(error.extra_fields):
-                found.append(Problem(f"{path}.{key}" if path else key, "unknown key"))
+            found.extend(
+                Problem(f"{path}.{key}" if path else key, "unknown key")
+                for key in sorted(error.extra_fields)
+            )
         elif isinstance(error, KeyError):
             found.append(Problem(path, "required"))
         else:
@@ -475,9 +475,9 @@ def _message(error: BaseException, expected: object) -> str:
         choices = ", ".join(repr(c) for c in getattr(expected, "__args__", ()))
         return f"expected one of {choices}"
     is_class = isinstance(expected, type) and attrs.has(expected)
-    if is_class or origin in (dict, Mapping) or expected in (dict, Mapping):
-        if isinstance(error, TypeError | AttributeError):
-            return "expected a mapping"
+    is_mapping = is_class or origin in (dict, Mapping) or expected in (dict, Mapping)
+    if is_mapping and isinstance(error, TypeError | AttributeError):
+        return "expected a mapping"
     return str(error) or type(error).__name__
 
 

@@ -455,7 +455,7 @@ class Lockfile:
                 f"this devarch reads {LOCK_FORMAT}",
             )
         stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""
-        instances = {}
+        instances: dict[str, dict[str, Any]] = {}
         for name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
             path = f"instances.{name}"
             entry = expect_mapping(body, path, problems)
@@ -477,14 +477,19 @@ class Lockfile:
                 fields[key] = scalar(entry.get(key), join(path, key), problems, str, "text") or ""
                 if not fields[key]:
                     problems.add(join(path, key), "required")
-            instances[str(name)] = LockedInstance(
-                image_digest=scalar(
+            instances[str(name)] = {
+                **fields,
+                "image_digest": scalar(
                     entry.get("image_digest"), join(path, "image_digest"), problems, str, "a digest"
                 ),
-                ports=ports,
-                **fields,
-            )
-        problems.raise_if_any(ManifestError, what=f"invalid lockfile {origin}")
-        return cls(
-            stack=stack, manifest_hash=str(raw.get("manifest_hash", "")), instances=instances
-        )
+                "ports": ports,
+            }
+        what = f"invalid lockfile {origin}"
+        problems.raise_if_any(ManifestError, what=what)
+        # Validated above with the lockfile's own messages; the converter builds the values.
+        data = {
+            "stack": stack,
+            "manifest_hash": str(raw.get("manifest_hash", "")),
+            "instances": instances,
+        }
+        return _convert.structure(data, cls, what=what)

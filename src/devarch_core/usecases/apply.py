@@ -15,8 +15,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from devarch_core import _convert
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core.compose import compose_items, render_compose, render_instance
 from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash, volume_labels
 from devarch_core.engine import ContainerInfo, ContainerSpec

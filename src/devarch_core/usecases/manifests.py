@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from devarch_core import _convert
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core._parsing import short_repr, shorten
 from devarch_core.errors import (
     DevarchError,

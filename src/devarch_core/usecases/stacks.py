@@ -8,8 +8,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from devarch_core import _convert
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core._parsing import checked_description
 from devarch_core.desired import owned_by
 from devarch_core.errors import (
