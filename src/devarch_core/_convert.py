@@ -32,7 +32,6 @@ T = TypeVar("T")
 _OMIT_DEFAULTS: dict[str, tuple[str, ...]] = {
     "Action": ("reason",),
     "PlanDiagnostic": ("instance",),
-    "LockedInstance": ("image_digest", "ports"),
 }
 
 
@@ -447,6 +446,9 @@ def problems_of(exc: BaseException) -> list[Problem]:
                 )
                 if isinstance(note, AttributeValidationNote):
                     step = f"{path}.{note.name}" if path else str(note.name)
+                elif isinstance(note, IterableValidationNote) and isinstance(note.index, str):
+                    # A mapping key: ``instances.web``, as the manifest paths name it.
+                    step = f"{path}.{note.index}" if path else note.index
                 elif isinstance(note, IterableValidationNote):
                     step = f"{path}[{note.index}]"
                 else:

@@ -405,3 +405,13 @@ def test_importing_the_core_does_not_import_cattrs():
     code = "import sys, devarch_core; print('cattrs' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_mapping_key_is_a_dotted_path_step():
+    data = _convert.unstructure(LOCKFILE)
+    data["instances"]["web"]["image"] = 5
+    data["instances"]["web"]["ports"]["8080/tcp"] = "x"
+    with pytest.raises(ManifestError) as info:
+        _convert.structure(data, Lockfile, what="invalid lockfile")
+    paths = {p.path for p in info.value.problems}
+    assert paths == {"instances.web.image", "instances.web.ports.8080/tcp"}
