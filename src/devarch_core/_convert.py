@@ -312,42 +312,42 @@ def _effective_data(config: Any) -> dict[str, Any]:  # noqa: ANN401 - EffectiveC
     }
 
 
-def _configure_results(conv: cattrs.Converter) -> None:
-    """The CLI's ``--json`` output of use case results."""
+def _configure_results(conv: cattrs.Converter) -> None:  # noqa: C901 - one hook per result
+    """The CLI's ``--json`` output of use case results.
+
+    Found by class name, not imported: the use case modules import this one, and where a result
+    class lives may change without its output changing.
+    """
     from cattrs.gen import override  # noqa: PLC0415
 
-    from devarch_core.usecases import apply, manifests, stacks  # noqa: PLC0415
+    def fields(cls: type) -> Callable[[Any], dict[str, Any]]:
+        return make_dict_unstructure_fn(cls, conv)
 
-    for cls in (apply.InstanceStatus, apply.DownResult, *_EXTRA_RESULTS):
-        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv))
+    def apply_result(cls: type) -> Callable[[Any], dict[str, Any]]:
+        plain = make_dict_unstructure_fn(cls, conv)
 
-    apply_fields = make_dict_unstructure_fn(apply.ApplyResult, conv)
+        def unstructure(result: Any) -> dict[str, Any]:  # noqa: ANN401 - ApplyResult
+            data = plain(result)
+            data["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
+            return data
 
-    def unstructure_apply(result: apply.ApplyResult) -> dict[str, Any]:
-        data = apply_fields(result)
-        data["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
-        return data
+        return unstructure
 
-    _custom(conv, apply.ApplyResult, unstructure_apply)
-    import_fields = make_dict_unstructure_fn(
-        manifests.ImportResult,
-        conv,
-        actions=override(omit=True),
-        warnings=override(omit=True),
-        applied=override(omit=True),
-    )
+    def import_result(cls: type) -> Callable[[Any], dict[str, Any]]:
+        omit = override(omit=True)
+        plain = make_dict_unstructure_fn(cls, conv, actions=omit, warnings=omit, applied=omit)
 
-    def unstructure_import(result: manifests.ImportResult) -> dict[str, Any]:
-        data = import_fields(result)
-        data["applied"] = result.applied
-        data["actions"] = conv.unstructure(result.actions)
-        data["warnings"] = list(result.warnings)
-        return data
+        def unstructure(result: Any) -> dict[str, Any]:  # noqa: ANN401 - ImportResult
+            data = plain(result)
+            data["applied"] = result.applied
+            data["actions"] = conv.unstructure(result.actions)
+            data["warnings"] = list(result.warnings)
+            return data
 
-    _custom(conv, manifests.ImportResult, unstructure_import)
+        return unstructure
 
-    def unstructure_init(result: manifests.InitResult) -> dict[str, Any]:
-        return {
+    def init_result(_: type) -> Callable[[Any], dict[str, Any]]:
+        return lambda result: {
             "import": conv.unstructure(result.imported),
             "apply": conv.unstructure(result.applied),
             "lockfile": conv.unstructure(result.lockfile),
@@ -355,8 +355,8 @@ def _configure_results(conv: cattrs.Converter) -> None:
             "changed": result.changed,
         }
 
-    def unstructure_preview(result: manifests.InitPreview) -> dict[str, Any]:
-        return {
+    def init_preview(_: type) -> Callable[[Any], dict[str, Any]]:
+        return lambda result: {
             "import": conv.unstructure(result.imported),
             "plan": None if result.plan is None else conv.unstructure(result.plan),
             "warnings": list(result.warnings),
@@ -364,8 +364,8 @@ def _configure_results(conv: cattrs.Converter) -> None:
             "dry_run": True,
         }
 
-    def unstructure_summary(summary: stacks.StackSummary) -> dict[str, Any]:
-        return {
+    def stack_summary(_: type) -> Callable[[Any], dict[str, Any]]:
+        return lambda summary: {
             "name": summary.stack.name,
             "description": summary.stack.description,
             "network": summary.stack.network_name,
@@ -375,9 +375,26 @@ def _configure_results(conv: cattrs.Converter) -> None:
             "running": summary.running,
         }
 
-    _custom(conv, manifests.InitResult, unstructure_init)
-    _custom(conv, manifests.InitPreview, unstructure_preview)
-    _custom(conv, stacks.StackSummary, unstructure_summary)
+    factories: dict[str, Callable[[type], Callable[[Any], dict[str, Any]]]] = {
+        "InstanceStatus": fields,
+        "DownResult": fields,
+        "ApplyResult": apply_result,
+        "ImportResult": import_result,
+        "InitResult": init_result,
+        "InitPreview": init_preview,
+        "StackSummary": stack_summary,
+    }
+
+    def is_result(cls: object) -> bool:
+        return (
+            isinstance(cls, type)
+            and cls.__module__.startswith("devarch_core.")
+            and cls.__name__ in factories
+        )
+
+    conv.register_unstructure_hook_factory(is_result, lambda cls: factories[cls.__name__](cls))
+    for cls in _EXTRA_RESULTS:
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv))
 
 
 #: Result classes outside the core (``devarch_adapters.doctor.Check``) register here, before the

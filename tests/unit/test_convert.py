@@ -415,3 +415,53 @@ def test_a_mapping_key_is_a_dotted_path_step():
         _convert.structure(data, Lockfile, what="invalid lockfile")
     paths = {p.path for p in info.value.problems}
     assert paths == {"instances.web.image", "instances.web.ports.8080/tcp"}
+
+
+def test_use_case_results_keep_their_json_shapes():
+    from devarch_core.usecases.apply import ApplyResult  # noqa: PLC0415
+    from devarch_core.usecases.manifests import ImportResult, InitPreview, InitResult  # noqa: PLC0415
+    from devarch_core.usecases.stacks import StackSummary  # noqa: PLC0415
+
+    imported = ImportResult(stack="shop", created=True, actions=PLAN.actions[1:], warnings=("w",))
+    assert imported.to_data() == {
+        "stack": "shop",
+        "created": True,
+        "applied": True,
+        "actions": [
+            {"action": "start", "instance": "web", "container": "devarch-shop-web", "changes": []}
+        ],
+        "warnings": ["w"],
+    }
+    assert list(imported.to_data()) == ["stack", "created", "applied", "actions", "warnings"]
+    applied = ApplyResult(stack="shop", plan=PLAN, timings={"total": 1.23456})
+    assert applied.to_data() == {
+        "stack": "shop",
+        "plan": PLAN.to_data(),
+        "timings": {"total": 1.235},
+    }
+    init = InitResult(imported=imported, applied=applied, lockfile=LOCKFILE)
+    assert init.to_data() == {
+        "import": imported.to_data(),
+        "apply": applied.to_data(),
+        "lockfile": LOCKFILE.to_data(),
+        "warnings": [],
+        "changed": True,
+    }
+    preview = InitPreview(imported=imported)
+    assert preview.to_data() == {
+        "import": imported.to_data(),
+        "plan": None,
+        "warnings": [],
+        "changed": True,
+        "dry_run": True,
+    }
+    summary = StackSummary(stack=Stack(id="1", name="shop"), instances=2, enabled_instances=1)
+    assert summary.to_data() == {
+        "name": "shop",
+        "description": "",
+        "network": "devarch-shop-net",
+        "enabled": True,
+        "instances": 2,
+        "enabled_instances": 1,
+        "running": None,
+    }
