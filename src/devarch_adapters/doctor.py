@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core.desired import owned_by
 from devarch_core.errors import DevarchError
 from devarch_core.hostports import holder_command
@@ -29,6 +29,7 @@ MIN_FREE_FAIL = 256 * 1024**2
 ORPHANS_LISTED = 10
 
 
+@_convert.register_result
 @frozen(kw_only=True)
 class Check:
     """One doctor check."""
@@ -40,7 +41,8 @@ class Check:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {"name": self.name, "status": self.status, "message": self.message, "fix": self.fix}
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 def _engine(devarch: Devarch) -> list[Check]:

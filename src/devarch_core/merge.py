@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
+from devarch_core import _convert
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import ConfigFile, EnvValue, PortSpec, Resources, ServiceSpec, VolumeSpec
@@ -83,21 +84,8 @@ class EffectiveConfig:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for ``--json`` (secrets as ``***``)."""
-        return {
-            "stack": self.stack,
-            "instance": self.instance,
-            "container": self.container_name,
-            "network": self.network,
-            "enabled": self.enabled,
-            "template": {
-                "name": self.template,
-                "version": self.template_version,
-                "hash": self.template_hash,
-            },
-            "service": self.service.to_data(),
-            "sources": dict(sorted(self.sources.items())),
-            "secrets": sorted(self.secret_env),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def _repr_html_(self) -> str:
         """Jupyter: field, value and source of every field as a table (secrets ``***``)."""

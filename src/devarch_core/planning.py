@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core.display import printable
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
@@ -53,14 +53,9 @@ class FieldChange:
     forces_recreate: bool = True
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
-        return {
-            "field": self.field,
-            "old": self.old,
-            "new": self.new,
-            "source": self.source,
-            "forces_recreate": self.forces_recreate,
-        }
+        """JSON form (docs/cli.md)."""
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -75,15 +70,8 @@ class Action:
     reason: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
-        data: dict[str, Any] = {
-            "action": self.action,
-            "instance": self.instance,
-            "container": self.container,
-            "changes": [c.to_data() for c in self.changes],
-        }
-        if self.reason:
-            data["reason"] = self.reason
+        """JSON form (docs/cli.md); ``reason`` only when there is one."""
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -97,14 +85,8 @@ class PlanDiagnostic:
     instance: str | None = None
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = {
-            "severity": self.severity,
-            "code": self.code,
-            "message": self.message,
-        }
-        if self.instance is not None:
-            data["instance"] = self.instance
+        """JSON form; ``instance`` only when there is one."""
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -148,16 +130,9 @@ class Plan:
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
-        return {
-            "format": PLAN_FORMAT,
-            "stack": self.stack,
-            "token": self.token,
-            "actions": [a.to_data() for a in self.actions],
-            "diagnostics": [d.to_data() for d in self.diagnostics],
-            "wiring": [dict(w) for w in self.wiring],
-            "basis": {k: dict(v) for k, v in sorted(self.basis.items())},
-        }
+        """JSON form (docs/cli.md): ``format`` first, then the fields in order."""
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def to_json(self) -> str:
         """Deterministic, indented JSON."""
@@ -170,26 +145,7 @@ class Plan:
             raise ManifestError(
                 f"not a devarch plan (expected format {PLAN_FORMAT})", what="invalid plan file"
             )
-        try:
-            return cls(
-                stack=str(data["stack"]),
-                token=str(data["token"]),
-                actions=tuple(
-                    Action(
-                        action=a["action"],
-                        instance=a["instance"],
-                        container=a["container"],
-                        changes=tuple(FieldChange(**c) for c in a.get("changes", [])),
-                        reason=a.get("reason", ""),
-                    )
-                    for a in data.get("actions", [])
-                ),
-                diagnostics=tuple(PlanDiagnostic(**d) for d in data.get("diagnostics", [])),
-                wiring=tuple(dict(w) for w in data.get("wiring", [])),
-                basis={k: dict(v) for k, v in data.get("basis", {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ManifestError(f"malformed plan: {exc}", what="invalid plan file") from None
+        return _convert.structure(data, cls, what="invalid plan file: malformed plan")
 
     @classmethod
     def from_json(cls, text: str) -> Plan:

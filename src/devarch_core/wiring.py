@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core import _convert
 from devarch_core._parsing import short_repr
 from devarch_core.errors import WiringError
 from devarch_core.merge import WireInjection
@@ -104,13 +105,8 @@ class ResolvedWire:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for the plan's ``wiring`` list."""
-        return {
-            "consumer": self.consumer,
-            "import": self.import_name,
-            "provider": self.provider,
-            "export": self.export_name,
-            "explicit": self.explicit,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -132,14 +128,8 @@ class Diagnostic:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for the plan's ``diagnostics`` list."""
-        return {
-            "severity": self.severity,
-            "code": self.code,
-            "consumer": self.consumer,
-            "import": self.import_name,
-            "message": self.message,
-            "candidates": list(self.candidates),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.message}"
@@ -189,10 +179,8 @@ class WiringPlan:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data: ``{"wiring": [...], "diagnostics": [...]}``."""
-        return {
-            "wiring": [w.to_data() for w in self.wires],
-            "diagnostics": [d.to_data() for d in self.diagnostics],
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 def _severity(required: bool) -> Severity:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core.compose import compose_items, render_compose, render_instance
 from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash, volume_labels
 from devarch_core.engine import ContainerInfo, ContainerSpec
@@ -84,7 +84,8 @@ class InstanceStatus:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return attrs.asdict(self, recurse=True, value_serializer=lambda _i, _a, v: list(v) if isinstance(v, tuple) else v)
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -97,7 +98,8 @@ class ApplyResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {"stack": self.stack, "plan": self.plan.to_data(), "timings": {k: round(v, 3) for k, v in self.timings.items()}}
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -112,13 +114,8 @@ class DownResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "stack": self.stack,
-            "containers": list(self.containers),
-            "networks": list(self.networks),
-            "volumes": list(self.volumes),
-            "left_alone": list(self.left_alone),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def describe(self) -> str:
         """One sentence: what was removed (or that nothing was)."""

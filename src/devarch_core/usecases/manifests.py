@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core._parsing import short_repr, shorten
 from devarch_core.errors import (
     DevarchError,
@@ -67,13 +67,8 @@ class ImportResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "stack": self.stack,
-            "created": self.created,
-            "applied": self.applied,
-            "actions": [a.to_data() for a in self.actions],
-            "warnings": list(self.warnings),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def render_text(self) -> str:
         """Human-readable preview."""
@@ -152,13 +147,8 @@ class InitResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "import": self.imported.to_data(),
-            "apply": self.applied.to_data(),
-            "lockfile": self.lockfile.to_data(),
-            "warnings": list(self.warnings),
-            "changed": self.changed,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -178,13 +168,8 @@ class InitPreview:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "import": self.imported.to_data(),
-            "plan": self.plan.to_data() if self.plan is not None else None,
-            "warnings": list(self.warnings),
-            "changed": self.changed,
-            "dry_run": True,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 class ManifestCases(StackCases):
