@@ -330,6 +330,7 @@ def test_json_outputs_keep_their_shapes():
         "state": "running",
         "health": "none",
         "ports": ["1/tcp"],
+        "host_ports": [],
     }
     down = DownResult(stack="s", containers=("a",), left_alone=("b",))
     assert list(down.to_data()) == ["stack", "containers", "networks", "volumes", "left_alone"]

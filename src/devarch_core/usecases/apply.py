@@ -18,7 +18,7 @@ from attrs import frozen
 from devarch_core import _convert, naming
 from devarch_core.compose import compose_items, render_compose, render_instance
 from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash, volume_labels
-from devarch_core.engine import ContainerInfo, ContainerSpec
+from devarch_core.engine import ContainerInfo, ContainerSpec, PublishedPort
 from devarch_core.errors import (
     ApplyError,
     ConflictError,
@@ -56,7 +56,6 @@ from devarch_core.wiring import (
 
 if TYPE_CHECKING:
     from devarch_core._svg import SvgGraph
-    from devarch_core.engine import PublishedPort
 
 __all__ = ["ApplyCases", "ApplyResult", "DownResult", "InstanceStatus", "default_holder"]
 
