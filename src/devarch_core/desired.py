@@ -1,8 +1,8 @@
 """From an effective config to the exact container the engine should run (names, labels, mounts).
 
-This is where the isolation rules of DESIGN §3 become engine names: the container, network and
-named volumes of an instance are derived from its stack and instance names only, and every
-resource carries the identity labels that let devarch recognise what it owns.
+This is where the isolation rules (docs/architecture.md#naming) become engine names: the
+container, network and named volumes of an instance are derived from its stack and instance
+names only, and every resource carries the identity labels that let devarch recognise what it owns.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def identity_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
-    """The labels every container devarch creates carries (DESIGN §3)."""
+    """The labels every container devarch creates carries (docs/architecture.md#naming)."""
     return {
         naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
         naming.LABEL_OWNER: owner,

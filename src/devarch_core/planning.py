@@ -1,8 +1,10 @@
-"""The plan: the structured difference between desired and observed state (DESIGN §6).
+"""The plan: the structured difference between desired and observed state.
 
 Pure: given effective configs, the engine's containers and the last applied records, compute
 actions in a deterministic order, per-field changes with their source, and a staleness token
 that apply recomputes to refuse a plan the world has moved away from.
+
+See docs/architecture.md#plan-apply.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class FieldChange:
     forces_recreate: bool = True
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
+        """JSON form (docs/cli.md, Plan JSON)."""
         return {
             "field": self.field,
             "old": self.old,
@@ -75,7 +77,7 @@ class Action:
     reason: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
+        """JSON form (docs/cli.md, Plan JSON)."""
         data: dict[str, Any] = {
             "action": self.action,
             "instance": self.instance,
@@ -148,7 +150,7 @@ class Plan:
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
+        """JSON form (docs/cli.md, Plan JSON)."""
         return {
             "format": PLAN_FORMAT,
             "stack": self.stack,

@@ -1,4 +1,4 @@
-"""The wiring solver: which provider satisfies each import, and the start order (DESIGN §5).
+"""The wiring solver: which provider satisfies each import, and the start order.
 
 Pure and deterministic: it takes the instances of one stack (their templates and enabled flags) and
 the explicit wires the user pinned, and computes the wires planning uses, with diagnostics for
@@ -11,6 +11,8 @@ what cannot be wired. Planning never writes wires; it calls :func:`solve_wiring`
   consumer (``${host}``, ``${port}``, ``${protocol}``, ``${env.NAME}``), keeping secrets secret.
 - :func:`dependency_waves` orders instances in waves that can start in parallel, and names a cycle.
 - :func:`wiring_graph` draws the wiring as Mermaid or Graphviz DOT text.
+
+See docs/architecture.md#wiring.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ``devarch`` command: parse, ``connect()`` the adapters, call one facade method, render.
 
-No merging, wiring or diffing happens here (DESIGN §10, STYLE "the CLI is thin"). Exit status:
+No merging, wiring or diffing happens here (docs/architecture.md#layers). Exit status:
 0 success; 1 a devarch error; 2 a usage error, or with ``plan --detailed-exitcode`` "the plan has
 changes"; 3 the stack is locked by another apply; 4 the plan is stale; 130 interrupted.
 """

@@ -1,4 +1,7 @@
-"""Plan, apply, down, status and compose: from desired state to the engine (DESIGN §6)."""
+"""Plan, apply, down, status and compose: from desired state to the engine.
+
+See docs/architecture.md#plan-apply.
+"""
 
 from __future__ import annotations
 

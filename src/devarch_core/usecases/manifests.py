@@ -1,6 +1,8 @@
-"""Use cases around ``devarch.yml`` and ``devarch.lock``: export, import, lock, init (DESIGN §7).
+"""Use cases around ``devarch.yml`` and ``devarch.lock``: export, import, lock, init.
 
 Mixed into :class:`devarch_core.app.Devarch`; kept apart so the manifest rules live in one file.
+
+See docs/manifest.md.
 """
 
 from __future__ import annotations
