@@ -66,7 +66,8 @@ checked only on the same host; a zombie counts as gone). It never looks for or r
 resources of another store or owner on the engine, even ones carrying the plugin's labels:
 devarch never touches what it does not own (docs/architecture.md#naming); a lost home's
 leftovers are shown by ``devarch doctor`` as orphans. A reused stack's expiry is refreshed in
-its description on every use; its container label keeps the first expiry (changing it would recreate the containers).
+its description on every use; its container label keeps the first expiry (changing it would
+recreate the containers).
 
 A reused stack is removed with ``devarch --home ~/.devarch-pytest stack delete NAME``, or by
 letting it expire.
