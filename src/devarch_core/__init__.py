@@ -72,12 +72,13 @@ from devarch_core.ports import (
     Store,
     StoreSession,
 )
+from devarch_core.rendering import wiring_graph
 from devarch_core.reporting import NullReporter, RecordingReporter
 from devarch_core.secrets import Secret
 from devarch_core.spec import ConfigFile, Healthcheck, PortSpec, Resources, ServiceSpec, VolumeSpec
 from devarch_core.template import Export, Import, Template
 from devarch_core.usecases.manifests import ImportResult
-from devarch_core.wiring import WiringPlan, solve_wiring, wiring_graph
+from devarch_core.wiring import WiringPlan, solve_wiring
 
 __version__ = "0.1.0"
 

@@ -18,9 +18,9 @@ import attrs
 from attrs import frozen
 
 from devarch_core import naming
-from devarch_core.display import printable
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
+from devarch_core.rendering.plan import render_plan
 from devarch_core.secrets import REDACTED
 
 if TYPE_CHECKING:
@@ -39,9 +39,6 @@ __all__ = [
 PLAN_FORMAT = 1
 ActionKind = Literal["add", "modify", "remove", "start"]
 _ORDER = {"remove": 0, "modify": 1, "add": 2, "start": 3}
-_SYMBOL = {"add": "+", "modify": "~", "remove": "-", "start": ">"}
-_COLOUR = {"add": "\x1b[32m", "modify": "\x1b[33m", "remove": "\x1b[31m", "start": "\x1b[36m"}
-_RESET = "\x1b[0m"
 
 
 @frozen(kw_only=True)
@@ -223,63 +220,10 @@ class Plan:
     def render_text(self, *, colour: bool = False) -> str:
         """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``).
 
-        Control characters in names, values and messages are shown escaped
-        (:func:`devarch_core.display.printable`); the only escapes sent are the colours.
+        Control characters in names, values and messages are shown escaped; the only escapes
+        sent are the colours. See :func:`devarch_core.rendering.render_plan`.
         """
-        lines = []
-        if not self.actions:
-            lines.append(
-                f"Stack {self.stack}: no changes. The running containers match the configuration."
-            )
-        else:
-            lines.append(f"Plan for stack {self.stack}: {self.summary()}.")
-            lines.append("")
-            for action in self.actions:
-                head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
-                if action.reason:
-                    head += f"  # {action.reason}"
-                head = printable(head, newlines=False)
-                lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
-                for change in action.changes:
-                    arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
-                    flag = (
-                        "  [forces recreate]"
-                        if change.forces_recreate and action.action == "modify"
-                        else ""
-                    )
-                    lines.append(
-                        printable(
-                            f"      {change.field}: {arrow}  ({change.source}){flag}",
-                            newlines=False,
-                        )
-                    )
-        if self.wiring:
-            lines.append("")
-            lines.append("Wiring:")
-            for wire in self.wiring:
-                how = "explicit" if wire.get("explicit") else "auto"
-                lines.append(
-                    printable(
-                        f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})",
-                        newlines=False,
-                    )
-                )
-        if self.diagnostics:
-            lines.append("")
-            lines.append("Diagnostics:")
-            # A diagnostic may run over several lines; it never carries a control character.
-            lines.extend(
-                printable(f"  {diag.severity}: {diag.message}") for diag in self.diagnostics
-            )
-        return "\n".join(lines) + "\n"
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return render_plan(self, colour=colour)
 
 
 def _observed_entry(container: ContainerInfo) -> str:

@@ -47,13 +47,13 @@ from devarch_core.ports import (
     AppliedRecord,
     Runtime,
 )
+from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import Resources
 from devarch_core.usecases.wires import WireCases
 from devarch_core.wiring import (
     WiringNode,
     solve_wiring,
-    wiring_graph,
 )
 
 __all__ = ["ApplyCases", "ApplyResult", "DownResult", "InstanceStatus", "default_holder"]
