@@ -225,54 +225,11 @@ _KNOWN = (
 )
 
 
-_PORT_SWITCHES = ("off", "on", "remove")
-_PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
-
-
 def _port_delta(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read a port assignment in Compose's order into a manifest-form port override.
+    """Read a ``port=`` assignment (:func:`devarch_core.portspec.parse_port_assignment`)."""
+    from devarch_core.portspec import parse_port_assignment  # noqa: PLC0415 - keep start-up fast
 
-    ``15432:5432`` pins host port 15432 to container port 5432, ``127.0.0.1:15432:5432`` also
-    the host IP, ``5432`` or ``53/udp`` alone publishes on an automatic host port; a container
-    port followed by ``:off``, ``:on`` or ``:remove`` switches publishing or drops the port.
-    The Compose forms go through the core's own parser, so the CLI and a devarch.yml
-    ``ports: ["15432:5432"]`` can never read the same text differently.
-    """
-    from devarch_core._parsing import Problems  # noqa: PLC0415 - keep start-up fast
-    from devarch_core.spec import parse_port  # noqa: PLC0415
-
-    head, sep, switch = value.rpartition(":")
-    if sep and switch in _PORT_SWITCHES:
-        number, _, proto = head.partition("/")
-        if not number.isdigit():
-            problems.append(
-                Problem(where, f"{value!r}: expected CONTAINER[/PROTO]:{switch} ({_PORT_FORMS})")
-            )
-            return None
-        delta: dict[str, Any] = {"container": int(number)}
-        if proto:
-            delta["protocol"] = proto
-        if switch == "remove":
-            delta["remove"] = True
-        else:
-            delta["publish"] = switch == "on"
-        return delta
-    found = Problems()
-    spec = parse_port(value, where, found, keep_host=True)
-    if spec is None or found.items:
-        problems.extend(
-            Problem(p.path, f"{value!r}: {p.message} (expected {_PORT_FORMS})")
-            for p in found.items or [Problem(where, "not a port")]
-        )
-        return None
-    delta = {"container": spec.container}
-    if spec.protocol != "tcp":
-        delta["protocol"] = spec.protocol
-    if spec.host is not None:
-        delta["host"] = spec.host
-    if value.partition("/")[0].count(":") >= 2:  # noqa: PLR2004 - IP:HOST:CONTAINER names the IP
-        delta["host_ip"] = spec.host_ip
-    return delta
+    return parse_port_assignment(value, where, problems)
 
 
 def _healthcheck_delta(value: str, where: str, problems: list[Problem]) -> object:

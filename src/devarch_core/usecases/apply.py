@@ -20,7 +20,7 @@ from attrs import frozen
 
 from devarch_core import naming
 from devarch_core.compose import compose_items, render_compose, render_instance
-from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash, volume_labels
+from devarch_core.desired import container_spec, network_labels, spec_hash, volume_labels
 from devarch_core.engine import ContainerInfo, ContainerSpec
 from devarch_core.errors import (
     ApplyError,
@@ -33,9 +33,11 @@ from devarch_core.errors import (
     ValidationError,
     WiringError,
 )
+from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.hostports import PortRequest, allocate_ports
 from devarch_core.merge import TEMPLATE, EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
+from devarch_core.ownership import has_labels, is_owned, owned_by
 from devarch_core.planning import (
     DesiredInstance,
     Plan,
@@ -47,6 +49,7 @@ from devarch_core.ports import (
     AppliedRecord,
     Runtime,
 )
+from devarch_core.portspec import format_published
 from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import Resources
@@ -340,7 +343,7 @@ class ApplyCases(WireCases):
         diagnostics = []
         old = []
         for network in runtime.list_networks({}):
-            ours = all(network.labels.get(k) == v for k, v in mine.items())
+            ours = has_labels(network.labels, mine)
             if network.name == stack.network_name and not ours:
                 who, then = self._holder(network.labels)
                 diagnostics.append(
@@ -384,7 +387,7 @@ class ApplyCases(WireCases):
             (volume.name, user, volume.labels)
             for volume in runtime.list_volumes({})
             if (user := wanted.get(volume.name)) is not None
-            and not all(volume.labels.get(k) == v for k, v in mine.items())
+            and not has_labels(volume.labels, mine)
         ]
         return [self._volume_conflict(stack, *conflict) for conflict in conflicts]
 
@@ -636,12 +639,7 @@ class ApplyCases(WireCases):
 
     def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str) -> None:
         """devarch never adopts a network or volume it did not create for this store and stack."""
-        ours = (
-            labels.get(naming.LABEL_MANAGED_BY) == naming.MANAGED_BY
-            and labels.get(naming.LABEL_OWNER) == self.owner
-            and labels.get(naming.LABEL_STACK_ID) == stack_id
-        )
-        if not ours:
+        if not is_owned(labels, self.owner, stack_id):
             who, then = self._holder(labels)
             raise ApplyError(
                 f"a {kind} named {name} already exists and {who}; devarch never adopts it — "
@@ -673,7 +671,7 @@ class ApplyCases(WireCases):
                 return
             existing = runtime.inspect_container(container)
             if existing is not None:
-                if existing.labels.get(naming.LABEL_MANAGED_BY) != naming.MANAGED_BY or existing.labels.get(naming.LABEL_OWNER) != self.owner:
+                if not is_owned(existing.labels, self.owner):
                     who, then = self._holder(existing.labels)
                     msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
                     raise ConflictError(msg)
@@ -704,23 +702,16 @@ class ApplyCases(WireCases):
         raise ApplyError(f"{name}: {message}", step="containers", instance=name)
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
-        name = item.effective.instance
-        deadline = self.clock.monotonic() + self.health_timeout
-        # Poll at a fixed short interval: the engine turns a service healthy within its own
-        # check interval, and a backing-off poll would notice it late (measured in benchmarks/).
         interval = item.spec.healthcheck.interval if item.spec.healthcheck else None
-        delay = min(0.2, float(interval) / 2) if interval else 0.2
-        self.reporter.step("health", name, "waiting")
-        while True:
-            status = runtime.health(item.spec.name)
-            if status in ("healthy", "none"):
-                self.reporter.step("health", name, "healthy")
-                return
-            if status == "unhealthy":
-                raise ApplyError(f"{name} is unhealthy; see `docker logs {item.spec.name}`", step="health", instance=name)
-            if self.clock.monotonic() > deadline:
-                raise ApplyError(f"{name} did not become healthy within {self.health_timeout:.0f}s", step="health", instance=name)
-            self.clock.sleep(delay)
+        wait_healthy(
+            runtime,
+            self.clock,
+            item.spec.name,
+            instance=item.effective.instance,
+            timeout=self.health_timeout,
+            interval=poll_interval(interval),
+            reporter=self.reporter,
+        )
 
     def _record_applied(self, desired: _Desired, done: set[str]) -> None:
         now = self._now()
@@ -851,7 +842,7 @@ class ApplyCases(WireCases):
                     enabled=inst.enabled,
                     state=c.state if c else "absent",
                     health=runtime.health(c.name) if c and c.running else "none",
-                    ports=tuple(f"{p.host_ip}:{p.host_port}->{p.container}/{p.protocol}" for p in (c.ports if c else ())),
+                    ports=tuple(format_published(p) for p in (c.ports if c else ())),
                 )
             )
         for name, c in sorted(observed.items()):
