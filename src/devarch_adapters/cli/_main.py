@@ -21,7 +21,9 @@ from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
     add_secret_rotate,
     check_lockfile_before_apply,
+    read_lockfile_for_apply,
     refresh_lockfile_after_apply,
+    write_lockfile_after_apply,
 )
 from devarch_core.display import printable
 from devarch_core.errors import DevarchError, Problem, ValidationError
@@ -732,9 +734,10 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
     else:
         plan = devarch.plan(a.stack)
         if not plan.has_changes and not plan.errors:
-            check_lockfile_before_apply(ctx, a)  # --locked refuses divergence even with nothing to do
+            # --locked refuses divergence even with nothing to do
+            lock_path, lockfile = check_lockfile_before_apply(ctx, a)
             # Nothing to apply, but the lockfile follows the stack (docs/manifest.md).
-            refresh_lockfile_after_apply(ctx, a)
+            refresh_lockfile_after_apply(ctx, a, lock_path, lockfile)
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
@@ -750,13 +753,21 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
         ):
             ctx.note("Apply cancelled; nothing was changed.")
             return EXIT_ERROR
-    check_lockfile_before_apply(ctx, a)
+    lock_path, lockfile = read_lockfile_for_apply(a)
     reporter = ctx.reporter
     try:
-        result = devarch.apply(a.stack, plan, lock_timeout=a.lock_timeout)
+        # The lockfile policy is the core's: check (warn, or refuse with --locked), then refresh.
+        result = devarch.apply(
+            a.stack,
+            plan,
+            lock_timeout=a.lock_timeout,
+            lockfile=lockfile,
+            locked=a.locked,
+            lockfile_origin=str(lock_path) if lock_path is not None else None,
+        )
     finally:
         reporter.close()
-    refresh_lockfile_after_apply(ctx, a)
+    write_lockfile_after_apply(lock_path, result.lockfile)
     reporter.print_timings(result.timings)
     if ctx.json:
         ctx.out(render.dump_json(result.to_data()))

@@ -5,6 +5,7 @@ See docs/architecture.md#plan-apply.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
@@ -35,6 +36,7 @@ from devarch_core.errors import (
 )
 from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.hostports import PortRequest, allocate_ports
+from devarch_core.lockpolicy import DEFAULT_LOCKFILE, check_lockfile, refreshes
 from devarch_core.merge import TEMPLATE, EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.ownership import has_labels, is_owned, owned_by
@@ -58,6 +60,9 @@ from devarch_core.wiring import (
     WiringNode,
     solve_wiring,
 )
+
+if TYPE_CHECKING:
+    from devarch_core.manifest import Lockfile
 
 __all__ = ["ApplyCases", "ApplyResult", "DownResult", "InstanceStatus", "default_holder"]
 
@@ -87,6 +92,11 @@ class ApplyResult:
     stack: str
     plan: Plan
     timings: Mapping[str, float]
+    #: The stack's lockfile after the apply, for the caller to write: set when a lockfile policy
+    #: was asked for (``lockfile=`` or ``locked=True``) and the lockfile records this stack.
+    lockfile: Lockfile | None = None
+    #: How the stack diverged from the given lockfile before the apply (warnings, not refusals).
+    lockfile_warnings: tuple[str, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
@@ -492,18 +502,42 @@ class ApplyCases(WireCases):
                 self._held_locks.pop(stack, None)
 
     # -- apply ------------------------------------------------------------------------------
-    def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
+    def apply(
+        self,
+        stack: str,
+        plan: Plan | None = None,
+        *,
+        lock_timeout: float | None = None,
+        holder: str | None = None,
+        lockfile: Lockfile | None = None,
+        locked: bool = False,
+        lockfile_origin: str | None = None,
+    ) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
 
         Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
         plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
+
+        Lockfile policy (:mod:`devarch_core.lockpolicy`), when ``lockfile``, ``locked`` or
+        ``lockfile_origin`` (where the caller keeps the lockfile, for messages) is given: the stack
+        is checked against ``lockfile`` under the lock before anything runs — a divergence is
+        reported as a warning (``result.lockfile_warnings``), or refused with ``locked``, as is
+        ``locked`` without a lockfile — and ``result.lockfile`` is the refreshed lockfile.
         """
         if plan is not None and plan.stack != stack:
             message = f"this plan is for stack {plan.stack}, not {stack}"
             raise ValidationError(message, what="wrong plan")
         runtime = self._require_runtime()
         who = holder or default_holder()
+        policy = lockfile is not None or locked or lockfile_origin is not None
+        origin = lockfile_origin or DEFAULT_LOCKFILE
         with self._stack_lock(stack, who, lock_timeout):
+            warnings: list[str] = []
+            if policy:
+                as_is = functools.partial(self.lock_stack, stack)  # type: ignore[attr-defined]
+                warnings = check_lockfile(stack, lockfile, as_is, locked=locked, origin=origin)
+                for item in warnings:
+                    self.reporter.warning(f"{origin}: {item}")
             timings: dict[str, float] = {}
             start = self.clock.monotonic()
             desired = self._desired(stack)
@@ -521,7 +555,16 @@ class ApplyCases(WireCases):
             else:
                 self._record_applied(desired, set())
             self._remove_old_networks(runtime, desired)
-        return ApplyResult(stack=stack, plan=current, timings=timings)
+            fresh = None
+            if policy and refreshes(stack, lockfile):
+                fresh = self.lock_stack(stack)  # type: ignore[attr-defined]
+        return ApplyResult(
+            stack=stack,
+            plan=current,
+            timings=timings,
+            lockfile=fresh,
+            lockfile_warnings=tuple(warnings),
+        )
 
     @staticmethod
     def _refuse_plan_errors(stack: str, plan: Plan) -> None:
