@@ -226,6 +226,18 @@ class Plan:
         return render_plan(self, colour=colour)
 
 
+def _action(
+    kind: ActionKind, eff: EffectiveConfig, reason: str, changes: tuple[FieldChange, ...] = ()
+) -> Action:
+    return Action(
+        action=kind,
+        instance=eff.instance,
+        container=eff.container_name,
+        changes=changes,
+        reason=reason,
+    )
+
+
 def _observed_entry(container: ContainerInfo) -> str:
     config_hash = container.labels.get(naming.LABEL_CONFIG_HASH, "")
     return f"{container.id[:12]}:{config_hash}:{container.state}"
@@ -257,28 +269,13 @@ def compute_plan(
         current = observed_by_name.get(eff.container_name)
         record = applied.get(eff.instance_id)
         if current is None:
-            changes = _diff_fields({}, item.fields, eff)
-            actions.append(
-                Action(
-                    action="add",
-                    instance=eff.instance,
-                    container=eff.container_name,
-                    changes=changes,
-                    reason=(blocked or {}).get(eff.container_name, "new container"),
-                )
-            )
+            reason = (blocked or {}).get(eff.container_name, "new container")
+            actions.append(_action("add", eff, reason, _diff_fields({}, item.fields, eff)))
             continue
         label_hash = current.labels.get(naming.LABEL_CONFIG_HASH)
         if label_hash == item.config_hash:
             if not current.running:
-                actions.append(
-                    Action(
-                        action="start",
-                        instance=eff.instance,
-                        container=eff.container_name,
-                        reason=f"container is {current.state}",
-                    )
-                )
+                actions.append(_action("start", eff, f"container is {current.state}"))
             continue
         old_fields: Mapping[str, Any] = record.config if record is not None else {}
         changes = _diff_fields(old_fields, item.fields, eff)
@@ -305,15 +302,7 @@ def compute_plan(
             )
         else:
             reason = "configuration changed"
-        actions.append(
-            Action(
-                action="modify",
-                instance=eff.instance,
-                container=eff.container_name,
-                changes=changes,
-                reason=reason,
-            )
-        )
+        actions.append(_action("modify", eff, reason, changes))
     for name, container in sorted(observed_by_name.items()):
         if name not in wanted:
             instance = container.labels.get(naming.LABEL_INSTANCE_NAME, name)

@@ -35,6 +35,16 @@ PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
 _PUBLISHED = re.compile(r"^(?P<ip>.*):(?P<host>\d+)->(?P<container>\d+)/(?P<proto>tcp|udp)$")
 
 
+@frozen(kw_only=True)
+class HostPort:
+    """A published port read back from :func:`format_published` text, with numbers as numbers."""
+
+    host_ip: str
+    host_port: int
+    container: int
+    protocol: str
+
+
 def parse_port_assignment(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
     """Read a port assignment in Compose's order into a manifest-form port override.
 
@@ -80,16 +90,6 @@ def parse_port_assignment(value: str, where: str, problems: list[Problem]) -> di
 def format_published(port: PublishedPort) -> str:
     """``127.0.0.1:20001->5432/tcp``: where a container port is published on the host."""
     return f"{port.host_ip}:{port.host_port}->{port.container}/{port.protocol}"
-
-
-@frozen(kw_only=True)
-class HostPort:
-    """A published port read back from :func:`format_published` text, with numbers as numbers."""
-
-    host_ip: str
-    host_port: int
-    container: int
-    protocol: str
 
 
 def parse_published(text: str) -> HostPort:

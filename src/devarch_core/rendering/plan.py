@@ -26,6 +26,11 @@ def format_value(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+def _line(text: str) -> str:
+    """One line of the plan: control characters (newlines too) shown escaped."""
+    return printable(text, newlines=False)
+
+
 def render_plan(plan: Plan, *, colour: bool = False) -> str:
     """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``).
 
@@ -44,7 +49,7 @@ def render_plan(plan: Plan, *, colour: bool = False) -> str:
             head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
             if action.reason:
                 head += f"  # {action.reason}"
-            head = printable(head, newlines=False)
+            head = _line(head)
             lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
             for change in action.changes:
                 arrow = f"{format_value(change.old)} → {format_value(change.new)}"
@@ -53,22 +58,14 @@ def render_plan(plan: Plan, *, colour: bool = False) -> str:
                     if change.forces_recreate and action.action == "modify"
                     else ""
                 )
-                lines.append(
-                    printable(
-                        f"      {change.field}: {arrow}  ({change.source}){flag}",
-                        newlines=False,
-                    )
-                )
+                lines.append(_line(f"      {change.field}: {arrow}  ({change.source}){flag}"))
     if plan.wiring:
         lines.append("")
         lines.append("Wiring:")
         for wire in plan.wiring:
             how = "explicit" if wire.get("explicit") else "auto"
             lines.append(
-                printable(
-                    f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})",
-                    newlines=False,
-                )
+                _line(f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})")
             )
     if plan.diagnostics:
         lines.append("")
