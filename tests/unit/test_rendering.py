@@ -6,7 +6,8 @@ import inspect
 
 from devarch_core import planning, wiring
 from devarch_core.planning import Action, FieldChange, Plan, PlanDiagnostic
-from devarch_core.rendering import format_value, render_plan
+from devarch_core.rendering import format_value, render_import, render_plan
+from devarch_core.usecases.manifests import ImportResult
 
 PLAN = Plan(
     stack="shop",
@@ -78,3 +79,29 @@ def test_planner_and_solver_hold_no_presentation() -> None:
         for marker in ("\\x1b", "graph LR", "digraph", "classDef"):
             assert marker not in source, (module.__name__, marker)
     assert not hasattr(wiring, "wiring_graph")
+
+
+def test_import_text() -> None:
+    """An import preview: verb, new marker, ``+ ~ -`` per instance (``?`` otherwise), warnings."""
+    result = ImportResult(
+        stack="shop",
+        created=True,
+        applied=False,
+        actions=(
+            Action(
+                action="add",
+                instance="db",
+                container="c",
+                changes=(FieldChange(field="image", new="pg"),),
+            ),
+            Action(action="start", instance="odd", container="c"),
+        ),
+        warnings=("w1",),
+    )
+    expected = (
+        "Would import stack shop (new):\n  + db\n      image: None → 'pg'\n  ? odd\nwarning: w1\n"
+    )
+    assert render_import(result) == expected
+    assert result.render_text() == expected
+    empty = ImportResult(stack="s", created=False, actions=())
+    assert render_import(empty) == "Imported stack s:\n  no changes to instances\n"

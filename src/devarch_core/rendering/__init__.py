@@ -9,6 +9,6 @@ See docs/architecture.md#layers.
 from __future__ import annotations
 
 from devarch_core.rendering.graph import wiring_graph
-from devarch_core.rendering.plan import format_value, render_plan
+from devarch_core.rendering.plan import format_value, render_import, render_plan
 
-__all__ = ["format_value", "render_plan", "wiring_graph"]
+__all__ = ["format_value", "render_import", "render_plan", "wiring_graph"]

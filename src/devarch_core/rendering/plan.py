@@ -9,8 +9,9 @@ from devarch_core.display import printable
 
 if TYPE_CHECKING:
     from devarch_core.planning import Plan
+    from devarch_core.usecases.manifests import ImportResult
 
-__all__ = ["format_value", "render_plan"]
+__all__ = ["format_value", "render_import", "render_plan"]
 
 _SYMBOL = {"add": "+", "modify": "~", "remove": "-", "start": ">"}
 _COLOUR = {"add": "\x1b[32m", "modify": "\x1b[33m", "remove": "\x1b[31m", "start": "\x1b[36m"}
@@ -72,4 +73,18 @@ def render_plan(plan: Plan, *, colour: bool = False) -> str:
         lines.append("Diagnostics:")
         # A diagnostic may run over several lines; it never carries a control character.
         lines.extend(printable(f"  {diag.severity}: {diag.message}") for diag in plan.diagnostics)
+    return "\n".join(lines) + "\n"
+
+
+def render_import(result: ImportResult) -> str:
+    """What a manifest import did (or would do), with ``+ ~ -`` markers per instance."""
+    verb = "Imported" if result.applied else "Would import"
+    lines = [f"{verb} stack {result.stack}" + (" (new)" if result.created else "") + ":"]
+    if not result.actions:
+        lines.append("  no changes to instances")
+    for action in result.actions:
+        symbol = _SYMBOL.get(action.action, "?") if action.action != "start" else "?"
+        lines.append(f"  {symbol} {action.instance}")
+        lines.extend(f"      {c.field}: {c.old!r} → {c.new!r}" for c in action.changes)
+    lines.extend(f"warning: {w}" for w in result.warnings)
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ from devarch_core.lockpolicy import lockfile_divergence
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.planning import Action, FieldChange, Plan
+from devarch_core.rendering import render_import
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases.stacks import StackCases
 from devarch_core.wiring import WiringNode, solve_wiring
@@ -80,17 +81,8 @@ class ImportResult:
         }
 
     def render_text(self) -> str:
-        """Human-readable preview."""
-        verb = "Imported" if self.applied else "Would import"
-        lines = [f"{verb} stack {self.stack}" + (" (new)" if self.created else "") + ":"]
-        if not self.actions:
-            lines.append("  no changes to instances")
-        symbols = {"add": "+", "modify": "~", "remove": "-"}
-        for action in self.actions:
-            lines.append(f"  {symbols.get(action.action, '?')} {action.instance}")
-            lines.extend(f"      {c.field}: {c.old!r} → {c.new!r}" for c in action.changes)
-        lines.extend(f"warning: {w}" for w in self.warnings)
-        return "\n".join(lines) + "\n"
+        """Human-readable preview (:func:`devarch_core.rendering.render_import`)."""
+        return render_import(self)
 
 
 def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
