@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         Store,
         StoreSession,
     )
+    from devarch_core.rendering import wiring_graph
     from devarch_core.reporting import NullReporter, RecordingReporter
     from devarch_core.secrets import Secret
     from devarch_core.spec import (
@@ -100,7 +101,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from devarch_core.status import StatusReport
     from devarch_core.template import Export, Import, Template
     from devarch_core.usecases.manifests import ImportResult
-    from devarch_core.wiring import WiringPlan, solve_wiring, wiring_graph
+    from devarch_core.wiring import WiringPlan, solve_wiring
 
 __version__ = "0.1.0"
 
@@ -276,7 +277,7 @@ _LAZY: dict[str, str] = {
     "templates_from_compose": "devarch_core.compose_import",
     "validate_name": "devarch_core.naming",
     "volume_name": "devarch_core.naming",
-    "wiring_graph": "devarch_core.wiring",
+    "wiring_graph": "devarch_core.rendering",
 }
 
 

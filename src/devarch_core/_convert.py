@@ -324,7 +324,10 @@ def _configure_results(conv: cattrs.Converter) -> None:  # noqa: C901 - one hook
         return make_dict_unstructure_fn(cls, conv)
 
     def apply_result(cls: type) -> Callable[[Any], dict[str, Any]]:
-        plain = make_dict_unstructure_fn(cls, conv)
+        # The refreshed lockfile goes to its file and its warnings to the reporter; the JSON
+        # result keeps its documented shape (stack, plan, timings).
+        omit = override(omit=True)
+        plain = make_dict_unstructure_fn(cls, conv, lockfile=omit, lockfile_warnings=omit)
 
         def unstructure(result: Any) -> dict[str, Any]:  # noqa: ANN401 - ApplyResult
             data = plain(result)

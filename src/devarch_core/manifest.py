@@ -1,4 +1,4 @@
-"""``devarch.yml`` and ``devarch.lock``: parse, validate and render (DESIGN §7).
+"""``devarch.yml`` and ``devarch.lock``: parse, validate and render (docs/manifest.md).
 
 Parsing reports every problem at once with its path (``instances.web.ports[0].host: ...``).
 Rendering is deterministic, so export → import → export gives the same bytes.

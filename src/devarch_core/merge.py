@@ -1,4 +1,4 @@
-"""The merge resolver: template → wire-injected → user overrides, by the rules of DESIGN §4.
+"""The merge resolver: template → wire-injected → user overrides (docs/architecture.md#merge-rules).
 
 Every value of the result knows its source: ``template``, ``wire:<provider>`` or ``user``. Lists
 merge by key (never replaced wholesale), so an override can change or remove one inherited entry
@@ -164,11 +164,13 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
     injections: Sequence[WireInjection] = (),
     secrets: Mapping[str, Secret] | None = None,
 ) -> EffectiveConfig:
-    """Merge a template with wire injections and an instance's overrides (DESIGN §4).
+    """Merge a template with wire injections and an instance's overrides.
 
     ``secrets`` are the instance's secret values (already opened); they win like user values.
     Pure: the same inputs give the same result. Raises ``ValidationError`` when the merged
     resources put a reservation above its limit (each side may come from a different layer).
+
+    See docs/architecture.md#merge-rules.
     """
     spec = template.service
     sources: dict[str, str] = {}

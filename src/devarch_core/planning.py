@@ -1,8 +1,10 @@
-"""The plan: the structured difference between desired and observed state (DESIGN §6).
+"""The plan: the structured difference between desired and observed state.
 
 Pure: given effective configs, the engine's containers and the last applied records, compute
 actions in a deterministic order, per-field changes with their source, and a staleness token
 that apply recomputes to refuse a plan the world has moved away from.
+
+See docs/architecture.md#plan-apply.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert, naming
-from devarch_core.display import printable
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
+from devarch_core.rendering.plan import render_plan
 from devarch_core.secrets import REDACTED
 
 if TYPE_CHECKING:
@@ -37,9 +39,6 @@ __all__ = [
 PLAN_FORMAT = 1
 ActionKind = Literal["add", "modify", "remove", "start"]
 _ORDER = {"remove": 0, "modify": 1, "add": 2, "start": 3}
-_SYMBOL = {"add": "+", "modify": "~", "remove": "-", "start": ">"}
-_COLOUR = {"add": "\x1b[32m", "modify": "\x1b[33m", "remove": "\x1b[31m", "start": "\x1b[36m"}
-_RESET = "\x1b[0m"
 
 
 @frozen(kw_only=True)
@@ -189,63 +188,22 @@ class Plan:
     def render_text(self, *, colour: bool = False) -> str:
         """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``).
 
-        Control characters in names, values and messages are shown escaped
-        (:func:`devarch_core.display.printable`); the only escapes sent are the colours.
+        Control characters in names, values and messages are shown escaped; the only escapes
+        sent are the colours. See :func:`devarch_core.rendering.render_plan`.
         """
-        lines = []
-        if not self.actions:
-            lines.append(
-                f"Stack {self.stack}: no changes. The running containers match the configuration."
-            )
-        else:
-            lines.append(f"Plan for stack {self.stack}: {self.summary()}.")
-            lines.append("")
-            for action in self.actions:
-                head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
-                if action.reason:
-                    head += f"  # {action.reason}"
-                head = printable(head, newlines=False)
-                lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
-                for change in action.changes:
-                    arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
-                    flag = (
-                        "  [forces recreate]"
-                        if change.forces_recreate and action.action == "modify"
-                        else ""
-                    )
-                    lines.append(
-                        printable(
-                            f"      {change.field}: {arrow}  ({change.source}){flag}",
-                            newlines=False,
-                        )
-                    )
-        if self.wiring:
-            lines.append("")
-            lines.append("Wiring:")
-            for wire in self.wiring:
-                how = "explicit" if wire.get("explicit") else "auto"
-                lines.append(
-                    printable(
-                        f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})",
-                        newlines=False,
-                    )
-                )
-        if self.diagnostics:
-            lines.append("")
-            lines.append("Diagnostics:")
-            # A diagnostic may run over several lines; it never carries a control character.
-            lines.extend(
-                printable(f"  {diag.severity}: {diag.message}") for diag in self.diagnostics
-            )
-        return "\n".join(lines) + "\n"
+        return render_plan(self, colour=colour)
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+def _action(
+    kind: ActionKind, eff: EffectiveConfig, reason: str, changes: tuple[FieldChange, ...] = ()
+) -> Action:
+    return Action(
+        action=kind,
+        instance=eff.instance,
+        container=eff.container_name,
+        changes=changes,
+        reason=reason,
+    )
 
 
 def _observed_entry(container: ContainerInfo) -> str:
@@ -279,28 +237,13 @@ def compute_plan(
         current = observed_by_name.get(eff.container_name)
         record = applied.get(eff.instance_id)
         if current is None:
-            changes = _diff_fields({}, item.fields, eff)
-            actions.append(
-                Action(
-                    action="add",
-                    instance=eff.instance,
-                    container=eff.container_name,
-                    changes=changes,
-                    reason=(blocked or {}).get(eff.container_name, "new container"),
-                )
-            )
+            reason = (blocked or {}).get(eff.container_name, "new container")
+            actions.append(_action("add", eff, reason, _diff_fields({}, item.fields, eff)))
             continue
         label_hash = current.labels.get(naming.LABEL_CONFIG_HASH)
         if label_hash == item.config_hash:
             if not current.running:
-                actions.append(
-                    Action(
-                        action="start",
-                        instance=eff.instance,
-                        container=eff.container_name,
-                        reason=f"container is {current.state}",
-                    )
-                )
+                actions.append(_action("start", eff, f"container is {current.state}"))
             continue
         old_fields: Mapping[str, Any] = record.config if record is not None else {}
         changes = _diff_fields(old_fields, item.fields, eff)
@@ -327,15 +270,7 @@ def compute_plan(
             )
         else:
             reason = "configuration changed"
-        actions.append(
-            Action(
-                action="modify",
-                instance=eff.instance,
-                container=eff.container_name,
-                changes=changes,
-                reason=reason,
-            )
-        )
+        actions.append(_action("modify", eff, reason, changes))
     for name, container in sorted(observed_by_name.items()):
         if name not in wanted:
             instance = container.labels.get(naming.LABEL_INSTANCE_NAME, name)

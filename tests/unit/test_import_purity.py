@@ -1,4 +1,7 @@
-"""The pure core loads no driver: importing any part of ``devarch_core`` stays light (DESIGN §2)."""
+"""The pure core loads no driver: importing any part of ``devarch_core`` stays light.
+
+See docs/architecture.md#layers.
+"""
 
 from __future__ import annotations
 

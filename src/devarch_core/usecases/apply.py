@@ -1,7 +1,11 @@
-"""Plan, apply, down, status and compose: from desired state to the engine (DESIGN §6)."""
+"""Plan, apply, down, status and compose: from desired state to the engine.
+
+See docs/architecture.md#plan-apply.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -17,7 +21,7 @@ from attrs import frozen
 
 from devarch_core import _convert, naming
 from devarch_core.compose import compose_items, render_compose, render_instance
-from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash, volume_labels
+from devarch_core.desired import container_spec, network_labels, spec_hash, volume_labels
 from devarch_core.engine import ContainerInfo, ContainerSpec, PublishedPort
 from devarch_core.errors import (
     ApplyError,
@@ -30,9 +34,13 @@ from devarch_core.errors import (
     ValidationError,
     WiringError,
 )
+from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.hostports import PortRequest, allocate_ports
+from devarch_core.lockpolicy import DEFAULT_LOCKFILE, check_lockfile, refreshes
+from devarch_core.manifest import Lockfile
 from devarch_core.merge import TEMPLATE, EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
+from devarch_core.ownership import has_labels, is_owned, owned_by
 from devarch_core.planning import (
     DesiredInstance,
     Plan,
@@ -44,6 +52,8 @@ from devarch_core.ports import (
     AppliedRecord,
     Runtime,
 )
+from devarch_core.portspec import format_published
+from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import Resources
 from devarch_core.status import StatusReport
@@ -51,7 +61,6 @@ from devarch_core.usecases.wires import WireCases
 from devarch_core.wiring import (
     WiringNode,
     solve_wiring,
-    wiring_graph,
 )
 
 if TYPE_CHECKING:
@@ -94,6 +103,11 @@ class ApplyResult:
     stack: str
     plan: Plan
     timings: Mapping[str, float]
+    #: The stack's lockfile after the apply, for the caller to write: set when a lockfile policy
+    #: was asked for (``lockfile=`` or ``locked=True``) and the lockfile records this stack.
+    lockfile: Lockfile | None = None
+    #: How the stack diverged from the given lockfile before the apply (warnings, not refusals).
+    lockfile_warnings: tuple[str, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
@@ -346,7 +360,7 @@ class ApplyCases(WireCases):
         diagnostics = []
         old = []
         for network in runtime.list_networks({}):
-            ours = all(network.labels.get(k) == v for k, v in mine.items())
+            ours = has_labels(network.labels, mine)
             if network.name == stack.network_name and not ours:
                 who, then = self._holder(network.labels)
                 diagnostics.append(
@@ -390,7 +404,7 @@ class ApplyCases(WireCases):
             (volume.name, user, volume.labels)
             for volume in runtime.list_volumes({})
             if (user := wanted.get(volume.name)) is not None
-            and not all(volume.labels.get(k) == v for k, v in mine.items())
+            and not has_labels(volume.labels, mine)
         ]
         return [self._volume_conflict(stack, *conflict) for conflict in conflicts]
 
@@ -495,18 +509,42 @@ class ApplyCases(WireCases):
                 self._held_locks.pop(stack, None)
 
     # -- apply ------------------------------------------------------------------------------
-    def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
+    def apply(
+        self,
+        stack: str,
+        plan: Plan | None = None,
+        *,
+        lock_timeout: float | None = None,
+        holder: str | None = None,
+        lockfile: Lockfile | None = None,
+        locked: bool = False,
+        lockfile_origin: str | None = None,
+    ) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
 
         Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
         plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
+
+        Lockfile policy (:mod:`devarch_core.lockpolicy`), when ``lockfile``, ``locked`` or
+        ``lockfile_origin`` (where the caller keeps the lockfile, for messages) is given: the stack
+        is checked against ``lockfile`` under the lock before anything runs — a divergence is
+        reported as a warning (``result.lockfile_warnings``), or refused with ``locked``, as is
+        ``locked`` without a lockfile — and ``result.lockfile`` is the refreshed lockfile.
         """
         if plan is not None and plan.stack != stack:
             message = f"this plan is for stack {plan.stack}, not {stack}"
             raise ValidationError(message, what="wrong plan")
         runtime = self._require_runtime()
         who = holder or default_holder()
+        policy = lockfile is not None or locked or lockfile_origin is not None
+        origin = lockfile_origin or DEFAULT_LOCKFILE
         with self._stack_lock(stack, who, lock_timeout):
+            warnings: list[str] = []
+            if policy:
+                as_is = functools.partial(self.lock_stack, stack)  # type: ignore[attr-defined]
+                warnings = check_lockfile(stack, lockfile, as_is, locked=locked, origin=origin)
+                for item in warnings:
+                    self.reporter.warning(f"{origin}: {item}")
             timings: dict[str, float] = {}
             start = self.clock.monotonic()
             desired = self._desired(stack)
@@ -524,7 +562,16 @@ class ApplyCases(WireCases):
             else:
                 self._record_applied(desired, set())
             self._remove_old_networks(runtime, desired)
-        return ApplyResult(stack=stack, plan=current, timings=timings)
+            fresh = None
+            if policy and refreshes(stack, lockfile):
+                fresh = self.lock_stack(stack)  # type: ignore[attr-defined]
+        return ApplyResult(
+            stack=stack,
+            plan=current,
+            timings=timings,
+            lockfile=fresh,
+            lockfile_warnings=tuple(warnings),
+        )
 
     @staticmethod
     def _refuse_plan_errors(stack: str, plan: Plan) -> None:
@@ -642,12 +689,7 @@ class ApplyCases(WireCases):
 
     def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str) -> None:
         """devarch never adopts a network or volume it did not create for this store and stack."""
-        ours = (
-            labels.get(naming.LABEL_MANAGED_BY) == naming.MANAGED_BY
-            and labels.get(naming.LABEL_OWNER) == self.owner
-            and labels.get(naming.LABEL_STACK_ID) == stack_id
-        )
-        if not ours:
+        if not is_owned(labels, self.owner, stack_id):
             who, then = self._holder(labels)
             raise ApplyError(
                 f"a {kind} named {name} already exists and {who}; devarch never adopts it — "
@@ -679,7 +721,7 @@ class ApplyCases(WireCases):
                 return
             existing = runtime.inspect_container(container)
             if existing is not None:
-                if existing.labels.get(naming.LABEL_MANAGED_BY) != naming.MANAGED_BY or existing.labels.get(naming.LABEL_OWNER) != self.owner:
+                if not is_owned(existing.labels, self.owner):
                     who, then = self._holder(existing.labels)
                     msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
                     raise ConflictError(msg)
@@ -710,23 +752,16 @@ class ApplyCases(WireCases):
         raise ApplyError(f"{name}: {message}", step="containers", instance=name)
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
-        name = item.effective.instance
-        deadline = self.clock.monotonic() + self.health_timeout
-        # Poll at a fixed short interval: the engine turns a service healthy within its own
-        # check interval, and a backing-off poll would notice it late (measured in benchmarks/).
         interval = item.spec.healthcheck.interval if item.spec.healthcheck else None
-        delay = min(0.2, float(interval) / 2) if interval else 0.2
-        self.reporter.step("health", name, "waiting")
-        while True:
-            status = runtime.health(item.spec.name)
-            if status in ("healthy", "none"):
-                self.reporter.step("health", name, "healthy")
-                return
-            if status == "unhealthy":
-                raise ApplyError(f"{name} is unhealthy; see `docker logs {item.spec.name}`", step="health", instance=name)
-            if self.clock.monotonic() > deadline:
-                raise ApplyError(f"{name} did not become healthy within {self.health_timeout:.0f}s", step="health", instance=name)
-            self.clock.sleep(delay)
+        wait_healthy(
+            runtime,
+            self.clock,
+            item.spec.name,
+            instance=item.effective.instance,
+            timeout=self.health_timeout,
+            interval=poll_interval(interval),
+            reporter=self.reporter,
+        )
 
     def _record_applied(self, desired: _Desired, done: set[str]) -> None:
         now = self._now()
@@ -870,7 +905,7 @@ class ApplyCases(WireCases):
                     enabled=inst.enabled,
                     state=c.state if c else "absent",
                     health=runtime.health(c.name) if c and c.running else "none",
-                    ports=tuple(f"{p.host_ip}:{p.host_port}->{p.container}/{p.protocol}" for p in (c.ports if c else ())),
+                    ports=tuple(format_published(p) for p in (c.ports if c else ())),
                     host_ports=tuple(c.ports) if c else (),
                 )
             )

@@ -10,12 +10,12 @@ from attrs import frozen
 
 from devarch_core import _convert, naming
 from devarch_core._parsing import checked_description
-from devarch_core.desired import owned_by
 from devarch_core.errors import (
     ConflictError,
     DevarchError,
 )
 from devarch_core.model import Stack
+from devarch_core.ownership import owned_by
 from devarch_core.ports import (
     SealedSecret,
 )
