@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+from devarch_core._convert import row as to_row
+from devarch_core._convert import structure_row
 from devarch_core.errors import (
     ConflictError,
     NotFoundError,
@@ -21,7 +23,6 @@ from devarch_core.errors import (
 )
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.naming import container_name
-from devarch_core.overrides import Overrides
 from devarch_core.ports import AppliedRecord, SealedSecret
 
 if TYPE_CHECKING:
@@ -82,6 +83,23 @@ _INSTANCE_SELECT = (
     " i.enabled, i.overrides, i.created_at, i.updated_at"
     " FROM instances i JOIN stacks s ON s.id = i.stack_id"
 )
+#: Attribute names of the selected columns, in order: a row becomes its value through the
+#: converter (``devarch_core._convert.structure_row``).
+_STACK_FIELDS = tuple(_STACK_COLUMNS.split(", "))
+_INSTANCE_FIELDS = (
+    "id",
+    "stack_id",
+    "stack",
+    "name",
+    "template",
+    "template_version",
+    "description",
+    "enabled",
+    "overrides",
+    "created_at",
+    "updated_at",
+)
+_PORT_FIELDS = ("stack", "instance", "container_port", "protocol", "host_port", "host_ip")
 _PORT_SELECT = (
     "SELECT s.name, i.name, p.container_port, p.protocol, p.host_port, p.host_ip"
     " FROM port_allocations p JOIN instances i ON i.id = p.instance_id"
@@ -137,15 +155,7 @@ class SqlSession:
     # -- stacks ----------------------------------------------------------------------------------
     @staticmethod
     def _stack(row: Row) -> Stack:
-        return Stack(
-            id=row[0],
-            name=row[1],
-            description=row[2],
-            network=row[3],
-            enabled=bool(row[4]),
-            created_at=row[5],
-            updated_at=row[6],
-        )
+        return structure_row(dict(zip(_STACK_FIELDS, row, strict=True)), Stack)
 
     def get_stack(self, name: str) -> Stack | None:
         """Return the stack called ``name``, or None."""
@@ -169,17 +179,10 @@ class SqlSession:
                 return f"stack {stack.name} already exists"
             return f"stack id {stack.id} already exists"
 
+        columns = to_row(stack)
         self._write(
             f"INSERT INTO stacks ({_STACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            (
-                stack.id,
-                stack.name,
-                stack.description,
-                stack.network,
-                stack.enabled,
-                stack.created_at,
-                stack.updated_at,
-            ),
+            tuple(columns[name] for name in _STACK_FIELDS),
             conflict,
         )
 
@@ -212,19 +215,9 @@ class SqlSession:
 
     # -- instances -------------------------------------------------------------------------------
     def _instance(self, row: Row) -> Instance:
-        return Instance(
-            id=row[0],
-            stack_id=row[1],
-            stack=row[2],
-            name=row[3],
-            template=row[4],
-            template_version=row[5],
-            description=row[6],
-            enabled=bool(row[7]),
-            overrides=Overrides.from_data(self._d.json_value(row[8])),
-            created_at=row[9],
-            updated_at=row[10],
-        )
+        columns = dict(zip(_INSTANCE_FIELDS, row, strict=True))
+        columns["overrides"] = self._d.json_value(columns["overrides"])
+        return structure_row(columns, Instance)
 
     def list_instances(self, stack_id: str) -> list[Instance]:
         """Return the stack's instances, by name."""
@@ -262,16 +255,17 @@ class SqlSession:
         return conflict
 
     def _instance_params(self, instance: Instance, stack: str) -> tuple[object, ...]:
+        columns = to_row(instance)
         return (
-            instance.name,
+            columns["name"],
             container_name(stack, instance.name),
-            instance.template,
-            instance.template_version,
-            instance.description,
-            instance.enabled,
-            self._d.json_param(instance.overrides.to_data()),
-            instance.created_at,
-            instance.updated_at,
+            columns["template"],
+            columns["template_version"],
+            columns["description"],
+            columns["enabled"],
+            self._d.json_param(columns["overrides"]),
+            columns["created_at"],
+            columns["updated_at"],
         )
 
     def add_instance(self, instance: Instance) -> None:
@@ -332,8 +326,9 @@ class SqlSession:
         )
         # An empty provider is a wire that leaves its import unwired (Wire.provider None); no
         # instance can be called "", so the column keeps its NOT NULL and needs no migration.
+        names = ("consumer", "import_name", "provider", "export_name")
         return [
-            Wire(consumer=r[0], import_name=r[1], provider=r[2] or None, export_name=r[3])
+            structure_row({**dict(zip(names, r, strict=True)), "provider": r[2] or None}, Wire)
             for r in rows
         ]
 
@@ -365,10 +360,8 @@ class SqlSession:
             sql += " WHERE stack_id = ?"
             params = (stack_id,)
         rows = self._d.query(sql + " ORDER BY instance_id, name", params)
-        return [
-            SealedSecret(stack_id=r[0], instance_id=r[1], name=r[2], sealed=bytes(r[3]))
-            for r in rows
-        ]
+        names = ("stack_id", "instance_id", "name", "sealed")
+        return [structure_row(dict(zip(names, r, strict=True)), SealedSecret) for r in rows]
 
     def put_secret(self, secret: SealedSecret) -> None:
         """Insert or replace one sealed secret."""
@@ -404,12 +397,13 @@ class SqlSession:
         )
         if row is None:
             return None
-        return AppliedRecord(
-            instance_id=instance_id,
-            config_hash=row[0],
-            config=self._d.json_value(row[1]),
-            applied_at=row[2],
-        )
+        columns = {
+            "instance_id": instance_id,
+            "config_hash": row[0],
+            "config": self._d.json_value(row[1]),
+            "applied_at": row[2],
+        }
+        return structure_row(columns, AppliedRecord)
 
     def put_applied(self, record: AppliedRecord) -> None:
         """Insert or replace the applied record of ``record.instance_id``."""
@@ -442,15 +436,7 @@ class SqlSession:
             params = (stack_id,)
         rows = self._d.query(sql + " ORDER BY s.name, i.name, p.container_port, p.protocol", params)
         return [
-            PortAllocation(
-                stack=r[0],
-                instance=r[1],
-                container_port=r[2],
-                protocol=r[3],
-                host_port=r[4],
-                host_ip=r[5],
-            )
-            for r in rows
+            structure_row(dict(zip(_PORT_FIELDS, r, strict=True)), PortAllocation) for r in rows
         ]
 
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:

@@ -1,6 +1,7 @@
 """The composition root: build a ready :class:`~devarch_core.app.Devarch` from configuration.
 
-Configuration comes from arguments, else environment variables, else defaults (DESIGN §2):
+Configuration comes from arguments, else environment variables, else defaults
+(docs/architecture.md#ports):
 ``DEVARCH_HOME`` (``~/.devarch``), ``DEVARCH_STORE`` (``sqlite:///$DEVARCH_HOME/devarch.db`` or
 ``postgresql://...``), ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``, ``none``) and
 ``DEVARCH_CATALOG_PATH`` (``:``-separated template directories, searched after the builtin catalog).

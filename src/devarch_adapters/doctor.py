@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
-from devarch_core import naming
-from devarch_core.desired import owned_by
+from devarch_core import _convert, naming
 from devarch_core.errors import DevarchError
 from devarch_core.hostports import holder_command
+from devarch_core.ownership import find_orphans, managed_selector, owned_by
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -29,6 +29,7 @@ MIN_FREE_FAIL = 256 * 1024**2
 ORPHANS_LISTED = 10
 
 
+@_convert.register_result
 @frozen(kw_only=True)
 class Check:
     """One doctor check."""
@@ -40,7 +41,8 @@ class Check:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {"name": self.name, "status": self.status, "message": self.message, "fix": self.fix}
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 def _engine(devarch: Devarch) -> list[Check]:
@@ -123,9 +125,7 @@ def _ports(devarch: Devarch) -> list[Check]:
     own: set[int] = set()
     if devarch.runtime is not None:
         try:
-            containers = devarch.runtime.list_containers(
-                {naming.LABEL_MANAGED_BY: naming.MANAGED_BY}
-            )
+            containers = devarch.runtime.list_containers(managed_selector())
         except DevarchError:
             containers = []
         own = {p.host_port for c in containers if c.running for p in c.ports}
@@ -363,7 +363,6 @@ def _orphans(devarch: Devarch) -> list[Check]:
     labels = owned_by(devarch.owner)
     with devarch.store.transaction() as tx:
         stacks = tx.list_stacks()
-        stack_ids = {s.id for s in stacks}
         network_of = {s.id: s.network_name for s in stacks}
         instance_ids = {i.id for s in stacks for i in tx.list_instances(s.id)}
     try:
@@ -373,26 +372,14 @@ def _orphans(devarch: Devarch) -> list[Check]:
     except DevarchError:
         return []
     orphans = [
-        f"container {c.name}"
-        for c in containers
-        if c.labels.get(naming.LABEL_STACK_ID) not in stack_ids
-        or c.labels.get(naming.LABEL_INSTANCE_ID) not in instance_ids
-    ]
-    orphans += [
-        f"network {n.name}"
-        for n in networks
-        if n.labels.get(naming.LABEL_STACK_ID) not in stack_ids
-    ]
-    # A stack whose network was renamed leaves its old network until the next apply or down.
-    orphans += [
-        f"network {n.name} (stack {n.labels.get(naming.LABEL_STACK_NAME, '?')} now uses "
-        f"{network_of[sid]})"
-        for n in networks
-        if (sid := n.labels.get(naming.LABEL_STACK_ID, "")) in network_of
-        and n.name != network_of[sid]
-    ]
-    orphans += [
-        f"volume {v.name}" for v in volumes if v.labels.get(naming.LABEL_STACK_ID) not in stack_ids
+        str(o)
+        for o in find_orphans(
+            containers=containers,
+            networks=networks,
+            volumes=volumes,
+            network_of=network_of,
+            instance_ids=instance_ids,
+        )
     ]
     if not orphans:
         return [

@@ -64,9 +64,10 @@ containers, network, volumes, definition) every stack *of its own store* whose d
 it as a plugin stack of another run and that has expired, or whose owning process is gone (pid
 checked only on the same host; a zombie counts as gone). It never looks for or removes
 resources of another store or owner on the engine, even ones carrying the plugin's labels:
-devarch never touches what it does not own (DESIGN §3); a lost home's leftovers are shown by
-``devarch doctor`` as orphans. A reused stack's expiry is refreshed in its description on every
-use; its container label keeps the first expiry (changing it would recreate the containers).
+devarch never touches what it does not own (docs/architecture.md#naming); a lost home's
+leftovers are shown by ``devarch doctor`` as orphans. A reused stack's expiry is refreshed in
+its description on every use; its container label keeps the first expiry (changing it would
+recreate the containers).
 
 A reused stack is removed with ``devarch --home ~/.devarch-pytest stack delete NAME``, or by
 letting it expire.
@@ -448,15 +449,11 @@ class DevarchStack:
         """
         key = (instance, int(container_port), protocol)
         if key not in self._ports:
-            from devarch_core import naming  # noqa: PLC0415
+            from devarch_core.ownership import owned_by  # noqa: PLC0415
 
             runtime = self.devarch._require_runtime()  # noqa: SLF001 - the facade's own guard
             stack = self.devarch.get_stack(self.name)
-            labels = {
-                naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
-                naming.LABEL_OWNER: self.devarch.owner,
-                naming.LABEL_STACK_ID: stack.id,
-            }
+            labels = owned_by(self.devarch.owner, stack.id)
             wanted = self.container(instance)
             for info in runtime.list_containers(labels):
                 if info.name != wanted:
@@ -569,33 +566,11 @@ def _wait_ready(devarch: Devarch, name: str) -> None:
 
     Apply waits only for dependencies' health; tests need the leaves (the web app) ready too.
     """
-    from devarch_core.errors import ApplyError  # noqa: PLC0415
+    from devarch_core.health import wait_ready  # noqa: PLC0415
 
-    deadline = devarch.clock.monotonic() + devarch.health_timeout
-    while True:
-        waiting = []
-        for row in devarch.status(name):
-            if not row.enabled:
-                continue
-            if row.state != "running" or row.health == "unhealthy":
-                if row.state in ("exited", "dead") or row.health == "unhealthy":
-                    raise ApplyError(
-                        f"{row.container} is {row.state} ({row.health});"
-                        f" see `docker logs {row.container}`",
-                        step="wait",
-                    )
-                waiting.append(f"{row.instance} ({row.state})")
-            elif row.health == "starting":
-                waiting.append(f"{row.instance} (starting)")
-        if not waiting:
-            return
-        if devarch.clock.monotonic() > deadline:
-            raise ApplyError(
-                f"stack {name} not ready after {devarch.health_timeout:.0f}s:"
-                f" waiting for {', '.join(waiting)}",
-                step="wait",
-            )
-        devarch.clock.sleep(0.2)
+    wait_ready(
+        lambda: devarch.status(name), devarch.clock, stack=name, timeout=devarch.health_timeout
+    )
 
 
 def _finish_run(options: _Options, run_id: str) -> None:

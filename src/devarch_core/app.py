@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from types import TracebackType
 
+    from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
     from devarch_core.errors import Problem
     from devarch_core.manifest import Lockfile, Manifest
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         Store,
     )
     from devarch_core.secrets import SecretBox
+    from devarch_core.status import StatusReport
     from devarch_core.template import Template
     from devarch_core.usecases.keys import KeyCheck
     from devarch_core.usecases.manifests import ImportResult, InitPreview, InitResult
@@ -151,6 +153,7 @@ class Devarch:
             reporter=self.reporter,
             health_timeout=health_timeout,
             parallelism=parallelism,
+            lock_stack=self.lock_stack,
         )
         self._stacks = StackService(
             uow,
@@ -446,8 +449,14 @@ class Devarch:
             stack, instance, reveal_secrets=reveal_secrets, project=project
         )
 
-    def graph(self, stack: str, *, fmt: str = "mermaid") -> str:
-        """The stack's wiring graph as Mermaid or DOT text."""
+    @overload
+    def graph(self, stack: str, *, fmt: Literal["svg"]) -> SvgGraph: ...
+    @overload
+    def graph(self, stack: str, *, fmt: Literal["mermaid", "dot"] = "mermaid") -> str: ...
+    @overload
+    def graph(self, stack: str, *, fmt: str) -> str | SvgGraph: ...
+    def graph(self, stack: str, *, fmt: str = "mermaid") -> str | SvgGraph:
+        """The stack's wiring graph as Mermaid or DOT text, or an SVG drawing (``fmt="svg"``)."""
         return self._planner.graph(stack, fmt=fmt)
 
     # -- apply -------------------------------------------------------------------------------
@@ -458,13 +467,30 @@ class Devarch:
         *,
         lock_timeout: float | None = None,
         holder: str | None = None,
+        lockfile: Lockfile | None = None,
+        locked: bool = False,
+        lockfile_origin: str | None = None,
     ) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
 
         Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
         plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
+
+        Lockfile policy (:mod:`devarch_core.lockpolicy`), when ``lockfile``, ``locked`` or
+        ``lockfile_origin`` (where the caller keeps the lockfile, for messages) is given: the stack
+        is checked against ``lockfile`` under the lock before anything runs — a divergence is
+        reported as a warning (``result.lockfile_warnings``), or refused with ``locked``, as is
+        ``locked`` without a lockfile — and ``result.lockfile`` is the refreshed lockfile.
         """
-        return self._applier.apply(stack, plan, lock_timeout=lock_timeout, holder=holder)
+        return self._applier.apply(
+            stack,
+            plan,
+            lock_timeout=lock_timeout,
+            holder=holder,
+            lockfile=lockfile,
+            locked=locked,
+            lockfile_origin=lockfile_origin,
+        )
 
     def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
         """Remove a stack's containers and network (and named volumes if asked), not its definition.
@@ -483,8 +509,11 @@ class Devarch:
         """
         return self._applier.down_report(stack, volumes=volumes, lock_timeout=lock_timeout)
 
-    def status(self, stack: str) -> list[InstanceStatus]:
-        """Each instance's container state, health and published ports."""
+    def status(self, stack: str) -> StatusReport:
+        """Each instance's container state, health and published ports, as a list.
+
+        The wrapping list knows its stack and renders as a table in notebooks.
+        """
         return self._applier.status(stack)
 
     # -- manifests ---------------------------------------------------------------------------

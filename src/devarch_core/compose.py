@@ -1,4 +1,4 @@
-"""Compose rendering: a stack (or one instance) as a Compose file a real client can run (DESIGN §6).
+"""Compose rendering: a stack (or one instance) as a Compose file a real client can run.
 
 The input is what apply would create: one :class:`~devarch_core.engine.ContainerSpec` per
 instance (from :func:`devarch_core.desired.container_spec`) plus its dependencies. The output is
@@ -12,7 +12,7 @@ Choices made for compatibility with older clients (Debian's docker-compose 1.29,
 an early Compose Specification):
 
 * ports use the short string form ``"127.0.0.1:15432:5432/tcp"``: the long form of that schema
-  has no ``host_ip``, and devarch publishes on ``127.0.0.1`` by default (DESIGN §3);
+  has no ``host_ip``, and devarch publishes on ``127.0.0.1`` by default;
 * a top-level ``name:`` is written only when ``project`` is given (1.29 refuses the key; pass
   ``-p`` instead);
 * every string value has ``$`` doubled, so Compose interpolation never touches a value:
@@ -20,6 +20,8 @@ an early Compose Specification):
 
 Secret environment values appear as ``***`` unless ``reveal_secrets`` is true (the preview is
 redacted; only a caller that hands the file straight to a compose client should reveal).
+
+See docs/architecture.md#data-path.
 """
 
 from __future__ import annotations

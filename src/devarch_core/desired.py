@@ -1,8 +1,8 @@
 """From an effective config to the exact container the engine should run (names, labels, mounts).
 
-This is where the isolation rules of DESIGN §3 become engine names: the container, network and
-named volumes of an instance are derived from its stack and instance names only, and every
-resource carries the identity labels that let devarch recognise what it owns.
+This is where the isolation rules (docs/architecture.md#naming) become engine names: the
+container, network and named volumes of an instance are derived from its stack and instance
+names only, and every resource carries the identity labels that let devarch recognise what it owns.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from devarch_core._parsing import Problems
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.merge import EffectiveConfig, canonical_json
+from devarch_core.ownership import owned_by  # re-exported: its home is ownership.py
 from devarch_core.secrets import Secret
 from devarch_core.spec import check_container_path, config_file_overlaps
 
@@ -36,7 +37,7 @@ __all__ = [
 
 
 def identity_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
-    """The labels every container devarch creates carries (DESIGN §3)."""
+    """The labels every container devarch creates carries (docs/architecture.md#naming)."""
     return {
         naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
         naming.LABEL_OWNER: owner,
@@ -46,14 +47,6 @@ def identity_labels(effective: EffectiveConfig, owner: str) -> dict[str, str]:
         naming.LABEL_INSTANCE_NAME: effective.instance,
         naming.LABEL_TEMPLATE_SERVICE_ID: effective.template_ref,
     }
-
-
-def owned_by(owner: str, stack_id: str | None = None) -> dict[str, str]:
-    """The labels that select what this store created (on one stack, when ``stack_id`` is given)."""
-    labels = {naming.LABEL_MANAGED_BY: naming.MANAGED_BY, naming.LABEL_OWNER: owner}
-    if stack_id is not None:
-        labels[naming.LABEL_STACK_ID] = stack_id
-    return labels
 
 
 def network_labels(stack: str, stack_id: str, owner: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Host port allocation: sticky, store-wide unique, checked against the host at plan time.
 
-See DESIGN §3.
+See docs/architecture.md#naming.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``devarch.yml`` and ``devarch.lock``: parse, validate and render (DESIGN §7).
+"""``devarch.yml`` and ``devarch.lock``: parse, validate and render (docs/manifest.md).
 
 Parsing reports every problem at once with its path (``instances.web.ports[0].host: ...``).
 Rendering is deterministic, so export → import → export gives the same bytes.
@@ -15,6 +15,7 @@ import attrs
 import yaml
 from attrs import frozen
 
+from devarch_core import _convert
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -117,47 +118,27 @@ class InstanceSpec:
 
     def to_data(self) -> dict[str, Any]:
         """Manifest form of the instance (placeholders, never values)."""
-        data: dict[str, Any] = {"template": self.template}
-        if self.template_version is not None:
-            data["template_version"] = self.template_version
-        if self.description:
-            data["description"] = self.description
-        if not self.enabled:
-            data["enabled"] = False
-        overrides = self.overrides.to_data()
-        overrides.pop(SECRET_REFS_KEY, None)  # the placeholders below say it
-        if self.secret_refs:
-            env = dict(overrides.get("environment", {}))
-            for var, name in self.secret_refs.items():
-                env[var] = f"${{secret:{name}}}"
-            overrides["environment"] = dict(sorted(env.items()))
-            overrides = {
-                k: overrides[k]
-                for k in ["environment", *[k for k in overrides if k != "environment"]]
-                if k in overrides
-            }
-            overrides = _reorder(overrides)
-        if overrides:
-            data["overrides"] = overrides
-        pins: dict[str, Any] = {}
-        if self.port_pins:
-            pins["ports"] = dict(sorted(self.port_pins.items(), key=lambda kv: _port_sort(kv[0])))
-        if self.image_digest:
-            pins["image"] = self.image_digest
-        if pins:
-            data["pins"] = pins
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
+
+
+def overrides_data(spec: InstanceSpec) -> dict[str, Any]:
+    """The ``overrides:`` block of an instance: secret values as ``${secret:NAME}`` placeholders."""
+    overrides = spec.overrides.to_data()
+    overrides.pop(SECRET_REFS_KEY, None)  # the placeholders below say it
+    if spec.secret_refs:
+        env = dict(overrides.get("environment", {}))
+        for var, name in spec.secret_refs.items():
+            env[var] = f"${{secret:{name}}}"
+        overrides["environment"] = dict(sorted(env.items()))
+        overrides = _reorder(overrides)
+    return overrides
 
 
 def _reorder(overrides: dict[str, Any]) -> dict[str, Any]:
     from devarch_core.overrides import OVERRIDE_KEYS  # noqa: PLC0415 - the canonical key order
 
     return {k: overrides[k] for k in OVERRIDE_KEYS if k in overrides}
-
-
-def _port_sort(key: str) -> tuple[int, str]:
-    number, _, proto = key.partition("/")
-    return (int(number) if number.isdigit() else 0, proto)
 
 
 @frozen(kw_only=True)
@@ -182,22 +163,7 @@ class Manifest:
 
     def to_data(self) -> dict[str, Any]:
         """Canonical data, in the documented key order."""
-        stack: dict[str, Any] = {"name": self.stack}
-        if self.description:
-            stack["description"] = self.description
-        if self.network:
-            stack["network"] = self.network
-        data: dict[str, Any] = {"version": self.version, "stack": stack}
-        data["instances"] = {
-            i.name: i.to_data() for i in sorted(self.instances, key=lambda i: i.name)
-        }
-        wires = []
-        for wire in sorted(self.wires, key=lambda w: (w.consumer, w.import_name)):
-            row = {"consumer": wire.consumer, "import": wire.import_name, "provider": wire.provider}
-            if wire.export_name:
-                row["export"] = wire.export_name
-            wires.append(row)
-        data["wires"] = wires
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
     def to_yaml(self) -> str:
@@ -448,16 +414,7 @@ class LockedInstance:
 
     def to_data(self) -> dict[str, Any]:
         """Lockfile form."""
-        data: dict[str, Any] = {
-            "template": self.template,
-            "template_version": self.template_version,
-            "template_hash": self.template_hash,
-            "image": self.image,
-        }
-        if self.image_digest:
-            data["image_digest"] = self.image_digest
-        if self.ports:
-            data["ports"] = dict(sorted(self.ports.items(), key=lambda kv: _port_sort(kv[0])))
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -472,12 +429,8 @@ class Lockfile:
 
     def to_data(self) -> dict[str, Any]:
         """Lockfile form."""
-        return {
-            "format": self.format,
-            "stack": self.stack,
-            "manifest_hash": self.manifest_hash,
-            "instances": {k: v.to_data() for k, v in sorted(self.instances.items())},
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def to_yaml(self) -> str:
         """The ``devarch.lock`` text (deterministic), with a header saying it is generated."""
@@ -502,7 +455,7 @@ class Lockfile:
                 f"this devarch reads {LOCK_FORMAT}",
             )
         stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""
-        instances = {}
+        instances: dict[str, dict[str, Any]] = {}
         for name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
             path = f"instances.{name}"
             entry = expect_mapping(body, path, problems)
@@ -524,14 +477,19 @@ class Lockfile:
                 fields[key] = scalar(entry.get(key), join(path, key), problems, str, "text") or ""
                 if not fields[key]:
                     problems.add(join(path, key), "required")
-            instances[str(name)] = LockedInstance(
-                image_digest=scalar(
+            instances[str(name)] = {
+                **fields,
+                "image_digest": scalar(
                     entry.get("image_digest"), join(path, "image_digest"), problems, str, "a digest"
                 ),
-                ports=ports,
-                **fields,
-            )
-        problems.raise_if_any(ManifestError, what=f"invalid lockfile {origin}")
-        return cls(
-            stack=stack, manifest_hash=str(raw.get("manifest_hash", "")), instances=instances
-        )
+                "ports": ports,
+            }
+        what = f"invalid lockfile {origin}"
+        problems.raise_if_any(ManifestError, what=what)
+        # Validated above with the lockfile's own messages; the converter builds the values.
+        data = {
+            "stack": stack,
+            "manifest_hash": str(raw.get("manifest_hash", "")),
+            "instances": instances,
+        }
+        return _convert.structure(data, cls, what=what)

@@ -1,4 +1,4 @@
-"""The merge resolver: template → wire-injected → user overrides, by the rules of DESIGN §4.
+"""The merge resolver: template → wire-injected → user overrides (docs/architecture.md#merge-rules).
 
 Every value of the result knows its source: ``template``, ``wire:<provider>`` or ``user``. Lists
 merge by key (never replaced wholesale), so an override can change or remove one inherited entry
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
+from devarch_core import _convert
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import ConfigFile, EnvValue, PortSpec, Resources, ServiceSpec, VolumeSpec
@@ -83,21 +84,20 @@ class EffectiveConfig:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for ``--json`` (secrets as ``***``)."""
-        return {
-            "stack": self.stack,
-            "instance": self.instance,
-            "container": self.container_name,
-            "network": self.network,
-            "enabled": self.enabled,
-            "template": {
-                "name": self.template,
-                "version": self.template_version,
-                "hash": self.template_hash,
-            },
-            "service": self.service.to_data(),
-            "sources": dict(sorted(self.sources.items())),
-            "secrets": sorted(self.secret_env),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
+
+    def _repr_html_(self) -> str:
+        """Jupyter: field, value and source of every field as a table (secrets ``***``)."""
+        from devarch_core._notebook import effective_html  # noqa: PLC0415 - loaded when displayed
+
+        return effective_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter and Markdown front ends: the same table in Markdown."""
+        from devarch_core._notebook import effective_markdown  # noqa: PLC0415 - loaded when shown
+
+        return effective_markdown(self)
 
 
 def flatten_service(service: ServiceSpec) -> dict[str, Any]:  # noqa: C901, PLR0912 - one step per field
@@ -164,11 +164,13 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
     injections: Sequence[WireInjection] = (),
     secrets: Mapping[str, Secret] | None = None,
 ) -> EffectiveConfig:
-    """Merge a template with wire injections and an instance's overrides (DESIGN §4).
+    """Merge a template with wire injections and an instance's overrides.
 
     ``secrets`` are the instance's secret values (already opened); they win like user values.
     Pure: the same inputs give the same result. Raises ``ValidationError`` when the merged
     resources put a reservation above its limit (each side may come from a different layer).
+
+    See docs/architecture.md#merge-rules.
     """
     spec = template.service
     sources: dict[str, str] = {}

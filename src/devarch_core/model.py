@@ -1,4 +1,4 @@
-"""Stacks, instances and wires: what the store keeps (DESIGN §1)."""
+"""Stacks, instances and wires: what the store keeps (docs/concepts.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Names, identity labels and the isolation rules built on them (DESIGN §3).
+"""Names, identity labels and the isolation rules built on them (docs/architecture.md#naming).
 
 Every engine-side name devarch creates is derived here and nowhere else, so two stacks built from
 the same templates can never produce the same container, network or volume name.

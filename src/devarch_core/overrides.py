@@ -1,4 +1,4 @@
-"""Instance overrides: copy-on-write deltas on top of a template (DESIGN §4).
+"""Instance overrides: copy-on-write deltas on top of a template (docs/architecture.md#merge-rules).
 
 An empty :class:`Overrides` inherits everything. Lists are keyed deltas: an entry with the key of
 an inherited entry changes it, a new key adds one, and ``remove: true`` drops the inherited one.

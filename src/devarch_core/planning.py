@@ -1,8 +1,10 @@
-"""The plan: the structured difference between desired and observed state (DESIGN §6).
+"""The plan: the structured difference between desired and observed state.
 
 Pure: given effective configs, the engine's containers and the last applied records, compute
 actions in a deterministic order, per-field changes with their source, and a staleness token
 that apply recomputes to refuse a plan the world has moved away from.
+
+See docs/architecture.md#plan-apply.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
-from devarch_core.display import printable
+from devarch_core import _convert, naming
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
+from devarch_core.rendering.plan import render_plan
 from devarch_core.secrets import REDACTED
 
 if TYPE_CHECKING:
@@ -37,9 +39,6 @@ __all__ = [
 PLAN_FORMAT = 1
 ActionKind = Literal["add", "modify", "remove", "start"]
 _ORDER = {"remove": 0, "modify": 1, "add": 2, "start": 3}
-_SYMBOL = {"add": "+", "modify": "~", "remove": "-", "start": ">"}
-_COLOUR = {"add": "\x1b[32m", "modify": "\x1b[33m", "remove": "\x1b[31m", "start": "\x1b[36m"}
-_RESET = "\x1b[0m"
 
 
 @frozen(kw_only=True)
@@ -53,14 +52,9 @@ class FieldChange:
     forces_recreate: bool = True
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
-        return {
-            "field": self.field,
-            "old": self.old,
-            "new": self.new,
-            "source": self.source,
-            "forces_recreate": self.forces_recreate,
-        }
+        """JSON form (docs/cli.md)."""
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -75,15 +69,8 @@ class Action:
     reason: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
-        data: dict[str, Any] = {
-            "action": self.action,
-            "instance": self.instance,
-            "container": self.container,
-            "changes": [c.to_data() for c in self.changes],
-        }
-        if self.reason:
-            data["reason"] = self.reason
+        """JSON form (docs/cli.md); ``reason`` only when there is one."""
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -97,14 +84,8 @@ class PlanDiagnostic:
     instance: str | None = None
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = {
-            "severity": self.severity,
-            "code": self.code,
-            "message": self.message,
-        }
-        if self.instance is not None:
-            data["instance"] = self.instance
+        """JSON form; ``instance`` only when there is one."""
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -148,16 +129,9 @@ class Plan:
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
     def to_data(self) -> dict[str, Any]:
-        """JSON form (DESIGN §10)."""
-        return {
-            "format": PLAN_FORMAT,
-            "stack": self.stack,
-            "token": self.token,
-            "actions": [a.to_data() for a in self.actions],
-            "diagnostics": [d.to_data() for d in self.diagnostics],
-            "wiring": [dict(w) for w in self.wiring],
-            "basis": {k: dict(v) for k, v in sorted(self.basis.items())},
-        }
+        """JSON form (docs/cli.md): ``format`` first, then the fields in order."""
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def to_json(self) -> str:
         """Deterministic, indented JSON."""
@@ -170,26 +144,7 @@ class Plan:
             raise ManifestError(
                 f"not a devarch plan (expected format {PLAN_FORMAT})", what="invalid plan file"
             )
-        try:
-            return cls(
-                stack=str(data["stack"]),
-                token=str(data["token"]),
-                actions=tuple(
-                    Action(
-                        action=a["action"],
-                        instance=a["instance"],
-                        container=a["container"],
-                        changes=tuple(FieldChange(**c) for c in a.get("changes", [])),
-                        reason=a.get("reason", ""),
-                    )
-                    for a in data.get("actions", [])
-                ),
-                diagnostics=tuple(PlanDiagnostic(**d) for d in data.get("diagnostics", [])),
-                wiring=tuple(dict(w) for w in data.get("wiring", [])),
-                basis={k: dict(v) for k, v in data.get("basis", {}).items()},
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ManifestError(f"malformed plan: {exc}", what="invalid plan file") from None
+        return _convert.structure(data, cls, what="invalid plan file: malformed plan")
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -210,6 +165,18 @@ class Plan:
         more = f", {errors} error(s)" if errors else ""
         return f"<Plan {self.stack}: {self.summary()}{more}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the plan as tables (see :mod:`devarch_core._notebook`)."""
+        from devarch_core._notebook import plan_html  # noqa: PLC0415 - loaded when displayed
+
+        return plan_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter and Markdown front ends: the plan as Markdown tables."""
+        from devarch_core._notebook import plan_markdown  # noqa: PLC0415 - loaded when displayed
+
+        return plan_markdown(self)
+
     def summary(self) -> str:
         """``2 to add, 1 to change, 0 to remove, 1 to start``."""
         counts = {kind: sum(1 for a in self.actions if a.action == kind) for kind in _ORDER}
@@ -221,63 +188,22 @@ class Plan:
     def render_text(self, *, colour: bool = False) -> str:
         """Human-readable plan with ``+ ~ - >`` markers (ANSI colour when ``colour``).
 
-        Control characters in names, values and messages are shown escaped
-        (:func:`devarch_core.display.printable`); the only escapes sent are the colours.
+        Control characters in names, values and messages are shown escaped; the only escapes
+        sent are the colours. See :func:`devarch_core.rendering.render_plan`.
         """
-        lines = []
-        if not self.actions:
-            lines.append(
-                f"Stack {self.stack}: no changes. The running containers match the configuration."
-            )
-        else:
-            lines.append(f"Plan for stack {self.stack}: {self.summary()}.")
-            lines.append("")
-            for action in self.actions:
-                head = f"  {_SYMBOL[action.action]} {action.instance} ({action.container})"
-                if action.reason:
-                    head += f"  # {action.reason}"
-                head = printable(head, newlines=False)
-                lines.append(f"{_COLOUR[action.action]}{head}{_RESET}" if colour else head)
-                for change in action.changes:
-                    arrow = f"{_fmt(change.old)} → {_fmt(change.new)}"
-                    flag = (
-                        "  [forces recreate]"
-                        if change.forces_recreate and action.action == "modify"
-                        else ""
-                    )
-                    lines.append(
-                        printable(
-                            f"      {change.field}: {arrow}  ({change.source}){flag}",
-                            newlines=False,
-                        )
-                    )
-        if self.wiring:
-            lines.append("")
-            lines.append("Wiring:")
-            for wire in self.wiring:
-                how = "explicit" if wire.get("explicit") else "auto"
-                lines.append(
-                    printable(
-                        f"  {wire['consumer']}.{wire['import']} → {wire['provider']} ({how})",
-                        newlines=False,
-                    )
-                )
-        if self.diagnostics:
-            lines.append("")
-            lines.append("Diagnostics:")
-            # A diagnostic may run over several lines; it never carries a control character.
-            lines.extend(
-                printable(f"  {diag.severity}: {diag.message}") for diag in self.diagnostics
-            )
-        return "\n".join(lines) + "\n"
+        return render_plan(self, colour=colour)
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+def _action(
+    kind: ActionKind, eff: EffectiveConfig, reason: str, changes: tuple[FieldChange, ...] = ()
+) -> Action:
+    return Action(
+        action=kind,
+        instance=eff.instance,
+        container=eff.container_name,
+        changes=changes,
+        reason=reason,
+    )
 
 
 def _observed_entry(container: ContainerInfo) -> str:
@@ -311,28 +237,13 @@ def compute_plan(
         current = observed_by_name.get(eff.container_name)
         record = applied.get(eff.instance_id)
         if current is None:
-            changes = _diff_fields({}, item.fields, eff)
-            actions.append(
-                Action(
-                    action="add",
-                    instance=eff.instance,
-                    container=eff.container_name,
-                    changes=changes,
-                    reason=(blocked or {}).get(eff.container_name, "new container"),
-                )
-            )
+            reason = (blocked or {}).get(eff.container_name, "new container")
+            actions.append(_action("add", eff, reason, _diff_fields({}, item.fields, eff)))
             continue
         label_hash = current.labels.get(naming.LABEL_CONFIG_HASH)
         if label_hash == item.config_hash:
             if not current.running:
-                actions.append(
-                    Action(
-                        action="start",
-                        instance=eff.instance,
-                        container=eff.container_name,
-                        reason=f"container is {current.state}",
-                    )
-                )
+                actions.append(_action("start", eff, f"container is {current.state}"))
             continue
         old_fields: Mapping[str, Any] = record.config if record is not None else {}
         changes = _diff_fields(old_fields, item.fields, eff)
@@ -359,15 +270,7 @@ def compute_plan(
             )
         else:
             reason = "configuration changed"
-        actions.append(
-            Action(
-                action="modify",
-                instance=eff.instance,
-                container=eff.container_name,
-                changes=changes,
-                reason=reason,
-            )
-        )
+        actions.append(_action("modify", eff, reason, changes))
     for name, container in sorted(observed_by_name.items()):
         if name not in wanted:
             instance = container.labels.get(naming.LABEL_INSTANCE_NAME, name)

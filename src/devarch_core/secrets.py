@@ -1,7 +1,9 @@
-"""Secret values: a redacting type, AES-256-GCM sealing bound to a slot, keyed hashes (DESIGN §8).
+"""Secret values: a redacting type, AES-256-GCM sealing bound to a slot, keyed hashes.
 
 The key comes from a :class:`~devarch_core.ports.KeyProvider`; this module never touches files.
 The ``cryptography`` import is deferred to first use so ``import devarch_core`` stays light.
+
+See docs/architecture.md#secrets.
 """
 
 from __future__ import annotations

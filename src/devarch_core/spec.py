@@ -88,7 +88,10 @@ def _host_ip(value: object, path: str, problems: Problems) -> str | None:
 
 @frozen(kw_only=True)
 class PortSpec:
-    """A container port and how it is published on the host (DESIGN §3: 127.0.0.1, allocated)."""
+    """A container port and how it is published on the host (127.0.0.1, allocated).
+
+    See docs/architecture.md#naming.
+    """
 
     container: int
     protocol: PortProtocol = "tcp"
@@ -123,7 +126,7 @@ def parse_port(
 
     In a template (the default) the host side (``8080`` of ``"8080:80"``, ``published``/``host`` of
     the long form) is ignored whatever the spelling: templates declare container ports and devarch
-    allocates host ports (DESIGN §3). With ``keep_host`` (an override) the host port and host ip of
+    allocates host ports. With ``keep_host`` (an override) the host port and host ip of
     either form are kept: ``"127.0.0.1:15432:5432"`` pins like ``{container: 5432, host: 15432}``.
     """
     if isinstance(value, int) and not isinstance(value, bool):

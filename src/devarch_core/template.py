@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping  # noqa: TC003 - resolved at runtime by the converter
+from typing import Any, Literal
 
 import attrs
 from attrs import frozen
 
+from devarch_core import _convert
 from devarch_core._parsing import (
     Problems,
     check_keys,
@@ -32,9 +34,6 @@ from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core.naming import NAME_PATTERN
 from devarch_core.spec import ServiceSpec, _check_port, _key_path
 from devarch_core.validators import check_env_name, check_env_prefix
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = ["Export", "Import", "Template"]
 
@@ -62,12 +61,7 @@ class Export:
 
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data."""
-        data: dict[str, Any] = {"name": self.name, "type": self.type}
-        if self.port is not None:
-            data["port"] = self.port
-        if self.protocol != "tcp":
-            data["protocol"] = self.protocol
-        data["env"] = dict(self.env)
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -90,11 +84,7 @@ class Import:
 
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data."""
-        data: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required}
-        if self.prefix:
-            data["prefix"] = self.prefix
-        if self.rename:
-            data["rename"] = dict(self.rename)
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
 
@@ -123,14 +113,7 @@ class Template:
 
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data (the template file format)."""
-        data: dict[str, Any] = {"name": self.name, "version": self.version}
-        if self.description:
-            data["description"] = self.description
-        data["service"] = self.service.to_data()
-        if self.secrets:
-            data["secrets"] = list(self.secrets)
-        data["exports"] = [e.to_data() for e in self.exports]
-        data["imports"] = [i.to_data() for i in self.imports]
+        data: dict[str, Any] = _convert.unstructure(self)
         return data
 
     @property

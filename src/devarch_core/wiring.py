@@ -1,4 +1,4 @@
-"""The wiring solver: which provider satisfies each import, and the start order (DESIGN §5).
+"""The wiring solver: which provider satisfies each import, and the start order.
 
 Pure and deterministic: it takes the instances of one stack (their templates and enabled flags) and
 the explicit wires the user pinned, and computes the wires planning uses, with diagnostics for
@@ -10,7 +10,9 @@ what cannot be wired. Planning never writes wires; it calls :func:`solve_wiring`
 - :func:`render_injection` turns one resolved wire into the environment it injects into the
   consumer (``${host}``, ``${port}``, ``${protocol}``, ``${env.NAME}``), keeping secrets secret.
 - :func:`dependency_waves` orders instances in waves that can start in parallel, and names a cycle.
-- :func:`wiring_graph` draws the wiring as Mermaid or Graphviz DOT text.
+- Drawing the wiring (Mermaid, DOT) is :func:`devarch_core.rendering.wiring_graph`.
+
+See docs/architecture.md#wiring.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
+from devarch_core import _convert
 from devarch_core._parsing import short_repr
 from devarch_core.errors import WiringError
 from devarch_core.merge import WireInjection
@@ -46,7 +49,6 @@ __all__ = [
     "injections_for",
     "render_injection",
     "solve_wiring",
-    "wiring_graph",
 ]
 
 Severity = Literal["error", "warning", "info"]
@@ -104,13 +106,8 @@ class ResolvedWire:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for the plan's ``wiring`` list."""
-        return {
-            "consumer": self.consumer,
-            "import": self.import_name,
-            "provider": self.provider,
-            "export": self.export_name,
-            "explicit": self.explicit,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -132,14 +129,8 @@ class Diagnostic:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for the plan's ``diagnostics`` list."""
-        return {
-            "severity": self.severity,
-            "code": self.code,
-            "consumer": self.consumer,
-            "import": self.import_name,
-            "message": self.message,
-            "candidates": list(self.candidates),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.message}"
@@ -189,10 +180,8 @@ class WiringPlan:
 
     def to_data(self) -> dict[str, Any]:
         """Plain data: ``{"wiring": [...], "diagnostics": [...]}``."""
-        return {
-            "wiring": [w.to_data() for w in self.wires],
-            "diagnostics": [d.to_data() for d in self.diagnostics],
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 def _severity(required: bool) -> Severity:
@@ -837,144 +826,3 @@ def injections_for(
             injected_by[name] = wire.import_name
         injections.append(injection)
     return injections
-
-
-#: Words Mermaid's flowchart parser reads as syntax; a node id equal to one gets a prefix.
-_MERMAID_KEYWORDS = frozenset(
-    {"end", "graph", "flowchart", "subgraph", "direction", "style", "class", "classdef", "click"}
-    | {"linkstyle", "call", "href", "default"}
-)
-
-
-def _mermaid_id(name: str) -> str:
-    # Instance names are lowercase DNS labels (no '_'), so '-' -> '_' stays one-to-one, and
-    # uppercase ids (placeholders, prefixed keywords) never collide with an instance.
-    ident = name.replace("-", "_")
-    return f"N_{ident}" if ident in _MERMAID_KEYWORDS else ident
-
-
-def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;").replace("|", "#124;")
-
-
-def _dot_text(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _unwired(nodes: Sequence[WiringNode], plan: WiringPlan) -> list[tuple[Diagnostic, Import]]:
-    """List the imports of enabled consumers left without a wire, with the diagnostic saying why."""
-    by_name = {n.name: n for n in nodes}
-    out = []
-    for diagnostic in plan.diagnostics:
-        node = by_name.get(diagnostic.consumer)
-        if diagnostic.code == "cycle" or node is None or not node.enabled:
-            continue
-        imp = node.import_(diagnostic.import_name)
-        if imp is not None and plan.wire(node.name, imp.name) is None:
-            out.append((diagnostic, imp))
-    return out
-
-
-def _placeholder_label(diagnostic: Diagnostic, imp: Import) -> str:
-    if diagnostic.code == "ambiguous":
-        return f"ambiguous {imp.type}: {' | '.join(diagnostic.candidates)}"
-    if diagnostic.code == "invalid-wire":
-        return f"invalid wire ({imp.type})"
-    if diagnostic.code == "cycle-skipped":
-        return f"not wired: {imp.type} of {' | '.join(diagnostic.candidates)} would make a cycle"
-    return f"missing {imp.type}"
-
-
-def wiring_graph(
-    nodes: Sequence[WiringNode],
-    plan: WiringPlan,
-    *,
-    fmt: Literal["mermaid", "dot"] = "mermaid",
-    stack: str = "stack",
-) -> str:
-    """Draw the wiring as Mermaid (``graph LR``) or Graphviz DOT text, deterministically.
-
-    Arrows go from a consumer to its provider, labelled ``import: type``; explicit wires are drawn
-    bold. Imports left unwired (missing, ambiguous, invalid) are dashed arrows to a placeholder
-    node; disabled instances are drawn dashed.
-    """
-    ordered = sorted(nodes, key=lambda n: n.name)
-    by_name = {n.name: n for n in ordered}
-    types = {
-        (w.consumer, w.import_name): imp.type
-        for w in plan.wires
-        if w.consumer in by_name and (imp := by_name[w.consumer].import_(w.import_name)) is not None
-    }
-    unwired = _unwired(ordered, plan)
-    if fmt == "mermaid":
-        return _mermaid(ordered, plan, types, unwired)
-    if fmt == "dot":
-        return _dot(ordered, plan, types, unwired, stack)
-    msg = f"unknown graph format {short_repr(fmt)}; use mermaid or dot"
-    raise ValueError(msg)
-
-
-def _mermaid(
-    nodes: Sequence[WiringNode],
-    plan: WiringPlan,
-    types: Mapping[tuple[str, str], str],
-    unwired: Sequence[tuple[Diagnostic, Import]],
-) -> str:
-    lines = ["graph LR"]
-    for node in nodes:
-        suffix = ", disabled" if not node.enabled else ""
-        label = _mermaid_text(f"{node.name} ({node.template.name}{suffix})")
-        lines.append(f'  {_mermaid_id(node.name)}["{label}"]')
-    for wire in plan.wires:
-        label = _mermaid_text(
-            f"{wire.import_name}: {types.get((wire.consumer, wire.import_name), '?')}"
-        )
-        arrow = "==>" if wire.explicit else "-->"
-        lines.append(
-            f"  {_mermaid_id(wire.consumer)} {arrow}|{label}| {_mermaid_id(wire.provider)}"
-        )
-    for number, (diagnostic, imp) in enumerate(unwired, start=1):
-        placeholder = f"UNWIRED_{number}"
-        lines.append(f'  {placeholder}(["{_mermaid_text(_placeholder_label(diagnostic, imp))}"])')
-        label = _mermaid_text(f"{imp.name}: {imp.type}")
-        lines.append(f"  {_mermaid_id(diagnostic.consumer)} -.->|{label}| {placeholder}")
-        lines.append(f"  class {placeholder} {'unwired' if diagnostic.is_error else 'optional'}")
-    disabled = [_mermaid_id(n.name) for n in nodes if not n.enabled]
-    if disabled:
-        lines.append(f"  class {','.join(disabled)} disabled")
-    lines.append("  classDef disabled stroke-dasharray: 5 5,color:#888")
-    if unwired:
-        lines.append("  classDef unwired stroke:#c00,stroke-dasharray: 5 5,color:#c00")
-        lines.append("  classDef optional stroke:#888,stroke-dasharray: 5 5,color:#888")
-    return "\n".join(lines) + "\n"
-
-
-def _dot(
-    nodes: Sequence[WiringNode],
-    plan: WiringPlan,
-    types: Mapping[tuple[str, str], str],
-    unwired: Sequence[tuple[Diagnostic, Import]],
-    stack: str,
-) -> str:
-    lines = [f"digraph {_dot_text(stack)} {{", "  rankdir=LR;", "  node [shape=box];"]
-    for node in nodes:
-        style = ", style=dashed, fontcolor=gray" if not node.enabled else ""
-        label = f"{node.name} ({node.template.name})"
-        lines.append(f"  {_dot_text(node.name)} [label={_dot_text(label)}{style}];")
-    for wire in plan.wires:
-        label = f"{wire.import_name}: {types.get((wire.consumer, wire.import_name), '?')}"
-        style = ", style=bold" if wire.explicit else ""
-        edge = f"{_dot_text(wire.consumer)} -> {_dot_text(wire.provider)}"
-        lines.append(f"  {edge} [label={_dot_text(label)}{style}];")
-    for diagnostic, imp in unwired:
-        placeholder = _dot_text(f"{diagnostic.consumer}/{imp.name}?")
-        color = "red" if diagnostic.is_error else "gray"
-        lines.append(
-            f"  {placeholder} [label={_dot_text(_placeholder_label(diagnostic, imp))}, "
-            f"shape=ellipse, style=dashed, color={color}, fontcolor={color}];"
-        )
-        label = f"{imp.name}: {imp.type}"
-        edge = f"{_dot_text(diagnostic.consumer)} -> {placeholder}"
-        lines.append(f"  {edge} [label={_dot_text(label)}, style=dashed, color={color}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"

@@ -7,9 +7,9 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.contract.lock_contract import LockContract
 
 from devarch_adapters.sqlite import FileStackLock
+from devarch_core.testing.contracts import LockContract
 
 if TYPE_CHECKING:
     from collections.abc import Callable

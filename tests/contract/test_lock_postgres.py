@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.contract.lock_contract import LockContract
 
 from devarch_adapters.postgres import PostgresStackLock
+from devarch_core.testing.contracts import LockContract
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.contract.runtime_contract import EngineRuntimeContract
+from tests.conftest import TEST_IMAGE
 
 from devarch_adapters.docker import DockerRuntime
 from devarch_core.errors import EngineError
+from devarch_core.testing.contracts import EngineRuntimeContract
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +26,8 @@ def docker_runtime(docker_url: str) -> Iterator[DockerRuntime]:
 
 
 class TestDockerRuntime(EngineRuntimeContract):
+    image = TEST_IMAGE
+
     @pytest.fixture
     def engine_url(self, docker_url: str) -> str:
         return docker_url

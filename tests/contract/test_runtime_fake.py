@@ -6,18 +6,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 from tests.conftest import TEST_IMAGE
-from tests.contract.runtime_contract import Made, RuntimeContract
 
 from devarch_core.engine import ContainerSpec
 from devarch_core.errors import EngineError
 from devarch_core.spec import Healthcheck
 from devarch_core.testing import FakeRuntime
+from devarch_core.testing.contracts import Made, RuntimeContract
 
 if TYPE_CHECKING:
     from devarch_core.ports import Runtime
 
 
 class TestFakeRuntime(RuntimeContract):
+    image = TEST_IMAGE
+
     @pytest.fixture
     def runtime(self) -> FakeRuntime:
         return FakeRuntime(images={TEST_IMAGE: "sha256:" + "ab" * 32})

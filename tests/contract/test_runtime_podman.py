@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.contract.runtime_contract import EngineRuntimeContract
+from tests.conftest import TEST_IMAGE
 
 from devarch_adapters.podman import PodmanRuntime, find_podman_socket, podman_socket_candidates
+from devarch_core.testing.contracts import EngineRuntimeContract
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +26,8 @@ def podman_runtime(podman_url: str) -> Iterator[PodmanRuntime]:
 
 
 class TestPodmanRuntime(EngineRuntimeContract):
+    image = TEST_IMAGE
+
     @pytest.fixture
     def engine_url(self, podman_url: str) -> str:
         return podman_url

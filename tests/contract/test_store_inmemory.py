@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import pytest
-from tests.contract.store_contract import StoreContract
 
 from devarch_core.testing import InMemoryStore
+from devarch_core.testing.contracts import StoreContract
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 from psycopg import sql
-from tests.contract.store_contract import StoreContract
 
 from devarch_adapters.postgres import PostgresStore
 from devarch_core.errors import StoreError
+from devarch_core.testing.contracts import StoreContract
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

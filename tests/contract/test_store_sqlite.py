@@ -7,10 +7,11 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.contract.store_contract import StoreContract, make_stack
 
 from devarch_adapters.sqlite import SqliteStore
 from devarch_core.errors import StoreError
+from devarch_core.testing.contracts import StoreContract
+from devarch_core.testing.contracts._store import make_stack
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,4 +1,7 @@
-"""A rendered stack runs under a real Compose client with devarch's names (DESIGN §6)."""
+"""A rendered stack runs under a real Compose client with devarch's names.
+
+See docs/architecture.md#data-path.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ anything a failed run left behind).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,12 @@ def test_notebook_runs_top_to_bottom_on_this_environments_kernel(
     assert f"Plan for stack {stack}: 3 to add" in out
     assert "web -->|db: postgres| db" in out
     assert f"| web | devarch-{stack}-web | running |" in out
+    # rich display: the plan and status as HTML tables, the graph as SVG, ports as numbers
+    assert f"Status of stack {stack}</caption>" in out
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in out
+    assert 'id="node-web"' in out
+    assert re.search(r"http://127\.0\.0\.1:\d+/", out)
+    assert f"{stack}/web (bb-web@" in out
     assert "'wire:db'" in out
     assert f"Stack {stack}: no changes." in out
     assert f"deleted {stack}" in out

@@ -1,9 +1,11 @@
-"""Resource limits on real engines (DESIGN §8): the create call carries them and they are enforced.
+"""Resource limits on real engines: the create call carries them and they are enforced.
 
 Parametrized over Docker and Podman: ``HostConfig.NanoCpus`` (cpu_limit), ``Memory``
 (memory_limit), ``MemoryReservation`` (memory_reservation) and ``CpuShares`` (cpu_reservation,
 1024 per CPU), the container's own cgroup, the plan's warnings from the engine's real
 capabilities, and what happens with more CPUs than the host has.
+
+See docs/templates.md.
 """
 
 from __future__ import annotations

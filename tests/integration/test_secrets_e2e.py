@@ -1,4 +1,4 @@
-"""Secrets end to end (DESIGN §8): encrypted at rest, redacted everywhere, plain only in containers.
+"""Secrets end to end: encrypted at rest, redacted everywhere, plain only in containers.
 
 A unique value (``S3cr3t-<uuid>``) is set on a bb-db instance through ``set_overrides`` (a
 template-declared secret is sealed, never kept in the overrides) and ``set_secret``; then every
@@ -6,6 +6,8 @@ place devarch writes or shows data is searched for it: the SQLite files, every P
 the home directory, plan JSON, compose, export, effective configs, log records, error messages and
 CLI output. The running containers (Docker) are the one place it must appear: the provider's
 POSTGRES_PASSWORD and the consumers' wired DB_PASSWORD and DATABASE_URL.
+
+See docs/architecture.md#secrets.
 """
 
 from __future__ import annotations

@@ -475,6 +475,18 @@ def test_compose_and_graph_render_the_stack(cli):
     assert "digraph" in out
 
 
+def test_graph_draws_svg(cli):
+    """``graph --format svg`` prints a well-formed SVG document with a node per instance."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    _shop(cli)
+    code, out, _ = cli("graph", "shop", "--format", "svg")
+    assert code == 0
+    root = ET.fromstring(out)  # noqa: S314 - devarch's own output
+    nodes = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
+    assert len(nodes) == len(_json(cli("--json", "instance", "list", "shop")[1]))
+
+
 # -- plan and apply (FakeRuntime) ------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Compose rendering of a stack and of one instance (DESIGN §6 "Compose rendering")."""
+"""Compose rendering of a stack and of one instance (docs/architecture.md#data-path)."""
 
 from __future__ import annotations
 

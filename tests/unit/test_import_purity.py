@@ -1,4 +1,7 @@
-"""The pure core loads no driver: importing any part of ``devarch_core`` stays light (DESIGN §2)."""
+"""The pure core loads no driver: importing any part of ``devarch_core`` stays light.
+
+See docs/architecture.md#layers.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 #: Modules the core must never load at import time. ``cryptography`` is loaded lazily, on the
 #: first secret that is sealed or opened, never by an import.
@@ -78,3 +82,94 @@ def test_the_probe_walks_the_core_submodules():
     expected = ("errors", "naming", "ports", "secrets", "testing")
     for module in expected:
         assert f"devarch_core.{module}" in imported
+
+
+#: What ``import devarch_core`` alone may not load: the drivers, and the heavier libraries the
+#: core uses only once a name is looked up (PEP 562 lazy exports in ``devarch_core/__init__``).
+NOT_AT_PACKAGE_IMPORT = (*FORBIDDEN, "cattrs", "yaml", "attrs", "devarch_core.app")
+
+_PACKAGE_ONLY = textwrap.dedent(
+    """
+    import json, sys
+    import devarch_core
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+
+
+def test_importing_the_package_alone_loads_no_heavy_module():
+    """``import devarch_core`` loads neither drivers nor cattrs/yaml/attrs nor the facade."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PACKAGE_ONLY],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    modules = set(json.loads(result.stdout))
+    loaded = sorted(
+        name
+        for name in NOT_AT_PACKAGE_IMPORT
+        if name in modules or any(m.startswith(name + ".") for m in modules)
+    )
+    assert loaded == []
+
+
+def _fastest_seconds(code: str, runs: int) -> float:
+    """The fastest of ``runs`` fresh runs: other jobs on a shared machine only ever add time."""
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, timeout=60, stdout=subprocess.DEVNULL
+        )
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def test_import_time_budget():
+    """``import devarch_core`` costs well under 150 ms over a bare interpreter (target: 50 ms).
+
+    The budget is loose because the suite runs on a shared, loaded machine; the 50 ms target is
+    measured by ``benchmarks/import_time.py``.
+    """
+    baseline = _fastest_seconds("pass", 5)
+    package = _fastest_seconds("import devarch_core", 5)
+    assert package - baseline < 0.150, f"import devarch_core took {package - baseline:.3f} s"
+
+
+_CLI_HELP = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    from devarch_adapters.cli import main
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(["--help"])
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+
+
+def test_cli_help_loads_no_driver_and_not_the_facade():
+    """``devarch --help`` imports neither drivers nor yaml/cattrs/rich nor the core's facade."""
+    result = subprocess.run(
+        [sys.executable, "-c", _CLI_HELP], capture_output=True, text=True, check=True, timeout=60
+    )
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    heavy = (*FORBIDDEN, "cattrs", "yaml", "rich", "devarch_core.app", "devarch_adapters.bootstrap")
+    loaded = sorted(
+        name for name in heavy if name in modules or any(m.startswith(name + ".") for m in modules)
+    )
+    assert loaded == []
+
+
+def test_cli_help_time_budget():
+    """``devarch --help`` costs well under 400 ms over a bare interpreter (target: 150 ms).
+
+    Loose for the same reason as the import budget; ``benchmarks/import_time.py`` measures it.
+    """
+    baseline = _fastest_seconds("pass", 5)
+    code = "from devarch_adapters.cli import main; main(['--help'])"
+    help_time = _fastest_seconds(
+        f"import contextlib\nwith contextlib.suppress(SystemExit): {code}", 5
+    )
+    assert help_time - baseline < 0.400, f"devarch --help took {help_time - baseline:.3f} s"

@@ -1,7 +1,7 @@
 """``devarch.lock``: what it records, how divergence is reported, and the CLI's lock policies.
 
 Covers what ``lock_stack`` records, how ``check_lock`` reports divergence, the lockfile text
-format, and the CLI's ``lock`` and ``apply --locked`` policies (DESIGN §7).
+format, and the CLI's ``lock`` and ``apply --locked`` policies (docs/manifest.md).
 
 The facade runs on the in-memory fakes; the CLI runs in-process with the public FakeRuntime handed
 out by the composition root (``bootstrap.open_runtime``), as in ``tests/unit/test_cli.py``.

@@ -1,7 +1,7 @@
 """``devarch.yml`` import: malformed manifests refused with every problem, valid ones written.
 
 Malformed manifests are refused with every problem at once; valid ones create or update a stack
-(dry run, prune, secret placeholders) as DESIGN §7 says.
+(dry run, prune, secret placeholders) as docs/manifest.md says.
 
 Data files live in ``tests/data/manifests``; the facade runs on the in-memory fakes with the
 example busybox catalog, and the CLI runs in-process against a temporary home.

@@ -1,4 +1,4 @@
-"""Golden cases of the merge resolver (DESIGN §4), one YAML file per case in ``tests/data/merge``.
+"""Golden cases of the merge resolver, one YAML file per case in ``tests/data/merge``.
 
 A case file holds::
 
@@ -21,6 +21,8 @@ A case file holds::
     error:                 instead of expect: {problems: [{path, message}]} (message: a substring)
 
 Adding a case is adding a file; every case also checks the invariants common to all results.
+
+See docs/architecture.md#merge-rules.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def test_merge_golden_case(path: Path) -> None:
 
 
 def test_golden_cases_cover_every_merge_rule() -> None:
-    """There is at least one golden case per row of the DESIGN §4 merge table."""
+    """There is a golden case per row of the merge table (docs/architecture.md#merge-rules)."""
     stems = {p.stem.split("-")[0] for p in CASES}
     rules = {"scalars", "env", "labels", "ports", "volumes", "domains", "depends", "healthcheck"}
     assert rules | {"config", "resources", "secrets", "empty"} <= stems

@@ -1,7 +1,9 @@
-"""Properties of the merge resolver (DESIGN §4) over generated templates, overrides and wires.
+"""Properties of the merge resolver over generated templates, overrides and wires.
 
 Strategies come from ``tests/strategies.py`` (imported as ``tests.strategies``; see its docstring
 for why that works under ``--import-mode=importlib``).
+
+See docs/architecture.md#merge-rules.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_every_reserved_word_is_refused(name):
 
 
 def test_the_reserved_words_are_exactly_those_of_the_design():
-    """The reserved set is the one DESIGN §3 promises, no more and no less."""
+    """The reserved set is the one docs/architecture.md#naming promises, no more and no less."""
     assert frozenset({"default", "devarch", "system", "none", "all"}) == RESERVED_NAMES
 
 
@@ -118,7 +118,7 @@ def test_a_custom_maximum_length_is_enforced_and_respected_by_the_suggestion():
 
 
 def test_container_network_and_volume_names_follow_the_design():
-    """Containers, networks and volumes are named as DESIGN §3 says."""
+    """Containers, networks and volumes are named as docs/architecture.md#naming says."""
     assert container_name("shop", "web") == "devarch-shop-web"
     assert network_name("shop") == "devarch-shop-net"
     assert network_name("shop", "shared-net") == "shared-net"

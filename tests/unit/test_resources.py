@@ -1,4 +1,4 @@
-"""Resource limits (DESIGN §8) on fakes: validation with paths, the plan, compose, warnings.
+"""Resource limits (docs/templates.md) on fakes: validation with paths, the plan, compose, warnings.
 
 Real engines are in ``tests/integration/test_resource_limits.py``.
 """

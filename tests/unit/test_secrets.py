@@ -1,7 +1,9 @@
-"""Secret values: the redacting type, AES-256-GCM sealing bound to a slot, keyed hashes (DESIGN §8).
+"""Secret values: the redacting type, AES-256-GCM sealing bound to a slot, keyed hashes.
 
 Also, through the facade on in-memory fakes: a stored value that cannot be opened is a loud
 ``SecretError`` wherever devarch reads it, never an empty string.
+
+See docs/architecture.md#secrets.
 """
 
 from __future__ import annotations

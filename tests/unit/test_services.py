@@ -139,7 +139,8 @@ def test_the_facade_keeps_every_public_method_and_its_keyword_names() -> None:
     missing = {name for name in PUBLIC if not callable(getattr(Devarch, name, None))}
     assert not missing
     apply = inspect.signature(Devarch.apply).parameters
-    assert list(apply) == ["self", "stack", "plan", "lock_timeout", "holder"]
+    assert list(apply)[:5] == ["self", "stack", "plan", "lock_timeout", "holder"]
+    assert {"lockfile", "locked", "lockfile_origin"} <= set(apply)
     init = inspect.signature(Devarch.init_stack).parameters
     assert {"lockfile", "strict", "secret_values", "environ", "lock_timeout", "confirm"} <= set(
         init

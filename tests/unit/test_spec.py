@@ -247,7 +247,10 @@ def test_normalized_spec_values() -> None:
 
 
 def test_a_template_ignores_host_ports_in_every_spelling() -> None:
-    """Templates declare container ports: a host side, short or long, is never a pin (DESIGN §3)."""
+    """Templates declare container ports: a host side, short or long, is never a pin.
+
+    See docs/architecture.md#naming.
+    """
     spec = ServiceSpec.from_compose(
         {"image": "x", "ports": ["8080:80", "0.0.0.0:9090:90", {"target": 70, "published": 7070}]}
     )

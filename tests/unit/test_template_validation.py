@@ -80,7 +80,7 @@ def problems_of(text: str) -> dict[str, str]:
 
 
 def test_a_good_template_parses():
-    """The DESIGN §10 example template parses into its parts."""
+    """The example template of docs/templates.md parses into its parts."""
     template = parse_template_text(GOOD, "pg.yaml")
     assert template.ref == "pg@16.4"
     assert template.service.ports[0].container == 5432

@@ -8,6 +8,7 @@ import pytest
 
 from devarch_core.errors import WiringError
 from devarch_core.model import Wire
+from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import Secret
 from devarch_core.template import Export, Import, Template
 from devarch_core.wiring import (
@@ -18,7 +19,6 @@ from devarch_core.wiring import (
     injections_for,
     render_injection,
     solve_wiring,
-    wiring_graph,
 )
 
 

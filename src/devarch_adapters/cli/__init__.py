@@ -1,4 +1,4 @@
-"""The ``devarch`` command line: the composition root's only user-facing edge (DESIGN §10).
+"""The ``devarch`` command line: the composition root's only user-facing edge (docs/cli.md).
 
 ``main(argv)`` parses, builds adapters with :func:`devarch_adapters.connect`, calls one
 :class:`~devarch_core.app.Devarch` method, renders text or ``--json`` and returns the exit status.

@@ -1,6 +1,6 @@
 """The ``devarch`` command: parse, ``connect()`` the adapters, call one facade method, render.
 
-No merging, wiring or diffing happens here (DESIGN §10, STYLE "the CLI is thin"). Exit status:
+No merging, wiring or diffing happens here (docs/architecture.md#layers). Exit status:
 0 success; 1 a devarch error; 2 a usage error, or with ``plan --detailed-exitcode`` "the plan has
 changes"; 3 the stack is locked by another apply; 4 the plan is stale; 130 interrupted.
 """
@@ -21,7 +21,9 @@ from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
     add_secret_rotate,
     check_lockfile_before_apply,
+    read_lockfile_for_apply,
     refresh_lockfile_after_apply,
+    write_lockfile_after_apply,
 )
 from devarch_core.display import printable
 from devarch_core.errors import DevarchError, Problem, ValidationError
@@ -222,54 +224,11 @@ _KNOWN = (
 )
 
 
-_PORT_SWITCHES = ("off", "on", "remove")
-_PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
-
-
 def _port_delta(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read a port assignment in Compose's order into a manifest-form port override.
+    """Read a ``port=`` assignment (:func:`devarch_core.portspec.parse_port_assignment`)."""
+    from devarch_core.portspec import parse_port_assignment  # noqa: PLC0415 - keep start-up fast
 
-    ``15432:5432`` pins host port 15432 to container port 5432, ``127.0.0.1:15432:5432`` also
-    the host IP, ``5432`` or ``53/udp`` alone publishes on an automatic host port; a container
-    port followed by ``:off``, ``:on`` or ``:remove`` switches publishing or drops the port.
-    The Compose forms go through the core's own parser, so the CLI and a devarch.yml
-    ``ports: ["15432:5432"]`` can never read the same text differently.
-    """
-    from devarch_core._parsing import Problems  # noqa: PLC0415 - keep start-up fast
-    from devarch_core.spec import parse_port  # noqa: PLC0415
-
-    head, sep, switch = value.rpartition(":")
-    if sep and switch in _PORT_SWITCHES:
-        number, _, proto = head.partition("/")
-        if not number.isdigit():
-            problems.append(
-                Problem(where, f"{value!r}: expected CONTAINER[/PROTO]:{switch} ({_PORT_FORMS})")
-            )
-            return None
-        delta: dict[str, Any] = {"container": int(number)}
-        if proto:
-            delta["protocol"] = proto
-        if switch == "remove":
-            delta["remove"] = True
-        else:
-            delta["publish"] = switch == "on"
-        return delta
-    found = Problems()
-    spec = parse_port(value, where, found, keep_host=True)
-    if spec is None or found.items:
-        problems.extend(
-            Problem(p.path, f"{value!r}: {p.message} (expected {_PORT_FORMS})")
-            for p in found.items or [Problem(where, "not a port")]
-        )
-        return None
-    delta = {"container": spec.container}
-    if spec.protocol != "tcp":
-        delta["protocol"] = spec.protocol
-    if spec.host is not None:
-        delta["host"] = spec.host
-    if value.partition("/")[0].count(":") >= 2:  # noqa: PLR2004 - IP:HOST:CONTAINER names the IP
-        delta["host_ip"] = spec.host_ip
-    return delta
+    return parse_port_assignment(value, where, problems)
 
 
 def _healthcheck_delta(value: str, where: str, problems: list[Problem]) -> object:
@@ -772,9 +731,10 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
     else:
         plan = devarch.plan(a.stack)
         if not plan.has_changes and not plan.errors:
-            check_lockfile_before_apply(ctx, a)  # --locked refuses divergence even with nothing to do
+            # --locked refuses divergence even with nothing to do
+            lock_path, lockfile = check_lockfile_before_apply(ctx, a)
             # Nothing to apply, but the lockfile follows the stack (docs/manifest.md).
-            refresh_lockfile_after_apply(ctx, a)
+            refresh_lockfile_after_apply(ctx, a, lock_path, lockfile)
             ctx.emit(
                 {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
@@ -790,13 +750,21 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
         ):
             ctx.note("Apply cancelled; nothing was changed.")
             return EXIT_ERROR
-    check_lockfile_before_apply(ctx, a)
+    lock_path, lockfile = read_lockfile_for_apply(a)
     reporter = ctx.reporter
     try:
-        result = devarch.apply(a.stack, plan, lock_timeout=a.lock_timeout)
+        # The lockfile policy is the core's: check (warn, or refuse with --locked), then refresh.
+        result = devarch.apply(
+            a.stack,
+            plan,
+            lock_timeout=a.lock_timeout,
+            lockfile=lockfile,
+            locked=a.locked,
+            lockfile_origin=str(lock_path) if lock_path is not None else None,
+        )
     finally:
         reporter.close()
-    refresh_lockfile_after_apply(ctx, a)
+    write_lockfile_after_apply(lock_path, result.lockfile)
     reporter.print_timings(result.timings)
     if ctx.json:
         ctx.out(render.dump_json(result.to_data()))
@@ -843,7 +811,7 @@ def _compose(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _graph(ctx: _Context, a: argparse.Namespace) -> None:
-    text = ctx.devarch.graph(a.stack, fmt=a.format)
+    text = str(ctx.devarch.graph(a.stack, fmt=a.format))  # svg: the drawing's document text
     ctx.emit({"stack": a.stack, "format": a.format, "graph": text}, text)
 
 
@@ -1146,7 +1114,7 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p = _leaf(sub, "graph", _graph, "the stack's wiring graph")
     p.add_argument("stack", metavar="STACK")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid")
 
 
 def build_parser() -> argparse.ArgumentParser:

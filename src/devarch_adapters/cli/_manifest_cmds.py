@@ -1,10 +1,11 @@
 """CLI commands around devarch.yml and devarch.lock: init, import, export, lock; and doctor.
 
-Lockfile policy (documented in docs/manifest.md): ``init`` writes ``devarch.lock`` next to the
-manifest; ``apply`` checks ``./devarch.lock`` (or ``--lockfile``) when it exists — a warning, or a
-refusal with ``--locked`` — and refreshes it after a successful apply; ``lock STACK`` writes it
-when absent and otherwise reports how the stack diverges from it (exit 1); ``lock --refresh``
-rewrites it.
+Lockfile policy (documented in docs/manifest.md, the rules in :mod:`devarch_core.lockpolicy`):
+``init`` writes ``devarch.lock`` next to the manifest; ``apply`` checks ``./devarch.lock`` (or
+``--lockfile``) when it exists — a warning, or a refusal with ``--locked`` — and refreshes it
+after a successful apply; ``lock STACK`` writes it when absent and otherwise reports how the stack
+diverges from it (exit 1); ``lock --refresh`` rewrites it. This module only finds, reads and
+writes the files.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from devarch_core.errors import ManifestError, NotFoundError, Problem, ValidationError
+from devarch_core.errors import ManifestError, Problem, ValidationError
 
 if TYPE_CHECKING:
     import argparse
@@ -25,9 +26,15 @@ if TYPE_CHECKING:
     from devarch_core.planning import Plan
     from devarch_core.usecases.manifests import ImportResult
 
-__all__ = ["add_manifest_commands", "check_lockfile_before_apply", "refresh_lockfile_after_apply"]
+__all__ = [
+    "add_manifest_commands",
+    "check_lockfile_before_apply",
+    "read_lockfile_for_apply",
+    "refresh_lockfile_after_apply",
+    "write_lockfile_after_apply",
+]
 
-LOCKFILE = "devarch.lock"
+LOCKFILE = "devarch.lock"  # devarch_core.lockpolicy.DEFAULT_LOCKFILE, without importing the core
 
 
 def _read(path: str | Path, what: str) -> bytes:
@@ -68,10 +75,9 @@ def _write(path: Path, text: str) -> None:
 
 def lockfile_for(manifest: str | Path) -> Path:
     """The lockfile of a manifest: beside it, named after it (``relay.yml`` -> ``relay.lock``)."""
-    path = Path(manifest)
-    return (
-        path.with_name(path.stem + ".lock") if path.suffix else path.with_name(path.name + ".lock")
-    )
+    from devarch_core.lockpolicy import lockfile_name  # noqa: PLC0415
+
+    return Path(lockfile_name(str(manifest)))
 
 
 def _init(ctx: _Context, a: argparse.Namespace) -> int:
@@ -263,8 +269,10 @@ def lockfile_path(a: argparse.Namespace) -> Path | None:
     The lockfile ``apply`` honours: ``--lockfile``; else the one ``init`` writes for a manifest
     in the current directory (``NAME.lock`` beside ``NAME.yml``/``NAME.yaml``, ``devarch.lock``
     first) that records this stack; else ``./devarch.lock`` when it exists (for another stack
-    it is then left alone).
+    it is then left alone). The choice is :func:`devarch_core.lockpolicy.choose_lockfile`.
     """
+    from devarch_core.lockpolicy import choose_lockfile  # noqa: PLC0415
+
     if getattr(a, "lockfile", None):
         return Path(a.lockfile)
     default = Path(LOCKFILE)
@@ -273,51 +281,66 @@ def lockfile_path(a: argparse.Namespace) -> Path | None:
         lock = lockfile_for(manifest)
         if lock not in candidates:
             candidates.append(lock)
-    for lock in candidates:
-        if lock.is_file() and _lock_stack_name(lock) == a.stack:
-            return lock
-    return default if default.exists() else None
+    found = [(str(lock), _lock_stack_name(lock)) for lock in candidates if lock.is_file()]
+    if default.exists() and not default.is_file():
+        found.append((str(default), None))
+    chosen = choose_lockfile(a.stack, found)
+    return Path(chosen) if chosen is not None else None
 
 
-def check_lockfile_before_apply(ctx: _Context, a: argparse.Namespace) -> None:
-    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile.
+def read_lockfile_for_apply(a: argparse.Namespace) -> tuple[Path | None, Lockfile | None]:
+    """The lockfile apply honours (its path and content), for ``Devarch.apply(lockfile=...)``.
 
     A lockfile apply would refresh but cannot (a symlink, a device) is refused here, before
     anything runs, rather than after the engine changed.
     """
     path = lockfile_path(a)
-    if path is not None:
-        from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
-
-        check_output(path)
-    lockfile = _load_lock(path) if path else None
-    if lockfile is None or lockfile.stack != a.stack:
-        if getattr(a, "locked", False) and lockfile is None:
-            raise NotFoundError(
-                "lockfile",
-                str(path or LOCKFILE),
-                hint="--locked needs a lockfile; create it with `devarch lock`",
-            )
-        return
-    divergence = ctx.devarch.check_lock(a.stack, lockfile)
-    if divergence and a.locked:
-        raise ManifestError(
-            [Problem(str(path), d) for d in divergence],
-            what=f"stack {a.stack} diverges from its lockfile (--locked)",
-        )
-    for item in divergence:
-        ctx.note(f"warning: {path}: {item}")
-
-
-def refresh_lockfile_after_apply(ctx: _Context, a: argparse.Namespace) -> None:
-    """Rewrite the lockfile after a successful apply (only when one is in use)."""
-    path = lockfile_path(a)
     if path is None:
-        return
-    current = _load_lock(path) if path.exists() else None
-    if current is not None and current.stack != a.stack:
-        return
-    _write(path, ctx.devarch.lock_stack(a.stack).to_yaml())
+        return None, None
+    from devarch_adapters.filesystem.output import check_output  # noqa: PLC0415
+
+    check_output(path)
+    return path, _load_lock(path)
+
+
+def write_lockfile_after_apply(path: Path | None, lockfile: Lockfile | None) -> None:
+    """Write the lockfile an apply returned (``ApplyResult.lockfile``) where it was read."""
+    if path is not None and lockfile is not None:
+        _write(path, lockfile.to_yaml())
+
+
+def check_lockfile_before_apply(
+    ctx: _Context, a: argparse.Namespace
+) -> tuple[Path | None, Lockfile | None]:
+    """Warn (or refuse with ``--locked``) when the stack diverges from its lockfile.
+
+    For an apply that has nothing to do (``Devarch.apply`` checks by itself otherwise): the
+    rules are :func:`devarch_core.lockpolicy.check_lockfile`. Returns the lockfile's path and
+    content for :func:`refresh_lockfile_after_apply`.
+    """
+    from devarch_core.lockpolicy import check_lockfile  # noqa: PLC0415
+
+    path, lockfile = read_lockfile_for_apply(a)
+    warnings = check_lockfile(
+        a.stack,
+        lockfile,
+        lambda: ctx.devarch.lock_stack(a.stack),
+        locked=bool(getattr(a, "locked", False)),
+        origin=str(path or LOCKFILE),
+    )
+    for item in warnings:
+        ctx.note(f"warning: {path}: {item}")
+    return path, lockfile
+
+
+def refresh_lockfile_after_apply(
+    ctx: _Context, a: argparse.Namespace, path: Path | None, lockfile: Lockfile | None
+) -> None:
+    """Rewrite the lockfile after an apply with nothing to do (only when one is in use)."""
+    from devarch_core.lockpolicy import refreshes  # noqa: PLC0415
+
+    if path is not None and refreshes(a.stack, lockfile):
+        _write(path, ctx.devarch.lock_stack(a.stack).to_yaml())
 
 
 def add_manifest_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  # noqa: ANN401 - argparse internals

@@ -1,7 +1,9 @@
-"""Config files materialized under ``$DEVARCH_HOME/stacks/{stack}/{instance}/`` (DESIGN §6).
+"""Config files materialized under ``$DEVARCH_HOME/stacks/{stack}/{instance}/``.
 
 Writes are atomic per instance: files go to a fresh sibling directory which then replaces the
 old one, so a failure leaves either the old files or none of the new ones — never a mix.
+
+See docs/architecture.md#naming.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """In-memory fakes of devarch's ports, so code built on devarch can be tested without an engine.
 
-Each fake passes the same contract test suite as the real adapters (``tests/contract``).
+Each fake passes the same contract test suite as the real adapters
+(:mod:`devarch_core.testing.contracts`, which needs pytest and is not imported from here).
 """
 
 from devarch_core.testing._misc import (

@@ -20,6 +20,7 @@ from devarch_core.engine import (
     VolumeInfo,
 )
 from devarch_core.errors import ConflictError, EngineError, NotFoundError
+from devarch_core.ownership import has_labels
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,10 +36,6 @@ def normalize_ref(ref: str) -> str:
         return ref
     last = ref.rsplit("/", 1)[-1]
     return ref if ":" in last else f"{ref}:latest"
-
-
-def _labels_match(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
-    return all(have.get(key) == value for key, value in want.items())
 
 
 def _labels_text(labels: Mapping[str, str]) -> str:
@@ -224,7 +221,7 @@ class FakeRuntime:
         """Networks carrying all ``labels``, by name."""
         with self._lock:
             self._enter("list_networks", _labels_text(labels))
-            return [n for _, n in sorted(self._networks.items()) if _labels_match(n.labels, labels)]
+            return [n for _, n in sorted(self._networks.items()) if has_labels(n.labels, labels)]
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeInfo:
         """Create the volume if absent, else return it (with its first labels, as Docker does)."""
@@ -254,7 +251,7 @@ class FakeRuntime:
         """Volumes carrying all ``labels``, by name."""
         with self._lock:
             self._enter("list_volumes", _labels_text(labels))
-            return [v for _, v in sorted(self._volumes.items()) if _labels_match(v.labels, labels)]
+            return [v for _, v in sorted(self._volumes.items()) if has_labels(v.labels, labels)]
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Containers in any state carrying all ``labels``, by name."""
@@ -263,7 +260,7 @@ class FakeRuntime:
             return [
                 c.info(self._health_of(c))
                 for _, c in sorted(self._containers.items())
-                if _labels_match(c.spec.labels, labels)
+                if has_labels(c.spec.labels, labels)
             ]
 
     def inspect_container(self, name: str) -> ContainerInfo | None:

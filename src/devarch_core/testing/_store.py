@@ -3,8 +3,8 @@
 They keep the promises of the real adapters (the same contract suite runs against them): a
 transaction works on a deep copy of the state that replaces the committed state only when the
 block exits normally; names and host ports are unique as the SQL stores enforce them, with the
-same ``ConflictError`` messages; values come back through the same data conversions (overrides via
-``Overrides.to_data()``/``from_data()``, applied configs via JSON).
+same ``ConflictError`` messages; values come back through the same row conversions as the SQL
+stores' (``devarch_core._convert.row``/``structure_row``; applied configs via JSON).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from devarch_core._convert import row, structure_row
 from devarch_core.errors import (
     ConflictError,
     NotFoundError,
@@ -27,7 +28,6 @@ from devarch_core.errors import (
     ValidationError,
 )
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
-from devarch_core.overrides import Overrides
 from devarch_core.ports import AppliedRecord, SealedSecret
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class _Session:
             raise ConflictError(f"stack {stack.name} already exists")
         if stack.id in s.stacks:
             raise ConflictError(f"stack id {stack.id} already exists")
-        s.stacks[stack.id] = stack
+        s.stacks[stack.id] = structure_row(row(stack), Stack)
 
     def update_stack(self, stack: Stack) -> None:
         s = self._check()
@@ -94,7 +94,7 @@ class _Session:
                 "clone it and delete the original",
                 what="invalid stack update",
             )
-        s.stacks[stack.id] = stack
+        s.stacks[stack.id] = structure_row(row(stack), Stack)
 
     def delete_stack(self, stack_id: str) -> None:
         s = self._check()
@@ -122,9 +122,8 @@ class _Session:
         stack = self._check().stacks.get(instance.stack_id)
         if stack is None:
             raise NotFoundError("stack", instance.stack or instance.stack_id)
-        # Overrides travel through their data form, exactly as the SQL stores keep them.
-        overrides = Overrides.from_data(instance.overrides.to_data())
-        return attrs.evolve(instance, stack=stack.name, overrides=overrides)
+        # The instance travels through its row form (overrides as data), as the SQL stores keep it.
+        return structure_row({**row(instance), "stack": stack.name}, Instance)
 
     def _check_instance_unique(self, instance: Instance) -> None:
         s = self._check()
@@ -207,9 +206,7 @@ class _Session:
             raise NotFoundError("stack", secret.stack_id)
         if secret.instance_id not in s.instances:
             raise NotFoundError("instance", secret.instance_id)
-        s.secrets[(secret.instance_id, secret.name)] = attrs.evolve(
-            secret, sealed=bytes(secret.sealed)
-        )
+        s.secrets[(secret.instance_id, secret.name)] = structure_row(row(secret), SealedSecret)
 
     def delete_secret(self, stack_id: str, instance_id: str, name: str) -> bool:
         s = self._check()
@@ -224,15 +221,11 @@ class _Session:
 
     # -- applied ---------------------------------------------------------------------------------
     def get_applied(self, instance_id: str) -> AppliedRecord | None:
-        row = self._check().applied.get(instance_id)
-        if row is None:
+        stored = self._check().applied.get(instance_id)
+        if stored is None:
             return None
-        return AppliedRecord(
-            instance_id=instance_id,
-            config_hash=row["config_hash"],
-            config=json.loads(row["config"]),
-            applied_at=row["applied_at"],
-        )
+        columns = {**stored, "instance_id": instance_id, "config": json.loads(stored["config"])}
+        return structure_row(columns, AppliedRecord)
 
     def put_applied(self, record: AppliedRecord) -> None:
         s = self._check()
@@ -261,16 +254,15 @@ class _Session:
             instance = s.instances[instance_id]
             if stack_id is not None and instance.stack_id != stack_id:
                 continue
-            found.append(
-                PortAllocation(
-                    stack=instance.stack,
-                    instance=instance.name,
-                    container_port=cport,
-                    protocol=proto,
-                    host_port=host_port,
-                    host_ip=host_ip,
-                )
-            )
+            columns = {
+                "stack": instance.stack,
+                "instance": instance.name,
+                "container_port": cport,
+                "protocol": proto,
+                "host_port": host_port,
+                "host_ip": host_ip,
+            }
+            found.append(structure_row(columns, PortAllocation))
         return sorted(found, key=lambda a: (a.stack, a.instance, a.container_port, a.protocol))
 
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:

@@ -6,17 +6,19 @@ made, under the stack lock; see docs/architecture.md#plan-apply.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import attrs
 from attrs import frozen
 
-from devarch_core import naming
-from devarch_core.desired import network_labels, owned_by, volume_labels
+from devarch_core import _convert, naming
+from devarch_core.desired import network_labels, volume_labels
+from devarch_core.engine import PublishedPort
 from devarch_core.errors import (
     ApplyError,
     ConflictError,
@@ -24,17 +26,21 @@ from devarch_core.errors import (
     StalePlanError,
     ValidationError,
 )
+from devarch_core.health import poll_interval, wait_healthy
+from devarch_core.lockpolicy import DEFAULT_LOCKFILE, check_lockfile, refreshes
+from devarch_core.manifest import Lockfile
 from devarch_core.merge import TEMPLATE
+from devarch_core.ownership import is_owned, owned_by
 from devarch_core.planning import DesiredInstance, Plan, explain_staleness
 from devarch_core.ports import AppliedRecord
+from devarch_core.portspec import format_published
 from devarch_core.secrets import REDACTED, Secret
+from devarch_core.status import StatusReport
 from devarch_core.usecases._helpers import stack_of
 from devarch_core.usecases.engines import default_holder, holder_of
 from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
-
     from devarch_core.model import Stack
     from devarch_core.ports import Clock, ConfigFiles, Reporter, Runtime
     from devarch_core.usecases._helpers import UnitOfWork
@@ -53,11 +59,20 @@ class InstanceStatus:
     enabled: bool
     state: str
     health: str = "none"
+    #: Published ports as text, ``127.0.0.1:15432->5432/tcp``.
     ports: tuple[str, ...] = ()
+    #: The same ports as numbers (``host_port``, ``container``, ``protocol``, ``host_ip``).
+    host_ports: tuple[PublishedPort, ...] = ()
+
+    def host_port(self, container: int, protocol: str = "tcp") -> int | None:
+        """The host port a container port is published on, or None if it is not published."""
+        ports = (p for p in self.host_ports if (p.container, p.protocol) == (container, protocol))
+        return next((p.host_port for p in ports), None)
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return attrs.asdict(self, recurse=True, value_serializer=lambda _i, _a, v: list(v) if isinstance(v, tuple) else v)
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -67,10 +82,16 @@ class ApplyResult:
     stack: str
     plan: Plan
     timings: Mapping[str, float]
+    #: The stack's lockfile after the apply, for the caller to write: set when a lockfile policy
+    #: was asked for (``lockfile=`` or ``locked=True``) and the lockfile records this stack.
+    lockfile: Lockfile | None = None
+    #: How the stack diverged from the given lockfile before the apply (warnings, not refusals).
+    lockfile_warnings: tuple[str, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {"stack": self.stack, "plan": self.plan.to_data(), "timings": {k: round(v, 3) for k, v in self.timings.items()}}
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -85,13 +106,8 @@ class DownResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "stack": self.stack,
-            "containers": list(self.containers),
-            "networks": list(self.networks),
-            "volumes": list(self.volumes),
-            "left_alone": list(self.left_alone),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def describe(self) -> str:
         """One sentence: what was removed (or that nothing was)."""
@@ -112,10 +128,12 @@ class DownResult:
         return text
 
 
-
-
 class ApplyService:
-    """Apply, down and status (ports: the engine, the stack lock, config files, clock, reporter)."""
+    """Apply, down and status (ports: the engine, the stack lock, config files, clock, reporter).
+
+    ``lock_stack`` returns a stack's lockfile as it is now (the manifest service's): apply's
+    lockfile policy checks and refreshes it.
+    """
 
     def __init__(
         self,
@@ -129,6 +147,7 @@ class ApplyService:
         reporter: Reporter,
         health_timeout: float,
         parallelism: int,
+        lock_stack: Callable[[str], Lockfile],
     ) -> None:
         self._uow = uow
         self._planner = planner
@@ -139,20 +158,45 @@ class ApplyService:
         self._reporter = reporter
         self._health_timeout = health_timeout
         self._parallelism = parallelism
+        self._lock_stack = lock_stack
 
     # -- apply ------------------------------------------------------------------------------
-    def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None, holder: str | None = None) -> ApplyResult:
+    def apply(
+        self,
+        stack: str,
+        plan: Plan | None = None,
+        *,
+        lock_timeout: float | None = None,
+        holder: str | None = None,
+        lockfile: Lockfile | None = None,
+        locked: bool = False,
+        lockfile_origin: str | None = None,
+    ) -> ApplyResult:
         """Execute a plan under the stack's lock (planning first when none is given).
 
         Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
         plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
+
+        Lockfile policy (:mod:`devarch_core.lockpolicy`), when ``lockfile``, ``locked`` or
+        ``lockfile_origin`` (where the caller keeps the lockfile, for messages) is given: the stack
+        is checked against ``lockfile`` under the lock before anything runs — a divergence is
+        reported as a warning (``result.lockfile_warnings``), or refused with ``locked``, as is
+        ``locked`` without a lockfile — and ``result.lockfile`` is the refreshed lockfile.
         """
         if plan is not None and plan.stack != stack:
             message = f"this plan is for stack {plan.stack}, not {stack}"
             raise ValidationError(message, what="wrong plan")
         runtime = self._engines.require()
         who = holder or default_holder()
+        policy = lockfile is not None or locked or lockfile_origin is not None
+        origin = lockfile_origin or DEFAULT_LOCKFILE
         with self._locks.hold(stack, who, lock_timeout):
+            warnings: list[str] = []
+            if policy:
+                as_is = functools.partial(self._lock_stack, stack)
+                warnings = check_lockfile(stack, lockfile, as_is, locked=locked, origin=origin)
+                for item in warnings:
+                    self._reporter.warning(f"{origin}: {item}")
             timings: dict[str, float] = {}
             start = self._clock.monotonic()
             desired = self._planner.desired(stack)
@@ -170,7 +214,16 @@ class ApplyService:
             else:
                 self._record_applied(desired, set())
             self._remove_old_networks(runtime, desired)
-        return ApplyResult(stack=stack, plan=current, timings=timings)
+            fresh = None
+            if policy and refreshes(stack, lockfile):
+                fresh = self._lock_stack(stack)
+        return ApplyResult(
+            stack=stack,
+            plan=current,
+            timings=timings,
+            lockfile=fresh,
+            lockfile_warnings=tuple(warnings),
+        )
 
     @contextmanager
     def _phase(self, name: str, timings: dict[str, float], total: int = 0) -> Iterator[None]:
@@ -273,12 +326,7 @@ class ApplyService:
     def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str) -> None:
         """devarch never adopts a network or volume it did not create for this store and stack."""
         owner = self._uow.owner
-        ours = (
-            labels.get(naming.LABEL_MANAGED_BY) == naming.MANAGED_BY
-            and labels.get(naming.LABEL_OWNER) == owner
-            and labels.get(naming.LABEL_STACK_ID) == stack_id
-        )
-        if not ours:
+        if not is_owned(labels, owner, stack_id):
             who, then = holder_of(labels, owner)
             raise ApplyError(
                 f"a {kind} named {name} already exists and {who}; devarch never adopts it — "
@@ -311,7 +359,7 @@ class ApplyService:
             owner = self._uow.owner
             existing = runtime.inspect_container(container)
             if existing is not None:
-                if existing.labels.get(naming.LABEL_MANAGED_BY) != naming.MANAGED_BY or existing.labels.get(naming.LABEL_OWNER) != owner:
+                if not is_owned(existing.labels, owner):
                     who, then = holder_of(existing.labels, owner)
                     msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
                     raise ConflictError(msg)
@@ -341,23 +389,16 @@ class ApplyService:
         raise ApplyError(f"{name}: {message}", step="containers", instance=name)
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
-        name = item.effective.instance
-        deadline = self._clock.monotonic() + self._health_timeout
-        # Poll at a fixed short interval: the engine turns a service healthy within its own
-        # check interval, and a backing-off poll would notice it late (measured in benchmarks/).
         interval = item.spec.healthcheck.interval if item.spec.healthcheck else None
-        delay = min(0.2, float(interval) / 2) if interval else 0.2
-        self._reporter.step("health", name, "waiting")
-        while True:
-            status = runtime.health(item.spec.name)
-            if status in ("healthy", "none"):
-                self._reporter.step("health", name, "healthy")
-                return
-            if status == "unhealthy":
-                raise ApplyError(f"{name} is unhealthy; see `docker logs {item.spec.name}`", step="health", instance=name)
-            if self._clock.monotonic() > deadline:
-                raise ApplyError(f"{name} did not become healthy within {self._health_timeout:.0f}s", step="health", instance=name)
-            self._clock.sleep(delay)
+        wait_healthy(
+            runtime,
+            self._clock,
+            item.spec.name,
+            instance=item.effective.instance,
+            timeout=self._health_timeout,
+            interval=poll_interval(interval),
+            reporter=self._reporter,
+        )
 
     def _record_applied(self, desired: Desired, done: set[str]) -> None:
         now = self._uow.now()
@@ -430,8 +471,11 @@ class ApplyService:
                     tx.delete_applied(inst.id)
         return result
 
-    def status(self, stack: str) -> list[InstanceStatus]:
-        """Each instance's container state, health and published ports."""
+    def status(self, stack: str) -> StatusReport:
+        """Each instance's container state, health and published ports, as a list.
+
+        The wrapping list knows its stack and renders as a table in notebooks.
+        """
         self._engines.require()
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
@@ -448,12 +492,13 @@ class ApplyService:
                     enabled=inst.enabled,
                     state=c.state if c else "absent",
                     health=runtime.health(c.name) if c and c.running else "none",
-                    ports=tuple(f"{p.host_ip}:{p.host_port}->{p.container}/{p.protocol}" for p in (c.ports if c else ())),
+                    ports=tuple(format_published(p) for p in (c.ports if c else ())),
+                    host_ports=tuple(c.ports) if c else (),
                 )
             )
         for name, c in sorted(observed.items()):
             rows.append(InstanceStatus(instance=c.labels.get(naming.LABEL_INSTANCE_NAME, name), container=name, enabled=False, state=f"orphan ({c.state})"))
-        return rows
+        return StatusReport(rows, stack=st.name)
 
 
 #: Secret forms at least this long are replaced wherever they appear, even inside a longer word

@@ -2,6 +2,8 @@
 
 :class:`ManifestService` keeps the manifest rules in one file; it imports through the same write
 rules as the instance service and applies through the plan and apply services.
+
+See docs/manifest.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core._parsing import short_repr, shorten
 from devarch_core.errors import (
     DevarchError,
@@ -26,9 +28,12 @@ from devarch_core.errors import (
     ValidationError,
     WiringError,
 )
+from devarch_core.lockpolicy import image_moved as _image_moved
+from devarch_core.lockpolicy import lockfile_divergence
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.planning import Action, FieldChange, Plan
+from devarch_core.rendering import render_import
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases import rules
 from devarch_core.usecases._helpers import network_problem, stack_of, template_for
@@ -76,37 +81,12 @@ class ImportResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "stack": self.stack,
-            "created": self.created,
-            "applied": self.applied,
-            "actions": [a.to_data() for a in self.actions],
-            "warnings": list(self.warnings),
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
     def render_text(self) -> str:
-        """Human-readable preview."""
-        verb = "Imported" if self.applied else "Would import"
-        lines = [f"{verb} stack {self.stack}" + (" (new)" if self.created else "") + ":"]
-        if not self.actions:
-            lines.append("  no changes to instances")
-        symbols = {"add": "+", "modify": "~", "remove": "-"}
-        for action in self.actions:
-            lines.append(f"  {symbols.get(action.action, '?')} {action.instance}")
-            lines.extend(f"      {c.field}: {c.old!r} → {c.new!r}" for c in action.changes)
-        lines.extend(f"warning: {w}" for w in self.warnings)
-        return "\n".join(lines) + "\n"
-
-
-def _image_moved(image: str, engine: str | None, locked: str, verb: str = "locked") -> str | None:
-    """How an image on the engine differs from a recorded digest, or None.
-
-    How an image on the engine differs from a recorded digest (a lockfile's or a manifest's
-    ``pins.image``), or None when it matches or the engine does not have it.
-    """
-    if engine is None or engine == locked:
-        return None
-    return f"image {image} is {engine[:19]} on the engine, {verb} {locked[:19]}"
+        """Human-readable preview (:func:`devarch_core.rendering.render_import`)."""
+        return render_import(self)
 
 
 def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -161,13 +141,8 @@ class InitResult:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "import": self.imported.to_data(),
-            "apply": self.applied.to_data(),
-            "lockfile": self.lockfile.to_data(),
-            "warnings": list(self.warnings),
-            "changed": self.changed,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 @frozen(kw_only=True)
@@ -187,13 +162,8 @@ class InitPreview:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "import": self.imported.to_data(),
-            "plan": self.plan.to_data() if self.plan is not None else None,
-            "warnings": list(self.warnings),
-            "changed": self.changed,
-            "dry_run": True,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 class ManifestService:
@@ -703,30 +673,7 @@ class ManifestService:
 
     def check_lock(self, stack: str, lockfile: Lockfile) -> list[str]:
         """How the stack diverges from a lockfile (empty when it matches)."""
-        current = self.lock_stack(stack)
-        problems = []
-        if lockfile.stack != current.stack:
-            return [f"the lockfile is for stack {lockfile.stack!r}, not {current.stack!r}"]
-        for name in sorted(set(lockfile.instances) | set(current.instances)):
-            old, new = lockfile.instances.get(name), current.instances.get(name)
-            if old is None:
-                problems.append(f"{name} is not in the lockfile")
-                continue
-            if new is None:
-                problems.append(f"{name} is in the lockfile but not in the stack")
-                continue
-            if old.template_hash != new.template_hash:
-                problems.append(f"{name}: template {new.template}@{new.template_version} changed ({old.template_hash[:19]} → {new.template_hash[:19]})")
-            if old.image != new.image:
-                problems.append(f"{name}: image {old.image} → {new.image}")
-            elif old.image_digest and (
-                moved := _image_moved(new.image, new.image_digest, old.image_digest)
-            ):
-                problems.append(f"{name}: {moved}")
-            for key in sorted(set(old.ports) & set(new.ports)):
-                if old.ports[key] != new.ports[key]:
-                    problems.append(f"{name}: host port for {key} is {new.ports[key]}, locked {old.ports[key]}")
-        return problems
+        return lockfile_divergence(lockfile, self.lock_stack(stack))
 
     def init_stack(  # noqa: C901 - the refusals, each with its rollback
         self,

@@ -7,14 +7,16 @@ runs. See docs/architecture.md#data-path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 from attrs import frozen
 
 from devarch_core import naming
 from devarch_core.compose import compose_items, render_compose, render_instance
-from devarch_core.desired import container_spec, network_labels, owned_by, spec_hash
+from devarch_core.desired import container_spec, network_labels, spec_hash
+from devarch_core.engine import ContainerInfo
 from devarch_core.errors import (
     NotFoundError,
     PortConflictError,
@@ -24,21 +26,24 @@ from devarch_core.errors import (
 )
 from devarch_core.hostports import PortRequest, allocate_ports
 from devarch_core.merge import EffectiveConfig, flatten_service
+from devarch_core.model import Instance, PortAllocation, Stack
+from devarch_core.ownership import has_labels, owned_by
 from devarch_core.planning import DesiredInstance, Plan, PlanDiagnostic, compute_plan
+from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import Secret
 from devarch_core.spec import Resources
 from devarch_core.usecases._helpers import stack_of, template_for
 from devarch_core.usecases.engines import holder_of
 from devarch_core.usecases.resolution import resolve_stack
 from devarch_core.usecases.rules import all_allocations
-from devarch_core.wiring import ResolvedWire, WiringNode, solve_wiring, wiring_graph
+from devarch_core.wiring import ResolvedWire, WiringNode, solve_wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
+    from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
-    from devarch_core.engine import ContainerInfo, ContainerSpec
-    from devarch_core.model import Instance, PortAllocation, Stack
+    from devarch_core.engine import ContainerSpec
     from devarch_core.ports import ConfigFiles, PortProbe, Runtime
     from devarch_core.secrets import SecretBox
     from devarch_core.usecases._helpers import UnitOfWork
@@ -298,7 +303,7 @@ class PlanService:
         diagnostics = []
         old = []
         for network in runtime.list_networks({}):
-            ours = all(network.labels.get(k) == v for k, v in mine.items())
+            ours = has_labels(network.labels, mine)
             if network.name == stack.network_name and not ours:
                 who, then = holder_of(network.labels, self._uow.owner)
                 diagnostics.append(
@@ -345,8 +350,7 @@ class PlanService:
         conflicts = [
             (volume.name, user, volume.labels)
             for volume in runtime.list_volumes({})
-            if (user := wanted.get(volume.name)) is not None
-            and not all(volume.labels.get(k) == v for k, v in mine.items())
+            if (user := wanted.get(volume.name)) is not None and not has_labels(volume.labels, mine)
         ]
         return [self._volume_conflict(stack, *conflict) for conflict in conflicts]
 
@@ -475,8 +479,14 @@ class PlanService:
             reveal_secrets=reveal_secrets,
         )
 
-    def graph(self, stack: str, *, fmt: str = "mermaid") -> str:
-        """The stack's wiring graph as Mermaid or DOT text."""
+    @overload
+    def graph(self, stack: str, *, fmt: Literal["svg"]) -> SvgGraph: ...
+    @overload
+    def graph(self, stack: str, *, fmt: Literal["mermaid", "dot"] = "mermaid") -> str: ...
+    @overload
+    def graph(self, stack: str, *, fmt: str) -> str | SvgGraph: ...
+    def graph(self, stack: str, *, fmt: str = "mermaid") -> str | SvgGraph:
+        """The stack's wiring graph as Mermaid or DOT text, or an SVG drawing (``fmt="svg"``)."""
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
@@ -489,4 +499,8 @@ class PlanService:
                 for i in instances
             ]
             plan = solve_wiring(nodes, tx.list_wires(st.id), stack=st.name)
+        if fmt == "svg":
+            from devarch_core._svg import wiring_svg  # noqa: PLC0415 - only notebooks draw SVG
+
+            return wiring_svg(nodes, plan, stack=st.name)
         return wiring_graph(nodes, plan, fmt=fmt, stack=st.name)  # type: ignore[arg-type]

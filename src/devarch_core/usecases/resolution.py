@@ -13,12 +13,14 @@ docs/architecture.md#data-path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from devarch_core.errors import WiringError
 from devarch_core.merge import EffectiveConfig, resolve
+from devarch_core.model import Instance
 from devarch_core.planning import PlanDiagnostic
 from devarch_core.usecases._helpers import template_for
 from devarch_core.usecases.rules import written_depends_on
@@ -33,10 +35,8 @@ from devarch_core.wiring import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from devarch_core.catalog import Catalog
-    from devarch_core.model import Instance, Stack
+    from devarch_core.model import Stack
     from devarch_core.overrides import Overrides
     from devarch_core.ports import StoreSession
     from devarch_core.secrets import Secret

@@ -6,6 +6,7 @@ plan calls the same rule functions (``dependency_problems``, ``pin_conflicts``..
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -15,15 +16,15 @@ from devarch_core.errors import PortConflictError, Problem, ValidationError
 from devarch_core.hostports import PortRequest, pin_conflicts
 from devarch_core.merge import EffectiveConfig, resolve
 from devarch_core.model import Instance, PortAllocation, Stack
+from devarch_core.overrides import Overrides
 from devarch_core.spec import config_file_overlaps
 from devarch_core.usecases._helpers import template_for
 from devarch_core.wiring import dependency_problems
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Collection, Sequence
 
     from devarch_core.catalog import Catalog
-    from devarch_core.overrides import Overrides
     from devarch_core.ports import StoreSession
     from devarch_core.template import Template
 

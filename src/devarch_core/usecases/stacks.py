@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _convert, naming
 from devarch_core._parsing import checked_description
-from devarch_core.desired import owned_by
 from devarch_core.errors import (
     ConflictError,
     DevarchError,
 )
 from devarch_core.model import Stack
+from devarch_core.ownership import owned_by
 from devarch_core.ports import (
     SealedSecret,
 )
@@ -51,15 +51,8 @@ class StackSummary:
 
     def to_data(self) -> dict[str, Any]:
         """JSON form."""
-        return {
-            "name": self.stack.name,
-            "description": self.stack.description,
-            "network": self.stack.network_name,
-            "enabled": self.stack.enabled,
-            "instances": self.instances,
-            "enabled_instances": self.enabled_instances,
-            "running": self.running,
-        }
+        data: dict[str, Any] = _convert.unstructure(self)
+        return data
 
 
 class StackService:

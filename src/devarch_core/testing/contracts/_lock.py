@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -58,6 +59,11 @@ class LockContract:
     @pytest.fixture
     def lock(self, make_lock: Callable[[], StackLock]) -> StackLock:
         return make_lock()
+
+    @pytest.fixture
+    def unique(self) -> str:
+        """A fresh name prefix, so leftovers of earlier runs never interfere."""
+        return f"t{uuid.uuid4().hex[:8]}"
 
     @pytest.fixture
     def stack(self, unique: str) -> str:

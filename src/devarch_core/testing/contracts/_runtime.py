@@ -1,7 +1,9 @@
 """The Runtime port's contract: one suite that the fake and every real engine adapter pass.
 
-Subclass :class:`RuntimeContract` (the fake) or :class:`EngineRuntimeContract` (an adapter talking
-to a real engine through the docker SDK) and override the ``runtime`` fixture.
+Subclass :class:`RuntimeContract` (an in-memory runtime: also provide the probes) or
+:class:`EngineRuntimeContract` (an adapter talking to a real engine that speaks the Docker API,
+probed through the docker SDK) and override the ``runtime`` fixture (and ``engine_url`` for the
+latter). ``image`` names a local image with busybox's ``sh``, ``sleep``, ``httpd`` and ``wget``.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import contextlib
 import socket
 import threading
 import time
+import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from tests.conftest import TEST_IMAGE
 
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import ConflictError, EngineError, NotFoundError
@@ -75,6 +77,14 @@ class Made:
 class RuntimeContract:
     """Behaviour every Runtime guarantees. Subclasses provide ``runtime`` and the probes."""
 
+    #: A local image (no pull) with busybox's sh, sleep, httpd and wget; override to change it.
+    image: ClassVar[str] = "busybox:latest"
+
+    @pytest.fixture
+    def unique(self) -> str:
+        """A fresh name prefix, so leftovers of earlier runs never interfere."""
+        return f"t{uuid.uuid4().hex[:8]}"
+
     @pytest.fixture
     def runtime(self) -> Runtime:
         raise NotImplementedError
@@ -110,11 +120,11 @@ class RuntimeContract:
         runtime.ensure_network(name, labels)
         return name
 
-    @staticmethod
-    def spec(name: str, network: str, labels: dict[str, str], **changes: Any) -> ContainerSpec:
+    @classmethod
+    def spec(cls, name: str, network: str, labels: dict[str, str], **changes: Any) -> ContainerSpec:
         values: dict[str, Any] = {
             "name": name,
-            "image": TEST_IMAGE,
+            "image": cls.image,
             "command": ("sleep", "300"),
             "labels": labels,
             "network": network,
@@ -379,7 +389,7 @@ class RuntimeContract:
     # -- images --------------------------------------------------------------------------------
     def test_inspect_image_of_the_test_image(self, runtime, unique):
         """inspect_image returns the id of a local image, None for an unknown one."""
-        image = runtime.inspect_image(TEST_IMAGE)
+        image = runtime.inspect_image(self.image)
         assert image is not None
         assert image.id.startswith("sha256:")
         assert runtime.inspect_image(f"devarch-test/{unique}:nope") is None
@@ -490,7 +500,7 @@ class EngineRuntimeContract(RuntimeContract):
     def reaches(self, runtime: Runtime, made: Made, *, network: str, host: str) -> str | None:
         name = f"{network}-client-{len(made.containers)}"
         command = ("sh", "-c", f"timeout 5 wget -qO- http://{host}:{HTTP_PORT}/")
-        spec = ContainerSpec(name=name, image=TEST_IMAGE, command=command, network=network)
+        spec = ContainerSpec(name=name, image=self.image, command=command, network=network)
         made.containers.append(name)
         runtime.create_container(spec)
         runtime.start_container(name)

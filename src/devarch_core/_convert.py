@@ -1,0 +1,524 @@
+"""The one converter between devarch's attrs classes and plain data (JSON, YAML, store rows).
+
+Every machine format (plan files and plan JSON, ``devarch.lock``, the ``devarch.yml`` export,
+the CLI's ``--json`` output and store rows) goes through :func:`unstructure` and
+:func:`structure`, configured here once: strict scalars, tuples as lists, ``Secret`` always
+``***``, ``Decimal`` as text, defaults omitted where a format omits them, and structuring
+errors that name the path of the bad value (``actions[0].changes[1].field``). See
+docs/architecture.md#machine-formats.
+
+``cattrs`` is imported on first use, not when ``devarch_core`` is imported, so the core stays
+cheap to import.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from devarch_core.errors import ManifestError, Problem
+from devarch_core.secrets import REDACTED, Secret
+
+if TYPE_CHECKING:
+    import cattrs
+
+__all__ = ["problems_of", "row", "structure", "structure_row", "unstructure"]
+
+T = TypeVar("T")
+
+#: Fields a format leaves out when they hold their default: class name -> field names.
+_OMIT_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "Action": ("reason",),
+    "PlanDiagnostic": ("instance",),
+}
+
+
+def _strict(kind: type[T], *, reject_bool: bool = False) -> Callable[[object, type], T]:
+    """A structure hook that accepts only ``kind`` (cattrs would call ``str(5)`` otherwise)."""
+
+    def hook(value: object, _: type) -> T:
+        if not isinstance(value, kind) or (reject_bool and isinstance(value, bool)):
+            msg = f"expected {kind.__name__}, got {type(value).__name__}"
+            raise TypeError(msg)
+        return value
+
+    return hook
+
+
+def _float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"expected a number, got {type(value).__name__}"
+        raise TypeError(msg)
+    return float(value)
+
+
+def _decimal(value: object, _: type) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        msg = f"expected a decimal number, got {type(value).__name__}"
+        raise TypeError(msg)
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        msg = f"not a decimal number: {str(value)[:40]!r}"
+        raise ValueError(msg) from None
+
+
+def _custom(conv: cattrs.Converter, cls: type, hook: Callable[[Any], Any]) -> None:
+    """Register a hand-written unstructure hook for exactly ``cls`` (no type resolution needed)."""
+    conv.register_unstructure_hook_func(lambda t: t is cls, hook)
+
+
+def make_dict_unstructure_fn(
+    cls: type,
+    conv: cattrs.Converter,
+    **overrides: Any,  # noqa: ANN401 - cattrs' overrides
+) -> Callable[[Any], dict[str, Any]]:
+    """Cattrs' generated unstructure function, keys in attribute order.
+
+    cattrs writes the fields it may omit (``omit_if_default``) after all others; devarch's
+    formats keep the documented order, so the keys are put back in attribute order.
+    """
+    import attrs  # noqa: PLC0415
+    from cattrs.gen import make_dict_unstructure_fn as generate  # noqa: PLC0415
+
+    fields_fn: Callable[[Any], dict[str, Any]] = generate(cls, conv, **overrides)
+    order = [getattr(overrides.get(a.name), "rename", None) or a.name for a in attrs.fields(cls)]
+
+    def unstructure(value: object) -> dict[str, Any]:
+        data = fields_fn(value)
+        return {key: data[key] for key in order if key in data}
+
+    return unstructure
+
+
+def _port_sort(key: str) -> tuple[int, str]:
+    number, _, proto = key.partition("/")
+    return (int(number) if number.isdigit() else 0, proto)
+
+
+def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one registration per format
+    from cattrs.gen import make_dict_structure_fn, override  # noqa: PLC0415
+
+    from devarch_core import manifest, planning, wiring  # noqa: PLC0415
+    from devarch_core.merge import EffectiveConfig  # noqa: PLC0415
+    from devarch_core.model import Wire  # noqa: PLC0415
+    from devarch_core.overrides import Overrides  # noqa: PLC0415
+    from devarch_core.spec import ServiceSpec  # noqa: PLC0415
+
+    # Scalars: strict on the way in, plain on the way out.
+    conv.register_structure_hook(str, _strict(str))
+    conv.register_structure_hook(int, _strict(int, reject_bool=True))
+    conv.register_structure_hook(bool, _strict(bool))
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_unstructure_hook(Decimal, str)
+    # ``object`` in a plain-data field (``Mapping[str, object]``) means any JSON value, like Any.
+    conv.register_structure_hook_func(lambda t: t is object, lambda value, _: value)
+    # A secret never leaves as its value, whatever holds it.
+    conv.register_unstructure_hook(Secret, lambda _secret: REDACTED)
+    # Tuples (every sequence field of a frozen class) are JSON/YAML lists.
+    conv.register_unstructure_hook_func(
+        lambda t: t is tuple or getattr(t, "__origin__", None) is tuple,
+        lambda value: [conv.unstructure(v) for v in value],
+    )
+    # Owned by the field table (spec.py/overrides.py): their own data form, used as is.
+    conv.register_unstructure_hook(Overrides, lambda o: o.to_data())
+    conv.register_structure_hook(Overrides, lambda data, _: Overrides.from_data(data))
+    conv.register_unstructure_hook(ServiceSpec, lambda s: s.to_data())
+
+    for cls in (planning.FieldChange, planning.Action, planning.PlanDiagnostic):
+        omit = _OMIT_DEFAULTS.get(cls.__name__, ())
+        overrides = {name: override(omit_if_default=True) for name in omit}
+        conv.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(cls, conv, **overrides),
+        )
+        conv.register_structure_hook(
+            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        )
+
+    # The plan: a format number first, then its fields; the token basis sorted.
+    plan_fields = make_dict_unstructure_fn(planning.Plan, conv)
+    plan_struct = make_dict_structure_fn(planning.Plan, conv, _cattrs_forbid_extra_keys=True)
+
+    def unstructure_plan(plan: planning.Plan) -> dict[str, Any]:
+        data = plan_fields(plan)
+        data["wiring"] = [dict(w) for w in plan.wiring]
+        data["basis"] = {k: dict(v) for k, v in sorted(plan.basis.items())}
+        return {"format": planning.PLAN_FORMAT, **data}
+
+    def structure_plan(data: object, cls: type) -> planning.Plan:
+        if not isinstance(data, Mapping):
+            msg = f"expected a mapping, got {type(data).__name__}"
+            raise TypeError(msg)
+        body = {k: v for k, v in data.items() if k != "format"}
+        return plan_struct(body, cls)
+
+    _custom(conv, planning.Plan, unstructure_plan)
+    conv.register_structure_hook(planning.Plan, structure_plan)
+
+    # Wiring output: the plan's ``wiring`` and ``diagnostics`` rows name imports ``import``.
+    conv.register_unstructure_hook(
+        wiring.ResolvedWire,
+        make_dict_unstructure_fn(
+            wiring.ResolvedWire,
+            conv,
+            import_name=override(rename="import"),
+            export_name=override(rename="export"),
+        ),
+    )
+    conv.register_unstructure_hook(
+        wiring.Diagnostic,
+        make_dict_unstructure_fn(wiring.Diagnostic, conv, import_name=override(rename="import")),
+    )
+    conv.register_unstructure_hook(
+        wiring.WiringPlan,
+        make_dict_unstructure_fn(wiring.WiringPlan, conv, wires=override(rename="wiring")),
+    )
+
+    # devarch.lock: omitted defaults, ports in port order, instances by name.
+    locked_fields = make_dict_unstructure_fn(
+        manifest.LockedInstance,
+        conv,
+        image_digest=override(omit_if_default=True),
+        ports=override(omit_if_default=True),
+    )
+
+    def unstructure_locked(entry: manifest.LockedInstance) -> dict[str, Any]:
+        data = locked_fields(entry)
+        if not entry.image_digest:
+            data.pop("image_digest", None)
+        if entry.ports:
+            data["ports"] = dict(sorted(entry.ports.items(), key=lambda kv: _port_sort(kv[0])))
+        return data
+
+    lock_fields = make_dict_unstructure_fn(manifest.Lockfile, conv)
+
+    def unstructure_lockfile(lock: manifest.Lockfile) -> dict[str, Any]:
+        data = lock_fields(lock)
+        data["instances"] = {k: conv.unstructure(v) for k, v in sorted(lock.instances.items())}
+        return data
+
+    _custom(conv, manifest.LockedInstance, unstructure_locked)
+    _custom(conv, manifest.Lockfile, unstructure_lockfile)
+    conv.register_structure_hook(
+        manifest.LockedInstance,
+        make_dict_structure_fn(manifest.LockedInstance, conv, _cattrs_forbid_extra_keys=True),
+    )
+    conv.register_structure_hook(
+        manifest.Lockfile,
+        make_dict_structure_fn(manifest.Lockfile, conv, _cattrs_forbid_extra_keys=True),
+    )
+
+    # devarch.yml: wires as the manifest writes them.
+    conv.register_unstructure_hook(
+        Wire,
+        make_dict_unstructure_fn(
+            Wire,
+            conv,
+            import_name=override(rename="import"),
+            export_name=override(rename="export", omit_if_default=True),
+        ),
+    )
+    instance_fields = make_dict_unstructure_fn(
+        manifest.InstanceSpec,
+        conv,
+        name=override(omit=True),
+        template_version=override(omit_if_default=True),
+        description=override(omit_if_default=True),
+        enabled=override(omit_if_default=True),
+        overrides=override(omit=True),
+        secret_refs=override(omit=True),
+        port_pins=override(omit=True),
+        image_digest=override(omit=True),
+    )
+
+    def unstructure_instance(spec: manifest.InstanceSpec) -> dict[str, Any]:
+        data = instance_fields(spec)
+        overrides = manifest.overrides_data(spec)
+        if overrides:
+            data["overrides"] = overrides
+        pins: dict[str, Any] = {}
+        if spec.port_pins:
+            pins["ports"] = dict(sorted(spec.port_pins.items(), key=lambda kv: _port_sort(kv[0])))
+        if spec.image_digest:
+            pins["image"] = spec.image_digest
+        if pins:
+            data["pins"] = pins
+        return data
+
+    def unstructure_manifest(doc: manifest.Manifest) -> dict[str, Any]:
+        stack: dict[str, Any] = {"name": doc.stack}
+        if doc.description:
+            stack["description"] = doc.description
+        if doc.network:
+            stack["network"] = doc.network
+        instances = sorted(doc.instances, key=lambda i: i.name)
+        wires = sorted(doc.wires, key=lambda w: (w.consumer, w.import_name))
+        return {
+            "version": doc.version,
+            "stack": stack,
+            "instances": {i.name: conv.unstructure(i) for i in instances},
+            "wires": [conv.unstructure(w) for w in wires],
+        }
+
+    _custom(conv, manifest.InstanceSpec, unstructure_instance)
+    _custom(conv, manifest.Manifest, unstructure_manifest)
+
+    # Templates (their canonical data is hashed into the lockfile: the shape must never move).
+    from devarch_core import template  # noqa: PLC0415
+
+    omit_default = override(omit_if_default=True)
+    conv.register_unstructure_hook(
+        template.Export,
+        make_dict_unstructure_fn(template.Export, conv, port=omit_default, protocol=omit_default),
+    )
+    conv.register_unstructure_hook(
+        template.Import,
+        make_dict_unstructure_fn(template.Import, conv, prefix=omit_default, rename=omit_default),
+    )
+    conv.register_unstructure_hook(
+        template.Template,
+        make_dict_unstructure_fn(
+            template.Template,
+            conv,
+            description=omit_default,
+            secrets=omit_default,
+            origin=override(omit=True),
+        ),
+    )
+
+    _custom(conv, EffectiveConfig, _effective_data)
+    _configure_results(conv)
+
+
+def _effective_data(config: Any) -> dict[str, Any]:  # noqa: ANN401 - EffectiveConfig
+    return {
+        "stack": config.stack,
+        "instance": config.instance,
+        "container": config.container_name,
+        "network": config.network,
+        "enabled": config.enabled,
+        "template": {
+            "name": config.template,
+            "version": config.template_version,
+            "hash": config.template_hash,
+        },
+        "service": config.service.to_data(),
+        "sources": dict(sorted(config.sources.items())),
+        "secrets": sorted(config.secret_env),
+    }
+
+
+def _configure_results(conv: cattrs.Converter) -> None:  # noqa: C901 - one hook per result
+    """The CLI's ``--json`` output of use case results.
+
+    Found by class name, not imported: the use case modules import this one, and where a result
+    class lives may change without its output changing.
+    """
+    from cattrs.gen import override  # noqa: PLC0415
+
+    def fields(cls: type) -> Callable[[Any], dict[str, Any]]:
+        return make_dict_unstructure_fn(cls, conv)
+
+    def apply_result(cls: type) -> Callable[[Any], dict[str, Any]]:
+        # The refreshed lockfile goes to its file and its warnings to the reporter; the JSON
+        # result keeps its documented shape (stack, plan, timings).
+        omit = override(omit=True)
+        plain = make_dict_unstructure_fn(cls, conv, lockfile=omit, lockfile_warnings=omit)
+
+        def unstructure(result: Any) -> dict[str, Any]:  # noqa: ANN401 - ApplyResult
+            data = plain(result)
+            data["timings"] = {k: round(v, 3) for k, v in result.timings.items()}
+            return data
+
+        return unstructure
+
+    def import_result(cls: type) -> Callable[[Any], dict[str, Any]]:
+        omit = override(omit=True)
+        plain = make_dict_unstructure_fn(cls, conv, actions=omit, warnings=omit, applied=omit)
+
+        def unstructure(result: Any) -> dict[str, Any]:  # noqa: ANN401 - ImportResult
+            data = plain(result)
+            data["applied"] = result.applied
+            data["actions"] = conv.unstructure(result.actions)
+            data["warnings"] = list(result.warnings)
+            return data
+
+        return unstructure
+
+    def init_result(_: type) -> Callable[[Any], dict[str, Any]]:
+        return lambda result: {
+            "import": conv.unstructure(result.imported),
+            "apply": conv.unstructure(result.applied),
+            "lockfile": conv.unstructure(result.lockfile),
+            "warnings": list(result.warnings),
+            "changed": result.changed,
+        }
+
+    def init_preview(_: type) -> Callable[[Any], dict[str, Any]]:
+        return lambda result: {
+            "import": conv.unstructure(result.imported),
+            "plan": None if result.plan is None else conv.unstructure(result.plan),
+            "warnings": list(result.warnings),
+            "changed": result.changed,
+            "dry_run": True,
+        }
+
+    def stack_summary(_: type) -> Callable[[Any], dict[str, Any]]:
+        return lambda summary: {
+            "name": summary.stack.name,
+            "description": summary.stack.description,
+            "network": summary.stack.network_name,
+            "enabled": summary.stack.enabled,
+            "instances": summary.instances,
+            "enabled_instances": summary.enabled_instances,
+            "running": summary.running,
+        }
+
+    factories: dict[str, Callable[[type], Callable[[Any], dict[str, Any]]]] = {
+        "InstanceStatus": fields,
+        "DownResult": fields,
+        "ApplyResult": apply_result,
+        "ImportResult": import_result,
+        "InitResult": init_result,
+        "InitPreview": init_preview,
+        "StackSummary": stack_summary,
+    }
+
+    def is_result(cls: object) -> bool:
+        return (
+            isinstance(cls, type)
+            and cls.__module__.startswith("devarch_core.")
+            and cls.__name__ in factories
+        )
+
+    conv.register_unstructure_hook_factory(is_result, lambda cls: factories[cls.__name__](cls))
+    for cls in _EXTRA_RESULTS:
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv))
+
+
+#: Result classes outside the core (``devarch_adapters.doctor.Check``) register here, before the
+#: converter is first built, rather than the core importing an adapter.
+_EXTRA_RESULTS: list[type] = []
+
+
+def register_result(cls: type[T]) -> type[T]:
+    """Class decorator: unstructure ``cls`` field by field for ``--json`` output."""
+    _EXTRA_RESULTS.append(cls)
+    if converter.cache_info().currsize:
+        conv = converter()
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv))
+    return cls
+
+
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The configured converter (built on first use: importing cattrs is deferred to here)."""
+    import cattrs  # noqa: PLC0415 - deferred: see the module docstring
+
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+    _configure(conv)
+    return conv
+
+
+@functools.cache
+def _row_converter() -> cattrs.Converter:
+    """Store rows: like :func:`converter`, but a driver's 0/1 is a bool and memoryview bytes."""
+    from devarch_core.model import Wire  # noqa: PLC0415
+
+    conv = converter().copy()
+    conv.register_structure_hook(bool, lambda value, _: bool(value))
+    conv.register_structure_hook(bytes, lambda value, _: bytes(value))
+    # A row keeps the attribute names (the manifest's ``import``/``export`` are a file format).
+    conv.register_unstructure_hook(Wire, make_dict_unstructure_fn(Wire, conv))
+    return conv
+
+
+def unstructure(value: object) -> Any:  # noqa: ANN401 - plain data of any shape
+    """Plain data (dicts, lists, scalars) of a devarch value, in its documented format."""
+    return converter().unstructure(value)
+
+
+def problems_of(exc: BaseException) -> list[Problem]:
+    """Every leaf error of a cattrs structuring error, each with its path (``actions[0].field``)."""
+    from cattrs import BaseValidationError  # noqa: PLC0415
+    from cattrs.errors import (  # noqa: PLC0415
+        AttributeValidationNote,
+        ForbiddenExtraKeysError,
+        IterableValidationNote,
+    )
+
+    found: list[Problem] = []
+
+    def walk(error: BaseException, path: str, expected: object = None) -> None:
+        if isinstance(error, BaseValidationError):
+            for inner in error.exceptions:
+                note = next(
+                    (
+                        n
+                        for n in getattr(inner, "__notes__", [])
+                        if isinstance(n, AttributeValidationNote | IterableValidationNote)
+                    ),
+                    None,
+                )
+                if isinstance(note, AttributeValidationNote):
+                    step = f"{path}.{note.name}" if path else str(note.name)
+                elif isinstance(note, IterableValidationNote) and isinstance(note.index, str):
+                    # A mapping key: ``instances.web``, as the manifest paths name it.
+                    step = f"{path}.{note.index}" if path else note.index
+                elif isinstance(note, IterableValidationNote):
+                    step = f"{path}[{note.index}]"
+                else:
+                    step = path
+                walk(inner, step, None if note is None else note.type)
+        elif isinstance(error, ForbiddenExtraKeysError):
+            found.extend(
+                Problem(f"{path}.{key}" if path else key, "unknown key")
+                for key in sorted(error.extra_fields)
+            )
+        elif isinstance(error, KeyError):
+            found.append(Problem(path, "required"))
+        else:
+            found.append(Problem(path, _message(error, expected)))
+
+    walk(exc, "")
+    return found
+
+
+def _message(error: BaseException, expected: object) -> str:
+    """Say what was expected instead of Python's wording, where the type says it."""
+    import attrs  # noqa: PLC0415
+
+    origin = getattr(expected, "__origin__", None)
+    if origin is Literal:
+        choices = ", ".join(repr(c) for c in getattr(expected, "__args__", ()))
+        return f"expected one of {choices}"
+    is_class = isinstance(expected, type) and attrs.has(expected)
+    is_mapping = is_class or origin in (dict, Mapping) or expected in (dict, Mapping)
+    if is_mapping and isinstance(error, TypeError | AttributeError):
+        return "expected a mapping"
+    return str(error) or type(error).__name__
+
+
+def structure(data: object, cls: type[T], *, what: str) -> T:
+    """Build ``cls`` from plain data; ``ManifestError`` listing every bad value by its path."""
+    from cattrs import BaseValidationError  # noqa: PLC0415
+
+    try:
+        return converter().structure(data, cls)
+    except (BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ManifestError(problems_of(exc), what=what) from None
+
+
+def structure_row(data: Mapping[str, object], cls: type[T]) -> T:
+    """Build a store row's value (``Stack``, ``Instance``...) from its column mapping."""
+    return _row_converter().structure(dict(data), cls)
+
+
+def row(value: object) -> dict[str, Any]:
+    """The column mapping of a store value (the inverse of :func:`structure_row`)."""
+    data: dict[str, Any] = _row_converter().unstructure(value)
+    return data
