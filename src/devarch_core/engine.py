@@ -11,6 +11,7 @@ from devarch_core.spec import EnvValue, Healthcheck, Resources
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from decimal import Decimal
 
 __all__ = [
     "ContainerInfo",
@@ -65,6 +66,11 @@ class ContainerSpec:
     working_dir: str | None = None
     user: str | None = None
     restart: str | None = None
+    #: Seconds between the stop signal and the kill (the engine's ``StopTimeout``).
+    stop_grace_period: Decimal | None = None
+    stop_signal: str | None = None
+    #: Run an init process as PID 1 (the engine's ``HostConfig.Init``).
+    init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
     network: str

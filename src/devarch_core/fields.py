@@ -717,6 +717,7 @@ def _set_field(
     check: Callable[[str], str],
     *,
     merge: Callable[[Any, Overrides, MergeContext], Any] | None = None,
+    import_: Callable[[Mapping[str, Any], Importer], Any] | None = None,
     cli_names: tuple[str, ...],
     render: bool,
     example: list[str],
@@ -757,6 +758,7 @@ def _set_field(
         override_to_data=to_override_data,
         flatten=lambda v: {f"{name}.{item}": True for item in v},
         merge=merge or default_merge,
+        import_=import_,
         entry_key=_mapping_key(key),
         cli_names=cli_names,
         cli=cli,
@@ -775,10 +777,6 @@ def _merge_depends_on(base: Any, overrides: Overrides, ctx: MergeContext) -> Any
     depends = merge_keyed(depends, ctx.sources, "depends_on", changes, USER)
     depends.pop(ctx.instance, None)
     return tuple(sorted(depends))
-
-
-def _import_depends_on(service: Mapping[str, Any], importer: Importer) -> Any:  # noqa: ANN401
-    importer.depends_on(service.get("depends_on"))  # type: ignore[attr-defined]
 
 
 # -- whole object: healthcheck -------------------------------------------------------------------
@@ -896,10 +894,6 @@ def _render_resources(spec: ContainerSpec, _reveal: bool) -> Any:  # noqa: ANN40
 
 def _import_resources(service: Mapping[str, Any], importer: Importer) -> Any:  # noqa: ANN401
     return importer.resources(service)  # type: ignore[attr-defined]
-
-
-def _config_files_rendered(value: Any) -> Any:  # noqa: ANN401
-    return value
 
 
 # -- the table -------------------------------------------------------------------------------------
@@ -1183,7 +1177,3 @@ def cli_known() -> str:
     """The ``--set`` forms, for messages."""
     forms = [f.cli_help for f in FIELDS if f.cli is not None]
     return ", ".join([*forms, "secret=VAR"])
-
-
-def _unused(*_: object) -> None:  # keep imports used by type checkers only
-    _ = (Decimal, type_name)
