@@ -1,4 +1,4 @@
-"""The service field table: every service field described once (docs/architecture.md#service-fields).
+"""The service field table: each service field described once (docs/architecture.md).
 
 Each :class:`Field` row says what kind of field it is (scalar, keyed map, keyed list, set, whole
 object, per-field object), its Compose name, and how it is parsed (in a template service and in
@@ -18,7 +18,6 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import attrs
@@ -33,7 +32,6 @@ from devarch_core._parsing import (
     expect_mapping,
     join,
     scalar,
-    type_name,
 )
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.limits import MAX_CONFIG_CONTENT
@@ -78,6 +76,8 @@ from devarch_core.validators import (
 )
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from devarch_core.engine import ContainerSpec
     from devarch_core.overrides import Overrides
 
@@ -185,7 +185,7 @@ def _read_duration(value: object, path: str, problems: Problems, _what: str = ""
     if value is None:
         return None
     with problems.guard(path):
-        return parse_duration(value)  # type: ignore[arg-type] - parse_duration refuses other types
+        return parse_duration(value)  # type: ignore[arg-type]  # it refuses other types itself
     return None
 
 
@@ -200,7 +200,7 @@ def _read_command(
 
 
 def _read_signal(value: object, path: str, problems: Problems, _what: str = "") -> str | None:
-    return checked(value, path, problems, check_stop_signal)  # type: ignore[arg-type]
+    return checked(value, path, problems, check_stop_signal)  # type: ignore[return-value]
 
 
 def _cli_bool(value: str, where: str, problems: list[Problem]) -> object:
@@ -225,7 +225,7 @@ def _cli_text(value: str, where: str, problems: list[Problem]) -> object:  # noq
     return value
 
 
-def _scalar(
+def _scalar(  # noqa: C901 - one closure per step of the row
     name: str,
     read: Callable[..., Any],
     *,
@@ -306,7 +306,7 @@ def _command_scalar(name: str, example: list[str]) -> Field:
     )
 
 
-# -- keyed maps: environment and labels --------------------------------------------------------------
+# -- keyed maps: environment and labels ---------------------------------------------------
 
 
 def merge_keyed(
@@ -437,7 +437,8 @@ def merge_keyed_list(
             sources.pop(path, None)
             continue
         current = merged.get(k)
-        merged[k] = attrs.evolve(current if current is not None else new(change), **updates(change))
+        start = current if current is not None else new(change)
+        merged[k] = attrs.evolve(start, **updates(change))  # type: ignore[misc]  # T: an attrs class
         sources[path] = USER
     return tuple(sorted(merged.values(), key=order))
 
@@ -722,7 +723,7 @@ def _set_field(
     render: bool,
     example: list[str],
 ) -> Field:
-    """A set of names; an override adds a name or removes an inherited one (``{key: N, remove}``)."""
+    """A set of names; an override adds a name or removes one (``{key: NAME, remove: true}``)."""
 
     def parse(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
         raw = service.get(name)
@@ -1101,11 +1102,11 @@ def field_named(name: str) -> Field | None:
 
 
 def cli_field(name: str) -> Field | None:
-    """The row a CLI ``--set`` name (``env``, ``port``, ``image``...) addresses, or ``None``."""
+    """The row a CLI ``--set`` name (``env``, ``port``, ``image``...) addresses, or None."""
     return _BY_CLI.get(name)
 
 
-# -- override data: set (merge a delta) and unset ---------------------------------------------------
+# -- override data: set (merge a delta) and unset -----------------------------------------
 
 
 def merge_override_data(current: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
@@ -1138,7 +1139,7 @@ def merge_override_data(current: Mapping[str, Any], delta: Mapping[str, Any]) ->
 
 
 def unset_override_data(current: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """Remove one override (``environment.FOO``, ``ports.5432/tcp``, ``image``) so it inherits again.
+    """Drop one override (``environment.FOO``, ``ports.5432/tcp``, ``image``): it inherits again.
 
     Raises ``NotFoundError`` when there is no such override.
     """

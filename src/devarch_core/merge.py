@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from devarch_core.overrides import Overrides
     from devarch_core.template import Template
 
-__all__ = ["EffectiveConfig", "WireInjection", "resolve"]
+__all__ = ["TEMPLATE", "USER", "EffectiveConfig", "WireInjection", "resolve"]
 
 
 
