@@ -105,6 +105,24 @@ class Importer(Protocol):
     def interpolate(self, value: Any, where: str) -> Any:  # noqa: ANN401 - any YAML value
         """Resolve compose interpolation in every string of ``value``."""
 
+    def environment(self, value: object) -> dict[str, str]:
+        """Compose ``environment`` (list or mapping) as text values."""
+
+    def labels(self, value: object) -> dict[str, str]:
+        """Compose ``labels`` without the reserved ``devarch.*`` keys."""
+
+    def ports(self, value: object) -> list[str]:
+        """The container ports of compose ``ports``."""
+
+    def volumes(self, value: object) -> list[dict[str, Any]]:
+        """Compose ``volumes`` as template mounts."""
+
+    def healthcheck(self, value: object) -> dict[str, Any] | None:
+        """Compose ``healthcheck`` (``None`` when disabled)."""
+
+    def resources(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """``deploy.resources`` and the legacy ``cpus``/``mem_limit``/``mem_reservation``."""
+
 
 @frozen(kw_only=True)
 class MergeContext:
@@ -390,7 +408,7 @@ def _render_environment(spec: ContainerSpec, reveal: bool) -> Any:  # noqa: ANN4
 
 
 def _import_environment(service: Mapping[str, Any], importer: Importer) -> Any:  # noqa: ANN401
-    return importer.environment(service.get("environment"))  # type: ignore[attr-defined]
+    return importer.environment(service.get("environment"))
 
 
 def _parse_labels(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
@@ -845,7 +863,7 @@ def _render_healthcheck(spec: ContainerSpec, _reveal: bool) -> Any:  # noqa: ANN
 
 
 def _import_healthcheck(service: Mapping[str, Any], importer: Importer) -> Any:  # noqa: ANN401
-    return importer.healthcheck(service.get("healthcheck"))  # type: ignore[attr-defined]
+    return importer.healthcheck(service.get("healthcheck"))
 
 
 # -- per-field object: resources -----------------------------------------------------------------
@@ -894,7 +912,7 @@ def _render_resources(spec: ContainerSpec, _reveal: bool) -> Any:  # noqa: ANN40
 
 
 def _import_resources(service: Mapping[str, Any], importer: Importer) -> Any:  # noqa: ANN401
-    return importer.resources(service)  # type: ignore[attr-defined]
+    return importer.resources(service)
 
 
 # -- the table -------------------------------------------------------------------------------------
@@ -973,7 +991,7 @@ FIELDS: tuple[Field, ...] = (
         cli=_cli_text,
         cli_help="label.KEY=VALUE",
         render=lambda spec, _reveal: dict(sorted(spec.labels.items())),
-        import_=lambda service, importer: importer.labels(service.get("labels")),  # type: ignore[attr-defined]
+        import_=lambda service, importer: importer.labels(service.get("labels")),
         example={"team": "payments"},
         portable=dict,
     ),
@@ -993,7 +1011,7 @@ FIELDS: tuple[Field, ...] = (
         cli=cli_port,
         cli_help=f"port={_PORT_FORMS.replace(' or ', ' (Compose order) or port=')}",
         render=_render_ports,
-        import_=lambda service, importer: importer.ports(service.get("ports")),  # type: ignore[attr-defined]
+        import_=lambda service, importer: importer.ports(service.get("ports")),
         example=[{"container": 8080, "host": 18080}],
         # Host ports are the engine's to allocate: only container ports survive an import.
         portable=lambda ports: [p.key for p in ports],
@@ -1013,7 +1031,7 @@ FIELDS: tuple[Field, ...] = (
         cli=_cli_volume,
         cli_help="volume=SOURCE:/TARGET[:ro] or volume=-/TARGET",
         render=_render_volumes,
-        import_=lambda service, importer: importer.volumes(service.get("volumes")),  # type: ignore[attr-defined]
+        import_=lambda service, importer: importer.volumes(service.get("volumes")),
         example=["cache:/var/cache/app:ro"],
         portable=_volume_portable,
     ),

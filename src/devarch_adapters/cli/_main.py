@@ -265,18 +265,13 @@ def _known_assignments() -> str:
     return cli_known()
 
 
-_UNSET_ALIASES = {
-    "env": "environment",
-    "label": "labels",
-    "port": "ports",
-    "volume": "volumes",
-    "domain": "domains",
-}
-
-
 def _unset_field(field: str) -> str:
+    """``env.FOO`` -> ``environment.FOO``: a ``--set`` name of the field table, spelled in full."""
+    from devarch_core.fields import cli_field  # noqa: PLC0415 - keep start-up fast
+
     head, dot, rest = field.partition(".")
-    return _UNSET_ALIASES.get(head, head) + dot + rest
+    row = cli_field(head)
+    return (row.name if row is not None else head) + dot + rest
 
 
 def _read_yaml_mapping(path: str) -> dict[str, Any]:
