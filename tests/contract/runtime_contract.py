@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.conftest import TEST_IMAGE
+from tests.conftest import TEST_IMAGE, unavailable
 
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import ConflictError, EngineError, NotFoundError
@@ -374,7 +374,7 @@ class RuntimeContract:
             self.create(runtime, made, spec)
         except EngineError as exc:
             if "init binary not found" in str(exc):  # Podman without catatonit installed
-                pytest.skip(f"the engine has no init binary: {exc}")
+                unavailable("the engine's init binary", exc)
             raise
         runtime.start_container(spec.name)
         began = time.monotonic()
