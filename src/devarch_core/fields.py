@@ -249,7 +249,7 @@ def _scalar(  # noqa: C901 - one closure per step of the row
     *,
     dump: Callable[[Any], Any] = lambda v: v,
     override_what: str | None = None,
-    required: bool = False,
+    required: str | None = None,
     cli: Callable[[str, str, list[Problem]], object] = _cli_text,
     cli_help: str | None = None,
     example: object,
@@ -258,14 +258,12 @@ def _scalar(  # noqa: C901 - one closure per step of the row
 
     def parse(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
         where = join(path, name)
-        if not required:
-            return read(service.get(name), where, problems)
-        value = scalar(service.get(name), where, problems, str, "an image reference")
-        if not value:
-            if name not in service or value is not None:
-                problems.add(where, "an image is required")
+        raw = service.get(name)
+        if required is not None and raw in (None, ""):
+            # absent, null or empty: one clear message (``required``), not a type error
+            problems.add(where, required)
             return None
-        return checked(value, where, problems, check_image)
+        return read(raw, where, problems)
 
     def parse_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
         if name not in raw:
@@ -923,7 +921,7 @@ FIELDS: tuple[Field, ...] = (
         "image",
         _text_reader("an image reference", check_image),
         override_what="a string",
-        required=True,
+        required="an image is required",
         example="devarch-test/busybox:1.36",
     ),
     _command_scalar("command", ["sleep", "3600"]),

@@ -288,3 +288,13 @@ def test_devarch_stops_a_container_with_its_own_grace_period():
     devarch.remove_instance("shop", "other")
     devarch.apply("shop")
     assert runtime.stop_timeouts == {"devarch-shop-db": 3.0, "devarch-shop-other": 10.0}
+
+
+@pytest.mark.parametrize("service", [{}, {"image": None}, {"image": ""}])
+def test_a_missing_or_null_image_is_one_clear_problem(service):
+    """``image: null`` was an AssertionError; now, like a missing image, a ValidationError."""
+    with pytest.raises(ValidationError) as caught:
+        ServiceSpec.from_compose(service)
+    assert [(p.path, p.message) for p in caught.value.problems] == [
+        ("service.image", "an image is required")
+    ]
