@@ -699,7 +699,7 @@ class ApplyCases(WireCases):
 
     def _remove(self, runtime: Runtime, container: str, instance: str) -> None:
         self.reporter.step("containers", instance, "removing")
-        runtime.stop_container(container, timeout=10)
+        runtime.stop_container(container)
         runtime.remove_container(container)
         self.reporter.step("containers", instance, "removed")
 
@@ -726,7 +726,7 @@ class ApplyCases(WireCases):
                     msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
                     raise ConflictError(msg)
                 self.reporter.step("containers", name, "recreating")
-                runtime.stop_container(container, timeout=10)
+                runtime.stop_container(container)
                 runtime.remove_container(container)
             owner = self.owner
             for mount in item.spec.mounts:
