@@ -11,6 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v podman >/dev/null || need+=(podman golang-github-containernetworking-plugin-dnsname)
+# Podman's `init: true` runs catatonit as PID 1 (Docker ships its own docker-init).
+[ -x /usr/libexec/podman/catatonit ] || command -v catatonit >/dev/null || need+=(catatonit)
 [ -x /usr/bin/busybox ] && /usr/bin/busybox --list 2>/dev/null | grep -q '^httpd$' || need+=(busybox-static)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)

@@ -112,8 +112,8 @@ class LoggingRuntime:
         self._log("start_container", name)
         self.inner.start_container(name)
 
-    def stop_container(self, name: str, timeout: float = 10) -> None:
-        """Stop a container."""
+    def stop_container(self, name: str, timeout: float | None = None) -> None:
+        """Stop a container (``None``: within its own grace period)."""
         self._log("stop_container", name)
         self.inner.stop_container(name, timeout)
 

@@ -144,6 +144,11 @@ def _resources_data() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+#: Stop fields in the spellings users write (durations, signal names in any case, numbers).
+_STOP_GRACE = st.sampled_from(("10s", "1m30s", "500ms", 30, "0s"))
+_STOP_SIGNALS = st.sampled_from(("SIGTERM", "sigint", "SIGQUIT", 15, "9"))
+
+
 @st.composite
 def service_data(draw: st.DrawFn) -> dict[str, Any]:
     """Generate a Compose service mapping with every field devarch merges, in mixed spellings."""
@@ -154,6 +159,9 @@ def service_data(draw: st.DrawFn) -> dict[str, Any]:
         ("working_dir", st.sampled_from(("/app", "/srv", "/"))),
         ("user", st.sampled_from(("1000", "app", "1000:1000"))),
         ("restart", _RESTARTS),
+        ("stop_grace_period", _STOP_GRACE),
+        ("stop_signal", _STOP_SIGNALS),
+        ("init", st.booleans()),
     ):
         if draw(st.booleans()):
             data[key] = draw(strategy)
@@ -317,6 +325,9 @@ def overrides_data(draw: st.DrawFn) -> dict[str, Any]:  # noqa: C901 - one draw 
         ("working_dir", st.sampled_from(("/app", "/work"))),
         ("user", st.sampled_from(("root", "2000"))),
         ("restart", _RESTARTS),
+        ("stop_grace_period", _STOP_GRACE),
+        ("stop_signal", _STOP_SIGNALS),
+        ("init", st.booleans()),
     ):
         if draw(st.integers(0, 3)) == 0:
             data[key] = draw(strategy)

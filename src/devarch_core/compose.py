@@ -34,13 +34,12 @@ from attrs import frozen
 
 from devarch_core import naming
 from devarch_core.errors import Problem, ValidationError
-from devarch_core.secrets import REDACTED, Secret
-from devarch_core.units import format_cpus, format_duration, format_memory
+from devarch_core.fields import FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from devarch_core.engine import ContainerSpec, Mount, PublishedPort
+    from devarch_core.engine import ContainerSpec
 
 __all__ = [
     "ComposeItem",
@@ -253,100 +252,36 @@ def _pick(labels: Mapping[str, str], keys: Sequence[str]) -> dict[str, str]:
     return {key: labels[key] for key in sorted(keys) if key in labels}
 
 
-def _service(item: ComposeItem, *, reveal_secrets: bool) -> dict[str, Any]:  # noqa: C901 - one branch per optional key
+#: Key order of a rendered service (keys not listed follow, in field-table order).
+_SERVICE_ORDER: Final = (
+    "container_name", "image", "entrypoint", "command", "working_dir", "user", "restart",
+    "environment", "labels", "ports", "volumes", "networks", "healthcheck", "depends_on", "deploy",
+)  # fmt: skip
+
+
+def _service(item: ComposeItem, *, reveal_secrets: bool) -> dict[str, Any]:
+    """One Compose service; each field is rendered by its row of the field table."""
     spec = item.spec
-    service: dict[str, Any] = {"container_name": spec.name, "image": spec.image}
-    if spec.entrypoint is not None:
-        service["entrypoint"] = list(spec.entrypoint)
-    if spec.command is not None:
-        service["command"] = list(spec.command)
-    if spec.working_dir is not None:
-        service["working_dir"] = spec.working_dir
-    if spec.user is not None:
-        service["user"] = spec.user
-    if spec.restart is not None:
-        service["restart"] = spec.restart
-    if spec.environment:
-        service["environment"] = {
-            name: _env_text(value, reveal=reveal_secrets)
-            for name, value in sorted(spec.environment.items())
-        }
-    if spec.labels:
-        service["labels"] = dict(sorted(spec.labels.items()))
-    if spec.ports:
-        service["ports"] = [_port(port) for port in spec.ports]
-    if spec.mounts:
-        service["volumes"] = [_mount(mount) for mount in spec.mounts]
+    service: dict[str, Any] = {"container_name": spec.name}
+    for field in FIELDS:
+        if field.render is None or field.compose is None:
+            continue
+        value = field.render(spec, reveal_secrets)
+        if value is not None and value not in ([], {}):
+            service[field.compose] = value
+    # Rendered here, not by a row: domains are network aliases, depends_on needs the others' health.
     service["networks"] = (
         {spec.network: {"aliases": list(dict.fromkeys(spec.aliases))}}
         if spec.aliases
         else {spec.network: None}
     )
-    if spec.healthcheck is not None:
-        service["healthcheck"] = _healthcheck(spec)
     if item.depends_on:
         service["depends_on"] = {
             dep: {"condition": "service_healthy" if healthy else "service_started"}
             for dep, healthy in item.depends_on.items()
         }
-    resources = _resources(spec)
-    if resources:
-        service["deploy"] = {"resources": resources}
-    return service
-
-
-def _env_text(value: str | Secret, *, reveal: bool) -> str:
-    if isinstance(value, Secret):
-        return value.reveal() if reveal else REDACTED
-    return value
-
-
-def _port(port: PublishedPort) -> str:
-    host_ip = f"[{port.host_ip}]" if ":" in port.host_ip else port.host_ip
-    return f"{host_ip}:{port.host_port}:{port.container}/{port.protocol}"
-
-
-def _mount(mount: Mount) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": mount.type}
-    if mount.source is not None:
-        data["source"] = mount.source
-    data["target"] = mount.target
-    if mount.type != "tmpfs":
-        data["read_only"] = mount.read_only
-    return data
-
-
-def _healthcheck(spec: ContainerSpec) -> dict[str, Any]:
-    check = spec.healthcheck
-    assert check is not None  # noqa: S101 - the caller checked
-    data: dict[str, Any] = {"test": list(check.test)}
-    for key in ("interval", "timeout", "start_period"):
-        value = getattr(check, key)
-        if value is not None:
-            data[key] = format_duration(value)
-    if check.retries is not None:
-        data["retries"] = check.retries
-    return data
-
-
-def _resources(spec: ContainerSpec) -> dict[str, Any]:
-    res = spec.resources
-    limits: dict[str, str] = {}
-    reservations: dict[str, str] = {}
-    if res.cpu_limit is not None:
-        limits["cpus"] = format_cpus(res.cpu_limit)
-    if res.memory_limit is not None:
-        limits["memory"] = format_memory(res.memory_limit)
-    if res.cpu_reservation is not None:
-        reservations["cpus"] = format_cpus(res.cpu_reservation)
-    if res.memory_reservation is not None:
-        reservations["memory"] = format_memory(res.memory_reservation)
-    out: dict[str, Any] = {}
-    if limits:
-        out["limits"] = limits
-    if reservations:
-        out["reservations"] = reservations
-    return out
+    rank = {key: i for i, key in enumerate(_SERVICE_ORDER)}
+    return dict(sorted(service.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
 def _escape(value: Any) -> Any:  # noqa: ANN401 - walks plain YAML data of any shape

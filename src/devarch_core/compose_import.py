@@ -53,18 +53,20 @@ from devarch_core._parsing import (
 )
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
+from devarch_core.fields import FIELDS
 from devarch_core.naming import NAME_PATTERN, slugify
 from devarch_core.template import Template
 from devarch_core.validators import check_host_ip, check_port_number, parse_port_range, shown
 
 __all__ = ["ComposeImport", "template_to_yaml", "templates_from_compose"]
 
-_COPIED_KEYS = ("image", "command", "entrypoint", "working_dir", "user", "restart")
-_HANDLED_KEYS = {
-    *_COPIED_KEYS,
-    "environment", "labels", "ports", "volumes", "healthcheck", "depends_on", "deploy",
-    "mem_limit", "mem_reservation", "cpus",
-}  # fmt: skip
+#: The compose keys the field table imports (the rest are dropped with a warning).
+_HANDLED_KEYS = frozenset(
+    key
+    for field in FIELDS
+    if field.import_ is not None and field.compose is not None
+    for key in (field.compose, *field.import_keys)
+) | {"depends_on"}  # read, then dropped with a warning (see _Service.depends_on)
 _HEALTHCHECK_KEYS = ("test", "interval", "timeout", "retries", "start_period")
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|(^|_)(API_)?KEY$", re.IGNORECASE)
 #: ``$$`` | ``${VAR}``, ``${VAR:-default}``, ``${VAR?err}``... | ``$VAR``.
@@ -138,21 +140,23 @@ class _Service:
         return _INTERPOLATION.sub(replace, text)
 
     def convert(self) -> dict[str, Any]:
+        """Template service data: each field imported by its row of the field table."""
         raw = self.raw
         service: dict[str, Any] = {}
-        for key in _COPIED_KEYS:
-            if raw.get(key) is not None:
-                service[key] = self.interpolate(raw[key], key)
-        converted = {
-            "environment": self.environment(raw.get("environment")),
-            "labels": self.labels(raw.get("labels")),
-            "ports": self.ports(raw.get("ports")),
-            "volumes": self.volumes(raw.get("volumes")),
-            "healthcheck": self.healthcheck(raw.get("healthcheck")),
-            "resources": self.resources(raw),
-        }
-        service.update({k: v for k, v in converted.items() if v})
-        depends = raw.get("depends_on")
+        for field in FIELDS:
+            if field.import_ is None:
+                continue
+            value = field.import_(raw, self)
+            if value is not None and value not in ([], {}):
+                service[field.name] = value
+        self.depends_on(raw.get("depends_on"))
+        dropped = sorted(set(raw) - _HANDLED_KEYS, key=str)
+        if dropped:
+            self.warn(f"dropped unsupported keys: {listing(dropped)}")
+        return service
+
+    def depends_on(self, depends: object) -> None:
+        """Dropped with a warning: it names compose services, not instances."""
         if depends is not None and not isinstance(depends, list | Mapping):
             self.problems.add(
                 join(self.where, "depends_on"),
@@ -164,10 +168,6 @@ class _Service:
                 f"dropped depends_on ({names}): it names compose services; in devarch "
                 "dependencies come from wiring or instance overrides"
             )
-        dropped = sorted(set(raw) - _HANDLED_KEYS, key=str)
-        if dropped:
-            self.warn(f"dropped unsupported keys: {listing(dropped)}")
-        return service
 
     def environment(self, value: object) -> dict[str, str]:
         items: list[tuple[str, object]] = []

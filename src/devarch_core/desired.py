@@ -19,6 +19,7 @@ from devarch_core.merge import EffectiveConfig, canonical_json
 from devarch_core.ownership import owned_by  # re-exported: its home is ownership.py
 from devarch_core.secrets import Secret
 from devarch_core.spec import check_container_path, config_file_overlaps
+from devarch_core.units import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -149,6 +150,9 @@ def container_spec(
         working_dir=service.working_dir,
         user=service.user,
         restart=service.restart,
+        stop_grace_period=service.stop_grace_period,
+        stop_signal=service.stop_signal,
+        init=service.init,
         environment=dict(service.environment),
         labels=labels,
         network=effective.network,
@@ -170,6 +174,7 @@ def spec_data(spec: ContainerSpec, hash_secret: Callable[[str], str]) -> dict[st
         "working_dir": spec.working_dir,
         "user": spec.user,
         "restart": spec.restart,
+        **_stop_data(spec),
         "environment": {
             k: (hash_secret(v.reveal()) if isinstance(v, Secret) else v)
             for k, v in sorted(spec.environment.items())
@@ -182,6 +187,18 @@ def spec_data(spec: ContainerSpec, hash_secret: Callable[[str], str]) -> dict[st
         "healthcheck": spec.healthcheck.to_data() if spec.healthcheck else None,
         "resources": spec.resources.to_data(),
     }
+
+
+def _stop_data(spec: ContainerSpec) -> dict[str, Any]:
+    """How the container stops, only when set (so specs without them keep their hash)."""
+    data: dict[str, Any] = {
+        "stop_grace_period": (
+            None if spec.stop_grace_period is None else format_duration(spec.stop_grace_period)
+        ),
+        "stop_signal": spec.stop_signal,
+        "init": spec.init,
+    }
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def spec_hash(spec: ContainerSpec, hash_secret: Callable[[str], str], extra: object = None) -> str:

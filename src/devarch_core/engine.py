@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -65,6 +66,11 @@ class ContainerSpec:
     working_dir: str | None = None
     user: str | None = None
     restart: str | None = None
+    #: Seconds between the stop signal and the kill (the engine's ``StopTimeout``).
+    stop_grace_period: Decimal | None = None
+    stop_signal: str | None = None
+    #: Run an init process as PID 1 (the engine's ``HostConfig.Init``).
+    init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
     network: str

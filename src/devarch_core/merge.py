@@ -14,9 +14,9 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert
-from devarch_core.errors import Problem, ValidationError
-from devarch_core.secrets import REDACTED, Secret
-from devarch_core.spec import ConfigFile, EnvValue, PortSpec, Resources, ServiceSpec, VolumeSpec
+from devarch_core.fields import FIELDS, TEMPLATE, USER, MergeContext
+from devarch_core.secrets import Secret
+from devarch_core.spec import EnvValue, ServiceSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -25,10 +25,9 @@ if TYPE_CHECKING:
     from devarch_core.overrides import Overrides
     from devarch_core.template import Template
 
-__all__ = ["EffectiveConfig", "WireInjection", "resolve"]
+__all__ = ["TEMPLATE", "USER", "EffectiveConfig", "WireInjection", "resolve"]
 
-TEMPLATE = "template"
-USER = "user"
+
 
 
 def wire_source(provider: str) -> str:
@@ -100,62 +99,18 @@ class EffectiveConfig:
         return effective_markdown(self)
 
 
-def flatten_service(service: ServiceSpec) -> dict[str, Any]:  # noqa: C901, PLR0912 - one step per field
+def flatten_service(service: ServiceSpec) -> dict[str, Any]:
     """Flatten a service into field paths whose values compare and print simply (secrets ``***``).
 
-    Every field of the merge table takes one step here, so the function is long but flat.
+    Each field is flattened by its row of the field table (docs/architecture.md#service-fields).
     """
-    out: dict[str, Any] = {"image": service.image}
-    for key in ("command", "entrypoint"):
-        value = getattr(service, key)
-        if value is not None:
-            out[key] = list(value)
-    for key in ("working_dir", "user", "restart"):
-        value = getattr(service, key)
-        if value is not None:
-            out[key] = value
-    for name, env_value in service.environment.items():
-        out[f"environment.{name}"] = REDACTED if isinstance(env_value, Secret) else env_value
-    for name, label in service.labels.items():
-        out[f"labels.{name}"] = label
-    for port in service.ports:
-        out[f"ports.{port.key}"] = port.to_data()
-    for volume in service.volumes:
-        out[f"volumes.{volume.target}"] = volume.to_data()
-    for domain in service.domains:
-        out[f"domains.{domain}"] = True
-    for dep in service.depends_on:
-        out[f"depends_on.{dep}"] = True
-    if service.healthcheck is not None:
-        out["healthcheck"] = service.healthcheck.to_data()
-    for file in service.config_files:
-        out[f"config_files.{file.path}"] = {"mode": f"{file.mode:04o}", "content": file.content}
-    for key, value in service.resources.to_data().items():
-        out[f"resources.{key}"] = value
+    out: dict[str, Any] = {}
+    for field in FIELDS:
+        out.update(field.flatten(getattr(service, field.name)))
     return out
 
 
-def _merge_keyed(
-    base: Mapping[str, Any],
-    sources: dict[str, str],
-    field: str,
-    changes: Mapping[str, Any],
-    source: str,
-) -> dict[str, Any]:
-    """Apply ``changes`` (key -> value, None removes) to ``base`` recording sources."""
-    merged = dict(base)
-    for key, value in changes.items():
-        path = f"{field}.{key}"
-        if value is None:
-            merged.pop(key, None)
-            sources.pop(path, None)
-        else:
-            merged[key] = value
-            sources[path] = source
-    return merged
-
-
-def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge table, kept together
+def resolve(
     template: Template,
     overrides: Overrides,
     *,
@@ -164,166 +119,30 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
     injections: Sequence[WireInjection] = (),
     secrets: Mapping[str, Secret] | None = None,
 ) -> EffectiveConfig:
-    """Merge a template with wire injections and an instance's overrides.
+    """Merge a template with wire injections and an instance's overrides (docs/merge-rules.md).
 
     ``secrets`` are the instance's secret values (already opened); they win like user values.
-    Pure: the same inputs give the same result. Raises ``ValidationError`` when the merged
-    resources put a reservation above its limit (each side may come from a different layer).
-
-    See docs/architecture.md#merge-rules.
+    Each field merges by its row of the field table. Pure: the same inputs give the same result.
+    Raises ``ValidationError`` when the merged resources put a reservation above its limit (each
+    side may come from a different layer).
     """
     spec = template.service
-    sources: dict[str, str] = {}
-    for field in flatten_service(spec):
-        sources[field] = TEMPLATE
-    secrets = secrets or {}
-
-    # scalars: override replaces
-    scalars: dict[str, Any] = {}
-    for key in ("image", "command", "entrypoint", "working_dir", "user", "restart"):
-        value = getattr(overrides, key)
-        if value is not None:
-            scalars[key] = value
-            sources[key] = USER
-
-    # environment: template < wire < user; None unsets; secrets stay secret
-    secret_names = set(template.secrets) | set(overrides.secrets) | set(secrets)
-    env: dict[str, EnvValue] = dict(spec.environment)
-    for injection in injections:
-        for name, value in injection.environment.items():
-            env[name] = value
-            sources[f"environment.{name}"] = wire_source(injection.provider)
-            if isinstance(value, Secret):
-                secret_names.add(name)
-    env = _merge_keyed(env, sources, "environment", overrides.environment, USER)
-    for name, secret in secrets.items():
-        env[name] = secret
-        sources[f"environment.{name}"] = USER
-    for name in list(env):
-        if name in secret_names and not isinstance(env[name], Secret):
-            env[name] = Secret(str(env[name]))
-
-    labels = _merge_keyed(spec.labels, sources, "labels", overrides.labels, USER)
-
-    # ports by (container, protocol)
-    ports: dict[str, PortSpec] = {p.key: p for p in spec.ports}
-    for change in overrides.ports:
-        path = f"ports.{change.key}"
-        if change.remove:
-            ports.pop(change.key, None)
-            sources.pop(path, None)
-            continue
-        current = ports.get(change.key) or PortSpec(
-            container=change.container, protocol=change.protocol
-        )
-        updates: dict[str, Any] = {}
-        if change.host is not None:
-            updates["host"] = change.host
-        if change.host_ip is not None:
-            updates["host_ip"] = change.host_ip
-        if change.publish is not None:
-            updates["publish"] = change.publish
-        ports[change.key] = attrs.evolve(current, **updates)
-        sources[path] = USER
-
-    # volumes by target
-    volumes: dict[str, VolumeSpec] = {v.target: v for v in spec.volumes}
-    for vchange in overrides.volumes:
-        path = f"volumes.{vchange.target}"
-        if vchange.remove:
-            volumes.pop(vchange.target, None)
-            sources.pop(path, None)
-            continue
-        base_volume = volumes.get(vchange.target) or VolumeSpec(target=vchange.target)
-        vupdates: dict[str, Any] = {}
-        for key in ("source", "type", "read_only"):
-            if getattr(vchange, key) is not None:
-                vupdates[key] = getattr(vchange, key)
-        volumes[vchange.target] = attrs.evolve(base_volume, **vupdates)
-        sources[path] = USER
-
-    # domains and depends_on: sets; wires add their provider
-    domains = dict.fromkeys(spec.domains, True)
-    domains = _merge_keyed(
-        domains,
-        sources,
-        "domains",
-        {k: (True if v else None) for k, v in overrides.domains.items()},
-        USER,
+    sources: dict[str, str] = dict.fromkeys(flatten_service(spec), TEMPLATE)
+    context = MergeContext(
+        sources=sources,
+        injections=injections,
+        secrets=secrets or {},
+        secret_names=frozenset(template.secrets) | frozenset(overrides.secrets),
+        instance=instance.name,
+        where=f"{stack.name}/{instance.name}",
     )
-    depends: dict[str, bool] = dict.fromkeys(spec.depends_on, True)
-    for injection in injections:
-        depends[injection.provider] = True
-        sources[f"depends_on.{injection.provider}"] = wire_source(injection.provider)
-    depends = _merge_keyed(
-        depends,
-        sources,
-        "depends_on",
-        {k: (True if v else None) for k, v in overrides.depends_on.items()},
-        USER,
-    )
-    depends.pop(instance.name, None)
-
-    # healthcheck: whole object replaced; disable removes
-    healthcheck = spec.healthcheck
-    if overrides.healthcheck_disabled:
-        healthcheck = None
-        sources.pop("healthcheck", None)
-    elif overrides.healthcheck is not None:
-        healthcheck = overrides.healthcheck
-        sources["healthcheck"] = USER
-
-    # config files by path
-    files: dict[str, ConfigFile] = {f.path: f for f in spec.config_files}
-    for fchange in overrides.config_files:
-        path = f"config_files.{fchange.path}"
-        if fchange.remove:
-            files.pop(fchange.path, None)
-            sources.pop(path, None)
-            continue
-        base_file = files.get(fchange.path) or ConfigFile(path=fchange.path, content="")
-        files[fchange.path] = ConfigFile(
-            path=fchange.path,
-            content=base_file.content if fchange.content is None else fchange.content,
-            mode=base_file.mode if fchange.mode is None else fchange.mode,
-        )
-        sources[path] = USER
-
-    # resources per field
-    res_updates = {}
-    for key in Resources.FIELDS:
-        value = getattr(overrides.resources, key)
-        if value is not None:
-            res_updates[key] = value
-            sources[f"resources.{key}"] = USER
-    resources = attrs.evolve(spec.resources, **res_updates)
-    # overrides are parsed field by field (partial), so reservation <= limit is checked here
-    if found := resources.problems():
-        raise ValidationError(
-            [Problem("overrides.resources", problem) for problem in found],
-            what=f"invalid resources for instance {stack.name}/{instance.name}",
-        )
-
-    service = ServiceSpec(
-        image=scalars.get("image", spec.image),
-        command=scalars.get("command", spec.command),
-        entrypoint=scalars.get("entrypoint", spec.entrypoint),
-        working_dir=scalars.get("working_dir", spec.working_dir),
-        user=scalars.get("user", spec.user),
-        restart=scalars.get("restart", spec.restart),
-        environment=env,
-        labels=labels,
-        ports=tuple(sorted(ports.values(), key=lambda p: (p.container, p.protocol))),
-        volumes=tuple(sorted(volumes.values(), key=lambda v: v.target)),
-        domains=tuple(sorted(domains)),
-        depends_on=tuple(sorted(depends)),
-        healthcheck=healthcheck,
-        config_files=tuple(sorted(files.values(), key=lambda f: f.path)),
-        resources=resources,
-    )
+    merged = {
+        field.name: field.merge(getattr(spec, field.name), overrides, context) for field in FIELDS
+    }
+    service = ServiceSpec(**merged)
     # keep only sources of fields that exist in the result
     present = set(flatten_service(service))
-    sources = {k: v for k, v in sources.items() if k in present}
+    kept = {k: v for k, v in sources.items() if k in present}
     return EffectiveConfig(
         stack=stack.name,
         stack_id=stack.id,
@@ -336,8 +155,10 @@ def resolve(  # noqa: C901, PLR0912, PLR0915 - one pass per field of the merge t
         container_name=instance.container_name,
         network=stack.network_name,
         service=service,
-        sources=dict(sorted(sources.items())),
-        secret_env=frozenset(n for n, v in env.items() if isinstance(v, Secret)),
+        sources=dict(sorted(kept.items())),
+        secret_env=frozenset(
+            n for n, v in service.environment.items() if isinstance(v, Secret)
+        ),
     )
 
 

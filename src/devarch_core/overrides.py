@@ -7,9 +7,9 @@ Secret values never live here; they are kept sealed in the store, by variable na
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -18,37 +18,20 @@ from attrs import frozen
 from devarch_core._parsing import (
     Problems,
     check_keys,
-    check_length,
     checked,
     expect_list,
     expect_mapping,
     join,
-    scalar,
     type_name,
 )
 from devarch_core.errors import ValidationError
-from devarch_core.limits import MAX_CONFIG_CONTENT
 from devarch_core.spec import (
     Healthcheck,
     Resources,
-    _command,
-    _key_path,
-    check_container_path,
-    env_text,
     is_env_name,
-    parse_mode,
-    parse_port,
-    parse_volume,
 )
 from devarch_core.validators import (
-    check_domain,
     check_env_name,
-    check_image,
-    check_instance_ref,
-    check_label_key,
-    check_restart,
-    check_user,
-    check_working_dir,
 )
 
 if TYPE_CHECKING:
@@ -135,19 +118,21 @@ class ConfigFileOverride:
         return data
 
 
-OVERRIDE_KEYS = (
-    "image", "command", "entrypoint", "working_dir", "user", "restart", "environment", "secrets",
-    "labels", "ports", "volumes", "domains", "depends_on", "healthcheck", "config_files",
-    "resources",
-)  # fmt: skip
-SCALAR_KEYS = ("image", "working_dir", "user", "restart")
-#: The rule each scalar override must pass (the same as a template's, see devarch_core.validators).
-_SCALAR_CHECKS = {
-    "image": check_image,
-    "working_dir": check_working_dir,
-    "user": check_user,
-    "restart": check_restart,
-}
+def _override_keys() -> tuple[str, ...]:
+    from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
+
+    names = [f.name for f in FIELDS]
+    at = names.index("environment") + 1
+    return (*names[:at], "secrets", *names[at:])
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``OVERRIDE_KEYS``: the manifest's override keys in canonical order (from the field table)."""
+    if name == "OVERRIDE_KEYS":
+        return _override_keys()
+    raise AttributeError(name)
+
+
 #: The store-only key of :attr:`Overrides.secret_refs` (a manifest writes placeholders instead).
 SECRET_REFS_KEY = "secret_refs"  # noqa: S105 - a key name, not a secret
 #: A secret name: what an environment variable may be called (no whitespace, no ``=``).
@@ -190,6 +175,9 @@ class Overrides:
     working_dir: str | None = None
     user: str | None = None
     restart: str | None = None
+    stop_grace_period: Decimal | None = None
+    stop_signal: str | None = None
+    init: bool | None = None
     #: name -> value; ``None`` unsets an inherited variable.
     environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
     #: Variables the user flagged secret (their values live sealed in the store).
@@ -219,46 +207,23 @@ class Overrides:
 
     # -- the manifest / store format ------------------------------------------------------------
 
-    def to_data(self) -> dict[str, Any]:  # noqa: C901, PLR0912 - one step per override field
-        """Canonical plain data, as written in ``devarch.yml`` (empty fields omitted)."""
+    def to_data(self) -> dict[str, Any]:
+        """Canonical plain data, as written in ``devarch.yml`` (empty fields omitted).
+
+        Each field is written by its row of the field table (docs/architecture.md#service-fields).
+        """
+        from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
+
         data: dict[str, Any] = {}
-        for key in SCALAR_KEYS:
-            if getattr(self, key) is not None:
-                data[key] = getattr(self, key)
-        for key in ("command", "entrypoint"):
-            if getattr(self, key) is not None:
-                data[key] = list(getattr(self, key))
-        if self.environment:
-            data["environment"] = dict(self.environment)
-        if self.secrets:
-            data["secrets"] = list(self.secrets)
-        if self.labels:
-            data["labels"] = dict(self.labels)
-        if self.ports:
-            data["ports"] = [p.to_data() for p in self.ports]
-        if self.volumes:
-            data["volumes"] = [v.to_data() for v in self.volumes]
-        if self.domains:
-            data["domains"] = [
-                d if keep else {"domain": d, "remove": True} for d, keep in self.domains.items()
-            ]
-        if self.depends_on:
-            data["depends_on"] = [
-                d if keep else {"instance": d, "remove": True}
-                for d, keep in self.depends_on.items()
-            ]
-        if self.healthcheck_disabled:
-            data["healthcheck"] = "disable"
-        elif self.healthcheck is not None:
-            data["healthcheck"] = self.healthcheck.to_data()
-        if self.config_files:
-            data["config_files"] = [f.to_data() for f in self.config_files]
-        if self.resources:
-            data["resources"] = self.resources.to_data()
-        ordered = {k: data[k] for k in OVERRIDE_KEYS if k in data}
+        for field in FIELDS:
+            value = field.override_to_data(self)
+            if value is not None and value not in ([], {}):
+                data[field.name] = value
+            if field.name == "environment" and self.secrets:
+                data["secrets"] = list(self.secrets)
         if self.secret_refs:
-            ordered[SECRET_REFS_KEY] = dict(self.secret_refs)
-        return ordered
+            data[SECRET_REFS_KEY] = dict(self.secret_refs)
+        return data
 
     @classmethod
     def from_data(cls, data: object, path: str = "overrides") -> Overrides:
@@ -269,43 +234,15 @@ class Overrides:
         return result
 
     @classmethod
-    def parse(cls, data: object, path: str, problems: Problems) -> Overrides:  # noqa: C901, PLR0912, PLR0915
+    def parse(cls, data: object, path: str, problems: Problems) -> Overrides:
         """Like :meth:`from_data`, recording problems instead of raising."""
+        from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
+
         raw = expect_mapping(data, path, problems)
-        check_keys(raw, {*OVERRIDE_KEYS, SECRET_REFS_KEY}, path, problems)
+        check_keys(raw, {*_override_keys(), SECRET_REFS_KEY}, path, problems)
         values: dict[str, Any] = {}
-        for key in SCALAR_KEYS:
-            if key in raw:
-                values[key] = checked(
-                    scalar(raw[key], join(path, key), problems, str, "a string"),
-                    join(path, key),
-                    problems,
-                    _SCALAR_CHECKS[key],
-                )
-        for key in ("command", "entrypoint"):
-            if key in raw:
-                values[key] = _command(raw[key], join(path, key), problems)
-        env: dict[str, str | None] = {}
-        for name, value in expect_mapping(
-            raw.get("environment"), join(path, "environment"), problems
-        ).items():
-            if isinstance(name, str) and (
-                checked(name, _key_path(join(path, "environment"), name), problems, check_env_name)
-                is None
-            ):
-                continue
-            text = env_text(value, join(join(path, "environment"), name), problems)
-            if text is not None and text.startswith("${secret:"):
-                # The manifest's placeholder syntax: a plain value spelled so could not
-                # round-trip through devarch.yml, and is almost always a misplaced secret.
-                problems.add(
-                    join(join(path, "environment"), name),
-                    "a ${secret:NAME} placeholder belongs in devarch.yml; set secret values "
-                    "with `devarch secret set`",
-                )
-                continue
-            env[name] = text
-        values["environment"] = env
+        for field in FIELDS:
+            values.update(field.parse_override(raw, path, problems))
         secrets: list[str] = []
         for i, secret in enumerate(
             expect_list(raw.get("secrets"), join(path, "secrets"), problems)
@@ -320,111 +257,6 @@ class Overrides:
             for var, ref in expect_mapping(raw.get(SECRET_REFS_KEY), refs_path, problems).items()
             if _secret_ref_ok(var, ref, join(refs_path, str(var)), problems)
         }
-        labels: dict[str, str | None] = {}
-        for name, value in expect_mapping(
-            raw.get("labels"), join(path, "labels"), problems
-        ).items():
-            where = _key_path(join(path, "labels"), name)
-            if checked(name, where, problems, check_label_key) is None:
-                continue
-            labels[name] = env_text(value, join(join(path, "labels"), name), problems)
-        values["labels"] = labels
-        ports: dict[str, PortOverride] = {}
-        for i, item in enumerate(expect_list(raw.get("ports"), join(path, "ports"), problems)):
-            ipath = f"{join(path, 'ports')}[{i}]"
-            remove = _remove_flag(item, {"container", "target", "protocol"}, ipath, problems)
-            body = (
-                {k: v for k, v in item.items() if k != "remove"}
-                if isinstance(item, Mapping)
-                else item
-            )
-            spec = parse_port(body, ipath, problems, keep_host=True)
-            if spec is None:
-                continue
-            explicit = body if isinstance(body, Mapping) else _short_port_keys(body)
-            override = PortOverride(
-                container=spec.container,
-                protocol=spec.protocol,
-                host=spec.host,
-                host_ip=spec.host_ip if "host_ip" in explicit else None,
-                publish=spec.publish if "publish" in explicit else None,
-                remove=remove,
-            )
-            if override.key in ports:
-                problems.add(ipath, f"port {override.key} is listed twice")
-            ports[override.key] = override
-        values["ports"] = list(ports.values())
-        volumes: dict[str, VolumeOverride] = {}
-        for i, item in enumerate(expect_list(raw.get("volumes"), join(path, "volumes"), problems)):
-            ipath = f"{join(path, 'volumes')}[{i}]"
-            if _remove_flag(item, {"target"}, ipath, problems):
-                target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
-                if not target or not target.startswith("/"):
-                    problems.add(
-                        join(ipath, "target"), "a removed mount needs its absolute target path"
-                    )
-                else:
-                    target = posixpath.normpath(target)
-                    volumes[target] = VolumeOverride(target=target, remove=True)
-                continue
-            vol = parse_volume(item, ipath, problems)
-            if vol is None:
-                continue
-            explicit = (
-                item if isinstance(item, Mapping) else {"source": vol.source, "type": vol.type}
-            )
-            volumes[vol.target] = VolumeOverride(
-                target=vol.target,
-                source=vol.source,
-                type=vol.type if explicit.get("type") is not None or vol.type != "volume" else None,
-                read_only=vol.read_only if "read_only" in explicit or vol.read_only else None,
-            )
-        values["volumes"] = list(volumes.values())
-        values["domains"] = _keyed_set(
-            raw.get("domains"), "domain", join(path, "domains"), problems, check_domain
-        )
-        values["depends_on"] = _keyed_set(
-            raw.get("depends_on"),
-            "instance",
-            join(path, "depends_on"),
-            problems,
-            check_instance_ref,
-        )
-        hc = raw.get("healthcheck")
-        if hc == "disable" or (isinstance(hc, Mapping) and hc.get("disable") is True):
-            values["healthcheck_disabled"] = True
-        elif hc is not None:
-            values["healthcheck"] = Healthcheck.parse(hc, join(path, "healthcheck"), problems)
-        files: dict[str, ConfigFileOverride] = {}
-        for i, item in enumerate(
-            expect_list(raw.get("config_files"), join(path, "config_files"), problems)
-        ):
-            ipath = f"{join(path, 'config_files')}[{i}]"
-            entry = expect_mapping(item, ipath, problems)
-            check_keys(entry, {"path", "content", "mode", "remove"}, ipath, problems)
-            target = scalar(entry.get("path"), join(ipath, "path"), problems, str, "a path")
-            if target is None:
-                if isinstance(item, Mapping):
-                    problems.add(join(ipath, "path"), "a config file needs a path")
-                continue
-            target = check_container_path(target, join(ipath, "path"), problems)
-            if target is None:
-                continue
-            files[target] = ConfigFileOverride(
-                path=target,
-                content=check_length(
-                    scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
-                    MAX_CONFIG_CONTENT,
-                    join(ipath, "content"),
-                    problems,
-                ),
-                mode=parse_mode(entry.get("mode"), join(ipath, "mode"), problems),
-                remove=_remove_flag(entry, {"path"}, ipath, problems),
-            )
-        values["config_files"] = list(files.values())
-        values["resources"] = Resources.parse(
-            raw.get("resources"), join(path, "resources"), problems, partial=True
-        )
         return cls(**{k: v for k, v in values.items() if v is not None})
 
 

@@ -315,8 +315,11 @@ class Runtime(Protocol):
         """
         ...
 
-    def stop_container(self, name: str, timeout: float = 10) -> None:
-        """Stop with a grace period of ``timeout`` seconds, then kill. No-op if stopped or gone."""
+    def stop_container(self, name: str, timeout: float | None = None) -> None:
+        """Stop with a grace period of ``timeout`` seconds, then kill. No-op if stopped or gone.
+
+        Without ``timeout``, the container's own grace period (``stop_grace_period``, else 10 s).
+        """
         ...
 
     def remove_container(self, name: str) -> bool:

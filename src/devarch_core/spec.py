@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -28,7 +29,7 @@ from devarch_core._parsing import (
     type_name,
 )
 from devarch_core.errors import ValidationError
-from devarch_core.limits import MAX_CONFIG_CONTENT, MAX_ENV_VALUE
+from devarch_core.limits import MAX_ENV_VALUE
 from devarch_core.secrets import Secret
 from devarch_core.units import (
     format_cpus,
@@ -39,23 +40,16 @@ from devarch_core.units import (
     parse_memory,
 )
 from devarch_core.validators import (
-    check_domain,
     check_env_name,
     check_host_ip,
-    check_image,
-    check_instance_ref,
     check_label_key,
     check_port_number,
-    check_restart,
     check_retries,
-    check_user,
-    check_working_dir,
     shown,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from decimal import Decimal
 
 __all__ = [
     "ConfigFile",
@@ -613,10 +607,11 @@ def is_env_name(name: str) -> bool:
     return True
 
 
-SERVICE_KEYS = {
-    "image", "command", "entrypoint", "working_dir", "user", "restart", "environment", "labels",
-    "ports", "volumes", "domains", "depends_on", "healthcheck", "config_files", "resources",
-}  # fmt: skip
+def service_keys() -> frozenset[str]:
+    """The service keys devarch understands: the names of the field table's rows."""
+    from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
+
+    return frozenset(f.name for f in FIELDS)
 
 
 def _sorted_env(m: Mapping[str, EnvValue]) -> dict[str, EnvValue]:
@@ -640,6 +635,12 @@ class ServiceSpec:
     working_dir: str | None = None
     user: str | None = None
     restart: str | None = None
+    #: Seconds the engine waits after the stop signal before it kills the container.
+    stop_grace_period: Decimal | None = None
+    #: The signal that stops the container (``SIGTERM`` when unset).
+    stop_signal: str | None = None
+    #: Run an init process (PID 1) that reaps zombies and forwards signals.
+    init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=_sorted_env)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_labels)
     ports: tuple[PortSpec, ...] = ()
@@ -663,159 +664,47 @@ class ServiceSpec:
         return spec
 
     @classmethod
-    def parse(cls, data: object, path: str, problems: Problems) -> ServiceSpec | None:  # noqa: C901, PLR0912, PLR0915
-        """Like :meth:`from_compose`, recording problems instead of raising."""
-        service = expect_mapping(data, path, problems)
-        extra = set(service) - SERVICE_KEYS - {"deploy", "container_name", "networks", "expose"}
-        for key in sorted(extra):
-            problems.add(
-                join(path, key),
-                f"unsupported service key; devarch understands: {', '.join(sorted(SERVICE_KEYS))}",
-            )
-        image = scalar(
-            service.get("image"), join(path, "image"), problems, str, "an image reference"
-        )
-        if not image:
-            if "image" not in service or image is not None:
-                problems.add(join(path, "image"), "an image is required")
-        else:
-            image = checked(image, join(path, "image"), problems, check_image)
-        env_raw = parse_environment(service.get("environment"), join(path, "environment"), problems)
-        environment = {k: v for k, v in env_raw.items() if v is not None}
-        labels_raw = parse_environment(
-            service.get("labels"), join(path, "labels"), problems, labels=True
-        )
-        labels = {k: v or "" for k, v in labels_raw.items()}
-        ports: dict[str, PortSpec] = {}
-        for i, raw in enumerate(expect_list(service.get("ports"), join(path, "ports"), problems)):
-            port = parse_port(raw, f"{join(path, 'ports')}[{i}]", problems)
-            if port is not None:
-                if port.key in ports:
-                    problems.add(f"{join(path, 'ports')}[{i}]", f"port {port.key} is listed twice")
-                ports[port.key] = port
-        volumes: dict[str, VolumeSpec] = {}
-        for i, raw in enumerate(
-            expect_list(service.get("volumes"), join(path, "volumes"), problems)
-        ):
-            volume = parse_volume(raw, f"{join(path, 'volumes')}[{i}]", problems)
-            if volume is not None:
-                if volume.key in volumes:
-                    problems.add(
-                        f"{join(path, 'volumes')}[{i}]", f"target {volume.target} is mounted twice"
-                    )
-                volumes[volume.key] = volume
-        domains = _names(service.get("domains"), join(path, "domains"), problems, check_domain)
-        depends_raw = service.get("depends_on")
-        depends = _names(
-            list(depends_raw) if isinstance(depends_raw, Mapping) else depends_raw,
-            join(path, "depends_on"),
-            problems,
-            check_instance_ref,
-        )
-        healthcheck = None
-        hc_raw = service.get("healthcheck")
-        if hc_raw is not None and not (isinstance(hc_raw, Mapping) and hc_raw.get("disable")):
-            healthcheck = Healthcheck.parse(hc_raw, join(path, "healthcheck"), problems)
-        files: dict[str, ConfigFile] = {}
-        for i, raw in enumerate(
-            expect_list(service.get("config_files"), join(path, "config_files"), problems)
-        ):
-            fpath = f"{join(path, 'config_files')}[{i}]"
-            item = expect_mapping(raw, fpath, problems)
-            check_keys(item, {"path", "content", "mode"}, fpath, problems)
-            target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
-            content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
-            content = check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"), problems)
-            mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
-            if target is not None and (
-                target := check_container_path(target, join(fpath, "path"), problems)
-            ):
-                files[target] = ConfigFile(
-                    path=target, content=content or "", mode=0o644 if mode is None else mode
-                )
-        resources_raw = service.get("resources")
-        deploy = service.get("deploy")
-        if deploy is not None:
-            from_deploy = _resources_from_deploy(deploy, join(path, "deploy"), problems)
-            if resources_raw is None:
-                resources_raw = from_deploy
-        resources = Resources.parse(resources_raw, join(path, "resources"), problems)
-        restart = _text_field(
-            service, "restart", path, problems, what="a restart policy", check=check_restart
-        )
-        if not image:
-            return None
-        return cls(
-            image=image,
-            command=_command(service.get("command"), join(path, "command"), problems),
-            entrypoint=_command(service.get("entrypoint"), join(path, "entrypoint"), problems),
-            working_dir=_text_field(
-                service, "working_dir", path, problems, what="a path", check=check_working_dir
-            ),
-            user=_text_field(service, "user", path, problems, what="a user", check=check_user),
-            restart=restart,
-            environment=environment,
-            labels=labels,
-            ports=tuple(sorted(ports.values(), key=_port_order)),
-            volumes=tuple(sorted(volumes.values(), key=lambda v: v.target)),
-            domains=tuple(sorted(set(domains))),
-            depends_on=tuple(sorted(set(depends))),
-            healthcheck=healthcheck,
-            config_files=tuple(sorted(files.values(), key=lambda f: f.path)),
-            resources=resources,
-        )
+    def parse(cls, data: object, path: str, problems: Problems) -> ServiceSpec | None:
+        """Like :meth:`from_compose`, recording problems instead of raising.
 
-    def to_data(self, *, reveal: bool = False) -> dict[str, Any]:  # noqa: C901, PLR0912 - per field
+        Each field is read by its row of the field table (docs/architecture.md#service-fields).
+        """
+        from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
+
+        service = expect_mapping(data, path, problems)
+        known = service_keys()
+        extra = set(service) - known - {"deploy", "container_name", "networks", "expose"}
+        for key in sorted(extra, key=str):
+            problems.add(
+                join(path, str(key)),
+                f"unsupported service key; devarch understands: {', '.join(sorted(known))}",
+            )
+        values = {field.name: field.parse(service, path, problems) for field in FIELDS}
+        if not values["image"]:
+            return None
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+    def to_data(self, *, reveal: bool = False) -> dict[str, Any]:
         """Canonical plain data in devarch's service format (secrets ``***`` unless ``reveal``)."""
-        data: dict[str, Any] = {"image": self.image}
-        for key in ("command", "entrypoint"):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = list(value)
-        for key in ("working_dir", "user", "restart"):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = value
-        if self.environment:
-            data["environment"] = {
-                k: (v.reveal() if reveal and isinstance(v, Secret) else str(v))
-                for k, v in self.environment.items()
-            }
-        if self.labels:
-            data["labels"] = dict(self.labels)
-        if self.ports:
-            data["ports"] = [p.to_data() for p in self.ports]
-        if self.volumes:
-            data["volumes"] = [v.to_data() for v in self.volumes]
-        if self.domains:
-            data["domains"] = list(self.domains)
-        if self.depends_on:
-            data["depends_on"] = list(self.depends_on)
-        if self.healthcheck is not None:
-            data["healthcheck"] = self.healthcheck.to_data()
-        if self.config_files:
-            data["config_files"] = [f.to_data() for f in self.config_files]
-        if self.resources:
-            data["resources"] = self.resources.to_data()
+        from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
+
+        data: dict[str, Any] = {}
+        for field in FIELDS:
+            value = getattr(self, field.name)
+            if field.name == "environment":
+                value = {
+                    k: (v.reveal() if reveal and isinstance(v, Secret) else str(v))
+                    for k, v in value.items()
+                }
+            else:
+                value = field.to_data(value)
+            if value is not None and value not in ([], {}):
+                data[field.name] = value
         return data
 
 
 def _port_order(port: PortSpec) -> tuple[int, str]:
     return (port.container, port.protocol)
-
-
-def _text_field(
-    data: Mapping[str, Any],
-    key: str,
-    path: str,
-    problems: Problems,
-    *,
-    what: str,
-    check: Callable[[str], str],
-) -> str | None:
-    """``data[key]`` as text that passes ``check`` (a rule of devarch_core.validators)."""
-    where = join(path, key)
-    return checked(scalar(data.get(key), where, problems, str, what), where, problems, check)
 
 
 def _names(

@@ -29,6 +29,7 @@ __all__ = [
     "check_port_number",
     "check_restart",
     "check_retries",
+    "check_stop_signal",
     "check_user",
     "check_working_dir",
     "parse_port_range",
@@ -290,3 +291,36 @@ def check_retries(value: int) -> int:
     if not 0 <= value <= MAX_RESTART_RETRIES:
         raise ValueError(f"retries {value} is out of range 0-{MAX_RESTART_RETRIES}")
     return value
+
+
+#: Signal names a container may be stopped with (Linux; ``SIGRTMIN+n`` is not accepted by name).
+STOP_SIGNALS: Final = frozenset({
+    "SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL", "SIGINT",
+    "SIGIO", "SIGKILL", "SIGPIPE", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGSEGV", "SIGSTKFLT",
+    "SIGSTOP", "SIGSYS", "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG",
+    "SIGUSR1", "SIGUSR2", "SIGVTALRM", "SIGWINCH", "SIGXCPU", "SIGXFSZ",
+})  # fmt: skip
+#: Highest signal number (Linux ``SIGRTMAX``).
+MAX_SIGNAL: Final = 64
+
+
+def check_stop_signal(value: object) -> str:
+    """A stop signal: a name such as ``SIGTERM`` (case-insensitive) or a number 1-64.
+
+    Names are normalized to upper case, numbers to their decimal text (``"15"``).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a signal name, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    text = value.strip()
+    if text.isdigit():
+        if not 1 <= int(text) <= MAX_SIGNAL:
+            raise ValueError(f"signal {shown(value)} is out of range 1-{MAX_SIGNAL}")
+        return str(int(text))
+    name = text.upper()
+    if name not in STOP_SIGNALS:
+        raise ValueError(
+            f"{shown(value)} is not a signal name (use e.g. SIGTERM, SIGINT, SIGQUIT or a number)"
+        )
+    return name

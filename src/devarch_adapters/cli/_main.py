@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -201,67 +200,22 @@ def _width(stream: object) -> int:
 
 # -- instance assignments --------------------------------------------------------------------------
 
-_MAPS = {
-    "env": "environment",
-    "environment": "environment",
-    "label": "labels",
-    "labels": "labels",
-    "resources": "resources",
-}
-_SCALARS = ("image", "working_dir", "user", "restart")
-_COMMANDS = ("command", "entrypoint")
-_SETS = {
-    "domain": ("domains", "domain"),
-    "domains": ("domains", "domain"),
-    "depends_on": ("depends_on", "instance"),
-}
-_KNOWN = (
-    "env.NAME=VALUE, label.KEY=VALUE, image=, working_dir=, user=, restart=, "
-    "command='...', entrypoint='...', port=[[IP:]HOST:]CONTAINER[/PROTO] (Compose order) "
-    "or port=CONTAINER[/PROTO]:off|on|remove, "
-    "volume=SOURCE:/TARGET[:ro] or volume=-/TARGET, healthcheck=disable|{YAML}, "
-    "resources.FIELD=VALUE, depends_on=[-]NAME, domain=[-]NAME, secret=VAR"
-)
-
-
-def _port_delta(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read a ``port=`` assignment (:func:`devarch_core.portspec.parse_port_assignment`)."""
-    from devarch_core.portspec import parse_port_assignment  # noqa: PLC0415 - keep start-up fast
-
-    return parse_port_assignment(value, where, problems)
-
-
-def _healthcheck_delta(value: str, where: str, problems: list[Problem]) -> object:
-    if value == "disable":
-        return "disable"
-    from devarch_core.catalog import load_yaml  # noqa: PLC0415
-
-    try:
-        parsed = load_yaml(value, where, what="healthcheck")
-    except ValidationError as exc:
-        problems.extend(Problem(where, p.message) for p in exc.problems)
-        return None
-    if not isinstance(parsed, Mapping):
-        problems.append(
-            Problem(
-                where,
-                "expected `disable` or a YAML mapping such as {test: [CMD, true], interval: 5s}",
-            )
-        )
-        return None
-    return dict(parsed)
-
-
-def parse_assignments(  # noqa: C901, PLR0912 - one flat branch per field kind reads best
+def parse_assignments(  # noqa: C901 - one flat branch per field kind reads best
     items: Sequence[str], base: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Turn ``env.FOO=bar``-style assignments into a manifest-form override delta on ``base``.
 
-    Only reshapes input; validation and merging are the core's job (``Devarch.set_overrides``).
-    Raises ``ValidationError`` listing every assignment that cannot be read.
+    Each name is looked up in the core's field table (``devarch_core.fields``), whose row says
+    how its text is read: scalars and whole objects take the value, maps a ``NAME.KEY``, keyed
+    lists and sets one entry. Only reshapes input; validation and merging are the core's job
+    (``Devarch.set_overrides``). Raises ``ValidationError`` listing every assignment that cannot
+    be read.
     """
+    from devarch_core.fields import cli_field, cli_known  # noqa: PLC0415 - keep start-up fast
+
     delta: dict[str, Any] = dict(base or {})
     problems: list[Problem] = []
+    known = cli_known()
 
     def section(key: str, kind: type[dict[str, Any] | list[Any]]) -> Any:  # noqa: ANN401 - dict or list
         current = delta.setdefault(key, kind())
@@ -279,57 +233,44 @@ def parse_assignments(  # noqa: C901, PLR0912 - one flat branch per field kind r
         key, sep, value = item.partition("=")
         head, dot, sub = key.partition(".")
         where = key or item
+        field = cli_field(head)
+        keyed = field is not None and field.kind in ("map", "per_field")
         if not sep:
             problems.append(
-                Problem(where, f"{item!r} is not an assignment; expected one of: {_KNOWN}")
+                Problem(where, f"{item!r} is not an assignment; expected one of: {known}")
             )
-        elif head in _MAPS and dot and sub:
-            section(_MAPS[head], dict)[sub] = value
-        elif head in _SCALARS and not dot:
-            delta[head] = value
-        elif head in _COMMANDS and not dot:
-            try:
-                delta[head] = shlex.split(value)
-            except ValueError as exc:
-                problems.append(Problem(where, f"cannot split {value!r}: {exc}"))
-        elif head in ("port", "ports") and not dot:
-            port = _port_delta(value, where, problems)
-            if port is not None:
-                section("ports", list).append(port)
-        elif head in ("volume", "volumes") and not dot:
-            removed = value.startswith("-")
-            section("volumes", list).append(
-                {"target": value[1:], "remove": True} if removed else value
-            )
-        elif head in _SETS and not dot:
-            field, name_key = _SETS[head]
-            removed = value.startswith("-")
-            section(field, list).append({name_key: value[1:], "remove": True} if removed else value)
-        elif head == "healthcheck" and not dot:
-            check = _healthcheck_delta(value, where, problems)
-            if check is not None:
-                delta["healthcheck"] = check
         elif head in ("secret", "secrets") and not dot:
             section("secrets", list).append(value)
+        elif field is None or field.cli is None or bool(dot and sub) != keyed or (dot and not sub):
+            problems.append(Problem(where, f"unknown field {key!r}; expected one of: {known}"))
         else:
-            problems.append(Problem(where, f"unknown field {key!r}; expected one of: {_KNOWN}"))
+            read = field.cli(value, where, problems)
+            if read is None:
+                continue
+            if keyed:
+                section(field.name, dict)[sub] = read
+            elif field.kind in ("keyed_list", "set"):
+                section(field.name, list).append(read)
+            else:
+                delta[field.name] = read
     if problems:
         raise ValidationError(problems, what="invalid assignment")
     return delta
 
 
-_UNSET_ALIASES = {
-    "env": "environment",
-    "label": "labels",
-    "port": "ports",
-    "volume": "volumes",
-    "domain": "domains",
-}
+def _known_assignments() -> str:
+    from devarch_core.fields import cli_known  # noqa: PLC0415 - keep start-up fast
+
+    return cli_known()
 
 
 def _unset_field(field: str) -> str:
+    """``env.FOO`` -> ``environment.FOO``: a ``--set`` name of the field table, spelled in full."""
+    from devarch_core.fields import cli_field  # noqa: PLC0415 - keep start-up fast
+
     head, dot, rest = field.partition(".")
-    return _UNSET_ALIASES.get(head, head) + dot + rest
+    row = cli_field(head)
+    return (row.name if row is not None else head) + dot + rest
 
 
 def _read_yaml_mapping(path: str) -> dict[str, Any]:
@@ -929,7 +870,7 @@ def _add_instance_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _leaf(inst, "show", _instance_show, "show an instance and its overrides")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("name", metavar="NAME")
-    p = _leaf(inst, "set", _instance_set, "set overrides: " + _KNOWN)
+    p = _leaf(inst, "set", _instance_set, "set overrides: " + _known_assignments())
     p.add_argument("stack", metavar="STACK")
     p.add_argument("name", metavar="NAME")
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")

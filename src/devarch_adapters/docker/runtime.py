@@ -191,6 +191,10 @@ def _summary_ports(items: list[Mapping[str, Any]]) -> tuple[PublishedPort, ...]:
     return tuple(sorted(ports.values(), key=lambda p: (p.container, p.protocol, p.host_port)))
 
 
+#: The engine's grace period when a container sets none.
+_DEFAULT_STOP_TIMEOUT = 10
+
+
 def _restart_policy(restart: str | None) -> dict[str, Any] | None:
     if restart is None:
         return None
@@ -516,6 +520,7 @@ class DockerRuntime:
             port_bindings={k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
             mounts=mounts or None,
             restart_policy=_restart_policy(spec.restart),
+            init=spec.init,
             **_resources(spec.resources),
         )
         endpoint = api.create_endpoint_config(
@@ -535,6 +540,10 @@ class DockerRuntime:
             "user": spec.user,
             "ports": [(p.container, p.protocol) for p in spec.ports] or None,
             "healthcheck": _healthcheck(spec.healthcheck),
+            "stop_signal": spec.stop_signal,
+            "stop_timeout": (
+                None if spec.stop_grace_period is None else math.ceil(spec.stop_grace_period)
+            ),
             "host_config": host_config,
             # The stub types one EndpointConfig; the SDK takes {network: EndpointConfig}.
             "networking_config": api.create_networking_config({spec.network: endpoint}),  # type: ignore[arg-type]
@@ -583,10 +592,19 @@ class DockerRuntime:
                     raise NotFoundError("container", name) from exc
                 raise
 
-    def stop_container(self, name: str, timeout: float = 10) -> None:
-        """Stop with a grace period of ``timeout`` seconds (rounded up), then kill."""
+    def stop_container(self, name: str, timeout: float | None = None) -> None:
+        """Stop with a grace period of ``timeout`` seconds (rounded up), then kill.
+
+        Without ``timeout`` the container's own grace period is used (its ``StopTimeout``, set
+        from ``stop_grace_period`` at create; the engine's 10 s otherwise). It is read first and
+        passed explicitly, so the request's own timeout covers a long grace period.
+        """
         with self._errors(f"stop container {name}"):
             try:
+                if timeout is None:
+                    config = self.api.inspect_container(name).get("Config") or {}
+                    timeout = config.get("StopTimeout")
+                    timeout = _DEFAULT_STOP_TIMEOUT if timeout is None else timeout
                 self.api.stop(name, timeout=math.ceil(timeout))
             except docker.errors.NotFound:
                 return

@@ -115,6 +115,8 @@ class FakeRuntime:
         #: Every call made, in order: ``(operation, target)``; target is a name, a ref, or the
         #: ``k=v,...`` labels of a list call (``""`` for ``info``).
         self.calls: list[tuple[str, str]] = []
+        #: Container name -> the grace period (seconds) its last stop would have waited.
+        self.stop_timeouts: dict[str, float] = {}
 
     # -- test controls -----------------------------------------------------------------------
     def fail_next(
@@ -315,12 +317,21 @@ class FakeRuntime:
             container.state = "running"
             container.started = True
 
-    def stop_container(self, name: str, timeout: float = 10) -> None:  # noqa: ARG002 - no clock
-        """Stop a container; no-op if it is not running or absent."""
+    def stop_container(self, name: str, timeout: float | None = None) -> None:
+        """Stop a container; no-op if it is not running or absent.
+
+        Records the grace period a real engine would wait (:attr:`stop_timeouts`): ``timeout``,
+        else the container's ``stop_grace_period``, else 10 s.
+        """
         with self._lock:
             self._enter("stop_container", name)
             container = self._containers.get(name)
             if container is not None and container.state == "running":
+                grace = container.spec.stop_grace_period
+                if timeout is not None:
+                    self.stop_timeouts[name] = float(timeout)
+                else:
+                    self.stop_timeouts[name] = 10.0 if grace is None else float(grace)
                 container.state = "exited"
 
     def remove_container(self, name: str) -> bool:

@@ -336,7 +336,7 @@ class ApplyService:
 
     def _remove(self, runtime: Runtime, container: str, instance: str) -> None:
         self._reporter.step("containers", instance, "removing")
-        runtime.stop_container(container, timeout=10)
+        runtime.stop_container(container)
         runtime.remove_container(container)
         self._reporter.step("containers", instance, "removed")
 
@@ -364,7 +364,7 @@ class ApplyService:
                     msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
                     raise ConflictError(msg)
                 self._reporter.step("containers", name, "recreating")
-                runtime.stop_container(container, timeout=10)
+                runtime.stop_container(container)
                 runtime.remove_container(container)
             for mount in item.spec.mounts:
                 if mount.type == "volume" and mount.source:

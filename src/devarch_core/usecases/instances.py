@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -11,10 +10,10 @@ import attrs
 from devarch_core import naming
 from devarch_core._parsing import checked_description
 from devarch_core.errors import (
-    NotFoundError,
     Problem,
     ValidationError,
 )
+from devarch_core.fields import merge_override_data, unset_override_data
 from devarch_core.model import Instance
 from devarch_core.overrides import Overrides
 from devarch_core.usecases._helpers import (
@@ -36,6 +35,8 @@ from devarch_core.usecases.rules import (
 from devarch_core.wiring import dependency_problems
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from devarch_core.catalog import Catalog
     from devarch_core.merge import EffectiveConfig
     from devarch_core.usecases._helpers import UnitOfWork
@@ -46,78 +47,12 @@ __all__ = ["InstanceService", "WrittenInstance", "without_host_pins"]
 
 def _merge_override_data(current: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """Apply a manifest-form override delta onto existing override data (keyed, not wholesale)."""
-    merged = dict(current)
-    keyed_lists = {"ports": ("container", "protocol"), "volumes": ("target",), "config_files": ("path",)}
-    for key, value in delta.items():
-        if key in ("environment", "labels") and isinstance(value, Mapping):
-            merged[key] = {**merged.get(key, {}), **value}
-        elif key == "resources" and isinstance(value, Mapping):
-            res = {**merged.get(key, {}), **value}
-            merged[key] = {k: v for k, v in res.items() if v is not None}
-        elif key == "secrets" and isinstance(value, list):
-            merged[key] = sorted(set(merged.get(key, [])) | set(value))
-        elif key in keyed_lists and isinstance(value, list):
-            fields = keyed_lists[key]
-
-            def item_key(item: object, fields: tuple[str, ...] = fields) -> tuple[object, ...]:
-                if isinstance(item, Mapping):
-                    return tuple(item.get(f, "tcp" if f == "protocol" else None) for f in fields)
-                return (item,)
-
-            rows = {item_key(i): i for i in merged.get(key, [])}
-            for item in value:
-                rows[item_key(item)] = item
-            merged[key] = list(rows.values())
-        elif key in ("domains", "depends_on") and isinstance(value, list):
-            name_key = "domain" if key == "domains" else "instance"
-
-            def set_key(item: object, name_key: str = name_key) -> object:
-                return item.get(name_key) if isinstance(item, Mapping) else item
-
-            rows2 = {set_key(i): i for i in merged.get(key, [])}
-            for item in value:
-                rows2[set_key(item)] = item
-            merged[key] = list(rows2.values())
-        else:
-            merged[key] = value
-    return merged
+    return merge_override_data(current, delta)
 
 
 def _unset_override_data(current: dict[str, Any], field: str) -> dict[str, Any]:
-    """Remove one override (``environment.FOO``, ``ports.5432/tcp``, ``image``...) so it inherits again."""
-    data = dict(current)
-    top, _, rest = field.partition(".")
-    if top not in data:
-        raise NotFoundError("override", field, hint="`devarch instance show` lists the instance's overrides")
-    if not rest:
-        del data[top]
-        return data
-    value = data[top]
-    if isinstance(value, Mapping):
-        if rest not in value:
-            raise NotFoundError("override", field)
-        data[top] = {k: v for k, v in value.items() if k != rest}
-    elif isinstance(value, list):
-
-        def matches(item: object) -> bool:
-            if isinstance(item, Mapping):
-                if top == "ports":
-                    return f"{item.get('container')}/{item.get('protocol', 'tcp')}" in (rest, f"{rest}/tcp")
-                ident = item.get({"volumes": "target", "config_files": "path", "domains": "domain", "depends_on": "instance"}.get(top, ""))
-                return str(ident) == rest
-            return str(item) == rest
-
-        kept = [i for i in value if not matches(i)]
-        if len(kept) == len(value):
-            raise NotFoundError("override", field)
-        data[top] = kept
-    else:
-        raise NotFoundError("override", field)
-    if not data[top]:
-        del data[top]
-    return data
-
-
+    """Remove one override (``environment.FOO``, ``ports.5432/tcp``, ``image``...)."""
+    return unset_override_data(current, field)
 
 
 class InstanceService:

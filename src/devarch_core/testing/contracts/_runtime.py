@@ -353,6 +353,42 @@ class RuntimeContract:
         runtime.stop_container(spec.name, timeout=0)  # stopped: a no-op
         runtime.stop_container(f"{unique}-nobody", timeout=0)  # absent: a no-op
 
+    def test_stop_without_timeout_waits_the_containers_own_grace_period(
+        self, runtime, made, unique, labels, network
+    ):
+        """Without a timeout, stop waits the container's stop_grace_period (1s here), not 10s."""
+        spec = self.spec(f"{unique}-g", network, labels, stop_grace_period=Decimal(1))
+        self.create(runtime, made, spec)
+        runtime.start_container(spec.name)
+        began = time.monotonic()
+        runtime.stop_container(spec.name)  # sleep as PID 1 ignores SIGTERM: only the kill stops it
+        assert time.monotonic() - began < 8
+        info = runtime.inspect_container(spec.name)
+        assert info is not None
+        assert info.state == "exited"
+
+    def test_init_forwards_the_stop_signal(self, runtime, made, unique, labels, network):
+        """With init and stop_signal SIGINT, sleep gets SIGINT from the init and ends at once.
+
+        Without the init (or with the signal lost), the 30s grace period would run out first.
+        """
+        spec = self.spec(
+            f"{unique}-i",
+            network,
+            labels,
+            init=True,
+            stop_signal="SIGINT",
+            stop_grace_period=Decimal(30),
+        )
+        self.create(runtime, made, spec)  # Podman needs its init binary (package catatonit)
+        runtime.start_container(spec.name)
+        began = time.monotonic()
+        runtime.stop_container(spec.name)
+        assert time.monotonic() - began < 8
+        info = runtime.inspect_container(spec.name)
+        assert info is not None
+        assert info.state == "exited"
+
     def test_remove_container_says_whether_it_existed(self, runtime, made, unique, labels, network):
         """remove_container force-removes a running container, then reports False."""
         spec = self.spec(f"{unique}-c", network, labels)
