@@ -110,9 +110,7 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], path: str, problems: 
         problems.add(join(path, str(key)), f"unknown key{hint}")
 
 
-def checked(
-    value: T | None, path: str, problems: Problems, check: Callable[[T], T]
-) -> T | None:
+def checked(value: T | None, path: str, problems: Problems, check: Callable[[T], T]) -> T | None:
     """``check(value)`` (a rule of :mod:`devarch_core.validators`); a problem at ``path`` if not.
 
     ``None`` passes through unchecked (an absent value).

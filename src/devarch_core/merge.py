@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["TEMPLATE", "USER", "EffectiveConfig", "WireInjection", "resolve"]
 
 
-
-
 def wire_source(provider: str) -> str:
     """The source label of a value injected by a wire from ``provider``."""
     return f"wire:{provider}"
@@ -156,9 +154,7 @@ def resolve(
         network=stack.network_name,
         service=service,
         sources=dict(sorted(kept.items())),
-        secret_env=frozenset(
-            n for n, v in service.environment.items() if isinstance(v, Secret)
-        ),
+        secret_env=frozenset(n for n, v in service.environment.items() if isinstance(v, Secret)),
     )
 
 

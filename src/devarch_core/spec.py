@@ -707,9 +707,7 @@ def _port_order(port: PortSpec) -> tuple[int, str]:
     return (port.container, port.protocol)
 
 
-def _names(
-    value: object, path: str, problems: Problems, check: Callable[[str], str]
-) -> list[str]:
+def _names(value: object, path: str, problems: Problems, check: Callable[[str], str]) -> list[str]:
     """A list of names (``domains``, ``depends_on``), each a string that passes ``check``."""
     names = []
     for i, item in enumerate(expect_list(value, path, problems)):

@@ -43,7 +43,7 @@ _SHOWN_MAX: Final = 60
 def shown(value: object) -> str:
     """``repr(value)`` cut to a bounded length (messages never echo unbounded input)."""
     if isinstance(value, str | int | float | bool) or value is None:
-        text = repr(value[:_SHOWN_MAX + 1] if isinstance(value, str) else value)
+        text = repr(value[: _SHOWN_MAX + 1] if isinstance(value, str) else value)
     else:
         text = type(value).__name__
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
