@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import attrs
 from attrs import frozen
 
 from devarch_core.spec import EnvValue, Healthcheck, Resources
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = [
     "ContainerInfo",

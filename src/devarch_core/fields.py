@@ -18,7 +18,6 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import attrs
@@ -34,10 +33,12 @@ from devarch_core._parsing import (
     join,
     scalar,
 )
+from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.limits import MAX_CONFIG_CONTENT
 from devarch_core.overrides import (
     ConfigFileOverride,
+    Overrides,
     PortOverride,
     VolumeOverride,
     _keyed_set,
@@ -77,8 +78,7 @@ from devarch_core.validators import (
 )
 
 if TYPE_CHECKING:
-    from devarch_core.engine import ContainerSpec
-    from devarch_core.overrides import Overrides
+    from decimal import Decimal
 
 __all__ = [
     "FIELDS",
@@ -529,7 +529,10 @@ def _render_ports(spec: ContainerSpec, _reveal: bool) -> Any:  # noqa: ANN401
 
 
 def cli_port(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read a CLI port assignment (Compose's order): :func:`devarch_core.portspec.parse_port_assignment`."""
+    """Read a CLI port assignment (Compose's order).
+
+    See :func:`devarch_core.portspec.parse_port_assignment`.
+    """
     from devarch_core.portspec import parse_port_assignment  # noqa: PLC0415 - portspec imports spec
 
     return parse_port_assignment(value, where, problems)

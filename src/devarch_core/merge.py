@@ -8,6 +8,7 @@ without losing the others.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,7 +20,7 @@ from devarch_core.secrets import Secret
 from devarch_core.spec import EnvValue, ServiceSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from devarch_core.model import Instance, Stack
     from devarch_core.overrides import Overrides

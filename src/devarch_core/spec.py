@@ -411,7 +411,9 @@ MAX_CONFIG_PATH = 4096
 MAX_CONFIG_NAME = 255
 
 
-def check_container_path(value: str, path: str, problems: Problems) -> str | None:
+def check_container_path(  # noqa: PLR0911 - one early return per rule reads best
+    value: str, path: str, problems: Problems
+) -> str | None:
     """A config file path checked: what the host filesystem and the engine accept.
 
     Absolute inside the container, no ``..``, not the root, no NUL byte, at most 4,096

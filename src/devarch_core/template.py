@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping  # noqa: TC003 - resolved at runtime by the converter
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs

@@ -28,13 +28,14 @@ from devarch_core._parsing import short_repr
 from devarch_core.errors import WiringError
 from devarch_core.merge import WireInjection
 from devarch_core.secrets import Secret
+from devarch_core.template import Template
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping, Sequence
 
     from devarch_core.model import Wire
     from devarch_core.spec import EnvValue
-    from devarch_core.template import Export, Import, Template
+    from devarch_core.template import Export, Import
 
 __all__ = [
     "Diagnostic",
