@@ -49,6 +49,19 @@ class Problems:
         return bool(self.items)
 
 
+def sorted_map(m: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``m`` sorted by key (attrs converter of mapping fields)."""
+    return dict(sorted(m.items()))
+
+
+def sorted_text_map(m: Mapping[str, str]) -> dict[str, str]:
+    """A copy of a text-to-text mapping sorted by key (attrs converter of labels and the like).
+
+    Not :func:`sorted_map`: the attrs mypy plugin types ``__init__`` from the converter.
+    """
+    return dict(sorted(m.items()))
+
+
 def join(prefix: str, path: str) -> str:
     """Join two path parts: ``join('a', 'b') == 'a.b'``, ``join('a', '[0]') == 'a[0]'``."""
     if not prefix:

@@ -9,6 +9,7 @@ from typing import Literal
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import sorted_text_map
 from devarch_core.spec import EnvValue, Healthcheck, Resources
 
 __all__ = [
@@ -24,10 +25,6 @@ __all__ = [
 ]
 
 HealthStatus = Literal["healthy", "unhealthy", "starting", "none"]
-
-
-def _sorted(m: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(m.items()))
 
 
 @frozen(kw_only=True)
@@ -70,7 +67,7 @@ class ContainerSpec:
     #: Run an init process as PID 1 (the engine's ``HostConfig.Init``).
     init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict)
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     network: str
     aliases: tuple[str, ...] = ()
     ports: tuple[PublishedPort, ...] = ()
@@ -86,7 +83,7 @@ class ContainerInfo:
     id: str
     name: str
     image: str
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     #: Engine state: ``created``, ``running``, ``exited``, ``paused``, ``restarting``, ``dead``...
     state: str
     health: HealthStatus = "none"
@@ -105,7 +102,7 @@ class NetworkInfo:
 
     id: str
     name: str
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
 
 @frozen(kw_only=True)
@@ -113,7 +110,7 @@ class VolumeInfo:
     """An engine volume."""
 
     name: str
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
 
 @frozen(kw_only=True)

@@ -26,6 +26,7 @@ from devarch_core._parsing import (
     join,
     scalar,
     short_repr,
+    sorted_text_map,
     type_name,
 )
 from devarch_core.errors import ValidationError
@@ -620,10 +621,6 @@ def _sorted_env(m: Mapping[str, EnvValue]) -> dict[str, EnvValue]:
     return dict(sorted(m.items()))
 
 
-def _sorted_labels(m: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(m.items()))
-
-
 @frozen(kw_only=True)
 class ServiceSpec:
     """What one container should be.
@@ -644,7 +641,7 @@ class ServiceSpec:
     #: Run an init process (PID 1) that reaps zombies and forwards signals.
     init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=_sorted_env)
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_labels)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     ports: tuple[PortSpec, ...] = ()
     volumes: tuple[VolumeSpec, ...] = ()
     domains: tuple[str, ...] = ()
