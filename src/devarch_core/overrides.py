@@ -28,6 +28,7 @@ from devarch_core._parsing import (
 from devarch_core.errors import ValidationError
 from devarch_core.spec import (
     Healthcheck,
+    PortKeyed,
     Resources,
     is_env_name,
 )
@@ -42,7 +43,7 @@ __all__ = ["ConfigFileOverride", "Overrides", "PortOverride", "VolumeOverride"]
 
 
 @frozen(kw_only=True)
-class PortOverride:
+class PortOverride(PortKeyed):
     """Changes to one container port, keyed by (container, protocol)."""
 
     container: int
@@ -52,16 +53,9 @@ class PortOverride:
     publish: bool | None = None
     remove: bool = False
 
-    @property
-    def key(self) -> str:
-        """Merge key: ``5432/tcp``."""
-        return f"{self.container}/{self.protocol}"
-
     def to_data(self) -> dict[str, Any]:
         """Manifest form: only what is set."""
-        data: dict[str, Any] = {"container": self.container}
-        if self.protocol != "tcp":
-            data["protocol"] = self.protocol
+        data = self.key_data()
         if self.remove:
             data["remove"] = True
             return data

@@ -56,6 +56,7 @@ __all__ = [
     "ConfigFile",
     "EnvValue",
     "Healthcheck",
+    "PortKeyed",
     "PortSpec",
     "Resources",
     "ServiceSpec",
@@ -81,8 +82,28 @@ def _host_ip(value: object, path: str, problems: Problems) -> str | None:
     return checked(text or None, path, problems, check_host_ip)
 
 
+class PortKeyed:
+    """What a port and a port override share: the merge key and the start of their data."""
+
+    __slots__ = ()
+    container: int
+    protocol: PortProtocol
+
+    @property
+    def key(self) -> str:
+        """Merge key: ``5432/tcp``."""
+        return f"{self.container}/{self.protocol}"
+
+    def key_data(self) -> dict[str, Any]:
+        """The container port, and the protocol unless it is tcp."""
+        data: dict[str, Any] = {"container": self.container}
+        if self.protocol != "tcp":
+            data["protocol"] = self.protocol
+        return data
+
+
 @frozen(kw_only=True)
-class PortSpec:
+class PortSpec(PortKeyed):
     """A container port and how it is published on the host (127.0.0.1, allocated).
 
     See docs/architecture.md#naming.
@@ -95,16 +116,9 @@ class PortSpec:
     host_ip: str = DEFAULT_HOST_IP
     publish: bool = True
 
-    @property
-    def key(self) -> str:
-        """Merge key: ``5432/tcp``."""
-        return f"{self.container}/{self.protocol}"
-
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data (defaults omitted)."""
-        data: dict[str, Any] = {"container": self.container}
-        if self.protocol != "tcp":
-            data["protocol"] = self.protocol
+        data = self.key_data()
         if self.host is not None:
             data["host"] = self.host
         if self.host_ip != DEFAULT_HOST_IP:
