@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -176,13 +176,20 @@ def _content_hash(template: Template) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _name_and_type(
-    data: Mapping[str, Any], path: str, problems: Problems
-) -> tuple[str | None, str | None]:
-    """The name and contract type of an export or import (``None`` where missing or wrong)."""
-    name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
-    kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
-    return name, kind
+def _declarations(
+    value: object, section: str, allowed: set[str], problems: Problems
+) -> Iterator[tuple[str, Mapping[str, Any], str | None, str | None]]:
+    """Each export or import: its path, its mapping, its name and its contract type.
+
+    The name and type are ``None`` where missing or wrong (the problem is recorded).
+    """
+    for i, item in enumerate(expect_list(value, section, problems)):
+        path = f"{section}[{i}]"
+        data = expect_mapping(item, path, problems)
+        check_keys(data, allowed, path, problems)
+        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
+        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+        yield path, data, name, kind
 
 
 def _declare(  # noqa: PLR0917 - one check shared by exports and imports
@@ -203,11 +210,8 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
 ) -> list[Export]:
     exports: list[Export] = []
     seen: set[str] = set()
-    for i, item in enumerate(expect_list(value, "exports", problems)):
-        path = f"exports[{i}]"
-        data = expect_mapping(item, path, problems)
-        check_keys(data, {"name", "type", "port", "protocol", "env"}, path, problems)
-        name, kind = _name_and_type(data, path, problems)
+    allowed = {"name", "type", "port", "protocol", "env"}
+    for path, data, given_name, given_kind in _declarations(value, "exports", allowed, problems):
         port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
@@ -233,7 +237,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
                         "use ${host}, ${port}, ${protocol} or ${env.NAME}",
                     )
             env[var] = text
-        declared = _declare("export", name, kind, seen, path, problems)
+        declared = _declare("export", given_name, given_kind, seen, path, problems)
         if declared is None:
             continue
         name, kind = declared
@@ -252,11 +256,8 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
 def _parse_imports(value: object, problems: Problems) -> list[Import]:
     imports: list[Import] = []
     seen: set[str] = set()
-    for i, item in enumerate(expect_list(value, "imports", problems)):
-        path = f"imports[{i}]"
-        data = expect_mapping(item, path, problems)
-        check_keys(data, {"name", "type", "required", "prefix", "rename"}, path, problems)
-        name, kind = _name_and_type(data, path, problems)
+    allowed = {"name", "type", "required", "prefix", "rename"}
+    for path, data, given_name, given_kind in _declarations(value, "imports", allowed, problems):
         required = scalar(
             data.get("required", True), join(path, "required"), problems, bool, "true or false"
         )
@@ -276,7 +277,7 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
                 continue
             if checked(new, where, problems, check_env_name) is not None:
                 rename[var] = new
-        declared = _declare("import", name, kind, seen, path, problems)
+        declared = _declare("import", given_name, given_kind, seen, path, problems)
         if declared is None:
             continue
         name, kind = declared
