@@ -69,6 +69,14 @@ def _text(value: object, what: str) -> str:
     return value
 
 
+def _matching(value: object, pattern: re.Pattern[str], what: str, rule: str) -> str:
+    """``value`` when it is a string matching ``pattern``: else ``... is not {rule}``."""
+    text = _text(value, what)
+    if not pattern.fullmatch(text):
+        raise ValueError(f"{shown(text)} is not {rule}")
+    return text
+
+
 def check_env_name(name: object, what: str = "environment variable name") -> str:
     """An environment variable name: ``[A-Za-z_][A-Za-z0-9_.]*`` (no ``=``, spaces, controls)."""
     if not isinstance(name, str):
@@ -133,12 +141,12 @@ _INSTANCE_NAME: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 def check_instance_ref(value: object) -> str:
     """An instance named in ``depends_on``: a lowercase DNS label (the rule of instance names)."""
-    value = _text(value, "an instance name")
-    if not _INSTANCE_NAME.fullmatch(value):
-        raise ValueError(
-            f"{shown(value)} is not an instance name (a lowercase DNS label: a-z, 0-9, '-')"
-        )
-    return value
+    return _matching(
+        value,
+        _INSTANCE_NAME,
+        "an instance name",
+        "an instance name (a lowercase DNS label: a-z, 0-9, '-')",
+    )
 
 
 # -- ports ---------------------------------------------------------------------------------------
@@ -224,12 +232,7 @@ _USER: Final = re.compile(rf"{_USER_PART}(?::{_USER_PART})?")
 
 def check_user(value: object) -> str:
     """``user``: a name or uid, optionally ``:group`` or ``:gid`` (no spaces or control chars)."""
-    value = _text(value, "a user")
-    if not _USER.fullmatch(value):
-        raise ValueError(
-            f"{shown(value)} is not a user (expected NAME, UID, NAME:GROUP or UID:GID)"
-        )
-    return value
+    return _matching(value, _USER, "a user", "a user (expected NAME, UID, NAME:GROUP or UID:GID)")
 
 
 MAX_PATH: Final = 4096
