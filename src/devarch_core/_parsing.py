@@ -49,6 +49,19 @@ class Problems:
         return bool(self.items)
 
 
+def sorted_map(m: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``m`` sorted by key (attrs converter of mapping fields)."""
+    return dict(sorted(m.items()))
+
+
+def sorted_text_map(m: Mapping[str, str]) -> dict[str, str]:
+    """A copy of a text-to-text mapping sorted by key (attrs converter of labels and the like).
+
+    Not :func:`sorted_map`: the attrs mypy plugin types ``__init__`` from the converter.
+    """
+    return dict(sorted(m.items()))
+
+
 def join(prefix: str, path: str) -> str:
     """Join two path parts: ``join('a', 'b') == 'a.b'``, ``join('a', '[0]') == 'a[0]'``."""
     if not prefix:
@@ -110,9 +123,7 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], path: str, problems: 
         problems.add(join(path, str(key)), f"unknown key{hint}")
 
 
-def checked(
-    value: T | None, path: str, problems: Problems, check: Callable[[T], T]
-) -> T | None:
+def checked(value: T | None, path: str, problems: Problems, check: Callable[[T], T]) -> T | None:
     """``check(value)`` (a rule of :mod:`devarch_core.validators`); a problem at ``path`` if not.
 
     ``None`` passes through unchecked (an absent value).

@@ -17,6 +17,7 @@ import difflib
 import functools
 import importlib
 import re
+from collections.abc import Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -50,7 +51,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     _CParser = None
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
 
 __all__ = [
     "BUILTIN_DIR",

@@ -26,6 +26,7 @@ See docs/architecture.md#data-path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -33,13 +34,12 @@ import yaml
 from attrs import frozen
 
 from devarch_core import naming
+from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.fields import FIELDS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
-
-    from devarch_core.engine import ContainerSpec
+    from collections.abc import Iterable, Sequence
 
 __all__ = [
     "ComposeItem",

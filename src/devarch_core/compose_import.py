@@ -357,7 +357,10 @@ class _Service:
             )
             return None
         return (
-            fields["type"] or "volume", fields["source"] or "", fields["target"] or "", read_only
+            fields["type"] or "volume",
+            fields["source"] or "",
+            fields["target"] or "",
+            read_only,
         )
 
     def _volume_name(self, source: str, target: str, *, bind: bool, where: str) -> str:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import attrs
 from attrs import frozen
 
+from devarch_core._parsing import sorted_text_map
 from devarch_core.spec import EnvValue, Healthcheck, Resources
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = [
     "ContainerInfo",
@@ -26,10 +25,6 @@ __all__ = [
 ]
 
 HealthStatus = Literal["healthy", "unhealthy", "starting", "none"]
-
-
-def _sorted(m: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(m.items()))
 
 
 @frozen(kw_only=True)
@@ -72,7 +67,7 @@ class ContainerSpec:
     #: Run an init process as PID 1 (the engine's ``HostConfig.Init``).
     init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict)
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     network: str
     aliases: tuple[str, ...] = ()
     ports: tuple[PublishedPort, ...] = ()
@@ -88,7 +83,7 @@ class ContainerInfo:
     id: str
     name: str
     image: str
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     #: Engine state: ``created``, ``running``, ``exited``, ``paused``, ``restarting``, ``dead``...
     state: str
     health: HealthStatus = "none"
@@ -107,7 +102,7 @@ class NetworkInfo:
 
     id: str
     name: str
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
 
 @frozen(kw_only=True)
@@ -115,7 +110,7 @@ class VolumeInfo:
     """An engine volume."""
 
     name: str
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
 
 @frozen(kw_only=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import posixpath
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import attrs
@@ -34,10 +33,12 @@ from devarch_core._parsing import (
     join,
     scalar,
 )
+from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.limits import MAX_CONFIG_CONTENT
 from devarch_core.overrides import (
     ConfigFileOverride,
+    Overrides,
     PortOverride,
     VolumeOverride,
     _keyed_set,
@@ -77,8 +78,7 @@ from devarch_core.validators import (
 )
 
 if TYPE_CHECKING:
-    from devarch_core.engine import ContainerSpec
-    from devarch_core.overrides import Overrides
+    from decimal import Decimal
 
 __all__ = [
     "FIELDS",
@@ -462,16 +462,63 @@ def _set_attrs(change: object, names: Sequence[str]) -> dict[str, Any]:
     return {n: getattr(change, n) for n in names if getattr(change, n) is not None}
 
 
+def _keyed_list_merger(
+    field: str,
+    *,
+    key: Callable[[Any], str],
+    new: Callable[[Any], Any],
+    settable: Sequence[str],
+    order: Callable[[Any], Any],
+) -> Callable[[Any, Overrides, MergeContext], Any]:
+    """The merge of one keyed-list field: overrides' entries by key, remove markers drop."""
+
+    def merge(base: Any, overrides: Overrides, ctx: MergeContext) -> Any:  # noqa: ANN401
+        return merge_keyed_list(
+            base,
+            getattr(overrides, field),
+            field=field,
+            sources=ctx.sources,
+            key=key,
+            removed=lambda c: c.remove,
+            new=new,
+            updates=lambda c: _set_attrs(c, settable),
+            order=order,
+        )
+
+    return merge
+
+
+def _parse_entries(
+    service: Mapping[str, Any],
+    name: str,
+    path: str,
+    problems: Problems,
+    *,
+    parse_one: Callable[[object, str, Problems], Any],
+    twice: Callable[[Any], str],
+) -> list[Any]:
+    """The entries of the keyed list ``name``, each parsed once; a repeated key is a problem."""
+    entries: dict[str, Any] = {}
+    where = join(path, name)
+    for i, raw in enumerate(expect_list(service.get(name), where, problems)):
+        entry = parse_one(raw, f"{where}[{i}]", problems)
+        if entry is not None:
+            if entry.key in entries:
+                problems.add(f"{where}[{i}]", twice(entry))
+            entries[entry.key] = entry
+    return list(entries.values())
+
+
 def _parse_ports(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
-    ports: dict[str, PortSpec] = {}
-    where = join(path, "ports")
-    for i, raw in enumerate(expect_list(service.get("ports"), where, problems)):
-        port = parse_port(raw, f"{where}[{i}]", problems)
-        if port is not None:
-            if port.key in ports:
-                problems.add(f"{where}[{i}]", f"port {port.key} is listed twice")
-            ports[port.key] = port
-    return tuple(sorted(ports.values(), key=_port_order))
+    ports = _parse_entries(
+        service,
+        "ports",
+        path,
+        problems,
+        parse_one=parse_port,
+        twice=lambda p: f"port {p.key} is listed twice",
+    )
+    return tuple(sorted(ports, key=_port_order))
 
 
 def _parse_ports_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
@@ -500,18 +547,13 @@ def _parse_ports_override(raw: Mapping[str, Any], path: str, problems: Problems)
     return {"ports": list(ports.values())}
 
 
-def _merge_ports(base: Any, overrides: Overrides, ctx: MergeContext) -> Any:  # noqa: ANN401
-    return merge_keyed_list(
-        base,
-        overrides.ports,
-        field="ports",
-        sources=ctx.sources,
-        key=lambda p: p.key,
-        removed=lambda c: c.remove,
-        new=lambda c: PortSpec(container=c.container, protocol=c.protocol),
-        updates=lambda c: _set_attrs(c, ("host", "host_ip", "publish")),
-        order=_port_order,
-    )
+_merge_ports = _keyed_list_merger(
+    "ports",
+    key=lambda p: p.key,
+    new=lambda c: PortSpec(container=c.container, protocol=c.protocol),
+    settable=("host", "host_ip", "publish"),
+    order=_port_order,
+)
 
 
 def _port_entry_key(item: object) -> object:
@@ -529,7 +571,10 @@ def _render_ports(spec: ContainerSpec, _reveal: bool) -> Any:  # noqa: ANN401
 
 
 def cli_port(value: str, where: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """Read a CLI port assignment (Compose's order): :func:`devarch_core.portspec.parse_port_assignment`."""
+    """Read a CLI port assignment (Compose's order).
+
+    See :func:`devarch_core.portspec.parse_port_assignment`.
+    """
     from devarch_core.portspec import parse_port_assignment  # noqa: PLC0415 - portspec imports spec
 
     return parse_port_assignment(value, where, problems)
@@ -539,15 +584,15 @@ _PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
 
 
 def _parse_volumes(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
-    volumes: dict[str, VolumeSpec] = {}
-    where = join(path, "volumes")
-    for i, raw in enumerate(expect_list(service.get("volumes"), where, problems)):
-        volume = parse_volume(raw, f"{where}[{i}]", problems)
-        if volume is not None:
-            if volume.key in volumes:
-                problems.add(f"{where}[{i}]", f"target {volume.target} is mounted twice")
-            volumes[volume.key] = volume
-    return tuple(sorted(volumes.values(), key=lambda v: v.target))
+    volumes = _parse_entries(
+        service,
+        "volumes",
+        path,
+        problems,
+        parse_one=parse_volume,
+        twice=lambda v: f"target {v.target} is mounted twice",
+    )
+    return tuple(sorted(volumes, key=lambda v: v.target))
 
 
 def _parse_volumes_override(
@@ -579,18 +624,13 @@ def _parse_volumes_override(
     return {"volumes": list(volumes.values())}
 
 
-def _merge_volumes(base: Any, overrides: Overrides, ctx: MergeContext) -> Any:  # noqa: ANN401
-    return merge_keyed_list(
-        base,
-        overrides.volumes,
-        field="volumes",
-        sources=ctx.sources,
-        key=lambda v: v.target,
-        removed=lambda c: c.remove,
-        new=lambda c: VolumeSpec(target=c.target),
-        updates=lambda c: _set_attrs(c, ("source", "type", "read_only")),
-        order=lambda v: v.target,
-    )
+_merge_volumes = _keyed_list_merger(
+    "volumes",
+    key=lambda v: v.target,
+    new=lambda c: VolumeSpec(target=c.target),
+    settable=("source", "type", "read_only"),
+    order=lambda v: v.target,
+)
 
 
 def _render_volumes(spec: ContainerSpec, _reveal: bool) -> Any:  # noqa: ANN401
@@ -666,18 +706,13 @@ def _parse_config_files_override(
     return {"config_files": list(files.values())}
 
 
-def _merge_config_files(base: Any, overrides: Overrides, ctx: MergeContext) -> Any:  # noqa: ANN401
-    return merge_keyed_list(
-        base,
-        overrides.config_files,
-        field="config_files",
-        sources=ctx.sources,
-        key=lambda f: f.path,
-        removed=lambda c: c.remove,
-        new=lambda c: ConfigFile(path=c.path, content=""),
-        updates=lambda c: _set_attrs(c, ("content", "mode")),
-        order=lambda f: f.path,
-    )
+_merge_config_files = _keyed_list_merger(
+    "config_files",
+    key=lambda f: f.path,
+    new=lambda c: ConfigFile(path=c.path, content=""),
+    settable=("content", "mode"),
+    order=lambda f: f.path,
+)
 
 
 def _mapping_key(name: str) -> Callable[[object], object]:
@@ -688,6 +723,30 @@ def _mapping_key(name: str) -> Callable[[object], object]:
 
 
 # -- sets: domains and depends_on ------------------------------------------------------------------
+
+
+def _map_field(name: str, **rest: Any) -> Field:  # noqa: ANN401
+    """A map of names to values, set from the CLI as text (``NAME.KEY=VALUE``)."""
+    return Field(
+        name=name,
+        kind="map",
+        compose=name,
+        override_to_data=lambda o: dict(getattr(o, name)),
+        cli=_cli_text,
+        **rest,
+    )
+
+
+def _keyed_list_field(name: str, *, compose: str | None, **rest: Any) -> Field:  # noqa: ANN401
+    """A list of entries keyed by one attribute; each entry writes itself back (``to_data``)."""
+    return Field(
+        name=name,
+        kind="keyed_list",
+        compose=compose,
+        to_data=lambda items: [item.to_data() for item in items],
+        override_to_data=lambda o: [item.to_data() for item in getattr(o, name)],
+        **rest,
+    )
 
 
 def _set_field(
@@ -917,52 +976,41 @@ FIELDS: tuple[Field, ...] = (
         example="SIGINT",
     ),
     _scalar("init", _read_bool, cli=_cli_bool, cli_help="init=true|false", example=True),
-    Field(
-        name="environment",
-        kind="map",
-        compose="environment",
+    _map_field(
+        "environment",
         parse=_parse_environment,
         to_data=_environment_data,
         parse_override=_parse_environment_override,
-        override_to_data=lambda o: dict(o.environment),
         flatten=lambda env: {
             f"environment.{k}": REDACTED if isinstance(v, Secret) else v for k, v in env.items()
         },
         merge=_merge_environment,
         cli_names=("env", "environment"),
-        cli=_cli_text,
         cli_help="env.NAME=VALUE",
         render=_render_environment,
         import_=_import_environment,
         example={"GREETING": "hello"},
         portable=lambda env: {k: str(v) for k, v in env.items()},
     ),
-    Field(
-        name="labels",
-        kind="map",
-        compose="labels",
+    _map_field(
+        "labels",
         parse=_parse_labels,
         to_data=dict,
         parse_override=_parse_labels_override,
-        override_to_data=lambda o: dict(o.labels),
         flatten=lambda labels: {f"labels.{k}": v for k, v in labels.items()},
         merge=lambda base, o, ctx: merge_keyed(base, ctx.sources, "labels", o.labels, USER),
         cli_names=("label", "labels"),
-        cli=_cli_text,
         cli_help="label.KEY=VALUE",
         render=lambda spec, _reveal: dict(sorted(spec.labels.items())),
         import_=lambda service, importer: importer.labels(service.get("labels")),
         example={"team": "payments"},
         portable=dict,
     ),
-    Field(
-        name="ports",
-        kind="keyed_list",
+    _keyed_list_field(
+        "ports",
         compose="ports",
         parse=_parse_ports,
-        to_data=lambda ports: [p.to_data() for p in ports],
         parse_override=_parse_ports_override,
-        override_to_data=lambda o: [p.to_data() for p in o.ports],
         flatten=lambda ports: {f"ports.{p.key}": p.to_data() for p in ports},
         merge=_merge_ports,
         entry_key=_port_entry_key,
@@ -976,14 +1024,11 @@ FIELDS: tuple[Field, ...] = (
         # Host ports are the engine's to allocate: only container ports survive an import.
         portable=lambda ports: [p.key for p in ports],
     ),
-    Field(
-        name="volumes",
-        kind="keyed_list",
+    _keyed_list_field(
+        "volumes",
         compose="volumes",
         parse=_parse_volumes,
-        to_data=lambda volumes: [v.to_data() for v in volumes],
         parse_override=_parse_volumes_override,
-        override_to_data=lambda o: [v.to_data() for v in o.volumes],
         flatten=lambda volumes: {f"volumes.{v.target}": v.to_data() for v in volumes},
         merge=_merge_volumes,
         entry_key=_mapping_key("target"),
@@ -1030,14 +1075,11 @@ FIELDS: tuple[Field, ...] = (
         example={"test": ["CMD", "true"], "interval": "5s", "retries": 3},
         portable=lambda hc: None if hc is None else hc.to_data(),
     ),
-    Field(
-        name="config_files",
-        kind="keyed_list",
+    _keyed_list_field(
+        "config_files",
         compose=None,  # rendered as read-only bind mounts among the volumes
         parse=_parse_config_files,
-        to_data=lambda files: [f.to_data() for f in files],
         parse_override=_parse_config_files_override,
-        override_to_data=lambda o: [f.to_data() for f in o.config_files],
         flatten=lambda files: {
             f"config_files.{f.path}": {"mode": f"{f.mode:04o}", "content": f.content} for f in files
         },

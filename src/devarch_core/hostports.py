@@ -5,6 +5,7 @@ See docs/architecture.md#naming.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from attrs import frozen
@@ -13,7 +14,7 @@ from devarch_core.model import PortAllocation
 from devarch_core.planning import PlanDiagnostic
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
     from devarch_core.ports import PortProbe
 
@@ -37,7 +38,7 @@ class PortRequest:
     pinned: int | None = None
 
     def allocation(self, host_port: int) -> PortAllocation:
-        """This request satisfied by ``host_port``."""
+        """The allocation that satisfies this request with ``host_port``."""
         return PortAllocation(
             stack=self.stack,
             instance=self.instance,

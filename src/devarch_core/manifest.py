@@ -79,6 +79,28 @@ def dump_yaml(data: object) -> str:
     )
 
 
+#: The keys of an instance in devarch.yml and of an instance in the lockfile.
+_INSTANCE_KEYS = {"template", "template_version", "description", "enabled", "overrides", "pins"}
+_LOCKED_KEYS = {"template", "template_version", "template_hash", "image", "image_digest", "ports"}
+
+
+def _entry(body: object, path: str, allowed: set[str], problems: Problems) -> Mapping[str, Any]:
+    """One instance's mapping, its unknown keys reported."""
+    entry = expect_mapping(body, path, problems)
+    check_keys(entry, allowed, path, problems)
+    return entry
+
+
+def _port_pins(value: object, where: str, problems: Problems) -> dict[str, int]:
+    """Recorded host ports by container port (``pins.ports`` or a lockfile's ``ports``)."""
+    pins: dict[str, int] = {}
+    for key, port in expect_mapping(value, where, problems).items():
+        pin = _port_pin(key, port, f"{where}.{key}", problems)
+        if pin is not None:
+            pins[pin[0]] = pin[1]
+    return pins
+
+
 def _port_pin(key: object, value: object, path: str, problems: Problems) -> tuple[str, int] | None:
     """One recorded host port (``5432/tcp: 20001``) of ``pins.ports`` or a lockfile.
 
@@ -252,13 +274,7 @@ class Manifest:
         for inst_name, body in instances_raw.items():
             path = f"instances.{inst_name}"
             _check_name(str(inst_name), path, "instance", problems)
-            entry = expect_mapping(body, path, problems)
-            check_keys(
-                entry,
-                {"template", "template_version", "description", "enabled", "overrides", "pins"},
-                path,
-                problems,
-            )
+            entry = _entry(body, path, _INSTANCE_KEYS, problems)
             template = scalar(
                 entry.get("template"), join(path, "template"), problems, str, "a template name"
             )
@@ -310,13 +326,7 @@ class Manifest:
             overrides = Overrides.parse(over_raw, join(path, "overrides"), problems)
             pins = expect_mapping(entry.get("pins"), join(path, "pins"), problems)
             check_keys(pins, {"ports", "image"}, join(path, "pins"), problems)
-            port_pins: dict[str, int] = {}
-            for key, port in expect_mapping(
-                pins.get("ports"), join(path, "pins.ports"), problems
-            ).items():
-                pin = _port_pin(key, port, join(path, f"pins.ports.{key}"), problems)
-                if pin is not None:
-                    port_pins[pin[0]] = pin[1]
+            port_pins = _port_pins(pins.get("ports"), join(path, "pins.ports"), problems)
             image = scalar(
                 pins.get("image"), join(path, "pins.image"), problems, str, "an image digest"
             )
@@ -458,20 +468,8 @@ class Lockfile:
         instances: dict[str, dict[str, Any]] = {}
         for name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
             path = f"instances.{name}"
-            entry = expect_mapping(body, path, problems)
-            check_keys(
-                entry,
-                {"template", "template_version", "template_hash", "image", "image_digest", "ports"},
-                path,
-                problems,
-            )
-            ports = {}
-            for key, value in expect_mapping(
-                entry.get("ports"), join(path, "ports"), problems
-            ).items():
-                pin = _port_pin(key, value, join(path, f"ports.{key}"), problems)
-                if pin is not None:
-                    ports[pin[0]] = pin[1]
+            entry = _entry(body, path, _LOCKED_KEYS, problems)
+            ports = _port_pins(entry.get("ports"), join(path, "ports"), problems)
             fields = {}
             for key in ("template", "template_version", "template_hash", "image"):
                 fields[key] = scalar(entry.get(key), join(path, key), problems, str, "text") or ""

@@ -8,6 +8,7 @@ without losing the others.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,15 +20,13 @@ from devarch_core.secrets import Secret
 from devarch_core.spec import EnvValue, ServiceSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from devarch_core.model import Instance, Stack
     from devarch_core.overrides import Overrides
     from devarch_core.template import Template
 
 __all__ = ["TEMPLATE", "USER", "EffectiveConfig", "WireInjection", "resolve"]
-
-
 
 
 def wire_source(provider: str) -> str:
@@ -156,9 +155,7 @@ def resolve(
         network=stack.network_name,
         service=service,
         sources=dict(sorted(kept.items())),
-        secret_env=frozenset(
-            n for n, v in service.environment.items() if isinstance(v, Secret)
-        ),
+        secret_env=frozenset(n for n, v in service.environment.items() if isinstance(v, Secret)),
     )
 
 

@@ -22,11 +22,13 @@ from devarch_core._parsing import (
     expect_list,
     expect_mapping,
     join,
+    sorted_map,
     type_name,
 )
 from devarch_core.errors import ValidationError
 from devarch_core.spec import (
     Healthcheck,
+    PortKeyed,
     Resources,
     is_env_name,
 )
@@ -40,12 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["ConfigFileOverride", "Overrides", "PortOverride", "VolumeOverride"]
 
 
-def _sorted_map(m: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(sorted(m.items()))
-
-
 @frozen(kw_only=True)
-class PortOverride:
+class PortOverride(PortKeyed):
     """Changes to one container port, keyed by (container, protocol)."""
 
     container: int
@@ -55,16 +53,9 @@ class PortOverride:
     publish: bool | None = None
     remove: bool = False
 
-    @property
-    def key(self) -> str:
-        """Merge key: ``5432/tcp``."""
-        return f"{self.container}/{self.protocol}"
-
     def to_data(self) -> dict[str, Any]:
         """Manifest form: only what is set."""
-        data: dict[str, Any] = {"container": self.container}
-        if self.protocol != "tcp":
-            data["protocol"] = self.protocol
+        data = self.key_data()
         if self.remove:
             data["remove"] = True
             return data
@@ -179,20 +170,20 @@ class Overrides:
     stop_signal: str | None = None
     init: bool | None = None
     #: name -> value; ``None`` unsets an inherited variable.
-    environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
+    environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=sorted_map)
     #: Variables the user flagged secret (their values live sealed in the store).
     secrets: tuple[str, ...] = attrs.field(default=(), converter=_sorted_names)
     #: Secret variables that ``devarch.yml`` gives as a ``${secret:NAME}`` placeholder whose NAME
     #: differs from the variable: variable -> NAME. Kept in the store (not a manifest key) so an
     #: export writes the placeholder back as it was imported (docs/secrets.md).
-    secret_refs: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_map)
-    labels: Mapping[str, str | None] = attrs.field(factory=dict, converter=_sorted_map)
+    secret_refs: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_map)
+    labels: Mapping[str, str | None] = attrs.field(factory=dict, converter=sorted_map)
     ports: tuple[PortOverride, ...] = attrs.field(default=(), converter=_sorted_ports)
     volumes: tuple[VolumeOverride, ...] = attrs.field(default=(), converter=_sorted_volumes)
     #: domain -> True (add) / False (remove an inherited one).
-    domains: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
+    domains: Mapping[str, bool] = attrs.field(factory=dict, converter=sorted_map)
     #: instance name -> True (add) / False (remove an inherited one).
-    depends_on: Mapping[str, bool] = attrs.field(factory=dict, converter=_sorted_map)
+    depends_on: Mapping[str, bool] = attrs.field(factory=dict, converter=sorted_map)
     healthcheck: Healthcheck | None = None
     healthcheck_disabled: bool = False
     config_files: tuple[ConfigFileOverride, ...] = attrs.field(

@@ -18,13 +18,14 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert, naming
+from devarch_core.engine import ContainerSpec
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
 from devarch_core.rendering.plan import render_plan
 from devarch_core.secrets import REDACTED
 
 if TYPE_CHECKING:
-    from devarch_core.engine import ContainerInfo, ContainerSpec
+    from devarch_core.engine import ContainerInfo
     from devarch_core.ports import AppliedRecord
 
 __all__ = [

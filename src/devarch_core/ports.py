@@ -7,7 +7,7 @@ they say what is guaranteed, what is idempotent, and which ``DevarchError`` is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping  # noqa: TC003 - resolved at runtime: store rows are structured
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from attrs import frozen

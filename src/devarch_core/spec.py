@@ -26,6 +26,7 @@ from devarch_core._parsing import (
     join,
     scalar,
     short_repr,
+    sorted_text_map,
     type_name,
 )
 from devarch_core.errors import ValidationError
@@ -55,6 +56,7 @@ __all__ = [
     "ConfigFile",
     "EnvValue",
     "Healthcheck",
+    "PortKeyed",
     "PortSpec",
     "Resources",
     "ServiceSpec",
@@ -80,8 +82,28 @@ def _host_ip(value: object, path: str, problems: Problems) -> str | None:
     return checked(text or None, path, problems, check_host_ip)
 
 
+class PortKeyed:
+    """What a port and a port override share: the merge key and the start of their data."""
+
+    __slots__ = ()
+    container: int
+    protocol: PortProtocol
+
+    @property
+    def key(self) -> str:
+        """Merge key: ``5432/tcp``."""
+        return f"{self.container}/{self.protocol}"
+
+    def key_data(self) -> dict[str, Any]:
+        """The container port, and the protocol unless it is tcp."""
+        data: dict[str, Any] = {"container": self.container}
+        if self.protocol != "tcp":
+            data["protocol"] = self.protocol
+        return data
+
+
 @frozen(kw_only=True)
-class PortSpec:
+class PortSpec(PortKeyed):
     """A container port and how it is published on the host (127.0.0.1, allocated).
 
     See docs/architecture.md#naming.
@@ -94,16 +116,9 @@ class PortSpec:
     host_ip: str = DEFAULT_HOST_IP
     publish: bool = True
 
-    @property
-    def key(self) -> str:
-        """Merge key: ``5432/tcp``."""
-        return f"{self.container}/{self.protocol}"
-
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data (defaults omitted)."""
-        data: dict[str, Any] = {"container": self.container}
-        if self.protocol != "tcp":
-            data["protocol"] = self.protocol
+        data = self.key_data()
         if self.host is not None:
             data["host"] = self.host
         if self.host_ip != DEFAULT_HOST_IP:
@@ -411,7 +426,9 @@ MAX_CONFIG_PATH = 4096
 MAX_CONFIG_NAME = 255
 
 
-def check_container_path(value: str, path: str, problems: Problems) -> str | None:
+def check_container_path(  # noqa: PLR0911 - one early return per rule reads best
+    value: str, path: str, problems: Problems
+) -> str | None:
     """A config file path checked: what the host filesystem and the engine accept.
 
     Absolute inside the container, no ``..``, not the root, no NUL byte, at most 4,096
@@ -618,10 +635,6 @@ def _sorted_env(m: Mapping[str, EnvValue]) -> dict[str, EnvValue]:
     return dict(sorted(m.items()))
 
 
-def _sorted_labels(m: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(m.items()))
-
-
 @frozen(kw_only=True)
 class ServiceSpec:
     """What one container should be.
@@ -642,7 +655,7 @@ class ServiceSpec:
     #: Run an init process (PID 1) that reaps zombies and forwards signals.
     init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=_sorted_env)
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_labels)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     ports: tuple[PortSpec, ...] = ()
     volumes: tuple[VolumeSpec, ...] = ()
     domains: tuple[str, ...] = ()
@@ -707,9 +720,7 @@ def _port_order(port: PortSpec) -> tuple[int, str]:
     return (port.container, port.protocol)
 
 
-def _names(
-    value: object, path: str, problems: Problems, check: Callable[[str], str]
-) -> list[str]:
+def _names(value: object, path: str, problems: Problems, check: Callable[[str], str]) -> list[str]:
     """A list of names (``domains``, ``depends_on``), each a string that passes ``check``."""
     names = []
     for i, item in enumerate(expect_list(value, path, problems)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping  # noqa: TC003 - resolved at runtime by the converter
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -27,6 +27,7 @@ from devarch_core._parsing import (
     scalar,
     short_repr,
     shorten,
+    sorted_text_map,
     type_name,
 )
 from devarch_core.errors import TemplateError
@@ -41,10 +42,6 @@ _VALUE_REF = re.compile(r"\$\{([^}]*)\}")
 _KNOWN_REFS = ("host", "port", "protocol", "name", "instance", "stack")
 
 
-def _sorted_map(m: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(m.items()))
-
-
 @frozen(kw_only=True)
 class Export:
     """A contract a template provides: ``{name, type, port, protocol, env}``.
@@ -57,7 +54,7 @@ class Export:
     type: str
     port: int | None = None
     protocol: Literal["tcp", "udp"] = "tcp"
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_map)
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
     def to_data(self) -> dict[str, Any]:
         """Canonical plain data."""
@@ -76,7 +73,7 @@ class Import:
     #: (``CACHE_`` turns ``REDIS_URL`` into ``CACHE_REDIS_URL``).
     prefix: str = ""
     #: Exported variable -> the name the consumer wants (applied before the prefix).
-    rename: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_map)
+    rename: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
     def target_name(self, variable: str) -> str:
         """The consumer-side name of an exported variable."""
@@ -179,17 +176,42 @@ def _content_hash(template: Template) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _declarations(
+    value: object, section: str, allowed: set[str], problems: Problems
+) -> Iterator[tuple[str, Mapping[str, Any], str | None, str | None]]:
+    """Each export or import: its path, its mapping, its name and its contract type.
+
+    The name and type are ``None`` where missing or wrong (the problem is recorded).
+    """
+    for i, item in enumerate(expect_list(value, section, problems)):
+        path = f"{section}[{i}]"
+        data = expect_mapping(item, path, problems)
+        check_keys(data, allowed, path, problems)
+        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
+        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+        yield path, data, name, kind
+
+
+def _declare(  # noqa: PLR0917 - one check shared by exports and imports
+    what: str, name: str | None, kind: str | None, seen: set[str], path: str, problems: Problems
+) -> tuple[str, str] | None:
+    """The name and type of an export/import that can be kept (a repeat is a problem), or None."""
+    if not name or not kind:
+        problems.add(path, f"an {what} needs a name and a type")
+        return None
+    if name in seen:
+        problems.add(join(path, "name"), f"{what} {short_repr(name)} is declared twice")
+    seen.add(name)
+    return name, kind
+
+
 def _parse_exports(  # noqa: C901 - checks each field of an export in one place
     value: object, problems: Problems, service: ServiceSpec | None
 ) -> list[Export]:
     exports: list[Export] = []
     seen: set[str] = set()
-    for i, item in enumerate(expect_list(value, "exports", problems)):
-        path = f"exports[{i}]"
-        data = expect_mapping(item, path, problems)
-        check_keys(data, {"name", "type", "port", "protocol", "env"}, path, problems)
-        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
-        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+    allowed = {"name", "type", "port", "protocol", "env"}
+    for path, data, given_name, given_kind in _declarations(value, "exports", allowed, problems):
         port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
@@ -215,12 +237,10 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
                         "use ${host}, ${port}, ${protocol} or ${env.NAME}",
                     )
             env[var] = text
-        if not name or not kind:
-            problems.add(path, "an export needs a name and a type")
+        declared = _declare("export", given_name, given_kind, seen, path, problems)
+        if declared is None:
             continue
-        if name in seen:
-            problems.add(join(path, "name"), f"export {short_repr(name)} is declared twice")
-        seen.add(name)
+        name, kind = declared
         exports.append(
             Export(
                 name=name,
@@ -236,12 +256,8 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
 def _parse_imports(value: object, problems: Problems) -> list[Import]:
     imports: list[Import] = []
     seen: set[str] = set()
-    for i, item in enumerate(expect_list(value, "imports", problems)):
-        path = f"imports[{i}]"
-        data = expect_mapping(item, path, problems)
-        check_keys(data, {"name", "type", "required", "prefix", "rename"}, path, problems)
-        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
-        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+    allowed = {"name", "type", "required", "prefix", "rename"}
+    for path, data, given_name, given_kind in _declarations(value, "imports", allowed, problems):
         required = scalar(
             data.get("required", True), join(path, "required"), problems, bool, "true or false"
         )
@@ -261,12 +277,10 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
                 continue
             if checked(new, where, problems, check_env_name) is not None:
                 rename[var] = new
-        if not name or not kind:
-            problems.add(path, "an import needs a name and a type")
+        declared = _declare("import", given_name, given_kind, seen, path, problems)
+        if declared is None:
             continue
-        if name in seen:
-            problems.add(join(path, "name"), f"import {short_repr(name)} is declared twice")
-        seen.add(name)
+        name, kind = declared
         imports.append(
             Import(
                 name=name,

@@ -140,7 +140,6 @@ def _bounded_duration(seconds: Decimal, value: object) -> Decimal:
     return seconds
 
 
-
 def format_duration(seconds: Decimal) -> str:
     """Canonical Compose text of a duration (``Decimal(90)`` -> ``"1m30s"``, 0.5 -> ``"500ms"``)."""
     if seconds == seconds.to_integral_value():

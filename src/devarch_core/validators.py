@@ -43,7 +43,7 @@ _SHOWN_MAX: Final = 60
 def shown(value: object) -> str:
     """``repr(value)`` cut to a bounded length (messages never echo unbounded input)."""
     if isinstance(value, str | int | float | bool) or value is None:
-        text = repr(value[:_SHOWN_MAX + 1] if isinstance(value, str) else value)
+        text = repr(value[: _SHOWN_MAX + 1] if isinstance(value, str) else value)
     else:
         text = type(value).__name__
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
@@ -60,6 +60,21 @@ def _has_control(text: str) -> bool:
 ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 #: Names longer than this are refused (no engine needs them; it bounds messages and storage).
 MAX_ENV_NAME: Final = 256
+
+
+def _text(value: object, what: str) -> str:
+    """``value`` when it is a string, else a ValueError naming what was expected."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected {what}, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    return value
+
+
+def _matching(value: object, pattern: re.Pattern[str], what: str, rule: str) -> str:
+    """``value`` when it is a string matching ``pattern``: else ``... is not {rule}``."""
+    text = _text(value, what)
+    if not pattern.fullmatch(text):
+        raise ValueError(f"{shown(text)} is not {rule}")
+    return text
 
 
 def check_env_name(name: object, what: str = "environment variable name") -> str:
@@ -92,8 +107,7 @@ def check_host_ip(value: object) -> str:
 
     Host names are refused: every host-port probe would resolve them through DNS.
     """
-    if not isinstance(value, str):
-        raise ValueError(f"expected an IP address, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    value = _text(value, "an IP address")
     text = value.strip().removeprefix("[").removesuffix("]")
     if "%" in text:
         raise ValueError(f"{shown(value)} has an IPv6 zone; use a plain IP address")
@@ -111,8 +125,7 @@ MAX_DOMAIN: Final = 253
 
 def check_domain(value: object) -> str:
     """A host name: dot-separated labels of letters, digits and inner ``-``, at most 253 long."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a domain name, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    value = _text(value, "a domain name")
     if not value or len(value) > MAX_DOMAIN:
         raise ValueError(f"{shown(value)} is not a domain name (1 to {MAX_DOMAIN} characters)")
     if not all(_LABEL.fullmatch(label) for label in value.split(".")):
@@ -128,13 +141,12 @@ _INSTANCE_NAME: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 def check_instance_ref(value: object) -> str:
     """An instance named in ``depends_on``: a lowercase DNS label (the rule of instance names)."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected an instance name, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
-    if not _INSTANCE_NAME.fullmatch(value):
-        raise ValueError(
-            f"{shown(value)} is not an instance name (a lowercase DNS label: a-z, 0-9, '-')"
-        )
-    return value
+    return _matching(
+        value,
+        _INSTANCE_NAME,
+        "an instance name",
+        "an instance name (a lowercase DNS label: a-z, 0-9, '-')",
+    )
 
 
 # -- ports ---------------------------------------------------------------------------------------
@@ -195,8 +207,7 @@ def check_image(value: object) -> str:
 
     The repository path is lowercase; no spaces or control characters.
     """
-    if not isinstance(value, str):
-        raise ValueError(f"expected an image reference, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    value = _text(value, "an image reference")
     if not value:
         raise ValueError("the image reference is empty")
     match = IMAGE_REFERENCE.fullmatch(value) if len(value) <= _MAX_IMAGE else None
@@ -221,13 +232,7 @@ _USER: Final = re.compile(rf"{_USER_PART}(?::{_USER_PART})?")
 
 def check_user(value: object) -> str:
     """``user``: a name or uid, optionally ``:group`` or ``:gid`` (no spaces or control chars)."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a user, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
-    if not _USER.fullmatch(value):
-        raise ValueError(
-            f"{shown(value)} is not a user (expected NAME, UID, NAME:GROUP or UID:GID)"
-        )
-    return value
+    return _matching(value, _USER, "a user", "a user (expected NAME, UID, NAME:GROUP or UID:GID)")
 
 
 MAX_PATH: Final = 4096
@@ -235,8 +240,7 @@ MAX_PATH: Final = 4096
 
 def check_working_dir(value: object) -> str:
     """``working_dir``: an absolute path inside the container, without NUL, at most 4096 long."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a path, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    value = _text(value, "a path")
     if "\0" in value:
         raise ValueError("a path cannot contain a NUL character")
     if len(value) > MAX_PATH:
@@ -274,8 +278,7 @@ _RESTART: Final = re.compile(r"(no|always|unless-stopped|on-failure)(?::(\d{1,6}
 
 def check_restart(value: object) -> str:
     """``no``, ``always``, ``unless-stopped`` or ``on-failure[:N]`` (N retries, 0-10000)."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a restart policy, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    value = _text(value, "a restart policy")
     match = _RESTART.fullmatch(value)
     if not match or (match.group(2) is not None and match.group(1) != "on-failure"):
         raise ValueError(
@@ -311,8 +314,7 @@ def check_stop_signal(value: object) -> str:
     """
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a signal name, got {type_name(value)}")  # noqa: TRY004 - callers report ValueError
+    value = _text(value, "a signal name")
     text = value.strip()
     if text.isdigit():
         if not 1 <= int(text) <= MAX_SIGNAL:

@@ -28,13 +28,14 @@ from devarch_core._parsing import short_repr
 from devarch_core.errors import WiringError
 from devarch_core.merge import WireInjection
 from devarch_core.secrets import Secret
+from devarch_core.template import Template
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping, Sequence
 
     from devarch_core.model import Wire
     from devarch_core.spec import EnvValue
-    from devarch_core.template import Export, Import, Template
+    from devarch_core.template import Export, Import
 
 __all__ = [
     "Diagnostic",
@@ -238,15 +239,12 @@ def _missing(node: WiringNode, imp: Import, nodes: Sequence[WiringNode]) -> Diag
         if imp.required
         else "it stays unwired"
     )
-    return Diagnostic(
-        severity=_severity(imp.required),
-        code="missing",
-        consumer=node.name,
-        import_name=imp.name,
-        message=(
-            f"{_describe_import(node.name, imp)} has no provider: "
-            f"no other enabled instance exports {imp.type}{note}; {advice}"
-        ),
+    return _import_diagnostic(
+        "missing",
+        node,
+        imp,
+        f"{_describe_import(node.name, imp)} has no provider: "
+        f"no other enabled instance exports {imp.type}{note}; {advice}",
     )
 
 
@@ -261,15 +259,30 @@ def _ambiguous(
     else:  # one instance exports the type several times: the export must be named too
         candidates = tuple(sorted(f"{p}.{e}" for p, e in matches))
         how = f"wire one explicitly, naming the export: {hint} (one of {', '.join(candidates)})"
+    return _import_diagnostic(
+        "ambiguous",
+        node,
+        imp,
+        f"{_describe_import(node.name, imp)} is ambiguous: {len(candidates)} candidates "
+        f"export {imp.type}: {', '.join(candidates)}; {how}",
+        candidates=candidates,
+    )
+
+
+def _import_diagnostic(
+    code: DiagnosticCode,
+    node: WiringNode,
+    imp: Import,
+    message: str,
+    candidates: tuple[str, ...] = (),
+) -> Diagnostic:
+    """A finding about one import of ``node``: an error if the import is required."""
     return Diagnostic(
         severity=_severity(imp.required),
-        code="ambiguous",
+        code=code,
         consumer=node.name,
         import_name=imp.name,
-        message=(
-            f"{_describe_import(node.name, imp)} is ambiguous: {len(candidates)} candidates "
-            f"export {imp.type}: {', '.join(candidates)}; {how}"
-        ),
+        message=message,
         candidates=candidates,
     )
 

@@ -23,6 +23,8 @@ import pytest
 from tests.integration.conftest import EXAMPLES, stack_containers
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from tests.integration.conftest import DevarchFactory, EngineClient
 
     from devarch_core.app import Devarch
@@ -60,16 +62,17 @@ print(json.dumps(out), flush=True)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
+def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None (SQLite under the test's home) or the PostgreSQL test database."""
     if request.param == "sqlite":
-        return None
+        yield None
+        return
     url: str = request.getfixturevalue("postgres_url")
     # A schema of its own: the store's metadata (owner, sealed hash key) must not be shared
     # with other tests that use other key files.
     schema = "t" + uuid.uuid4().hex[:10]
-    request.addfinalizer(lambda: _drop_schema(url, schema))
-    return f"{url}?schema={schema}"
+    yield f"{url}?schema={schema}"
+    _drop_schema(url, schema)
 
 
 def _drop_schema(url: str, schema: str) -> None:

@@ -147,8 +147,9 @@ BAD_IPS = ["not-an-ip", "; rm -rf /", "localhost", "256.1.1.1", "1.2.3", "fe80::
 def test_template_host_ip_must_be_an_ip_literal(ip):
     """A template's long-form port host_ip is an IP literal, refused with its path otherwise."""
     problems = template_problems({"service.ports": [{"container": 80, "host_ip": ip}]})
-    assert "not an IP address" in problems["service.ports[0].host_ip"] or "zone" in (
-        problems["service.ports[0].host_ip"]
+    assert (
+        "not an IP address" in problems["service.ports[0].host_ip"]
+        or "zone" in (problems["service.ports[0].host_ip"])
     )
 
 

@@ -147,8 +147,7 @@ def test_pins_image_is_checked_like_the_lockfile_digest(catalog: Catalog) -> Non
     """
     devarch = fake_devarch(catalog, images={IMAGE: "sha256:engine"})
     pinned = (
-        "version: 1\nstack: s\ninstances:\n"
-        "  c: {template: bb-cache, pins: {image: sha256:old}}\n"
+        "version: 1\nstack: s\ninstances:\n  c: {template: bb-cache, pins: {image: sha256:old}}\n"
     )
     result = devarch.import_yaml(pinned, dry_run=True)
     (warning,) = result.warnings

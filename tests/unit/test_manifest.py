@@ -470,8 +470,10 @@ def test_a_secret_whose_name_has_a_dot_round_trips(catalog: Catalog) -> None:
 
 
 def test_a_plain_value_spelled_like_a_placeholder_is_refused(catalog: Catalog) -> None:
-    """An override value that is literally ``${secret:X}`` is refused with its path (it could not
-    round-trip through devarch.yml), and nothing is written."""
+    """An override value that is literally ``${secret:X}`` is refused with its path.
+
+    It could not round-trip through devarch.yml, and nothing is written.
+    """
     devarch = make(catalog)
     devarch.create_stack("shop")
     with pytest.raises(ValidationError, match=r"environment\.LITERAL"):

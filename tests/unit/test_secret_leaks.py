@@ -453,7 +453,9 @@ def test_init_refuses_a_lockfile_target_that_is_not_a_regular_file_before_it_sta
     assert code == 1
     assert stat.S_ISCHR(os.lstat(device).st_mode)
     lock = tmp_path / "relay.lock"
-    code, _, err = cli("--runtime", "docker", "init", str(manifest), "--yes", "--lockfile", str(lock))
+    code, _, err = cli(
+        "--runtime", "docker", "init", str(manifest), "--yes", "--lockfile", str(lock)
+    )
     assert code == 0, err
     assert "stack: vault" in lock.read_text()
 

@@ -145,9 +145,7 @@ class _Context:
             text = printable(text, json=self.json)
         self.stdout.write(text if text.endswith("\n") else text + "\n")
 
-    def emit(
-        self, data: object, text: str | Callable[[], str], *, coloured: bool = False
-    ) -> None:
+    def emit(self, data: object, text: str | Callable[[], str], *, coloured: bool = False) -> None:
         """Print ``data`` as JSON with ``--json``, else the text (``coloured``: see :meth:`out`)."""
         if self.json:
             self.out(render.dump_json(data))
@@ -199,6 +197,7 @@ def _width(stream: object) -> int:
 
 
 # -- instance assignments --------------------------------------------------------------------------
+
 
 def parse_assignments(  # noqa: C901 - one flat branch per field kind reads best
     items: Sequence[str], base: Mapping[str, Any] | None = None

@@ -123,9 +123,11 @@ def _init(ctx: _Context, a: argparse.Namespace) -> int:
         plan = preview.plan
         ctx.emit(
             {**preview.to_data(), "lockfile_path": str(lock_path)},
-            lambda: preview.imported.render_text()
-            + (plan.render_text(colour=ctx.colour) if plan is not None else "")
-            + "(dry run: nothing was changed)",
+            lambda: (
+                preview.imported.render_text()
+                + (plan.render_text(colour=ctx.colour) if plan is not None else "")
+                + "(dry run: nothing was changed)"
+            ),
         )
         return 0
     reporter = ctx.reporter

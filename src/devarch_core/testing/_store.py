@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -44,13 +44,23 @@ _PortKey = tuple[str, int, str]  # (instance_id, container_port, protocol)
 class _State:
     stacks: dict[str, Stack] = attrs.field(factory=dict)  # by id
     instances: dict[str, Instance] = attrs.field(factory=dict)  # by id
-    wires: dict[tuple[str, str, str], Wire] = attrs.field(
-        factory=dict
-    )  # (stack_id, consumer, import)
+    # by (stack_id, consumer, import)
+    wires: dict[tuple[str, str, str], Wire] = attrs.field(factory=dict)
     secrets: dict[tuple[str, str], SealedSecret] = attrs.field(factory=dict)  # (instance_id, name)
     applied: dict[str, dict[str, Any]] = attrs.field(factory=dict)  # instance_id -> row
     ports: dict[_PortKey, tuple[str, int]] = attrs.field(factory=dict)  # -> (host_ip, host_port)
     meta: dict[str, str] = attrs.field(factory=dict)
+
+
+_Row = TypeVar("_Row")
+
+
+def _existing(table: dict[str, _Row], row_id: str, kind: str, name: str) -> _Row:
+    """The stored row with ``row_id``, or ``NotFoundError`` naming the ``kind`` and ``name``."""
+    old = table.get(row_id)
+    if old is None:
+        raise NotFoundError(kind, name)
+    return old
 
 
 class _Session:
@@ -85,9 +95,7 @@ class _Session:
 
     def update_stack(self, stack: Stack) -> None:
         s = self._check()
-        old = s.stacks.get(stack.id)
-        if old is None:
-            raise NotFoundError("stack", stack.name)
+        old = _existing(s.stacks, stack.id, "stack", stack.name)
         if old.name != stack.name:
             raise ValidationError(
                 f"stack {old.name} cannot be renamed to {stack.name}; "
@@ -154,9 +162,7 @@ class _Session:
 
     def update_instance(self, instance: Instance) -> None:
         s = self._check()
-        old = s.instances.get(instance.id)
-        if old is None:
-            raise NotFoundError("instance", instance.name)
+        old = _existing(s.instances, instance.id, "instance", instance.name)
         if old.stack_id != instance.stack_id:
             raise ValidationError(
                 f"instance {old.name} cannot move to another stack", what="invalid instance update"
