@@ -236,7 +236,9 @@ class ApplyService:
             timings[name] = elapsed
             self._reporter.phase_finished(name, elapsed)
 
-    def _execute(self, runtime: Runtime, desired: Desired, plan: Plan, timings: dict[str, float]) -> None:  # noqa: C901, PLR0912, PLR0915
+    def _execute(  # noqa: C901, PLR0912, PLR0915 - the phases of one apply, in order
+        self, runtime: Runtime, desired: Desired, plan: Plan, timings: dict[str, float]
+    ) -> None:
         stack = desired.stack
         owner = self._uow.owner
         items = {d.effective.instance: d for d in desired.items}
@@ -244,24 +246,39 @@ class ApplyService:
         if desired.items:
             with self._phase("network", timings, 1):
                 try:
-                    network = runtime.ensure_network(stack.network_name, network_labels(stack.name, stack.id, owner))
+                    network = runtime.ensure_network(
+                        stack.network_name, network_labels(stack.name, stack.id, owner)
+                    )
                 except DevarchError as exc:
-                    raise ApplyError(f"network {stack.network_name}: {exc}", step="network") from exc
+                    raise ApplyError(
+                        f"network {stack.network_name}: {exc}", step="network"
+                    ) from exc
                 self._refuse_foreign("network", network.name, network.labels, stack_id=stack.id)
         if desired.new_ports:
             with self._uow.transaction() as tx:
                 for instance_id, alloc in desired.new_ports:
                     tx.put_port_allocation(instance_id, alloc)
-        to_build = [items[a.instance] for a in plan.actions if a.action in ("add", "modify") and a.instance in items]
+        to_build = [
+            items[a.instance]
+            for a in plan.actions
+            if a.action in ("add", "modify") and a.instance in items
+        ]
         with_files = [d for d in to_build if d.effective.service.config_files]
         if with_files and self._config_files is not None:
             with self._phase("config", timings, len(with_files)):
                 for item in with_files:
-                    files = {f.path.lstrip("/"): (f.content, f.mode) for f in item.effective.service.config_files}
+                    files = {
+                        f.path.lstrip("/"): (f.content, f.mode)
+                        for f in item.effective.service.config_files
+                    }
                     try:
                         self._config_files.write(stack.name, item.effective.instance, files)
                     except DevarchError as exc:
-                        raise ApplyError(f"config files of {item.effective.instance}: {exc}", step="config", instance=item.effective.instance) from exc
+                        raise ApplyError(
+                            f"config files of {item.effective.instance}: {exc}",
+                            step="config",
+                            instance=item.effective.instance,
+                        ) from exc
                     self._reporter.step("config", item.effective.instance, "written")
         images = sorted({d.spec.image for d in to_build})
         if images:
@@ -282,11 +299,15 @@ class ApplyService:
             pool = ThreadPoolExecutor(max_workers=self._parallelism)
             try:
                 if removals:
-                    list(pool.map(lambda a: self._remove(runtime, a.container, a.instance), removals))
+                    list(
+                        pool.map(lambda a: self._remove(runtime, a.container, a.instance), removals)
+                    )
                     done.update(a.instance for a in removals)
                 needed_health = {dep for d in desired.items for dep in d.depends_on}
                 for wave in desired.waves:
-                    batch = [name for name in wave if name in acting and acting[name].action != "remove"]
+                    batch = [
+                        name for name in wave if name in acting and acting[name].action != "remove"
+                    ]
                     errors: list[BaseException] = []
                     futures = {
                         name: pool.submit(
@@ -306,7 +327,13 @@ class ApplyService:
                         if isinstance(first, DevarchError):
                             raise first
                         raise ApplyError(str(first), step="containers") from first
-                    waiting = [n for n in wave if n in needed_health and n in items and items[n].spec.healthcheck is not None]
+                    waiting = [
+                        n
+                        for n in wave
+                        if n in needed_health
+                        and n in items
+                        and items[n].spec.healthcheck is not None
+                    ]
                     if waiting:
                         list(pool.map(lambda n: self._wait_healthy(runtime, items[n]), waiting))
             finally:
@@ -323,8 +350,10 @@ class ApplyService:
             else:
                 self._reporter.step("network", name, "removed (the stack's old network)")
 
-    def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str) -> None:
-        """devarch never adopts a network or volume it did not create for this store and stack."""
+    def _refuse_foreign(
+        self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str
+    ) -> None:
+        """Devarch never adopts a network or volume it did not create for this store and stack."""
         owner = self._uow.owner
         if not is_owned(labels, owner, stack_id):
             who, then = holder_of(labels, owner)
@@ -361,15 +390,22 @@ class ApplyService:
             if existing is not None:
                 if not is_owned(existing.labels, owner):
                     who, then = holder_of(existing.labels, owner)
-                    msg = f"a container named {container} exists and {who}; devarch never touches it — {then}rename the instance"
-                    raise ConflictError(msg)
+                    msg = (
+                        f"a container named {container} exists and {who}; devarch never touches "
+                        f"it — {then}rename the instance"
+                    )
+                    raise ConflictError(msg)  # noqa: TRY301 - reported and scrubbed as below
                 self._reporter.step("containers", name, "recreating")
                 runtime.stop_container(container)
                 runtime.remove_container(container)
             for mount in item.spec.mounts:
                 if mount.type == "volume" and mount.source:
-                    volume = runtime.ensure_volume(mount.source, volume_labels(item.effective, owner))
-                    self._refuse_foreign("volume", volume.name, volume.labels, stack_id=item.effective.stack_id)
+                    volume = runtime.ensure_volume(
+                        mount.source, volume_labels(item.effective, owner)
+                    )
+                    self._refuse_foreign(
+                        "volume", volume.name, volume.labels, stack_id=item.effective.stack_id
+                    )
             self._reporter.step("containers", name, "creating")
             runtime.create_container(item.spec)
             runtime.start_container(container)
@@ -405,13 +441,23 @@ class ApplyService:
         desired_ids = {d.effective.instance_id for d in desired.items}
         with self._uow.transaction() as tx:
             for item in desired.items:
-                if item.effective.instance in done or tx.get_applied(item.effective.instance_id) is None:
+                if (
+                    item.effective.instance in done
+                    or tx.get_applied(item.effective.instance_id) is None
+                ):
                     if item.effective.instance not in done and not any(
-                        c.name == item.spec.name and c.labels.get(naming.LABEL_CONFIG_HASH) == item.config_hash for c in desired.observed
+                        c.name == item.spec.name
+                        and c.labels.get(naming.LABEL_CONFIG_HASH) == item.config_hash
+                        for c in desired.observed
                     ):
                         continue
                     tx.put_applied(
-                        AppliedRecord(instance_id=item.effective.instance_id, config_hash=item.config_hash, config=dict(item.fields), applied_at=now)
+                        AppliedRecord(
+                            instance_id=item.effective.instance_id,
+                            config_hash=item.config_hash,
+                            config=dict(item.fields),
+                            applied_at=now,
+                        )
                     )
             for inst in desired.instances:
                 if inst.id not in desired_ids and inst.name in done:
@@ -426,7 +472,14 @@ class ApplyService:
         containers = runtime.list_containers(labels)
         if containers:
             with ThreadPoolExecutor(max_workers=self._parallelism) as pool:
-                list(pool.map(lambda c: self._remove(runtime, c.name, c.labels.get(naming.LABEL_INSTANCE_NAME, c.name)), containers))
+                list(
+                    pool.map(
+                        lambda c: self._remove(
+                            runtime, c.name, c.labels.get(naming.LABEL_INSTANCE_NAME, c.name)
+                        ),
+                        containers,
+                    )
+                )
         networks = [n.name for n in runtime.list_networks(labels)]
         for name in networks:
             runtime.remove_network(name)
@@ -448,7 +501,7 @@ class ApplyService:
         )
 
     def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
-        """Remove a stack's containers and network (and named volumes if asked); keep its definition.
+        """Remove a stack's containers and network (and named volumes if asked), not its definition.
 
         Returns how many containers were removed (:meth:`down_report` says what exactly).
         """
@@ -497,7 +550,14 @@ class ApplyService:
                 )
             )
         for name, c in sorted(observed.items()):
-            rows.append(InstanceStatus(instance=c.labels.get(naming.LABEL_INSTANCE_NAME, name), container=name, enabled=False, state=f"orphan ({c.state})"))
+            rows.append(
+                InstanceStatus(
+                    instance=c.labels.get(naming.LABEL_INSTANCE_NAME, name),
+                    container=name,
+                    enabled=False,
+                    state=f"orphan ({c.state})",
+                )
+            )
         return StatusReport(rows, stack=st.name)
 
 

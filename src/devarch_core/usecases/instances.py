@@ -1,4 +1,8 @@
-"""Instance use cases: add, show, override (set/unset), duplicate, rename, remove; effective config."""
+"""Instance use cases: add, show, override (set/unset), duplicate, rename, remove, effective.
+
+:class:`InstanceService`; the effective config of an enabled instance comes from the one-pass
+resolution of its stack (:mod:`devarch_core.usecases.resolution`).
+"""
 
 from __future__ import annotations
 
@@ -79,7 +83,11 @@ class InstanceService:
         naming.validate_name(name, kind="instance")
         description = checked_description(description)
         tmpl = self._catalog.get(template, version)
-        parsed = overrides if isinstance(overrides, Overrides) else Overrides.from_data(overrides or {}, "overrides")
+        parsed = (
+            overrides
+            if isinstance(overrides, Overrides)
+            else Overrides.from_data(overrides or {}, "overrides")
+        )
         parsed, plain_secrets = split_secrets(tmpl, parsed)
         plain_secrets.update(secrets or {})
         with self._uow.transaction() as tx:
@@ -123,7 +131,9 @@ class InstanceService:
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
-            secret_names = sorted(s.name for s in tx.list_secrets(st.id) if s.instance_id == inst.id)
+            secret_names = sorted(
+                s.name for s in tx.list_secrets(st.id) if s.instance_id == inst.id
+            )
         return {
             "stack": inst.stack,
             "name": inst.name,
@@ -136,7 +146,9 @@ class InstanceService:
             "secrets": secret_names,
         }
 
-    def update_instance(self, stack: str, name: str, *, description: str | None = None, enabled: bool | None = None) -> Instance:
+    def update_instance(
+        self, stack: str, name: str, *, description: str | None = None, enabled: bool | None = None
+    ) -> Instance:
         """Change an instance's description or enabled flag."""
         if description is not None:
             description = checked_description(description)
@@ -177,12 +189,17 @@ class InstanceService:
         return inst
 
     def unset_override(self, stack: str, name: str, field: str) -> Instance:
-        """Drop one override so the field inherits again (``environment.FOO``, ``ports.5432/tcp``, ``image``)."""
+        """Drop one override so the field inherits again.
+
+        ``field`` is a path such as ``environment.FOO``, ``ports.5432/tcp`` or ``image``.
+        """
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             data = _unset_override_data(inst.overrides.to_data(), field)
-            inst = attrs.evolve(inst, overrides=Overrides.from_data(data), updated_at=self._uow.now())
+            inst = attrs.evolve(
+                inst, overrides=Overrides.from_data(data), updated_at=self._uow.now()
+            )
             # Unsetting can bring back a template value (a pinned port, a depends_on entry).
             check_instance_rules(
                 tx, self._catalog, st, inst, what=f"cannot unset {field} of instance {name}"
@@ -226,7 +243,9 @@ class InstanceService:
             inst = instance_of(tx, st, name)
             claim_instance_name(tx, st, new_name)
             now = self._uow.now()
-            copy = attrs.evolve(inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now)
+            copy = attrs.evolve(
+                inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now
+            )
             # Pinned host ports cannot be shared: the copy gets its own allocation.
             copy = attrs.evolve(copy, overrides=without_host_pins(copy.overrides))
             tx.add_instance(copy)
@@ -267,7 +286,7 @@ class InstanceService:
         return renamed
 
     def effective(self, stack: str, name: str) -> EffectiveConfig:
-        """An instance's effective config: template + wires + overrides, each value with its source."""
+        """An instance's effective config: template + wires + overrides, each with its source."""
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)

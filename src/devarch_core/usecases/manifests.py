@@ -33,19 +33,21 @@ from devarch_core.lockpolicy import lockfile_divergence
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.planning import Action, FieldChange, Plan
+from devarch_core.ports import AppliedRecord, SealedSecret
 from devarch_core.rendering import render_import
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases import rules
 from devarch_core.usecases._helpers import network_problem, stack_of, template_for
+from devarch_core.usecases.apply import ApplyResult
 from devarch_core.usecases.planner import refuse_plan_errors
 from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
     from devarch_core.catalog import Catalog
-    from devarch_core.ports import AppliedRecord, Runtime, SealedSecret, StoreSession
+    from devarch_core.ports import Runtime, StoreSession
     from devarch_core.template import Template
     from devarch_core.usecases._helpers import UnitOfWork
-    from devarch_core.usecases.apply import ApplyResult, ApplyService
+    from devarch_core.usecases.apply import ApplyService
     from devarch_core.usecases.engines import EngineAccess
     from devarch_core.usecases.keys import KeyService
     from devarch_core.usecases.planner import PlanService
@@ -205,13 +207,15 @@ class ManifestService:
         """The stack's plan (see :meth:`PlanService.plan`)."""
         return self._planner.plan(stack)
 
-    def apply(self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None) -> ApplyResult:
+    def apply(
+        self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None
+    ) -> ApplyResult:
         """Apply the stack (see :meth:`ApplyService.apply`)."""
         return self._applier.apply(stack, plan, lock_timeout=lock_timeout)
 
     # -- export -----------------------------------------------------------------------------
     def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
-        """A stack as a manifest: overrides only, explicit wires, host port pins, secrets as placeholders."""
+        """A stack as a manifest: overrides, explicit wires, host port pins, secret placeholders."""
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
@@ -222,10 +226,18 @@ class ManifestService:
         for inst in instances:
             names = sorted(s.name for s in secrets if s.instance_id == inst.id)
             pinned = {p.key for p in inst.overrides.ports if p.host is not None}
-            pins = {a.key: a.host_port for a in allocations if a.instance == inst.name and a.key not in pinned}
+            pins = {
+                a.key: a.host_port
+                for a in allocations
+                if a.instance == inst.name and a.key not in pinned
+            }
             digest = None
             if digests and self.runtime is not None:
-                image = self.template_for(inst).service.image if inst.overrides.image is None else inst.overrides.image
+                image = (
+                    self.template_for(inst).service.image
+                    if inst.overrides.image is None
+                    else inst.overrides.image
+                )
                 info = self.runtime.inspect_image(image)
                 digest = (info.digest or info.id) if info else None
             specs.append(
@@ -241,7 +253,13 @@ class ManifestService:
                     image_digest=digest,
                 )
             )
-        return Manifest(stack=st.name, description=st.description, network=st.network, instances=tuple(specs), wires=tuple(wires))
+        return Manifest(
+            stack=st.name,
+            description=st.description,
+            network=st.network,
+            instances=tuple(specs),
+            wires=tuple(wires),
+        )
 
     def export_yaml(self, stack: str, *, digests: bool = False) -> str:
         """``devarch.yml`` text of a stack (deterministic)."""
@@ -296,7 +314,8 @@ class ManifestService:
                         problems.append(Problem(f"{path}.template", str(exc)))
                         continue
                     warnings.append(
-                        f"{path}: template {spec.template} {spec.template_version} is not in the catalog; using {tmpl.version}"
+                        f"{path}: template {spec.template} {spec.template_version} is not in "
+                        f"the catalog; using {tmpl.version}"
                     )
                 else:
                     problems.append(Problem(f"{path}.template", str(exc)))
@@ -322,13 +341,17 @@ class ManifestService:
                     problems.append(Problem(f"{path}.import", missing))
                 elif imp.required:
                     what = f"{wire.import_name!r} is a required import of {cons.name}"
-                    problems.append(Problem(f"{path}.provider", what + "; it cannot be left unwired"))
+                    problems.append(
+                        Problem(f"{path}.provider", what + "; it cannot be left unwired")
+                    )
                 continue
             if imp is None:
                 shown = short_repr(wire.import_name)
                 message = f"{wire.consumer} ({cons.name}) has no import {shown}"
                 problems.append(Problem(f"{path}.import", message))
-            elif not any(e.type == imp.type and (wire.export_name in (None, e.name)) for e in prov.exports):
+            elif not any(
+                e.type == imp.type and (wire.export_name in (None, e.name)) for e in prov.exports
+            ):
                 shown = short_repr(imp.type)
                 message = f"{wire.provider} ({prov.name}) exports no {shown} contract"
                 problems.append(Problem(f"{path}.provider", message))
@@ -336,7 +359,9 @@ class ManifestService:
                 problems.append(Problem(path, f"{wire.consumer} cannot be wired to itself"))
         with self._uow.transaction() as tx:
             existing_stack = tx.get_stack(manifest.stack)
-            existing = {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
+            existing = (
+                {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
+            )
             sealed_now = (
                 {(s.instance_id, s.name): s for s in tx.list_secrets(existing_stack.id)}
                 if existing_stack
@@ -370,18 +395,23 @@ class ManifestService:
                         value = secret_values[secret_name]
                     else:
                         problems.append(
-                            Problem(path, f"secret {secret_name} has no value: set {env_key} or pass --secret {secret_name}=VALUE")
+                            Problem(
+                                path,
+                                f"secret {secret_name} has no value: set {env_key} or pass "
+                                f"--secret {secret_name}=VALUE",
+                            )
                         )
                         continue
                     secret_plan.setdefault(spec.name, {})[var] = value
                 if spec.name not in existing:
-                    holder = tx.find_container_name(naming.container_name(manifest.stack, spec.name))
+                    container = naming.container_name(manifest.stack, spec.name)
+                    holder = tx.find_container_name(container)
                     if holder is not None and holder[0] != manifest.stack:
                         problems.append(
                             Problem(
                                 f"instances.{spec.name}",
-                                f"container name {naming.container_name(manifest.stack, spec.name)} is already used by "
-                                f"stack {holder[0]!r} (instance {holder[1]!r})",
+                                f"container name {container} is already used by stack "
+                                f"{holder[0]!r} (instance {holder[1]!r})",
                             )
                         )
             # validate merges (e.g. reservation above limit once layered), then the rules plan and
@@ -460,13 +490,24 @@ class ManifestService:
                 current = existing.get(spec.name)
                 new_view = _instance_view(new_spec)
                 if current is None:
-                    changes = tuple(FieldChange(field=k, new=v, source=MANIFEST_SOURCE, forces_recreate=False) for k, v in new_view.items())
-                    actions.append(Action(action="add", instance=spec.name, container=naming.container_name(manifest.stack, spec.name), changes=changes))
+                    changes = tuple(
+                        FieldChange(field=k, new=v, source=MANIFEST_SOURCE, forces_recreate=False)
+                        for k, v in new_view.items()
+                    )
+                    actions.append(
+                        Action(
+                            action="add",
+                            instance=spec.name,
+                            container=naming.container_name(manifest.stack, spec.name),
+                            changes=changes,
+                        )
+                    )
                     continue
                 old_view = _instance_view(
                     InstanceSpec(
-                        name=current.name, template=current.template, template_version=current.template_version,
-                        description=current.description, enabled=current.enabled, overrides=current.overrides,
+                        name=current.name, template=current.template,
+                        template_version=current.template_version, description=current.description,
+                        enabled=current.enabled, overrides=current.overrides,
                         secret_refs={
                             n: current.overrides.secret_refs.get(n, n)
                             for (iid, n) in existing_secrets
@@ -475,22 +516,49 @@ class ManifestService:
                     )
                 )  # fmt: skip
                 changes = tuple(
-                    FieldChange(field=k, old=old_view.get(k), new=new_view.get(k), source=MANIFEST_SOURCE, forces_recreate=False)
+                    FieldChange(
+                        field=k,
+                        old=old_view.get(k),
+                        new=new_view.get(k),
+                        source=MANIFEST_SOURCE,
+                        forces_recreate=False,
+                    )
                     for k in sorted(set(old_view) | set(new_view))
                     if old_view.get(k) != new_view.get(k)
                 )
-                changed_secrets = any(v is not None for v in secret_plan.get(spec.name, {}).values())
+                changed_secrets = any(
+                    v is not None for v in secret_plan.get(spec.name, {}).values()
+                )
                 if changed_secrets:
-                    changes = (*changes, FieldChange(field="secrets", old="***", new="***", source=MANIFEST_SOURCE, forces_recreate=False))
+                    changes = (
+                        *changes,
+                        FieldChange(
+                            field="secrets",
+                            old="***",
+                            new="***",
+                            source=MANIFEST_SOURCE,
+                            forces_recreate=False,
+                        ),
+                    )
                 if changes:
-                    actions.append(Action(action="modify", instance=spec.name, container=current.container_name, changes=changes))
+                    actions.append(
+                        Action(
+                            action="modify",
+                            instance=spec.name,
+                            container=current.container_name,
+                            changes=changes,
+                        )
+                    )
             if prune:
                 for name, current in sorted(existing.items()):
                     if name not in by_name:
-                        actions.append(Action(action="remove", instance=name, container=current.container_name))
+                        actions.append(
+                            Action(action="remove", instance=name, container=current.container_name)
+                        )
             created = existing_stack is None
             stack_changed = existing_stack is not None and (
-                existing_stack.description != manifest.description or existing_stack.network != manifest.network
+                existing_stack.description != manifest.description
+                or existing_stack.network != manifest.network
             )
             if stack_changed:
                 actions.insert(
@@ -499,13 +567,29 @@ class ManifestService:
                         action="modify",
                         instance="(stack)",
                         container=naming.network_name(manifest.stack, manifest.network),
-                        changes=(FieldChange(field="description", old=existing_stack.description if existing_stack else None, new=manifest.description, source=MANIFEST_SOURCE, forces_recreate=False),),
+                        changes=(
+                            FieldChange(
+                                field="description",
+                                old=existing_stack.description if existing_stack else None,
+                                new=manifest.description,
+                                source=MANIFEST_SOURCE,
+                                forces_recreate=False,
+                            ),
+                        ),
                     ),
                 )
-            result = ImportResult(stack=manifest.stack, created=created, actions=tuple(actions), warnings=tuple(warnings), applied=not dry_run)
+            result = ImportResult(
+                stack=manifest.stack,
+                created=created,
+                actions=tuple(actions),
+                warnings=tuple(warnings),
+                applied=not dry_run,
+            )
             if dry_run:
                 return result
-            self._write_import(tx, manifest, existing_stack, existing, templates, secret_plan, pins, prune=prune)
+            self._write_import(
+                tx, manifest, existing_stack, existing, templates, secret_plan, pins, prune=prune
+            )
         return result
 
     def _wiring_problems(
@@ -544,7 +628,7 @@ class ManifestService:
             if d.is_error
         ]
 
-    def _write_import(  # noqa: PLR0913
+    def _write_import(  # noqa: C901, PLR0912, PLR0917 - one write per part of the manifest
         self,
         tx: StoreSession,
         manifest: Manifest,
@@ -558,30 +642,44 @@ class ManifestService:
     ) -> None:
         now = self._uow.now()
         if stack is None:
-            stack = Stack(id=uuid.uuid4().hex, name=manifest.stack, description=manifest.description, network=manifest.network, created_at=now, updated_at=now)
+            stack = Stack(
+                id=uuid.uuid4().hex,
+                name=manifest.stack,
+                description=manifest.description,
+                network=manifest.network,
+                created_at=now,
+                updated_at=now,
+            )
             tx.add_stack(stack)
         elif stack.description != manifest.description or stack.network != manifest.network:
-            stack = attrs.evolve(stack, description=manifest.description, network=manifest.network, updated_at=now)
+            stack = attrs.evolve(
+                stack, description=manifest.description, network=manifest.network, updated_at=now
+            )
             tx.update_stack(stack)
         ids = {}
         for spec in manifest.instances:
             tmpl = templates[spec.name]
             current = existing.get(spec.name)
             refs = {var: name for var, name in spec.secret_refs.items() if var != name}
-            spec = attrs.evolve(spec, overrides=attrs.evolve(spec.overrides, secret_refs=refs))  # noqa: PLW2901
+            overrides = attrs.evolve(spec.overrides, secret_refs=refs)
+            spec = attrs.evolve(spec, overrides=overrides)  # noqa: PLW2901
             if current is None:
                 inst = Instance(
-                    id=uuid.uuid4().hex, stack_id=stack.id, stack=stack.name, name=spec.name, template=tmpl.name,
-                    template_version=tmpl.version, description=spec.description, enabled=spec.enabled,
-                    overrides=spec.overrides, created_at=now, updated_at=now,
+                    id=uuid.uuid4().hex, stack_id=stack.id, stack=stack.name, name=spec.name,
+                    template=tmpl.name, template_version=tmpl.version, description=spec.description,
+                    enabled=spec.enabled, overrides=spec.overrides, created_at=now, updated_at=now,
                 )  # fmt: skip
                 tx.add_instance(inst)
             else:
+                before = (
+                    current.template, current.template_version, current.description,
+                    current.enabled, current.overrides,
+                )  # fmt: skip
+                after = (tmpl.name, tmpl.version, spec.description, spec.enabled, spec.overrides)
                 inst = attrs.evolve(
-                    current, template=tmpl.name, template_version=tmpl.version, description=spec.description,
-                    enabled=spec.enabled, overrides=spec.overrides,
-                    updated_at=now if (current.template, current.template_version, current.description, current.enabled, current.overrides)
-                    != (tmpl.name, tmpl.version, spec.description, spec.enabled, spec.overrides) else current.updated_at,
+                    current, template=tmpl.name, template_version=tmpl.version,
+                    description=spec.description, enabled=spec.enabled, overrides=spec.overrides,
+                    updated_at=now if before != after else current.updated_at,
                 )  # fmt: skip
                 if inst != current:
                     tx.update_instance(inst)
@@ -593,7 +691,13 @@ class ManifestService:
                 number, _, proto = key.partition("/")
                 tx.put_port_allocation(
                     inst.id,
-                    PortAllocation(stack=stack.name, instance=spec.name, container_port=int(number), protocol=proto or "tcp", host_port=host),
+                    PortAllocation(
+                        stack=stack.name,
+                        instance=spec.name,
+                        container_port=int(number),
+                        protocol=proto or "tcp",
+                        host_port=host,
+                    ),
                 )
         if prune:
             for name, current in existing.items():
@@ -637,7 +741,11 @@ class ManifestService:
         return attrs.evolve(manifest, instances=tuple(specs)), given
 
     def import_yaml(
-        self, text: str | bytes, *, origin: str = "devarch.yml", **options: Any  # noqa: ANN401
+        self,
+        text: str | bytes,
+        *,
+        origin: str = "devarch.yml",
+        **options: Any,  # noqa: ANN401
     ) -> ImportResult:
         """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
         manifest, problems = Manifest.check(Manifest.load(text, origin))
@@ -647,7 +755,7 @@ class ManifestService:
 
     # -- lockfile ---------------------------------------------------------------------------
     def lock_stack(self, stack: str) -> Lockfile:
-        """The lockfile of a stack as it is now: template hashes, images (with engine ids), host ports."""
+        """The stack's lockfile as it is now: template hashes, images (engine ids), host ports."""
         manifest = self.export_manifest(stack)
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
@@ -705,7 +813,11 @@ class ManifestService:
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
             self.import_manifest(
-                manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
+                manifest,
+                secret_values=secret_values,
+                environ=environ,
+                lockfile=lockfile,
+                dry_run=True,
             )
             divergence = self._manifest_divergence(manifest, lockfile)
             if divergence:
@@ -717,7 +829,9 @@ class ManifestService:
         rolled_back = (
             f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
         )
-        imported = self.import_manifest(manifest, secret_values=secret_values, environ=environ, lockfile=lockfile)
+        imported = self.import_manifest(
+            manifest, secret_values=secret_values, environ=environ, lockfile=lockfile
+        )
         warnings = list(imported.warnings)
         try:
             if lockfile is not None:
@@ -916,4 +1030,3 @@ class ManifestService:
             if moved:
                 found.append(f"instances.{spec.name}.pins.image: {moved}")
         return found
-

@@ -379,21 +379,21 @@ class PlanService:
         if not wanted:
             return []
         info = self._engines.info(runtime)
-        found = []
+        found: list[PlanDiagnostic] = []
         for name, res in sorted(wanted.items()):
-            for field in Resources.FIELDS:
-                if getattr(res, field) is not None and field not in info.enforces:
-                    found.append(
-                        PlanDiagnostic(
-                            severity="warning",
-                            code="limit-not-enforced",
-                            instance=name,
-                            message=(
-                                f"{name}: {info.engine} cannot enforce {field} here; it is "
-                                "recorded but has no effect"
-                            ),
-                        )
-                    )
+            found.extend(
+                PlanDiagnostic(
+                    severity="warning",
+                    code="limit-not-enforced",
+                    instance=name,
+                    message=(
+                        f"{name}: {info.engine} cannot enforce {field} here; it is "
+                        "recorded but has no effect"
+                    ),
+                )
+                for field in Resources.FIELDS
+                if getattr(res, field) is not None and field not in info.enforces
+            )
             for field in ("cpu_limit", "cpu_reservation"):
                 value = getattr(res, field)
                 if value is not None and info.cpus and value > info.cpus:

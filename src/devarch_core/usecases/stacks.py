@@ -81,14 +81,23 @@ class StackService:
         self._applier = applier
         self._config_files = config_files
 
-    def create_stack(self, name: str, *, description: str = "", network: str | None = None) -> Stack:
+    def create_stack(
+        self, name: str, *, description: str = "", network: str | None = None
+    ) -> Stack:
         """Create an empty stack; ``ConflictError`` if the name is taken."""
         naming.validate_name(name, kind="stack")
         description = checked_description(description)
         if network is not None:
             naming.validate_name(network, kind="network")
         now = self._uow.now()
-        stack = Stack(id=uuid.uuid4().hex, name=name, description=description, network=network, created_at=now, updated_at=now)
+        stack = Stack(
+            id=uuid.uuid4().hex,
+            name=name,
+            description=description,
+            network=network,
+            created_at=now,
+            updated_at=now,
+        )
         with self._uow.transaction() as tx:
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
@@ -155,7 +164,9 @@ class StackService:
             "wires": [attrs.asdict(w) for w in wires],
         }
 
-    def update_stack(self, name: str, *, description: str | None = None, network: str | None = None) -> Stack:
+    def update_stack(
+        self, name: str, *, description: str | None = None, network: str | None = None
+    ) -> Stack:
         """Change a stack's description or custom network name (the name itself never changes)."""
         if network is not None:
             naming.validate_name(network, kind="network")
@@ -190,7 +201,7 @@ class StackService:
     def delete_stack(
         self, name: str, *, keep_volumes: bool = False, lock_timeout: float | None = None
     ) -> None:
-        """Delete a stack: its containers, network and volumes (with an engine), then its definition.
+        """Delete a stack: its containers, network, volumes (with an engine), then its definition.
 
         Runs under the stack's lock, like apply and down: while an apply runs it fails at once with
         ``StackLockedError`` (or waits up to ``lock_timeout`` seconds) and deletes nothing.
