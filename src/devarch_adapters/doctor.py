@@ -47,7 +47,7 @@ class Check:
 
 def _engine(devarch: Devarch) -> list[Check]:
     if devarch.runtime is None:
-        why = getattr(devarch, "_runtime_problem", None) or "no engine configured"
+        why = devarch.runtime_problem or "no engine configured"
         # The composition root's reason may already say "no container engine reachable (...)":
         # keep only what is in the brackets so the message does not say it twice.
         detail = why.removeprefix("no container engine reachable").strip()

@@ -118,6 +118,8 @@ class Devarch:
         self.runtime_auto = runtime_auto
         #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
         self.runtime_note = runtime_note
+        #: Why no engine is configured (``runtime`` is None), as the composition root found it.
+        self.runtime_problem = runtime_problem
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings: object | None = None
         self._keys = keys

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -36,9 +37,20 @@ def _web_port(devarch: Devarch, stack: str) -> int:
 
 
 def _get(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-        body: bytes = response.read()
-    return body.decode()
+    """GET / on the published port, retrying while the server is still starting.
+
+    Apply does not wait for instances nothing depends on, so httpd may not listen yet.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                body: bytes = response.read()
+            return body.decode()
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.mark.docker
