@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DOCKER_URL", "DockerRuntime"]
 
+#: Connections the shared client keeps open to the engine: enough for a teardown that stops every
+#: container of a stack at once (docker-py's default of 10 would open and discard extra ones).
+MAX_CONNECTIONS = 64
+
 DEFAULT_DOCKER_URL: Final = "unix:///var/run/docker.sock"
 #: CPU shares per reserved CPU: Docker's default weight of one container is 1024.
 CPU_SHARES_PER_CPU: Final = 1024
@@ -270,10 +274,14 @@ class DockerRuntime:
                     timeout = math.ceil(self._timeout)
                     try:
                         if self._base_url is None:
-                            self._client = docker.from_env(timeout=timeout)
+                            self._client = docker.from_env(
+                                timeout=timeout, max_pool_size=MAX_CONNECTIONS
+                            )
                         else:
                             self._client = docker.DockerClient(
-                                base_url=self._base_url, timeout=timeout
+                                base_url=self._base_url,
+                                timeout=timeout,
+                                max_pool_size=MAX_CONNECTIONS,
                             )
                     except (
                         docker.errors.DockerException,

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ApplyResult", "ApplyService", "DownResult", "InstanceStatus", "default_holder"]
 
+#: Most containers a teardown stops at the same time (see ``ApplyService.teardown``).
+MAX_PARALLEL_STOPS = 64
+
 
 @frozen(kw_only=True)
 class InstanceStatus:
@@ -471,7 +474,12 @@ class ApplyService:
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
         if containers:
-            with ThreadPoolExecutor(max_workers=self._parallelism) as pool:
+            # Every container is stopped at once: a stop mostly waits (for the process to exit,
+            # or for its grace period when it ignores SIGTERM), so stopping in batches would
+            # add one grace period per batch. Capped so a huge stack does not open unbounded
+            # connections.
+            workers = min(len(containers), MAX_PARALLEL_STOPS)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(
                     pool.map(
                         lambda c: self._remove(
