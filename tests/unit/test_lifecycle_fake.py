@@ -1,7 +1,7 @@
 """Logs, start, stop and restart on the in-memory fakes (docs/lifecycle.md).
 
 Order, health waits, ownership, locks, errors and the plan of a stopped stack; the real engines
-are exercised in tests/integration/test_lifecycle_docker.py.
+are exercised in tests/integration/test_lifecycle_cli.py.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import math
 import os
 import queue
 import re
+import shutil
 import socket
 import threading
 import urllib.parse
@@ -39,11 +40,18 @@ from devarch_core.engine import (
     PublishedPort,
     VolumeInfo,
 )
-from devarch_core.errors import ConflictError, DevarchError, EngineError, NotFoundError
+from devarch_core.errors import (
+    ConflictError,
+    DevarchError,
+    EngineError,
+    NotFoundError,
+    Problem,
+    ValidationError,
+)
 from devarch_core.secrets import Secret
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from docker.api.client import APIClient
 
@@ -862,6 +870,66 @@ class DockerRuntime:
             url = api._url("/containers/{0}/logs", data["Id"])  # noqa: SLF001 - no public form
         tty = bool((data.get("Config") or {}).get("Tty"))
         return _LogLines(self, name, url, params, tty=tty, follow=follow)
+
+    # -- exec (the CLI's `devarch exec`) ---------------------------------------------------------
+    def exec_command(
+        self,
+        container: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: Sequence[str] = (),
+    ) -> tuple[list[str], dict[str, str]]:
+        """The engine CLI's ``exec`` invocation for this engine: ``(argv, environment)``.
+
+        ``devarch exec`` runs the engine's own CLI rather than the exec API: a terminal session
+        needs raw mode, window resizes, stdin forwarding, signal and detach-key handling, all of
+        which ``docker exec`` already does right (the SDK has none of it for a TTY). The CLI is
+        pointed at this runtime's endpoint. Variables given as ``KEY=VALUE`` are passed through
+        the environment (``-e KEY``), so values never show in the process list. stdin is always
+        attached (``-i``), as with ``docker compose exec``.
+        """
+        binary = shutil.which("docker")
+        if binary is None:
+            raise EngineError(
+                "devarch exec runs `docker exec`, but the docker CLI is not on PATH; install it"
+            )
+        environ = dict(os.environ)
+        if self._base_url is not None:
+            environ["DOCKER_HOST"] = self._base_url
+        return [
+            binary,
+            *self._exec_flags(
+                container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
+            ),
+        ], environ
+
+    @staticmethod
+    def _exec_flags(
+        container: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None,
+        workdir: str | None,
+        env: Sequence[str],
+        environ: dict[str, str],
+    ) -> list[str]:
+        flags = ["exec", "-i"] + (["-t"] if tty else [])
+        if user:
+            flags += ["-u", user]
+        if workdir:
+            flags += ["-w", workdir]
+        for item in env:
+            key, sep, value = item.partition("=")
+            if not key:
+                raise ValidationError([Problem("--env", "expected KEY=VALUE")])
+            if sep:
+                environ[key] = value
+            flags += ["-e", key]
+        return [*flags, "--", container, *command]
 
     # -- health ------------------------------------------------------------------------------
     def health(self, name: str) -> HealthStatus:

@@ -13,6 +13,7 @@ import queue
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -360,6 +361,18 @@ class LifecycleService:
             )
         return container.name
 
+    @contextmanager
+    def _phase(self, name: str, total: int) -> Iterator[None]:
+        if not total:
+            yield
+            return
+        self._reporter.phase_started(name, total)
+        began = self._clock.monotonic()
+        try:
+            yield
+        finally:
+            self._reporter.phase_finished(name, self._clock.monotonic() - began)
+
     def _refuse_disabled(self, st: Stack, chosen: Sequence[Instance], *, named: bool) -> None:
         if not named:
             return
@@ -406,7 +419,10 @@ class LifecycleService:
         self._warn_drift(todo, by_name, items)
         self._warn_missing_dependencies(st, todo, by_name, items, runtime)
         started: list[str] = []
-        with ThreadPoolExecutor(max_workers=max(1, self._parallelism)) as pool:
+        with (
+            self._phase("start", len(todo)),
+            ThreadPoolExecutor(max_workers=max(1, self._parallelism)) as pool,
+        ):
             for wave in self._order(todo, desired):
                 list(pool.map(lambda n: self._start_one(runtime, by_name[n], scrub), wave))
                 started.extend(wave)
@@ -483,7 +499,10 @@ class LifecycleService:
         stopped: list[str] = []
         desired = self._desired(st.name) if len(todo) > 1 else None
         scrub = self._scrub(st, desired.items if desired else ())
-        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), 64))) as pool:
+        with (
+            self._phase("stop", len(todo)),
+            ThreadPoolExecutor(max_workers=max(1, min(len(todo), 64))) as pool,
+        ):
             for wave in reversed(self._order(todo, desired)):
                 list(pool.map(lambda n: self._stop_one(runtime, by_name[n], scrub), wave))
                 stopped.extend(wave)
