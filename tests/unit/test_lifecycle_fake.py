@@ -159,6 +159,11 @@ def test_start_of_one_instance_warns_about_a_stopped_dependency(devarch, reporte
     assert any("web depends on db, which is not running" in w for w in reporter.warnings)
 
 
+def test_one_instance_may_be_named_by_a_plain_string(devarch):
+    """stop("shop", "web") means the instance web, not the instances w, e and b."""
+    assert devarch.stop("shop", "web").changed == ("web",)
+
+
 def test_restart_keeps_ids_and_starts_stopped_ones(devarch):
     """Restart stops and starts every container, a stopped one included, keeping ids."""
     before = ids(devarch)

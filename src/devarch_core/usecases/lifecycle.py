@@ -225,7 +225,8 @@ class LifecycleService:
             if names is None:
                 chosen = tx.list_instances(st.id)
             else:
-                wanted = list(dict.fromkeys(names))
+                # One name given as a plain string means that instance, not its letters.
+                wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
                 chosen = [instance_of(tx, st, name) for name in wanted]
         runtime = self._engines.for_stack(st)
         owner = self._uow.owner
