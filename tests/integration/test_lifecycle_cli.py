@@ -96,6 +96,39 @@ def test_exec_returns_the_commands_exit_code_and_output(cli, stack):
     assert "instances of" in err
 
 
+def test_exec_allocates_a_terminal_only_when_there_is_one(argv, cli, stack):
+    """On a pseudo-terminal the command sees a TTY; with pipes (or -T) it does not."""
+    import pty  # noqa: PLC0415 - POSIX only
+
+    check = ["--", "sh", "-c", "test -t 0 && test -t 1 && echo tty-yes || echo tty-no"]
+    code, out, _ = cli("exec", stack, "cache", *check)
+    assert (code, out.strip()) == (0, "tty-no")
+
+    main_fd, child_fd = pty.openpty()
+    try:
+        child = subprocess.Popen(
+            [*CLI, *argv, "exec", stack, "cache", *check],
+            stdin=child_fd,
+            stdout=child_fd,
+            stderr=child_fd,
+            env=os.environ.copy(),
+        )
+        os.close(child_fd)
+        assert child.wait(timeout=60) == 0
+        seen = b""
+        while b"tty-" not in seen:
+            try:
+                chunk = os.read(main_fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(main_fd)
+    assert b"tty-yes" in seen, seen
+
+
 def test_logs_tail_and_prefixes(cli, stack):
     """Lines the containers wrote: one instance plain (stderr apart), the stack prefixed."""
     for instance, text in (("cache", "first"), ("spare", "second"), ("cache", "third")):

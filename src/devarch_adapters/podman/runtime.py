@@ -199,7 +199,8 @@ class PodmanRuntime(DockerRuntime):
         The podman CLI is pointed at the socket this runtime uses (discovered if need be), so
         it reaches the same containers, rootful or rootless.
         """
-        self.client  # noqa: B018 - discovers the socket (sets _base_url)
+        if self._discover:
+            self.client  # noqa: B018 - discovers the socket (sets _base_url)
         url = self._base_url or ROOTFUL_SOCKET
         environ = dict(os.environ)
         flags = self._exec_flags(

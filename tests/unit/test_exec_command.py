@@ -1,0 +1,78 @@
+"""How ``devarch exec`` invokes the engine CLI (no engine needed): endpoint, flags, secrets."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from devarch_adapters.docker import DockerRuntime
+from devarch_adapters.podman import PodmanRuntime
+from devarch_core.errors import EngineError, ValidationError
+
+PODMAN_SOCKET = "unix:///tmp/devarch-test/podman.sock"
+
+
+def which(found: dict[str, str]):
+    return found.get
+
+
+def test_docker_exec_points_the_cli_at_devarchs_endpoint(monkeypatch):
+    """DOCKER_HOST is devarch's engine URL; options come before `--` and the container."""
+    monkeypatch.setattr(shutil, "which", which({"docker": "/bin/docker"}))
+    runtime = DockerRuntime("tcp://engine.example:2375")
+    argv, env = runtime.exec_command(
+        "devarch-s-web", ["sh", "-c", "id"], tty=True, user="root", workdir="/srv"
+    )
+    assert argv == [
+        "/bin/docker",
+        "exec",
+        "-i",
+        "-t",
+        "-u",
+        "root",
+        "-w",
+        "/srv",
+        "--",
+        "devarch-s-web",
+        "sh",
+        "-c",
+        "id",
+    ]
+    assert env["DOCKER_HOST"] == "tcp://engine.example:2375"
+
+
+def test_env_values_travel_in_the_environment_never_in_argv(monkeypatch):
+    """`-e KEY=VALUE` becomes `-e KEY` with VALUE in the CLI's environment (not in `ps`)."""
+    monkeypatch.setattr(shutil, "which", which({"docker": "/bin/docker"}))
+    argv, env = DockerRuntime("unix:///x.sock").exec_command(
+        "c", ["env"], tty=False, env=("TOKEN=s3cr3t-value", "HOME")
+    )
+    assert "s3cr3t-value" not in " ".join(argv)
+    assert argv[argv.index("-e") + 1] == "TOKEN"
+    assert "-t" not in argv
+    assert env["TOKEN"] == "s3cr3t-value"
+    with pytest.raises(ValidationError, match="--env: expected KEY=VALUE"):
+        DockerRuntime("unix:///x.sock").exec_command("c", ["env"], tty=False, env=("=x",))
+
+
+def test_podman_exec_uses_the_podman_cli_on_devarchs_socket(monkeypatch):
+    """`podman --url SOCKET exec`, else the docker CLI on the Podman socket, else an error."""
+    runtime = PodmanRuntime(PODMAN_SOCKET)
+    monkeypatch.setattr(shutil, "which", which({"podman": "/bin/podman", "docker": "/bin/docker"}))
+    argv, _ = runtime.exec_command("c", ["true"], tty=False)
+    assert argv[:5] == ["/bin/podman", "--url", PODMAN_SOCKET, "exec", "-i"]
+    monkeypatch.setattr(shutil, "which", which({"docker": "/bin/docker"}))
+    argv, env = runtime.exec_command("c", ["true"], tty=False)
+    assert argv[:3] == ["/bin/docker", "exec", "-i"]
+    assert env["DOCKER_HOST"] == PODMAN_SOCKET
+    monkeypatch.setattr(shutil, "which", which({}))
+    with pytest.raises(EngineError, match="install podman"):
+        runtime.exec_command("c", ["true"], tty=False)
+
+
+def test_a_missing_docker_cli_is_an_engine_error(monkeypatch):
+    """Without the docker CLI, exec says what to install."""
+    monkeypatch.setattr(shutil, "which", which({}))
+    with pytest.raises(EngineError, match="docker CLI is not on PATH"):
+        DockerRuntime("unix:///x.sock").exec_command("c", ["true"], tty=False)
