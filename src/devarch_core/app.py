@@ -1,9 +1,9 @@
 """The facade: :class:`Devarch` composes the use-case services and delegates to them.
 
 The use cases are plain services in :mod:`devarch_core.usecases`, one module per area (stacks,
-instances, wires, secrets, keys, planner, apply, manifests, lifecycle). Each takes the unit of work (one
-store transaction per use case, so a refused call leaves the store as it was) and only the ports
-it needs. This module builds them from the adapters given to the constructor (see
+instances, wires, secrets, keys, planner, apply, manifests, lifecycle). Each takes the unit of work
+(one store transaction per use case, so a refused call leaves the store as it was) and only the
+ports it needs. This module builds them from the adapters given to the constructor (see
 ``devarch_adapters.connect`` for the composition root that builds those from configuration) and
 holds no rule of its own. See docs/architecture.md#layers.
 """
