@@ -95,7 +95,9 @@ def create_app(
         },
         middleware=[
             DefineMiddleware(
-                GuardMiddleware,  # type: ignore[arg-type]  # plain ASGI; litestar types its scopes token=config.token, origins=Origins(config.host, config.port)
+                GuardMiddleware,  # type: ignore[arg-type]  # plain ASGI; litestar types its scopes
+                token=config.token,
+                origins=Origins(config.host, config.port),
             )
         ],
         signature_namespace={"Devarch": Devarch, "WebState": WebState},
