@@ -8,6 +8,7 @@ its progress (see :mod:`devarch_adapters.web.jobs`).
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
@@ -30,9 +31,24 @@ if TYPE_CHECKING:
 
 __all__ = ["API_PREFIX", "WebConfig", "create_app"]
 
+log = logging.getLogger("devarch.web")
+
 API_PREFIX = "/api/v1"
 #: Largest request body accepted (manifests and compose files are far smaller).
 MAX_BODY = 4 * 1024 * 1024
+
+
+def _closer(state: WebState) -> Callable[[], None]:
+    """The shutdown hook: wait for running jobs (never cut an apply short), close the facade."""
+
+    def close() -> None:
+        running = state.jobs.running()
+        if running:
+            names = ", ".join(f"{j.kind} of {j.stack}" for j in running)
+            log.warning("waiting for the running jobs to finish: %s", names)
+        state.close()
+
+    return close
 
 
 def create_app(
@@ -104,7 +120,7 @@ def create_app(
         exception_handlers=exception_handlers(),
         openapi_config=openapi,
         request_max_body_size=MAX_BODY,
-        on_shutdown=[state.close],
+        on_shutdown=[_closer(state)],
         debug=debug,
     )
     app.state["web"] = state
