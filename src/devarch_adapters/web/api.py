@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -21,10 +22,10 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from devarch_adapters.cli import _render as render
-from devarch_core.errors import StalePlanError
+from devarch_core.errors import InvalidNameError, StalePlanError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from devarch_adapters.web.jobs import Job
 
@@ -173,6 +174,17 @@ class LockCheck:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _name_field(kind: str, field: str) -> Iterator[None]:
+    """An invalid ``kind`` name from the body is reported at its field (``name``, ``new_name``)."""
+    try:
+        yield
+    except InvalidNameError as exc:
+        if exc.kind == kind:
+            exc.problems = tuple(attrs.evolve(p, path=p.path or field) for p in exc.problems)
+        raise
+
+
 def _instance(devarch: Devarch, stack: str, name: str) -> Data:
     return devarch.show_instance(stack, name)
 
@@ -207,7 +219,8 @@ def list_stacks(devarch: Devarch) -> list[Data]:
 @post("/stacks", sync_to_thread=True, tags=["stacks"], status_code=HTTP_201_CREATED)
 def create_stack(devarch: Devarch, data: StackCreate) -> Data:
     """Create an empty stack (409 if the name is taken)."""
-    stack = devarch.create_stack(data.name, description=data.description, network=data.network)
+    with _name_field("stack", "name"):
+        stack = devarch.create_stack(data.name, description=data.description, network=data.network)
     return render.stack_data(stack)
 
 
@@ -237,7 +250,9 @@ def delete_stack(devarch: Devarch, stack: str, keep_volumes: bool = False) -> Da
 @post("/stacks/{stack:str}/clone", sync_to_thread=True, tags=["stacks"], status_code=201)
 def clone_stack(devarch: Devarch, stack: str, data: StackClone) -> Data:
     """Copy a stack (instances, overrides, wires, secrets) under a new name."""
-    return render.stack_data(devarch.clone_stack(stack, data.name, description=data.description))
+    with _name_field("stack", "name"):
+        clone = devarch.clone_stack(stack, data.name, description=data.description)
+    return render.stack_data(clone)
 
 
 # -- instances -------------------------------------------------------------------------------------
@@ -252,16 +267,17 @@ def list_instances(devarch: Devarch, stack: str) -> list[Data]:
 @post("/stacks/{stack:str}/instances", sync_to_thread=True, tags=["instances"], status_code=201)
 def add_instance(devarch: Devarch, stack: str, data: InstanceCreate) -> Data:
     """Instantiate a catalog template (optionally with overrides and secret values)."""
-    devarch.add_instance(
-        stack,
-        data.name,
-        data.template,
-        version=data.version,
-        description=data.description,
-        enabled=data.enabled,
-        overrides=data.overrides,
-        secrets=data.secrets,
-    )
+    with _name_field("instance", "name"):
+        devarch.add_instance(
+            stack,
+            data.name,
+            data.template,
+            version=data.version,
+            description=data.description,
+            enabled=data.enabled,
+            overrides=data.overrides,
+            secrets=data.secrets,
+        )
     return _instance(devarch, stack, data.name)
 
 
@@ -298,14 +314,16 @@ def remove_instance(devarch: Devarch, stack: str, name: str) -> Data:
 )
 def duplicate_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> Data:
     """Copy an instance (overrides and secrets) under a new name."""
-    devarch.duplicate_instance(stack, name, data.new_name)
+    with _name_field("instance", "new_name"):
+        devarch.duplicate_instance(stack, name, data.new_name)
     return _instance(devarch, stack, data.new_name)
 
 
 @post("/stacks/{stack:str}/instances/{name:str}/rename", sync_to_thread=True, tags=["instances"])
 def rename_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> Data:
     """Rename an instance (wires follow)."""
-    devarch.rename_instance(stack, name, data.new_name)
+    with _name_field("instance", "new_name"):
+        devarch.rename_instance(stack, name, data.new_name)
     return _instance(devarch, stack, data.new_name)
 
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
 from litestar.di import Provide
-from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -109,13 +108,6 @@ def create_app(
             "devarch": Provide(provide_devarch, sync_to_thread=False),
             "web": Provide(provide_web, sync_to_thread=False),
         },
-        middleware=[
-            DefineMiddleware(
-                GuardMiddleware,  # type: ignore[arg-type]  # plain ASGI; litestar types its scopes
-                token=config.token,
-                origins=Origins(config.host, config.port),
-            )
-        ],
         signature_namespace={"Devarch": Devarch, "WebState": WebState},
         exception_handlers=exception_handlers(),
         openapi_config=openapi,
@@ -124,4 +116,11 @@ def create_app(
         debug=debug,
     )
     app.state["web"] = state
+    # The guard wraps litestar's whole request handler, not each route (route middleware would
+    # not see a request for a path no route matches): every request passes it, 404s included.
+    app.asgi_handler = GuardMiddleware(  # type: ignore[assignment]  # plain ASGI types
+        app.asgi_handler,  # type: ignore[arg-type]
+        token=config.token,
+        origins=Origins(config.host, config.port),
+    )
     return app

@@ -10,6 +10,7 @@ says only "internal error": the traceback goes to the server's log, never to the
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from litestar import MediaType, Request, Response
@@ -90,6 +91,20 @@ def _devarch_error(_request: Request[Any, Any, Any], exc: DevarchError) -> Respo
     return _json(error_body(exc), status_of(exc))
 
 
+def _problem_path(item: dict[str, Any], message: str) -> str:
+    """Where a request problem is: ``name``, ``query.explain``; ``body`` for the body as a whole."""
+    key = str(item.get("key") or "")
+    source = str(item.get("source") or "")
+    if key == "data" or key.startswith("data."):  # litestar names the body parameter "data"
+        key = key.removeprefix("data").lstrip(".")
+    missing = re.search(r"missing required field `([^`]+)`", message)
+    if missing:
+        key = f"{key}.{missing.group(1)}" if key else missing.group(1)
+    if source in ("", "body"):
+        return key or "body"
+    return f"{source}.{key}" if key else source
+
+
 def _request_validation(
     _request: Request[Any, Any, Any], exc: LitestarValidationError
 ) -> Response[Any]:
@@ -98,10 +113,8 @@ def _request_validation(
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if isinstance(item, dict):
-            key = str(item.get("key") or "")
-            source = str(item.get("source") or "")
-            path = key if source in ("", "body") else f"{source}.{key}" if key else source
-            problems.append({"path": path, "message": str(item.get("message", ""))})
+            message = str(item.get("message", ""))
+            problems.append({"path": _problem_path(item, message), "message": message})
     if not problems:
         problems.append({"path": "", "message": str(exc.detail)})
     message = "invalid request: " + "; ".join(
