@@ -24,7 +24,6 @@ from typing import Any
 import docker
 import httpx
 import pytest
-
 from tests.integration.conftest import EXAMPLES
 
 pytestmark = pytest.mark.docker
@@ -180,9 +179,11 @@ def _containers(stack: str) -> list[Any]:
         client.close()
 
 
-def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one story, end to endserver: Server, name: str) -> None:
+def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one story, end to end
+    server: Server, name: str
+) -> None:
     _create(server, name, ("db", "bb-db"))
-    # Every override kind goes through the same route; env and a port here.
+    # Overrides go with the instance (every kind goes through the same manifest form).
     r = server.call(
         "POST",
         f"/stacks/{name}/instances",
