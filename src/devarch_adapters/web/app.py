@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
@@ -102,19 +103,23 @@ def create_app(
         render_plugins=[JsonRenderPlugin(), DocsPagePlugin(path="/docs")],
         use_handler_docstrings=True,
     )
-    app = Litestar(
-        route_handlers=handlers,
-        dependencies={
-            "devarch": Provide(provide_devarch, sync_to_thread=False),
-            "web": Provide(provide_web, sync_to_thread=False),
-        },
-        signature_namespace={"Devarch": Devarch, "WebState": WebState},
-        exception_handlers=exception_handlers(),
-        openapi_config=openapi,
-        request_max_body_size=MAX_BODY,
-        on_shutdown=[_closer(state)],
-        debug=debug,
-    )
+    with warnings.catch_warnings():
+        # Litestar 2.2x deprecates inferred path/body/dependency parameters in favour of markers
+        # (FromPath, JSONBody...) that older 2.x releases lack; the inferred style works in all.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="litestar")
+        app = Litestar(
+            route_handlers=handlers,
+            dependencies={
+                "devarch": Provide(provide_devarch, sync_to_thread=False),
+                "web": Provide(provide_web, sync_to_thread=False),
+            },
+            signature_namespace={"Devarch": Devarch, "WebState": WebState},
+            exception_handlers=exception_handlers(),
+            openapi_config=openapi,
+            request_max_body_size=MAX_BODY,
+            on_shutdown=[_closer(state)],
+            debug=debug,
+        )
     app.state["web"] = state
     # The guard wraps litestar's whole request handler, not each route (route middleware would
     # not see a request for a path no route matches): every request passes it, 404s included.
