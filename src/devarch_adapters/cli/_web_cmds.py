@@ -6,13 +6,13 @@ load inside :func:`_serve`, so every other command starts as fast as before. See
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING, Any
 
 from devarch_core.errors import DevarchError, ValidationError
 
 if TYPE_CHECKING:
     import argparse
+    import socket
 
     from devarch_adapters.cli._main import _Context
     from devarch_core.app import Devarch
@@ -35,6 +35,7 @@ def _port(text: str) -> int:
 
 def _bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``, or a ``DevarchError`` saying why not."""
+    import socket  # noqa: PLC0415 - only serve needs it; the CLI's start-up time matters
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:

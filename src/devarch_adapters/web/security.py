@@ -175,6 +175,10 @@ class GuardMiddleware:
             return
         headers = _headers(scope)
         path: str = scope.get("path", "/")
+        if scope["type"] == "websocket":
+            # No route speaks WebSocket; refuse before looking further (policy violation).
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if not self.origins.allows_host(headers.get("host", "")):
             await _refuse(
                 send,
