@@ -490,3 +490,45 @@ def test_serve_refuses_a_non_loopback_host_without_allow_remote(tmp_path: Path) 
     assert "--allow-remote" in err
     assert "Traceback" not in err
     assert not (tmp_path / "web.token").exists()
+
+
+def _errors(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [d for d in plan["diagnostics"] if d["severity"] == "error"]
+
+
+def test_plan_errors_refuse_apply_and_an_explicit_wire_resolves_them(
+    server: Server, name: str
+) -> None:
+    _create(server, name, ("web", "bb-web"), ("db1", "bb-db"), ("db2", "bb-db"))
+    plan = server.call("GET", f"/stacks/{name}/plan").json()
+    assert _errors(plan), plan  # web's db import is ambiguous: db1 or db2
+    r = server.call("POST", f"/stacks/{name}/apply", json={"token": plan["token"]})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "WiringError"
+    assert _containers(name) == []
+    r = server.call("PUT", f"/stacks/{name}/wires/web/db", json={"provider": "db2"})
+    assert r.status_code == 200, r.text
+    assert server.call("GET", f"/stacks/{name}/wires").json() == [r.json()]
+    assert not _errors(server.call("GET", f"/stacks/{name}/plan").json())
+    # A required import cannot be left unwired on purpose.
+    r = server.call("PUT", f"/stacks/{name}/wires/web/db", json={"provider": None})
+    assert r.status_code == 422, r.text
+    assert server.call("DELETE", f"/stacks/{name}/wires/web/db").status_code == 200
+    assert _errors(server.call("GET", f"/stacks/{name}/plan").json())
+
+
+def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
+    _create(server, name, ("db", "bb-db"))
+    text = server.call("GET", f"/stacks/{name}/manifest").text
+    other = name + "b"
+    copy = text.replace(f"  name: {name}\n", f"  name: {other}\n", 1)
+    assert copy != text
+    r = server.call("POST", "/manifest/import", json={"text": copy, "dry_run": True})
+    assert r.status_code == 200, r.text
+    assert server.call("GET", f"/stacks/{other}").status_code == 404  # dry run wrote nothing
+    r = server.call("POST", "/manifest/import", json={"text": copy})
+    assert r.status_code == 200, r.text
+    assert [i["name"] for i in server.call("GET", f"/stacks/{other}/instances").json()] == ["db"]
+    r = server.call("POST", "/manifest/import", json={"text": "stack: [oops"})
+    assert r.status_code == 422
+    assert r.json()["problems"]

@@ -36,6 +36,7 @@ def _port(text: str) -> int:
 def _bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``, or a ``DevarchError`` saying why not."""
     import socket  # noqa: PLC0415 - only serve needs it; the CLI's start-up time matters
+
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:

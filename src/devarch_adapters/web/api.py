@@ -453,14 +453,18 @@ def catalog_import_compose(data: ComposeImport) -> Data:
 
 
 @get("/stacks/{stack:str}/plan", sync_to_thread=True, tags=["deploy"])
-def plan(devarch: Devarch, web: WebState, stack: str) -> Data:
-    """The plan (what apply would change); apply it with its ``token``."""
+def plan(devarch: Devarch, web: WebState, stack: str) -> Response[Data]:
+    """The plan (what apply would change) as ``plan --json`` prints it; apply it by its ``token``.
+
+    While an apply runs, the ``X-Devarch-Locked-By`` header names it (the plan shows a world in
+    motion then).
+    """
     result = devarch.plan(stack)
     web.plans.put(result)
-    data = result.to_data()
     lock = devarch.lock
-    data["locked_by"] = lock.holder(stack) if lock is not None else None
-    return data
+    holder = lock.holder(stack) if lock is not None else None
+    headers = {"x-devarch-locked-by": holder} if holder else {}
+    return Response(result.to_data(), headers=headers)
 
 
 @post("/stacks/{stack:str}/apply", sync_to_thread=True, tags=["deploy"], status_code=202)
