@@ -532,3 +532,29 @@ def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
     r = server.call("POST", "/manifest/import", json={"text": "stack: [oops"})
     assert r.status_code == 422
     assert r.json()["problems"]
+
+
+def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: str) -> None:
+    manifest = (
+        f"version: 1\nstack:\n  name: {name}\ninstances:\n  db:\n    template: bb-db\n"
+        "    overrides:\n      environment:\n"
+        "        POSTGRES_PASSWORD: ${secret:POSTGRES_PASSWORD}\n"
+    )
+    body = {"manifest": manifest, "secrets": {"POSTGRES_PASSWORD": "init-s3cret"}}
+    r = server.call("POST", "/init", json={**body, "dry_run": True})
+    assert r.status_code == 200, r.text
+    assert server.call("GET", f"/stacks/{name}").status_code == 404
+    r = server.call("POST", "/init", json=body)
+    assert r.status_code in (200, 202), r.text
+    job = r.json()
+    assert job["kind"] == "init"
+    assert any(j["id"] == job["id"] for j in server.call("GET", f"/jobs?stack={name}").json())
+    done = _wait_job(server, job["id"])
+    assert done["state"] == "succeeded", done["error"]
+    assert "init-s3cret" not in json.dumps(done)
+    assert len(_containers(name)) == 1
+    doctor = server.call("GET", "/doctor").json()
+    assert {c["name"] for c in doctor["checks"]} >= {"engine"}
+    r = server.call("POST", f"/stacks/{name}/down", json={"volumes": True})
+    assert _wait_job(server, r.json()["id"])["state"] == "succeeded"
+    assert _containers(name) == []

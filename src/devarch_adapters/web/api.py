@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["api_handlers"]
 
 Data = dict[str, Any]
+#: Seconds between looks at a job's events, and of silence before an SSE keep-alive comment.
+POLL = 0.1
+KEEPALIVE = 15.0
 
 # -- request bodies --------------------------------------------------------------------------------
 
@@ -602,6 +605,16 @@ def _job(web: WebState, job_id: str) -> Job:
     return job
 
 
+@get("/jobs", sync_to_thread=False, tags=["jobs"])
+def list_jobs(web: WebState, stack: str | None = None, running: bool = False) -> list[Data]:
+    """The server's recent jobs (of one ``stack``; only the ``running`` ones), oldest first."""
+    return [
+        j.to_data()
+        for j in web.jobs.all()
+        if (stack is None or j.stack == stack) and (not running or not j.done)
+    ]
+
+
 @get("/jobs/{job_id:str}", sync_to_thread=False, tags=["jobs"])
 def job_state(web: WebState, job_id: str) -> Data:
     """A job's state, and its result or error once done."""
@@ -624,6 +637,7 @@ def job_events(web: WebState, request: Request[Any, Any, Any], job_id: str) -> S
 
 async def _stream(job: Job, start: int) -> AsyncIterator[ServerSentEventMessage]:
     sent = start
+    quiet = 0.0
     while True:
         done = job.done
         events = job.events[sent:]
@@ -632,10 +646,16 @@ async def _stream(job: Job, start: int) -> AsyncIterator[ServerSentEventMessage]
                 data=json.dumps(event), event=str(event["event"]), id=str(sent)
             )
             sent += 1
+            quiet = 0.0
         if done and sent >= len(job.events):
             yield ServerSentEventMessage(data=json.dumps(job.to_data()), event="done")
             return
-        await asyncio.sleep(0.1)
+        if quiet >= KEEPALIVE:
+            # A comment line keeps the connection alive through a long health wait.
+            yield ServerSentEventMessage(comment="waiting")
+            quiet = 0.0
+        await asyncio.sleep(POLL)
+        quiet += POLL
 
 
 def api_handlers() -> list[Callable[..., Any]]:
@@ -678,6 +698,7 @@ def api_handlers() -> list[Callable[..., Any]]:
         lock_stack,
         check_lock,
         doctor,
+        list_jobs,
         job_state,
         job_events,
     ]

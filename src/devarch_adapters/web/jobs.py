@@ -171,6 +171,11 @@ class Jobs:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def all(self) -> list[Job]:
+        """The jobs the server still knows (running, and the last finished ones), oldest first."""
+        with self._lock:
+            return list(self._jobs.values())
+
     def running(self) -> list[Job]:
         """The jobs still running."""
         with self._lock:
