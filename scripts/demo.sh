@@ -56,3 +56,6 @@ echo
 echo "The $stack stack is running. Tear it down (containers and network; the definition stays) with:"
 printf '  cd %q && DEVARCH_HOME=%q DEVARCH_CATALOG_PATH=%q .venv/bin/devarch down %q\n' \
   "$PWD" "$DEVARCH_HOME" "$DEVARCH_CATALOG_PATH" "$stack"
+echo "Open it in the dashboard (then pick the $stack stack; Ctrl-C stops the server) with:"
+printf '  cd %q && DEVARCH_HOME=%q DEVARCH_CATALOG_PATH=%q .venv/bin/devarch serve --open\n' \
+  "$PWD" "$DEVARCH_HOME" "$DEVARCH_CATALOG_PATH"

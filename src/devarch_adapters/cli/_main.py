@@ -1103,6 +1103,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wire_secret_catalog_commands(sub)
     add_manifest_commands(sub, _leaf, _positive_float)
     add_lifecycle_commands(sub, _leaf, _positive_float)
+    from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
+
+    add_web_commands(sub, _leaf)
     return parser
 
 
