@@ -21,6 +21,7 @@ from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, I
 from devarch_core.usecases.engines import EngineAccess, StackLocks
 from devarch_core.usecases.instances import InstanceService
 from devarch_core.usecases.keys import KeyService
+from devarch_core.usecases.lifecycle import LifecycleResult, LifecycleService
 from devarch_core.usecases.manifests import ManifestService
 from devarch_core.usecases.planner import PlanService
 from devarch_core.usecases.secrets import SecretService
@@ -54,9 +55,18 @@ if TYPE_CHECKING:
     from devarch_core.status import StatusReport
     from devarch_core.template import Template
     from devarch_core.usecases.keys import KeyCheck
+    from devarch_core.usecases.lifecycle import StackLogs
     from devarch_core.usecases.manifests import ImportResult, InitPreview, InitResult
 
-__all__ = ["ApplyResult", "Devarch", "DownResult", "InstanceStatus", "StackSummary", "SystemClock"]
+__all__ = [
+    "ApplyResult",
+    "Devarch",
+    "DownResult",
+    "InstanceStatus",
+    "LifecycleResult",
+    "StackSummary",
+    "SystemClock",
+]
 
 
 class SystemClock:
@@ -156,6 +166,17 @@ class Devarch:
             health_timeout=health_timeout,
             parallelism=parallelism,
             lock_stack=self.lock_stack,
+        )
+        self._lifecycle = LifecycleService(
+            uow,
+            self._planner,
+            engines=self._engines,
+            locks=self._locks,
+            secrets=self._secret_values,
+            clock=self.clock,
+            reporter=self.reporter,
+            health_timeout=health_timeout,
+            parallelism=parallelism,
         )
         self._stacks = StackService(
             uow,
@@ -521,6 +542,69 @@ class Devarch:
         The wrapping list knows its stack and renders as a table in notebooks.
         """
         return self._applier.status(stack)
+
+    # -- instance lifecycle (docs/lifecycle.md) ----------------------------------------------
+    def logs(
+        self,
+        stack: str,
+        instance: str | None = None,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+    ) -> StackLogs:
+        """Log lines of one instance, or of every instance of the stack interleaved.
+
+        Each :class:`~devarch_core.engine.LogLine` carries its instance, stream (``stdout``,
+        ``stderr``) and timestamp. ``tail`` keeps the last N lines of each container; ``follow``
+        keeps yielding new lines until the containers stop or the iterator is closed
+        (``close()``, from any thread). Takes no lock.
+        """
+        return self._lifecycle.logs(stack, instance, follow=follow, tail=tail)
+
+    def start(
+        self,
+        stack: str,
+        instances: Sequence[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
+    ) -> LifecycleResult:
+        """Start the stack's existing containers (or the named instances') in dependency order.
+
+        Waits for the health of the dependencies it starts, like apply; never creates or
+        recreates a container (that is :meth:`apply`). Under the stack's lock.
+        """
+        return self._lifecycle.start(stack, instances, lock_timeout=lock_timeout)
+
+    def stop(
+        self,
+        stack: str,
+        instances: Sequence[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
+    ) -> LifecycleResult:
+        """Stop the stack's containers (or the named instances'), keeping them; under the lock.
+
+        A stopped instance keeps its container id and data; ``plan`` shows it as ``> start``.
+        """
+        return self._lifecycle.stop(stack, instances, lock_timeout=lock_timeout)
+
+    def restart(
+        self,
+        stack: str,
+        instances: Sequence[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
+    ) -> LifecycleResult:
+        """Stop then start the stack's containers (or the named instances'); under the lock."""
+        return self._lifecycle.restart(stack, instances, lock_timeout=lock_timeout)
+
+    def running_container(self, stack: str, instance: str) -> str:
+        """The engine name of an instance's running container (``devarch exec`` runs in it).
+
+        ``NotFoundError`` when it has no container, ``ConflictError`` when it is not running
+        or a same-named container belongs to another owner.
+        """
+        return self._lifecycle.running_container(stack, instance)
 
     # -- manifests ---------------------------------------------------------------------------
     def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:

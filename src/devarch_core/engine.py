@@ -18,6 +18,7 @@ __all__ = [
     "EngineInfo",
     "HealthStatus",
     "ImageInfo",
+    "LogLine",
     "Mount",
     "NetworkInfo",
     "PublishedPort",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 HealthStatus = Literal["healthy", "unhealthy", "starting", "none"]
+LogStream = Literal["stdout", "stderr"]
 
 
 @frozen(kw_only=True)
@@ -139,3 +141,27 @@ class EngineInfo:
     )
     #: Security hints for doctor (``selinux``, ``apparmor``...).
     security: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class LogLine:
+    """One line a container wrote, as ``Runtime.logs`` and ``Devarch.logs`` yield it.
+
+    ``text`` has no line end; bytes that are not UTF-8 are replaced (U+FFFD).
+    """
+
+    text: str
+    stream: LogStream = "stdout"
+    #: When the engine recorded the line (RFC 3339 text as the engine gives it), or None.
+    timestamp: str | None = None
+    #: The instance that wrote it: set by ``Devarch.logs``, None from the runtime.
+    instance: str | None = None
+
+    def to_data(self) -> dict[str, str | None]:
+        """JSON form."""
+        return {
+            "instance": self.instance,
+            "stream": self.stream,
+            "timestamp": self.timestamp,
+            "text": self.text,
+        }

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         EngineInfo,
         HealthStatus,
         ImageInfo,
+        LogLine,
         NetworkInfo,
         VolumeInfo,
     )
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigFiles",
     "KeyProvider",
     "KeySet",
+    "LogIterator",
     "PortProbe",
     "Reporter",
     "Runtime",
@@ -340,6 +342,33 @@ class Runtime(Protocol):
         ``none`` without a healthcheck, ``starting`` until the first result; ``NotFoundError`` if
         there is no such container.
         """
+        ...
+
+    def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> LogIterator:
+        """The lines a container wrote (stdout and stderr, each line with its stream and time).
+
+        ``tail`` keeps only the last N lines written so far (None: all of them; 0: none).
+        Without ``follow`` the iterator ends after what is there now; with it, it then yields
+        new lines as they are written, until the container stops or the iterator is closed.
+        ``NotFoundError`` (at the call) if there is no such container. See docs/lifecycle.md.
+        """
+        ...
+
+
+@runtime_checkable
+class LogIterator(Protocol):
+    """An iterator of :class:`~devarch_core.engine.LogLine` that can be ended early.
+
+    ``close()`` ends it and releases its connection; it may be called from another thread
+    while ``next()`` waits for a line (that ``next()`` then stops), and more than once.
+    """
+
+    def __iter__(self) -> LogIterator: ...
+
+    def __next__(self) -> LogLine: ...
+
+    def close(self) -> None:
+        """End the iteration and release what it holds; idempotent, thread-safe."""
         ...
 
 

@@ -52,6 +52,10 @@ class TestFakeRuntime(RuntimeContract):
             return None
         return f"hello-{runtime.spec(target).environment.get('HELLO')}"
 
+    def say(self, runtime: Runtime, name: str, text: str, stream: str = "stdout") -> None:
+        assert isinstance(runtime, FakeRuntime)
+        runtime.write_log(name, text, "stderr" if stream == "stderr" else "stdout")
+
 
 class TestFakeRuntimeControls:
     """What tests of code using the fake can rely on beyond the contract."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
+from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands
 from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
     add_secret_rotate,
@@ -1044,6 +1045,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_instance_commands(sub)
     _add_wire_secret_catalog_commands(sub)
     add_manifest_commands(sub, _leaf, _positive_float)
+    add_lifecycle_commands(sub, _leaf, _positive_float)
     from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
 
     add_web_commands(sub, _leaf)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["RichReporter"]
 
 #: Step statuses that finish one item of a phase (advance its bar).
-DONE = frozenset({"started", "removed", "present", "written", "healthy", "failed"})
+DONE = frozenset({"started", "stopped", "removed", "present", "written", "healthy", "failed"})
 
 
 class RichReporter:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import re
+import shutil
 import socket
 import threading
 import urllib.parse
@@ -33,18 +35,27 @@ from devarch_core.engine import (
     EngineInfo,
     HealthStatus,
     ImageInfo,
+    LogLine,
     NetworkInfo,
     PublishedPort,
     VolumeInfo,
 )
-from devarch_core.errors import ConflictError, EngineError, NotFoundError
+from devarch_core.errors import (
+    ConflictError,
+    DevarchError,
+    EngineError,
+    NotFoundError,
+    Problem,
+    ValidationError,
+)
 from devarch_core.secrets import Secret
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from docker.api.client import APIClient
 
+    from devarch_core.engine import LogStream
     from devarch_core.spec import Healthcheck, Resources
 
 __all__ = ["DEFAULT_DOCKER_URL", "DockerRuntime"]
@@ -193,6 +204,185 @@ def _summary_ports(items: list[Mapping[str, Any]]) -> tuple[PublishedPort, ...]:
         )
         ports.setdefault((port.container, port.protocol, port.host_port), port)
     return tuple(sorted(ports.values(), key=lambda p: (p.container, p.protocol, p.host_port)))
+
+
+#: Stream ids of the engine's multiplexed log frames (8-byte header: id, 3 zero bytes, length).
+_FRAME_STREAMS: Final[Mapping[int, LogStream]] = {0: "stdout", 1: "stdout", 2: "stderr"}
+_FRAME_HEADER: Final = 8
+
+
+class _LogLines:
+    """Lines of one container's log response (a :class:`~devarch_core.ports.LogIterator`).
+
+    A reader thread makes the request and turns frames into lines: Podman sends no response
+    headers to a follower until the container writes, so the caller must not wait on the
+    request itself. Frames are split into lines per stream (a long line arrives in several
+    frames); each frame starts with its timestamp. ``close()`` ends the iteration at once and
+    shuts the connection down (a request still waiting for its headers ends when the engine
+    answers: the container writes or stops).
+    """
+
+    def __init__(
+        self,
+        runtime: DockerRuntime,
+        name: str,
+        url: str,
+        params: Mapping[str, Any],
+        *,
+        tty: bool,
+        follow: bool,
+    ) -> None:
+        self._runtime = runtime
+        self._name = name
+        self._tty = tty
+        self._closed = threading.Event()
+        self._queue: queue.SimpleQueue[LogLine | BaseException | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._response: Any = None
+        self._sockets: list[Any] = []
+        self._partial: dict[LogStream, tuple[str | None, str]] = {}
+        self._decoders = {"stdout": _decoder(), "stderr": _decoder()}
+        threading.Thread(
+            target=self._pump, args=(url, params, follow), daemon=True, name=f"logs-{name}"
+        ).start()
+
+    def __iter__(self) -> _LogLines:
+        return self
+
+    def __next__(self) -> LogLine:
+        if self._closed.is_set():
+            raise StopIteration
+        item = self._queue.get()
+        if item is None or self._closed.is_set():
+            self._closed.set()
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop reading and release the connection (from any thread; idempotent)."""
+        self._closed.set()
+        self._queue.put(None)
+        with self._lock:
+            sockets, response = self._sockets, self._response
+        for sock in sockets:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.close()
+
+    # -- the reader thread -------------------------------------------------------------------
+    def _open(self, url: str, params: Mapping[str, Any], follow: bool) -> Any:  # noqa: ANN401
+        """Make the request; keep its response and socket for :meth:`close`."""
+        api: Any = self._runtime.api  # the SDK's own helpers, untyped in the stub
+        # A follower waits as long as the container is quiet: no read timeout.
+        extra = {"timeout": None} if follow else {}
+        response = api._get(url, params=params, stream=True, **extra)  # noqa: SLF001
+        try:
+            api._raise_for_status(response)  # noqa: SLF001
+        except docker.errors.NotFound as exc:
+            raise NotFoundError("container", self._name) from exc
+        sock = api._get_raw_response_socket(response)  # noqa: SLF001
+        if follow:
+            api._disable_socket_timeout(sock)  # noqa: SLF001
+        with self._lock:
+            self._response = response
+            self._sockets = [s for s in (sock, getattr(sock, "_sock", None)) if s]
+        return response
+
+    def _pump(self, url: str, params: Mapping[str, Any], follow: bool) -> None:
+        try:
+            with self._runtime._errors(f"logs of {self._name}"):  # noqa: SLF001 - same adapter
+                raw = self._open(url, params, follow).raw
+                while not self._closed.is_set():
+                    frame = self._read_frame(raw)
+                    if frame is None:
+                        break
+                    for line in self._feed(*frame):
+                        self._queue.put(line)
+                for line in self._flush():
+                    self._queue.put(line)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            if not self._closed.is_set():
+                if not isinstance(exc, DevarchError):
+                    exc = EngineError(f"logs of {self._name}: {_explain(exc)}")
+                self._queue.put(exc)
+        finally:
+            self._queue.put(None)
+            with self._lock:
+                response = self._response
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    response.close()
+
+    @staticmethod
+    def _read(raw: Any, size: int) -> bytes:  # noqa: ANN401 - urllib3's response
+        data = b""
+        while len(data) < size:
+            chunk = raw.read(size - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def _read_frame(self, raw: Any) -> tuple[LogStream, bytes] | None:  # noqa: ANN401
+        if self._tty:
+            chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(4096)
+            return ("stdout", chunk) if chunk else None
+        while True:
+            header = self._read(raw, _FRAME_HEADER)
+            if len(header) < _FRAME_HEADER:
+                return None
+            length = int.from_bytes(header[4:8], "big")
+            if not length:
+                continue
+            data = self._read(raw, length)
+            if not data:
+                return None
+            return _FRAME_STREAMS.get(header[0], "stdout"), data
+
+    def _feed(self, stream: LogStream, data: bytes) -> list[LogLine]:
+        text = self._decoders[stream].decode(data)
+        stamp, buffered = self._partial.pop(stream, (None, ""))
+        out = []
+        if self._tty:  # one stream; every line starts with its timestamp
+            lines = (buffered + text).split("\n")
+            self._partial[stream] = (None, lines.pop())
+            for line in lines:
+                stamp_of, _, rest = line.partition(" ")
+                out.append(_line(stream, stamp_of, rest))
+            return out
+        frame_stamp, _, text = text.partition(" ")
+        lines = (buffered + text).split("\n")
+        last = lines.pop()
+        for line in lines:
+            out.append(_line(stream, stamp or frame_stamp, line))
+            stamp = None
+        if last:
+            self._partial[stream] = (stamp or frame_stamp, last)
+        return out
+
+    def _flush(self) -> list[LogLine]:
+        out = [
+            _line(stream, stamp, text)
+            for stream, (stamp, text) in sorted(self._partial.items())
+            if text
+        ]
+        self._partial.clear()
+        return out
+
+
+def _line(stream: LogStream, stamp: str | None, text: str) -> LogLine:
+    return LogLine(text=text.removesuffix("\r"), stream=stream, timestamp=stamp or None)
+
+
+def _decoder() -> Any:  # noqa: ANN401 - codecs.IncrementalDecoder
+    import codecs  # noqa: PLC0415
+
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
 
 
 #: The engine's grace period when a container sets none.
@@ -655,6 +845,91 @@ class DockerRuntime:
                 f"pull image {ref}: the engine reported success but has no such image"
             )
         return image
+
+    # -- logs --------------------------------------------------------------------------------
+    def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> _LogLines:
+        """The container's log lines with their stream and timestamp (see the port).
+
+        One request, read as it arrives; ``NotFoundError`` if there is no such container.
+        """
+        if tail is not None and tail < 0:
+            raise ValueError(f"tail must be 0 or more, not {tail}")
+        with self._errors(f"logs of {name}"):
+            try:
+                data = self.api.inspect_container(name)
+            except docker.errors.NotFound as exc:
+                raise NotFoundError("container", name) from exc
+            params = {
+                "stdout": 1,
+                "stderr": 1,
+                "timestamps": 1,
+                "follow": int(follow),
+                "tail": "all" if tail is None else str(tail),
+            }
+            api: Any = self.api  # ``_url`` is untyped in the stub
+            url = api._url("/containers/{0}/logs", data["Id"])  # noqa: SLF001 - no public form
+        tty = bool((data.get("Config") or {}).get("Tty"))
+        return _LogLines(self, name, url, params, tty=tty, follow=follow)
+
+    # -- exec (the CLI's `devarch exec`) ---------------------------------------------------------
+    def exec_command(
+        self,
+        container: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: Sequence[str] = (),
+    ) -> tuple[list[str], dict[str, str]]:
+        """The engine CLI's ``exec`` invocation for this engine: ``(argv, environment)``.
+
+        ``devarch exec`` runs the engine's own CLI rather than the exec API: a terminal session
+        needs raw mode, window resizes, stdin forwarding, signal and detach-key handling, all of
+        which ``docker exec`` already does right (the SDK has none of it for a TTY). The CLI is
+        pointed at this runtime's endpoint. Variables given as ``KEY=VALUE`` are passed through
+        the environment (``-e KEY``), so values never show in the process list. stdin is always
+        attached (``-i``), as with ``docker compose exec``.
+        """
+        binary = shutil.which("docker")
+        if binary is None:
+            raise EngineError(
+                "devarch exec runs `docker exec`, but the docker CLI is not on PATH; install it"
+            )
+        environ = dict(os.environ)
+        if self._base_url is not None:
+            environ["DOCKER_HOST"] = self._base_url
+        return [
+            binary,
+            *self._exec_flags(
+                container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
+            ),
+        ], environ
+
+    @staticmethod
+    def _exec_flags(
+        container: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None,
+        workdir: str | None,
+        env: Sequence[str],
+        environ: dict[str, str],
+    ) -> list[str]:
+        flags = ["exec", "-i"] + (["-t"] if tty else [])
+        if user:
+            flags += ["-u", user]
+        if workdir:
+            flags += ["-w", workdir]
+        for item in env:
+            key, sep, value = item.partition("=")
+            if not key:
+                raise ValidationError([Problem("--env", "expected KEY=VALUE")])
+            if sep:
+                environ[key] = value
+            flags += ["-e", key]
+        return [*flags, "--", container, *command]
 
     # -- health ------------------------------------------------------------------------------
     def health(self, name: str) -> HealthStatus:

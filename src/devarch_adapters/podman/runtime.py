@@ -15,6 +15,7 @@ except where Podman differs, handled here:
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,7 +28,7 @@ from devarch_adapters.docker.runtime import DockerRuntime
 from devarch_core.errors import EngineError, NotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from devarch_core.engine import ContainerInfo, ContainerSpec, EngineInfo, HealthStatus
 
@@ -181,6 +182,40 @@ class PodmanRuntime(DockerRuntime):
                     container_id, spec.network, aliases=list(spec.aliases)
                 )
         return self._created_info(spec, container_id)
+
+    # -- exec --------------------------------------------------------------------------------
+    def exec_command(
+        self,
+        container: str,
+        command: Sequence[str],
+        *,
+        tty: bool,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: Sequence[str] = (),
+    ) -> tuple[list[str], dict[str, str]]:
+        """``podman --url SOCKET exec ...`` (the docker CLI on the same socket without podman).
+
+        The podman CLI is pointed at the socket this runtime uses (discovered if need be), so
+        it reaches the same containers, rootful or rootless.
+        """
+        self.client  # noqa: B018 - discovers the socket (sets _base_url)
+        url = self._base_url or ROOTFUL_SOCKET
+        environ = dict(os.environ)
+        flags = self._exec_flags(
+            container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
+        )
+        podman = shutil.which("podman")
+        if podman is not None:
+            return [podman, "--url", url, *flags], environ
+        docker_cli = shutil.which("docker")
+        if docker_cli is None:
+            raise EngineError(
+                "devarch exec runs `podman exec` (or `docker exec` on the Podman socket), but "
+                "neither CLI is on PATH; install podman"
+            )
+        environ["DOCKER_HOST"] = url
+        return [docker_cli, *flags], environ
 
     # -- health ------------------------------------------------------------------------------
     def health(self, name: str) -> HealthStatus:

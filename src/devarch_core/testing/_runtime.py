@@ -15,6 +15,7 @@ from devarch_core.engine import (
     EngineInfo,
     HealthStatus,
     ImageInfo,
+    LogLine,
     NetworkInfo,
     PublishedPort,
     VolumeInfo,
@@ -24,6 +25,8 @@ from devarch_core.ownership import has_labels
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from devarch_core.engine import LogStream
 
 __all__ = ["FakeRuntime"]
 
@@ -54,6 +57,7 @@ class _Container:
     spec: ContainerSpec
     state: str = "created"
     started: bool = False
+    log: list[LogLine] = attrs.field(factory=list)
 
     def info(self, health: HealthStatus) -> ContainerInfo:
         return ContainerInfo(
@@ -66,6 +70,47 @@ class _Container:
             ports=self.spec.ports,
             networks=(self.spec.network,),
         )
+
+
+class _FakeLogs:
+    """The fake's :class:`~devarch_core.ports.LogIterator`: reads a container's log list.
+
+    Following waits (on the runtime's condition) for new lines, the container to stop, or
+    :meth:`close`.
+    """
+
+    def __init__(
+        self, runtime: FakeRuntime, container: _Container, start: int, *, follow: bool
+    ) -> None:
+        self._runtime = runtime
+        self._container = container
+        self._next = start
+        self._follow = follow
+        self._closed = False
+
+    def __iter__(self) -> _FakeLogs:
+        return self
+
+    def __next__(self) -> LogLine:
+        with self._runtime._changed:  # noqa: SLF001 - the runtime's own condition
+            while True:
+                if self._closed:
+                    raise StopIteration
+                log = self._container.log
+                if self._next < len(log):
+                    self._next += 1
+                    return log[self._next - 1]
+                current = self._runtime.current(self._container.spec.name)
+                gone = current is not self._container
+                if not self._follow or gone or self._container.state != "running":
+                    raise StopIteration
+                self._runtime._changed.wait()  # noqa: SLF001
+
+    def close(self) -> None:
+        """End the iteration (also while another thread waits in ``next()``)."""
+        with self._runtime._changed:  # noqa: SLF001
+            self._closed = True
+            self._runtime._changed.notify_all()  # noqa: SLF001
 
 
 class FakeRuntime:
@@ -99,6 +144,8 @@ class FakeRuntime:
         engine_info: EngineInfo | None = None,
     ) -> None:
         self._lock = threading.RLock()
+        #: Notified when a log line is written or a container stops (followers wait on it).
+        self._changed = threading.Condition(self._lock)
         self._ids = itertools.count(1)
         self._images: dict[str, ImageInfo] = {
             normalize_ref(k): ImageInfo(ref=k, id=v) for k, v in (images or {}).items()
@@ -112,6 +159,7 @@ class FakeRuntime:
         self._containers: dict[str, _Container] = {}
         self._health: dict[str, HealthStatus] = {}
         self._failures: list[tuple[str, str | None, str]] = []
+        self._log_clock = itertools.count(1)
         #: Every call made, in order: ``(operation, target)``; target is a name, a ref, or the
         #: ``k=v,...`` labels of a list call (``""`` for ``info``).
         self.calls: list[tuple[str, str]] = []
@@ -133,6 +181,26 @@ class FakeRuntime:
                 self._health.pop(name, None)
             else:
                 self._health[name] = status
+
+    def write_log(
+        self, name: str, text: str, stream: LogStream = "stdout", *, timestamp: str | None = None
+    ) -> None:
+        """Make a container write lines (``text`` split at newlines), as if its process did.
+
+        Timestamps default to a counter in RFC 3339 form, so lines of several containers sort
+        in the order they were written. ``KeyError`` if there is no such container.
+        """
+        with self._changed:
+            container = self._containers[name]
+            for line in text.split("\n"):
+                stamp = timestamp or f"2000-01-01T00:00:00.{next(self._log_clock):09d}Z"
+                container.log.append(LogLine(text=line, stream=stream, timestamp=stamp))
+            self._changed.notify_all()
+
+    def current(self, name: str) -> object:
+        """The record of the container called ``name`` now (None if absent); for log followers."""
+        with self._lock:
+            return self._containers.get(name)
 
     def add_image(self, ref: str, image_id: str) -> None:
         """Make an image local, as if it had been built or loaded."""
@@ -333,13 +401,16 @@ class FakeRuntime:
                 else:
                     self.stop_timeouts[name] = 10.0 if grace is None else float(grace)
                 container.state = "exited"
+                self._changed.notify_all()
 
     def remove_container(self, name: str) -> bool:
         """Force-remove a container; False if it did not exist."""
         with self._lock:
             self._enter("remove_container", name)
             self._health.pop(name, None)
-            return self._containers.pop(name, None) is not None
+            removed = self._containers.pop(name, None) is not None
+            self._changed.notify_all()
+            return removed
 
     def inspect_image(self, ref: str) -> ImageInfo | None:
         """Return a local image, or None."""
@@ -372,3 +443,18 @@ class FakeRuntime:
             if container is None:
                 raise NotFoundError("container", name)
             return self._health_of(container)
+
+    def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> _FakeLogs:
+        """The lines :meth:`write_log` wrote (the last ``tail``); ``NotFoundError`` if absent.
+
+        Following ends when the container stops or is removed, or the iterator is closed.
+        """
+        with self._lock:
+            self._enter("logs", name)
+            if tail is not None and tail < 0:
+                raise ValueError(f"tail must be 0 or more, not {tail}")
+            container = self._containers.get(name)
+            if container is None:
+                raise NotFoundError("container", name)
+            start = 0 if tail is None else max(0, len(container.log) - tail)
+            return _FakeLogs(self, container, start, follow=follow)

@@ -102,6 +102,10 @@ class RuntimeContract:
         """From a new container on ``network``, fetch ``http://host:8080/``; the body, or None."""
         raise NotImplementedError
 
+    def say(self, runtime: Runtime, name: str, text: str, stream: str = "stdout") -> None:
+        """Make the running container ``name`` write ``text`` and a newline to its log."""
+        raise NotImplementedError
+
     # -- helpers -------------------------------------------------------------------------------
     @pytest.fixture
     def made(self, runtime: Runtime) -> Iterator[Made]:
@@ -458,6 +462,75 @@ class RuntimeContract:
         with pytest.raises(NotFoundError):
             runtime.health(f"{unique}-nobody")
 
+    # -- logs ----------------------------------------------------------------------------------
+    def _running(self, runtime: Runtime, made: Made, name: str, network: str, labels: Any) -> str:
+        self.create(runtime, made, self.spec(name, network, labels))
+        runtime.start_container(name)
+        return name
+
+    def test_logs_keep_order_streams_and_tail(self, runtime, made, unique, labels, network):
+        """Lines come in order with their stream and a timestamp; tail keeps the last N."""
+        name = self._running(runtime, made, f"{unique}-log", network, labels)
+        self.say(runtime, name, "one")
+        self.say(runtime, name, "two", "stderr")
+        self.say(runtime, name, "three")
+
+        def three() -> list[Any] | None:
+            got = list(runtime.logs(name))
+            return got if len(got) >= 3 else None
+
+        lines = wait_for(three)
+        assert [(x.text, x.stream) for x in lines] == [
+            ("one", "stdout"),
+            ("two", "stderr"),
+            ("three", "stdout"),
+        ]
+        assert all(x.timestamp for x in lines)
+        assert [x.text for x in runtime.logs(name, tail=2)] == ["two", "three"]
+        assert list(runtime.logs(name, tail=0)) == []
+
+    def test_logs_follow_sees_new_lines_and_ends_when_the_container_stops(
+        self, runtime, made, unique, labels, network
+    ):
+        """A follower gets lines written after it started; it ends once the container stops."""
+        name = self._running(runtime, made, f"{unique}-follow", network, labels)
+        self.say(runtime, name, "before")
+        wait_for(lambda: list(runtime.logs(name)))
+        seen: list[str] = []
+        stream = runtime.logs(name, follow=True, tail=0)
+        reader = threading.Thread(target=lambda: seen.extend(x.text for x in stream), daemon=True)
+        reader.start()
+        time.sleep(0.3)
+        self.say(runtime, name, "after")
+        assert wait_for(lambda: "after" in seen, deadline=20)
+        runtime.stop_container(name, timeout=0)
+        reader.join(timeout=20)
+        assert not reader.is_alive()
+        assert seen == ["after"]
+
+    def test_logs_close_ends_a_waiting_follower(self, runtime, made, unique, labels, network):
+        """close() from another thread ends a follower waiting on a quiet container."""
+        name = self._running(runtime, made, f"{unique}-quiet", network, labels)
+        stream = runtime.logs(name, follow=True)
+        done = threading.Event()
+
+        def read() -> None:
+            for _ in stream:
+                pass
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        time.sleep(0.5)
+        assert not done.is_set()
+        stream.close()
+        assert done.wait(20)
+        stream.close()  # idempotent
+
+    def test_logs_of_an_absent_container_are_not_found(self, runtime, unique):
+        """Asking the logs of a container that does not exist raises NotFoundError at once."""
+        with pytest.raises(NotFoundError):
+            runtime.logs(f"{unique}-nobody")
+
     # -- what reaches the engine -----------------------------------------------------------------
     def test_secret_values_reach_the_container(self, runtime, made, unique, labels, network):
         """Secret environment values arrive in the container as plain text."""
@@ -544,3 +617,9 @@ class EngineRuntimeContract(RuntimeContract):
         output = self._engine.api.logs(name, stdout=True, stderr=False).decode().strip()
         runtime.remove_container(name)
         return output if status.get("StatusCode") == 0 else None
+
+    def say(self, runtime: Runtime, name: str, text: str, stream: str = "stdout") -> None:  # noqa: ARG002
+        fd = 2 if stream == "stderr" else 1
+        command = ["sh", "-c", f"echo '{text}' > /proc/1/fd/{fd}"]
+        exec_id = self._engine.api.exec_create(name, command)["Id"]
+        self._engine.api.exec_start(exec_id)

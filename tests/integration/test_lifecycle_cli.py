@@ -1,0 +1,227 @@
+"""``devarch logs|start|stop|restart|exec`` against real Docker and Podman (docs/lifecycle.md).
+
+The CLI runs in-process (``main(argv)``, output captured at the file descriptors so that what
+``docker exec`` writes is seen too) and, for ``logs -f`` and Ctrl-C, as a child process. Every
+stack gets a ``unique`` name and is deleted at the end, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from devarch_adapters.cli import main
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytestmark = pytest.mark.docker
+
+CATALOG = str(Path(__file__).resolve().parents[2] / "examples" / "catalog")
+CLI = [sys.executable, "-c", "import sys; from devarch_adapters.cli import main; sys.exit(main())"]
+
+
+@pytest.fixture
+def argv(docker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("DOCKER_HOST", docker_url)
+    monkeypatch.delenv("DEVARCH_STORE", raising=False)
+    home = str(tmp_path / "home")
+    return ["--home", home, "--runtime", "docker", "--catalog", CATALOG, "--no-color"]
+
+
+@pytest.fixture
+def cli(argv: list[str], capfd: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``devarch`` in-process; stdout and stderr captured at the descriptors."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        capfd.readouterr()
+        code = main([*argv, *args])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def stack(cli: Callable[..., tuple[int, str, str]], unique: str) -> Iterator[str]:
+    """An applied stack of two fake caches; deleted with all it ran afterwards."""
+    name = f"{unique}-life"
+    assert cli("stack", "create", name)[0] == 0
+    assert cli("instance", "add", name, "cache", "bb-cache")[0] == 0
+    assert cli("instance", "add", name, "spare", "bb-cache")[0] == 0
+    code, _, err = cli("apply", name, "--yes")
+    assert code == 0, err
+    yield name
+    code, _, err = cli("stack", "delete", name, "--yes")
+    assert code == 0, err
+
+
+@pytest.fixture
+def engine(docker_url: str) -> Iterator[Any]:
+    import docker  # noqa: PLC0415 - the test inspects the engine directly
+
+    client = docker.DockerClient(base_url=docker_url)
+    yield client
+    client.close()
+
+
+def container_id(engine: Any, stack: str, instance: str) -> tuple[str, str]:
+    found = engine.containers.get(f"devarch-{stack}-{instance}")
+    return found.id, found.status
+
+
+def test_exec_returns_the_commands_exit_code_and_output(cli, stack):
+    """The command runs in the container: its stdout, stderr and exit code are devarch's."""
+    script = "echo out-$HOSTNAME-$GREETING; echo err >&2; exit 3"
+    code, out, err = cli("exec", "-e", "GREETING=hi", stack, "cache", "--", "sh", "-c", script)
+    assert code == 3
+    assert out.startswith("out-")
+    assert out.strip().endswith("-hi")
+    assert "err" in err
+    code, out, _ = cli("exec", stack, "cache", "--", "true")
+    assert (code, out) == (0, "")
+    code, _, err = cli("exec", stack, "nope", "--", "true")
+    assert code == 1
+    assert "instances of" in err
+
+
+def test_logs_tail_and_prefixes(cli, stack):
+    """Lines the containers wrote: one instance plain (stderr apart), the stack prefixed."""
+    for instance, text in (("cache", "first"), ("spare", "second"), ("cache", "third")):
+        target = "2" if text == "third" else "1"
+        code, _, err = cli(
+            "exec", stack, instance, "--", "sh", "-c", f"echo {text} > /proc/1/fd/{target}"
+        )
+        assert code == 0, err
+    code, out, err = cli("logs", stack, "cache", "--tail", "2")
+    assert code == 0, err
+    assert out.splitlines() == ["first"]
+    assert err.splitlines() == ["third"]
+    code, out, _ = cli("logs", stack, "--tail", "1")
+    assert sorted(out.splitlines()) == ["cache | third", "spare | second"]
+    code, out, _ = cli("logs", stack, "cache", "--tail", "0")
+    assert (code, out) == (0, "")
+    code, out, _ = cli("--json", "logs", stack, "spare", "-t")
+    assert '"instance": "spare"' in out
+    assert '"text": "second"' in out
+
+
+def test_logs_follow_sees_new_lines_and_ctrl_c_exits_cleanly(argv, cli, stack):
+    """`logs -f` prints a line written after it started; SIGINT ends it with status 0."""
+    child = subprocess.Popen(
+        [*CLI, *argv, "logs", stack, "-f", "--tail", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        time.sleep(2)  # the child connects
+        code, _, err = cli("exec", stack, "spare", "--", "sh", "-c", "echo late > /proc/1/fd/1")
+        assert code == 0, err
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "spare | late"
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_stop_then_start_keeps_the_container_and_its_data(cli, stack, engine):
+    """Stop keeps the container (id, writable layer); plan shows `start`; start runs it again."""
+    assert cli("exec", stack, "cache", "--", "sh", "-c", "echo kept > /marker")[0] == 0
+    first, _ = container_id(engine, stack, "cache")
+
+    code, out, err = cli("stop", stack, "cache")
+    assert code == 0, err
+    assert "stopped cache" in out
+    assert container_id(engine, stack, "cache") == (first, "exited")
+    assert container_id(engine, stack, "spare")[1] == "running"
+
+    code, out, _ = cli("plan", stack, "--detailed-exitcode")
+    assert code == 2
+    assert "1 to start" in out
+    assert "0 to change" in out
+    code, _, err = cli("exec", stack, "cache", "--", "true")
+    assert code == 1
+    assert f"devarch start {stack} cache" in err
+
+    code, out, err = cli("start", stack)
+    assert code == 0, err
+    assert "started cache; already running: spare" in out
+    assert container_id(engine, stack, "cache") == (first, "running")
+    code, out, _ = cli("exec", stack, "cache", "--", "cat", "/marker")
+    assert (code, out.strip()) == (0, "kept")
+
+    code, out, err = cli("--json", "restart", stack)
+    assert code == 0, err
+    assert '"action": "restart"' in out
+    assert container_id(engine, stack, "cache") == (first, "running")
+    code, out, _ = cli("plan", stack, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_lifecycle_refusals(cli, unique):
+    """An unknown stack, and a stack never applied, are clear errors (exit 1)."""
+    code, _, err = cli("start", f"{unique}-none")
+    assert code == 1
+    assert "not found" in err
+    name = f"{unique}-fresh"
+    assert cli("stack", "create", name)[0] == 0
+    try:
+        assert cli("instance", "add", name, "cache", "bb-cache")[0] == 0
+        for verb in ("start", "stop", "restart", "logs"):
+            code, _, err = cli(verb, name)
+            assert code == 1
+            assert f"devarch apply {name}" in err
+    finally:
+        cli("stack", "delete", name, "--yes")
+
+
+@pytest.mark.podman
+def test_exec_logs_stop_and_start_on_podman(podman_url, tmp_path, capfd, monkeypatch, unique):
+    """The same commands work on the Podman engine (exec through the podman CLI)."""
+    monkeypatch.setenv("CONTAINER_HOST", podman_url)
+    monkeypatch.delenv("DEVARCH_STORE", raising=False)
+    base = ["--home", str(tmp_path / "home"), "--runtime", "podman", "--catalog", CATALOG]
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        capfd.readouterr()
+        code = main([*base, *args])
+        sys.stdout.flush()
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    name = f"{unique}-pod"
+    assert cli("stack", "create", name)[0] == 0
+    try:
+        assert cli("instance", "add", name, "cache", "bb-cache")[0] == 0
+        code, _, err = cli("apply", name, "--yes")
+        assert code == 0, err
+        code, out, _ = cli("exec", name, "cache", "--", "sh", "-c", "echo podman-$((6*7)); exit 5")
+        assert (code, out.strip()) == (5, "podman-42")
+        assert cli("exec", name, "cache", "--", "sh", "-c", "echo said > /proc/1/fd/1")[0] == 0
+        code, out, _ = cli("logs", name, "--tail", "1")
+        assert out.splitlines() == ["cache | said"]
+        assert cli("exec", name, "cache", "--", "touch", "/marker")[0] == 0
+        assert cli("stop", name)[0] == 0
+        assert cli("status", name, "--json")[1].count('"state": "exited"') == 1
+        code, _, err = cli("start", name)
+        assert code == 0, err
+        assert cli("exec", name, "cache", "--", "test", "-f", "/marker")[0] == 0
+    finally:
+        cli("stack", "delete", name, "--yes")
