@@ -709,7 +709,7 @@ async def _log_events(logs: Any) -> AsyncIterator[ServerSentEventMessage]:  # no
     end = object()
     try:
         while True:
-            line = await anyio.to_thread.run_sync(next, logs, end, abandon_on_cancel=True)
+            line: Any = await anyio.to_thread.run_sync(next, logs, end, abandon_on_cancel=True)
             if line is end:
                 yield ServerSentEventMessage(data="{}", event="end")
                 return
