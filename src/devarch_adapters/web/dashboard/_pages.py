@@ -10,6 +10,7 @@ Server-Sent Events.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import anyio.to_thread
+import attrs
 import jinja2
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
@@ -34,7 +36,7 @@ from devarch_core.errors import (
 from devarch_core.fields import FIELDS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
     from litestar.datastructures import FormMultiDict
 
@@ -131,6 +133,16 @@ def _text(form: FormMultiDict, key: str, *, required: bool = True) -> str:
     if required and not text:
         raise ValidationError([Problem(key, f"{key} is required")], what="invalid form")
     return text
+
+
+@contextlib.contextmanager
+def _at(field: str) -> Iterator[None]:
+    """Give the problems without a path (a refused name...) the path of the form field."""
+    try:
+        yield
+    except ValidationError as exc:
+        exc.problems = tuple(attrs.evolve(p, path=p.path or field) for p in exc.problems)
+        raise
 
 
 async def _act(
@@ -322,7 +334,8 @@ async def stack_create(request: Request[Any, Any, Any], devarch: Devarch) -> Res
 
     def action(form: FormMultiDict) -> str:
         name = _text(form, "name")
-        devarch.create_stack(name, description=_text(form, "description", required=False))
+        with _at("name"):
+            devarch.create_stack(name, description=_text(form, "description", required=False))
         return _url("stacks", name, done="created")
 
     return await _act(request, action, lambda e: _stacks_view(devarch, e), "create")
@@ -363,7 +376,8 @@ async def stack_clone(
 
     def action(form: FormMultiDict) -> str:
         name = _text(form, "name")
-        devarch.clone_stack(stack, name)
+        with _at("name"):
+            devarch.clone_stack(stack, name)
         return _url("stacks", name, done="cloned")
 
     return await _act(request, action, lambda e: _stacks_view(devarch, e), f"clone-{stack}")
@@ -455,7 +469,8 @@ async def instance_add(
         ref = _text(form, "template")
         name = _text(form, "name", required=False) or ref.split("@", 1)[0]
         template, _, version = ref.partition("@")
-        devarch.add_instance(stack, name, template, version=version or None)
+        with _at("name"):
+            devarch.add_instance(stack, name, template, version=version or None)
         return _url("stacks", stack, "instances", name, done="added")
 
     return await _act(
