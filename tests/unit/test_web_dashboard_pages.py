@@ -46,7 +46,7 @@ def client(devarch: Devarch) -> Iterator[TestClient[Any]]:
         yield c
 
 
-def _post(client: TestClient[Any], url: str, **form: str) -> Any:  # noqa: ANN401 - httpx response
+def _post(client: TestClient[Any], url: str, **form: str) -> Any:
     return client.post(url, data=form, headers=POST, follow_redirects=False)
 
 
