@@ -16,6 +16,8 @@ command -v podman >/dev/null || need+=(podman golang-github-containernetworking-
 [ -x /usr/bin/busybox ] && /usr/bin/busybox --list 2>/dev/null | grep -q '^httpd$' || need+=(busybox-static)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+# The dashboard's browser tests drive Debian's Chromium (Playwright cannot download a browser here).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   log "apt-get install ${need[*]}"
   apt-get update -qq

@@ -26,7 +26,7 @@ from devarch_core.usecases.manifests import ManifestService
 from devarch_core.usecases.planner import PlanService
 from devarch_core.usecases.secrets import SecretService
 from devarch_core.usecases.stacks import StackService, StackSummary
-from devarch_core.usecases.wires import WireService
+from devarch_core.usecases.wires import ImportChoice, WireService
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -407,6 +407,10 @@ class Devarch:
     def remove_wire(self, stack: str, consumer: str, import_name: str) -> None:
         """Drop an explicit wire (auto-wiring applies again)."""
         return self._wires.remove_wire(stack, consumer, import_name)
+
+    def import_choices(self, stack: str, consumer: str) -> list[ImportChoice]:
+        """The imports of ``consumer``, each with its explicit wire and candidate providers."""
+        return self._wires.import_choices(stack, consumer)
 
     # -- secrets -----------------------------------------------------------------------------
     def set_secret(self, stack: str, instance: str, name: str, value: str) -> None:

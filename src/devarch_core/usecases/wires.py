@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from attrs import frozen
+
 from devarch_core.errors import NotFoundError, ValidationError
 from devarch_core.model import Wire
 from devarch_core.usecases._helpers import instance_of, stack_of, template_for
@@ -14,7 +16,35 @@ if TYPE_CHECKING:
     from devarch_core.ports import StoreSession
     from devarch_core.usecases._helpers import UnitOfWork
 
-__all__ = ["WireService"]
+__all__ = ["ImportChoice", "WireService"]
+
+
+@frozen(kw_only=True)
+class ImportChoice:
+    """One import of a consumer, with the providers that could satisfy it (a wiring picker).
+
+    ``state`` says how the import stands before any plan: ``explicit`` (a wire pins it),
+    ``auto`` (exactly one enabled candidate: auto-wiring takes it), ``ambiguous`` (several:
+    the user must pick one), ``missing`` (none). The plan's wiring diagnostics stay the final
+    word (they also see cycles and export names).
+    """
+
+    name: str
+    type: str
+    required: bool
+    #: The explicit wire of this import, if any (its ``provider`` is None for "left unwired").
+    wire: Wire | None
+    #: Enabled instances other than the consumer whose template exports ``type``, by name.
+    candidates: tuple[str, ...]
+
+    @property
+    def state(self) -> str:
+        """``explicit``, ``auto``, ``ambiguous`` or ``missing``."""
+        if self.wire is not None:
+            return "explicit"
+        if len(self.candidates) == 1:
+            return "auto"
+        return "ambiguous" if self.candidates else "missing"
 
 
 class WireService:
@@ -28,6 +58,26 @@ class WireService:
         """A stack's explicit wires."""
         with self._uow.transaction() as tx:
             return tx.list_wires(stack_of(tx, stack).id)
+
+    def import_choices(self, stack: str, consumer: str) -> list[ImportChoice]:
+        """The imports of ``consumer`` with their explicit wire and candidate providers."""
+        with self._uow.transaction() as tx:
+            st = stack_of(tx, stack)
+            cons = instance_of(tx, st, consumer)
+            wires = {w.import_name: w for w in tx.list_wires(st.id) if w.consumer == consumer}
+            others = [i for i in tx.list_instances(st.id) if i.enabled and i.id != cons.id]
+        catalog = self._catalog
+        exported = {i.name: {e.type for e in template_for(catalog, i).exports} for i in others}
+        return [
+            ImportChoice(
+                name=imp.name,
+                type=imp.type,
+                required=imp.required,
+                wire=wires.get(imp.name),
+                candidates=tuple(sorted(n for n, types in exported.items() if imp.type in types)),
+            )
+            for imp in template_for(self._catalog, cons).imports
+        ]
 
     def add_wire(
         self,
