@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from devarch_core.engine import HealthStatus
+    from devarch_core.ports import LogIterator
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
 IMAGE = "devarch-test/busybox:latest"
@@ -136,6 +137,11 @@ class LoggingRuntime:
         """A container's health."""
         self._log("health", name, read=True)
         return self.inner.health(name)
+
+    def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> LogIterator:
+        """A container's log lines."""
+        self._log("logs", name, read=True)
+        return self.inner.logs(name, follow=follow, tail=tail)
 
 
 def build(runtime: devarch_core.Runtime) -> devarch_core.Devarch:
