@@ -64,6 +64,7 @@ def create_app(
     listens (for the Host and Origin checks) and holds its token.
     """
     from devarch_adapters.web.api import api_handlers  # noqa: PLC0415 - after the web deps exist
+    from devarch_adapters.web.lifecycle_api import lifecycle_handlers  # noqa: PLC0415
 
     state = WebState(config, devarch_factory)
 
@@ -73,7 +74,7 @@ def create_app(
     def provide_web() -> WebState:
         return state
 
-    api = Router(path=API_PREFIX, route_handlers=api_handlers())
+    api = Router(path=API_PREFIX, route_handlers=[*api_handlers(), *lifecycle_handlers()])
     handlers: list[Any] = [api]
 
     # -- dashboard ------------------------------------------------------------------------------

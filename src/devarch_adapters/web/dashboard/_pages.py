@@ -21,10 +21,11 @@ import anyio.to_thread
 import attrs
 import jinja2
 from litestar import MediaType, Request, Response, Router, get, post
-from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
+from litestar.response import Redirect, ServerSentEvent
 from litestar.static_files import create_static_files_router
 
 from devarch_adapters.web.errors import error_body, status_of
+from devarch_adapters.web.lifecycle_api import log_events
 from devarch_core.assignments import parse_assignments
 from devarch_core.errors import (
     DevarchError,
@@ -36,7 +37,7 @@ from devarch_core.errors import (
 from devarch_core.fields import FIELDS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from litestar.datastructures import FormMultiDict
 
@@ -717,24 +718,7 @@ async def instance_enabled(
 async def logs_stream(devarch: Devarch, stack: str, name: str) -> ServerSentEvent:
     """The instance's new log lines as Server-Sent Events (``line``), until the client leaves."""
     logs = await _thread(devarch.logs, stack, name, follow=True, tail=0)
-    return ServerSentEvent(_log_events(logs))
-
-
-async def _log_events(logs: Any) -> AsyncIterator[ServerSentEventMessage]:  # noqa: ANN401 - StackLogs
-    end = object()
-    try:
-        while True:
-            line: Any = await anyio.to_thread.run_sync(next, logs, end, abandon_on_cancel=True)
-            if line is end:
-                yield ServerSentEventMessage(data="{}", event="end")
-                return
-            yield ServerSentEventMessage(
-                data=json.dumps({"text": line.text, "stream": line.stream}), event="line"
-            )
-    finally:
-        close = getattr(logs, "close", None)
-        if callable(close):
-            await anyio.to_thread.run_sync(close, abandon_on_cancel=True)
+    return ServerSentEvent(log_events(logs))
 
 
 def build_router() -> Router:

@@ -1,0 +1,143 @@
+"""The API's logs, start, stop and restart routes, in process on the fakes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+pytest.importorskip("litestar")
+
+from litestar.testing import TestClient
+
+from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_adapters.web.app import create_app
+from devarch_adapters.web.lifecycle_api import log_events
+from devarch_adapters.web.state import WebConfig
+from devarch_core.catalog import builtin_catalog
+from devarch_core.testing import FakeRuntime, fake_devarch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from devarch_core.app import Devarch
+
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+BASE = "http://127.0.0.1:8765"
+AUTH = {"Authorization": "Bearer t0ken"}
+API = "/api/v1"
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    return FakeRuntime(images={"devarch-test/busybox:latest": "sha256:b0"})
+
+
+@pytest.fixture
+def devarch(runtime: FakeRuntime) -> Devarch:
+    catalog = builtin_catalog().merged(load_catalog_dirs([CATALOG]))
+    d = fake_devarch(catalog, runtime=runtime)
+    d.close = lambda: None  # type: ignore[method-assign]  # shared by the jobs in these tests
+    d.create_stack("life")
+    d.add_instance("life", "db", "bb-db")
+    d.add_instance("life", "worker", "bb-worker")
+    d.apply("life")
+    return d
+
+
+@pytest.fixture
+def client(devarch: Devarch) -> Iterator[TestClient[Any]]:
+    app = create_app(lambda _reporter: devarch, WebConfig(token="t0ken", port=8765))
+    with TestClient(app, base_url=BASE) as c:
+        yield c
+
+
+def _finished(client: TestClient[Any], answer: Any) -> dict[str, Any]:
+    assert answer.status_code in (200, 202), answer.text
+    job = answer.json()
+    deadline = time.monotonic() + 10
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        job = client.get(f"{API}/jobs/{job['id']}", headers=AUTH).json()
+    return dict(job)
+
+
+def test_logs_of_an_instance_and_of_the_stack(
+    client: TestClient[Any], runtime: FakeRuntime
+) -> None:
+    runtime.write_log("devarch-life-db", "db one\ndb two")
+    runtime.write_log("devarch-life-worker", "worker one", "stderr")
+    lines = client.get(f"{API}/stacks/life/instances/db/logs", headers=AUTH).json()
+    assert [line["text"] for line in lines] == ["db one", "db two"]
+    assert {line["instance"] for line in lines} == {"db"}
+    tail = client.get(f"{API}/stacks/life/instances/db/logs?tail=1", headers=AUTH).json()
+    assert [line["text"] for line in tail] == ["db two"]
+    both = client.get(f"{API}/stacks/life/logs", headers=AUTH).json()
+    assert [(line["instance"], line["text"], line["stream"]) for line in both] == [
+        ("db", "db one", "stdout"),
+        ("db", "db two", "stdout"),
+        ("worker", "worker one", "stderr"),
+    ]
+
+
+def test_following_logs_streams_new_lines_as_events_and_closes_the_source(
+    devarch: Devarch, runtime: FakeRuntime
+) -> None:
+    # The SSE body generator itself (Litestar's in-process client buffers a streamed body).
+    runtime.write_log("devarch-life-db", "before")
+    logs = devarch.logs("life", "db", follow=True, tail=0)
+
+    async def first_event() -> Any:
+        events = log_events(logs)
+        runtime.write_log("devarch-life-db", "after")
+        try:
+            return await events.__anext__()
+        finally:
+            await events.aclose()
+
+    message = anyio.run(first_event)
+    assert message.event == "line"
+    line = json.loads(str(message.data))
+    assert (line["instance"], line["text"]) == ("db", "after")
+    with pytest.raises(StopIteration):
+        next(logs)  # closing the stream closed the engine's log stream
+
+
+def test_a_bad_tail_is_a_422_with_its_path(client: TestClient[Any]) -> None:
+    response = client.get(f"{API}/stacks/life/instances/db/logs?tail=-1", headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["path"] == "tail"
+
+
+def test_unknown_instance_logs_are_404(client: TestClient[Any]) -> None:
+    response = client.get(f"{API}/stacks/life/instances/nope/logs", headers=AUTH)
+    assert response.status_code == 404
+
+
+def test_stop_start_and_restart_run_as_jobs(client: TestClient[Any], devarch: Devarch) -> None:
+    post = {**AUTH, "Origin": BASE}
+    stopped = _finished(
+        client, client.post(f"{API}/stacks/life/stop", json={"instances": ["worker"]}, headers=post)
+    )
+    assert stopped["state"] == "succeeded", stopped
+    assert stopped["result"]["changed"] == ["worker"]
+    states = {row.instance: row.state for row in devarch.status("life")}
+    assert states == {"db": "running", "worker": "exited"}
+
+    started = _finished(client, client.post(f"{API}/stacks/life/start", headers=post))
+    assert started["state"] == "succeeded", started
+    assert started["result"]["changed"] == ["worker"]
+    assert started["result"]["unchanged"] == ["db"]
+
+    restarted = _finished(client, client.post(f"{API}/stacks/life/restart", headers=post))
+    assert restarted["state"] == "succeeded", restarted
+    assert sorted(restarted["result"]["changed"]) == ["db", "worker"]
+
+
+def test_lifecycle_of_an_unknown_stack_is_404(client: TestClient[Any]) -> None:
+    post = {**AUTH, "Origin": BASE}
+    assert client.post(f"{API}/stacks/nope/stop", headers=post).status_code == 404
