@@ -20,7 +20,7 @@ from devarch_adapters.web.api import _job_answer
 from devarch_core.errors import Problem, ValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncGenerator, Callable
 
     from devarch_adapters.web.state import WebState
     from devarch_core.app import Devarch
@@ -58,7 +58,7 @@ def _tail(tail: int | None) -> int | None:
     return tail
 
 
-async def log_events(logs: LogIterator) -> AsyncIterator[ServerSentEventMessage]:
+async def log_events(logs: LogIterator) -> AsyncGenerator[ServerSentEventMessage, None]:
     """Log lines as ``line`` events (then ``end``); closing the stream closes ``logs``."""
     end = object()
     try:
