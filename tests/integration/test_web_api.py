@@ -55,7 +55,7 @@ class Server:
     def events(self, job_id: str, *, first_only: bool = False) -> list[dict[str, Any]]:
         """Read a job's SSE stream (all of it, or only its first event then disconnect)."""
         out: list[dict[str, Any]] = []
-        with self.client.stream("GET", f"{API}/jobs/{job_id}/events") as response:
+        with self.client.stream("GET", f"{API}/operations/{job_id}/events") as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             event = None
@@ -145,7 +145,7 @@ def _create(server: Server, stack: str, *instances: tuple[str, str]) -> None:
 def _wait_job(server: Server, job_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        data: dict[str, Any] = server.call("GET", f"/jobs/{job_id}").json()
+        data: dict[str, Any] = server.call("GET", f"/operations/{job_id}").json()
         if data["state"] != "running":
             return data
         time.sleep(0.2)
@@ -203,7 +203,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
     assert {"instance": "db", "name": "POSTGRES_PASSWORD"} in secrets
     assert "s3cr3t-v" not in json.dumps(secrets)
 
-    plan = server.call("GET", f"/stacks/{name}/plan").json()
+    plan = server.call("POST", f"/stacks/{name}/plan").json()
     assert plan["stack"] == name
     assert sorted(a["instance"] for a in plan["actions"]) == ["db", "web"]
     assert all(a["action"] == "add" for a in plan["actions"])
@@ -242,7 +242,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
     assert "s3cr3t-v" not in compose.text
     assert "from the API" in compose.text
     assert server.call("GET", f"/stacks/{name}/graph").text.lstrip().startswith("<svg")
-    manifest = server.call("GET", f"/stacks/{name}/manifest")
+    manifest = server.call("GET", f"/stacks/{name}/export")
     assert "${secret:POSTGRES_PASSWORD}" in manifest.text
     assert "s3cr3t-v" not in manifest.text
     lock = server.call("GET", f"/stacks/{name}/lock?yaml=true").text
@@ -264,12 +264,14 @@ def test_stale_plan_is_409_with_the_reason(server: Server, name: str) -> None:
     plan = server.call("GET", f"/stacks/{name}/plan").json()
     r = server.call(
         "PATCH",
-        f"/stacks/{name}/instances/db/overrides",
-        json={"overrides": {"environment": {"POSTGRES_DB": "other"}}},
+        f"/stacks/{name}/instances/db",
+        json={"environment": {"POSTGRES_DB": "other"}},
     )
     assert r.status_code == 200, r.text
     r = server.call("POST", f"/stacks/{name}/apply", json={"token": plan["token"]})
     assert r.status_code == 409, r.text
+    # The plan itself as the body is checked the same way.
+    assert server.call("POST", f"/stacks/{name}/apply", json=plan).json() == r.json()
     body = r.json()
     assert body["error"] == "StalePlanError"
     assert body["problems"]
@@ -328,14 +330,14 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
         "environment",
     ),
     ("POST", "/instances", {"name": "x", "template": "bb-db", "overrides": {"nope": 1}}, "nope"),
-    ("PATCH", "/instances/db/overrides", {}, "overrides"),
-    ("PATCH", "/instances/db/overrides", {"overrides": 5}, "overrides"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"image": ["x"]}}, "image"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"ports": "x"}}, "ports"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"memory": "lots"}}, "memory"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"environment": {"A": []}}}, "A"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"volumes": [7]}}, "volumes"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"healthcheck": "x"}}, "healthcheck"),
+    ("PATCH", "/instances/db", [], "body"),
+    ("PATCH", "/instances/db", 5, "body"),
+    ("PATCH", "/instances/db", {"image": ["x"]}, "image"),
+    ("PATCH", "/instances/db", {"ports": "x"}, "ports"),
+    ("PATCH", "/instances/db", {"memory": "lots"}, "memory"),
+    ("PATCH", "/instances/db", {"environment": {"A": []}}, "A"),
+    ("PATCH", "/instances/db", {"volumes": [7]}, "volumes"),
+    ("PATCH", "/instances/db", {"healthcheck": "x"}, "healthcheck"),
     ("PATCH", "/instances/db", {"enabled": "no"}, "enabled"),
     ("PATCH", "/instances/db", {"description": 3}, "description"),
     ("PATCH", "", {"enabled": "maybe"}, "enabled"),
@@ -343,7 +345,7 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
     ("POST", "/clone", {}, "name"),
     ("POST", "/instances/db/rename", {"new": "x"}, "new_name"),
     ("PUT", "/instances/db/secrets/POSTGRES_PASSWORD", {"value": None}, "value"),
-    ("PUT", "/wires/db/x", {"export": "y"}, "provider"),
+    ("POST", "/wires", {"consumer": "db", "import": "x", "export": "y"}, "provider"),
     ("POST", "/apply", {"token": 5}, "token"),
     ("POST", "/lock/check", {"lockfile": "stack: [unclosed"}, ""),
 ]
@@ -352,7 +354,7 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
 def _snapshot(server: Server, stack: str) -> tuple[str, str, str]:
     return (
         server.call("GET", f"/stacks/{stack}").text,
-        server.call("GET", f"/stacks/{stack}/manifest").text,
+        server.call("GET", f"/stacks/{stack}/export").text,
         server.call("GET", f"/stacks/{stack}/secrets").text,
     )
 
@@ -457,7 +459,7 @@ def test_errors_map_to_statuses_without_tracebacks(server: Server, name: str) ->
     assert r.json()["problems"][0]["path"] == "name"
     r = server.call("GET", "/nowhere")
     assert r.status_code == 404
-    r = server.call("GET", "/jobs/nope")
+    r = server.call("GET", "/operations/nope")
     assert r.status_code == 404
     for body in server.bodies:
         assert "Traceback" not in body
@@ -506,30 +508,31 @@ def test_plan_errors_refuse_apply_and_an_explicit_wire_resolves_them(
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "WiringError"
     assert _containers(name) == []
-    r = server.call("PUT", f"/stacks/{name}/wires/web/db", json={"provider": "db2"})
+    wire = {"consumer": "web", "import": "db"}
+    r = server.call("POST", f"/stacks/{name}/wires", json={**wire, "provider": "db2"})
     assert r.status_code == 200, r.text
     assert server.call("GET", f"/stacks/{name}/wires").json() == [r.json()]
     assert not _errors(server.call("GET", f"/stacks/{name}/plan").json())
     # A required import cannot be left unwired on purpose.
-    r = server.call("PUT", f"/stacks/{name}/wires/web/db", json={"provider": None})
+    r = server.call("POST", f"/stacks/{name}/wires", json={**wire, "provider": None})
     assert r.status_code == 422, r.text
-    assert server.call("DELETE", f"/stacks/{name}/wires/web/db").status_code == 200
+    assert server.call("DELETE", f"/stacks/{name}/wires", params=wire).status_code == 200
     assert _errors(server.call("GET", f"/stacks/{name}/plan").json())
 
 
 def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
     _create(server, name, ("db", "bb-db"))
-    text = server.call("GET", f"/stacks/{name}/manifest").text
+    text = server.call("GET", f"/stacks/{name}/export").text
     other = name + "b"
     copy = text.replace(f"  name: {name}\n", f"  name: {other}\n", 1)
     assert copy != text
-    r = server.call("POST", "/manifest/import", json={"text": copy, "dry_run": True})
+    r = server.call("POST", "/import", json={"manifest": copy, "dry_run": True})
     assert r.status_code == 200, r.text
     assert server.call("GET", f"/stacks/{other}").status_code == 404  # dry run wrote nothing
-    r = server.call("POST", "/manifest/import", json={"text": copy})
+    r = server.call("POST", "/import", json={"manifest": copy})
     assert r.status_code == 200, r.text
     assert [i["name"] for i in server.call("GET", f"/stacks/{other}/instances").json()] == ["db"]
-    r = server.call("POST", "/manifest/import", json={"text": "stack: [oops"})
+    r = server.call("POST", "/import", json={"manifest": "stack: [oops"})
     assert r.status_code == 422
     assert r.json()["problems"]
 
@@ -548,7 +551,7 @@ def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: st
     assert r.status_code in (200, 202), r.text
     job = r.json()
     assert job["kind"] == "init"
-    assert any(j["id"] == job["id"] for j in server.call("GET", f"/jobs?stack={name}").json())
+    assert any(j["id"] == job["id"] for j in server.call("GET", f"/operations?stack={name}").json())
     done = _wait_job(server, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert "init-s3cret" not in json.dumps(done)
