@@ -101,7 +101,7 @@ def server(docker_url: str, tmp_path_factory: pytest.TempPathFactory):
         line = proc.stdout.readline()
         if not line:
             break
-        match = re.match(r"Open (http://\S+)/\?token=(\S+)", line)
+        match = re.match(r"devarch dashboard: (http://\S+)/\?token=(\S+)", line)
         if match:
             url = (match.group(1), match.group(2))
     if url is None:

@@ -103,9 +103,10 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
     url = f"{config.url}/?token={token}"
     if created:
         ctx.note(f"Generated the web token in {settings.home / 'web.token'} (mode 0600).")
-    ctx.stdout.write(f"devarch is serving on {config.url}/\nOpen {url}\n")
-    ctx.stdout.write("Press Ctrl-C to stop.\n")
+    # One line on stdout, the URL with the token (a script can read it); the rest is on stderr.
+    ctx.stdout.write(f"devarch dashboard: {url}\n")
     ctx.stdout.flush()
+    ctx.note(f"Serving the API at {config.url}/api/v1 (docs: /api/v1/docs). Ctrl-C stops.")
     if a.open:
         import threading  # noqa: PLC0415
         import webbrowser  # noqa: PLC0415
