@@ -561,3 +561,45 @@ def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: st
     r = server.call("POST", f"/stacks/{name}/down", json={"volumes": True})
     assert _wait_job(server, r.json()["id"])["state"] == "succeeded"
     assert _containers(name) == []
+
+
+def test_ctrl_c_during_an_apply_waits_for_it_and_exits_cleanly(
+    docker_url: str, tmp_path: Path, name: str
+) -> None:
+    del docker_url
+    proc = _start(tmp_path)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.match(r"devarch dashboard: (http://\S+)/\?token=(\S+)", line)
+    assert match, line
+    srv = Server(proc, match.group(1), match.group(2), tmp_path)
+    try:
+        _create(srv, name, ("db", "bb-db"))
+        token = srv.call("POST", f"/stacks/{name}/plan").json()["token"]
+        r = srv.call("POST", f"/stacks/{name}/apply", json={"token": token})
+        assert r.status_code == 202, r.text
+        proc.send_signal(signal.SIGINT)  # while the apply runs
+        code = proc.wait(timeout=120)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert code == 0, stderr
+        assert "waiting for the running jobs to finish: apply of " + name in stderr
+        assert "Traceback" not in stderr
+        # The apply ran to its end: the container runs and the store knows it was applied.
+        containers = _containers(name)
+        assert [c.status for c in containers] == ["running"]
+        env = {**os.environ, "DEVARCH_HOME": str(tmp_path), "DEVARCH_RUNTIME": "docker"}
+        env["DEVARCH_CATALOG_PATH"] = str(EXAMPLES)
+        code_ = "import sys; from devarch_adapters.cli import main; sys.exit(main())"
+        plan = subprocess.run(
+            [sys.executable, "-c", code_, "plan", name, "--detailed-exitcode"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert plan.returncode == 0, plan.stdout + plan.stderr  # nothing left to do
+    finally:
+        srv.client.close()
+        if proc.poll() is None:
+            proc.kill()
+        _force_cleanup([name])
