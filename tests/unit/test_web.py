@@ -6,6 +6,7 @@ tests/integration/test_web_api.py.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from litestar.testing import TestClient
 from devarch_adapters import connect
 from devarch_adapters.web.app import WebConfig, create_app
 from devarch_adapters.web.errors import error_body, status_of
-from devarch_adapters.web.security import Origins, load_or_create_token
+from devarch_adapters.web.security import GuardMiddleware, Origins, load_or_create_token
 from devarch_core import errors
 from devarch_core.app import Devarch
 
@@ -141,6 +142,41 @@ def test_unknown_paths_need_the_token_too(client) -> None:
     for path in ("/", "/nowhere", "/api/v1/nowhere", "/api/v1/openapi.json"):
         assert client.get(path, headers={"Authorization": ""}).status_code == 401, path
     assert client.get("/api/v1/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/stacks/a", "/stacks/a"),
+        ("//evil.example/x", "/evil.example/x"),
+        ("/a\r\nSet-Cookie: x=1", "/a%0D%0ASet-Cookie:%20x=1"),
+    ],
+)
+def test_the_token_url_redirects_only_to_this_server(path, location) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(*_args: object) -> None:
+        raise AssertionError  # the redirect answers before any route
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    guard = GuardMiddleware(app, token=TOKEN, origins=Origins("127.0.0.1", 8765))
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": f"token={TOKEN}&a=1".encode(),
+        "headers": [(b"host", b"127.0.0.1:8765")],
+    }
+    asyncio.run(guard(scope, receive, send))
+    headers = dict(sent[0]["headers"])
+    assert sent[0]["status"] == 303
+    assert headers[b"location"].decode() == location + "?a=1"
+    assert b"HttpOnly" in headers[b"set-cookie"]
 
 
 def test_answers_carry_security_headers(client) -> None:
