@@ -116,6 +116,7 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
         uvicorn.Config(
             app,
             log_level="warning",
+            access_log=False,  # a request line may carry ?token=...: never log it
             lifespan="on",
             timeout_graceful_shutdown=5,
             server_header=False,
