@@ -123,6 +123,7 @@ def server(docker_url: str, tmp_path_factory: pytest.TempPathFactory):
     stderr = proc.stderr.read() if proc.stderr else ""
     assert code == 0, stderr
     assert "Traceback" not in stderr
+    assert srv.token not in stderr  # no access log with ?token= lines
     for body in srv.bodies:
         assert "Traceback" not in body
         assert 'File "' not in body
@@ -218,7 +219,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
     # ...and a later reader gets every event from the start, then "done".
     events = server.events(job["id"])
     assert events[-1]["sse"] == "done"
-    assert events[-1]["state"] == "succeeded", events[-1]
+    assert events[-1]["state"] == "succeeded", json.dumps(events[-1]["error"])
     steps = {(e["item"], e["status"]) for e in events if e.get("event") == "step"}
     assert ("db", "started") in steps
     assert ("web", "started") in steps
