@@ -8,6 +8,7 @@ cross-origin requests. The docker SDK only checks the engine and cleans up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
-from tests.integration.conftest import EXAMPLES
+from tests.integration.conftest import EXAMPLES, port_range
 
 pytestmark = pytest.mark.docker
 
@@ -134,12 +135,22 @@ def name() -> str:
     return f"w{uuid.uuid4().hex[:8]}"
 
 
-def _create(server: Server, stack: str, *instances: tuple[str, str]) -> None:
+#: Host ports pinned by the tests that apply: from a random window, so servers of other test
+#: processes (each with its own store) never plan the same free port at the same moment.
+_WINDOW = port_range()
+_PORTS = itertools.count(_WINDOW[0])
+CONTAINER_PORT = {"bb-db": 5432, "bb-web": 8080}
+
+
+def _pin(template: str) -> dict[str, Any]:
+    return {"ports": [{"container": CONTAINER_PORT[template], "host": next(_PORTS)}]}
+
+
+def _create(server: Server, stack: str, *instances: tuple[str, str], pin: bool = True) -> None:
     assert server.call("POST", "/stacks", json={"name": stack}).status_code == 201
     for inst, template in instances:
-        r = server.call(
-            "POST", f"/stacks/{stack}/instances", json={"name": inst, "template": template}
-        )
+        body = {"name": inst, "template": template, "overrides": _pin(template) if pin else {}}
+        r = server.call("POST", f"/stacks/{stack}/instances", json=body)
         assert r.status_code == 201, r.text
 
 
@@ -191,7 +202,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
         json={
             "name": "web",
             "template": "bb-web",
-            "overrides": {"environment": {"APP_TITLE": "from the API"}},
+            "overrides": {"environment": {"APP_TITLE": "from the API"}, **_pin("bb-web")},
         },
     )
     assert r.status_code == 201, r.text
@@ -522,7 +533,7 @@ def test_plan_errors_refuse_apply_and_an_explicit_wire_resolves_them(
 
 
 def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
-    _create(server, name, ("db", "bb-db"))
+    _create(server, name, ("db", "bb-db"), pin=False)  # a pinned port cannot be copied
     text = server.call("GET", f"/stacks/{name}/export").text
     other = name + "b"
     copy = text.replace(f"  name: {name}\n", f"  name: {other}\n", 1)
@@ -541,7 +552,8 @@ def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
 def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: str) -> None:
     manifest = (
         f"version: 1\nstack:\n  name: {name}\ninstances:\n  db:\n    template: bb-db\n"
-        "    overrides:\n      environment:\n"
+        f"    overrides:\n      ports: [{{container: 5432, host: {next(_PORTS)}}}]\n"
+        "      environment:\n"
         "        POSTGRES_PASSWORD: ${secret:POSTGRES_PASSWORD}\n"
     )
     body = {"manifest": manifest, "secrets": {"POSTGRES_PASSWORD": "init-s3cret"}}
