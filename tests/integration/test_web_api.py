@@ -565,6 +565,8 @@ def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: st
     job = r.json()
     assert job["kind"] == "init"
     assert any(j["id"] == job["id"] for j in server.call("GET", f"/operations?stack={name}").json())
+    # /jobs/... is the same route under its first name (the dashboard's pages use it).
+    assert server.call("GET", f"/jobs/{job['id']}").json()["id"] == job["id"]
     done = _wait_job(server, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert "init-s3cret" not in json.dumps(done)

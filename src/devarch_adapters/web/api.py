@@ -643,7 +643,7 @@ def doctor(devarch: Devarch) -> Data:
     return {"checks": [c.to_data() for c in checks], "ok": exit_status(checks) == 0}
 
 
-# -- jobs ------------------------------------------------------------------------------------------
+# -- operations (jobs) -----------------------------------------------------------------------------
 
 
 def _job(web: WebState, job_id: str) -> Job:
@@ -653,7 +653,8 @@ def _job(web: WebState, job_id: str) -> Job:
     return job
 
 
-@get("/operations", sync_to_thread=False, tags=["operations"])
+# ``/jobs/...``, these routes' first name, is used by the dashboard's pages: kept as an alias.
+@get(["/operations", "/jobs"], sync_to_thread=False, tags=["operations"])
 def list_jobs(web: WebState, stack: str | None = None, running: bool = False) -> list[Data]:
     """The server's recent jobs (of one ``stack``; only the ``running`` ones), oldest first."""
     return [
@@ -663,13 +664,17 @@ def list_jobs(web: WebState, stack: str | None = None, running: bool = False) ->
     ]
 
 
-@get("/operations/{job_id:str}", sync_to_thread=False, tags=["operations"])
+@get(["/operations/{job_id:str}", "/jobs/{job_id:str}"], sync_to_thread=False, tags=["operations"])
 def job_state(web: WebState, job_id: str) -> Data:
     """A job's state, and its result or error once done."""
     return _job(web, job_id).to_data()
 
 
-@get("/operations/{job_id:str}/events", sync_to_thread=False, tags=["operations"])
+@get(
+    ["/operations/{job_id:str}/events", "/jobs/{job_id:str}/events"],
+    sync_to_thread=False,
+    tags=["operations"],
+)
 def job_events(web: WebState, request: Request[Any, Any, Any], job_id: str) -> ServerSentEvent:
     """The job's progress as Server-Sent Events, from the start (or after ``Last-Event-ID``).
 
