@@ -102,7 +102,7 @@ def server(docker_url: str, tmp_path_factory: pytest.TempPathFactory):
         line = proc.stdout.readline()
         if not line:
             break
-        match = re.match(r"devarch dashboard: (http://\S+)/\?token=(\S+)", line)
+        match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
         if match:
             url = (match.group(1), match.group(2))
     if url is None:
@@ -585,7 +585,7 @@ def test_ctrl_c_during_an_apply_waits_for_it_and_exits_cleanly(
     proc = _start(tmp_path)
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    match = re.match(r"devarch dashboard: (http://\S+)/\?token=(\S+)", line)
+    match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
     assert match, line
     srv = Server(proc, match.group(1), match.group(2), tmp_path)
     try:

@@ -103,8 +103,8 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
     url = f"{config.url}/?token={token}"
     if created:
         ctx.note(f"Generated the web token in {settings.home / 'web.token'} (mode 0600).")
-    # One line on stdout, the URL with the token (a script can read it); the rest is on stderr.
-    ctx.stdout.write(f"devarch dashboard: {url}\n")
+    # One line on stdout, the URL with the token (scripts and tests read it); the rest on stderr.
+    ctx.stdout.write(f"Open {url} in a browser for the devarch dashboard.\n")
     ctx.stdout.flush()
     ctx.note(f"Serving the API at {config.url}/api/v1 (docs: /api/v1/docs). Ctrl-C stops.")
     if a.open:
