@@ -224,11 +224,14 @@ class GuardMiddleware:
         await self.app(scope, receive, _with_headers(send))
 
 
-#: Sent with every answer: no sniffing, no framing, no referrer, only this server's resources.
+#: Sent with every answer: no sniffing, no framing, no referrer to other sites, only this
+#: server's resources. ``same-origin`` rather than ``no-referrer``: under ``no-referrer`` Chromium
+#: sends ``Origin: null`` on the dashboard's own form posts, which the Origin check must refuse.
+#: (The answer to the ``?token=`` URL keeps ``no-referrer``: that URL holds the token.)
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (
         b"content-security-policy",
         (
