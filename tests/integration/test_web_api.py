@@ -8,6 +8,7 @@ cross-origin requests. The docker SDK only checks the engine and cleans up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
-from tests.integration.conftest import EXAMPLES
+from tests.integration.conftest import EXAMPLES, port_range
 
 pytestmark = pytest.mark.docker
 
@@ -55,7 +56,7 @@ class Server:
     def events(self, job_id: str, *, first_only: bool = False) -> list[dict[str, Any]]:
         """Read a job's SSE stream (all of it, or only its first event then disconnect)."""
         out: list[dict[str, Any]] = []
-        with self.client.stream("GET", f"{API}/jobs/{job_id}/events") as response:
+        with self.client.stream("GET", f"{API}/operations/{job_id}/events") as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             event = None
@@ -101,7 +102,7 @@ def server(docker_url: str, tmp_path_factory: pytest.TempPathFactory):
         line = proc.stdout.readline()
         if not line:
             break
-        match = re.match(r"Open (http://\S+)/\?token=(\S+)", line)
+        match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
         if match:
             url = (match.group(1), match.group(2))
     if url is None:
@@ -123,6 +124,7 @@ def server(docker_url: str, tmp_path_factory: pytest.TempPathFactory):
     stderr = proc.stderr.read() if proc.stderr else ""
     assert code == 0, stderr
     assert "Traceback" not in stderr
+    assert srv.token not in stderr  # no access log with ?token= lines
     for body in srv.bodies:
         assert "Traceback" not in body
         assert 'File "' not in body
@@ -133,19 +135,29 @@ def name() -> str:
     return f"w{uuid.uuid4().hex[:8]}"
 
 
-def _create(server: Server, stack: str, *instances: tuple[str, str]) -> None:
+#: Host ports pinned by the tests that apply: from a random window, so servers of other test
+#: processes (each with its own store) never plan the same free port at the same moment.
+_WINDOW = port_range()
+_PORTS = itertools.count(_WINDOW[0])
+CONTAINER_PORT = {"bb-db": 5432, "bb-web": 8080}
+
+
+def _pin(template: str) -> dict[str, Any]:
+    return {"ports": [{"container": CONTAINER_PORT[template], "host": next(_PORTS)}]}
+
+
+def _create(server: Server, stack: str, *instances: tuple[str, str], pin: bool = True) -> None:
     assert server.call("POST", "/stacks", json={"name": stack}).status_code == 201
     for inst, template in instances:
-        r = server.call(
-            "POST", f"/stacks/{stack}/instances", json={"name": inst, "template": template}
-        )
+        body = {"name": inst, "template": template, "overrides": _pin(template) if pin else {}}
+        r = server.call("POST", f"/stacks/{stack}/instances", json=body)
         assert r.status_code == 201, r.text
 
 
 def _wait_job(server: Server, job_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        data: dict[str, Any] = server.call("GET", f"/jobs/{job_id}").json()
+        data: dict[str, Any] = server.call("GET", f"/operations/{job_id}").json()
         if data["state"] != "running":
             return data
         time.sleep(0.2)
@@ -190,7 +202,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
         json={
             "name": "web",
             "template": "bb-web",
-            "overrides": {"environment": {"APP_TITLE": "from the API"}},
+            "overrides": {"environment": {"APP_TITLE": "from the API"}, **_pin("bb-web")},
         },
     )
     assert r.status_code == 201, r.text
@@ -203,7 +215,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
     assert {"instance": "db", "name": "POSTGRES_PASSWORD"} in secrets
     assert "s3cr3t-v" not in json.dumps(secrets)
 
-    plan = server.call("GET", f"/stacks/{name}/plan").json()
+    plan = server.call("POST", f"/stacks/{name}/plan").json()
     assert plan["stack"] == name
     assert sorted(a["instance"] for a in plan["actions"]) == ["db", "web"]
     assert all(a["action"] == "add" for a in plan["actions"])
@@ -218,7 +230,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
     # ...and a later reader gets every event from the start, then "done".
     events = server.events(job["id"])
     assert events[-1]["sse"] == "done"
-    assert events[-1]["state"] == "succeeded", events[-1]
+    assert events[-1]["state"] == "succeeded", json.dumps(events[-1]["error"])
     steps = {(e["item"], e["status"]) for e in events if e.get("event") == "step"}
     assert ("db", "started") in steps
     assert ("web", "started") in steps
@@ -242,7 +254,7 @@ def test_create_add_plan_apply_status_down_over_http(  # noqa: PLR0915 - one sto
     assert "s3cr3t-v" not in compose.text
     assert "from the API" in compose.text
     assert server.call("GET", f"/stacks/{name}/graph").text.lstrip().startswith("<svg")
-    manifest = server.call("GET", f"/stacks/{name}/manifest")
+    manifest = server.call("GET", f"/stacks/{name}/export")
     assert "${secret:POSTGRES_PASSWORD}" in manifest.text
     assert "s3cr3t-v" not in manifest.text
     lock = server.call("GET", f"/stacks/{name}/lock?yaml=true").text
@@ -264,12 +276,14 @@ def test_stale_plan_is_409_with_the_reason(server: Server, name: str) -> None:
     plan = server.call("GET", f"/stacks/{name}/plan").json()
     r = server.call(
         "PATCH",
-        f"/stacks/{name}/instances/db/overrides",
-        json={"overrides": {"environment": {"POSTGRES_DB": "other"}}},
+        f"/stacks/{name}/instances/db",
+        json={"environment": {"POSTGRES_DB": "other"}},
     )
     assert r.status_code == 200, r.text
     r = server.call("POST", f"/stacks/{name}/apply", json={"token": plan["token"]})
     assert r.status_code == 409, r.text
+    # The plan itself as the body is checked the same way.
+    assert server.call("POST", f"/stacks/{name}/apply", json=plan).json() == r.json()
     body = r.json()
     assert body["error"] == "StalePlanError"
     assert body["problems"]
@@ -328,14 +342,14 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
         "environment",
     ),
     ("POST", "/instances", {"name": "x", "template": "bb-db", "overrides": {"nope": 1}}, "nope"),
-    ("PATCH", "/instances/db/overrides", {}, "overrides"),
-    ("PATCH", "/instances/db/overrides", {"overrides": 5}, "overrides"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"image": ["x"]}}, "image"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"ports": "x"}}, "ports"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"memory": "lots"}}, "memory"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"environment": {"A": []}}}, "A"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"volumes": [7]}}, "volumes"),
-    ("PATCH", "/instances/db/overrides", {"overrides": {"healthcheck": "x"}}, "healthcheck"),
+    ("PATCH", "/instances/db", [], "body"),
+    ("PATCH", "/instances/db", 5, "body"),
+    ("PATCH", "/instances/db", {"image": ["x"]}, "image"),
+    ("PATCH", "/instances/db", {"ports": "x"}, "ports"),
+    ("PATCH", "/instances/db", {"memory": "lots"}, "memory"),
+    ("PATCH", "/instances/db", {"environment": {"A": []}}, "A"),
+    ("PATCH", "/instances/db", {"volumes": [7]}, "volumes"),
+    ("PATCH", "/instances/db", {"healthcheck": "x"}, "healthcheck"),
     ("PATCH", "/instances/db", {"enabled": "no"}, "enabled"),
     ("PATCH", "/instances/db", {"description": 3}, "description"),
     ("PATCH", "", {"enabled": "maybe"}, "enabled"),
@@ -343,7 +357,7 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
     ("POST", "/clone", {}, "name"),
     ("POST", "/instances/db/rename", {"new": "x"}, "new_name"),
     ("PUT", "/instances/db/secrets/POSTGRES_PASSWORD", {"value": None}, "value"),
-    ("PUT", "/wires/db/x", {"export": "y"}, "provider"),
+    ("POST", "/wires", {"consumer": "db", "import": "x", "export": "y"}, "provider"),
     ("POST", "/apply", {"token": 5}, "token"),
     ("POST", "/lock/check", {"lockfile": "stack: [unclosed"}, ""),
 ]
@@ -352,7 +366,7 @@ MALFORMED: list[tuple[str, str, Any, str]] = [
 def _snapshot(server: Server, stack: str) -> tuple[str, str, str]:
     return (
         server.call("GET", f"/stacks/{stack}").text,
-        server.call("GET", f"/stacks/{stack}/manifest").text,
+        server.call("GET", f"/stacks/{stack}/export").text,
         server.call("GET", f"/stacks/{stack}/secrets").text,
     )
 
@@ -457,7 +471,7 @@ def test_errors_map_to_statuses_without_tracebacks(server: Server, name: str) ->
     assert r.json()["problems"][0]["path"] == "name"
     r = server.call("GET", "/nowhere")
     assert r.status_code == 404
-    r = server.call("GET", "/jobs/nope")
+    r = server.call("GET", "/operations/nope")
     assert r.status_code == 404
     for body in server.bodies:
         assert "Traceback" not in body
@@ -506,30 +520,31 @@ def test_plan_errors_refuse_apply_and_an_explicit_wire_resolves_them(
     assert r.status_code == 409, r.text
     assert r.json()["error"] == "WiringError"
     assert _containers(name) == []
-    r = server.call("PUT", f"/stacks/{name}/wires/web/db", json={"provider": "db2"})
+    wire = {"consumer": "web", "import": "db"}
+    r = server.call("POST", f"/stacks/{name}/wires", json={**wire, "provider": "db2"})
     assert r.status_code == 200, r.text
     assert server.call("GET", f"/stacks/{name}/wires").json() == [r.json()]
     assert not _errors(server.call("GET", f"/stacks/{name}/plan").json())
     # A required import cannot be left unwired on purpose.
-    r = server.call("PUT", f"/stacks/{name}/wires/web/db", json={"provider": None})
+    r = server.call("POST", f"/stacks/{name}/wires", json={**wire, "provider": None})
     assert r.status_code == 422, r.text
-    assert server.call("DELETE", f"/stacks/{name}/wires/web/db").status_code == 200
+    assert server.call("DELETE", f"/stacks/{name}/wires", params=wire).status_code == 200
     assert _errors(server.call("GET", f"/stacks/{name}/plan").json())
 
 
 def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
-    _create(server, name, ("db", "bb-db"))
-    text = server.call("GET", f"/stacks/{name}/manifest").text
+    _create(server, name, ("db", "bb-db"), pin=False)  # a pinned port cannot be copied
+    text = server.call("GET", f"/stacks/{name}/export").text
     other = name + "b"
     copy = text.replace(f"  name: {name}\n", f"  name: {other}\n", 1)
     assert copy != text
-    r = server.call("POST", "/manifest/import", json={"text": copy, "dry_run": True})
+    r = server.call("POST", "/import", json={"manifest": copy, "dry_run": True})
     assert r.status_code == 200, r.text
     assert server.call("GET", f"/stacks/{other}").status_code == 404  # dry run wrote nothing
-    r = server.call("POST", "/manifest/import", json={"text": copy})
+    r = server.call("POST", "/import", json={"manifest": copy})
     assert r.status_code == 200, r.text
     assert [i["name"] for i in server.call("GET", f"/stacks/{other}/instances").json()] == ["db"]
-    r = server.call("POST", "/manifest/import", json={"text": "stack: [oops"})
+    r = server.call("POST", "/import", json={"manifest": "stack: [oops"})
     assert r.status_code == 422
     assert r.json()["problems"]
 
@@ -537,7 +552,8 @@ def test_manifest_export_import_round_trip(server: Server, name: str) -> None:
 def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: str) -> None:
     manifest = (
         f"version: 1\nstack:\n  name: {name}\ninstances:\n  db:\n    template: bb-db\n"
-        "    overrides:\n      environment:\n"
+        f"    overrides:\n      ports: [{{container: 5432, host: {next(_PORTS)}}}]\n"
+        "      environment:\n"
         "        POSTGRES_PASSWORD: ${secret:POSTGRES_PASSWORD}\n"
     )
     body = {"manifest": manifest, "secrets": {"POSTGRES_PASSWORD": "init-s3cret"}}
@@ -548,7 +564,9 @@ def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: st
     assert r.status_code in (200, 202), r.text
     job = r.json()
     assert job["kind"] == "init"
-    assert any(j["id"] == job["id"] for j in server.call("GET", f"/jobs?stack={name}").json())
+    assert any(j["id"] == job["id"] for j in server.call("GET", f"/operations?stack={name}").json())
+    # /jobs/... is the same route under its first name (the dashboard's pages use it).
+    assert server.call("GET", f"/jobs/{job['id']}").json()["id"] == job["id"]
     done = _wait_job(server, job["id"])
     assert done["state"] == "succeeded", done["error"]
     assert "init-s3cret" not in json.dumps(done)
@@ -558,3 +576,45 @@ def test_init_runs_in_the_background_and_doctor_answers(server: Server, name: st
     r = server.call("POST", f"/stacks/{name}/down", json={"volumes": True})
     assert _wait_job(server, r.json()["id"])["state"] == "succeeded"
     assert _containers(name) == []
+
+
+def test_ctrl_c_during_an_apply_waits_for_it_and_exits_cleanly(
+    docker_url: str, tmp_path: Path, name: str
+) -> None:
+    del docker_url
+    proc = _start(tmp_path)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
+    assert match, line
+    srv = Server(proc, match.group(1), match.group(2), tmp_path)
+    try:
+        _create(srv, name, ("db", "bb-db"))
+        token = srv.call("POST", f"/stacks/{name}/plan").json()["token"]
+        r = srv.call("POST", f"/stacks/{name}/apply", json={"token": token})
+        assert r.status_code == 202, r.text
+        proc.send_signal(signal.SIGINT)  # while the apply runs
+        code = proc.wait(timeout=120)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert code == 0, stderr
+        assert "waiting for the running jobs to finish: apply of " + name in stderr
+        assert "Traceback" not in stderr
+        # The apply ran to its end: the container runs and the store knows it was applied.
+        containers = _containers(name)
+        assert [c.status for c in containers] == ["running"]
+        env = {**os.environ, "DEVARCH_HOME": str(tmp_path), "DEVARCH_RUNTIME": "docker"}
+        env["DEVARCH_CATALOG_PATH"] = str(EXAMPLES)
+        code_ = "import sys; from devarch_adapters.cli import main; sys.exit(main())"
+        plan = subprocess.run(
+            [sys.executable, "-c", code_, "plan", name, "--detailed-exitcode"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert plan.returncode == 0, plan.stdout + plan.stderr  # nothing left to do
+    finally:
+        srv.client.close()
+        if proc.poll() is None:
+            proc.kill()
+        _force_cleanup([name])

@@ -6,6 +6,7 @@ tests/integration/test_web_api.py.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from litestar.testing import TestClient
 from devarch_adapters import connect
 from devarch_adapters.web.app import WebConfig, create_app
 from devarch_adapters.web.errors import error_body, status_of
-from devarch_adapters.web.security import Origins, load_or_create_token
+from devarch_adapters.web.security import GuardMiddleware, Origins, load_or_create_token
 from devarch_core import errors
 from devarch_core.app import Devarch
 
@@ -69,7 +70,7 @@ def test_each_override_kind_is_set_then_unset(client, delta, field) -> None:
     assert client.post("/api/v1/stacks", json={"name": "s"}).status_code == 201
     r = client.post("/api/v1/stacks/s/instances", json={"name": "db", "template": "bb-db"})
     assert r.status_code == 201, r.text
-    r = client.patch("/api/v1/stacks/s/instances/db/overrides", json={"overrides": delta})
+    r = client.patch("/api/v1/stacks/s/instances/db", json=delta)
     assert r.status_code == 200, r.text
     key = next(iter(delta))
     assert key in r.json()["overrides"]
@@ -79,6 +80,54 @@ def test_each_override_kind_is_set_then_unset(client, delta, field) -> None:
     # The effective config shows the template's value again, with its source.
     eff = client.get("/api/v1/stacks/s/instances/db/effective?explain=true").json()
     assert eff["explain"]
+
+
+def test_patch_null_unsets_and_description_enabled_change_the_instance(client) -> None:
+    client.post("/api/v1/stacks", json={"name": "s"})
+    client.post("/api/v1/stacks/s/instances", json={"name": "db", "template": "bb-db"})
+    r = client.patch(
+        "/api/v1/stacks/s/instances/db",
+        json={"image": "busybox:2", "environment": {"A": "1"}, "description": "d"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["overrides"] == {"image": "busybox:2", "environment": {"A": "1"}}
+    assert r.json()["description"] == "d"
+    r = client.patch("/api/v1/stacks/s/instances/db", json={"image": None, "enabled": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["overrides"] == {"environment": {"A": "1"}}
+    assert r.json()["enabled"] is False
+    # null for an override that is not set changes nothing; a bad flag is a 422 at its path.
+    assert client.patch("/api/v1/stacks/s/instances/db", json={"user": None}).status_code == 200
+    r = client.patch("/api/v1/stacks/s/instances/db", json={"enabled": "x"})
+    assert r.status_code == 422
+    assert r.json()["problems"] == [{"path": "enabled", "message": "expected true or false"}]
+    assert client.patch("/api/v1/stacks/s/instances/nope", json={}).status_code == 404
+
+
+def test_wires_and_stack_flags_follow_the_design_routes(client) -> None:
+    client.post("/api/v1/stacks", json={"name": "s"})
+    for name, template in (("web", "bb-web"), ("db1", "bb-db"), ("db2", "bb-db")):
+        client.post("/api/v1/stacks/s/instances", json={"name": name, "template": template})
+    wire = {"consumer": "web", "import": "db"}
+    r = client.post("/api/v1/stacks/s/wires", json={**wire, "provider": "db2"})
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/stacks/s/wires").json() == [
+        {**wire, "provider": "db2", "export": None}
+    ]
+    r = client.post("/api/v1/stacks/s/wires", json={"consumer": 1, "imports": "db"})
+    assert r.status_code == 422
+    assert {p["path"] for p in r.json()["problems"]} == {
+        "consumer",
+        "import",
+        "provider",
+        "imports",
+    }
+    assert client.delete("/api/v1/stacks/s/wires", params=wire).status_code == 200
+    assert client.get("/api/v1/stacks/s/wires").json() == []
+    assert client.post("/api/v1/stacks/s/disable").json()["enabled"] is False
+    assert client.post("/api/v1/stacks/s/enable").json()["enabled"] is True
+    assert client.get("/api/v1/stacks/s/graph?format=mermaid").text.startswith("graph")
+    assert client.get("/api/v1/stacks/s/instances/db1/secrets").json() == []
 
 
 def test_unsetting_an_override_that_is_not_there_is_a_clear_error(client) -> None:
@@ -93,6 +142,41 @@ def test_unknown_paths_need_the_token_too(client) -> None:
     for path in ("/", "/nowhere", "/api/v1/nowhere", "/api/v1/openapi.json"):
         assert client.get(path, headers={"Authorization": ""}).status_code == 401, path
     assert client.get("/api/v1/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/stacks/a", "/stacks/a"),
+        ("//evil.example/x", "/evil.example/x"),
+        ("/a\r\nSet-Cookie: x=1", "/a%0D%0ASet-Cookie:%20x=1"),
+    ],
+)
+def test_the_token_url_redirects_only_to_this_server(path, location) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(*_args: object) -> None:
+        raise AssertionError  # the redirect answers before any route
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    guard = GuardMiddleware(app, token=TOKEN, origins=Origins("127.0.0.1", 8765))
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": f"token={TOKEN}&a=1".encode(),
+        "headers": [(b"host", b"127.0.0.1:8765")],
+    }
+    asyncio.run(guard(scope, receive, send))
+    headers = dict(sent[0]["headers"])
+    assert sent[0]["status"] == 303
+    assert headers[b"location"].decode() == location + "?a=1"
+    assert b"HttpOnly" in headers[b"set-cookie"]
 
 
 def test_answers_carry_security_headers(client) -> None:

@@ -103,9 +103,10 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
     url = f"{config.url}/?token={token}"
     if created:
         ctx.note(f"Generated the web token in {settings.home / 'web.token'} (mode 0600).")
-    ctx.stdout.write(f"devarch is serving on {config.url}/\nOpen {url}\n")
-    ctx.stdout.write("Press Ctrl-C to stop.\n")
+    # One line on stdout, the URL with the token (scripts and tests read it); the rest on stderr.
+    ctx.stdout.write(f"Open {url} in a browser for the devarch dashboard.\n")
     ctx.stdout.flush()
+    ctx.note(f"Serving the API at {config.url}/api/v1 (docs: /api/v1/docs). Ctrl-C stops.")
     if a.open:
         import threading  # noqa: PLC0415
         import webbrowser  # noqa: PLC0415
@@ -115,6 +116,7 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
         uvicorn.Config(
             app,
             log_level="warning",
+            access_log=False,  # a request line may carry ?token=...: never log it
             lifespan="on",
             timeout_graceful_shutdown=5,
             server_header=False,

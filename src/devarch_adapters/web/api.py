@@ -3,7 +3,7 @@
 Request bodies are small attrs classes (Litestar validates them and documents them in the
 OpenAPI document); response data is the same JSON the CLI prints with ``--json``. Long
 operations (apply, down, init) answer ``202`` with a job whose progress streams as Server-Sent
-Events at ``/api/v1/jobs/{id}/events``; a refusal that comes before the operation touches the
+Events at ``/api/v1/operations/{id}/events``; a refusal that comes before the operation touches the
 engine (locked stack, stale plan, plan errors) is the request's own answer (423, 409, 409).
 See docs/web.md#api.
 """
@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import attrs
-from litestar import Request, Response, delete, get, patch, post, put
+from litestar import Request, Response, delete, get, patch, post, put, route
 from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from devarch_adapters.cli import _render as render
-from devarch_core.errors import InvalidNameError, StalePlanError
+from devarch_core.errors import InvalidNameError, Problem, StalePlanError, ValidationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -83,33 +84,10 @@ class InstanceCreate:
 
 
 @attrs.define(kw_only=True)
-class InstanceUpdate:
-    """Changes to an instance; absent fields stay as they are."""
-
-    description: str | None = None
-    enabled: bool | None = None
-
-
-@attrs.define(kw_only=True)
 class NewName:
     """The name of a copy, or an instance's new name."""
 
     new_name: str
-
-
-@attrs.define(kw_only=True)
-class OverridesDelta:
-    """An override delta in the manifest form, merged by key; ``null`` removes an entry."""
-
-    overrides: dict[str, Any]
-
-
-@attrs.define(kw_only=True)
-class WireSet:
-    """The provider of one import (``null`` leaves an optional import unwired on purpose)."""
-
-    provider: str | None
-    export: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -130,14 +108,6 @@ class ComposeImport:
 
 
 @attrs.define(kw_only=True)
-class ApplyRequest:
-    """Which plan to apply: the ``token`` of a plan this server returned from ``GET .../plan``."""
-
-    token: str
-    locked: bool = False
-
-
-@attrs.define(kw_only=True)
 class DownRequest:
     """Options of down."""
 
@@ -148,7 +118,7 @@ class DownRequest:
 class ManifestImport:
     """A devarch.yml text to import (create or update its stack; does not apply)."""
 
-    text: str
+    manifest: str
     prune: bool = False
     dry_run: bool = False
     ignore_pins: bool = False
@@ -199,7 +169,7 @@ def _job_answer(job: Job) -> Response[Data]:
         raise job.error
     status = HTTP_200_OK if job.done else HTTP_202_ACCEPTED
     data = job.to_data()
-    data["events_url"] = f"/api/v1/jobs/{job.id}/events"
+    data["events_url"] = f"/api/v1/operations/{job.id}/events"
     return Response(data, status_code=status)
 
 
@@ -258,6 +228,18 @@ def clone_stack(devarch: Devarch, stack: str, data: StackClone) -> Data:
     return render.stack_data(clone)
 
 
+@post("/stacks/{stack:str}/enable", sync_to_thread=True, tags=["stacks"], status_code=200)
+def enable_stack(devarch: Devarch, stack: str) -> Data:
+    """Enable a stack."""
+    return render.stack_data(devarch.set_stack_enabled(stack, enabled=True))
+
+
+@post("/stacks/{stack:str}/disable", sync_to_thread=True, tags=["stacks"], status_code=200)
+def disable_stack(devarch: Devarch, stack: str) -> Data:
+    """Disable a stack (its containers go at the next apply)."""
+    return render.stack_data(devarch.set_stack_enabled(stack, enabled=False))
+
+
 # -- instances -------------------------------------------------------------------------------------
 
 
@@ -291,9 +273,36 @@ def show_instance(devarch: Devarch, stack: str, name: str) -> Data:
 
 
 @patch("/stacks/{stack:str}/instances/{name:str}", sync_to_thread=True, tags=["instances"])
-def update_instance(devarch: Devarch, stack: str, name: str, data: InstanceUpdate) -> Data:
-    """Change an instance's description or enabled flag."""
-    devarch.update_instance(stack, name, description=data.description, enabled=data.enabled)
+def update_instance(devarch: Devarch, stack: str, name: str, data: dict[str, Any]) -> Data:
+    """Change an instance: the body is an override delta in the manifest form.
+
+    Every override kind (``image``, ``command``, ``environment``, ``ports``, ``volumes``,
+    ``resources``, ``healthcheck``...) merges by key; a top-level ``null`` unsets that override
+    (the field inherits again); inside a map, ``null`` removes the entry (``environment:
+    {FOO: null}`` drops an inherited variable). ``description`` and ``enabled`` change the
+    instance itself.
+    """
+    delta = dict(data)
+    description = delta.pop("description", None)
+    enabled = delta.pop("enabled", None)
+    problems = []
+    if description is not None and not isinstance(description, str):
+        problems.append(Problem("description", "expected a string"))
+    if enabled is not None and not isinstance(enabled, bool):
+        problems.append(Problem("enabled", "expected true or false"))
+    if problems:
+        raise ValidationError(problems, what="invalid request")
+    unset = sorted(key for key, value in delta.items() if value is None)
+    changes = {key: value for key, value in delta.items() if value is not None}
+    devarch.get_instance(stack, name)  # 404 before anything changes
+    if changes:
+        devarch.set_overrides(stack, name, changes)
+    present = devarch.get_instance(stack, name).overrides.to_data()
+    for key in unset:
+        if key in present:
+            devarch.unset_override(stack, name, key)
+    if description is not None or enabled is not None:
+        devarch.update_instance(stack, name, description=description, enabled=enabled)
     return _instance(devarch, stack, name)
 
 
@@ -330,15 +339,6 @@ def rename_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> D
     return _instance(devarch, stack, data.new_name)
 
 
-@patch(
-    "/stacks/{stack:str}/instances/{name:str}/overrides", sync_to_thread=True, tags=["instances"]
-)
-def set_overrides(devarch: Devarch, stack: str, name: str, data: OverridesDelta) -> Data:
-    """Merge an override delta (every kind: image, environment, ports, volumes...)."""
-    devarch.set_overrides(stack, name, data.overrides)
-    return _instance(devarch, stack, name)
-
-
 @delete(
     "/stacks/{stack:str}/instances/{name:str}/overrides/{field:path}",
     sync_to_thread=True,
@@ -370,25 +370,43 @@ def list_wires(devarch: Devarch, stack: str) -> list[Data]:
     return [render.wire_data(w) for w in devarch.list_wires(stack)]
 
 
-@put(
-    "/stacks/{stack:str}/wires/{consumer:str}/{import_name:str}",
-    sync_to_thread=True,
-    tags=["wires"],
-)
-def set_wire(devarch: Devarch, stack: str, consumer: str, import_name: str, data: WireSet) -> Data:
-    """Pin the provider of one import (replaces an earlier pin)."""
-    wire = devarch.add_wire(stack, consumer, import_name, data.provider, export=data.export)
+@post("/stacks/{stack:str}/wires", sync_to_thread=True, tags=["wires"], status_code=200)
+def set_wire(devarch: Devarch, stack: str, data: dict[str, Any]) -> Data:
+    """Pin the provider of one import: ``{consumer, import, provider, export?}``.
+
+    It replaces an earlier pin for that import; ``provider: null`` leaves an optional import
+    unwired on purpose (a required one is refused).
+    """
+    problems = [
+        Problem(key, "expected a string")
+        for key in ("consumer", "import")
+        if not isinstance(data.get(key), str)
+    ]
+    if "provider" not in data or not isinstance(data["provider"], str | None):
+        problems.append(Problem("provider", "expected an instance name or null"))
+    if not isinstance(data.get("export"), str | None):
+        problems.append(Problem("export", "expected an export name or null"))
+    problems.extend(
+        Problem(str(key), "unknown key; expected consumer, import, provider, export")
+        for key in data
+        if key not in ("consumer", "import", "provider", "export")
+    )
+    if problems:
+        raise ValidationError(problems, what="invalid wire")
+    wire = devarch.add_wire(
+        stack, data["consumer"], data["import"], data["provider"], export=data.get("export")
+    )
     return render.wire_data(wire)
 
 
-@delete(
-    "/stacks/{stack:str}/wires/{consumer:str}/{import_name:str}",
-    sync_to_thread=True,
-    tags=["wires"],
-    status_code=HTTP_200_OK,
-)
-def remove_wire(devarch: Devarch, stack: str, consumer: str, import_name: str) -> Data:
-    """Drop an explicit wire (auto-wiring applies again)."""
+@delete("/stacks/{stack:str}/wires", sync_to_thread=True, tags=["wires"], status_code=200)
+def remove_wire(
+    devarch: Devarch,
+    stack: str,
+    consumer: str,
+    import_name: Annotated[str, Parameter(query="import")],
+) -> Data:
+    """Drop the explicit wire of ``?consumer=&import=`` (auto-wiring applies again)."""
     devarch.remove_wire(stack, consumer, import_name)
     return {"removed": {"consumer": consumer, "import": import_name}}
 
@@ -397,6 +415,13 @@ def remove_wire(devarch: Devarch, stack: str, consumer: str, import_name: str) -
 def list_secrets(devarch: Devarch, stack: str) -> list[dict[str, str]]:
     """Secret names per instance (never values)."""
     return devarch.list_secrets(stack)
+
+
+@get("/stacks/{stack:str}/instances/{name:str}/secrets", sync_to_thread=True, tags=["secrets"])
+def list_instance_secrets(devarch: Devarch, stack: str, name: str) -> list[str]:
+    """The names of an instance's secrets (never values)."""
+    devarch.get_instance(stack, name)
+    return [r["name"] for r in devarch.list_secrets(stack) if r["instance"] == name]
 
 
 @put(
@@ -455,7 +480,9 @@ def catalog_import_compose(data: ComposeImport) -> Data:
 # -- plan, apply, down, status, compose, graph -----------------------------------------------------
 
 
-@get("/stacks/{stack:str}/plan", sync_to_thread=True, tags=["deploy"])
+@route(
+    "/stacks/{stack:str}/plan", http_method=["GET", "POST"], sync_to_thread=True, tags=["deploy"]
+)
 def plan(devarch: Devarch, web: WebState, stack: str) -> Response[Data]:
     """The plan (what apply would change) as ``plan --json`` prints it; apply it by its ``token``.
 
@@ -471,15 +498,34 @@ def plan(devarch: Devarch, web: WebState, stack: str) -> Response[Data]:
 
 
 @post("/stacks/{stack:str}/apply", sync_to_thread=True, tags=["deploy"], status_code=202)
-def apply(web: WebState, stack: str, data: ApplyRequest) -> Response[Data]:
-    """Apply exactly the plan with ``token`` in the background (409 stale, 423 locked)."""
-    saved = web.plans.get(stack, data.token)
-    if saved is None:
-        raise StalePlanError(stack, ["this server gave out no plan with that token (plan again)"])
+def apply(web: WebState, stack: str, data: dict[str, Any]) -> Response[Data]:
+    """Apply exactly one plan in the background: 409 when stale, 423 while another apply runs.
+
+    The body is a plan as ``.../plan`` returned it, or ``{"token": ...}`` of a plan this server
+    returned (it keeps the last 64); ``"locked": true`` refuses a divergence from the lockfile.
+    """
+    from devarch_core.planning import Plan  # noqa: PLC0415
+
+    locked = data.get("locked", False)
+    if not isinstance(locked, bool):
+        raise ValidationError([Problem("locked", "expected true or false")], what="invalid request")
+    if "format" in data:
+        saved: Plan | None = Plan.from_data({k: v for k, v in data.items() if k != "locked"})
+    elif isinstance(data.get("token"), str):
+        saved = web.plans.get(stack, data["token"])
+        if saved is None:
+            moved = ["this server gave out no plan with that token (plan again)"]
+            raise StalePlanError(stack, moved)
+    else:
+        raise ValidationError(
+            [Problem("token", "expected a plan, or the token of one this server returned")],
+            what="invalid request",
+        )
+    assert saved is not None  # noqa: S101 - for the type checker
     job = web.jobs.start(
         "apply",
         stack,
-        lambda d, holder: d.apply(stack, saved, holder=holder, locked=data.locked),
+        lambda d, holder: d.apply(stack, saved, holder=holder, locked=locked),
     )
     return _job_answer(job)
 
@@ -515,7 +561,9 @@ def compose(
 
 @get("/stacks/{stack:str}/graph", sync_to_thread=True, tags=["deploy"])
 def graph(
-    devarch: Devarch, stack: str, fmt: Literal["svg", "mermaid", "dot"] = "svg"
+    devarch: Devarch,
+    stack: str,
+    fmt: Annotated[Literal["svg", "mermaid", "dot"], Parameter(query="format")] = "svg",
 ) -> Response[str]:
     """The wiring graph: an SVG drawing (default), Mermaid or DOT text."""
     drawing = devarch.graph(stack, fmt=fmt)
@@ -525,17 +573,17 @@ def graph(
 # -- manifests, lockfiles, doctor ------------------------------------------------------------------
 
 
-@get("/stacks/{stack:str}/manifest", sync_to_thread=True, tags=["manifests"])
+@get("/stacks/{stack:str}/export", sync_to_thread=True, tags=["manifests"])
 def export_manifest(devarch: Devarch, stack: str, digests: bool = False) -> Response[str]:
     """The stack as devarch.yml (secret values are ``${secret:NAME}`` placeholders)."""
     return _text(devarch.export_yaml(stack, digests=digests), "application/yaml", "devarch.yml")
 
 
-@post("/manifest/import", sync_to_thread=True, tags=["manifests"], status_code=HTTP_200_OK)
+@post("/import", sync_to_thread=True, tags=["manifests"], status_code=HTTP_200_OK)
 def import_manifest(devarch: Devarch, data: ManifestImport) -> Data:
     """Create or update a stack from devarch.yml text (does not apply)."""
     result = devarch.import_yaml(
-        data.text,
+        data.manifest,
         origin=data.origin,
         prune=data.prune,
         dry_run=data.dry_run,
@@ -595,17 +643,18 @@ def doctor(devarch: Devarch) -> Data:
     return {"checks": [c.to_data() for c in checks], "ok": exit_status(checks) == 0}
 
 
-# -- jobs ------------------------------------------------------------------------------------------
+# -- operations (jobs) -----------------------------------------------------------------------------
 
 
 def _job(web: WebState, job_id: str) -> Job:
     job = web.jobs.get(job_id)
     if job is None:
-        raise NotFoundException(f"job {job_id} not found")
+        raise NotFoundException(f"operation {job_id} not found")
     return job
 
 
-@get("/jobs", sync_to_thread=False, tags=["jobs"])
+# ``/jobs/...``, these routes' first name, is used by the dashboard's pages: kept as an alias.
+@get(["/operations", "/jobs"], sync_to_thread=False, tags=["operations"])
 def list_jobs(web: WebState, stack: str | None = None, running: bool = False) -> list[Data]:
     """The server's recent jobs (of one ``stack``; only the ``running`` ones), oldest first."""
     return [
@@ -615,13 +664,17 @@ def list_jobs(web: WebState, stack: str | None = None, running: bool = False) ->
     ]
 
 
-@get("/jobs/{job_id:str}", sync_to_thread=False, tags=["jobs"])
+@get(["/operations/{job_id:str}", "/jobs/{job_id:str}"], sync_to_thread=False, tags=["operations"])
 def job_state(web: WebState, job_id: str) -> Data:
     """A job's state, and its result or error once done."""
     return _job(web, job_id).to_data()
 
 
-@get("/jobs/{job_id:str}/events", sync_to_thread=False, tags=["jobs"])
+@get(
+    ["/operations/{job_id:str}/events", "/jobs/{job_id:str}/events"],
+    sync_to_thread=False,
+    tags=["operations"],
+)
 def job_events(web: WebState, request: Request[Any, Any, Any], job_id: str) -> ServerSentEvent:
     """The job's progress as Server-Sent Events, from the start (or after ``Last-Event-ID``).
 
@@ -667,6 +720,8 @@ def api_handlers() -> list[Callable[..., Any]]:
         update_stack,
         delete_stack,
         clone_stack,
+        enable_stack,
+        disable_stack,
         list_instances,
         add_instance,
         show_instance,
@@ -674,13 +729,13 @@ def api_handlers() -> list[Callable[..., Any]]:
         remove_instance,
         duplicate_instance,
         rename_instance,
-        set_overrides,
         unset_override,
         effective,
         list_wires,
         set_wire,
         remove_wire,
         list_secrets,
+        list_instance_secrets,
         set_secret,
         unset_secret,
         catalog_list,

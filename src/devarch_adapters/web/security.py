@@ -27,7 +27,7 @@ import secrets
 import socket
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import attrs
 
@@ -257,7 +257,9 @@ async def _set_cookie_and_redirect(
     send: Send, scope: Scope, query: dict[str, str], token: str
 ) -> None:
     rest = {k: v for k, v in query.items() if k != "token"}
-    location = scope.get("path", "/") + ("?" + urlencode(rest) if rest else "")
+    # Re-quoted, and one leading slash: never "//host" (another site) nor a raw CR/LF.
+    path = "/" + quote(str(scope.get("path", "/")).lstrip("/"), safe="/:@!$&'()*+,;=-._~")
+    location = path + ("?" + urlencode(rest) if rest else "")
     cookie = f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
     await send(
         {
