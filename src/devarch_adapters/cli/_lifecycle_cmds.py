@@ -10,8 +10,6 @@ terminal to the engine's own CLI (``docker exec`` / ``podman exec``, see
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +60,8 @@ def _logs(ctx: _Context, a: argparse.Namespace) -> int:
     try:
         for line in stream:
             if ctx.json:
+                import json  # noqa: PLC0415 - keep start-up fast
+
                 out = ctx.stdout
                 out.write(printable(json.dumps(line.to_data(), ensure_ascii=False), json=True))
                 out.write("\n")
@@ -116,6 +116,8 @@ def _exec(ctx: _Context, a: argparse.Namespace) -> int:
     argv, environ = build(
         container, command, tty=tty, user=a.user, workdir=a.workdir, env=tuple(a.env or ())
     )
+    import subprocess  # noqa: PLC0415 - keep start-up fast
+
     ctx.close()  # release the store and the engine client before the command runs
     sys.stdout.flush()
     sys.stderr.flush()
