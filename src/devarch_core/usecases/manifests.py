@@ -742,6 +742,7 @@ class ManifestService:
 
     def import_yaml(
         self,
+        /,  # so ``**options`` cannot take ``self`` (the facade forwards this signature)
         text: str | bytes,
         *,
         origin: str = "devarch.yml",
