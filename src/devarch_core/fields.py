@@ -23,16 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    check_length,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    scalar,
-)
+from devarch_core._parsing import Problems, join
 from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.limits import MAX_CONFIG_CONTENT
@@ -193,7 +184,7 @@ def _text_reader(
     what: str, check: Callable[[str], str]
 ) -> Callable[[object, str, Problems, str], str | None]:
     def read(value: object, path: str, problems: Problems, what_here: str = what) -> str | None:
-        return checked(scalar(value, path, problems, str, what_here), path, problems, check)
+        return problems.checked(problems.scalar(value, path, str, what_here), path, check)
 
     return read
 
@@ -207,7 +198,7 @@ def _read_duration(value: object, path: str, problems: Problems, _what: str = ""
 
 
 def _read_bool(value: object, path: str, problems: Problems, _what: str = "") -> bool | None:
-    return scalar(value, path, problems, bool, "true or false")
+    return problems.scalar(value, path, bool, "true or false")
 
 
 def _read_command(
@@ -217,7 +208,7 @@ def _read_command(
 
 
 def _read_signal(value: object, path: str, problems: Problems, _what: str = "") -> str | None:
-    return checked(value, path, problems, check_stop_signal)  # type: ignore[return-value]
+    return problems.checked(value, path, check_stop_signal)  # type: ignore[return-value]
 
 
 def _cli_bool(value: str, where: str, problems: list[Problem]) -> object:
@@ -354,9 +345,9 @@ def _parse_environment_override(
 ) -> dict[str, Any]:
     env: dict[str, str | None] = {}
     where = join(path, "environment")
-    for name, value in expect_mapping(raw.get("environment"), where, problems).items():
+    for name, value in problems.expect_mapping(raw.get("environment"), where).items():
         if isinstance(name, str) and (
-            checked(name, _key_path(where, name), problems, check_env_name) is None
+            problems.checked(name, _key_path(where, name), check_env_name) is None
         ):
             continue
         text = env_text(value, join(where, name), problems)
@@ -416,8 +407,8 @@ def _parse_labels(service: Mapping[str, Any], path: str, problems: Problems) -> 
 def _parse_labels_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
     labels: dict[str, str | None] = {}
     where = join(path, "labels")
-    for name, value in expect_mapping(raw.get("labels"), where, problems).items():
-        if checked(name, _key_path(where, name), problems, check_label_key) is None:
+    for name, value in problems.expect_mapping(raw.get("labels"), where).items():
+        if problems.checked(name, _key_path(where, name), check_label_key) is None:
             continue
         labels[name] = env_text(value, join(where, name), problems)
     return {"labels": labels}
@@ -500,7 +491,7 @@ def _parse_entries(
     """The entries of the keyed list ``name``, each parsed once; a repeated key is a problem."""
     entries: dict[str, Any] = {}
     where = join(path, name)
-    for i, raw in enumerate(expect_list(service.get(name), where, problems)):
+    for i, raw in enumerate(problems.expect_list(service.get(name), where)):
         entry = parse_one(raw, f"{where}[{i}]", problems)
         if entry is not None:
             if entry.key in entries:
@@ -523,7 +514,7 @@ def _parse_ports(service: Mapping[str, Any], path: str, problems: Problems) -> A
 
 def _parse_ports_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
     ports: dict[str, PortOverride] = {}
-    for i, item in enumerate(expect_list(raw.get("ports"), join(path, "ports"), problems)):
+    for i, item in enumerate(problems.expect_list(raw.get("ports"), join(path, "ports"))):
         ipath = f"{join(path, 'ports')}[{i}]"
         remove = _remove_flag(item, {"container", "target", "protocol"}, ipath, problems)
         body = (
@@ -599,10 +590,10 @@ def _parse_volumes_override(
     raw: Mapping[str, Any], path: str, problems: Problems
 ) -> dict[str, Any]:
     volumes: dict[str, VolumeOverride] = {}
-    for i, item in enumerate(expect_list(raw.get("volumes"), join(path, "volumes"), problems)):
+    for i, item in enumerate(problems.expect_list(raw.get("volumes"), join(path, "volumes"))):
         ipath = f"{join(path, 'volumes')}[{i}]"
         if _remove_flag(item, {"target"}, ipath, problems):
-            target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
+            target = problems.scalar(item.get("target"), join(ipath, "target"), str, "a path")
             if not target or not target.startswith("/"):
                 problems.add(
                     join(ipath, "target"), "a removed mount needs its absolute target path"
@@ -658,13 +649,13 @@ def _volume_portable(volumes: Any) -> Any:  # noqa: ANN401
 def _parse_config_files(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
     files: dict[str, ConfigFile] = {}
     where = join(path, "config_files")
-    for i, raw in enumerate(expect_list(service.get("config_files"), where, problems)):
+    for i, raw in enumerate(problems.expect_list(service.get("config_files"), where)):
         fpath = f"{where}[{i}]"
-        item = expect_mapping(raw, fpath, problems)
-        check_keys(item, {"path", "content", "mode"}, fpath, problems)
-        target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
-        content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
-        content = check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"), problems)
+        item = problems.expect_mapping(raw, fpath)
+        problems.check_keys(item, {"path", "content", "mode"}, fpath)
+        target = problems.scalar(item.get("path"), join(fpath, "path"), str, "a path")
+        content = problems.scalar(item.get("content", ""), join(fpath, "content"), str, "text")
+        content = problems.check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"))
         mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
         if target is not None and (
             target := check_container_path(target, join(fpath, "path"), problems)
@@ -680,11 +671,11 @@ def _parse_config_files_override(
 ) -> dict[str, Any]:
     files: dict[str, ConfigFileOverride] = {}
     where = join(path, "config_files")
-    for i, item in enumerate(expect_list(raw.get("config_files"), where, problems)):
+    for i, item in enumerate(problems.expect_list(raw.get("config_files"), where)):
         ipath = f"{where}[{i}]"
-        entry = expect_mapping(item, ipath, problems)
-        check_keys(entry, {"path", "content", "mode", "remove"}, ipath, problems)
-        target = scalar(entry.get("path"), join(ipath, "path"), problems, str, "a path")
+        entry = problems.expect_mapping(item, ipath)
+        problems.check_keys(entry, {"path", "content", "mode", "remove"}, ipath)
+        target = problems.scalar(entry.get("path"), join(ipath, "path"), str, "a path")
         if target is None:
             if isinstance(item, Mapping):
                 problems.add(join(ipath, "path"), "a config file needs a path")
@@ -694,11 +685,10 @@ def _parse_config_files_override(
             continue
         files[target] = ConfigFileOverride(
             path=target,
-            content=check_length(
-                scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
+            content=problems.check_length(
+                problems.scalar(entry.get("content"), join(ipath, "content"), str, "text"),
                 MAX_CONFIG_CONTENT,
                 join(ipath, "content"),
-                problems,
             ),
             mode=parse_mode(entry.get("mode"), join(ipath, "mode"), problems),
             remove=_remove_flag(entry, {"path"}, ipath, problems),

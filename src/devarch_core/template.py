@@ -16,20 +16,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    check_length,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    scalar,
-    short_repr,
-    shorten,
-    sorted_text_map,
-    type_name,
-)
+from devarch_core._parsing import Problems, join, short_repr, shorten, sorted_text_map, type_name
 from devarch_core.errors import TemplateError
 from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core.naming import NAME_PATTERN
@@ -122,26 +109,26 @@ class Template:
     def from_data(cls, data: object, origin: str = "") -> Template:
         """Parse and validate a template; raise ``TemplateError`` listing every problem by path."""
         problems = Problems()
-        raw = expect_mapping(data, "", problems)
-        check_keys(raw, TEMPLATE_KEYS, "", problems)
-        name = scalar(raw.get("name"), "name", problems, str, "a name")
+        raw = problems.expect_mapping(data, "")
+        problems.check_keys(raw, TEMPLATE_KEYS, "")
+        name = problems.scalar(raw.get("name"), "name", str, "a name")
         if not name:
             problems.add("name", "a template needs a name")
         elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
             problems.add(
                 "name", f"{short_repr(name)} must be a lowercase DNS label (a-z, 0-9, '-')"
             )
-        version = scalar(raw.get("version"), "version", problems, str, "a version string")
+        version = problems.scalar(raw.get("version"), "version", str, "a version string")
         if not version and (version is not None or raw.get("version") is None):
             problems.add("version", 'a template needs a version (quote it: "16.4")')
-        description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
-        description = check_length(description, MAX_DESCRIPTION, "description", problems) or ""
+        description = problems.scalar(raw.get("description", ""), "description", str, "text") or ""
+        description = problems.check_length(description, MAX_DESCRIPTION, "description") or ""
         service = ServiceSpec.parse(raw.get("service"), "service", problems)
         if raw.get("service") is None:
             problems.add("service", "a template needs a service definition")
         secrets: list[str] = []
-        for i, secret in enumerate(expect_list(raw.get("secrets"), "secrets", problems)):
-            if checked(secret, f"secrets[{i}]", problems, check_env_name) is None:
+        for i, secret in enumerate(problems.expect_list(raw.get("secrets"), "secrets")):
+            if problems.checked(secret, f"secrets[{i}]", check_env_name) is None:
                 continue
             secrets.append(secret)
             if service is not None and secret not in service.environment:
@@ -183,12 +170,12 @@ def _declarations(
 
     The name and type are ``None`` where missing or wrong (the problem is recorded).
     """
-    for i, item in enumerate(expect_list(value, section, problems)):
+    for i, item in enumerate(problems.expect_list(value, section)):
         path = f"{section}[{i}]"
-        data = expect_mapping(item, path, problems)
-        check_keys(data, allowed, path, problems)
-        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
-        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
+        data = problems.expect_mapping(item, path)
+        problems.check_keys(data, allowed, path)
+        name = problems.scalar(data.get("name"), join(path, "name"), str, "a name")
+        kind = problems.scalar(data.get("type"), join(path, "type"), str, "a contract type")
         yield path, data, name, kind
 
 
@@ -217,10 +204,10 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
         if protocol not in ("tcp", "udp"):
             problems.add(join(path, "protocol"), f"{short_repr(protocol)} must be tcp or udp")
         env: dict[str, str] = {}
-        for var, tmpl in expect_mapping(data.get("env"), join(path, "env"), problems).items():
-            if checked(var, _key_path(join(path, "env"), var), problems, check_env_name) is None:
+        for var, tmpl in problems.expect_mapping(data.get("env"), join(path, "env")).items():
+            if problems.checked(var, _key_path(join(path, "env"), var), check_env_name) is None:
                 continue
-            text = scalar(tmpl, join(join(path, "env"), var), problems, str, "a value template")
+            text = problems.scalar(tmpl, join(join(path, "env"), var), str, "a value template")
             if text is None:
                 continue
             for ref in _VALUE_REF.findall(text):
@@ -258,24 +245,23 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
     seen: set[str] = set()
     allowed = {"name", "type", "required", "prefix", "rename"}
     for path, data, given_name, given_kind in _declarations(value, "imports", allowed, problems):
-        required = scalar(
-            data.get("required", True), join(path, "required"), problems, bool, "true or false"
+        required = problems.scalar(
+            data.get("required", True), join(path, "required"), bool, "true or false"
         )
-        prefix = checked(
-            scalar(data.get("prefix", ""), join(path, "prefix"), problems, str, "text"),
+        prefix = problems.checked(
+            problems.scalar(data.get("prefix", ""), join(path, "prefix"), str, "text"),
             join(path, "prefix"),
-            problems,
             check_env_prefix,
         )
         rename: dict[str, str] = {}
-        for var, new in expect_mapping(data.get("rename"), join(path, "rename"), problems).items():
+        for var, new in problems.expect_mapping(data.get("rename"), join(path, "rename")).items():
             where = _key_path(join(path, "rename"), var)
-            if checked(var, where, problems, check_env_name) is None:
+            if problems.checked(var, where, check_env_name) is None:
                 continue
             if not isinstance(new, str):
                 problems.add(where, f"expected a variable name, got {type_name(new)}")
                 continue
-            if checked(new, where, problems, check_env_name) is not None:
+            if problems.checked(new, where, check_env_name) is not None:
                 rename[var] = new
         declared = _declare("import", given_name, given_kind, seen, path, problems)
         if declared is None:
