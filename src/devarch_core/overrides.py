@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -17,12 +16,7 @@ from attrs import frozen
 
 from devarch_core._parsing import Problems, join, sorted_map, type_name
 from devarch_core.errors import ValidationError
-from devarch_core.spec import (
-    Healthcheck,
-    PortKeyed,
-    Resources,
-    is_env_name,
-)
+from devarch_core.spec import Healthcheck, PortKeyed, ProcessSettings, Resources, is_env_name
 from devarch_core.validators import (
     check_env_name,
 )
@@ -148,18 +142,10 @@ def _sorted_config_files(files: Iterable[ConfigFileOverride]) -> tuple[ConfigFil
 
 
 @frozen(kw_only=True)
-class Overrides:
+class Overrides(ProcessSettings):
     """The user's deltas for one instance. Every field empty/None means "inherit"."""
 
     image: str | None = None
-    command: tuple[str, ...] | None = None
-    entrypoint: tuple[str, ...] | None = None
-    working_dir: str | None = None
-    user: str | None = None
-    restart: str | None = None
-    stop_grace_period: Decimal | None = None
-    stop_signal: str | None = None
-    init: bool | None = None
     #: name -> value; ``None`` unsets an inherited variable.
     environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=sorted_map)
     #: Variables the user flagged secret (their values live sealed in the store).

@@ -46,6 +46,7 @@ __all__ = [
     "Healthcheck",
     "PortKeyed",
     "PortSpec",
+    "ProcessSettings",
     "Resources",
     "ServiceSpec",
     "VolumeSpec",
@@ -621,13 +622,15 @@ def _sorted_env(m: Mapping[str, EnvValue]) -> dict[str, EnvValue]:
 
 
 @frozen(kw_only=True)
-class ServiceSpec:
-    """What one container should be.
+class ProcessSettings:
+    """How a container's main process runs: its command line, user, restart and stop behaviour.
 
-    Mappings are sorted by key; lists keep their merge keys unique.
+    The same fields, of the same types, in a service (:class:`ServiceSpec`), in an instance's
+    overrides (``None`` inherits) and in what an engine is asked to create (``ContainerSpec``):
+    declared once here, each field described by its row of the field table
+    (docs/architecture.md#service-fields).
     """
 
-    image: str
     command: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
     working_dir: str | None = None
@@ -639,6 +642,16 @@ class ServiceSpec:
     stop_signal: str | None = None
     #: Run an init process (PID 1) that reaps zombies and forwards signals.
     init: bool | None = None
+
+
+@frozen(kw_only=True)
+class ServiceSpec(ProcessSettings):
+    """What one container should be.
+
+    Mappings are sorted by key; lists keep their merge keys unique.
+    """
+
+    image: str
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=_sorted_env)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     ports: tuple[PortSpec, ...] = ()
