@@ -159,9 +159,10 @@ class Field:
     entry_key: Callable[[object], object] | None = None
     #: The entry keys ``devarch instance unset NAME.KEY`` matches (``5432`` matches ``5432/tcp``).
     unset_keys: Callable[[str], tuple[str, ...]] = lambda key: (key,)
-    #: CLI ``--set`` names (``env`` for environment...) and how the value text is read:
-    #: scalars/objects give the value, maps a ``NAME.KEY`` value, keyed lists and sets one entry.
-    cli_names: tuple[str, ...] = ()
+    #: CLI ``--set`` names (default: the field's name; ``()``: not settable from the CLI) and how
+    #: the value text is read: scalars/objects give the value, maps a ``NAME.KEY`` value, keyed
+    #: lists and sets one entry.
+    cli_names: tuple[str, ...] = attrs.field()
     cli: Callable[[str, str, list[Problem]], object] | None = None
     cli_help: str = ""
     #: Compose rendering from the engine spec: (spec, reveal secrets) -> value (omitted if empty).
@@ -175,6 +176,10 @@ class Field:
     #: What of the effective value survives render -> import (``None``: the field is not imported;
     #: the round-trip test then checks the rendered compose instead).
     portable: Callable[[Any], Any] | None = None
+
+    @cli_names.default
+    def _cli_names_default(self) -> tuple[str, ...]:
+        return (self.name,)
 
 
 # -- scalars ---------------------------------------------------------------------------------------
@@ -291,7 +296,6 @@ def _scalar(  # noqa: C901 - one closure per step of the row
         override_to_data=lambda o: None if getattr(o, name) is None else dump(getattr(o, name)),
         flatten=flatten,
         merge=merge,
-        cli_names=(name,),
         cli=cli,
         cli_help=cli_help or f"{name}=",
         render=render,
@@ -479,37 +483,32 @@ def _keyed_list_merger(
     return merge
 
 
-def _parse_entries(
-    service: Mapping[str, Any],
+def _entries_parser(
     name: str,
-    path: str,
-    problems: Problems,
-    *,
     parse_one: Callable[[object, str, Problems], Any],
+    *,
     twice: Callable[[Any], str],
-) -> list[Any]:
-    """The entries of the keyed list ``name``, each parsed once; a repeated key is a problem."""
-    entries: dict[str, Any] = {}
-    where = join(path, name)
-    for i, raw in enumerate(problems.expect_list(service.get(name), where)):
-        entry = parse_one(raw, f"{where}[{i}]", problems)
-        if entry is not None:
-            if entry.key in entries:
-                problems.add(f"{where}[{i}]", twice(entry))
-            entries[entry.key] = entry
-    return list(entries.values())
+    order: Callable[[Any], Any],
+) -> Parse:
+    """Template parse of the keyed list ``name``: each entry parsed once, a repeated key refused."""
+
+    def parse(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
+        entries: dict[str, Any] = {}
+        where = join(path, name)
+        for i, raw in enumerate(problems.expect_list(service.get(name), where)):
+            entry = parse_one(raw, f"{where}[{i}]", problems)
+            if entry is not None:
+                if entry.key in entries:
+                    problems.add(f"{where}[{i}]", twice(entry))
+                entries[entry.key] = entry
+        return tuple(sorted(entries.values(), key=order))
+
+    return parse
 
 
-def _parse_ports(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
-    ports = _parse_entries(
-        service,
-        "ports",
-        path,
-        problems,
-        parse_one=parse_port,
-        twice=lambda p: f"port {p.key} is listed twice",
-    )
-    return tuple(sorted(ports, key=_port_order))
+_parse_ports = _entries_parser(
+    "ports", parse_port, twice=lambda p: f"port {p.key} is listed twice", order=_port_order
+)
 
 
 def _parse_ports_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
@@ -574,16 +573,12 @@ def cli_port(value: str, where: str, problems: list[Problem]) -> dict[str, Any] 
 _PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
 
 
-def _parse_volumes(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
-    volumes = _parse_entries(
-        service,
-        "volumes",
-        path,
-        problems,
-        parse_one=parse_volume,
-        twice=lambda v: f"target {v.target} is mounted twice",
-    )
-    return tuple(sorted(volumes, key=lambda v: v.target))
+_parse_volumes = _entries_parser(
+    "volumes",
+    parse_volume,
+    twice=lambda v: f"target {v.target} is mounted twice",
+    order=lambda v: v.target,
+)
 
 
 def _parse_volumes_override(
@@ -727,12 +722,19 @@ def _map_field(name: str, **rest: Any) -> Field:  # noqa: ANN401
     )
 
 
-def _keyed_list_field(name: str, *, compose: str | None, **rest: Any) -> Field:  # noqa: ANN401
-    """A list of entries keyed by one attribute; each entry writes itself back (``to_data``)."""
+def _keyed_list_field(name: str, **rest: Any) -> Field:  # noqa: ANN401
+    """A list of entries keyed by one attribute; each entry writes itself back (``to_data``).
+
+    Unless the row says otherwise it renders to and imports from the Compose key ``name`` and
+    flattens to one ``name.KEY`` path per entry (``ports.5432/tcp``, by the entry's ``key``).
+    """
+    rest.setdefault("compose", name)
+    rest.setdefault(
+        "flatten", lambda items: {f"{name}.{item.key}": item.to_data() for item in items}
+    )
     return Field(
         name=name,
         kind="keyed_list",
-        compose=compose,
         to_data=lambda items: [item.to_data() for item in items],
         override_to_data=lambda o: [item.to_data() for item in getattr(o, name)],
         **rest,
@@ -998,10 +1000,8 @@ FIELDS: tuple[Field, ...] = (
     ),
     _keyed_list_field(
         "ports",
-        compose="ports",
         parse=_parse_ports,
         parse_override=_parse_ports_override,
-        flatten=lambda ports: {f"ports.{p.key}": p.to_data() for p in ports},
         merge=_merge_ports,
         entry_key=_port_entry_key,
         unset_keys=lambda key: (key, f"{key}/tcp"),
@@ -1016,10 +1016,8 @@ FIELDS: tuple[Field, ...] = (
     ),
     _keyed_list_field(
         "volumes",
-        compose="volumes",
         parse=_parse_volumes,
         parse_override=_parse_volumes_override,
-        flatten=lambda volumes: {f"volumes.{v.target}": v.to_data() for v in volumes},
         merge=_merge_volumes,
         entry_key=_mapping_key("target"),
         cli_names=("volume", "volumes"),
@@ -1057,7 +1055,6 @@ FIELDS: tuple[Field, ...] = (
         override_to_data=_healthcheck_override_data,
         flatten=lambda hc: {} if hc is None else {"healthcheck": hc.to_data()},
         merge=_merge_healthcheck,
-        cli_names=("healthcheck",),
         cli=cli_healthcheck,
         cli_help="healthcheck=disable|{YAML}",
         render=_render_healthcheck,
@@ -1075,6 +1072,7 @@ FIELDS: tuple[Field, ...] = (
         },
         merge=_merge_config_files,
         entry_key=_mapping_key("path"),
+        cli_names=(),  # whole files: set in devarch.yml
         example=[{"path": "/etc/app/app.conf", "content": "debug = true\n"}],
     ),
     Field(
@@ -1091,7 +1089,6 @@ FIELDS: tuple[Field, ...] = (
         override_to_data=lambda o: o.resources.to_data(),
         flatten=lambda res: {f"resources.{k}": v for k, v in res.to_data().items()},
         merge=_merge_resources,
-        cli_names=("resources",),
         cli=_cli_text,
         cli_help="resources.FIELD=VALUE",
         render=_render_resources,
