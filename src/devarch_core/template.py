@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import attrs
 from attrs import frozen
@@ -163,88 +163,91 @@ def _content_hash(template: Template) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _declarations(
-    value: object, section: str, allowed: set[str], problems: Problems
-) -> Iterator[tuple[str, Mapping[str, Any], str | None, str | None]]:
-    """Each export or import: its path, its mapping, its name and its contract type.
+_D = TypeVar("_D")
 
-    The name and type are ``None`` where missing or wrong (the problem is recorded).
+
+def _declarations(
+    value: object,
+    section: Literal["exports", "imports"],
+    allowed: set[str],
+    problems: Problems,
+    parse_rest: Callable[[str, Mapping[str, Any]], Callable[[str, str], _D]],
+) -> list[_D]:
+    """Each export or import of ``section`` that can be kept, in order.
+
+    Reads its name and contract type here; ``parse_rest`` reads the other keys (at the
+    declaration's path) and returns how to build it from its name and type. A declaration
+    without a name or type is left out and a repeated name is a problem (each recorded).
     """
+    what = section.removesuffix("s")
+    declared: list[_D] = []
+    seen: set[str] = set()
     for i, item in enumerate(problems.expect_list(value, section)):
         path = f"{section}[{i}]"
         data = problems.expect_mapping(item, path)
         problems.check_keys(data, allowed, path)
         name = problems.scalar(data.get("name"), join(path, "name"), str, "a name")
         kind = problems.scalar(data.get("type"), join(path, "type"), str, "a contract type")
-        yield path, data, name, kind
+        build = parse_rest(path, data)
+        if not name or not kind:
+            problems.add(path, f"an {what} needs a name and a type")
+            continue
+        if name in seen:
+            problems.add(join(path, "name"), f"{what} {short_repr(name)} is declared twice")
+        seen.add(name)
+        declared.append(build(name, kind))
+    return declared
 
 
-def _declare(  # noqa: PLR0917 - one check shared by exports and imports
-    what: str, name: str | None, kind: str | None, seen: set[str], path: str, problems: Problems
-) -> tuple[str, str] | None:
-    """The name and type of an export/import that can be kept (a repeat is a problem), or None."""
-    if not name or not kind:
-        problems.add(path, f"an {what} needs a name and a type")
-        return None
-    if name in seen:
-        problems.add(join(path, "name"), f"{what} {short_repr(name)} is declared twice")
-    seen.add(name)
-    return name, kind
-
-
-def _parse_exports(  # noqa: C901 - checks each field of an export in one place
-    value: object, problems: Problems, service: ServiceSpec | None
-) -> list[Export]:
-    exports: list[Export] = []
-    seen: set[str] = set()
-    allowed = {"name", "type", "port", "protocol", "env"}
-    for path, data, given_name, given_kind in _declarations(value, "exports", allowed, problems):
+def _parse_exports(value: object, problems: Problems, service: ServiceSpec | None) -> list[Export]:
+    def parse_rest(path: str, data: Mapping[str, Any]) -> Callable[[str, str], Export]:
         port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
             problems.add(join(path, "protocol"), f"{short_repr(protocol)} must be tcp or udp")
-        env: dict[str, str] = {}
-        for var, tmpl in problems.expect_mapping(data.get("env"), join(path, "env")).items():
-            if problems.checked(var, _key_path(join(path, "env"), var), check_env_name) is None:
-                continue
-            text = problems.scalar(tmpl, join(join(path, "env"), var), str, "a value template")
-            if text is None:
-                continue
-            for ref in _VALUE_REF.findall(text):
-                if ref.startswith("env."):
-                    if service is not None and ref[4:] not in service.environment:
-                        problems.add(
-                            join(join(path, "env"), var),
-                            f"${{{ref}}} names a variable the service does not set",
-                        )
-                elif ref not in _KNOWN_REFS:
-                    problems.add(
-                        join(join(path, "env"), var),
-                        f"unknown reference ${{{ref}}}; "
-                        "use ${host}, ${port}, ${protocol} or ${env.NAME}",
-                    )
-            env[var] = text
-        declared = _declare("export", given_name, given_kind, seen, path, problems)
-        if declared is None:
-            continue
-        name, kind = declared
-        exports.append(
-            Export(
-                name=name,
-                type=kind,
-                port=port,
-                protocol=protocol if protocol in ("tcp", "udp") else "tcp",
-                env=env,
-            )
+        env = _export_env(data.get("env"), join(path, "env"), problems, service)
+        return lambda name, kind: Export(
+            name=name,
+            type=kind,
+            port=port,
+            protocol=protocol if protocol in ("tcp", "udp") else "tcp",
+            env=env,
         )
-    return exports
+
+    allowed = {"name", "type", "port", "protocol", "env"}
+    return _declarations(value, "exports", allowed, problems, parse_rest)
+
+
+def _export_env(
+    value: object, path: str, problems: Problems, service: ServiceSpec | None
+) -> dict[str, str]:
+    """An export's ``env``: variable -> value template (``${host}``, ``${env.NAME}``, ...)."""
+    env: dict[str, str] = {}
+    for var, tmpl in problems.expect_mapping(value, path).items():
+        if problems.checked(var, _key_path(path, var), check_env_name) is None:
+            continue
+        text = problems.scalar(tmpl, join(path, var), str, "a value template")
+        if text is None:
+            continue
+        for ref in _VALUE_REF.findall(text):
+            if ref.startswith("env."):
+                if service is not None and ref[4:] not in service.environment:
+                    problems.add(
+                        join(path, var),
+                        f"${{{ref}}} names a variable the service does not set",
+                    )
+            elif ref not in _KNOWN_REFS:
+                problems.add(
+                    join(path, var),
+                    f"unknown reference ${{{ref}}}; "
+                    "use ${host}, ${port}, ${protocol} or ${env.NAME}",
+                )
+        env[var] = text
+    return env
 
 
 def _parse_imports(value: object, problems: Problems) -> list[Import]:
-    imports: list[Import] = []
-    seen: set[str] = set()
-    allowed = {"name", "type", "required", "prefix", "rename"}
-    for path, data, given_name, given_kind in _declarations(value, "imports", allowed, problems):
+    def parse_rest(path: str, data: Mapping[str, Any]) -> Callable[[str, str], Import]:
         required = problems.scalar(
             data.get("required", True), join(path, "required"), bool, "true or false"
         )
@@ -263,17 +266,13 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
                 continue
             if problems.checked(new, where, check_env_name) is not None:
                 rename[var] = new
-        declared = _declare("import", given_name, given_kind, seen, path, problems)
-        if declared is None:
-            continue
-        name, kind = declared
-        imports.append(
-            Import(
-                name=name,
-                type=kind,
-                required=required is not False,
-                prefix=prefix or "",
-                rename=rename,
-            )
+        return lambda name, kind: Import(
+            name=name,
+            type=kind,
+            required=required is not False,
+            prefix=prefix or "",
+            rename=rename,
         )
-    return imports
+
+    allowed = {"name", "type", "required", "prefix", "rename"}
+    return _declarations(value, "imports", allowed, problems, parse_rest)
