@@ -39,18 +39,9 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from types import TracebackType
 
+    from devarch_core import ports
     from devarch_core.catalog import Catalog
     from devarch_core.model import Instance
-    from devarch_core.ports import (
-        Clock,
-        ConfigFiles,
-        KeyProvider,
-        PortProbe,
-        Reporter,
-        Runtime,
-        StackLock,
-        Store,
-    )
     from devarch_core.secrets import SecretBox
     from devarch_core.template import Template
 
@@ -110,15 +101,15 @@ class Devarch:
     def __init__(
         self,
         *,
-        store: Store,
+        store: ports.Store,
         catalog: Catalog,
-        keys: KeyProvider,
-        runtime: Runtime | None = None,
-        lock: StackLock | None = None,
-        config_files: ConfigFiles | None = None,
-        port_probe: PortProbe | None = None,
-        clock: Clock | None = None,
-        reporter: Reporter | None = None,
+        keys: ports.KeyProvider,
+        runtime: ports.Runtime | None = None,
+        lock: ports.StackLock | None = None,
+        config_files: ports.ConfigFiles | None = None,
+        port_probe: ports.PortProbe | None = None,
+        clock: ports.Clock | None = None,
+        reporter: ports.Reporter | None = None,
         port_range: tuple[int, int] = DEFAULT_RANGE,
         health_timeout: float = 120.0,
         parallelism: int = 8,
@@ -132,8 +123,8 @@ class Devarch:
         self.lock = lock
         self.config_files = config_files
         self.port_probe = port_probe
-        self.clock: Clock = clock or SystemClock()
-        self.reporter: Reporter = reporter or NullReporter()
+        self.clock: ports.Clock = clock or SystemClock()
+        self.reporter: ports.Reporter = reporter or NullReporter()
         self.port_range = port_range
         self.health_timeout = health_timeout
         self.parallelism = parallelism
@@ -246,7 +237,7 @@ class Devarch:
 
     stack_engine = _forward("_engines", EngineAccess.stack_engine)
 
-    def _require_runtime(self) -> Runtime:
+    def _require_runtime(self) -> ports.Runtime:
         """The runtime, or ``EngineError`` saying how to configure one (the plugin's guard)."""
         return self._engines.require()
 
