@@ -112,8 +112,8 @@ def _port_pin(key: object, value: object, path: str, problems: Problems) -> tupl
 
 
 @frozen(kw_only=True)
-class InstanceSpec:
-    """One instance as a manifest declares it."""
+class InstanceSpec(_convert.Unstructured):
+    """One instance as a manifest declares it (secrets as placeholders, never values)."""
 
     name: str
     template: str
@@ -127,11 +127,6 @@ class InstanceSpec:
     port_pins: Mapping[str, int] = attrs.field(factory=dict)
     #: Pinned image digest/id, when exported with digests.
     image_digest: str | None = None
-
-    def to_data(self) -> dict[str, Any]:
-        """Manifest form of the instance (placeholders, never values)."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
 
 def overrides_data(spec: InstanceSpec) -> dict[str, Any]:
@@ -154,7 +149,7 @@ def _reorder(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @frozen(kw_only=True)
-class Manifest:
+class Manifest(_convert.Unstructured):
     """A parsed ``devarch.yml``."""
 
     version: int = 1
@@ -172,11 +167,6 @@ class Manifest:
         if len(self.wire_positions) == len(self.wires):
             return f"wires[{self.wire_positions[index]}]"
         return f"wires[{index}]"
-
-    def to_data(self) -> dict[str, Any]:
-        """Canonical data, in the documented key order."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def to_yaml(self) -> str:
         """The ``devarch.yml`` text (deterministic)."""
@@ -399,7 +389,7 @@ def _check_name(name: str, path: str, kind: str, problems: Problems) -> None:
 
 
 @frozen(kw_only=True)
-class LockedInstance:
+class LockedInstance(_convert.Unstructured):
     """What ``devarch.lock`` pins for one instance."""
 
     template: str
@@ -409,25 +399,15 @@ class LockedInstance:
     image_digest: str | None = None
     ports: Mapping[str, int] = attrs.field(factory=dict)
 
-    def to_data(self) -> dict[str, Any]:
-        """Lockfile form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class Lockfile:
+class Lockfile(_convert.Unstructured):
     """A parsed ``devarch.lock``: the resolved specifics of a stack."""
 
     format: int = LOCK_FORMAT
     stack: str
     manifest_hash: str = ""
     instances: Mapping[str, LockedInstance] = attrs.field(factory=dict)
-
-    def to_data(self) -> dict[str, Any]:
-        """Lockfile form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def to_yaml(self) -> str:
         """The ``devarch.lock`` text (deterministic), with a header saying it is generated."""

@@ -30,7 +30,7 @@ _KNOWN_REFS = ("host", "port", "protocol", "name", "instance", "stack")
 
 
 @frozen(kw_only=True)
-class Export:
+class Export(_convert.Unstructured):
     """A contract a template provides: ``{name, type, port, protocol, env}``.
 
     ``env`` maps variable names to value templates: ``${host}``, ``${port}``, ``${protocol}``,
@@ -43,14 +43,9 @@ class Export:
     protocol: Literal["tcp", "udp"] = "tcp"
     env: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
-    def to_data(self) -> dict[str, Any]:
-        """Canonical plain data."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class Import:
+class Import(_convert.Unstructured):
     """A contract a template needs: ``{name, type, required}``, with optional renaming/prefixing."""
 
     name: str
@@ -66,17 +61,12 @@ class Import:
         """The consumer-side name of an exported variable."""
         return self.prefix + self.rename.get(variable, variable)
 
-    def to_data(self) -> dict[str, Any]:
-        """Canonical plain data."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 TEMPLATE_KEYS = {"name", "version", "description", "service", "secrets", "exports", "imports"}
 
 
 @frozen(kw_only=True)
-class Template:
+class Template(_convert.Unstructured):
     """A catalog entry. Build one with :meth:`from_data` (validates) rather than directly."""
 
     name: str
@@ -94,11 +84,6 @@ class Template:
     def ref(self) -> str:
         """``name@version``, the value of the ``devarch.template_service_id`` label."""
         return f"{self.name}@{self.version}"
-
-    def to_data(self) -> dict[str, Any]:
-        """Canonical plain data (the template file format)."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     @property
     def content_hash(self) -> str:
