@@ -643,6 +643,10 @@ class ProcessSettings:
     #: Run an init process (PID 1) that reaps zombies and forwards signals.
     init: bool | None = None
 
+    def process_settings(self) -> dict[str, Any]:
+        """These fields as keyword arguments (a container spec takes a service's as they are)."""
+        return {a.name: getattr(self, a.name) for a in attrs.fields(ProcessSettings)}
+
 
 @frozen(kw_only=True)
 class ServiceSpec(ProcessSettings):

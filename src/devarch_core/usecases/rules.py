@@ -6,7 +6,6 @@ plan calls the same rule functions (``dependency_problems``, ``pin_conflicts``..
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -189,9 +188,6 @@ def _port_requests(
     stack: Stack, w: WrittenInstance, paths: dict[tuple[str, str], str]
 ) -> list[PortRequest]:
     """The host ports ``w`` pins (its effective ports, then its ``pins``), with their paths."""
-    request = functools.partial(
-        PortRequest, stack=stack.name, instance=w.name, instance_id=w.instance_id
-    )
     requests = []
     keys = set()
     for port in w.effective.service.ports:
@@ -212,13 +208,7 @@ def _port_requests(
             else f"{w.path}.template (ports {port.key})"
         )
         requests.append(
-            request(
-                key=port.key,
-                container_port=port.container,
-                protocol=port.protocol,
-                host_ip=port.host_ip,
-                pinned=port.host,
-            )
+            PortRequest.of_port(port, stack=stack.name, instance=w.name, instance_id=w.instance_id)
         )
     for key, (host, path) in sorted(w.pins.items()):
         if key in keys:
@@ -226,7 +216,10 @@ def _port_requests(
         number, _, proto = key.partition("/")
         paths[(w.name, key)] = path
         requests.append(
-            request(
+            PortRequest(
+                stack=stack.name,
+                instance=w.name,
+                instance_id=w.instance_id,
                 key=key,
                 container_port=int(number),
                 protocol=proto or "tcp",
