@@ -24,7 +24,7 @@ from devarch_core.secrets import REDACTED, Secret
 if TYPE_CHECKING:
     import cattrs
 
-__all__ = ["problems_of", "row", "structure", "structure_row", "unstructure"]
+__all__ = ["Unstructured", "problems_of", "row", "structure", "structure_row", "unstructure"]
 
 T = TypeVar("T")
 
@@ -440,6 +440,22 @@ def _row_converter() -> cattrs.Converter:
 def unstructure(value: object) -> Any:  # noqa: ANN401 - plain data of any shape
     """Plain data (dicts, lists, scalars) of a devarch value, in its documented format."""
     return converter().unstructure(value)
+
+
+class Unstructured:
+    """Base of the value classes whose plain data is what this module's converter makes of them.
+
+    ``to_data()`` is then the one format of the class: plans and ``--json`` output, manifests,
+    lockfiles and templates. What a format omits or orders is configured here
+    (:func:`_configure`), once per class, not in the class.
+    """
+
+    __slots__ = ()
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data in the class's documented format (defaults omitted where it says so)."""
+        data: dict[str, Any] = unstructure(self)
+        return data
 
 
 def problems_of(exc: BaseException) -> list[Problem]:

@@ -1,4 +1,8 @@
-"""A small problem collector for parsing user data with paths (``instances.web.ports[0]``)."""
+"""A small problem collector for parsing user data with paths (``instances.web.ports[0]``).
+
+:class:`Problems` collects and checks: ``problems.scalar(value, path, str, "a name")`` returns
+the value it accepts or records a problem at ``path``, so a parser reports every mistake at once.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +52,88 @@ class Problems:
     def __bool__(self) -> bool:
         return bool(self.items)
 
+    # -- checks: each returns the value it accepts, or records a problem at ``path`` --------
+    def expect_mapping(self, value: object, path: str) -> Mapping[str, Any]:
+        """Return ``value`` if it is a mapping with string keys; record a problem otherwise."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.add(path, f"expected a mapping, got {type_name(value)}")
+            return {}
+        for key in value:
+            if not isinstance(key, str):
+                self.add(path, f"key {short_repr(key)} is not a string")
+        return value
+
+    def expect_list(self, value: object, path: str) -> list[Any]:
+        """Return ``value`` as a list if it is one; record a problem otherwise."""
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple):
+            self.add(path, f"expected a list, got {type_name(value)}")
+            return []
+        return list(value)
+
+    def check_keys(self, data: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        """Record every key of ``data`` that is not in ``allowed`` (unknown keys are mistakes)."""
+        for key in sorted(set(data) - allowed, key=str):
+            hint = f"; expected one of: {', '.join(sorted(allowed))}"
+            self.add(join(path, str(key)), f"unknown key{hint}")
+
+    def check_length(self, text: T, limit: int, path: str) -> T | None:
+        """``text`` if it is at most ``limit`` characters; else record a problem and return None.
+
+        The limits are documented in docs/manifest.md ("Limits").
+        """
+        if isinstance(text, str) and len(text) > limit:
+            self.add(path, f"is {len(text):,} characters long; at most {human_size(limit)} allowed")
+            return None
+        return text
+
+    def checked(self, value: T | None, path: str, check: Callable[[T], T]) -> T | None:
+        """``check(value)`` (a rule of :mod:`devarch_core.validators`); else a problem at ``path``.
+
+        ``None`` passes through unchecked (an absent value).
+        """
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ValueError as exc:
+            self.add(path, str(exc))
+            return None
+
+    def scalar(  # noqa: PLR0911 - one early return per accepted form reads best
+        self, value: object, path: str, kind: Callable[[Any], T], what: str
+    ) -> T | None:
+        """Convert ``value`` with ``kind`` (str/int/bool); record a problem if it does not fit."""
+        # ``kind is int`` narrows ``kind`` to ``type[int]`` for mypy; convert through an alias of
+        # the declared type so every branch returns ``T``.
+        convert = kind
+        if value is None:
+            return None
+        if kind is bool and not isinstance(value, bool):
+            self.add(path, f"expected {what}, got {type_name(value)}")
+            return None
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            if isinstance(value, str) and value.strip().isdigit():
+                return convert(value.strip())
+            self.add(path, f"expected {what}, got {type_name(value)}")
+            return None
+        if kind is str and not isinstance(value, str):
+            if isinstance(value, int) and not isinstance(value, bool):
+                return convert(value)
+            if isinstance(value, float):
+                # YAML reads 16.10 as 16.1 and 1e3 as 1000.0: the text would not be what was
+                # written.
+                self.add(
+                    path, f"expected {what}, got a number; quote it (YAML reads 16.10 as 16.1)"
+                )
+                return None
+            self.add(path, f"expected {what}, got {type_name(value)}")
+            return None
+        return kind(value)
+
 
 def sorted_map(m: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``m`` sorted by key (attrs converter of mapping fields)."""
@@ -71,70 +157,15 @@ def join(prefix: str, path: str) -> str:
     return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
 
 
-def expect_mapping(value: object, path: str, problems: Problems) -> Mapping[str, Any]:
-    """Return ``value`` if it is a mapping with string keys; record a problem otherwise."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        problems.add(path, f"expected a mapping, got {type_name(value)}")
-        return {}
-    for key in value:
-        if not isinstance(key, str):
-            problems.add(path, f"key {short_repr(key)} is not a string")
-    return value
-
-
-def check_length(text: T, limit: int, path: str, problems: Problems) -> T | None:
-    """``text`` if it is at most ``limit`` characters; else record a problem and return None.
-
-    The limits are documented in docs/manifest.md ("Limits").
-    """
-    if isinstance(text, str) and len(text) > limit:
-        problems.add(path, f"is {len(text):,} characters long; at most {human_size(limit)} allowed")
-        return None
-    return text
-
-
 def checked_description(value: object, path: str = "description") -> str:
     """``value`` if it is a description devarch accepts (text, at most ``MAX_DESCRIPTION``).
 
     For descriptions given through the API or CLI; raises ``ValidationError`` naming ``path``.
     """
     problems = Problems()
-    text = check_length(scalar(value, path, problems, str, "text"), MAX_DESCRIPTION, path, problems)
+    text = problems.check_length(problems.scalar(value, path, str, "text"), MAX_DESCRIPTION, path)
     problems.raise_if_any(what="invalid description")
     return text or ""
-
-
-def expect_list(value: object, path: str, problems: Problems) -> list[Any]:
-    """Return ``value`` as a list if it is one; record a problem otherwise."""
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple):
-        problems.add(path, f"expected a list, got {type_name(value)}")
-        return []
-    return list(value)
-
-
-def check_keys(data: Mapping[str, Any], allowed: set[str], path: str, problems: Problems) -> None:
-    """Record every key of ``data`` that is not in ``allowed`` (unknown keys are mistakes)."""
-    for key in sorted(set(data) - allowed, key=str):
-        hint = f"; expected one of: {', '.join(sorted(allowed))}"
-        problems.add(join(path, str(key)), f"unknown key{hint}")
-
-
-def checked(value: T | None, path: str, problems: Problems, check: Callable[[T], T]) -> T | None:
-    """``check(value)`` (a rule of :mod:`devarch_core.validators`); a problem at ``path`` if not.
-
-    ``None`` passes through unchecked (an absent value).
-    """
-    if value is None:
-        return None
-    try:
-        return check(value)
-    except ValueError as exc:
-        problems.add(path, str(exc))
-        return None
 
 
 _REPR = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
@@ -187,34 +218,3 @@ def type_name(value: object) -> str:
         dict: "a mapping",
         type(None): "null",
     }.get(type(value), type(value).__name__)
-
-
-def scalar(  # noqa: PLR0911 - one early return per accepted form reads best
-    value: object, path: str, problems: Problems, kind: Callable[[Any], T], what: str
-) -> T | None:
-    """Convert ``value`` with ``kind`` (str/int/bool), recording a problem if it does not fit."""
-    # ``kind is int`` narrows ``kind`` to ``type[int]`` for mypy; convert through an alias of the
-    # declared type so every branch returns ``T``.
-    convert = kind
-    if value is None:
-        return None
-    if kind is bool and not isinstance(value, bool):
-        problems.add(path, f"expected {what}, got {type_name(value)}")
-        return None
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        if isinstance(value, str) and value.strip().isdigit():
-            return convert(value.strip())
-        problems.add(path, f"expected {what}, got {type_name(value)}")
-        return None
-    if kind is str and not isinstance(value, str):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return convert(value)
-        if isinstance(value, float):
-            # YAML reads 16.10 as 16.1 and 1e3 as 1000.0: the text would not be what was written.
-            problems.add(
-                path, f"expected {what}, got a number; quote it (YAML reads 16.10 as 16.1)"
-            )
-            return None
-        problems.add(path, f"expected {what}, got {type_name(value)}")
-        return None
-    return kind(value)

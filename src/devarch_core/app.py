@@ -6,13 +6,20 @@ instances, wires, secrets, keys, planner, apply, manifests, lifecycle). Each tak
 ports it needs. This module builds them from the adapters given to the constructor (see
 ``devarch_adapters.connect`` for the composition root that builds those from configuration) and
 holds no rule of its own. See docs/architecture.md#layers.
+
+A facade method that only hands its arguments to a service is declared with :func:`_forward`
+(``apply = _forward("_applier", ApplyService.apply)``): its signature and docstring are the
+service method's, written once there, and mypy, ``help()``, notebooks and the API docs see them.
+A method is written out here only when the facade adds something (a property, a lifecycle hook,
+a different return type).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, Self, TypeVar, overload
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
@@ -26,37 +33,19 @@ from devarch_core.usecases.manifests import ManifestService
 from devarch_core.usecases.planner import PlanService
 from devarch_core.usecases.secrets import SecretService
 from devarch_core.usecases.stacks import StackService, StackSummary
-from devarch_core.usecases.wires import ImportChoice, WireService
+from devarch_core.usecases.wires import WireService
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
     from types import TracebackType
 
+    from devarch_core import ports
     from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
-    from devarch_core.errors import Problem
-    from devarch_core.manifest import Lockfile, Manifest
-    from devarch_core.merge import EffectiveConfig
-    from devarch_core.model import Instance, Stack, Wire
-    from devarch_core.overrides import Overrides
-    from devarch_core.planning import Plan
-    from devarch_core.ports import (
-        Clock,
-        ConfigFiles,
-        KeyProvider,
-        PortProbe,
-        Reporter,
-        Runtime,
-        StackLock,
-        Store,
-    )
+    from devarch_core.model import Instance
     from devarch_core.secrets import SecretBox
-    from devarch_core.status import StatusReport
     from devarch_core.template import Template
-    from devarch_core.usecases.keys import KeyCheck
-    from devarch_core.usecases.lifecycle import StackLogs
-    from devarch_core.usecases.manifests import ImportResult, InitPreview, InitResult
 
 __all__ = [
     "ApplyResult",
@@ -85,6 +74,32 @@ class SystemClock:
         time.sleep(seconds)
 
 
+_S = TypeVar("_S")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _forward(
+    service: str, method: Callable[Concatenate[_S, _P], _R]
+) -> Callable[Concatenate[Devarch, _P], _R]:
+    """A facade method that calls ``method`` on the service the facade holds as ``service``.
+
+    The result carries ``method``'s signature (for mypy, through the ParamSpec) and its name and
+    docstring (``functools.wraps``, for ``help()``, ``inspect.signature`` and the API docs). The
+    call looks the method up on the service object, so a patched service method is the one run.
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def forward(self: Devarch, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        bound: Callable[_P, _R] = getattr(getattr(self, service), name)
+        return bound(*args, **kwargs)
+
+    forward.__qualname__ = f"Devarch.{name}"
+    forward.__module__ = __name__
+    return forward
+
+
 class Devarch:
     """The devarch facade: stacks, instances, wires, secrets, plan/apply, compose.
 
@@ -96,15 +111,15 @@ class Devarch:
     def __init__(
         self,
         *,
-        store: Store,
+        store: ports.Store,
         catalog: Catalog,
-        keys: KeyProvider,
-        runtime: Runtime | None = None,
-        lock: StackLock | None = None,
-        config_files: ConfigFiles | None = None,
-        port_probe: PortProbe | None = None,
-        clock: Clock | None = None,
-        reporter: Reporter | None = None,
+        keys: ports.KeyProvider,
+        runtime: ports.Runtime | None = None,
+        lock: ports.StackLock | None = None,
+        config_files: ports.ConfigFiles | None = None,
+        port_probe: ports.PortProbe | None = None,
+        clock: ports.Clock | None = None,
+        reporter: ports.Reporter | None = None,
         port_range: tuple[int, int] = DEFAULT_RANGE,
         health_timeout: float = 120.0,
         parallelism: int = 8,
@@ -118,8 +133,8 @@ class Devarch:
         self.lock = lock
         self.config_files = config_files
         self.port_probe = port_probe
-        self.clock: Clock = clock or SystemClock()
-        self.reporter: Reporter = reporter or NullReporter()
+        self.clock: ports.Clock = clock or SystemClock()
+        self.reporter: ports.Reporter = reporter or NullReporter()
         self.port_range = port_range
         self.health_timeout = health_timeout
         self.parallelism = parallelism
@@ -241,11 +256,9 @@ class Devarch:
         """The catalog template an instance was made from (its pinned version)."""
         return template_for(self.catalog, instance)
 
-    def stack_engine(self, name: str) -> str | None:
-        """The engine kind a stack was last applied on (``docker``, ``podman``), or None."""
-        return self._engines.stack_engine(name)
+    stack_engine = _forward("_engines", EngineAccess.stack_engine)
 
-    def _require_runtime(self) -> Runtime:
+    def _require_runtime(self) -> ports.Runtime:
         """The runtime, or ``EngineError`` saying how to configure one (the plugin's guard)."""
         return self._engines.require()
 
@@ -261,221 +274,49 @@ class Devarch:
         return self._locks.locked(stack, timeout=timeout, holder=holder)
 
     # -- stacks ------------------------------------------------------------------------------
-    def create_stack(
-        self, name: str, *, description: str = "", network: str | None = None
-    ) -> Stack:
-        """Create an empty stack; ``ConflictError`` if the name is taken."""
-        return self._stacks.create_stack(name, description=description, network=network)
-
-    def get_stack(self, name: str) -> Stack:
-        """One stack."""
-        return self._stacks.get_stack(name)
-
-    def list_stacks(self, *, with_runtime: bool = True) -> list[StackSummary]:
-        """Every stack with instance counts (and running counts when an engine answers)."""
-        return self._stacks.list_stacks(with_runtime=with_runtime)
-
-    def show_stack(self, name: str) -> dict[str, Any]:
-        """A stack with its instances, wires and last applied times (plain data)."""
-        return self._stacks.show_stack(name)
-
-    def update_stack(
-        self, name: str, *, description: str | None = None, network: str | None = None
-    ) -> Stack:
-        """Change a stack's description or custom network name (the name itself never changes)."""
-        return self._stacks.update_stack(name, description=description, network=network)
-
-    def set_stack_enabled(self, name: str, enabled: bool) -> Stack:
-        """Enable or disable a stack (a disabled stack plans to remove its containers)."""
-        return self._stacks.set_stack_enabled(name, enabled)
-
-    def delete_stack(
-        self, name: str, *, keep_volumes: bool = False, lock_timeout: float | None = None
-    ) -> None:
-        """Delete a stack: its containers, network, volumes (with an engine), then its definition.
-
-        Runs under the stack's lock, like apply and down: while an apply runs it fails at once with
-        ``StackLockedError`` (or waits up to ``lock_timeout`` seconds) and deletes nothing.
-        """
-        return self._stacks.delete_stack(name, keep_volumes=keep_volumes, lock_timeout=lock_timeout)
-
-    def clone_stack(self, source: str, name: str, *, description: str | None = None) -> Stack:
-        """Copy a stack under a new name (host ports are not copied).
-
-        Copy a stack under a new name: instances, overrides, wires and secrets (re-sealed for the
-        new slots). Host ports are not copied: pinned ones are dropped so devarch allocates the
-        clone its own at its first plan (a host port belongs to one instance of the store).
-        """
-        return self._stacks.clone_stack(source, name, description=description)
+    create_stack = _forward("_stacks", StackService.create_stack)
+    get_stack = _forward("_stacks", StackService.get_stack)
+    list_stacks = _forward("_stacks", StackService.list_stacks)
+    show_stack = _forward("_stacks", StackService.show_stack)
+    update_stack = _forward("_stacks", StackService.update_stack)
+    set_stack_enabled = _forward("_stacks", StackService.set_stack_enabled)
+    delete_stack = _forward("_stacks", StackService.delete_stack)
+    clone_stack = _forward("_stacks", StackService.clone_stack)
 
     # -- instances ---------------------------------------------------------------------------
-    def add_instance(
-        self,
-        stack: str,
-        name: str,
-        template: str,
-        *,
-        version: str | None = None,
-        description: str = "",
-        enabled: bool = True,
-        overrides: Mapping[str, Any] | Overrides | None = None,
-        secrets: Mapping[str, str] | None = None,
-    ) -> Instance:
-        """Instantiate a template in a stack (optionally with overrides and secret values)."""
-        return self._instances.add_instance(
-            stack,
-            name,
-            template,
-            version=version,
-            description=description,
-            enabled=enabled,
-            overrides=overrides,
-            secrets=secrets,
-        )
-
-    def list_instances(self, stack: str) -> list[Instance]:
-        """A stack's instances, by name."""
-        return self._instances.list_instances(stack)
-
-    def get_instance(self, stack: str, name: str) -> Instance:
-        """One instance."""
-        return self._instances.get_instance(stack, name)
-
-    def show_instance(self, stack: str, name: str) -> dict[str, Any]:
-        """An instance with every override and its secret names (plain data, no secret values)."""
-        return self._instances.show_instance(stack, name)
-
-    def update_instance(
-        self, stack: str, name: str, *, description: str | None = None, enabled: bool | None = None
-    ) -> Instance:
-        """Change an instance's description or enabled flag."""
-        return self._instances.update_instance(
-            stack, name, description=description, enabled=enabled
-        )
-
-    def set_overrides(self, stack: str, name: str, delta: Mapping[str, Any]) -> Instance:
-        """Merge an override delta (manifest form) into an instance's overrides, by key.
-
-        Values of secret variables are sealed in the store, never kept in the overrides.
-        """
-        return self._instances.set_overrides(stack, name, delta)
-
-    def unset_override(self, stack: str, name: str, field: str) -> Instance:
-        """Drop one override so the field inherits again.
-
-        ``field`` is a path such as ``environment.FOO``, ``ports.5432/tcp`` or ``image``.
-        """
-        return self._instances.unset_override(stack, name, field)
-
-    def remove_instance(self, stack: str, name: str) -> None:
-        """Delete an instance (and the wires that name it); its container goes at the next apply."""
-        return self._instances.remove_instance(stack, name)
-
-    def duplicate_instance(self, stack: str, name: str, new_name: str) -> Instance:
-        """Copy an instance (overrides and secrets) under a new name in the same stack."""
-        return self._instances.duplicate_instance(stack, name, new_name)
-
-    def rename_instance(self, stack: str, name: str, new_name: str) -> Instance:
-        """Rename an instance (its id, secrets and port pins stay; wires follow)."""
-        return self._instances.rename_instance(stack, name, new_name)
-
-    def effective(self, stack: str, name: str) -> EffectiveConfig:
-        """An instance's effective config: template + wires + overrides, each with its source."""
-        return self._instances.effective(stack, name)
+    add_instance = _forward("_instances", InstanceService.add_instance)
+    list_instances = _forward("_instances", InstanceService.list_instances)
+    get_instance = _forward("_instances", InstanceService.get_instance)
+    show_instance = _forward("_instances", InstanceService.show_instance)
+    update_instance = _forward("_instances", InstanceService.update_instance)
+    set_overrides = _forward("_instances", InstanceService.set_overrides)
+    unset_override = _forward("_instances", InstanceService.unset_override)
+    remove_instance = _forward("_instances", InstanceService.remove_instance)
+    duplicate_instance = _forward("_instances", InstanceService.duplicate_instance)
+    rename_instance = _forward("_instances", InstanceService.rename_instance)
+    effective = _forward("_instances", InstanceService.effective)
 
     # -- wires -------------------------------------------------------------------------------
-    def list_wires(self, stack: str) -> list[Wire]:
-        """A stack's explicit wires."""
-        return self._wires.list_wires(stack)
-
-    def add_wire(
-        self,
-        stack: str,
-        consumer: str,
-        import_name: str,
-        provider: str | None,
-        *,
-        export: str | None = None,
-    ) -> Wire:
-        """Pin a provider for one import of a consumer (replaces an earlier pin for that import).
-
-        ``provider=None`` leaves an optional import unwired on purpose; a required import is
-        refused (``ValidationError``).
-        """
-        return self._wires.add_wire(stack, consumer, import_name, provider, export=export)
-
-    def remove_wire(self, stack: str, consumer: str, import_name: str) -> None:
-        """Drop an explicit wire (auto-wiring applies again)."""
-        return self._wires.remove_wire(stack, consumer, import_name)
-
-    def import_choices(self, stack: str, consumer: str) -> list[ImportChoice]:
-        """The imports of ``consumer``, each with its explicit wire and candidate providers."""
-        return self._wires.import_choices(stack, consumer)
+    list_wires = _forward("_wires", WireService.list_wires)
+    add_wire = _forward("_wires", WireService.add_wire)
+    remove_wire = _forward("_wires", WireService.remove_wire)
+    import_choices = _forward("_wires", WireService.import_choices)
 
     # -- secrets -----------------------------------------------------------------------------
-    def set_secret(self, stack: str, instance: str, name: str, value: str) -> None:
-        """Seal a secret environment value for an instance (it wins over template and wires)."""
-        return self._secret_values.set_secret(stack, instance, name, value)
-
-    def unset_secret(self, stack: str, instance: str, name: str) -> None:
-        """Forget a secret value (the variable falls back to the template or wires)."""
-        return self._secret_values.unset_secret(stack, instance, name)
-
-    def list_secrets(self, stack: str) -> list[dict[str, str]]:
-        """Secret names per instance (never values)."""
-        return self._secret_values.list_secrets(stack)
+    set_secret = _forward("_secret_values", SecretService.set_secret)
+    unset_secret = _forward("_secret_values", SecretService.unset_secret)
+    list_secrets = _forward("_secret_values", SecretService.list_secrets)
 
     # -- keys --------------------------------------------------------------------------------
-    def rotate_key(self, new_key: bytes) -> int:
-        """Re-seal every value of the store under ``new_key``; crash-safe at every step.
-
-        1. ``new_key`` is made durable beside the current key (``secret.key.next``);
-        2. every secret and the hash key are re-sealed under it in one transaction, which also
-           records its key id in the store;
-        3. it replaces the current key (an atomic rename).
-
-        A crash before step 2 commits leaves the store on the old key, after it on the new one;
-        both keys are offered until step 3, so every value stays readable. The next rotation,
-        ``finish_key_rotation`` or ``set_secret`` completes an interrupted one. Rotations run one
-        at a time (the key provider's rotation lock); a concurrent ``set_secret`` seals under the
-        key the store records when it writes, and rotation re-seals what was written before.
-        Returns how many secrets were re-sealed.
-        """
-        return self._key_service.rotate_key(new_key)
-
-    def finish_key_rotation(self) -> bool:
-        """Complete an interrupted key rotation (re-seal if needed, switch the key files).
-
-        Returns False when there was none. Waits for a rotation that is running.
-        """
-        return self._key_service.finish_key_rotation()
-
-    def check_key(self) -> list[KeyCheck]:
-        """Does the key match the store, and is a rotation pending? Reads only (for doctor)."""
-        return self._key_service.check_key()
+    rotate_key = _forward("_key_service", KeyService.rotate_key)
+    finish_key_rotation = _forward("_key_service", KeyService.finish_key_rotation)
+    check_key = _forward("_key_service", KeyService.check_key)
 
     # -- planner -----------------------------------------------------------------------------
-    def plan(self, stack: str) -> Plan:
-        """The plan for a stack: what apply would change, with diagnostics and a staleness token."""
-        return self._planner.plan(stack)
+    plan = _forward("_planner", PlanService.plan)
+    compose = _forward("_planner", PlanService.compose)
 
-    def compose(
-        self,
-        stack: str,
-        instance: str | None = None,
-        *,
-        reveal_secrets: bool = False,
-        project: str | None = None,
-    ) -> str:
-        """The stack (or one instance) as a Compose file with the same names devarch uses.
-
-        Secrets are ``***`` unless ``reveal_secrets`` (then the file holds plaintext: handle it
-        like the secret it is). Host ports are the ones devarch allocated or would allocate.
-        """
-        return self._planner.compose(
-            stack, instance, reveal_secrets=reveal_secrets, project=project
-        )
-
+    # Written out: a forwarded overloaded method would keep only its first overload for mypy.
     @overload
     def graph(self, stack: str, *, fmt: Literal["svg"]) -> SvgGraph: ...
     @overload
@@ -487,238 +328,24 @@ class Devarch:
         return self._planner.graph(stack, fmt=fmt)
 
     # -- apply -------------------------------------------------------------------------------
-    def apply(
-        self,
-        stack: str,
-        plan: Plan | None = None,
-        *,
-        lock_timeout: float | None = None,
-        holder: str | None = None,
-        lockfile: Lockfile | None = None,
-        locked: bool = False,
-        lockfile_origin: str | None = None,
-    ) -> ApplyResult:
-        """Execute a plan under the stack's lock (planning first when none is given).
-
-        Refuses a plan made for another stack (``ValidationError``, before anything else), a stale
-        plan (``StalePlanError``) and a plan with errors (``WiringError``/``ApplyError``).
-
-        Lockfile policy (:mod:`devarch_core.lockpolicy`), when ``lockfile``, ``locked`` or
-        ``lockfile_origin`` (where the caller keeps the lockfile, for messages) is given: the stack
-        is checked against ``lockfile`` under the lock before anything runs — a divergence is
-        reported as a warning (``result.lockfile_warnings``), or refused with ``locked``, as is
-        ``locked`` without a lockfile — and ``result.lockfile`` is the refreshed lockfile.
-        """
-        return self._applier.apply(
-            stack,
-            plan,
-            lock_timeout=lock_timeout,
-            holder=holder,
-            lockfile=lockfile,
-            locked=locked,
-            lockfile_origin=lockfile_origin,
-        )
-
-    def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
-        """Remove a stack's containers and network (and named volumes if asked), not its definition.
-
-        Returns how many containers were removed (:meth:`down_report` says what exactly).
-        """
-        return self._applier.down(stack, volumes=volumes, lock_timeout=lock_timeout)
-
-    def down_report(
-        self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None
-    ) -> DownResult:
-        """Like :meth:`down`, returning what was removed: containers, networks, volumes.
-
-        Only objects this store created for this stack are removed; a same-named object of
-        another owner is listed in ``left_alone``.
-        """
-        return self._applier.down_report(stack, volumes=volumes, lock_timeout=lock_timeout)
-
-    def status(self, stack: str) -> StatusReport:
-        """Each instance's container state, health and published ports, as a list.
-
-        The wrapping list knows its stack and renders as a table in notebooks.
-        """
-        return self._applier.status(stack)
+    apply = _forward("_applier", ApplyService.apply)
+    down = _forward("_applier", ApplyService.down)
+    down_report = _forward("_applier", ApplyService.down_report)
+    status = _forward("_applier", ApplyService.status)
 
     # -- instance lifecycle (docs/lifecycle.md) ----------------------------------------------
-    def logs(
-        self,
-        stack: str,
-        instance: str | None = None,
-        *,
-        follow: bool = False,
-        tail: int | None = None,
-    ) -> StackLogs:
-        """Log lines of one instance, or of every instance of the stack interleaved.
-
-        Each :class:`~devarch_core.engine.LogLine` carries its instance, stream (``stdout``,
-        ``stderr``) and timestamp. ``tail`` keeps the last N lines of each container; ``follow``
-        keeps yielding new lines until the containers stop or the iterator is closed
-        (``close()``, from any thread). Takes no lock.
-        """
-        return self._lifecycle.logs(stack, instance, follow=follow, tail=tail)
-
-    def start(
-        self,
-        stack: str,
-        instances: Sequence[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
-    ) -> LifecycleResult:
-        """Start the stack's existing containers (or the named instances') in dependency order.
-
-        Waits for the health of the dependencies it starts, like apply; never creates or
-        recreates a container (that is :meth:`apply`). Under the stack's lock.
-        """
-        return self._lifecycle.start(stack, instances, lock_timeout=lock_timeout)
-
-    def stop(
-        self,
-        stack: str,
-        instances: Sequence[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
-    ) -> LifecycleResult:
-        """Stop the stack's containers (or the named instances'), keeping them; under the lock.
-
-        A stopped instance keeps its container id and data; ``plan`` shows it as ``> start``.
-        """
-        return self._lifecycle.stop(stack, instances, lock_timeout=lock_timeout)
-
-    def restart(
-        self,
-        stack: str,
-        instances: Sequence[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
-    ) -> LifecycleResult:
-        """Stop then start the stack's containers (or the named instances'); under the lock."""
-        return self._lifecycle.restart(stack, instances, lock_timeout=lock_timeout)
-
-    def running_container(self, stack: str, instance: str) -> str:
-        """The engine name of an instance's running container (``devarch exec`` runs in it).
-
-        ``NotFoundError`` when it has no container, ``ConflictError`` when it is not running
-        or a same-named container belongs to another owner.
-        """
-        return self._lifecycle.running_container(stack, instance)
+    logs = _forward("_lifecycle", LifecycleService.logs)
+    start = _forward("_lifecycle", LifecycleService.start)
+    stop = _forward("_lifecycle", LifecycleService.stop)
+    restart = _forward("_lifecycle", LifecycleService.restart)
+    running_container = _forward("_lifecycle", LifecycleService.running_container)
 
     # -- manifests ---------------------------------------------------------------------------
-    def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
-        """A stack as a manifest: overrides, explicit wires, host port pins, secret placeholders."""
-        return self._manifests.export_manifest(stack, digests=digests)
-
-    def export_yaml(self, stack: str, *, digests: bool = False) -> str:
-        """``devarch.yml`` text of a stack (deterministic)."""
-        return self._manifests.export_yaml(stack, digests=digests)
-
-    def import_manifest(
-        self,
-        manifest: Manifest,
-        *,
-        prune: bool = False,
-        dry_run: bool = False,
-        secret_values: Mapping[str, str] | None = None,
-        environ: Mapping[str, str] | None = None,
-        lockfile: Lockfile | None = None,
-        parse_problems: Sequence[Problem] = (),
-        ignore_pins: bool = False,
-    ) -> ImportResult:
-        """Create or update the manifest's stack in one transaction, after validating everything.
-
-        ``${secret:NAME}`` keeps an existing secret of the instance, else takes
-        ``environ["DEVARCH_SECRET_NAME"]``, else ``secret_values[NAME]``; every missing secret is
-        reported at once. With ``prune`` instances the file no longer has are removed. A
-        ``lockfile`` supplies host ports for instances the manifest does not pin. Returns the
-        changes in the plan's diff format; with ``dry_run`` nothing is written. With
-        ``ignore_pins`` the manifest's ``pins:`` block (host ports, image digests) is ignored.
-
-        Every rule plan and apply enforce on what is written is checked here first (see
-        docs/manifest.md): nothing is written when one fails.
-        """
-        return self._manifests.import_manifest(
-            manifest,
-            prune=prune,
-            dry_run=dry_run,
-            secret_values=secret_values,
-            environ=environ,
-            lockfile=lockfile,
-            parse_problems=parse_problems,
-            ignore_pins=ignore_pins,
-        )
-
-    def import_yaml(
-        self,
-        text: str | bytes,
-        *,
-        origin: str = "devarch.yml",
-        **options: Any,  # noqa: ANN401
-    ) -> ImportResult:
-        """Parse ``devarch.yml`` text and import it (see :meth:`import_manifest`)."""
-        return self._manifests.import_yaml(text, origin=origin, **options)
-
-    def lock_stack(self, stack: str) -> Lockfile:
-        """The stack's lockfile as it is now: template hashes, images (engine ids), host ports."""
-        return self._manifests.lock_stack(stack)
-
-    def check_lock(self, stack: str, lockfile: Lockfile) -> list[str]:
-        """How the stack diverges from a lockfile (empty when it matches)."""
-        return self._manifests.check_lock(stack, lockfile)
-
-    def init_stack(
-        self,
-        manifest: Manifest,
-        *,
-        lockfile: Lockfile | None = None,
-        strict: bool = False,
-        secret_values: Mapping[str, str] | None = None,
-        environ: Mapping[str, str] | None = None,
-        lock_timeout: float | None = None,
-        confirm: Callable[[ImportResult, Plan], bool] | None = None,
-    ) -> InitResult:
-        """From a manifest (and lockfile) to a running stack: import, check the lock, apply, lock.
-
-        Running it twice changes nothing: the import reports no changes and the plan is empty.
-        With ``strict`` a divergence from the lockfile (template content, image, host ports) is
-        refused before anything runs; otherwise it is returned as a warning.
-
-        Atomic up to the engine: when the apply is refused before it touches the engine (no
-        engine, an invalid manifest, wiring or host port errors in the plan, a lockfile
-        divergence with ``strict``, another session applying, ``confirm`` saying no) the import
-        is rolled back and the store is as it was. Once the engine was touched, a failure keeps
-        the import and says so (:meth:`preview_init` changes nothing). ``confirm`` is given the
-        import's changes and the plan before anything is applied (only when something would
-        change); its refusal, or an error it raises, rolls the import back.
-        """
-        return self._manifests.init_stack(
-            manifest,
-            lockfile=lockfile,
-            strict=strict,
-            secret_values=secret_values,
-            environ=environ,
-            lock_timeout=lock_timeout,
-            confirm=confirm,
-        )
-
-    def preview_init(
-        self,
-        manifest: Manifest,
-        *,
-        lockfile: Lockfile | None = None,
-        strict: bool = False,
-        secret_values: Mapping[str, str] | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> InitPreview:
-        """What :meth:`init_stack` would do, changing nothing (``init --dry-run``).
-
-        Refuses what init would refuse before it imports (an invalid manifest, with ``strict`` a
-        divergence from the lockfile or from ``pins.image``); otherwise returns the import's
-        changes, the lockfile divergence as warnings, and the plan when the import changes
-        nothing.
-        """
-        return self._manifests.preview_init(
-            manifest, lockfile=lockfile, strict=strict, secret_values=secret_values, environ=environ
-        )
+    export_manifest = _forward("_manifests", ManifestService.export_manifest)
+    export_yaml = _forward("_manifests", ManifestService.export_yaml)
+    import_manifest = _forward("_manifests", ManifestService.import_manifest)
+    import_yaml = _forward("_manifests", ManifestService.import_yaml)
+    lock_stack = _forward("_manifests", ManifestService.lock_stack)
+    check_lock = _forward("_manifests", ManifestService.check_lock)
+    init_stack = _forward("_manifests", ManifestService.init_stack)
+    preview_init = _forward("_manifests", ManifestService.preview_init)

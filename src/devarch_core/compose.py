@@ -27,7 +27,7 @@ See docs/architecture.md#data-path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 
 import attrs
 import yaml
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ComposeItem",
+    "RenderOptions",
     "compose_document",
     "compose_items",
     "instance_document",
@@ -104,87 +105,55 @@ def compose_items(
     return tuple(sorted(items, key=lambda item: item.name))
 
 
+class RenderOptions(TypedDict, total=False):
+    """How a Compose file is written (keywords of every ``render_*``/``*_document`` function)."""
+
+    #: Labels of the stack network; default: the identity labels the items share (managed-by,
+    #: owner, stack).
+    network_labels: Mapping[str, str] | None
+    #: A top-level ``name:`` (older clients refuse it: pass ``-p`` instead); default: none.
+    project: str | None
+    #: Write secret environment values in plaintext instead of ``***``; default: False.
+    reveal_secrets: bool
+
+
 def render_compose(
-    stack: str,
-    network: str,
-    items: Sequence[ComposeItem],
-    *,
-    network_labels: Mapping[str, str] | None = None,
-    project: str | None = None,
-    reveal_secrets: bool = False,
+    stack: str, network: str, items: Sequence[ComposeItem], **options: Unpack[RenderOptions]
 ) -> str:
     """Render a whole stack as Compose YAML: every item as a service, the network, named volumes.
 
     ``network`` is the stack network's engine name (every item's ``spec.network`` must equal it);
-    ``network_labels`` default to the identity labels the items share (managed-by, owner, stack).
-    Raises ``ValidationError`` when items disagree on the network, repeat a name or depend on an
-    instance that is not rendered. Same input, same bytes.
+    ``options`` are :class:`RenderOptions`. Raises ``ValidationError`` when items disagree on the
+    network, repeat a name or depend on an instance that is not rendered. Same input, same bytes.
     """
-    return _dump(
-        compose_document(
-            stack,
-            network,
-            items,
-            network_labels=network_labels,
-            project=project,
-            reveal_secrets=reveal_secrets,
-        )
-    )
+    return _dump(compose_document(stack, network, items, **options))
 
 
-def render_instance(
-    item: ComposeItem,
-    *,
-    network_labels: Mapping[str, str] | None = None,
-    project: str | None = None,
-    reveal_secrets: bool = False,
-) -> str:
+def render_instance(item: ComposeItem, **options: Unpack[RenderOptions]) -> str:
     """Render one instance as Compose YAML: its service, its network and its named volumes only.
 
     ``depends_on`` is dropped: the dependencies are not part of the file, and a Compose client
     refuses a dependency on a service it does not define.
     """
-    return _dump(
-        instance_document(
-            item,
-            network_labels=network_labels,
-            project=project,
-            reveal_secrets=reveal_secrets,
-        )
-    )
+    return _dump(instance_document(item, **options))
 
 
-def instance_document(
-    item: ComposeItem,
-    *,
-    network_labels: Mapping[str, str] | None = None,
-    project: str | None = None,
-    reveal_secrets: bool = False,
-) -> dict[str, Any]:
-    """Return the plain data of :func:`render_instance` (``$`` already escaped)."""
+def instance_document(item: ComposeItem, **options: Unpack[RenderOptions]) -> dict[str, Any]:
+    """Return the plain data of :func:`render_instance` (``$`` already escaped).
+
+    The same path as a whole stack: a stack of this one item, without its dependencies.
+    """
     alone = attrs.evolve(item, depends_on={})
     stack = item.spec.labels.get(naming.LABEL_STACK_NAME, "")
-    return compose_document(
-        stack,
-        item.spec.network,
-        [alone],
-        network_labels=network_labels,
-        project=project,
-        reveal_secrets=reveal_secrets,
-    )
+    return compose_document(stack, item.spec.network, [alone], **options)
 
 
 def compose_document(
-    stack: str,
-    network: str,
-    items: Sequence[ComposeItem],
-    *,
-    network_labels: Mapping[str, str] | None = None,
-    project: str | None = None,
-    reveal_secrets: bool = False,
+    stack: str, network: str, items: Sequence[ComposeItem], **options: Unpack[RenderOptions]
 ) -> dict[str, Any]:
     """Return the plain data of :func:`render_compose` in output key order (``$`` escaped)."""
     _check(network, items)
+    reveal_secrets = options.get("reveal_secrets", False)
     ordered = sorted(items, key=lambda item: item.name)
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
@@ -196,12 +165,14 @@ def compose_document(
                     "name": mount.source,
                     "labels": _pick(item.spec.labels, _VOLUME_LABEL_KEYS),
                 }
+    network_labels = options.get("network_labels")
     labels = (
         dict(network_labels)
         if network_labels is not None
         else _shared_network_labels(stack, ordered)
     )
     document: dict[str, Any] = {}
+    project = options.get("project")
     if project is not None:
         document["name"] = project
     document["services"] = services

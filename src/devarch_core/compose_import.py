@@ -41,16 +41,7 @@ from typing import Any
 import yaml
 from attrs import frozen
 
-from devarch_core._parsing import (
-    Problems,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    listing,
-    short_repr,
-    type_name,
-)
+from devarch_core._parsing import Problems, join, listing, short_repr, type_name
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
 from devarch_core.fields import FIELDS
@@ -220,7 +211,7 @@ class _Service:
 
     def ports(self, value: object) -> list[str]:
         ports: list[str] = []
-        for i, item in enumerate(expect_list(value, join(self.where, "ports"), self.problems)):
+        for i, item in enumerate(self.problems.expect_list(value, join(self.where, "ports"))):
             where = f"ports[{i}]"
             for port in self._port(self.interpolate(item, where), where):
                 if port not in ports:
@@ -235,7 +226,7 @@ class _Service:
         """
         path = join(self.where, where)
         if isinstance(item, int) and not isinstance(item, bool):
-            return [str(n)] if (n := checked(item, path, self.problems, check_port_number)) else []
+            return [str(n)] if (n := self.problems.checked(item, path, check_port_number)) else []
         if isinstance(item, Mapping):
             return self._long_port(item, where)
         if not isinstance(item, str):
@@ -244,7 +235,7 @@ class _Service:
         text, _, protocol = item.partition("/")
         parts = text.rsplit(":", 2)
         if len(parts) == 3 and parts[0]:  # noqa: PLR2004 - ip:host:container
-            checked(parts[0], path, self.problems, check_host_ip)
+            self.problems.checked(parts[0], path, check_host_ip)
         if len(parts) > 1 and parts[-2]:
             self._range(parts[-2], path, "host port")
         container = self._range(parts[-1], path, "port")
@@ -264,7 +255,7 @@ class _Service:
             self.problems.add(join(path, "target"), "a port needs a target (container) port")
             return []
         if item.get("host_ip") is not None:
-            checked(item["host_ip"], join(path, "host_ip"), self.problems, check_host_ip)
+            self.problems.checked(item["host_ip"], join(path, "host_ip"), check_host_ip)
         published = item.get("published")
         if (
             published is not None
@@ -298,7 +289,7 @@ class _Service:
 
     def volumes(self, value: object) -> list[dict[str, Any]]:
         volumes: list[dict[str, Any]] = []
-        items = expect_list(value, join(self.where, "volumes"), self.problems)
+        items = self.problems.expect_list(value, join(self.where, "volumes"))
         for i, item in enumerate(items):
             where = f"volumes[{i}]"
             volume = self._volume(self.interpolate(item, where), where)
@@ -388,7 +379,7 @@ class _Service:
         return name
 
     def healthcheck(self, value: object) -> dict[str, Any] | None:
-        value = expect_mapping(value, join(self.where, "healthcheck"), self.problems)
+        value = self.problems.expect_mapping(value, join(self.where, "healthcheck"))
         if not value:
             return None
         if value.get("disable") or value.get("test") in (["NONE"], "NONE"):
@@ -407,13 +398,11 @@ class _Service:
         deploy = raw.get("deploy")
         if deploy is not None:
             path = join(self.where, "deploy")
-            deploy = expect_mapping(deploy, path, self.problems)
-            res = expect_mapping(deploy.get("resources"), join(path, "resources"), self.problems)
-            limits = expect_mapping(
-                res.get("limits"), join(path, "resources.limits"), self.problems
-            )
-            reservations = expect_mapping(
-                res.get("reservations"), join(path, "resources.reservations"), self.problems
+            deploy = self.problems.expect_mapping(deploy, path)
+            res = self.problems.expect_mapping(deploy.get("resources"), join(path, "resources"))
+            limits = self.problems.expect_mapping(res.get("limits"), join(path, "resources.limits"))
+            reservations = self.problems.expect_mapping(
+                res.get("reservations"), join(path, "resources.reservations")
             )
             pairs = (
                 ("cpu_limit", limits.get("cpus")),

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Literal
 
 import attrs
 from attrs import frozen
 
 from devarch_core._parsing import sorted_text_map
-from devarch_core.spec import EnvValue, Healthcheck, Resources
+from devarch_core.spec import EnvValue, Healthcheck, ProcessSettings, Resources
 
 __all__ = [
     "ContainerInfo",
@@ -50,24 +49,16 @@ class Mount:
 
 
 @frozen(kw_only=True)
-class ContainerSpec:
+class ContainerSpec(ProcessSettings):
     """Everything an engine needs to create one container.
 
-    Secret env values are revealed only by the adapter's create call.
+    Secret env values are revealed only by the adapter's create call. The process settings
+    (:class:`~devarch_core.spec.ProcessSettings`: command, user, restart, stop grace period and
+    signal, init) are the effective ones; ``None`` leaves the engine's default.
     """
 
     name: str
     image: str
-    command: tuple[str, ...] | None = None
-    entrypoint: tuple[str, ...] | None = None
-    working_dir: str | None = None
-    user: str | None = None
-    restart: str | None = None
-    #: Seconds between the stop signal and the kill (the engine's ``StopTimeout``).
-    stop_grace_period: Decimal | None = None
-    stop_signal: str | None = None
-    #: Run an init process as PID 1 (the engine's ``HostConfig.Init``).
-    init: bool | None = None
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     network: str

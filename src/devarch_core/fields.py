@@ -23,16 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    check_length,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    scalar,
-)
+from devarch_core._parsing import Problems, join
 from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.limits import MAX_CONFIG_CONTENT
@@ -168,9 +159,10 @@ class Field:
     entry_key: Callable[[object], object] | None = None
     #: The entry keys ``devarch instance unset NAME.KEY`` matches (``5432`` matches ``5432/tcp``).
     unset_keys: Callable[[str], tuple[str, ...]] = lambda key: (key,)
-    #: CLI ``--set`` names (``env`` for environment...) and how the value text is read:
-    #: scalars/objects give the value, maps a ``NAME.KEY`` value, keyed lists and sets one entry.
-    cli_names: tuple[str, ...] = ()
+    #: CLI ``--set`` names (default: the field's name; ``()``: not settable from the CLI) and how
+    #: the value text is read: scalars/objects give the value, maps a ``NAME.KEY`` value, keyed
+    #: lists and sets one entry.
+    cli_names: tuple[str, ...] = attrs.field()
     cli: Callable[[str, str, list[Problem]], object] | None = None
     cli_help: str = ""
     #: Compose rendering from the engine spec: (spec, reveal secrets) -> value (omitted if empty).
@@ -185,6 +177,10 @@ class Field:
     #: the round-trip test then checks the rendered compose instead).
     portable: Callable[[Any], Any] | None = None
 
+    @cli_names.default
+    def _cli_names_default(self) -> tuple[str, ...]:
+        return (self.name,)
+
 
 # -- scalars ---------------------------------------------------------------------------------------
 
@@ -193,7 +189,7 @@ def _text_reader(
     what: str, check: Callable[[str], str]
 ) -> Callable[[object, str, Problems, str], str | None]:
     def read(value: object, path: str, problems: Problems, what_here: str = what) -> str | None:
-        return checked(scalar(value, path, problems, str, what_here), path, problems, check)
+        return problems.checked(problems.scalar(value, path, str, what_here), path, check)
 
     return read
 
@@ -207,7 +203,7 @@ def _read_duration(value: object, path: str, problems: Problems, _what: str = ""
 
 
 def _read_bool(value: object, path: str, problems: Problems, _what: str = "") -> bool | None:
-    return scalar(value, path, problems, bool, "true or false")
+    return problems.scalar(value, path, bool, "true or false")
 
 
 def _read_command(
@@ -217,7 +213,7 @@ def _read_command(
 
 
 def _read_signal(value: object, path: str, problems: Problems, _what: str = "") -> str | None:
-    return checked(value, path, problems, check_stop_signal)  # type: ignore[return-value]
+    return problems.checked(value, path, check_stop_signal)  # type: ignore[return-value]
 
 
 def _cli_bool(value: str, where: str, problems: list[Problem]) -> object:
@@ -300,7 +296,6 @@ def _scalar(  # noqa: C901 - one closure per step of the row
         override_to_data=lambda o: None if getattr(o, name) is None else dump(getattr(o, name)),
         flatten=flatten,
         merge=merge,
-        cli_names=(name,),
         cli=cli,
         cli_help=cli_help or f"{name}=",
         render=render,
@@ -354,9 +349,9 @@ def _parse_environment_override(
 ) -> dict[str, Any]:
     env: dict[str, str | None] = {}
     where = join(path, "environment")
-    for name, value in expect_mapping(raw.get("environment"), where, problems).items():
+    for name, value in problems.expect_mapping(raw.get("environment"), where).items():
         if isinstance(name, str) and (
-            checked(name, _key_path(where, name), problems, check_env_name) is None
+            problems.checked(name, _key_path(where, name), check_env_name) is None
         ):
             continue
         text = env_text(value, join(where, name), problems)
@@ -416,8 +411,8 @@ def _parse_labels(service: Mapping[str, Any], path: str, problems: Problems) -> 
 def _parse_labels_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
     labels: dict[str, str | None] = {}
     where = join(path, "labels")
-    for name, value in expect_mapping(raw.get("labels"), where, problems).items():
-        if checked(name, _key_path(where, name), problems, check_label_key) is None:
+    for name, value in problems.expect_mapping(raw.get("labels"), where).items():
+        if problems.checked(name, _key_path(where, name), check_label_key) is None:
             continue
         labels[name] = env_text(value, join(where, name), problems)
     return {"labels": labels}
@@ -488,42 +483,37 @@ def _keyed_list_merger(
     return merge
 
 
-def _parse_entries(
-    service: Mapping[str, Any],
+def _entries_parser(
     name: str,
-    path: str,
-    problems: Problems,
-    *,
     parse_one: Callable[[object, str, Problems], Any],
+    *,
     twice: Callable[[Any], str],
-) -> list[Any]:
-    """The entries of the keyed list ``name``, each parsed once; a repeated key is a problem."""
-    entries: dict[str, Any] = {}
-    where = join(path, name)
-    for i, raw in enumerate(expect_list(service.get(name), where, problems)):
-        entry = parse_one(raw, f"{where}[{i}]", problems)
-        if entry is not None:
-            if entry.key in entries:
-                problems.add(f"{where}[{i}]", twice(entry))
-            entries[entry.key] = entry
-    return list(entries.values())
+    order: Callable[[Any], Any],
+) -> Parse:
+    """Template parse of the keyed list ``name``: each entry parsed once, a repeated key refused."""
+
+    def parse(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
+        entries: dict[str, Any] = {}
+        where = join(path, name)
+        for i, raw in enumerate(problems.expect_list(service.get(name), where)):
+            entry = parse_one(raw, f"{where}[{i}]", problems)
+            if entry is not None:
+                if entry.key in entries:
+                    problems.add(f"{where}[{i}]", twice(entry))
+                entries[entry.key] = entry
+        return tuple(sorted(entries.values(), key=order))
+
+    return parse
 
 
-def _parse_ports(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
-    ports = _parse_entries(
-        service,
-        "ports",
-        path,
-        problems,
-        parse_one=parse_port,
-        twice=lambda p: f"port {p.key} is listed twice",
-    )
-    return tuple(sorted(ports, key=_port_order))
+_parse_ports = _entries_parser(
+    "ports", parse_port, twice=lambda p: f"port {p.key} is listed twice", order=_port_order
+)
 
 
 def _parse_ports_override(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, Any]:
     ports: dict[str, PortOverride] = {}
-    for i, item in enumerate(expect_list(raw.get("ports"), join(path, "ports"), problems)):
+    for i, item in enumerate(problems.expect_list(raw.get("ports"), join(path, "ports"))):
         ipath = f"{join(path, 'ports')}[{i}]"
         remove = _remove_flag(item, {"container", "target", "protocol"}, ipath, problems)
         body = (
@@ -583,26 +573,22 @@ def cli_port(value: str, where: str, problems: list[Problem]) -> dict[str, Any] 
 _PORT_FORMS = "[[IP:]HOST:]CONTAINER[/PROTO] or CONTAINER[/PROTO]:off|on|remove"
 
 
-def _parse_volumes(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
-    volumes = _parse_entries(
-        service,
-        "volumes",
-        path,
-        problems,
-        parse_one=parse_volume,
-        twice=lambda v: f"target {v.target} is mounted twice",
-    )
-    return tuple(sorted(volumes, key=lambda v: v.target))
+_parse_volumes = _entries_parser(
+    "volumes",
+    parse_volume,
+    twice=lambda v: f"target {v.target} is mounted twice",
+    order=lambda v: v.target,
+)
 
 
 def _parse_volumes_override(
     raw: Mapping[str, Any], path: str, problems: Problems
 ) -> dict[str, Any]:
     volumes: dict[str, VolumeOverride] = {}
-    for i, item in enumerate(expect_list(raw.get("volumes"), join(path, "volumes"), problems)):
+    for i, item in enumerate(problems.expect_list(raw.get("volumes"), join(path, "volumes"))):
         ipath = f"{join(path, 'volumes')}[{i}]"
         if _remove_flag(item, {"target"}, ipath, problems):
-            target = scalar(item.get("target"), join(ipath, "target"), problems, str, "a path")
+            target = problems.scalar(item.get("target"), join(ipath, "target"), str, "a path")
             if not target or not target.startswith("/"):
                 problems.add(
                     join(ipath, "target"), "a removed mount needs its absolute target path"
@@ -658,13 +644,13 @@ def _volume_portable(volumes: Any) -> Any:  # noqa: ANN401
 def _parse_config_files(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
     files: dict[str, ConfigFile] = {}
     where = join(path, "config_files")
-    for i, raw in enumerate(expect_list(service.get("config_files"), where, problems)):
+    for i, raw in enumerate(problems.expect_list(service.get("config_files"), where)):
         fpath = f"{where}[{i}]"
-        item = expect_mapping(raw, fpath, problems)
-        check_keys(item, {"path", "content", "mode"}, fpath, problems)
-        target = scalar(item.get("path"), join(fpath, "path"), problems, str, "a path")
-        content = scalar(item.get("content", ""), join(fpath, "content"), problems, str, "text")
-        content = check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"), problems)
+        item = problems.expect_mapping(raw, fpath)
+        problems.check_keys(item, {"path", "content", "mode"}, fpath)
+        target = problems.scalar(item.get("path"), join(fpath, "path"), str, "a path")
+        content = problems.scalar(item.get("content", ""), join(fpath, "content"), str, "text")
+        content = problems.check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"))
         mode = parse_mode(item.get("mode"), join(fpath, "mode"), problems)
         if target is not None and (
             target := check_container_path(target, join(fpath, "path"), problems)
@@ -680,11 +666,11 @@ def _parse_config_files_override(
 ) -> dict[str, Any]:
     files: dict[str, ConfigFileOverride] = {}
     where = join(path, "config_files")
-    for i, item in enumerate(expect_list(raw.get("config_files"), where, problems)):
+    for i, item in enumerate(problems.expect_list(raw.get("config_files"), where)):
         ipath = f"{where}[{i}]"
-        entry = expect_mapping(item, ipath, problems)
-        check_keys(entry, {"path", "content", "mode", "remove"}, ipath, problems)
-        target = scalar(entry.get("path"), join(ipath, "path"), problems, str, "a path")
+        entry = problems.expect_mapping(item, ipath)
+        problems.check_keys(entry, {"path", "content", "mode", "remove"}, ipath)
+        target = problems.scalar(entry.get("path"), join(ipath, "path"), str, "a path")
         if target is None:
             if isinstance(item, Mapping):
                 problems.add(join(ipath, "path"), "a config file needs a path")
@@ -694,11 +680,10 @@ def _parse_config_files_override(
             continue
         files[target] = ConfigFileOverride(
             path=target,
-            content=check_length(
-                scalar(entry.get("content"), join(ipath, "content"), problems, str, "text"),
+            content=problems.check_length(
+                problems.scalar(entry.get("content"), join(ipath, "content"), str, "text"),
                 MAX_CONFIG_CONTENT,
                 join(ipath, "content"),
-                problems,
             ),
             mode=parse_mode(entry.get("mode"), join(ipath, "mode"), problems),
             remove=_remove_flag(entry, {"path"}, ipath, problems),
@@ -737,12 +722,19 @@ def _map_field(name: str, **rest: Any) -> Field:  # noqa: ANN401
     )
 
 
-def _keyed_list_field(name: str, *, compose: str | None, **rest: Any) -> Field:  # noqa: ANN401
-    """A list of entries keyed by one attribute; each entry writes itself back (``to_data``)."""
+def _keyed_list_field(name: str, **rest: Any) -> Field:  # noqa: ANN401
+    """A list of entries keyed by one attribute; each entry writes itself back (``to_data``).
+
+    Unless the row says otherwise it renders to and imports from the Compose key ``name`` and
+    flattens to one ``name.KEY`` path per entry (``ports.5432/tcp``, by the entry's ``key``).
+    """
+    rest.setdefault("compose", name)
+    rest.setdefault(
+        "flatten", lambda items: {f"{name}.{item.key}": item.to_data() for item in items}
+    )
     return Field(
         name=name,
         kind="keyed_list",
-        compose=compose,
         to_data=lambda items: [item.to_data() for item in items],
         override_to_data=lambda o: [item.to_data() for item in getattr(o, name)],
         **rest,
@@ -1008,10 +1000,8 @@ FIELDS: tuple[Field, ...] = (
     ),
     _keyed_list_field(
         "ports",
-        compose="ports",
         parse=_parse_ports,
         parse_override=_parse_ports_override,
-        flatten=lambda ports: {f"ports.{p.key}": p.to_data() for p in ports},
         merge=_merge_ports,
         entry_key=_port_entry_key,
         unset_keys=lambda key: (key, f"{key}/tcp"),
@@ -1026,10 +1016,8 @@ FIELDS: tuple[Field, ...] = (
     ),
     _keyed_list_field(
         "volumes",
-        compose="volumes",
         parse=_parse_volumes,
         parse_override=_parse_volumes_override,
-        flatten=lambda volumes: {f"volumes.{v.target}": v.to_data() for v in volumes},
         merge=_merge_volumes,
         entry_key=_mapping_key("target"),
         cli_names=("volume", "volumes"),
@@ -1067,7 +1055,6 @@ FIELDS: tuple[Field, ...] = (
         override_to_data=_healthcheck_override_data,
         flatten=lambda hc: {} if hc is None else {"healthcheck": hc.to_data()},
         merge=_merge_healthcheck,
-        cli_names=("healthcheck",),
         cli=cli_healthcheck,
         cli_help="healthcheck=disable|{YAML}",
         render=_render_healthcheck,
@@ -1085,6 +1072,7 @@ FIELDS: tuple[Field, ...] = (
         },
         merge=_merge_config_files,
         entry_key=_mapping_key("path"),
+        cli_names=(),  # whole files: set in devarch.yml
         example=[{"path": "/etc/app/app.conf", "content": "debug = true\n"}],
     ),
     Field(
@@ -1101,7 +1089,6 @@ FIELDS: tuple[Field, ...] = (
         override_to_data=lambda o: o.resources.to_data(),
         flatten=lambda res: {f"resources.{k}": v for k, v in res.to_data().items()},
         merge=_merge_resources,
-        cli_names=("resources",),
         cli=_cli_text,
         cli_help="resources.FIELD=VALUE",
         render=_render_resources,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from devarch_core.ports import PortProbe
+    from devarch_core.spec import PortSpec
 
 __all__ = ["PortRequest", "PortResolution", "allocate_ports", "holder_command", "pin_conflicts"]
 
@@ -36,6 +37,20 @@ class PortRequest:
     host_ip: str
     #: A host port the user pinned, else None (devarch allocates).
     pinned: int | None = None
+
+    @classmethod
+    def of_port(cls, port: PortSpec, *, stack: str, instance: str, instance_id: str) -> PortRequest:
+        """The request of an effective published port (pinned when it names a host port)."""
+        return cls(
+            stack=stack,
+            instance=instance,
+            instance_id=instance_id,
+            key=port.key,
+            container_port=port.container,
+            protocol=port.protocol,
+            host_ip=port.host_ip,
+            pinned=port.host,
+        )
 
     def allocation(self, host_port: int) -> PortAllocation:
         """The allocation that satisfies this request with ``host_port``."""

@@ -16,17 +16,7 @@ import yaml
 from attrs import frozen
 
 from devarch_core import _convert
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    check_length,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    scalar,
-    short_repr,
-)
+from devarch_core._parsing import Problems, join, short_repr
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
 from devarch_core.limits import MAX_DESCRIPTION, MAX_INSTANCES
@@ -86,15 +76,15 @@ _LOCKED_KEYS = {"template", "template_version", "template_hash", "image", "image
 
 def _entry(body: object, path: str, allowed: set[str], problems: Problems) -> Mapping[str, Any]:
     """One instance's mapping, its unknown keys reported."""
-    entry = expect_mapping(body, path, problems)
-    check_keys(entry, allowed, path, problems)
+    entry = problems.expect_mapping(body, path)
+    problems.check_keys(entry, allowed, path)
     return entry
 
 
 def _port_pins(value: object, where: str, problems: Problems) -> dict[str, int]:
     """Recorded host ports by container port (``pins.ports`` or a lockfile's ``ports``)."""
     pins: dict[str, int] = {}
-    for key, port in expect_mapping(value, where, problems).items():
+    for key, port in problems.expect_mapping(value, where).items():
         pin = _port_pin(key, port, f"{where}.{key}", problems)
         if pin is not None:
             pins[pin[0]] = pin[1]
@@ -114,7 +104,7 @@ def _port_pin(key: object, value: object, path: str, problems: Problems) -> tupl
     if not 1 <= int(number) <= 65535:  # noqa: PLR2004 - the TCP/UDP port range
         problems.add(path, f"container port {int(number)} is out of range 1-65535")
         return None
-    host = scalar(value, path, problems, int, "a host port number")
+    host = problems.scalar(value, path, int, "a host port number")
     if host is not None and not 1 <= host <= 65535:  # noqa: PLR2004
         problems.add(path, f"host port {host} is out of range 1-65535")
         return None
@@ -122,8 +112,8 @@ def _port_pin(key: object, value: object, path: str, problems: Problems) -> tupl
 
 
 @frozen(kw_only=True)
-class InstanceSpec:
-    """One instance as a manifest declares it."""
+class InstanceSpec(_convert.Unstructured):
+    """One instance as a manifest declares it (secrets as placeholders, never values)."""
 
     name: str
     template: str
@@ -137,11 +127,6 @@ class InstanceSpec:
     port_pins: Mapping[str, int] = attrs.field(factory=dict)
     #: Pinned image digest/id, when exported with digests.
     image_digest: str | None = None
-
-    def to_data(self) -> dict[str, Any]:
-        """Manifest form of the instance (placeholders, never values)."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
 
 def overrides_data(spec: InstanceSpec) -> dict[str, Any]:
@@ -164,7 +149,7 @@ def _reorder(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @frozen(kw_only=True)
-class Manifest:
+class Manifest(_convert.Unstructured):
     """A parsed ``devarch.yml``."""
 
     version: int = 1
@@ -182,11 +167,6 @@ class Manifest:
         if len(self.wire_positions) == len(self.wires):
             return f"wires[{self.wire_positions[index]}]"
         return f"wires[{index}]"
-
-    def to_data(self) -> dict[str, Any]:
-        """Canonical data, in the documented key order."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def to_yaml(self) -> str:
         """The ``devarch.yml`` text (deterministic)."""
@@ -228,12 +208,12 @@ class Manifest:
         Callers can so add their own checks (templates, secrets) and report all at once.
         """
         problems = Problems()
-        raw = expect_mapping(data, "", problems)
+        raw = problems.expect_mapping(data, "")
         if data is None or not isinstance(data, Mapping):
             if data is None:
                 problems.add("", "the manifest is empty")
             return None, problems.items
-        check_keys(raw, {"version", "stack", "instances", "wires"}, "", problems)
+        problems.check_keys(raw, {"version", "stack", "instances", "wires"}, "")
         version = raw.get("version")
         low, high = MANIFEST_VERSIONS
         if isinstance(version, bool) or not isinstance(version, int):
@@ -249,24 +229,22 @@ class Manifest:
         stack_raw = raw.get("stack")
         if isinstance(stack_raw, str):
             stack_raw = {"name": stack_raw}
-        stack = expect_mapping(stack_raw, "stack", problems)
-        check_keys(stack, {"name", "description", "network"}, "stack", problems)
-        name = scalar(stack.get("name"), "stack.name", problems, str, "a stack name")
+        stack = problems.expect_mapping(stack_raw, "stack")
+        problems.check_keys(stack, {"name", "description", "network"}, "stack")
+        name = problems.scalar(stack.get("name"), "stack.name", str, "a stack name")
         if name is None:
             problems.add("stack.name", "a manifest names its stack")
         else:
             _check_name(name, "stack.name", "stack", problems)
         description = (
-            scalar(stack.get("description", ""), "stack.description", problems, str, "text") or ""
+            problems.scalar(stack.get("description", ""), "stack.description", str, "text") or ""
         )
-        description = (
-            check_length(description, MAX_DESCRIPTION, "stack.description", problems) or ""
-        )
-        network = scalar(stack.get("network"), "stack.network", problems, str, "a network name")
+        description = problems.check_length(description, MAX_DESCRIPTION, "stack.description") or ""
+        network = problems.scalar(stack.get("network"), "stack.network", str, "a network name")
         if network is not None:
             _check_name(network, "stack.network", "network", problems)
         instances = []
-        instances_raw = expect_mapping(raw.get("instances"), "instances", problems)
+        instances_raw = problems.expect_mapping(raw.get("instances"), "instances")
         if len(instances_raw) > MAX_INSTANCES:
             count = len(instances_raw)
             problems.add("instances", f"{count:,} instances; at most {MAX_INSTANCES:,}")
@@ -275,27 +253,26 @@ class Manifest:
             path = f"instances.{inst_name}"
             _check_name(str(inst_name), path, "instance", problems)
             entry = _entry(body, path, _INSTANCE_KEYS, problems)
-            template = scalar(
-                entry.get("template"), join(path, "template"), problems, str, "a template name"
+            template = problems.scalar(
+                entry.get("template"), join(path, "template"), str, "a template name"
             )
             if not template:
                 problems.add(join(path, "template"), "every instance names its template")
-            tversion = scalar(
+            tversion = problems.scalar(
                 entry.get("template_version"),
                 join(path, "template_version"),
-                problems,
                 str,
                 "a version string",
             )
             idesc = (
-                scalar(
-                    entry.get("description", ""), join(path, "description"), problems, str, "text"
+                problems.scalar(
+                    entry.get("description", ""), join(path, "description"), str, "text"
                 )
                 or ""
             )
-            idesc = check_length(idesc, MAX_DESCRIPTION, join(path, "description"), problems) or ""
-            enabled = scalar(
-                entry.get("enabled", True), join(path, "enabled"), problems, bool, "true or false"
+            idesc = problems.check_length(idesc, MAX_DESCRIPTION, join(path, "description")) or ""
+            enabled = problems.scalar(
+                entry.get("enabled", True), join(path, "enabled"), bool, "true or false"
             )
             over_raw = entry.get("overrides")
             secret_refs: dict[str, str] = {}
@@ -310,7 +287,7 @@ class Manifest:
                 for var, value in list(env.items()):
                     if isinstance(value, str) and value.startswith("${secret:"):
                         where = _key_path(join(path, "overrides.environment"), var)
-                        if checked(var, where, problems, check_env_name) is None:
+                        if problems.checked(var, where, check_env_name) is None:
                             del env[var]
                             continue
                         match = SECRET_PLACEHOLDER.match(value)
@@ -324,11 +301,11 @@ class Manifest:
                         del env[var]
                 over_raw = {**over_raw, "environment": env}
             overrides = Overrides.parse(over_raw, join(path, "overrides"), problems)
-            pins = expect_mapping(entry.get("pins"), join(path, "pins"), problems)
-            check_keys(pins, {"ports", "image"}, join(path, "pins"), problems)
+            pins = problems.expect_mapping(entry.get("pins"), join(path, "pins"))
+            problems.check_keys(pins, {"ports", "image"}, join(path, "pins"))
             port_pins = _port_pins(pins.get("ports"), join(path, "pins.ports"), problems)
-            image = scalar(
-                pins.get("image"), join(path, "pins.image"), problems, str, "an image digest"
+            image = problems.scalar(
+                pins.get("image"), join(path, "pins.image"), str, "an image digest"
             )
             if template:
                 instances.append(
@@ -347,21 +324,21 @@ class Manifest:
         wires: list[tuple[Wire, int]] = []
         seen: set[tuple[str, str]] = set()
         names = {i.name for i in instances} | set(
-            expect_mapping(raw.get("instances"), "instances", Problems())
+            Problems().expect_mapping(raw.get("instances"), "instances")
         )
-        for i, item in enumerate(expect_list(raw.get("wires"), "wires", problems)):
+        for i, item in enumerate(problems.expect_list(raw.get("wires"), "wires")):
             path = f"wires[{i}]"
-            entry = expect_mapping(item, path, problems)
-            check_keys(entry, {"consumer", "import", "provider", "export"}, path, problems)
-            consumer = scalar(
-                entry.get("consumer"), join(path, "consumer"), problems, str, "an instance name"
+            entry = problems.expect_mapping(item, path)
+            problems.check_keys(entry, {"consumer", "import", "provider", "export"}, path)
+            consumer = problems.scalar(
+                entry.get("consumer"), join(path, "consumer"), str, "an instance name"
             )
-            imp = scalar(entry.get("import"), join(path, "import"), problems, str, "an import name")
-            provider = scalar(
-                entry.get("provider"), join(path, "provider"), problems, str, "an instance name"
+            imp = problems.scalar(entry.get("import"), join(path, "import"), str, "an import name")
+            provider = problems.scalar(
+                entry.get("provider"), join(path, "provider"), str, "an instance name"
             )
-            export = scalar(
-                entry.get("export"), join(path, "export"), problems, str, "an export name"
+            export = problems.scalar(
+                entry.get("export"), join(path, "export"), str, "an export name"
             )
             # ``provider: null`` (given, empty) leaves an optional import unwired on purpose.
             unwired = "provider" in entry and entry["provider"] is None
@@ -412,7 +389,7 @@ def _check_name(name: str, path: str, kind: str, problems: Problems) -> None:
 
 
 @frozen(kw_only=True)
-class LockedInstance:
+class LockedInstance(_convert.Unstructured):
     """What ``devarch.lock`` pins for one instance."""
 
     template: str
@@ -422,25 +399,15 @@ class LockedInstance:
     image_digest: str | None = None
     ports: Mapping[str, int] = attrs.field(factory=dict)
 
-    def to_data(self) -> dict[str, Any]:
-        """Lockfile form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class Lockfile:
+class Lockfile(_convert.Unstructured):
     """A parsed ``devarch.lock``: the resolved specifics of a stack."""
 
     format: int = LOCK_FORMAT
     stack: str
     manifest_hash: str = ""
     instances: Mapping[str, LockedInstance] = attrs.field(factory=dict)
-
-    def to_data(self) -> dict[str, Any]:
-        """Lockfile form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def to_yaml(self) -> str:
         """The ``devarch.lock`` text (deterministic), with a header saying it is generated."""
@@ -456,29 +423,29 @@ class Lockfile:
         except TemplateError as exc:
             raise ManifestError(exc.problems, what=f"invalid lockfile {origin}") from None
         problems = Problems()
-        raw = expect_mapping(data, "", problems)
-        check_keys(raw, {"format", "stack", "manifest_hash", "instances"}, "", problems)
+        raw = problems.expect_mapping(data, "")
+        problems.check_keys(raw, {"format", "stack", "manifest_hash", "instances"}, "")
         if raw.get("format") != LOCK_FORMAT:
             problems.add(
                 "format",
                 f"unsupported lockfile format {short_repr(raw.get('format'))}; "
                 f"this devarch reads {LOCK_FORMAT}",
             )
-        stack = scalar(raw.get("stack"), "stack", problems, str, "a stack name") or ""
+        stack = problems.scalar(raw.get("stack"), "stack", str, "a stack name") or ""
         instances: dict[str, dict[str, Any]] = {}
-        for name, body in expect_mapping(raw.get("instances"), "instances", problems).items():
+        for name, body in problems.expect_mapping(raw.get("instances"), "instances").items():
             path = f"instances.{name}"
             entry = _entry(body, path, _LOCKED_KEYS, problems)
             ports = _port_pins(entry.get("ports"), join(path, "ports"), problems)
             fields = {}
             for key in ("template", "template_version", "template_hash", "image"):
-                fields[key] = scalar(entry.get(key), join(path, key), problems, str, "text") or ""
+                fields[key] = problems.scalar(entry.get(key), join(path, key), str, "text") or ""
                 if not fields[key]:
                     problems.add(join(path, key), "required")
             instances[str(name)] = {
                 **fields,
-                "image_digest": scalar(
-                    entry.get("image_digest"), join(path, "image_digest"), problems, str, "a digest"
+                "image_digest": problems.scalar(
+                    entry.get("image_digest"), join(path, "image_digest"), str, "a digest"
                 ),
                 "ports": ports,
             }

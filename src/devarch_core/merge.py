@@ -44,8 +44,11 @@ class WireInjection:
 
 
 @frozen(kw_only=True)
-class EffectiveConfig:
-    """An instance's effective service definition, with the source of every value."""
+class EffectiveConfig(_convert.Unstructured):
+    """An instance's effective service definition, with the source of every value.
+
+    ``to_data()`` is the ``--json`` form, secret values as ``***``.
+    """
 
     stack: str
     stack_id: str
@@ -79,11 +82,6 @@ class EffectiveConfig:
     def explain(self) -> list[tuple[str, Any, str]]:
         """``(field, value, source)`` rows, secrets redacted, in field order."""
         return [(field, value, self.source_of(field)) for field, value in self.fields().items()]
-
-    def to_data(self) -> dict[str, Any]:
-        """Plain data for ``--json`` (secrets as ``***``)."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def _repr_html_(self) -> str:
         """Jupyter: field, value and source of every field as a table (secrets ``***``)."""

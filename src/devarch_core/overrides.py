@@ -9,29 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    sorted_map,
-    type_name,
-)
+from devarch_core._parsing import Problems, join, sorted_map, type_name
 from devarch_core.errors import ValidationError
-from devarch_core.spec import (
-    Healthcheck,
-    PortKeyed,
-    Resources,
-    is_env_name,
-)
+from devarch_core.spec import Healthcheck, PortKeyed, ProcessSettings, Resources, is_env_name
 from devarch_core.validators import (
     check_env_name,
 )
@@ -157,18 +142,10 @@ def _sorted_config_files(files: Iterable[ConfigFileOverride]) -> tuple[ConfigFil
 
 
 @frozen(kw_only=True)
-class Overrides:
+class Overrides(ProcessSettings):
     """The user's deltas for one instance. Every field empty/None means "inherit"."""
 
     image: str | None = None
-    command: tuple[str, ...] | None = None
-    entrypoint: tuple[str, ...] | None = None
-    working_dir: str | None = None
-    user: str | None = None
-    restart: str | None = None
-    stop_grace_period: Decimal | None = None
-    stop_signal: str | None = None
-    init: bool | None = None
     #: name -> value; ``None`` unsets an inherited variable.
     environment: Mapping[str, str | None] = attrs.field(factory=dict, converter=sorted_map)
     #: Variables the user flagged secret (their values live sealed in the store).
@@ -229,23 +206,21 @@ class Overrides:
         """Like :meth:`from_data`, recording problems instead of raising."""
         from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
 
-        raw = expect_mapping(data, path, problems)
-        check_keys(raw, {*_override_keys(), SECRET_REFS_KEY}, path, problems)
+        raw = problems.expect_mapping(data, path)
+        problems.check_keys(raw, {*_override_keys(), SECRET_REFS_KEY}, path)
         values: dict[str, Any] = {}
         for field in FIELDS:
             values.update(field.parse_override(raw, path, problems))
         secrets: list[str] = []
-        for i, secret in enumerate(
-            expect_list(raw.get("secrets"), join(path, "secrets"), problems)
-        ):
-            secret_name = checked(secret, f"{join(path, 'secrets')}[{i}]", problems, check_env_name)
+        for i, secret in enumerate(problems.expect_list(raw.get("secrets"), join(path, "secrets"))):
+            secret_name = problems.checked(secret, f"{join(path, 'secrets')}[{i}]", check_env_name)
             if secret_name is not None:
                 secrets.append(secret_name)
         values["secrets"] = secrets
         refs_path = join(path, SECRET_REFS_KEY)
         values["secret_refs"] = {
             var: ref
-            for var, ref in expect_mapping(raw.get(SECRET_REFS_KEY), refs_path, problems).items()
+            for var, ref in problems.expect_mapping(raw.get(SECRET_REFS_KEY), refs_path).items()
             if _secret_ref_ok(var, ref, join(refs_path, str(var)), problems)
         }
         return cls(**{k: v for k, v in values.items() if v is not None})
@@ -279,14 +254,14 @@ def _keyed_set(
     value: object, key: str, path: str, problems: Problems, check: Callable[[str], str]
 ) -> dict[str, bool]:
     result: dict[str, bool] = {}
-    for i, item in enumerate(expect_list(value, path, problems)):
+    for i, item in enumerate(problems.expect_list(value, path)):
         if isinstance(item, str):
-            if checked(item, f"{path}[{i}]", problems, check) is not None:
+            if problems.checked(item, f"{path}[{i}]", check) is not None:
                 result[item] = True
         elif isinstance(item, Mapping) and isinstance(item.get(key), str):
-            check_keys(item, {key, "remove"}, f"{path}[{i}]", problems)
+            problems.check_keys(item, {key, "remove"}, f"{path}[{i}]")
             keep = not _remove_flag(item, {key}, f"{path}[{i}]", problems)
-            if checked(item[key], join(f"{path}[{i}]", key), problems, check) is not None:
+            if problems.checked(item[key], join(f"{path}[{i}]", key), check) is not None:
                 result[item[key]] = keep
         else:
             problems.add(

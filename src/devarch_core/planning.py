@@ -43,7 +43,7 @@ _ORDER = {"remove": 0, "modify": 1, "add": 2, "start": 3}
 
 
 @frozen(kw_only=True)
-class FieldChange:
+class FieldChange(_convert.Unstructured):
     """One field that differs: old → new, where the new value comes from, whether it recreates."""
 
     field: str
@@ -52,14 +52,9 @@ class FieldChange:
     source: str = "template"
     forces_recreate: bool = True
 
-    def to_data(self) -> dict[str, Any]:
-        """JSON form (docs/cli.md)."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class Action:
+class Action(_convert.Unstructured):
     """What apply will do to one instance's container."""
 
     action: ActionKind
@@ -69,25 +64,15 @@ class Action:
     #: Why, in words: ``new instance``, ``config changed``, ``drift: changed outside devarch``...
     reason: str = ""
 
-    def to_data(self) -> dict[str, Any]:
-        """JSON form (docs/cli.md); ``reason`` only when there is one."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class PlanDiagnostic:
+class PlanDiagnostic(_convert.Unstructured):
     """A problem found while planning (wiring, ports, references); errors block apply."""
 
     severity: Literal["error", "warning", "info"]
     code: str
     message: str
     instance: str | None = None
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON form; ``instance`` only when there is one."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
 
 @frozen(kw_only=True)
@@ -105,8 +90,8 @@ class DesiredInstance:
 
 
 @frozen(kw_only=True, repr=False)
-class Plan:
-    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON.
+class Plan(_convert.Unstructured):
+    """A plan for one stack. ``to_data()``/``from_data()`` round-trip through JSON (docs/cli.md).
 
     ``str(plan)`` (and ``print(plan)``) is :meth:`render_text`; ``repr(plan)`` is one short line.
     """
@@ -128,11 +113,6 @@ class Plan:
     def errors(self) -> tuple[PlanDiagnostic, ...]:
         """Diagnostics that block apply."""
         return tuple(d for d in self.diagnostics if d.severity == "error")
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON form (docs/cli.md): ``format`` first, then the fields in order."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def to_json(self) -> str:
         """Deterministic, indented JSON."""

@@ -16,16 +16,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from datetime import datetime
 
-    from devarch_core.engine import (
-        ContainerInfo,
-        ContainerSpec,
-        EngineInfo,
-        HealthStatus,
-        ImageInfo,
-        LogLine,
-        NetworkInfo,
-        VolumeInfo,
-    )
+    from devarch_core import engine
     from devarch_core.model import Instance, PortAllocation, Stack, Wire
 
 __all__ = [
@@ -264,11 +255,11 @@ class Runtime(Protocol):
     #: ``docker``, ``podman`` or ``fake``.
     name: str
 
-    def info(self) -> EngineInfo:
+    def info(self) -> engine.EngineInfo:
         """Which engine, version, endpoint and capabilities; ``EngineError`` if unreachable."""
         ...
 
-    def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> engine.NetworkInfo:
         """Create the bridge network with DNS if absent, else return it.
 
         Idempotent and safe when callers race: all of them get the same network.
@@ -279,11 +270,11 @@ class Runtime(Protocol):
         """Remove a network; False if it did not exist."""
         ...
 
-    def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
+    def list_networks(self, labels: Mapping[str, str]) -> list[engine.NetworkInfo]:
         """Networks carrying all ``labels``."""
         ...
 
-    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeInfo:
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> engine.VolumeInfo:
         """Create the named volume if absent, else return it. Idempotent."""
         ...
 
@@ -291,19 +282,19 @@ class Runtime(Protocol):
         """Remove a volume; False if it did not exist."""
         ...
 
-    def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
+    def list_volumes(self, labels: Mapping[str, str]) -> list[engine.VolumeInfo]:
         """Volumes carrying all ``labels``."""
         ...
 
-    def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+    def list_containers(self, labels: Mapping[str, str]) -> list[engine.ContainerInfo]:
         """Containers in any state carrying all ``labels``, by name."""
         ...
 
-    def inspect_container(self, name: str) -> ContainerInfo | None:
+    def inspect_container(self, name: str) -> engine.ContainerInfo | None:
         """One container, or None."""
         ...
 
-    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+    def create_container(self, spec: engine.ContainerSpec) -> engine.ContainerInfo:
         """Create (not start) a container joined to ``spec.network`` with ``spec.aliases``.
 
         ``ConflictError`` if the name is taken. The only place secret values are revealed.
@@ -328,15 +319,15 @@ class Runtime(Protocol):
         """Force-remove a container (not its named volumes); False if it did not exist."""
         ...
 
-    def inspect_image(self, ref: str) -> ImageInfo | None:
+    def inspect_image(self, ref: str) -> engine.ImageInfo | None:
         """A local image, or None."""
         ...
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str) -> engine.ImageInfo:
         """Pull an image; ``EngineError`` if it cannot be had."""
         ...
 
-    def health(self, name: str) -> HealthStatus:
+    def health(self, name: str) -> engine.HealthStatus:
         """Current health; runs the check once where the engine does not schedule it (Podman).
 
         ``none`` without a healthcheck, ``starting`` until the first result; ``NotFoundError`` if
@@ -365,7 +356,7 @@ class LogIterator(Protocol):
 
     def __iter__(self) -> LogIterator: ...
 
-    def __next__(self) -> LogLine: ...
+    def __next__(self) -> engine.LogLine: ...
 
     def close(self) -> None:
         """End the iteration and release what it holds; idempotent, thread-safe."""

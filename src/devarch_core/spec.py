@@ -16,19 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 from attrs import frozen
 
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    check_length,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    scalar,
-    short_repr,
-    sorted_text_map,
-    type_name,
-)
+from devarch_core._parsing import Problems, join, short_repr, sorted_text_map, type_name
 from devarch_core.errors import ValidationError
 from devarch_core.limits import MAX_ENV_VALUE
 from devarch_core.secrets import Secret
@@ -58,6 +46,7 @@ __all__ = [
     "Healthcheck",
     "PortKeyed",
     "PortSpec",
+    "ProcessSettings",
     "Resources",
     "ServiceSpec",
     "VolumeSpec",
@@ -72,14 +61,14 @@ DEFAULT_HOST_IP = "127.0.0.1"
 
 
 def _check_port(number: object, path: str, problems: Problems, what: str = "port") -> int | None:
-    value = scalar(number, path, problems, int, f"a {what} number")
-    return checked(value, path, problems, lambda n: check_port_number(n, what))
+    value = problems.scalar(number, path, int, f"a {what} number")
+    return problems.checked(value, path, lambda n: check_port_number(n, what))
 
 
 def _host_ip(value: object, path: str, problems: Problems) -> str | None:
     """A host ip given by the user (an IP literal, normalized); ``None`` if absent or refused."""
-    text = scalar(value, path, problems, str, "an IP address")
-    return checked(text or None, path, problems, check_host_ip)
+    text = problems.scalar(value, path, str, "an IP address")
+    return problems.checked(text or None, path, check_host_ip)
 
 
 class PortKeyed:
@@ -143,12 +132,12 @@ def parse_port(
         return PortSpec(container=port) if port else None
     if isinstance(value, str):
         return _parse_short_port(value, path, problems, keep_host=keep_host)
-    data = expect_mapping(value, path, problems)
+    data = problems.expect_mapping(value, path)
     if not data:
         if value is not None and isinstance(value, Mapping):
             problems.add(path, "a port needs a container port")
         return None
-    check_keys(
+    problems.check_keys(
         data,
         {
             "container",
@@ -162,7 +151,6 @@ def parse_port(
             "name",
         },
         path,
-        problems,
     )
     container = _check_port(
         data.get("container", data.get("target")), join(path, "container"), problems
@@ -181,8 +169,8 @@ def parse_port(
     if not keep_host:
         host = None
     host_ip = _host_ip(data.get("host_ip"), join(path, "host_ip"), problems) or DEFAULT_HOST_IP
-    publish = scalar(
-        data.get("publish", True), join(path, "publish"), problems, bool, "true or false"
+    publish = problems.scalar(
+        data.get("publish", True), join(path, "publish"), bool, "true or false"
     )
     return PortSpec(
         container=container,
@@ -269,22 +257,22 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
         if source and (source.startswith(("/", ".", "~"))):
             kind = "bind"
         return _volume(target, source, kind, read_only=read_only, path=path, problems=problems)
-    data = expect_mapping(value, path, problems)
+    data = problems.expect_mapping(value, path)
     if not data:
         return None
-    check_keys(data, {"target", "source", "type", "read_only"}, path, problems)
+    problems.check_keys(data, {"target", "source", "type", "read_only"}, path)
     kind = data.get("type", "volume")
     if kind not in ("volume", "bind", "tmpfs"):
         problems.add(join(path, "type"), f"{short_repr(kind)} must be volume, bind or tmpfs")
         return None
     # (names distinct from the short form's, whose types differ)
-    long_target = scalar(data.get("target"), join(path, "target"), problems, str, "a path")
+    long_target = problems.scalar(data.get("target"), join(path, "target"), str, "a path")
     if long_target is None:
         problems.add(join(path, "target"), "a volume needs a target path")
         return None
-    long_source = scalar(data.get("source"), join(path, "source"), problems, str, "a name or path")
-    long_read_only = scalar(
-        data.get("read_only", False), join(path, "read_only"), problems, bool, "true or false"
+    long_source = problems.scalar(data.get("source"), join(path, "source"), str, "a name or path")
+    long_read_only = problems.scalar(
+        data.get("read_only", False), join(path, "read_only"), bool, "true or false"
     )
     return _volume(
         long_target,
@@ -337,14 +325,13 @@ class Healthcheck:
     @classmethod
     def parse(cls, value: object, path: str, problems: Problems) -> Healthcheck | None:
         """Parse a Compose healthcheck mapping (test as list or ``CMD-SHELL`` string)."""
-        data = expect_mapping(value, path, problems)
+        data = problems.expect_mapping(value, path)
         if not data:
             return None
-        check_keys(
+        problems.check_keys(
             data,
             {"test", "interval", "timeout", "retries", "start_period", "disable"},
             path,
-            problems,
         )
         raw = data.get("test")
         if isinstance(raw, str):
@@ -364,10 +351,9 @@ class Healthcheck:
             if data.get(key) is not None:
                 with problems.guard(join(path, key)):
                     durations[key] = parse_duration(data[key])
-        retries = checked(
-            scalar(data.get("retries"), join(path, "retries"), problems, int, "an integer"),
+        retries = problems.checked(
+            problems.scalar(data.get("retries"), join(path, "retries"), int, "an integer"),
             join(path, "retries"),
-            problems,
             check_retries,
         )
         return cls(test=test, retries=retries, **durations)
@@ -500,8 +486,8 @@ class Resources:
 
         With ``partial`` (an override), the reservation/limit check is left to the merged result.
         """
-        data = expect_mapping(value, path, problems)
-        check_keys(data, set(cls.FIELDS), path, problems)
+        data = problems.expect_mapping(value, path)
+        problems.check_keys(data, set(cls.FIELDS), path)
         values: dict[str, Any] = {}
         for key in cls.FIELDS:
             raw = data.get(key)
@@ -575,7 +561,7 @@ def env_text(value: object, path: str, problems: Problems) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):
-        return check_length(str(value), MAX_ENV_VALUE, path, problems)
+        return problems.check_length(str(value), MAX_ENV_VALUE, path)
     problems.add(path, f"expected a string, got {type_name(value)}")
     return None
 
@@ -595,15 +581,15 @@ def parse_environment(
                 continue
             name, sep, text = item.partition("=")
             if sep:
-                result[name] = check_length(text, MAX_ENV_VALUE, f"{path}[{i}]", problems)
+                result[name] = problems.check_length(text, MAX_ENV_VALUE, f"{path}[{i}]")
             else:
                 result[name] = None
     else:
-        for name, raw in expect_mapping(value, path, problems).items():
+        for name, raw in problems.expect_mapping(value, path).items():
             result[str(name)] = env_text(raw, join(path, str(name)), problems)
     check = check_label_key if labels else check_env_name
     for name in list(result):
-        if checked(name, _key_path(path, name), problems, check) is None:
+        if problems.checked(name, _key_path(path, name), check) is None:
             del result[name]
     return result
 
@@ -636,13 +622,15 @@ def _sorted_env(m: Mapping[str, EnvValue]) -> dict[str, EnvValue]:
 
 
 @frozen(kw_only=True)
-class ServiceSpec:
-    """What one container should be.
+class ProcessSettings:
+    """How a container's main process runs: its command line, user, restart and stop behaviour.
 
-    Mappings are sorted by key; lists keep their merge keys unique.
+    The same fields, of the same types, in a service (:class:`ServiceSpec`), in an instance's
+    overrides (``None`` inherits) and in what an engine is asked to create (``ContainerSpec``):
+    declared once here, each field described by its row of the field table
+    (docs/architecture.md#service-fields).
     """
 
-    image: str
     command: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
     working_dir: str | None = None
@@ -654,6 +642,20 @@ class ServiceSpec:
     stop_signal: str | None = None
     #: Run an init process (PID 1) that reaps zombies and forwards signals.
     init: bool | None = None
+
+    def process_settings(self) -> dict[str, Any]:
+        """These fields as keyword arguments (a container spec takes a service's as they are)."""
+        return {a.name: getattr(self, a.name) for a in attrs.fields(ProcessSettings)}
+
+
+@frozen(kw_only=True)
+class ServiceSpec(ProcessSettings):
+    """What one container should be.
+
+    Mappings are sorted by key; lists keep their merge keys unique.
+    """
+
+    image: str
     environment: Mapping[str, EnvValue] = attrs.field(factory=dict, converter=_sorted_env)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
     ports: tuple[PortSpec, ...] = ()
@@ -684,7 +686,7 @@ class ServiceSpec:
         """
         from devarch_core.fields import FIELDS  # noqa: PLC0415 - the table is built on this module
 
-        service = expect_mapping(data, path, problems)
+        service = problems.expect_mapping(data, path)
         known = service_keys()
         extra = set(service) - known - {"deploy", "container_name", "networks", "expose"}
         for key in sorted(extra, key=str):
@@ -723,11 +725,11 @@ def _port_order(port: PortSpec) -> tuple[int, str]:
 def _names(value: object, path: str, problems: Problems, check: Callable[[str], str]) -> list[str]:
     """A list of names (``domains``, ``depends_on``), each a string that passes ``check``."""
     names = []
-    for i, item in enumerate(expect_list(value, path, problems)):
+    for i, item in enumerate(problems.expect_list(value, path)):
         if not isinstance(item, str):
             problems.add(f"{path}[{i}]", f"expected a name, got {type_name(item)}")
             continue
-        name = checked(item, f"{path}[{i}]", problems, check)
+        name = problems.checked(item, f"{path}[{i}]", check)
         if name is not None:
             names.append(name)
     return names
@@ -735,11 +737,11 @@ def _names(value: object, path: str, problems: Problems, check: Callable[[str], 
 
 def _resources_from_deploy(deploy: object, path: str, problems: Problems) -> dict[str, Any]:
     """``deploy.resources.{limits,reservations}.{cpus,memory}`` as devarch resources."""
-    data = expect_mapping(deploy, path, problems)
-    res = expect_mapping(data.get("resources"), join(path, "resources"), problems)
-    limits = expect_mapping(res.get("limits"), join(path, "resources.limits"), problems)
-    reservations = expect_mapping(
-        res.get("reservations"), join(path, "resources.reservations"), problems
+    data = problems.expect_mapping(deploy, path)
+    res = problems.expect_mapping(data.get("resources"), join(path, "resources"))
+    limits = problems.expect_mapping(res.get("limits"), join(path, "resources.limits"))
+    reservations = problems.expect_mapping(
+        res.get("reservations"), join(path, "resources.reservations")
     )
     out = {
         "cpu_limit": limits.get("cpus"),

@@ -9,27 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import attrs
 from attrs import frozen
 
 from devarch_core import _convert
-from devarch_core._parsing import (
-    Problems,
-    check_keys,
-    check_length,
-    checked,
-    expect_list,
-    expect_mapping,
-    join,
-    scalar,
-    short_repr,
-    shorten,
-    sorted_text_map,
-    type_name,
-)
+from devarch_core._parsing import Problems, join, short_repr, shorten, sorted_text_map, type_name
 from devarch_core.errors import TemplateError
 from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core.naming import NAME_PATTERN
@@ -43,7 +30,7 @@ _KNOWN_REFS = ("host", "port", "protocol", "name", "instance", "stack")
 
 
 @frozen(kw_only=True)
-class Export:
+class Export(_convert.Unstructured):
     """A contract a template provides: ``{name, type, port, protocol, env}``.
 
     ``env`` maps variable names to value templates: ``${host}``, ``${port}``, ``${protocol}``,
@@ -56,14 +43,9 @@ class Export:
     protocol: Literal["tcp", "udp"] = "tcp"
     env: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
 
-    def to_data(self) -> dict[str, Any]:
-        """Canonical plain data."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class Import:
+class Import(_convert.Unstructured):
     """A contract a template needs: ``{name, type, required}``, with optional renaming/prefixing."""
 
     name: str
@@ -79,17 +61,12 @@ class Import:
         """The consumer-side name of an exported variable."""
         return self.prefix + self.rename.get(variable, variable)
 
-    def to_data(self) -> dict[str, Any]:
-        """Canonical plain data."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 TEMPLATE_KEYS = {"name", "version", "description", "service", "secrets", "exports", "imports"}
 
 
 @frozen(kw_only=True)
-class Template:
+class Template(_convert.Unstructured):
     """A catalog entry. Build one with :meth:`from_data` (validates) rather than directly."""
 
     name: str
@@ -108,11 +85,6 @@ class Template:
         """``name@version``, the value of the ``devarch.template_service_id`` label."""
         return f"{self.name}@{self.version}"
 
-    def to_data(self) -> dict[str, Any]:
-        """Canonical plain data (the template file format)."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
     @property
     def content_hash(self) -> str:
         """``sha256:<hex>`` of the canonical data."""
@@ -122,26 +94,26 @@ class Template:
     def from_data(cls, data: object, origin: str = "") -> Template:
         """Parse and validate a template; raise ``TemplateError`` listing every problem by path."""
         problems = Problems()
-        raw = expect_mapping(data, "", problems)
-        check_keys(raw, TEMPLATE_KEYS, "", problems)
-        name = scalar(raw.get("name"), "name", problems, str, "a name")
+        raw = problems.expect_mapping(data, "")
+        problems.check_keys(raw, TEMPLATE_KEYS, "")
+        name = problems.scalar(raw.get("name"), "name", str, "a name")
         if not name:
             problems.add("name", "a template needs a name")
         elif not NAME_PATTERN.fullmatch(name) or len(name) > 63:  # noqa: PLR2004
             problems.add(
                 "name", f"{short_repr(name)} must be a lowercase DNS label (a-z, 0-9, '-')"
             )
-        version = scalar(raw.get("version"), "version", problems, str, "a version string")
+        version = problems.scalar(raw.get("version"), "version", str, "a version string")
         if not version and (version is not None or raw.get("version") is None):
             problems.add("version", 'a template needs a version (quote it: "16.4")')
-        description = scalar(raw.get("description", ""), "description", problems, str, "text") or ""
-        description = check_length(description, MAX_DESCRIPTION, "description", problems) or ""
+        description = problems.scalar(raw.get("description", ""), "description", str, "text") or ""
+        description = problems.check_length(description, MAX_DESCRIPTION, "description") or ""
         service = ServiceSpec.parse(raw.get("service"), "service", problems)
         if raw.get("service") is None:
             problems.add("service", "a template needs a service definition")
         secrets: list[str] = []
-        for i, secret in enumerate(expect_list(raw.get("secrets"), "secrets", problems)):
-            if checked(secret, f"secrets[{i}]", problems, check_env_name) is None:
+        for i, secret in enumerate(problems.expect_list(raw.get("secrets"), "secrets")):
+            if problems.checked(secret, f"secrets[{i}]", check_env_name) is None:
                 continue
             secrets.append(secret)
             if service is not None and secret not in service.environment:
@@ -176,118 +148,116 @@ def _content_hash(template: Template) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_D = TypeVar("_D")
+
+
 def _declarations(
-    value: object, section: str, allowed: set[str], problems: Problems
-) -> Iterator[tuple[str, Mapping[str, Any], str | None, str | None]]:
-    """Each export or import: its path, its mapping, its name and its contract type.
+    value: object,
+    section: Literal["exports", "imports"],
+    allowed: set[str],
+    problems: Problems,
+    parse_rest: Callable[[str, Mapping[str, Any]], Callable[[str, str], _D]],
+) -> list[_D]:
+    """Each export or import of ``section`` that can be kept, in order.
 
-    The name and type are ``None`` where missing or wrong (the problem is recorded).
+    Reads its name and contract type here; ``parse_rest`` reads the other keys (at the
+    declaration's path) and returns how to build it from its name and type. A declaration
+    without a name or type is left out and a repeated name is a problem (each recorded).
     """
-    for i, item in enumerate(expect_list(value, section, problems)):
-        path = f"{section}[{i}]"
-        data = expect_mapping(item, path, problems)
-        check_keys(data, allowed, path, problems)
-        name = scalar(data.get("name"), join(path, "name"), problems, str, "a name")
-        kind = scalar(data.get("type"), join(path, "type"), problems, str, "a contract type")
-        yield path, data, name, kind
-
-
-def _declare(  # noqa: PLR0917 - one check shared by exports and imports
-    what: str, name: str | None, kind: str | None, seen: set[str], path: str, problems: Problems
-) -> tuple[str, str] | None:
-    """The name and type of an export/import that can be kept (a repeat is a problem), or None."""
-    if not name or not kind:
-        problems.add(path, f"an {what} needs a name and a type")
-        return None
-    if name in seen:
-        problems.add(join(path, "name"), f"{what} {short_repr(name)} is declared twice")
-    seen.add(name)
-    return name, kind
-
-
-def _parse_exports(  # noqa: C901 - checks each field of an export in one place
-    value: object, problems: Problems, service: ServiceSpec | None
-) -> list[Export]:
-    exports: list[Export] = []
+    what = section.removesuffix("s")
+    declared: list[_D] = []
     seen: set[str] = set()
-    allowed = {"name", "type", "port", "protocol", "env"}
-    for path, data, given_name, given_kind in _declarations(value, "exports", allowed, problems):
+    for i, item in enumerate(problems.expect_list(value, section)):
+        path = f"{section}[{i}]"
+        data = problems.expect_mapping(item, path)
+        problems.check_keys(data, allowed, path)
+        name = problems.scalar(data.get("name"), join(path, "name"), str, "a name")
+        kind = problems.scalar(data.get("type"), join(path, "type"), str, "a contract type")
+        build = parse_rest(path, data)
+        if not name or not kind:
+            problems.add(path, f"an {what} needs a name and a type")
+            continue
+        if name in seen:
+            problems.add(join(path, "name"), f"{what} {short_repr(name)} is declared twice")
+        seen.add(name)
+        declared.append(build(name, kind))
+    return declared
+
+
+def _parse_exports(value: object, problems: Problems, service: ServiceSpec | None) -> list[Export]:
+    def parse_rest(path: str, data: Mapping[str, Any]) -> Callable[[str, str], Export]:
         port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
         if protocol not in ("tcp", "udp"):
             problems.add(join(path, "protocol"), f"{short_repr(protocol)} must be tcp or udp")
-        env: dict[str, str] = {}
-        for var, tmpl in expect_mapping(data.get("env"), join(path, "env"), problems).items():
-            if checked(var, _key_path(join(path, "env"), var), problems, check_env_name) is None:
-                continue
-            text = scalar(tmpl, join(join(path, "env"), var), problems, str, "a value template")
-            if text is None:
-                continue
-            for ref in _VALUE_REF.findall(text):
-                if ref.startswith("env."):
-                    if service is not None and ref[4:] not in service.environment:
-                        problems.add(
-                            join(join(path, "env"), var),
-                            f"${{{ref}}} names a variable the service does not set",
-                        )
-                elif ref not in _KNOWN_REFS:
-                    problems.add(
-                        join(join(path, "env"), var),
-                        f"unknown reference ${{{ref}}}; "
-                        "use ${host}, ${port}, ${protocol} or ${env.NAME}",
-                    )
-            env[var] = text
-        declared = _declare("export", given_name, given_kind, seen, path, problems)
-        if declared is None:
-            continue
-        name, kind = declared
-        exports.append(
-            Export(
-                name=name,
-                type=kind,
-                port=port,
-                protocol=protocol if protocol in ("tcp", "udp") else "tcp",
-                env=env,
-            )
+        env = _export_env(data.get("env"), join(path, "env"), problems, service)
+        return lambda name, kind: Export(
+            name=name,
+            type=kind,
+            port=port,
+            protocol=protocol if protocol in ("tcp", "udp") else "tcp",
+            env=env,
         )
-    return exports
+
+    allowed = {"name", "type", "port", "protocol", "env"}
+    return _declarations(value, "exports", allowed, problems, parse_rest)
+
+
+def _export_env(
+    value: object, path: str, problems: Problems, service: ServiceSpec | None
+) -> dict[str, str]:
+    """An export's ``env``: variable -> value template (``${host}``, ``${env.NAME}``, ...)."""
+    env: dict[str, str] = {}
+    for var, tmpl in problems.expect_mapping(value, path).items():
+        if problems.checked(var, _key_path(path, var), check_env_name) is None:
+            continue
+        text = problems.scalar(tmpl, join(path, var), str, "a value template")
+        if text is None:
+            continue
+        for ref in _VALUE_REF.findall(text):
+            if ref.startswith("env."):
+                if service is not None and ref[4:] not in service.environment:
+                    problems.add(
+                        join(path, var),
+                        f"${{{ref}}} names a variable the service does not set",
+                    )
+            elif ref not in _KNOWN_REFS:
+                problems.add(
+                    join(path, var),
+                    f"unknown reference ${{{ref}}}; "
+                    "use ${host}, ${port}, ${protocol} or ${env.NAME}",
+                )
+        env[var] = text
+    return env
 
 
 def _parse_imports(value: object, problems: Problems) -> list[Import]:
-    imports: list[Import] = []
-    seen: set[str] = set()
-    allowed = {"name", "type", "required", "prefix", "rename"}
-    for path, data, given_name, given_kind in _declarations(value, "imports", allowed, problems):
-        required = scalar(
-            data.get("required", True), join(path, "required"), problems, bool, "true or false"
+    def parse_rest(path: str, data: Mapping[str, Any]) -> Callable[[str, str], Import]:
+        required = problems.scalar(
+            data.get("required", True), join(path, "required"), bool, "true or false"
         )
-        prefix = checked(
-            scalar(data.get("prefix", ""), join(path, "prefix"), problems, str, "text"),
+        prefix = problems.checked(
+            problems.scalar(data.get("prefix", ""), join(path, "prefix"), str, "text"),
             join(path, "prefix"),
-            problems,
             check_env_prefix,
         )
         rename: dict[str, str] = {}
-        for var, new in expect_mapping(data.get("rename"), join(path, "rename"), problems).items():
+        for var, new in problems.expect_mapping(data.get("rename"), join(path, "rename")).items():
             where = _key_path(join(path, "rename"), var)
-            if checked(var, where, problems, check_env_name) is None:
+            if problems.checked(var, where, check_env_name) is None:
                 continue
             if not isinstance(new, str):
                 problems.add(where, f"expected a variable name, got {type_name(new)}")
                 continue
-            if checked(new, where, problems, check_env_name) is not None:
+            if problems.checked(new, where, check_env_name) is not None:
                 rename[var] = new
-        declared = _declare("import", given_name, given_kind, seen, path, problems)
-        if declared is None:
-            continue
-        name, kind = declared
-        imports.append(
-            Import(
-                name=name,
-                type=kind,
-                required=required is not False,
-                prefix=prefix or "",
-                rename=rename,
-            )
+        return lambda name, kind: Import(
+            name=name,
+            type=kind,
+            required=required is not False,
+            prefix=prefix or "",
+            rename=rename,
         )
-    return imports
+
+    allowed = {"name", "type", "required", "prefix", "rename"}
+    return _declarations(value, "imports", allowed, problems, parse_rest)

@@ -2,10 +2,10 @@
 
 Each ``check_*`` function returns the (possibly normalized) value or raises ``ValueError`` with a
 readable reason that never repeats an unbounded value; callers wrap it into a problem that names
-where the value came from (see :func:`devarch_core._parsing.checked`). Every parse path (template
-service, instance overrides and so CLI ``--set``, compose import, manifest) calls the same rule,
-so a value cannot be refused in one spelling and accepted in another. The rules are documented
-in docs/templates.md.
+where the value came from (see :meth:`devarch_core._parsing.Problems.checked`). Every parse
+path (template service, instance overrides and so CLI ``--set``, compose import, manifest) calls
+the same rule, so a value cannot be refused in one spelling and accepted in another. The rules
+are documented in docs/templates.md.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ See docs/architecture.md#wiring.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 from attrs import frozen
@@ -95,7 +95,7 @@ class WiringNode:
 
 
 @frozen(kw_only=True)
-class ResolvedWire:
+class ResolvedWire(_convert.Unstructured):
     """A wire planning uses: a consumer's import satisfied by one export of a provider."""
 
     consumer: str
@@ -105,14 +105,9 @@ class ResolvedWire:
     #: ``True`` when the user pinned it, ``False`` when the solver chose it.
     explicit: bool
 
-    def to_data(self) -> dict[str, Any]:
-        """Plain data for the plan's ``wiring`` list."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class Diagnostic:
+class Diagnostic(_convert.Unstructured):
     """Something the solver could not wire, or a wire it refuses."""
 
     severity: Severity
@@ -128,17 +123,12 @@ class Diagnostic:
         """Whether it blocks apply."""
         return self.severity == "error"
 
-    def to_data(self) -> dict[str, Any]:
-        """Plain data for the plan's ``diagnostics`` list."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
     def __str__(self) -> str:
         return f"{self.severity}: {self.message}"
 
 
 @frozen(kw_only=True)
-class WiringPlan:
+class WiringPlan(_convert.Unstructured):
     """The wires of a stack and the diagnostics of what could not be wired, in a stable order."""
 
     wires: tuple[ResolvedWire, ...] = ()
@@ -178,11 +168,6 @@ class WiringPlan:
             raise WiringError(errors[0].message)
         lines = "\n".join(f"  - {d.message}" for d in errors)
         raise WiringError(f"wiring has {len(errors)} errors:\n{lines}")
-
-    def to_data(self) -> dict[str, Any]:
-        """Plain data: ``{"wiring": [...], "diagnostics": [...]}``."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
 
 def _severity(required: bool) -> Severity:

@@ -7,13 +7,11 @@ tests run in milliseconds and can inject engine failures the real engines cannot
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 import pytest
 
-from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.errors import ApplyError, PortConflictError, StackLockedError
 from devarch_core.overrides import PortOverride
 from devarch_core.planning import Plan
@@ -28,15 +26,8 @@ if TYPE_CHECKING:
     from devarch_core.app import Devarch
     from devarch_core.catalog import Catalog
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 IMAGE = "devarch-test/busybox:latest"
 SECRET = "s3cr3t-Pa55word"
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """Load the example busybox catalog."""
-    return load_catalog_dirs([EXAMPLES])
 
 
 def make(

@@ -16,7 +16,6 @@ import pytest
 
 from devarch_adapters import bootstrap
 from devarch_adapters.cli import main
-from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.errors import EngineError, ManifestError, PortConflictError, WiringError
 from devarch_core.manifest import Manifest
 from devarch_core.testing import FakeRuntime, InMemoryStore, fake_devarch
@@ -34,12 +33,6 @@ SHOP = (
     "  db: {template: bb-db, overrides: {environment: {POSTGRES_PASSWORD: '${secret:PW}'}}}\n"
     "  web: {template: bb-web}\n"
 )
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """The example busybox catalog."""
-    return load_catalog_dirs([EXAMPLES])
 
 
 def state(devarch: Devarch) -> tuple[Any, ...]:

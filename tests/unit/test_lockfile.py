@@ -33,12 +33,6 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 IMAGE = "devarch-test/busybox:latest"
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """Load the example busybox catalog."""
-    return load_catalog_dirs([EXAMPLES])
-
-
 @pytest.fixture
 def devarch(catalog: Catalog) -> Devarch:
     """Stack ``shop`` (db pinned to host port 15432, web, cache) applied on the fake engine."""

@@ -5,13 +5,11 @@ The CLI finds, reads and writes the file; these tests prove the rules without an
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 import pytest
 
-from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.errors import ManifestError, NotFoundError
 from devarch_core.lockpolicy import (
     DEFAULT_LOCKFILE,
@@ -22,32 +20,20 @@ from devarch_core.lockpolicy import (
     refreshes,
 )
 from devarch_core.reporting import RecordingReporter
-from devarch_core.testing import fake_devarch
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
-    from devarch_core.catalog import Catalog
     from devarch_core.manifest import Lockfile
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
-IMAGE = "devarch-test/busybox:latest"
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """Load the example busybox catalog."""
-    return load_catalog_dirs([EXAMPLES])
 
 
 @pytest.fixture
-def devarch(catalog: Catalog) -> Devarch:
+def devarch(devarch: Devarch) -> Devarch:
     """Stack ``shop`` (db, web) applied on the fake engine, reporting to a recorder."""
-    d = fake_devarch(catalog, images={IMAGE: "sha256:1"}, reporter=RecordingReporter())
-    d.create_stack("shop")
-    d.add_instance("shop", "db", "bb-db")
-    d.add_instance("shop", "web", "bb-web")
-    d.apply("shop")
-    return d
+    devarch.create_stack("shop")
+    devarch.add_instance("shop", "db", "bb-db")
+    devarch.add_instance("shop", "web", "bb-web")
+    devarch.apply("shop")
+    return devarch
 
 
 def _diverged(lock: Lockfile) -> Lockfile:

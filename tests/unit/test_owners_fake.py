@@ -7,13 +7,11 @@ apply refuses before touching anything, and ``down`` removes nothing of the othe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from devarch_adapters.doctor import run_doctor
-from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.errors import ConflictError, EngineError
 from devarch_core.testing import FakeRuntime, InMemoryKeys, InMemoryStore, fake_devarch
 
@@ -21,14 +19,7 @@ if TYPE_CHECKING:
     from devarch_core.app import Devarch
     from devarch_core.catalog import Catalog
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 IMAGE = "devarch-test/busybox:latest"
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """Load the example busybox catalog."""
-    return load_catalog_dirs([EXAMPLES])
 
 
 def _runtime(devarch: Devarch) -> FakeRuntime:

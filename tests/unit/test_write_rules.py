@@ -7,13 +7,11 @@ store as it was.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
 
-from devarch_adapters.filesystem import load_catalog_dirs
 from devarch_core.desired import config_file_relpath
 from devarch_core.errors import (
     ConflictError,
@@ -22,26 +20,9 @@ from devarch_core.errors import (
     ValidationError,
     WiringError,
 )
-from devarch_core.testing import fake_devarch
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
-    from devarch_core.catalog import Catalog
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
-IMAGE = "devarch-test/busybox:latest"
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """The example busybox catalog."""
-    return load_catalog_dirs([EXAMPLES])
-
-
-@pytest.fixture
-def devarch(catalog: Catalog) -> Devarch:
-    """A facade on fresh fakes."""
-    return fake_devarch(catalog, images={IMAGE: "sha256:1"})
 
 
 def snapshot(devarch: Devarch) -> tuple[Any, ...]:

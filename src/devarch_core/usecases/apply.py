@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from attrs import frozen
 
@@ -54,7 +54,7 @@ MAX_PARALLEL_STOPS = 64
 
 
 @frozen(kw_only=True)
-class InstanceStatus:
+class InstanceStatus(_convert.Unstructured):
     """What the engine says about one instance's container."""
 
     instance: str
@@ -72,14 +72,9 @@ class InstanceStatus:
         ports = (p for p in self.host_ports if (p.container, p.protocol) == (container, protocol))
         return next((p.host_port for p in ports), None)
 
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class ApplyResult:
+class ApplyResult(_convert.Unstructured):
     """What an apply did, with per-phase timings in seconds."""
 
     stack: str
@@ -91,14 +86,9 @@ class ApplyResult:
     #: How the stack diverged from the given lockfile before the apply (warnings, not refusals).
     lockfile_warnings: tuple[str, ...] = ()
 
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class DownResult:
+class DownResult(_convert.Unstructured):
     """What ``down`` removed (names), and same-named objects of other owners it left alone."""
 
     stack: str
@@ -106,11 +96,6 @@ class DownResult:
     networks: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
     left_alone: tuple[str, ...] = ()
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def describe(self) -> str:
         """One sentence: what was removed (or that nothing was)."""

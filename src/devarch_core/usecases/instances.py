@@ -7,6 +7,7 @@ resolution of its stack (:mod:`devarch_core.usecases.resolution`).
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -18,7 +19,7 @@ from devarch_core.errors import (
     ValidationError,
 )
 from devarch_core.fields import merge_override_data, unset_override_data
-from devarch_core.model import Instance
+from devarch_core.model import Instance, Stack
 from devarch_core.overrides import Overrides
 from devarch_core.usecases._helpers import (
     claim_instance_name,
@@ -39,10 +40,11 @@ from devarch_core.usecases.rules import (
 from devarch_core.wiring import dependency_problems
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from devarch_core.catalog import Catalog
     from devarch_core.merge import EffectiveConfig
+    from devarch_core.ports import StoreSession
     from devarch_core.usecases._helpers import UnitOfWork
     from devarch_core.usecases.secrets import SecretService
 
@@ -235,13 +237,21 @@ class InstanceService:
                     tx.delete_wire(st.id, wire.consumer, wire.import_name)
             tx.delete_instance(inst.id)
 
-    def duplicate_instance(self, stack: str, name: str, new_name: str) -> Instance:
-        """Copy an instance (overrides and secrets) under a new name in the same stack."""
+    @contextmanager
+    def _to_new_name(
+        self, stack: str, name: str, new_name: str
+    ) -> Iterator[tuple[StoreSession, Stack, Instance]]:
+        """A transaction holding instance ``name`` and ``new_name`` (valid and claimed)."""
         naming.validate_name(new_name, kind="instance")
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             claim_instance_name(tx, st, new_name)
+            yield tx, st, inst
+
+    def duplicate_instance(self, stack: str, name: str, new_name: str) -> Instance:
+        """Copy an instance (overrides and secrets) under a new name in the same stack."""
+        with self._to_new_name(stack, name, new_name) as (tx, st, inst):
             now = self._uow.now()
             copy = attrs.evolve(
                 inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now
@@ -255,11 +265,7 @@ class InstanceService:
 
     def rename_instance(self, stack: str, name: str, new_name: str) -> Instance:
         """Rename an instance (its id, secrets and port pins stay; wires follow)."""
-        naming.validate_name(new_name, kind="instance")
-        with self._uow.transaction() as tx:
-            st = stack_of(tx, stack)
-            inst = instance_of(tx, st, name)
-            claim_instance_name(tx, st, new_name)
+        with self._to_new_name(stack, name, new_name) as (tx, st, inst):
             renamed = attrs.evolve(inst, name=new_name, updated_at=self._uow.now())
             tx.update_instance(renamed)
             for wire in tx.list_wires(st.id):

@@ -312,7 +312,11 @@ class LifecycleService:
 
     # -- start / stop / restart --------------------------------------------------------------
     def start(
-        self, stack: str, instances: Iterable[str] | None = None, *, lock_timeout: float | None
+        self,
+        stack: str,
+        instances: Iterable[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
     ) -> LifecycleResult:
         """Start existing containers in dependency order, waiting for health like apply.
 
@@ -328,7 +332,11 @@ class LifecycleService:
         return LifecycleResult(stack=st.name, action="start", changed=started, unchanged=already)
 
     def stop(
-        self, stack: str, instances: Iterable[str] | None = None, *, lock_timeout: float | None
+        self,
+        stack: str,
+        instances: Iterable[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
     ) -> LifecycleResult:
         """Stop containers (dependents first), keeping them; each waits its own grace period."""
         with self._locks.hold(stack, "devarch stop " + default_holder(), lock_timeout):
@@ -337,7 +345,11 @@ class LifecycleService:
         return LifecycleResult(stack=st.name, action="stop", changed=stopped, unchanged=already)
 
     def restart(
-        self, stack: str, instances: Iterable[str] | None = None, *, lock_timeout: float | None
+        self,
+        stack: str,
+        instances: Iterable[str] | None = None,
+        *,
+        lock_timeout: float | None = None,
     ) -> LifecycleResult:
         """Stop, then start, the chosen containers (stopped ones are started), under one lock."""
         with self._locks.hold(stack, "devarch restart " + default_holder(), lock_timeout):

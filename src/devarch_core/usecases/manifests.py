@@ -67,7 +67,7 @@ PINS_ADVICE = (
 
 
 @frozen(kw_only=True)
-class ImportResult:
+class ImportResult(_convert.Unstructured):
     """What an import did (or would do, with ``dry_run``), in the plan's diff format."""
 
     stack: str
@@ -80,11 +80,6 @@ class ImportResult:
     def has_changes(self) -> bool:
         """True if the import changed (or would change) the store."""
         return self.created or bool(self.actions)
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
     def render_text(self) -> str:
         """Human-readable preview (:func:`devarch_core.rendering.render_import`)."""
@@ -128,7 +123,7 @@ class InitCancelledError(DevarchError):
 
 
 @frozen(kw_only=True)
-class InitResult:
+class InitResult(_convert.Unstructured):
     """What ``init`` did: the import, the apply, and the lockfile to write."""
 
     imported: ImportResult
@@ -141,14 +136,9 @@ class InitResult:
         """True if the store or the engine changed."""
         return self.imported.has_changes or self.applied.plan.has_changes
 
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
-
 
 @frozen(kw_only=True)
-class InitPreview:
+class InitPreview(_convert.Unstructured):
     """What ``init`` would do (:meth:`ManifestService.preview_init`); nothing was changed."""
 
     imported: ImportResult
@@ -161,11 +151,6 @@ class InitPreview:
     def changed(self) -> bool:
         """True if init would change the store or the engine (as far as a preview can tell)."""
         return self.imported.has_changes or (self.plan is not None and self.plan.has_changes)
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
 
 class ManifestService:
@@ -742,6 +727,7 @@ class ManifestService:
 
     def import_yaml(
         self,
+        /,  # so ``**options`` cannot take ``self`` (the facade forwards this signature)
         text: str | bytes,
         *,
         origin: str = "devarch.yml",

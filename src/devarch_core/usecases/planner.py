@@ -152,15 +152,8 @@ class PlanService:
         observed = runtime.list_containers(owned_by(owner, stack.id)) if runtime is not None else []
         own_bound = [(p.host_ip, p.host_port) for c in observed if c.running for p in c.ports]
         requests = [
-            PortRequest(
-                stack=stack.name,
-                instance=eff.instance,
-                instance_id=eff.instance_id,
-                key=port.key,
-                container_port=port.container,
-                protocol=port.protocol,
-                host_ip=port.host_ip,
-                pinned=port.host,
+            PortRequest.of_port(
+                port, stack=stack.name, instance=eff.instance, instance_id=eff.instance_id
             )
             for eff in effective.values()
             for port in eff.service.ports

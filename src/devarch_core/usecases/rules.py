@@ -208,16 +208,7 @@ def _port_requests(
             else f"{w.path}.template (ports {port.key})"
         )
         requests.append(
-            PortRequest(
-                stack=stack.name,
-                instance=w.name,
-                instance_id=w.instance_id,
-                key=port.key,
-                container_port=port.container,
-                protocol=port.protocol,
-                host_ip=port.host_ip,
-                pinned=port.host,
-            )
+            PortRequest.of_port(port, stack=stack.name, instance=w.name, instance_id=w.instance_id)
         )
     for key, (host, path) in sorted(w.pins.items()):
         if key in keys:

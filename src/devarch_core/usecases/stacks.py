@@ -41,18 +41,13 @@ __all__ = ["StackService", "StackSummary"]
 
 
 @frozen(kw_only=True)
-class StackSummary:
+class StackSummary(_convert.Unstructured):
     """A stack with counts, for listings."""
 
     stack: Stack
     instances: int
     enabled_instances: int
     running: int | None = None
-
-    def to_data(self) -> dict[str, Any]:
-        """JSON form."""
-        data: dict[str, Any] = _convert.unstructure(self)
-        return data
 
 
 class StackService:
