@@ -86,6 +86,8 @@ class Import:
 
 
 TEMPLATE_KEYS = {"name", "version", "description", "service", "secrets", "exports", "imports"}
+EXPORT_KEYS = ("name", "type", "port", "protocol", "env")
+IMPORT_KEYS = ("name", "type", "required", "prefix", "rename")
 
 
 @frozen(kw_only=True)
@@ -210,7 +212,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
 ) -> list[Export]:
     exports: list[Export] = []
     seen: set[str] = set()
-    allowed = {"name", "type", "port", "protocol", "env"}
+    allowed = set(EXPORT_KEYS)
     for path, data, given_name, given_kind in _declarations(value, "exports", allowed, problems):
         port = _check_port(data.get("port"), join(path, "port"), problems)
         protocol = data.get("protocol", "tcp")
@@ -256,7 +258,7 @@ def _parse_exports(  # noqa: C901 - checks each field of an export in one place
 def _parse_imports(value: object, problems: Problems) -> list[Import]:
     imports: list[Import] = []
     seen: set[str] = set()
-    allowed = {"name", "type", "required", "prefix", "rename"}
+    allowed = set(IMPORT_KEYS)
     for path, data, given_name, given_kind in _declarations(value, "imports", allowed, problems):
         required = scalar(
             data.get("required", True), join(path, "required"), problems, bool, "true or false"
