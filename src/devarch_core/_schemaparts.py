@@ -1,4 +1,4 @@
-"""JSON Schema pieces shared by the field table and the parsers' key lists (docs/schemas.md).
+"""JSON Schema pieces shared by the field table and the parsers' key lists (docs/editors.md).
 
 Each piece mirrors the rule of a validator (the patterns are the validators' own regular
 expressions, anchored); :mod:`devarch_core.schema` assembles the documents from them, the field
@@ -33,7 +33,7 @@ SCHEMA_KINDS: Final[tuple[SchemaKind, ...]] = ("manifest", "template", "lock")
 #: Where an exported file's modeline points: a path relative to the file, inside the project.
 #: devarch has no web site to serve schemas from, and a path into site-packages differs per
 #: machine; ``devarch schema --write`` puts the installed devarch's schemas there, so every clone
-#: of a project gets the schemas of the devarch it uses, offline (docs/schemas.md).
+#: of a project gets the schemas of the devarch it uses, offline (docs/editors.md).
 SCHEMA_DIR: Final = ".devarch/schemas"
 SCHEMA_PATHS: Final[dict[SchemaKind, str]] = {
     kind: f"{SCHEMA_DIR}/{kind}.schema.json" for kind in SCHEMA_KINDS

@@ -188,7 +188,7 @@ class Field:
     #: What of the effective value survives render -> import (``None``: the field is not imported;
     #: the round-trip test then checks the rendered compose instead).
     portable: Callable[[Any], Any] | None = None
-    #: JSON Schema of the value in a template's service (the editor schemas, docs/schemas.md).
+    #: JSON Schema of the value in a template's service (the editor schemas, docs/editors.md).
     schema: Mapping[str, Any] = attrs.field(factory=dict)
     #: JSON Schema of the value in an instance's overrides (``None``: the same as ``schema``).
     override_schema: Mapping[str, Any] | None = None
@@ -965,7 +965,7 @@ def _import_resources(service: Mapping[str, Any], importer: Importer) -> Any:  #
     return importer.resources(service)
 
 
-# -- JSON Schemas of the structured fields (docs/schemas.md) ------------------------------------
+# -- JSON Schemas of the structured fields (docs/editors.md) ------------------------------------
 
 #: A list-form environment entry: ``NAME=value`` or ``NAME``.
 _ENV_ITEM = r"^[A-Za-z_][A-Za-z0-9_.]*(?:=|$)"

@@ -1,4 +1,4 @@
-"""JSON Schemas of ``devarch.yml``, template files and ``devarch.lock`` (docs/schemas.md).
+"""JSON Schemas of ``devarch.yml``, template files and ``devarch.lock`` (docs/editors.md).
 
 The schemas are built when asked for, from what the parsers themselves use: the service fields
 from the field table (:data:`devarch_core.fields.FIELDS`, each row's ``schema`` and

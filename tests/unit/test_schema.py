@@ -1,4 +1,4 @@
-"""The editor schemas agree with the parsers (docs/schemas.md).
+"""The editor schemas agree with the parsers (docs/editors.md).
 
 Every example, builtin template and corpus fixture the parsers accept is valid under the JSON
 Schemas; every invalid manifest or template of the corpus the parsers refuse is refused by the

@@ -24,6 +24,7 @@ from devarch_adapters.cli._manifest_cmds import (
     refresh_lockfile_after_apply,
     write_lockfile_after_apply,
 )
+from devarch_adapters.cli._schema_cmds import add_schema_commands
 from devarch_core.display import printable
 from devarch_core.errors import DevarchError, Problem, ValidationError
 
@@ -1101,6 +1102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_instance_commands(sub)
     _add_wire_secret_catalog_commands(sub)
     add_manifest_commands(sub, _leaf, _positive_float)
+    add_schema_commands(sub, _leaf)
     return parser
 
 
