@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
+from devarch_adapters.cli._catalog_cmds import add_catalog_validate
 from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
     add_secret_rotate,
@@ -971,6 +972,7 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("stack", metavar="STACK")
 
     catalog = _group(sub, "catalog", "the template catalog (builtin + --catalog directories)")
+    add_catalog_validate(catalog, _leaf)
     _leaf(catalog, "list", _catalog_list, "list templates")
     p = _leaf(catalog, "show", _catalog_show, "print a template as YAML")
     p.add_argument("name", metavar="NAME")
