@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
 from devarch_adapters.cli._catalog_cmds import add_catalog_validate
+from devarch_adapters.cli._completion_cmds import add_completion_commands
 from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
     add_secret_rotate,
@@ -1105,6 +1106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wire_secret_catalog_commands(sub)
     add_manifest_commands(sub, _leaf, _positive_float)
     add_schema_commands(sub, _leaf)
+    add_completion_commands(sub, _leaf)
     return parser
 
 
