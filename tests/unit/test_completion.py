@@ -85,6 +85,9 @@ def test_stacks_instances_and_templates_come_from_the_store_and_catalog(
         "bb-worker",
     ]
     assert complete(capsys, f"--home={home.parent / 'other'}", "plan", "") == []
+    # bash's COMP_WORDBREAKS splits --home=DIR into three words.
+    assert complete(capsys, "--home", "=", str(home), "plan", "") == ["blog", "shop"]
+    assert complete(capsys, "--home", "=", str(home.parent / "other"), "plan", "") == []
 
 
 @pytest.mark.usefixtures("home")

@@ -130,6 +130,8 @@ def _where(at: _Position, option: str, value: str) -> None:
 def _walk(words: Sequence[str], root: argparse.ArgumentParser) -> _Position:
     at = _Position(parser=root)
     for word in words:
+        if at.pending is not None and word == "=":
+            continue  # bash splits ``--home=DIR`` into ``--home``, ``=``, ``DIR``
         if at.pending is not None:
             if at.pending.option_strings[-1] in _WHERE:
                 _where(at, at.pending.option_strings[-1], word)
