@@ -71,6 +71,28 @@ recreate the containers).
 
 A reused stack is removed with ``devarch --home ~/.devarch-pytest stack delete NAME``, or by
 letting it expire.
+
+**pytest-docker.** :func:`devarch_compose_file` renders the same ``devarch.yml`` as a Compose
+file for pytest-docker, which then brings it up with its own compose command (Debian's
+``docker-compose`` 1.29 works: the file has no top-level ``name:`` and pytest-docker passes the
+project name with ``-p``)::
+
+    @pytest.fixture(scope="session")
+    def docker_compose_file(devarch_compose_file):
+        return devarch_compose_file
+
+With docker-compose 1.29 also override ``docker_compose_command`` (``"docker-compose"``) and
+``docker_setup`` (``["up --build -d"]``): pytest-docker's default ``up --build --wait`` is
+Compose v2's, and 1.29 answers ``--wait`` with its help text and exit status 0, starting nothing.
+
+``docker_services.port_for("web", 8080)`` and ``wait_until_responsive`` then see the host
+ports devarch allocated (from the home's window, recorded in its store so runs sharing the home
+never pick the same ones). The stack is imported into the plugin's store under
+``{stack}-{run}-compose`` (plus ``-{worker}`` under xdist, where each worker brings up its own
+project) but not applied: pytest-docker's ``up``/``down -v`` create and remove the containers.
+Its definition goes when the run ends, together with any container a skipped ``down`` left
+behind. The file holds the secret values (the containers need them): it is written ``0600``
+under pytest's temporary directory and deleted when the session ends.
 """
 
 from __future__ import annotations
@@ -100,6 +122,7 @@ __all__ = [
     "LABEL_RUN",
     "DevarchStack",
     "StackMarker",
+    "devarch_compose_file",
     "devarch_stack",
     "port_window",
     "stack_name",
@@ -712,3 +735,77 @@ def devarch_stack(request: pytest.FixtureRequest) -> Iterator[DevarchStack]:
     if per_worker and not options.reuse:
         _release(devarch, options, name, run_id)  # free it now, not when the whole run ends
     _close(devarch)
+
+
+def _record(options: _Options, marker: StackMarker, name: str, owner_pid: int) -> None:
+    """Under the home lock: list ``name`` in the run's state, so the run's end deletes it."""
+    state_path = _run_file(options.home, marker.run)
+    state = _read_state(state_path) or {"pid": owner_pid, "host": marker.host, "stacks": {}}
+    state["expires"] = marker.expires
+    state["stacks"][name] = {"state": "rendered", "keep": False}
+    _write_state(state_path, state)
+
+
+def _render_compose(options: _Options, manifest: Manifest, name: str, marker: StackMarker) -> str:
+    """Import the test stack into the plugin's store (no engine) and render it with secrets."""
+    from devarch_adapters.bootstrap import connect  # noqa: PLC0415
+    from devarch_core.errors import NotFoundError  # noqa: PLC0415
+
+    devarch = connect(
+        home=options.home,
+        store=f"sqlite:///{options.home / 'devarch.db'}",
+        runtime="none",  # rendering needs no engine; pytest-docker's compose starts it
+        catalog=options.catalogs,
+        port_range=port_window(options.home),
+    )
+    try:
+        with contextlib.suppress(NotFoundError):
+            devarch.delete_stack(name)  # a leftover under this run's own name: start clean
+        devarch.import_manifest(
+            _prepared(manifest, name, marker), prune=True, environ=dict(os.environ)
+        )
+        return devarch.compose(name, reveal_secrets=True)
+    finally:
+        _close(devarch)
+
+
+@pytest.fixture(scope="session")
+def devarch_compose_file(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The project's ``devarch.yml`` rendered as a Compose file, for pytest-docker.
+
+    Return it from pytest-docker's ``docker_compose_file`` fixture; see the module
+    documentation ("pytest-docker") and docs/editors.md. The same options as
+    :func:`devarch_stack` apply (manifest, home, catalog, ttl).
+    """
+    from devarch_core.errors import DevarchError  # noqa: PLC0415
+
+    config = request.config
+    options = _Options.from_config(config)
+    run_id = config.stash[_RUN_ID]
+    worker = os.environ.get("PYTEST_XDIST_WORKER") if hasattr(config, "workerinput") else None
+    manifest = _load_manifest(options)
+    longest = max((len(i.name) for i in manifest.instances), default=1)
+    name = stack_name(
+        manifest.stack, [run_id[:8], "compose", *([worker] if worker else [])], longest
+    )
+    marker = StackMarker(
+        run=run_id,
+        expires=time.time() + options.ttl,
+        pid=config.stash[_OWNER_PID],
+        host=socket.gethostname(),
+        manifest_hash=manifest.content_hash,
+    )
+    with _home_lock(options.home):
+        _record(options, marker, name, config.stash[_OWNER_PID])
+        try:
+            text = _render_compose(options, manifest, name, marker)
+        except DevarchError as exc:
+            pytest.fail(f"devarch_compose_file: stack {name}: {exc}", pytrace=False)
+    path = tmp_path_factory.mktemp("devarch-compose") / "docker-compose.yml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    yield path
+    path.unlink(missing_ok=True)  # it holds secret values

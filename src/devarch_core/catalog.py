@@ -62,6 +62,7 @@ __all__ = [
     "load_yaml",
     "parse_template_text",
     "version_key",
+    "yaml_lines",
 ]
 
 #: The package directory whose ``*.yaml`` files make up the builtin catalog.
@@ -405,6 +406,46 @@ def load_yaml(text: str | bytes, origin: str, *, what: str = "template file") ->
             loader.dispose()
     except yaml.YAMLError as exc:  # the pure-Python reader checks characters on creation
         raise TemplateError([_yaml_problem(exc)], what=invalid) from None
+
+
+def yaml_lines(text: str) -> dict[str, int]:
+    """The line (1-based) of every value of a YAML document, by problem path.
+
+    Paths are spelled as the parsers spell problem paths: ``service.ports[0].host``; a mapping
+    entry's line is its key's. Composed with the bounded loader of :func:`load_yaml` (nothing is
+    constructed, aliases are walked once), so call it on text that :func:`load_yaml` accepted;
+    on text it refuses the result is empty.
+    """
+    lines: dict[str, int] = {}
+    try:
+        loader = _UniqueKeyLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError:
+        return lines
+    seen: set[int] = set()
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if id(node) in seen:  # an alias: its values have the lines of their anchor's
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    where = f"{path}.{key.value}" if path else str(key.value)
+                    lines.setdefault(where, key.start_mark.line + 1)
+                    walk(value, where)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines.setdefault(f"{path}[{i}]", item.start_mark.line + 1)
+                walk(item, f"{path}[{i}]")
+
+    if root is not None:
+        lines[""] = root.start_mark.line + 1
+        walk(root, "")
+    return lines
 
 
 def parse_template_text(text: str | bytes, origin: str) -> Template:

@@ -539,9 +539,12 @@ _TemplateDumper.add_representer(str, _represent_str)
 def template_to_yaml(template: Template) -> str:
     """Return the template file text for ``template``: deterministic, block style, keys in order.
 
-    Parsing the text back gives an equal template with the same content hash.
+    Parsing the text back gives an equal template with the same content hash. The first line
+    points editors at the template schema (docs/editors.md).
     """
-    return yaml.dump(
+    from devarch_core._schemaparts import modeline  # noqa: PLC0415 - keep the import list short
+
+    return modeline("template") + yaml.dump(
         template.to_data(),
         Dumper=_TemplateDumper,
         sort_keys=False,

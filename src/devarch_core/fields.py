@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 import attrs
 from attrs import frozen
 
+from devarch_core import _schemaparts as js
 from devarch_core._parsing import Problems, join
 from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
@@ -38,6 +39,9 @@ from devarch_core.overrides import (
 )
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.spec import (
+    HEALTHCHECK_KEYS,
+    PORT_KEYS,
+    VOLUME_KEYS,
     ConfigFile,
     Healthcheck,
     PortSpec,
@@ -176,6 +180,12 @@ class Field:
     #: What of the effective value survives render -> import (``None``: the field is not imported;
     #: the round-trip test then checks the rendered compose instead).
     portable: Callable[[Any], Any] | None = None
+    #: JSON Schema of the value in a template's service (the editor schemas, docs/editors.md).
+    schema: Mapping[str, Any] = attrs.field(factory=dict)
+    #: JSON Schema of the value in an instance's overrides (``None``: the same as ``schema``).
+    override_schema: Mapping[str, Any] | None = None
+    #: A template's service must set it.
+    required: bool = False
 
     @cli_names.default
     def _cli_names_default(self) -> tuple[str, ...]:
@@ -248,6 +258,7 @@ def _scalar(  # noqa: C901 - one closure per step of the row
     cli: Callable[[str, str, list[Problem]], object] = _cli_text,
     cli_help: str | None = None,
     example: object,
+    schema: Mapping[str, Any],
 ) -> Field:
     """A scalar field: replaced as a whole, the user's value wins."""
 
@@ -302,6 +313,8 @@ def _scalar(  # noqa: C901 - one closure per step of the row
         import_=import_,
         example=example,
         portable=lambda v: None if v is None else dump(v),
+        schema=schema,
+        required=required is not None,
     )
 
 
@@ -313,6 +326,7 @@ def _command_scalar(name: str, example: list[str]) -> Field:
         cli=_cli_words,
         cli_help=f"{name}='...'",
         example=example,
+        schema=js.COMMAND,
     )
 
 
@@ -641,13 +655,17 @@ def _volume_portable(volumes: Any) -> Any:  # noqa: ANN401
     return [(v.target, v.type, v.read_only) for v in volumes]
 
 
+#: The keys of a config file entry (an override entry may also say ``remove``).
+CONFIG_FILE_KEYS = ("path", "content", "mode")
+
+
 def _parse_config_files(service: Mapping[str, Any], path: str, problems: Problems) -> Any:  # noqa: ANN401
     files: dict[str, ConfigFile] = {}
     where = join(path, "config_files")
     for i, raw in enumerate(problems.expect_list(service.get("config_files"), where)):
         fpath = f"{where}[{i}]"
         item = problems.expect_mapping(raw, fpath)
-        problems.check_keys(item, {"path", "content", "mode"}, fpath)
+        problems.check_keys(item, set(CONFIG_FILE_KEYS), fpath)
         target = problems.scalar(item.get("path"), join(fpath, "path"), str, "a path")
         content = problems.scalar(item.get("content", ""), join(fpath, "content"), str, "text")
         content = problems.check_length(content, MAX_CONFIG_CONTENT, join(fpath, "content"))
@@ -669,7 +687,7 @@ def _parse_config_files_override(
     for i, item in enumerate(problems.expect_list(raw.get("config_files"), where)):
         ipath = f"{where}[{i}]"
         entry = problems.expect_mapping(item, ipath)
-        problems.check_keys(entry, {"path", "content", "mode", "remove"}, ipath)
+        problems.check_keys(entry, {*CONFIG_FILE_KEYS, "remove"}, ipath)
         target = problems.scalar(entry.get("path"), join(ipath, "path"), str, "a path")
         if target is None:
             if isinstance(item, Mapping):
@@ -751,6 +769,7 @@ def _set_field(
     cli_names: tuple[str, ...],
     render: bool,
     example: list[str],
+    item_schema: Mapping[str, Any],
 ) -> Field:
     """A set of names; an override adds a name or removes one (``{key: NAME, remove: true}``)."""
 
@@ -794,6 +813,18 @@ def _set_field(
         cli=cli,
         cli_help=f"{cli_names[0]}=[-]NAME",
         example=example,
+        # A list of names (or Compose's mapping form, whose keys are the names).
+        schema=js.one_of(js.array(dict(item_schema)), js.keyed_map(dict(item_schema), {})),
+        override_schema=js.array(
+            js.one_of(
+                dict(item_schema),
+                js.closed(
+                    (key, "remove"),
+                    {key: dict(item_schema), "remove": js.REMOVE},
+                    required=(key,),
+                ),
+            )
+        ),
     )
 
 
@@ -926,6 +957,101 @@ def _import_resources(service: Mapping[str, Any], importer: Importer) -> Any:  #
     return importer.resources(service)
 
 
+# -- JSON Schemas of the structured fields (docs/editors.md) ------------------------------------
+
+#: A list-form environment entry: ``NAME=value`` or ``NAME``.
+_ENV_ITEM = r"^[A-Za-z_][A-Za-z0-9_.]*(?:=|$)"
+#: A short-form port: ``[[IP:]HOST:]CONTAINER[/PROTO]`` (no ranges).
+_SHORT_PORT = r"^(?:(?:.*:)?[0-9]{0,5}:)?[0-9]{1,5}(?:/(?:tcp|udp))?$"
+#: A short-form mount: ``[SOURCE:]/TARGET[:ro|rw]``.
+_SHORT_VOLUME = r"^(?:[^:]*:)?/[^:]*(?::(?:ro|rw))?$"
+
+
+def _with_remove(keys: Iterable[str], override: bool) -> tuple[str, ...]:
+    return (*keys, "remove") if override else tuple(keys)
+
+
+def _port_schema(*, override: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "container": js.PORT_NUMBER,
+        "target": js.PORT_NUMBER,
+        "protocol": js.PROTOCOL,
+        "host": js.PORT_NUMBER,
+        "published": js.PORT_NUMBER,
+        "host_ip": js.text("an IP address"),
+        "publish": {"type": "boolean"},
+        "mode": {"description": "Compose's; not used"},
+        "name": {"description": "Compose's; not used"},
+    }
+    if override:
+        props["remove"] = js.REMOVE
+    long = js.closed(_with_remove(PORT_KEYS, override), props)
+    long["anyOf"] = [{"required": ["container"]}, {"required": ["target"]}]
+    return js.one_of(
+        js.PORT_NUMBER,
+        js.text("[[IP:]HOST:]CONTAINER[/tcp|udp]", strict=True, pattern=_SHORT_PORT),
+        long,
+        description="a container port (templates: devarch allocates the host port)",
+    )
+
+
+def _volume_schema(*, override: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "target": js.ABSOLUTE_PATH,
+        "source": js.text("a volume name or a host path"),
+        "type": {"enum": ["volume", "bind", "tmpfs"]},
+        "read_only": {"type": "boolean"},
+    }
+    if override:
+        props["remove"] = js.REMOVE
+    return js.one_of(
+        js.text("[SOURCE:]/TARGET[:ro]", strict=True, pattern=_SHORT_VOLUME),
+        js.closed(_with_remove(VOLUME_KEYS, override), props, required=("target",)),
+        {"type": "object", "maxProperties": 0, "description": "skipped"},
+    )
+
+
+def _config_file_schema(*, override: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "path": js.ABSOLUTE_PATH,
+        "content": js.text("the file's text", maxLength=MAX_CONFIG_CONTENT),
+        "mode": js.FILE_MODE,
+    }
+    if override:
+        props["remove"] = js.REMOVE
+    return js.closed(
+        _with_remove(CONFIG_FILE_KEYS, override),
+        props,
+        required=("path",),
+        description="a file devarch writes and mounts read-only at path",
+    )
+
+
+_HEALTHCHECK_SCHEMA: dict[str, Any] = {
+    **js.closed(
+        HEALTHCHECK_KEYS,
+        {
+            "test": js.one_of(
+                js.text("a shell command (CMD-SHELL)", strict=True),
+                js.array(
+                    js.text(strict=True),
+                    minItems=1,
+                    prefixItems=[{"enum": ["CMD", "CMD-SHELL", "NONE"]}],
+                ),
+            ),
+            "interval": js.DURATION,
+            "timeout": js.DURATION,
+            "start_period": js.DURATION,
+            "retries": js.RETRIES,
+            "disable": {"type": "boolean"},
+        },
+    ),
+    # ``disable: true`` needs nothing else, nor does ``{}`` (none); otherwise it has a test.
+    "if": {"required": ["disable"], "properties": {"disable": {"const": True}}},
+    "else": {"anyOf": [{"required": ["test"]}, {"maxProperties": 0}]},
+}
+
+
 # -- the table -------------------------------------------------------------------------------------
 
 #: Every service field, in the canonical order of template and manifest data.
@@ -936,6 +1062,7 @@ FIELDS: tuple[Field, ...] = (
         override_what="a string",
         required="an image is required",
         example="devarch-test/busybox:1.36",
+        schema=js.IMAGE,
     ),
     _command_scalar("command", ["sleep", "3600"]),
     _command_scalar("entrypoint", ["/bin/sh", "-c"]),
@@ -944,15 +1071,21 @@ FIELDS: tuple[Field, ...] = (
         _text_reader("a path", check_working_dir),
         override_what="a string",
         example="/srv/app",
+        schema=js.ABSOLUTE_PATH,
     ),
     _scalar(
-        "user", _text_reader("a user", check_user), override_what="a string", example="1000:1000"
+        "user",
+        _text_reader("a user", check_user),
+        override_what="a string",
+        example="1000:1000",
+        schema=js.USER,
     ),
     _scalar(
         "restart",
         _text_reader("a restart policy", check_restart),
         override_what="a string",
         example="on-failure:3",
+        schema=js.RESTART,
     ),
     _scalar(
         "stop_grace_period",
@@ -960,14 +1093,23 @@ FIELDS: tuple[Field, ...] = (
         dump=format_duration,
         cli_help="stop_grace_period=30s",
         example="30s",
+        schema=js.DURATION,
     ),
     _scalar(
         "stop_signal",
         _read_signal,
         cli_help="stop_signal=SIGINT",
         example="SIGINT",
+        schema=js.SIGNAL,
     ),
-    _scalar("init", _read_bool, cli=_cli_bool, cli_help="init=true|false", example=True),
+    _scalar(
+        "init",
+        _read_bool,
+        cli=_cli_bool,
+        cli_help="init=true|false",
+        example=True,
+        schema={"type": "boolean"},
+    ),
     _map_field(
         "environment",
         parse=_parse_environment,
@@ -983,6 +1125,15 @@ FIELDS: tuple[Field, ...] = (
         import_=_import_environment,
         example={"GREETING": "hello"},
         portable=lambda env: {k: str(v) for k, v in env.items()},
+        schema=js.one_of(
+            js.keyed_map(js.ENV_NAME_SCHEMA, js.ENV_VALUE),
+            js.array(js.text("NAME=value, or NAME", strict=True, pattern=_ENV_ITEM)),
+        ),
+        override_schema=js.keyed_map(
+            js.ENV_NAME_SCHEMA,
+            js.ENV_VALUE,
+            "NAME: value (null unsets an inherited variable; ${secret:NAME} a secret)",
+        ),
     ),
     _map_field(
         "labels",
@@ -997,6 +1148,13 @@ FIELDS: tuple[Field, ...] = (
         import_=lambda service, importer: importer.labels(service.get("labels")),
         example={"team": "payments"},
         portable=dict,
+        schema=js.one_of(
+            js.keyed_map(js.LABEL_KEY, js.ENV_VALUE),
+            js.array(
+                js.text("KEY=value, or KEY", strict=True, pattern=r"^(?!devarch\.)[^\s=]+(?:=|$)")
+            ),
+        ),
+        override_schema=js.keyed_map(js.LABEL_KEY, js.ENV_VALUE),
     ),
     _keyed_list_field(
         "ports",
@@ -1013,6 +1171,9 @@ FIELDS: tuple[Field, ...] = (
         example=[{"container": 8080, "host": 18080}],
         # Host ports are the engine's to allocate: only container ports survive an import.
         portable=lambda ports: [p.key for p in ports],
+        # A null entry (``ports: [~]``) is skipped by the parser, so the schema allows it.
+        schema=js.array(js.nullable(_port_schema(override=False))),
+        override_schema=js.array(js.nullable(_port_schema(override=True))),
     ),
     _keyed_list_field(
         "volumes",
@@ -1027,6 +1188,8 @@ FIELDS: tuple[Field, ...] = (
         import_=lambda service, importer: importer.volumes(service.get("volumes")),
         example=["cache:/var/cache/app:ro"],
         portable=_volume_portable,
+        schema=js.array(js.nullable(_volume_schema(override=False))),
+        override_schema=js.array(js.nullable(_volume_schema(override=True))),
     ),
     _set_field(
         "domains",
@@ -1035,6 +1198,7 @@ FIELDS: tuple[Field, ...] = (
         cli_names=("domain", "domains"),
         render=False,  # network aliases (rendered with the network)
         example=["api.example.test"],
+        item_schema=js.DOMAIN,
     ),
     _set_field(
         "depends_on",
@@ -1044,6 +1208,7 @@ FIELDS: tuple[Field, ...] = (
         cli_names=("depends_on",),
         render=True,  # with health conditions, by the compose renderer (it knows the others)
         example=["db"],
+        item_schema={**js.DNS_LABEL, "type": "string"},
     ),
     Field(
         name="healthcheck",
@@ -1061,6 +1226,11 @@ FIELDS: tuple[Field, ...] = (
         import_=_import_healthcheck,
         example={"test": ["CMD", "true"], "interval": "5s", "retries": 3},
         portable=lambda hc: None if hc is None else hc.to_data(),
+        schema=_HEALTHCHECK_SCHEMA,
+        override_schema=js.one_of(
+            {"const": "disable", "description": "remove the template's healthcheck"},
+            _HEALTHCHECK_SCHEMA,
+        ),
     ),
     _keyed_list_field(
         "config_files",
@@ -1074,6 +1244,8 @@ FIELDS: tuple[Field, ...] = (
         entry_key=_mapping_key("path"),
         cli_names=(),  # whole files: set in devarch.yml
         example=[{"path": "/etc/app/app.conf", "content": "debug = true\n"}],
+        schema=js.array(_config_file_schema(override=False)),
+        override_schema=js.array(_config_file_schema(override=True)),
     ),
     Field(
         name="resources",
@@ -1096,6 +1268,11 @@ FIELDS: tuple[Field, ...] = (
         import_keys=("mem_limit", "mem_reservation", "cpus"),
         example={"cpu_limit": "0.5", "memory_limit": "256m"},
         portable=lambda res: res.to_data(),
+        schema=js.closed(
+            Resources.FIELDS,
+            dict.fromkeys(Resources.FIELDS, js.QUANTITY),
+            description="cpus (0.5) and memory (512m) limits and reservations",
+        ),
     ),
 )
 

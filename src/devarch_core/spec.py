@@ -60,6 +60,27 @@ PortProtocol = Literal["tcp", "udp"]
 DEFAULT_HOST_IP = "127.0.0.1"
 
 
+#: The keys of a long-form port (``published`` and ``target`` are Compose's spellings).
+PORT_KEYS = (
+    "container",
+    "target",
+    "protocol",
+    "host",
+    "published",
+    "host_ip",
+    "publish",
+    "mode",
+    "name",
+)
+#: The keys of a long-form volume.
+VOLUME_KEYS = ("target", "source", "type", "read_only")
+#: The keys of a healthcheck.
+HEALTHCHECK_KEYS = ("test", "interval", "timeout", "retries", "start_period", "disable")
+#: Compose service keys a template may carry and devarch does not read as fields: ``deploy``
+#: gives resources, the others are devarch's to decide (names, networks) or need nothing.
+COMPOSE_ONLY_KEYS = frozenset({"deploy", "container_name", "networks", "expose"})
+
+
 def _check_port(number: object, path: str, problems: Problems, what: str = "port") -> int | None:
     value = problems.scalar(number, path, int, f"a {what} number")
     return problems.checked(value, path, lambda n: check_port_number(n, what))
@@ -137,21 +158,7 @@ def parse_port(
         if value is not None and isinstance(value, Mapping):
             problems.add(path, "a port needs a container port")
         return None
-    problems.check_keys(
-        data,
-        {
-            "container",
-            "target",
-            "protocol",
-            "host",
-            "published",
-            "host_ip",
-            "publish",
-            "mode",
-            "name",
-        },
-        path,
-    )
+    problems.check_keys(data, set(PORT_KEYS), path)
     container = _check_port(
         data.get("container", data.get("target")), join(path, "container"), problems
     )
@@ -260,7 +267,7 @@ def parse_volume(value: object, path: str, problems: Problems) -> VolumeSpec | N
     data = problems.expect_mapping(value, path)
     if not data:
         return None
-    problems.check_keys(data, {"target", "source", "type", "read_only"}, path)
+    problems.check_keys(data, set(VOLUME_KEYS), path)
     kind = data.get("type", "volume")
     if kind not in ("volume", "bind", "tmpfs"):
         problems.add(join(path, "type"), f"{short_repr(kind)} must be volume, bind or tmpfs")
@@ -328,11 +335,7 @@ class Healthcheck:
         data = problems.expect_mapping(value, path)
         if not data:
             return None
-        problems.check_keys(
-            data,
-            {"test", "interval", "timeout", "retries", "start_period", "disable"},
-            path,
-        )
+        problems.check_keys(data, set(HEALTHCHECK_KEYS), path)
         raw = data.get("test")
         if isinstance(raw, str):
             test: tuple[str, ...] = ("CMD-SHELL", raw)
@@ -688,7 +691,7 @@ class ServiceSpec(ProcessSettings):
 
         service = problems.expect_mapping(data, path)
         known = service_keys()
-        extra = set(service) - known - {"deploy", "container_name", "networks", "expose"}
+        extra = set(service) - known - COMPOSE_ONLY_KEYS
         for key in sorted(extra, key=str):
             problems.add(
                 join(path, str(key)),

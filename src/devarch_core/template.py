@@ -63,6 +63,8 @@ class Import(_convert.Unstructured):
 
 
 TEMPLATE_KEYS = {"name", "version", "description", "service", "secrets", "exports", "imports"}
+EXPORT_KEYS = ("name", "type", "port", "protocol", "env")
+IMPORT_KEYS = ("name", "type", "required", "prefix", "rename")
 
 
 @frozen(kw_only=True)
@@ -199,7 +201,7 @@ def _parse_exports(value: object, problems: Problems, service: ServiceSpec | Non
             env=env,
         )
 
-    allowed = {"name", "type", "port", "protocol", "env"}
+    allowed = set(EXPORT_KEYS)
     return _declarations(value, "exports", allowed, problems, parse_rest)
 
 
@@ -259,5 +261,5 @@ def _parse_imports(value: object, problems: Problems) -> list[Import]:
             rename=rename,
         )
 
-    allowed = {"name", "type", "required", "prefix", "rename"}
+    allowed = set(IMPORT_KEYS)
     return _declarations(value, "imports", allowed, problems, parse_rest)

@@ -447,7 +447,9 @@ def test_catalog_list_and_show(cli):
     assert {"postgres", "bb-db", "bb-web"} <= names
     code, out, _ = cli("catalog", "show", "bb-db")
     assert code == 0
-    assert out.startswith("name: bb-db\n")
+    # The first line points editors at the template schema (docs/editors.md).
+    assert out.startswith("# yaml-language-server: $schema=.devarch/schemas/template.schema.json\n")
+    assert "\nname: bb-db\n" in out
     assert cli("catalog", "show", "bb-db", "--version", "9.9")[0] == 1
 
 
@@ -458,7 +460,7 @@ def test_catalog_import_compose_writes_template_files(cli, tmp_path):
     out_dir = tmp_path / "templates"
     code, _out, err = cli("catalog", "import-compose", str(compose), "--out", str(out_dir))
     assert code == 0, err
-    assert (out_dir / "api.yaml").read_text().startswith("name: api\n")
+    assert (out_dir / "api.yaml").read_text().splitlines()[1] == "name: api"
     assert cli("catalog", "import-compose", str(compose), "--out", str(out_dir))[0] == 1
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from devarch_adapters.cli import main
 from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_core._schemaparts import with_modeline
 from devarch_core.errors import ManifestError, PortConflictError, ValidationError
 from devarch_core.manifest import Manifest
 from devarch_core.testing import fake_devarch, reveal_secret
@@ -347,14 +348,14 @@ def test_an_import_updates_an_existing_stack_in_place(devarch: Devarch) -> None:
     expected = Manifest.parse(
         text.replace("template: bb-worker\n", "template: bb-worker\n    template_version: '1.0'\n")
     )
-    assert devarch.export_yaml("shop") == expected.to_yaml()
+    assert devarch.export_yaml("shop") == with_modeline("manifest", expected.to_yaml())
 
 
 def without(text: str, instance: str) -> str:
     """An exported manifest with one instance left out."""
     manifest = Manifest.parse(text)
     kept = tuple(i for i in manifest.instances if i.name != instance)
-    return attrs.evolve(manifest, instances=kept).to_yaml()
+    return with_modeline("manifest", attrs.evolve(manifest, instances=kept).to_yaml())
 
 
 def test_without_prune_instances_missing_from_the_file_are_kept(devarch: Devarch) -> None:

@@ -55,6 +55,7 @@ wires: []
 
 #: As ``export`` writes it: the placeholder's name differs from the variable it fills.
 RENAMED = """\
+# yaml-language-server: $schema=.devarch/schemas/manifest.schema.json
 version: 1
 stack:
   name: vault

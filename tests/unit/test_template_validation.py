@@ -206,6 +206,8 @@ def test_template_to_yaml_round_trips_every_builtin_template():
 def test_template_to_yaml_is_block_style_with_literal_multiline_text():
     """The written file is block style, keeps key order and writes multi-line text literally."""
     text = template_to_yaml(builtin_catalog().get("nginx"))
-    assert text.startswith("name: nginx\nversion: '1.27'\n")
+    first, body = text.split("\n", 1)  # first the editor schema's modeline (docs/editors.md)
+    assert first == "# yaml-language-server: $schema=.devarch/schemas/template.schema.json"
+    assert body.startswith("name: nginx\nversion: '1.27'\n")
     assert "content: |" in text
     assert "{" not in text.split("content: |")[0]  # no flow mappings before the config file body

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
+from devarch_adapters.cli._catalog_cmds import add_catalog_validate
+from devarch_adapters.cli._completion_cmds import add_completion_commands
 from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands
 from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
@@ -25,6 +27,7 @@ from devarch_adapters.cli._manifest_cmds import (
     refresh_lockfile_after_apply,
     write_lockfile_after_apply,
 )
+from devarch_adapters.cli._schema_cmds import add_schema_commands
 from devarch_core.assignments import parse_assignments
 from devarch_core.display import printable
 from devarch_core.errors import DevarchError, ValidationError
@@ -914,6 +917,7 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("stack", metavar="STACK")
 
     catalog = _group(sub, "catalog", "the template catalog (builtin + --catalog directories)")
+    add_catalog_validate(catalog, _leaf)
     _leaf(catalog, "list", _catalog_list, "list templates")
     p = _leaf(catalog, "show", _catalog_show, "print a template as YAML")
     p.add_argument("name", metavar="NAME")
@@ -1049,6 +1053,8 @@ def build_parser() -> argparse.ArgumentParser:
     from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
 
     add_web_commands(sub, _leaf)
+    add_schema_commands(sub, _leaf)
+    add_completion_commands(sub, _leaf)
     return parser
 
 

@@ -247,8 +247,10 @@ class ManifestService:
         )
 
     def export_yaml(self, stack: str, *, digests: bool = False) -> str:
-        """``devarch.yml`` text of a stack (deterministic)."""
-        return self.export_manifest(stack, digests=digests).to_yaml()
+        """``devarch.yml`` text of a stack (deterministic), its first line the schema modeline."""
+        from devarch_core._schemaparts import with_modeline  # noqa: PLC0415 - a leaf module
+
+        return with_modeline("manifest", self.export_manifest(stack, digests=digests).to_yaml())
 
     # -- import -----------------------------------------------------------------------------
     def import_manifest(  # noqa: C901, PLR0912, PLR0915 - validation first, then one transaction
