@@ -52,7 +52,7 @@ def test_commands_subcommands_options_and_choices_come_from_the_parser(
         complete(capsys, "")
     )
     assert "__complete" not in complete(capsys, "")
-    assert complete(capsys, "st") == ["stack", "status"]
+    assert complete(capsys, "st") == ["stack", "start", "status", "stop"]
     assert "validate" in complete(capsys, "catalog", "")
     assert complete(capsys, "plan", "--d") == ["--detailed-exitcode"]
     assert complete(capsys, "--runtime", "") == ["auto", "docker", "podman", "none"]
