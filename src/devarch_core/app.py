@@ -18,7 +18,7 @@ from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
 from devarch_core.usecases._helpers import UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
-from devarch_core.usecases.engines import EngineAccess, StackLocks
+from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
 from devarch_core.usecases.instances import InstanceService
 from devarch_core.usecases.keys import KeyService
 from devarch_core.usecases.manifests import ManifestService
@@ -37,12 +37,13 @@ if TYPE_CHECKING:
     from devarch_core.errors import Problem
     from devarch_core.manifest import Lockfile, Manifest
     from devarch_core.merge import EffectiveConfig
-    from devarch_core.model import Instance, Stack, Wire
+    from devarch_core.model import Engine, Instance, Stack, Wire
     from devarch_core.overrides import Overrides
     from devarch_core.planning import Plan
     from devarch_core.ports import (
         Clock,
         ConfigFiles,
+        EngineConnector,
         KeyProvider,
         PortProbe,
         Reporter,
@@ -53,10 +54,19 @@ if TYPE_CHECKING:
     from devarch_core.secrets import SecretBox
     from devarch_core.status import StatusReport
     from devarch_core.template import Template
+    from devarch_core.usecases.apply import MoveResult
     from devarch_core.usecases.keys import KeyCheck
     from devarch_core.usecases.manifests import ImportResult, InitPreview, InitResult
 
-__all__ = ["ApplyResult", "Devarch", "DownResult", "InstanceStatus", "StackSummary", "SystemClock"]
+__all__ = [
+    "ApplyResult",
+    "Devarch",
+    "DownResult",
+    "EngineSummary",
+    "InstanceStatus",
+    "StackSummary",
+    "SystemClock",
+]
 
 
 class SystemClock:
@@ -101,6 +111,9 @@ class Devarch:
         runtime_problem: str | None = None,
         runtime_auto: bool = False,
         runtime_note: str | None = None,
+        connector: EngineConnector | None = None,
+        engine: str | None = None,
+        default_engine: Engine | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -128,8 +141,17 @@ class Devarch:
         uow = UnitOfWork(store, self.clock)
         self._uow = uow
         self._key_service = KeyService(uow, keys)
+        #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
+        self.connector = connector
         self._engines = EngineAccess(
-            uow, runtime, problem=runtime_problem, auto=runtime_auto, note=runtime_note
+            uow,
+            runtime,
+            problem=runtime_problem,
+            auto=runtime_auto,
+            note=runtime_note,
+            connector=connector,
+            selected=engine,
+            default=default_engine,
         )
         self._locks = StackLocks(uow, lock)
         self._secret_values = SecretService(uow, self._key_service)
@@ -166,6 +188,7 @@ class Devarch:
             applier=self._applier,
             config_files=config_files,
         )
+        self._engine_records = EngineService(uow, self._engines, self._locks, self._applier)
         self._manifests = ManifestService(
             uow,
             catalog,
@@ -187,7 +210,7 @@ class Devarch:
             return
         self._closed = True
         seen: set[int] = set()
-        for adapter in (self.store, self.runtime, self.lock):
+        for adapter in (self.store, self.runtime, self.lock, self.connector):
             closer = getattr(adapter, "close", None)
             if adapter is None or id(adapter) in seen or not callable(closer):
                 continue
@@ -241,10 +264,20 @@ class Devarch:
 
     # -- stacks ------------------------------------------------------------------------------
     def create_stack(
-        self, name: str, *, description: str = "", network: str | None = None
+        self,
+        name: str,
+        *,
+        description: str = "",
+        network: str | None = None,
+        engine: str | None = None,
     ) -> Stack:
-        """Create an empty stack; ``ConflictError`` if the name is taken."""
-        return self._stacks.create_stack(name, description=description, network=network)
+        """Create an empty stack; ``ConflictError`` if the name is taken.
+
+        ``engine`` binds it to a named engine at once (else its first apply binds it).
+        """
+        return self._stacks.create_stack(
+            name, description=description, network=network, engine=engine
+        )
 
     def get_stack(self, name: str) -> Stack:
         """One stack."""
@@ -633,4 +666,46 @@ class Devarch:
         """
         return self._manifests.preview_init(
             manifest, lockfile=lockfile, strict=strict, secret_values=secret_values, environ=environ
+        )
+
+    # -- engines -----------------------------------------------------------------------------
+    def list_engines(self) -> list[EngineSummary]:
+        """Every engine of the store with the stacks bound to it (docs/engines.md)."""
+        return self._engine_records.list_engines()
+
+    def add_engine(self, engine: Engine) -> Engine:
+        """Record a named engine (``ValidationError`` if invalid, ``ConflictError`` if taken)."""
+        return self._engine_records.add_engine(engine)
+
+    def remove_engine(self, name: str) -> None:
+        """Forget an engine; ``ConflictError`` while stacks are bound to it."""
+        return self._engine_records.remove_engine(name)
+
+    def use_engine(self, name: str | None) -> None:
+        """Bind new stacks to ``name`` from now on (None: the caller's environment decides)."""
+        return self._engine_records.use_engine(name)
+
+    def engine_of(self, stack: str) -> Engine:
+        """The engine a stack is bound to, or would be bound to at its first apply."""
+        return self._engine_records.engine_of(stack)
+
+    def engine_runtime(self, engine: Engine) -> Runtime:
+        """The runtime of an engine record (for doctor and tools; opened once)."""
+        return self._engines.runtime_for(engine)
+
+    def move_stack(
+        self,
+        stack: str,
+        engine: str,
+        *,
+        volumes: bool = False,
+        lock_timeout: float | None = None,
+        holder: str | None = None,
+    ) -> MoveResult:
+        """Move a stack to another engine: down where it runs, then apply there (one lock hold).
+
+        Named volumes stay on the old engine unless ``volumes``; see docs/engines.md.
+        """
+        return self._engine_records.move_stack(
+            stack, engine, volumes=volumes, lock_timeout=lock_timeout, holder=holder
         )
