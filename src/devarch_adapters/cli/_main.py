@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
+from devarch_adapters.cli._engine_cmds import (
+    add_engine_commands,
+    add_stack_move_command,
+    say_engine,
+)
 from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
     add_secret_rotate,
@@ -129,6 +134,8 @@ class _Context:
                 runtime=runtime,
                 catalog=self.args.catalog,
                 reporter=self.reporter if self.needs_runtime else None,
+                engine=self.args.engine,
+                context=self.args.context if self.needs_runtime else None,
             )
             if self._devarch.runtime_note:
                 # Say which engine auto-detection fell back to (stderr: never machine output).
@@ -613,6 +620,7 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _plan(ctx: _Context, a: argparse.Namespace) -> int:
+    say_engine(ctx, a.stack)
     plan = ctx.devarch.plan(a.stack)
     lock = ctx.devarch.lock
     holder = lock.holder(a.stack) if lock is not None else None
@@ -655,6 +663,7 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
     # (exit 3, naming the holder) instead of printing a plan the first one is about to change.
     # A plan file is read and checked first: bad input is refused before any store or lock work.
     saved = _read_plan(a.plan) if a.plan else None
+    say_engine(ctx, a.stack)
     if saved is not None and saved.stack != a.stack:
         raise ValidationError(
             f"{a.plan} is a plan for stack {saved.stack!r}, not {a.stack!r}",
@@ -716,11 +725,13 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
 
 
 def _status(ctx: _Context, a: argparse.Namespace) -> None:
+    say_engine(ctx, a.stack)
     rows = ctx.devarch.status(a.stack)
     ctx.emit([r.to_data() for r in rows], lambda: render.status_rows(rows))
 
 
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
+    say_engine(ctx, a.stack)
     try:
         result = ctx.devarch.down_report(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
     finally:
@@ -809,6 +820,7 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME",
         help="a custom network name (default devarch-NAME-net)",
     )
+    add_stack_move_command(stack, _leaf, _positive_float)
     _leaf(stack, "list", _stack_list, "list stacks with instance and running counts", runtime=True)
     p = _leaf(stack, "show", _stack_show, "show a stack, its instances and explicit wires")
     p.add_argument("name", metavar="NAME")
@@ -1092,6 +1104,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="template directory, repeatable (DEVARCH_CATALOG_PATH)",
     )
+    parser.add_argument(
+        "--engine",
+        default=None,
+        metavar="NAME",
+        help="named engine for stacks not bound yet (DEVARCH_ENGINE; `devarch engine list`)",
+    )
+    parser.add_argument(
+        "--context",
+        default=None,
+        metavar="NAME",
+        help="Docker context as the environment's engine (DOCKER_CONTEXT)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR)")
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
@@ -1101,6 +1125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_instance_commands(sub)
     _add_wire_secret_catalog_commands(sub)
     add_manifest_commands(sub, _leaf, _positive_float)
+    add_engine_commands(sub, _leaf, _group)
     return parser
 
 
