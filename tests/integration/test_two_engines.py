@@ -1,0 +1,212 @@
+"""Stacks bound to named engines, verified with two real Docker engines at once (docs/engines.md).
+
+The second dockerd (``.ci/setup-engines.sh``) runs in its own network namespace on
+tcp://127.0.0.1:23750, so it has its own host ports, as a second machine would. The SSH engine is
+the first dockerd reached through sshd on 127.0.0.1:2222 with a throw-away key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from devarch_adapters.bootstrap import connect
+from devarch_core.model import Engine
+from devarch_core.naming import LABEL_STACK_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from devarch_core.app import Devarch
+
+pytestmark = pytest.mark.docker
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+SECOND = os.environ.get("DEVARCH_TEST_DOCKER2_URL", "tcp://127.0.0.1:23750")
+FIRST = "unix:///var/run/docker.sock"
+SSH_URL = os.environ.get("DEVARCH_TEST_SSH_URL", "ssh://root@127.0.0.1:2222")
+SSH_KEY = Path(os.environ.get("DEVARCH_TEST_SSH_KEY", "/etc/devarch-sshd/client_ed25519"))
+
+
+def _client(url: str) -> Any:
+    import docker  # noqa: PLC0415
+
+    try:
+        client = docker.DockerClient(base_url=url, timeout=10)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"engine {url} does not answer ({exc}); run `bash .ci/setup-engines.sh`")
+    return client
+
+
+def _names(client: Any, stack: str) -> set[str]:
+    found = client.containers.list(all=True, filters={"label": f"{LABEL_STACK_NAME}={stack}"})
+    return {c.name for c in found}
+
+
+def _networks(client: Any, stack: str) -> set[str]:
+    found = client.networks.list(filters={"label": f"{LABEL_STACK_NAME}={stack}"})
+    return {n.name for n in found}
+
+
+@pytest.fixture
+def engines() -> Iterator[tuple[Any, Any]]:
+    """Docker clients of the first and the second engine."""
+    first, second = _client(FIRST), _client(SECOND)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def _home(tmp_path: Path, name: str, key: Path | None = None) -> Path:
+    home = tmp_path / name
+    home.mkdir(mode=0o700)
+    if key is not None:
+        shutil.copy(key, home / "secret.key")
+        (home / "secret.key").chmod(0o600)
+    return home
+
+
+def _open(home: Path, store: str, **kw: Any) -> Devarch:
+    return connect(home=home, store=store, runtime="docker", catalog=[EXAMPLES], environ={}, **kw)
+
+
+def _two_engines(devarch: Devarch) -> None:
+    devarch.add_engine(Engine(name="one", endpoint=FIRST, host=os.uname().nodename))
+    devarch.add_engine(Engine(name="two", endpoint=SECOND))
+
+
+def _scenario(a: Devarch, b: Devarch, unique: str, engines: tuple[Any, Any]) -> None:
+    """Stacks on both engines; each only on its own; the other home sees them; move; same port."""
+    first, second = engines
+    port = random.randrange(41000, 49000)  # noqa: S311
+    s1, s2 = f"{unique}-one", f"{unique}-two"
+    a.create_stack(s1, engine="one")
+    a.add_instance(s1, "cache", "bb-cache", overrides={"ports": [f"{port}:6379"]})
+    a.create_stack(s2, engine="two")
+    a.add_instance(s2, "cache", "bb-cache", overrides={"ports": [f"{port}:6379"]})
+    try:
+        a.apply(s1)
+        a.apply(s2)
+        # Each stack's containers exist only on its own engine; the same host port on both.
+        assert _names(first, s1) == {f"devarch-{s1}-cache"}
+        assert _names(second, s1) == set()
+        assert _names(second, s2) == {f"devarch-{s2}-cache"}
+        assert _names(first, s2) == set()
+        assert [r.host_ports[0].host_port for r in a.status(s1)] == [port]
+        assert [r.host_ports[0].host_port for r in a.status(s2)] == [port]
+        # The other home (same store, same key, its environment on the first engine) plans
+        # nothing for either stack, and status/down reach the right engine.
+        assert b.engine_of(s2).name == "two"
+        assert b.plan(s1).actions == ()
+        assert b.plan(s2).actions == ()
+        assert [r.state for r in b.status(s2)] == ["running"]
+        assert b.down(s2) == 1
+        assert _names(second, s2) == set()
+        assert _names(first, s1) == {f"devarch-{s1}-cache"}
+        b.apply(s2)
+        assert _names(second, s2) == {f"devarch-{s2}-cache"}
+        assert _names(first, s2) == set()
+        # Moving leaves nothing behind on the old engine (s2 goes first: it holds the port there).
+        a.delete_stack(s2)
+        assert _names(second, s2) == set()
+        moved = a.move_stack(s1, "two", volumes=True)
+        assert (moved.source, moved.target) == ("one", "two")
+        assert _names(first, s1) == set()
+        assert _networks(first, s1) == set()
+        assert _names(second, s1) == {f"devarch-{s1}-cache"}
+        assert a.plan(s1).actions == ()
+        assert b.plan(s1).actions == ()
+        assert a.get_stack(s1).engine == "two"
+    finally:
+        for name in (s1, s2):
+            with contextlib.suppress(Exception):
+                a.delete_stack(name)
+    assert _names(first, s1) | _names(first, s2) | _names(second, s1) | _names(second, s2) == set()
+
+
+def test_stacks_on_two_engines_from_one_sqlite_store(
+    tmp_path: Path, unique: str, engines: tuple[Any, Any]
+) -> None:
+    """Two homes sharing one SQLite store (same key): every stack is acted on where it lives."""
+    store = f"sqlite:///{tmp_path / 'shared' / 'devarch.db'}"
+    a = _open(_home(tmp_path, "a"), store)
+    try:
+        _two_engines(a)
+        a.secrets.keyed_hash("x")  # creates the key file the other home shares
+        b = _open(_home(tmp_path, "b", tmp_path / "a" / "secret.key"), store)
+        try:
+            _scenario(a, b, unique, engines)
+        finally:
+            b.close()
+    finally:
+        a.close()
+
+
+def test_stacks_on_two_engines_from_one_postgres_store(
+    tmp_path: Path, unique: str, engines: tuple[Any, Any], postgres_url: str
+) -> None:
+    """Two DEVARCH_HOMEs sharing one PostgreSQL store and key file, on two engines."""
+    store = f"{postgres_url}?schema={unique}"
+    a = _open(_home(tmp_path, "a"), store)
+    try:
+        _two_engines(a)
+        a.secrets.keyed_hash("x")  # creates the key file the other home shares
+        b = _open(_home(tmp_path, "b", tmp_path / "a" / "secret.key"), store)
+        try:
+            _scenario(a, b, unique, engines)
+        finally:
+            b.close()
+    finally:
+        a.close()
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{unique}" CASCADE')
+
+
+def test_an_ssh_engine_reaches_docker_through_sshd(
+    tmp_path: Path, unique: str, engines: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ssh:// engine (paramiko, a throw-away key) applies, inspects and tears down a stack."""
+    if not SSH_KEY.exists():
+        pytest.skip("no sshd test key; run `bash .ci/setup-engines.sh`")
+    ssh_home = tmp_path / "ssh-home"
+    (ssh_home / ".ssh").mkdir(parents=True, mode=0o700)
+    scan = subprocess.run(
+        ["ssh-keyscan", "-p", "2222", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    if not scan.stdout.strip():
+        pytest.skip("sshd does not answer on 127.0.0.1:2222; run `bash .ci/setup-engines.sh`")
+    (ssh_home / ".ssh" / "known_hosts").write_text(scan.stdout)
+    (ssh_home / ".ssh" / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {SSH_KEY}\n")
+    monkeypatch.setenv("HOME", str(ssh_home))  # paramiko reads ~/.ssh/config and known_hosts
+    first, _ = engines
+    devarch = _open(_home(tmp_path, "a"), f"sqlite:///{tmp_path / 'a' / 'devarch.db'}")
+    stack = f"{unique}-ssh"
+    try:
+        devarch.add_engine(Engine(name="box", endpoint=SSH_URL))
+        assert devarch.engine_runtime(devarch.list_engines()[0].engine).info().engine == "docker"
+        devarch.create_stack(stack, engine="box")
+        devarch.add_instance(stack, "cache", "bb-cache")
+        devarch.apply(stack)
+        assert _names(first, stack) == {f"devarch-{stack}-cache"}
+        assert [r.state for r in devarch.status(stack)] == ["running"]
+        assert devarch.plan(stack).actions == ()
+        assert devarch.down(stack) == 1
+        assert _names(first, stack) == set()
+    finally:
+        with contextlib.suppress(Exception):
+            devarch.delete_stack(stack)
+        devarch.close()
