@@ -403,10 +403,50 @@ def _orphans(devarch: Devarch) -> list[Check]:
     ]
 
 
+def _named_engines(devarch: Devarch) -> list[Check]:
+    """Every engine the store knows answers (docs/engines.md)."""
+    checks = []
+    for row in devarch.list_engines():
+        engine = row.engine
+        bound = f" ({len(row.stacks)} stacks bound)" if row.stacks else ""
+        try:
+            info = devarch.engine_runtime(engine).info()
+        except DevarchError as exc:
+            checks.append(
+                Check(
+                    name=f"engine {engine.name}",
+                    status="fail" if row.stacks else "warn",
+                    message=f"engine {engine.name} ({engine.where}) does not answer{bound}: {exc}",
+                    fix="start it, or move its stacks: `devarch stack move STACK --engine OTHER`",
+                )
+            )
+            continue
+        checks.append(
+            Check(
+                name=f"engine {engine.name}",
+                status="pass",
+                message=f"engine {engine.name}: {info.engine} {info.version} at {engine.where}"
+                + bound,
+            )
+        )
+    return checks
+
+
 def run_doctor(devarch: Devarch) -> list[Check]:
     """Every check, in a stable order."""
     checks: list[Check] = []
-    for check in (_engine, _store, _keyfile, _key_store, _engines, _ports, _disk, _locks, _orphans):
+    for check in (
+        _engine,
+        _named_engines,
+        _store,
+        _keyfile,
+        _key_store,
+        _engines,
+        _ports,
+        _disk,
+        _locks,
+        _orphans,
+    ):
         try:
             checks.extend(check(devarch))
         except DevarchError as exc:

@@ -210,3 +210,20 @@ def test_an_ssh_engine_reaches_docker_through_sshd(
         with contextlib.suppress(Exception):
             devarch.delete_stack(stack)
         devarch.close()
+
+
+def test_doctor_checks_every_engine_of_the_store(tmp_path: Path, engines: tuple[Any, Any]) -> None:
+    """Doctor asks each named engine: the two dockerds pass, an engine that is down is named."""
+    from devarch_adapters.doctor import run_doctor  # noqa: PLC0415
+
+    devarch = _open(_home(tmp_path, "a"), f"sqlite:///{tmp_path / 'a' / 'devarch.db'}")
+    try:
+        _two_engines(devarch)
+        devarch.add_engine(Engine(name="gone", endpoint="tcp://127.0.0.1:9"))
+        found = {c.name: c for c in run_doctor(devarch)}
+        assert found["engine one"].status == "pass"
+        assert found["engine two"].status == "pass"
+        assert found["engine gone"].status == "warn"
+        assert "tcp://127.0.0.1:9" in found["engine gone"].message
+    finally:
+        devarch.close()
