@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from devarch_core.model import ENGINE_KINDS, Engine
-
 if TYPE_CHECKING:
     import argparse
 
@@ -57,6 +55,7 @@ def _options(a: argparse.Namespace) -> dict[str, str]:
 
 def _engine_add(ctx: _Context, a: argparse.Namespace) -> None:
     from devarch_adapters.engines import this_host  # noqa: PLC0415
+    from devarch_core.model import Engine  # noqa: PLC0415 - `devarch --help` stays fast
 
     endpoint = a.endpoint or ""
     local = endpoint.startswith(("unix://", "npipe://")) or bool(a.docker_context)
@@ -136,7 +135,8 @@ def add_engine_commands(sub: Any, leaf: Any, group: Any) -> None:  # noqa: ANN40
         metavar="ENDPOINT",
         help="unix:///path, tcp://host:port or ssh://user@host[:port]",
     )
-    p.add_argument("--kind", choices=ENGINE_KINDS, default="docker")
+    # No argparse choices: the core checks the kind (devarch_core.model.ENGINE_KINDS) and says so.
+    p.add_argument("--kind", default="docker", help="docker (default), podman or swarm")
     p.add_argument(
         "--docker-context",
         default=None,
