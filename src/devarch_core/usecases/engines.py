@@ -229,7 +229,8 @@ class EngineAccess:
             if current.engine:
                 return
             engine = self.target(tx, current)
-            if tx.get_engine(engine.name) is None:
+            stored = tx.get_engine(engine.name)
+            if stored is None or not same_engine(stored, engine):
                 engine = self._register(tx, engine)
             tx.update_stack(attrs.evolve(current, engine=engine.name))
 
