@@ -297,9 +297,13 @@ def _read_yaml_mapping(path: str) -> dict[str, Any]:
 
 
 def _stack_create(ctx: _Context, a: argparse.Namespace) -> None:
-    stack = ctx.devarch.create_stack(a.name, description=a.description, network=a.network)
+    stack = ctx.devarch.create_stack(
+        a.name, description=a.description, network=a.network, engine=a.engine
+    )
+    bound = f", bound to engine {stack.engine}" if stack.engine else ""
     ctx.emit(
-        render.stack_data(stack), f"Created stack {stack.name} (network {stack.network_name})."
+        render.stack_data(stack),
+        f"Created stack {stack.name} (network {stack.network_name}{bound}).",
     )
 
 
@@ -819,6 +823,12 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         default=None,
         metavar="NAME",
         help="a custom network name (default devarch-NAME-net)",
+    )
+    p.add_argument(
+        "--engine",
+        default=argparse.SUPPRESS,  # keeps the global --engine when not given here
+        metavar="NAME",
+        help="bind the stack to this named engine now (`devarch engine list`)",
     )
     add_stack_move_command(stack, _leaf, _positive_float)
     _leaf(stack, "list", _stack_list, "list stacks with instance and running counts", runtime=True)
