@@ -8,8 +8,10 @@ the first dockerd reached through sshd on 127.0.0.1:2222 with a throw-away key.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,6 +77,10 @@ def _home(tmp_path: Path, name: str, key: Path | None = None) -> Path:
 
 
 def _open(home: Path, store: str, **kw: Any) -> Devarch:
+    # A random window: ports on ssh:// and tcp:// engines are not probed on this host, and other
+    # tests' stacks on the same dockerd hold the start of the default range.
+    base = random.randrange(30000, 59800, 200)  # noqa: S311 - not cryptographic
+    kw.setdefault("port_range", (base, base + 199))
     return connect(home=home, store=store, runtime="docker", catalog=[EXAMPLES], environ={}, **kw)
 
 
@@ -225,5 +231,81 @@ def test_doctor_checks_every_engine_of_the_store(tmp_path: Path, engines: tuple[
         assert found["engine two"].status == "pass"
         assert found["engine gone"].status == "warn"
         assert "tcp://127.0.0.1:9" in found["engine gone"].message
+    finally:
+        devarch.close()
+
+
+def test_the_engine_commands_bind_say_and_move(
+    tmp_path: Path,
+    unique: str,
+    engines: tuple[Any, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``engine add/list/use``, ``stack move`` on the CLI; each stack command names its engine."""
+    from devarch_adapters.cli import main  # noqa: PLC0415
+
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "DEVARCH_ENGINE", "DEVARCH_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    first, second = engines
+    home = str(tmp_path / "home")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["--home", home, "--catalog", str(EXAMPLES), "--no-color", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    stack = f"{unique}-cli"
+    assert run("engine", "add", "two", SECOND)[0] == 0
+    code, _, err = run("engine", "add", "bad", "http://x", "--kind", "lxc")
+    assert code != 0
+    assert "engines.bad.kind" in err
+    assert run("engine", "use", "two")[0] == 0
+    try:
+        assert run("stack", "create", stack)[0] == 0
+        assert run("instance", "add", stack, "cache", "bb-cache")[0] == 0
+        code, _, err = run("apply", stack, "--yes")
+        assert code == 0, err
+        assert f"engine two ({SECOND})" in err
+        assert _names(second, stack) == {f"devarch-{stack}-cache"}
+        code, out, _ = run("--json", "engine", "list")
+        [row] = json.loads(out)
+        assert (row["engine"]["name"], row["default"], row["stacks"]) == ("two", True, [stack])
+        code, out, err = run("--runtime", "docker", "--engine", "docker", "plan", stack)
+        assert code == 1
+        assert f"stack move {stack} --engine docker" in err
+        assert run("engine", "use", "-")[0] == 0
+        code, out, err = run("stack", "move", stack, "--engine", "docker", "--yes")
+        assert code == 1
+        assert "not found" in err  # the environment's engine is recorded at a first apply only
+        assert run("engine", "add", "one", FIRST)[0] == 0
+        code, out, err = run("stack", "move", stack, "--to", "one", "--yes", "--volumes")
+        assert code == 0, err
+        assert "Moved stack" in out
+        assert _names(second, stack) == set()
+        assert _names(first, stack) == {f"devarch-{stack}-cache"}
+        code, _, err = run("status", stack)
+        assert f"engine one ({FIRST})" in err
+        code, _, err = run("engine", "remove", "one")
+        assert code == 1
+        assert "still has stacks" in err
+    finally:
+        run("stack", "delete", stack, "--yes")
+    assert _names(first, stack) | _names(second, stack) == set()
+
+
+def test_an_ssh_engine_that_refuses_the_key_is_said_in_words(tmp_path: Path) -> None:
+    """A refused ssh login is an EngineError naming the endpoint, not a paramiko traceback."""
+    from devarch_core.errors import EngineError  # noqa: PLC0415
+
+    if not (Path("/etc/devarch-sshd/sshd_config")).exists():
+        pytest.skip("no sshd for tests; run `bash .ci/setup-engines.sh`")
+    devarch = _open(_home(tmp_path, "a"), f"sqlite:///{tmp_path / 'a' / 'devarch.db'}")
+    try:
+        devarch.add_engine(Engine(name="nokey", endpoint="ssh://nobody@127.0.0.1:2222"))
+        engine = devarch.list_engines()[0].engine
+        with pytest.raises(EngineError, match=re.escape("ssh://nobody@127.0.0.1:2222")):
+            devarch.engine_runtime(engine).info()
     finally:
         devarch.close()

@@ -94,16 +94,16 @@ def _stack_move(ctx: _Context, a: argparse.Namespace) -> int:
     devarch = ctx.devarch
     source = devarch.get_stack(a.stack).engine
     question = (
-        f"Move stack {a.stack} from engine {source or '(unbound)'} to {a.engine}: remove its "
+        f"Move stack {a.stack} from engine {source or '(unbound)'} to {a.target}: remove its "
         f"containers and network there{' and its volumes' if a.volumes else ''}, then apply on "
-        f"{a.engine}?"
+        f"{a.target}?"
     )
     if not a.yes and not ctx.confirm(question):
         ctx.note("nothing moved")
         return 1
     try:
         result = devarch.move_stack(
-            a.stack, a.engine, volumes=a.volumes, lock_timeout=a.lock_timeout
+            a.stack, a.target, volumes=a.volumes, lock_timeout=a.lock_timeout
         )
     finally:
         ctx.reporter.close()
@@ -168,7 +168,7 @@ def add_stack_move_command(stack: Any, leaf: Any, positive_float: Any) -> None: 
         runtime=True,
     )
     p.add_argument("stack", metavar="STACK")
-    p.add_argument("--to", "--engine", dest="engine", required=True, metavar="NAME")
+    p.add_argument("--to", "--engine", dest="target", required=True, metavar="NAME")
     p.add_argument(
         "--volumes",
         action="store_true",

@@ -306,6 +306,14 @@ class DockerRuntime:
                             f"cannot reach the container engine at {self.endpoint}: "
                             f"{_unreachable(exc, self.endpoint)}"
                         ) from exc
+                    except Exception as exc:
+                        # paramiko's own errors (authentication, host key) on ssh:// engines.
+                        if not self.endpoint.startswith("ssh://"):
+                            raise
+                        raise EngineError(
+                            f"cannot reach the container engine at {self.endpoint} over ssh: "
+                            f"{_explain(exc)}"
+                        ) from exc
         return self._client
 
     @property

@@ -28,6 +28,7 @@ from devarch_core.errors import (
 )
 from devarch_core.model import ENGINE_KINDS, Engine
 from devarch_core.usecases._helpers import STACK_ENGINE_KEY, stack_of
+from devarch_core.usecases.rules import pinned_ports
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -483,14 +484,23 @@ class EngineService:
 
     @staticmethod
     def _drop_taken_ports(tx: StoreSession, stack: Stack, engine: str) -> None:
-        """Forget the stack's host ports that stacks on ``engine`` hold (the plan picks anew)."""
+        """Forget the stack's allocated host ports (the new engine's plan picks anew).
+
+        An allocated port was chosen free on the old engine's host; it means nothing on the new
+        one. Pinned ports stay (the user asked for them) unless a stack on ``engine`` holds one:
+        then the plan reports the clash.
+        """
         taken = {
             (a.host_ip, a.host_port, a.protocol)
             for s in tx.list_stacks()
             if s.engine == engine and s.id != stack.id
             for a in tx.list_port_allocations(s.id)
         }
-        for inst in tx.list_instances(stack.id):
-            for a in tx.list_port_allocations(stack.id):
-                if a.instance == inst.name and (a.host_ip, a.host_port, a.protocol) in taken:
-                    tx.delete_port_allocation(inst.id, a.container_port, a.protocol)
+        ids = {inst.name: inst for inst in tx.list_instances(stack.id)}
+        pinned = {(i, a.key) for inst in ids.values() for i, a in pinned_ports(stack, inst)}
+        for a in tx.list_port_allocations(stack.id):
+            inst = ids.get(a.instance)
+            if inst is None:
+                continue
+            if (inst.id, a.key) not in pinned or (a.host_ip, a.host_port, a.protocol) in taken:
+                tx.delete_port_allocation(inst.id, a.container_port, a.protocol)

@@ -32,6 +32,7 @@ __all__ = [
     "WrittenInstance",
     "all_allocations",
     "check_instance_rules",
+    "pinned_ports",
     "refuse_rule_problems",
     "rule_problems",
     "split_secrets",
@@ -159,6 +160,11 @@ def _pinned(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
         for port in inst.overrides.ports
         if port.host is not None and not port.remove and port.publish is not False
     ]
+
+
+def pinned_ports(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
+    """The host ports an instance's overrides pin, as ``(instance id, allocation)``."""
+    return _pinned(stack, inst)
 
 
 def all_allocations(
