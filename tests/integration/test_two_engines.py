@@ -218,21 +218,36 @@ def test_an_ssh_engine_reaches_docker_through_sshd(
         devarch.close()
 
 
-def test_doctor_checks_every_engine_of_the_store(tmp_path: Path, engines: tuple[Any, Any]) -> None:  # noqa: ARG001 - skips without the engines
-    """Doctor asks each named engine: the two dockerds pass, an engine that is down is named."""
+def test_doctor_checks_every_engine_of_the_store(
+    tmp_path: Path, unique: str, engines: tuple[Any, Any]
+) -> None:
+    """Doctor asks each named engine; stacks bound elsewhere are not blamed on this host."""
     from devarch_adapters.doctor import run_doctor  # noqa: PLC0415
 
+    _, second = engines
     devarch = _open(_home(tmp_path, "a"), f"sqlite:///{tmp_path / 'a' / 'devarch.db'}")
+    stack = f"{unique}-doc"
     try:
         _two_engines(devarch)
         devarch.add_engine(Engine(name="gone", endpoint="tcp://127.0.0.1:9"))
+        devarch.create_stack(stack, engine="two")
+        devarch.add_instance(stack, "cache", "bb-cache")
+        devarch.apply(stack)
+        assert _names(second, stack) == {f"devarch-{stack}-cache"}
         found = {c.name: c for c in run_doctor(devarch)}
         assert found["engine one"].status == "pass"
         assert found["engine two"].status == "pass"
+        assert (
+            stack in found["engine two"].message or "1 stacks bound" in found["engine two"].message
+        )
         assert found["engine gone"].status == "warn"
         assert "tcp://127.0.0.1:9" in found["engine gone"].message
+        assert f"{stack} (two)" in found["stack-engines"].message
     finally:
+        with contextlib.suppress(Exception):
+            devarch.delete_stack(stack)
         devarch.close()
+    assert _names(second, stack) == set()
 
 
 def test_the_engine_commands_bind_say_and_move(
