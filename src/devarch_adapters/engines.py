@@ -62,7 +62,12 @@ def _resolve_context(name: str) -> tuple[str, dict[str, str]]:
         if tls.cert:
             options["client_cert"], options["client_key"] = (str(p) for p in tls.cert)
         options["verify"] = "true" if tls.verify else "false"
-    return str(context.Host or ""), options
+    host = str(context.Host or "")
+    # The SDK reports a tcp:// context as http(s)://; TLS comes from the context's own material.
+    scheme, sep, rest = host.partition("://")
+    if sep and scheme in ("http", "https"):
+        host = f"tcp://{rest}"
+    return host, options
 
 
 def context_engine(name: str, *, kind: str = "docker") -> Engine:

@@ -81,7 +81,8 @@ def _open(home: Path, store: str, **kw: Any) -> Devarch:
     # tests' stacks on the same dockerd hold the start of the default range.
     base = random.randrange(30000, 59800, 200)  # noqa: S311 - not cryptographic
     kw.setdefault("port_range", (base, base + 199))
-    return connect(home=home, store=store, runtime="docker", catalog=[EXAMPLES], environ={}, **kw)
+    kw.setdefault("environ", {})
+    return connect(home=home, store=store, runtime="docker", catalog=[EXAMPLES], **kw)
 
 
 def _two_engines(devarch: Devarch) -> None:
@@ -324,3 +325,54 @@ def test_an_ssh_engine_that_refuses_the_key_is_said_in_words(tmp_path: Path) -> 
             devarch.engine_runtime(engine).info()
     finally:
         devarch.close()
+
+
+def test_docker_contexts_name_the_environments_engine(
+    tmp_path: Path, unique: str, engines: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKER_CONTEXT, ``context=`` (``--context``) and the current context pick the engine.
+
+    Read with the docker SDK's context support; a stack applied there is bound to an engine
+    record naming the context.
+    """
+    from docker.context import ContextAPI  # noqa: PLC0415
+
+    from devarch_core.errors import EngineError  # noqa: PLC0415
+
+    first, second = engines
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    (tmp_path / ".docker").mkdir()
+    (tmp_path / ".docker" / "config.json").write_text("{}")
+    ContextAPI.create_context(name="second", host=SECOND)
+    store = f"sqlite:///{tmp_path / 'a' / 'devarch.db'}"
+    home = _home(tmp_path, "a")
+    stack = f"{unique}-ctx"
+    devarch = _open(home, store, environ={"DOCKER_CONTEXT": "second"})
+    try:
+        devarch.create_stack(stack)
+        devarch.add_instance(stack, "cache", "bb-cache")
+        devarch.apply(stack)
+        [row] = devarch.list_engines()
+        assert (row.engine.name, row.engine.context, row.stacks) == ("second", "second", (stack,))
+        assert _names(second, stack) == {f"devarch-{stack}-cache"}
+        assert _names(first, stack) == set()
+    finally:
+        devarch.close()
+    by_argument = _open(home, store, context="second")
+    try:
+        assert by_argument.plan(stack).actions == ()
+    finally:
+        by_argument.close()
+    (tmp_path / ".docker" / "config.json").write_text('{"currentContext": "second"}')
+    current = _open(home, store)
+    try:
+        current.create_stack(f"{stack}2")
+        assert current.engine_of(f"{stack}2").name == "second"
+        with pytest.raises(EngineError, match="nosuch"):
+            _open(home, store, context="nosuch")
+    finally:
+        with contextlib.suppress(Exception):
+            current.delete_stack(stack)
+        current.close()
+    assert _names(second, stack) == set()
