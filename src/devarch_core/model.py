@@ -121,5 +121,10 @@ class Engine:
 
     @property
     def is_local(self) -> bool:
-        """True for an engine reached through a socket on this machine (not tcp:// or ssh://)."""
+        """True for an engine on this machine: a socket, or a context that resolved to one.
+
+        A context's ``host`` is set only when it resolves to a ``unix://`` socket.
+        """
+        if self.context:
+            return bool(self.host)
         return not self.endpoint.startswith(("tcp://", "ssh://", "http://", "https://"))

@@ -184,3 +184,16 @@ def test_an_environment_engine_gets_a_free_name(catalog: Catalog) -> None:
     t.d.add_instance("s", "cache", "bb-cache")
     t.d.apply("s")
     assert t.d.get_stack("s").engine == "fake-2"
+
+
+def test_host_ports_are_probed_only_for_engines_on_this_machine(catalog: Catalog) -> None:
+    """A port busy on this host blocks a pin on a unix:// engine, not on a tcp:// one."""
+    t = _Two(catalog, busy=[18081])
+    t.d.create_stack("near", engine="one")
+    t.d.create_stack("far", engine="two")
+    for stack in ("near", "far"):
+        t.d.add_instance(stack, "cache", "bb-cache", overrides={"ports": ["18081:6379"]})
+    assert [d.code for d in t.d.plan("near").errors] == ["port-in-use"]
+    assert t.d.plan("far").errors == ()
+    assert Engine(name="c", context="remote").is_local is False
+    assert Engine(name="c", context="local", host="h").is_local is True

@@ -54,18 +54,21 @@ def _options(a: argparse.Namespace) -> dict[str, str]:
 
 
 def _engine_add(ctx: _Context, a: argparse.Namespace) -> None:
-    from devarch_adapters.engines import this_host  # noqa: PLC0415
+    from devarch_adapters.engines import context_engine, this_host  # noqa: PLC0415
     from devarch_core.model import Engine  # noqa: PLC0415 - `devarch --help` stays fast
 
     endpoint = a.endpoint or ""
-    local = endpoint.startswith(("unix://", "npipe://")) or bool(a.docker_context)
+    host = this_host() if endpoint.startswith(("unix://", "npipe://")) else ""
+    if a.docker_context and not endpoint:
+        # Resolved now: an unknown context is refused, and a socket context records this host.
+        host = context_engine(a.docker_context, kind=a.kind).host
     engine = ctx.devarch.add_engine(
         Engine(
             name=a.name,
             kind=a.kind,
             endpoint=endpoint,
             context=a.docker_context or "",
-            host=this_host() if local else "",
+            host=host,
             options=_options(a),
         )
     )
