@@ -277,15 +277,6 @@ class EngineAccess:
         )
         raise EngineError(msg)
 
-    def probes_ports(self, stack: Stack) -> bool:
-        """True when the stack's engine publishes ports on this machine (the probe means it)."""
-        with self._uow.transaction() as tx:
-            current = tx.get_stack(stack.name) or stack
-            try:
-                return self.target(tx, current).is_local
-            except EngineError:
-                return True
-
 
 class StackLocks:
     """The stack lock (port), held at most once per thread and stack."""
