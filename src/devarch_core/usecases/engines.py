@@ -167,7 +167,8 @@ class EngineAccess:
             return tx.get_meta(STACK_ENGINE_KEY + stack.id) or None
 
     # -- which engine ---------------------------------------------------------------------------
-    def _lookup(self, tx: StoreSession, name: str) -> Engine:
+    def lookup(self, tx: StoreSession, name: str) -> Engine:
+        """The engine record called ``name``; ``NotFoundError`` naming the known ones."""
         engine = tx.get_engine(name)
         if engine is None:
             known = ", ".join(e.name for e in tx.list_engines()) or "none yet"
@@ -186,12 +187,12 @@ class EngineAccess:
                     "drop --engine/DEVARCH_ENGINE for this stack"
                 )
                 raise EngineError(msg)
-            return self._lookup(tx, stack.engine)
+            return self.lookup(tx, stack.engine)
         if self.selected:
-            return self._lookup(tx, self.selected)
+            return self.lookup(tx, self.selected)
         default_name = tx.get_meta(DEFAULT_ENGINE_KEY)
         if default_name:
-            return self._lookup(tx, default_name)
+            return self.lookup(tx, default_name)
         if self.default is None:
             self.require()
             raise EngineError("no container engine configured")  # pragma: no cover
@@ -407,7 +408,7 @@ class EngineService:
     def remove_engine(self, name: str) -> None:
         """Forget an engine; ``ConflictError`` while stacks are bound to it."""
         with self._uow.transaction() as tx:
-            self._access._lookup(tx, name)  # noqa: SLF001 - one module, one rule for "unknown"
+            self._access.lookup(tx, name)
             tx.delete_engine(name)
             if tx.get_meta(DEFAULT_ENGINE_KEY) == name:
                 tx.set_meta(DEFAULT_ENGINE_KEY, "")
@@ -416,7 +417,7 @@ class EngineService:
         """Make ``name`` the engine new stacks are bound to (None: the caller's environment)."""
         with self._uow.transaction() as tx:
             if name is not None:
-                self._access._lookup(tx, name)  # noqa: SLF001
+                self._access.lookup(tx, name)
             tx.set_meta(DEFAULT_ENGINE_KEY, name or "")
 
     def engine_of(self, stack: str) -> Engine:
@@ -442,7 +443,7 @@ class EngineService:
         """
         with self._uow.transaction() as tx:
             stack = stack_of(tx, name)
-            target = self._access._lookup(tx, engine)  # noqa: SLF001
+            target = self._access.lookup(tx, engine)
             source = self._access.target(tx, stack) if stack.engine else None
         if stack.engine == target.name:
             msg = f"stack {name} is already bound to engine {target.name}"
