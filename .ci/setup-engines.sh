@@ -85,3 +85,72 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1 || ! podman image exists "$IM
   rm -rf "$root"
 fi
 log "engines ready: docker $(docker version -f '{{.Server.Version}}'), podman $(podman version -f '{{.Version}}'), $IMAGE"
+
+# --- A second Docker engine and an SSH endpoint (issue 15: engines; see docs/engines.md) -------
+# A second dockerd in its own network namespace (devarch2), so it has its own host ports: two
+# stacks on the two engines can publish the same host port, as on two machines. Its API is on
+# its own unix socket and on tcp://127.0.0.1:23750 (socat forwards loopback into the namespace).
+# Own --data-root, --exec-root, --pidfile and bridge (10.231.0.1/24, made by dockerd in the ns).
+DOCKER2_SOCK=/run/devarch-docker2.sock
+DOCKER2_TCP=127.0.0.1:23750
+command -v socat >/dev/null && command -v sshd >/dev/null || {
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends socat openssh-server >/dev/null
+}
+if ! docker -H "unix://$DOCKER2_SOCK" info >/dev/null 2>&1; then
+  log "starting the second dockerd (netns devarch2)"
+  ip netns list | grep -qw devarch2 || ip netns add devarch2
+  if ! ip link show devarch-v2h >/dev/null 2>&1; then
+    ip link add devarch-v2h type veth peer name devarch-v2n
+    ip link set devarch-v2n netns devarch2
+    ip addr add 10.231.1.1/30 dev devarch-v2h
+    ip link set devarch-v2h up
+  fi
+  ip netns exec devarch2 sh -c 'ip addr show devarch-v2n | grep -q 10.231.1.2 \
+    || ip addr add 10.231.1.2/30 dev devarch-v2n; ip link set devarch-v2n up; ip link set lo up'
+  mkdir -p /var/lib/devarch-docker2 /run/devarch-docker2
+  rm -f "$DOCKER2_SOCK"
+  # nsenter, not `ip netns exec`: that remounts /sys and hides the cgroup mounts from dockerd.
+  (setsid nsenter --net=/run/netns/devarch2 dockerd \
+      -H "unix://$DOCKER2_SOCK" -H tcp://10.231.1.2:23750 \
+      --data-root /var/lib/devarch-docker2 --exec-root /run/devarch-docker2 \
+      --pidfile /run/devarch-docker2.pid --bip 10.231.0.1/24 \
+      >/tmp/dockerd2.log 2>&1 &)
+  for _ in $(seq 1 60); do docker -H "unix://$DOCKER2_SOCK" info >/dev/null 2>&1 && break; sleep 1; done
+  docker -H "unix://$DOCKER2_SOCK" info >/dev/null 2>&1 \
+    || { cat /tmp/dockerd2.log; echo "the second dockerd did not start" >&2; exit 1; }
+fi
+if ! curl -sf "http://$DOCKER2_TCP/_ping" >/dev/null 2>&1; then
+  log "forwarding $DOCKER2_TCP to the second dockerd"
+  (setsid socat "TCP-LISTEN:${DOCKER2_TCP##*:},bind=${DOCKER2_TCP%:*},reuseaddr,fork" \
+      TCP:10.231.1.2:23750 >/tmp/devarch-docker2-socat.log 2>&1 &)
+  for _ in $(seq 1 20); do curl -sf "http://$DOCKER2_TCP/_ping" >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+if ! docker -H "tcp://$DOCKER2_TCP" image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "importing $IMAGE into the second dockerd"
+  docker image save "$IMAGE" | docker -H "tcp://$DOCKER2_TCP" image load >/dev/null
+fi
+
+# sshd on 127.0.0.1:2222 with a throw-away key for root: the SSH engine (ssh://root@127.0.0.1:2222)
+# reaches the first dockerd through `docker system dial-stdio` on the "remote" side.
+SSH_DIR=/etc/devarch-sshd
+if ! (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null; then
+  log "starting sshd on 127.0.0.1:2222"
+  mkdir -p "$SSH_DIR" /run/sshd /root/.ssh
+  [ -f "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host_ed25519"
+  [ -f "$SSH_DIR/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/client_ed25519"
+  chmod 0600 "$SSH_DIR/client_ed25519"
+  cp "$SSH_DIR/client_ed25519.pub" "$SSH_DIR/authorized_keys"
+  cat >"$SSH_DIR/sshd_config" <<CONF
+ListenAddress 127.0.0.1:2222
+HostKey $SSH_DIR/host_ed25519
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UsePAM no
+PidFile /run/devarch-sshd.pid
+SetEnv PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+CONF
+  /usr/sbin/sshd -f "$SSH_DIR/sshd_config"
+fi
+log "second engine ready: docker at tcp://$DOCKER2_TCP and unix://$DOCKER2_SOCK; sshd at 127.0.0.1:2222 (key $SSH_DIR/client_ed25519)"

@@ -21,7 +21,7 @@ from devarch_core.errors import (
     StoreError,
     ValidationError,
 )
-from devarch_core.model import Instance, PortAllocation, Stack, Wire
+from devarch_core.model import Engine, Instance, PortAllocation, Stack, Wire
 from devarch_core.naming import container_name
 from devarch_core.ports import AppliedRecord, SealedSecret
 
@@ -77,7 +77,8 @@ def dump_json(value: object) -> str:
         raise StoreError(f"cannot store a value that is not JSON data: {exc}") from exc
 
 
-_STACK_COLUMNS = "id, name, description, network, enabled, created_at, updated_at"
+_STACK_COLUMNS = "id, name, description, network, enabled, created_at, updated_at, engine"
+_ENGINE_COLUMNS = "name, kind, endpoint, context, host, options, created_at"
 _INSTANCE_SELECT = (
     "SELECT i.id, i.stack_id, s.name, i.name, i.template, i.template_version, i.description,"
     " i.enabled, i.overrides, i.created_at, i.updated_at"
@@ -181,30 +182,52 @@ class SqlSession:
 
         columns = to_row(stack)
         self._write(
-            f"INSERT INTO stacks ({_STACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO stacks ({_STACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             tuple(columns[name] for name in _STACK_FIELDS),
             conflict,
         )
 
     def update_stack(self, stack: Stack) -> None:
-        """Replace the stack with the same id; its name never changes."""
-        old = self._stack_name(stack.id)
-        if old is None:
+        """Replace the stack with the same id; its name never changes.
+
+        A new engine takes the stack's host port allocations along, in the same transaction.
+        """
+        row = self._one("SELECT name, engine FROM stacks WHERE id = ?", (stack.id,))
+        if row is None:
             raise NotFoundError("stack", stack.name)
+        old = str(row[0])
         if old != stack.name:
             raise ValidationError(
                 f"stack {old} cannot be renamed to {stack.name}; clone it and delete the original",
                 what="invalid stack update",
             )
+        if stack.engine is not None and self.get_engine(stack.engine) is None:
+            raise NotFoundError("engine", stack.engine)
+        if row[1] != stack.engine:
+
+            def conflict() -> str:
+                return (
+                    f"a host port of stack {stack.name} is already allocated on engine "
+                    f"{stack.engine}; pin another host port for it"
+                )
+
+            self._write(
+                "UPDATE port_allocations SET engine = ?"
+                " WHERE instance_id IN (SELECT id FROM instances WHERE stack_id = ?)",
+                (stack.engine or "", stack.id),
+                conflict,
+                PortConflictError,
+            )
         self._d.run(
             "UPDATE stacks SET description = ?, network = ?, enabled = ?, created_at = ?,"
-            " updated_at = ? WHERE id = ?",
+            " updated_at = ?, engine = ? WHERE id = ?",
             (
                 stack.description,
                 stack.network,
                 stack.enabled,
                 stack.created_at,
                 stack.updated_at,
+                stack.engine,
                 stack.id,
             ),
         )
@@ -444,11 +467,17 @@ class SqlSession:
         if self._one("SELECT id FROM instances WHERE id = ?", (instance_id,)) is None:
             raise NotFoundError("instance", instance_id)
         a = allocation
+        row = self._one(
+            "SELECT s.engine FROM instances i JOIN stacks s ON s.id = i.stack_id WHERE i.id = ?",
+            (instance_id,),
+        )
+        engine = str(row[0] or "") if row else ""
 
         def conflict() -> str:
             other = self._one(
-                f"{_PORT_SELECT} WHERE p.host_ip = ? AND p.host_port = ? AND p.protocol = ?",
-                (a.host_ip, a.host_port, a.protocol),
+                f"{_PORT_SELECT} WHERE p.host_ip = ? AND p.host_port = ? AND p.protocol = ?"
+                " AND p.engine = ?",
+                (a.host_ip, a.host_port, a.protocol, engine),
             )
             where = f"{a.host_ip}:{a.host_port}/{a.protocol}"
             if other is None:  # pragma: no cover - only if the owner vanished in between
@@ -460,10 +489,11 @@ class SqlSession:
 
         self._write(
             "INSERT INTO port_allocations"
-            " (instance_id, container_port, protocol, host_ip, host_port) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (instance_id, container_port, protocol)"
-            " DO UPDATE SET host_ip = excluded.host_ip, host_port = excluded.host_port",
-            (instance_id, a.container_port, a.protocol, a.host_ip, a.host_port),
+            " (instance_id, container_port, protocol, host_ip, host_port, engine)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id, container_port, protocol)"
+            " DO UPDATE SET host_ip = excluded.host_ip, host_port = excluded.host_port,"
+            " engine = excluded.engine",
+            (instance_id, a.container_port, a.protocol, a.host_ip, a.host_port, engine),
             conflict,
             PortConflictError,
         )
@@ -475,6 +505,50 @@ class SqlSession:
             " AND protocol = ?",
             (instance_id, container_port, protocol),
         )
+
+    # -- engines ---------------------------------------------------------------------------------
+    def _engine(self, row: Row) -> Engine:
+        columns = dict(zip(_ENGINE_COLUMNS.split(", "), row, strict=True))
+        columns["options"] = self._d.json_value(columns["options"])
+        return structure_row(columns, Engine)
+
+    def list_engines(self) -> list[Engine]:
+        """Every engine record, by name."""
+        rows = self._d.query(f"SELECT {_ENGINE_COLUMNS} FROM engines ORDER BY name")  # noqa: S608
+        return [self._engine(r) for r in rows]
+
+    def get_engine(self, name: str) -> Engine | None:
+        """The engine called ``name``, or None."""
+        row = self._one(f"SELECT {_ENGINE_COLUMNS} FROM engines WHERE name = ?", (name,))  # noqa: S608
+        return None if row is None else self._engine(row)
+
+    def put_engine(self, engine: Engine) -> None:
+        """Insert or replace an engine record."""
+        columns = to_row(engine)
+        params = [columns[name] for name in _ENGINE_COLUMNS.split(", ")]
+        params[5] = self._d.json_param(dict(engine.options))
+        self._d.run(
+            f"INSERT INTO engines ({_ENGINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+            " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
+            " endpoint = excluded.endpoint, context = excluded.context, host = excluded.host,"
+            " options = excluded.options, created_at = excluded.created_at",
+            params,
+        )
+
+    def delete_engine(self, name: str) -> None:
+        """Forget an engine; ``ConflictError`` while a stack is bound to it."""
+        users = [
+            str(r[0])
+            for r in self._d.query(
+                "SELECT name FROM stacks WHERE engine = ? ORDER BY name", (name,)
+            )
+        ]
+        if users:
+            raise ConflictError(
+                f"engine {name} still has stacks bound to it ({', '.join(users)}); "
+                "move them first (`devarch stack move STACK --engine OTHER`)"
+            )
+        self._d.run("DELETE FROM engines WHERE name = ?", (name,))
 
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

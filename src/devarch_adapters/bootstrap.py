@@ -4,7 +4,9 @@ Configuration comes from arguments, else environment variables, else defaults
 (docs/architecture.md#ports):
 ``DEVARCH_HOME`` (``~/.devarch``), ``DEVARCH_STORE`` (``sqlite:///$DEVARCH_HOME/devarch.db`` or
 ``postgresql://...``), ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``, ``none``) and
-``DEVARCH_CATALOG_PATH`` (``:``-separated template directories, searched after the builtin catalog).
+``DEVARCH_CATALOG_PATH`` (``:``-separated template directories, searched after the builtin catalog),
+``DEVARCH_ENGINE`` (a named engine of the store for unbound stacks) and ``DOCKER_CONTEXT`` (a
+Docker context as the environment's engine; see docs/engines.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from attrs import frozen
 from devarch_core.app import Devarch
 from devarch_core.catalog import Catalog, builtin_catalog
 from devarch_core.errors import DevarchError, ValidationError
+from devarch_core.model import Engine
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,6 +40,10 @@ class Settings:
     store_url: str
     runtime: str = "auto"
     catalog_paths: tuple[Path, ...] = ()
+    #: A named engine of the store (``--engine``, ``DEVARCH_ENGINE``).
+    engine: str | None = None
+    #: A Docker context (``--context``, ``DOCKER_CONTEXT``, the docker CLI's current context).
+    context: str | None = None
 
     @classmethod
     def from_env(
@@ -47,6 +54,8 @@ class Settings:
         store: str | None = None,
         runtime: str | None = None,
         catalog: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+        engine: str | None = None,
+        context: str | None = None,
     ) -> Settings:
         """Arguments win over environment variables, which win over defaults."""
         env = os.environ if environ is None else environ
@@ -73,6 +82,8 @@ class Settings:
             store_url=store_url,
             runtime=kind,
             catalog_paths=tuple(Path(p) for p in catalog),
+            engine=engine or env.get("DEVARCH_ENGINE") or None,
+            context=context or env.get("DOCKER_CONTEXT") or None,
         )
 
 
@@ -185,15 +196,25 @@ def connect(
     catalog: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
+    engine: str | None = None,
+    context: str | None = None,
     **options: object,
 ) -> Devarch:
     """Open the store, engine and catalog named by arguments or the environment.
 
     ``catalog`` is one template directory (a ``str`` or path) or a sequence of them, searched
     after the builtin catalog; ``None`` reads ``DEVARCH_CATALOG_PATH``.
-    ``runtime`` may also be a ready Runtime object (bring your own adapter). Extra ``options``
+    ``runtime`` may also be a ready Runtime object (bring your own adapter). ``engine`` names an
+    engine of the store for stacks not bound yet (``DEVARCH_ENGINE``); ``context`` a Docker
+    context as the environment's engine (``DOCKER_CONTEXT``). Extra ``options``
     go to :class:`~devarch_core.app.Devarch` (``port_range``, ``health_timeout``, ``parallelism``).
     """
+    from devarch_adapters.engines import (  # noqa: PLC0415
+        DockerEngineConnector,
+        context_engine,
+        current_context,
+        this_host,
+    )
     from devarch_adapters.filesystem.config_files import LocalConfigFiles  # noqa: PLC0415
     from devarch_adapters.filesystem.keyfile import FileKeyProvider  # noqa: PLC0415
     from devarch_adapters.probe import SocketPortProbe  # noqa: PLC0415
@@ -204,17 +225,42 @@ def connect(
         store=store,
         runtime=runtime if isinstance(runtime, str) else None,
         catalog=catalog,
+        engine=engine,
+        context=context,
     )
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     store_obj, lock = open_store(settings.store_url)
+    env = os.environ if environ is None else environ
     runtime_obj: Runtime | None
     problem: str | None
     note: str | None = None
+    connector = DockerEngineConnector()
+    default_engine: Engine | None = None
+    # Like the docker CLI: --context / DOCKER_CONTEXT, else DOCKER_HOST, else the current context.
+    context_name = settings.context
+    if (
+        context_name is None
+        and not env.get("DOCKER_HOST")
+        and settings.runtime in ("auto", "docker")
+    ):
+        context_name = current_context(env)
     if runtime is not None and not isinstance(runtime, str):
         runtime_obj, problem = runtime, None
+    elif context_name is not None and settings.runtime != "none":
+        default_engine = context_engine(context_name)
+        runtime_obj, problem = connector.open(default_engine), None
     else:
         runtime_obj, problem = open_runtime(settings.runtime)
         note = getattr(runtime_obj, "auto_note", None)
+    if default_engine is None and runtime_obj is not None:
+        endpoint = str(getattr(runtime_obj, "endpoint", "") or "")
+        local = endpoint.startswith(("unix://", "npipe://"))
+        default_engine = Engine(
+            name=runtime_obj.name,
+            kind=runtime_obj.name,
+            endpoint=endpoint,
+            host=this_host() if local else "",
+        )
     devarch = Devarch(
         store=store_obj,
         catalog=load_catalog(settings.catalog_paths),
@@ -227,6 +273,9 @@ def connect(
         runtime_problem=problem,
         runtime_auto=settings.runtime == "auto" and (runtime is None or isinstance(runtime, str)),
         runtime_note=note,
+        connector=connector,
+        engine=settings.engine,
+        default_engine=default_engine,
         **options,  # type: ignore[arg-type]
     )
     devarch.settings = settings

@@ -179,12 +179,21 @@ def _stacks_elsewhere(devarch: Devarch) -> dict[str, str]:
     if runtime is None:
         return {}
     with devarch.store.transaction() as tx:
-        names = [s.name for s in tx.list_stacks()]
+        stacks = tx.list_stacks()
     found = {}
-    for name in names:
-        engine = devarch.stack_engine(name)
+    for stack in stacks:
+        if stack.engine:
+            # Bound to a named engine (docs/engines.md): elsewhere unless it is this runtime.
+            try:
+                there = devarch.engine_runtime(devarch.engine_of(stack.name))
+            except DevarchError:
+                there = None
+            if there is not runtime:
+                found[stack.name] = stack.engine
+            continue
+        engine = devarch.stack_engine(stack.name)
         if engine and engine != runtime.name:
-            found[name] = engine
+            found[stack.name] = engine
     return found
 
 
@@ -204,7 +213,8 @@ def _engines(devarch: Devarch) -> list[Check]:
             status="warn",
             message=f"{len(elsewhere)} stack(s) live on another engine than {runtime.name}: "
             f"{listed}; their ports and resources were not checked",
-            fix=f"run doctor on their engine: {how} (or DEVARCH_RUNTIME)",
+            fix=f"the `engine NAME` checks ask named engines; for the others: {how} "
+            "(or DEVARCH_RUNTIME)",
         )
     ]
 
@@ -403,10 +413,50 @@ def _orphans(devarch: Devarch) -> list[Check]:
     ]
 
 
+def _named_engines(devarch: Devarch) -> list[Check]:
+    """Every engine the store knows answers (docs/engines.md)."""
+    checks = []
+    for row in devarch.list_engines():
+        engine = row.engine
+        bound = f" ({len(row.stacks)} stacks bound)" if row.stacks else ""
+        try:
+            info = devarch.engine_runtime(engine).info()
+        except DevarchError as exc:
+            checks.append(
+                Check(
+                    name=f"engine {engine.name}",
+                    status="fail" if row.stacks else "warn",
+                    message=f"engine {engine.name} ({engine.where}) does not answer{bound}: {exc}",
+                    fix="start it, or move its stacks: `devarch stack move STACK --engine OTHER`",
+                )
+            )
+            continue
+        checks.append(
+            Check(
+                name=f"engine {engine.name}",
+                status="pass",
+                message=f"engine {engine.name}: {info.engine} {info.version} at {engine.where}"
+                + bound,
+            )
+        )
+    return checks
+
+
 def run_doctor(devarch: Devarch) -> list[Check]:
     """Every check, in a stable order."""
     checks: list[Check] = []
-    for check in (_engine, _store, _keyfile, _key_store, _engines, _ports, _disk, _locks, _orphans):
+    for check in (
+        _engine,
+        _named_engines,
+        _store,
+        _keyfile,
+        _key_store,
+        _engines,
+        _ports,
+        _disk,
+        _locks,
+        _orphans,
+    ):
         try:
             checks.extend(check(devarch))
         except DevarchError as exc:

@@ -25,7 +25,7 @@ from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
 from devarch_core.usecases._helpers import UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
-from devarch_core.usecases.engines import EngineAccess, StackLocks
+from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
 from devarch_core.usecases.instances import InstanceService
 from devarch_core.usecases.keys import KeyService
 from devarch_core.usecases.lifecycle import LifecycleResult, LifecycleService
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from devarch_core import ports
     from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
-    from devarch_core.model import Instance
+    from devarch_core.model import Engine, Instance
     from devarch_core.secrets import SecretBox
     from devarch_core.template import Template
 
@@ -51,6 +51,7 @@ __all__ = [
     "ApplyResult",
     "Devarch",
     "DownResult",
+    "EngineSummary",
     "InstanceStatus",
     "LifecycleResult",
     "StackSummary",
@@ -126,6 +127,9 @@ class Devarch:
         runtime_problem: str | None = None,
         runtime_auto: bool = False,
         runtime_note: str | None = None,
+        connector: ports.EngineConnector | None = None,
+        engine: str | None = None,
+        default_engine: Engine | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -153,8 +157,17 @@ class Devarch:
         uow = UnitOfWork(store, self.clock)
         self._uow = uow
         self._key_service = KeyService(uow, keys)
+        #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
+        self.connector = connector
         self._engines = EngineAccess(
-            uow, runtime, problem=runtime_problem, auto=runtime_auto, note=runtime_note
+            uow,
+            runtime,
+            problem=runtime_problem,
+            auto=runtime_auto,
+            note=runtime_note,
+            connector=connector,
+            selected=engine,
+            default=default_engine,
         )
         self._locks = StackLocks(uow, lock)
         self._secret_values = SecretService(uow, self._key_service)
@@ -202,6 +215,7 @@ class Devarch:
             applier=self._applier,
             config_files=config_files,
         )
+        self._engine_records = EngineService(uow, self._engines, self._locks, self._applier)
         self._manifests = ManifestService(
             uow,
             catalog,
@@ -223,7 +237,7 @@ class Devarch:
             return
         self._closed = True
         seen: set[int] = set()
-        for adapter in (self.store, self.runtime, self.lock):
+        for adapter in (self.store, self.runtime, self.lock, self.connector):
             closer = getattr(adapter, "close", None)
             if adapter is None or id(adapter) in seen or not callable(closer):
                 continue
@@ -349,3 +363,15 @@ class Devarch:
     check_lock = _forward("_manifests", ManifestService.check_lock)
     init_stack = _forward("_manifests", ManifestService.init_stack)
     preview_init = _forward("_manifests", ManifestService.preview_init)
+
+    # -- engines (docs/engines.md) ---------------------------------------------------------
+    list_engines = _forward("_engine_records", EngineService.list_engines)
+    add_engine = _forward("_engine_records", EngineService.add_engine)
+    remove_engine = _forward("_engine_records", EngineService.remove_engine)
+    use_engine = _forward("_engine_records", EngineService.use_engine)
+    engine_of = _forward("_engine_records", EngineService.engine_of)
+    move_stack = _forward("_engine_records", EngineService.move_stack)
+
+    def engine_runtime(self, engine: Engine) -> ports.Runtime:
+        """The runtime of an engine record (for doctor and tools; opened once)."""
+        return self._engines.runtime_for(engine)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import attrs
 from attrs import frozen
 
+from devarch_core._parsing import sorted_text_map
 from devarch_core.naming import container_name, network_name
 from devarch_core.overrides import Overrides
 
-__all__ = ["Instance", "PortAllocation", "Stack", "Wire"]
+__all__ = ["ENGINE_KINDS", "Engine", "Instance", "PortAllocation", "Stack", "Wire"]
+
+#: What an engine record can name: the Docker API, Podman's Docker-compatible API, or a Docker
+#: Swarm (services instead of containers; its runtime is another adapter).
+ENGINE_KINDS = ("docker", "podman", "swarm")
 
 
 @frozen(kw_only=True)
@@ -22,6 +30,8 @@ class Stack:
     enabled: bool = True
     created_at: str = ""
     updated_at: str = ""
+    #: The engine the stack is bound to (an :class:`Engine` name); ``None`` until its first apply.
+    engine: str | None = None
 
     @property
     def network_name(self) -> str:
@@ -81,3 +91,40 @@ class PortAllocation:
     def key(self) -> str:
         """``5432/tcp``."""
         return f"{self.container_port}/{self.protocol}"
+
+
+@frozen(kw_only=True)
+class Engine:
+    """A named container engine a stack can be bound to (docs/engines.md).
+
+    Exactly one of ``endpoint`` (``unix://``, ``tcp://``, ``ssh://``) and ``context`` (a Docker
+    context name, resolved when the engine is opened) is set. ``host`` is the machine a ``unix://``
+    endpoint belongs to: the same socket path on another machine is another engine.
+    """
+
+    name: str
+    kind: str = "docker"
+    endpoint: str = ""
+    context: str = ""
+    host: str = ""
+    #: TLS for ``tcp://``: ``ca_cert``, ``client_cert``, ``client_key`` (paths), ``verify``
+    #: (``"true"``/``"false"``); ``ssh_client`` (``"true"``: shell out to ``ssh``) for ``ssh://``.
+    options: Mapping[str, str] = attrs.field(factory=dict, converter=sorted_text_map)
+    created_at: str = ""
+
+    @property
+    def where(self) -> str:
+        """The endpoint, or ``context NAME``: for messages."""
+        if self.context:
+            return f"context {self.context}"
+        return self.endpoint or "no endpoint"
+
+    @property
+    def is_local(self) -> bool:
+        """True for an engine on this machine: a socket, or a context that resolved to one.
+
+        A context's ``host`` is set only when it resolves to a ``unix://`` socket.
+        """
+        if self.context:
+            return bool(self.host)
+        return not self.endpoint.startswith(("tcp://", "ssh://", "http://", "https://"))

@@ -17,12 +17,13 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from devarch_core import engine
-    from devarch_core.model import Instance, PortAllocation, Stack, Wire
+    from devarch_core.model import Engine, Instance, PortAllocation, Stack, Wire
 
 __all__ = [
     "AppliedRecord",
     "Clock",
     "ConfigFiles",
+    "EngineConnector",
     "KeyProvider",
     "KeySet",
     "LogIterator",
@@ -65,7 +66,8 @@ class StoreSession(Protocol):
 
     Names are unique as follows, enforced by the store itself (so two sessions racing cannot both
     win): stack names across the store; instance names within a stack; container names
-    (``devarch-{stack}-{instance}``) across the store; host ports per host IP across the store.
+    (``devarch-{stack}-{instance}``) across the store; host ports per host IP and engine (the
+    engine a stack is bound to; unbound stacks share one).
     A violation raises ``ConflictError``. Lists are sorted by name.
 
     A refused write changes nothing and leaves the transaction usable (the caller may catch the
@@ -92,7 +94,9 @@ class StoreSession(Protocol):
     def update_stack(self, stack: Stack) -> None:
         """Replace the stack with the same id; ``NotFoundError`` if absent.
 
-        Its name never changes: a different name raises ``ValidationError``.
+        Its name never changes: a different name raises ``ValidationError``. A new ``engine``
+        takes its host port allocations along (``PortConflictError`` if one is taken there) and
+        must name an engine record (``NotFoundError``).
         """
         ...
 
@@ -198,12 +202,30 @@ class StoreSession(Protocol):
     def put_port_allocation(self, instance_id: str, allocation: PortAllocation) -> None:
         """Insert or replace the allocation of (instance, container port, protocol).
 
-        ``ConflictError`` naming the owner if another instance holds that host port.
+        ``ConflictError`` naming the owner if another instance on the same engine (its stack's
+        ``engine``) holds that host port.
         """
         ...
 
     def delete_port_allocation(self, instance_id: str, container_port: int, protocol: str) -> None:
         """Forget one allocation. Idempotent."""
+        ...
+
+    # -- engines -----------------------------------------------------------------------------
+    def list_engines(self) -> list[Engine]:
+        """Every engine record, by name."""
+        ...
+
+    def get_engine(self, name: str) -> Engine | None:
+        """The engine called ``name``, or None."""
+        ...
+
+    def put_engine(self, engine: Engine) -> None:
+        """Insert or replace the engine record called ``engine.name``."""
+        ...
+
+    def delete_engine(self, name: str) -> None:
+        """Forget an engine; ``ConflictError`` naming a stack still bound to it. Idempotent."""
         ...
 
     # -- store metadata ----------------------------------------------------------------------
@@ -473,6 +495,18 @@ class ConfigFiles(Protocol):
 
     def remove(self, stack: str, instance: str | None = None) -> None:
         """Remove an instance's directory (or the whole stack's). Idempotent."""
+        ...
+
+
+class EngineConnector(Protocol):
+    """Opens the runtime of a named engine record (docs/engines.md)."""
+
+    def open(self, engine: Engine) -> Runtime:
+        """The runtime for ``engine``, opened once and reused; building it touches no network.
+
+        ``EngineError`` when the record cannot be used from here (an unknown Docker context, a
+        ``unix://`` engine of another machine, a kind without an adapter).
+        """
         ...
 
 

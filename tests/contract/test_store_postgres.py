@@ -9,8 +9,12 @@ import pytest
 from psycopg import sql
 
 from devarch_adapters.postgres import PostgresStore
+from devarch_adapters.postgres._store import MIGRATIONS
 from devarch_core.errors import StoreError
 from devarch_core.testing.contracts import StoreContract
+
+#: The schema version a fresh store has.
+LATEST = MIGRATIONS[-1][0]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -53,7 +57,7 @@ def test_url_hides_the_password(postgres_url: str, pg_schema: str) -> None:
     try:
         assert store.url.startswith("postgresql://devarch@127.0.0.1:5432/devarch_test")
         assert ":devarch@" not in store.url
-        assert store.schema_version() == 1
+        assert store.schema_version() == LATEST
     finally:
         store.close()
 
@@ -88,7 +92,7 @@ def test_concurrent_opens_migrate_once(postgres_url: str, pg_schema: str) -> Non
         rows = conn.execute(
             sql.SQL("SELECT version FROM {}.schema_migrations").format(sql.Identifier(pg_schema))
         ).fetchall()
-    assert rows == [(1,)]
+    assert rows == [(v,) for v, _ in MIGRATIONS]
 
 
 def test_a_reconnect_follows_a_dropped_connection(postgres_url: str, pg_schema: str) -> None:

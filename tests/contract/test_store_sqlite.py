@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devarch_adapters.sqlite import SqliteStore
+from devarch_adapters.sqlite._store import MIGRATIONS
 from devarch_core.errors import StoreError
 from devarch_core.testing.contracts import StoreContract
 from devarch_core.testing.contracts._store import make_stack
+
+#: The schema version a fresh store has.
+LATEST = MIGRATIONS[-1][0]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +40,7 @@ def test_opening_creates_a_private_directory_and_file(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "a" / "b" / "devarch.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
-    assert versions == [(1,)]
+    assert versions == [(v,) for v, _ in MIGRATIONS]
     store.close()
 
 
@@ -44,14 +48,14 @@ def test_a_plain_path_is_accepted(tmp_path: Path) -> None:
     """A file path works as well as a ``sqlite:///`` URL."""
     store = SqliteStore(tmp_path / "devarch.db")
     assert store.url == f"sqlite://{tmp_path}/devarch.db"
-    assert store.schema_version() == 1
+    assert store.schema_version() == LATEST
 
 
 def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
     """Migrations are recorded; a second open applies nothing."""
     SqliteStore(tmp_path / "devarch.db").close()
     store = SqliteStore(tmp_path / "devarch.db")
-    assert store.schema_version() == 1
+    assert store.schema_version() == LATEST
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -268,13 +268,14 @@ def test_a_changed_network_is_removed_at_the_next_apply(
 
 @pytest.mark.docker
 @pytest.mark.podman
-def test_a_stack_applied_on_podman_is_not_planned_on_docker_by_auto(
+def test_a_stack_applied_on_podman_stays_on_podman_whatever_runtime_is_picked(
     cli: Callable[..., tuple[int, str, str]], unique: str
 ) -> None:
-    """``--runtime auto`` never switches engines behind the user's back.
+    """A stack is bound to the engine it was applied on (docs/engines.md).
 
-    A stack applied on Podman, planned with auto (Docker answers first): refused, naming
-    Podman and how to select it. Explicit ``--runtime docker`` is allowed, with a warning.
+    Applied on Podman, it is planned, inspected and taken down on Podman even when ``auto`` or
+    ``--runtime docker`` picks Docker; every command says on stderr which engine it used, and
+    nothing of the stack is ever created on Docker.
     """
     stack = f"{unique}pd"
     try:
@@ -282,15 +283,18 @@ def test_a_stack_applied_on_podman_is_not_planned_on_docker_by_auto(
         assert cli("instance", "add", stack, "db", "bb-db")[0] == 0
         code, _, err = cli("apply", stack, "--yes", runtime="podman")
         assert code == 0, err
-        for command in (("plan", stack), ("status", stack), ("down", stack)):
-            code, out, err = cli(*command, runtime="auto")
-            assert code == 1, (command, out, err)
-            assert f"stack {stack} lives on podman" in err
-            assert "--runtime podman" in err
-        code, out, err = cli("plan", stack, runtime="docker")
-        assert f"stack {stack} was applied on podman" in out, out
+        assert "engine podman (unix:///run/podman/podman.sock)" in err
+        for runtime in ("auto", "docker"):
+            code, out, err = cli("plan", stack, runtime=runtime)
+            assert code == 0, (out, err)
+            assert "engine podman (" in err
+            assert "No changes" in out or "no changes" in out.lower(), out
+            code, out, err = cli("--json", "status", stack, runtime=runtime)
+            assert [row["state"] for row in json.loads(out)] == ["running"], err
+        code, out, err = cli("down", stack, runtime="docker")
+        assert code == 0, err
         code, out, _ = cli("--json", "status", stack, runtime="podman")
-        assert [row["state"] for row in json.loads(out)] == ["running"]
+        assert [row["state"] for row in json.loads(out)] == ["absent"]
     finally:
         cli("stack", "delete", stack, "--yes", runtime="podman")
 
@@ -305,8 +309,8 @@ def test_an_unreachable_docker_is_said_in_words_and_auto_says_it_uses_podman(
 ) -> None:
     """DOCKER_HOST at a missing socket: a readable error naming it; auto names its fallback.
 
-    A stack applied on Docker is then refused (it lives on Docker); a new stack may be planned
-    on Podman, with a note saying so.
+    A stack applied on Docker is still planned there (it is bound to it, docs/engines.md); a new
+    stack may be planned on Podman, with a note saying so.
     """
     stack = f"{unique}dk"
     fresh = f"{unique}fr"
@@ -314,19 +318,21 @@ def test_an_unreachable_docker_is_said_in_words_and_auto_says_it_uses_podman(
     try:
         assert cli("stack", "create", stack)[0] == 0
         assert cli("instance", "add", stack, "db", "bb-db")[0] == 0
-        assert cli("apply", stack, "--yes")[0] == 0
+        code, out, err = cli("apply", stack, "--yes")
+        assert code == 0, (out, err)
         assert cli("stack", "create", fresh)[0] == 0
         monkeypatch.setenv("DOCKER_HOST", f"unix://{gone}")
-        code, _, err = cli("plan", stack)
+        code, _, err = cli("plan", fresh)
         assert code == 1
         assert f"no engine socket at {gone}" in err
         assert "FileNotFoundError" not in err
         assert "Connection aborted" not in err
-        code, _, err = cli("plan", stack, runtime="auto")
-        assert code == 1
-        assert f"stack {stack} lives on docker" in err
-        assert "--runtime docker" in err
-        assert "FileNotFoundError" not in err
+        # The applied stack is bound to the engine it runs on: DOCKER_HOST does not move it.
+        for runtime in ("docker", "auto"):
+            code, out, err = cli("plan", stack, runtime=runtime)
+            assert code == 0, (out, err)
+            assert "engine docker (unix://" in err
+            assert "FileNotFoundError" not in err
         code, _, err = cli("plan", fresh, runtime="auto")
         assert code == 0, err
         assert "using Podman at" in err

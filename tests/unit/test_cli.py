@@ -192,6 +192,7 @@ def test_stack_create_list_show_update_clone_delete_round_trip_in_json(cli):
         "enabled": True,
         "created_at": "",
         "updated_at": "",
+        "engine": None,
     }
     assert cli("instance", "add", "shop", "db", "bb-db")[0] == 0
     code, out, _ = cli("stack", "list", "--json")

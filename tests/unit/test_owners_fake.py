@@ -13,7 +13,13 @@ import pytest
 
 from devarch_adapters.doctor import run_doctor
 from devarch_core.errors import ConflictError, EngineError
-from devarch_core.testing import FakeRuntime, InMemoryKeys, InMemoryStore, fake_devarch
+from devarch_core.testing import (
+    FakeEngineConnector,
+    FakeRuntime,
+    InMemoryKeys,
+    InMemoryStore,
+    fake_devarch,
+)
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -94,19 +100,21 @@ def _engine(name: str) -> FakeRuntime:
     return runtime
 
 
-def test_auto_never_plans_a_stack_on_another_engine(catalog: Catalog) -> None:
-    """A stack applied on one engine is refused on another picked automatically.
+def test_a_stack_bound_to_an_engine_is_never_planned_on_another(catalog: Catalog) -> None:
+    """A stack applied on one engine is bound to it: another facade's engine never touches it.
 
-    Plan, status, down and delete say where the stack lives and how to select it; an engine
-    chosen explicitly is allowed, with a warning; a stack never applied plans anywhere.
+    Without a way to open the stack's engine, plan, apply, status, down and delete refuse, naming
+    the engine the stack is bound to; with one (a connector), they act on that engine.
     """
     store = InMemoryStore()
     keys = InMemoryKeys()
-    docker = fake_devarch(catalog, store=store, keys=keys, runtime=_engine("docker"))
+    docker_rt = _engine("docker")
+    docker = fake_devarch(catalog, store=store, keys=keys, runtime=docker_rt)
     docker.create_stack("s")
     docker.add_instance("s", "db", "bb-db")
     docker.apply("s")
     assert docker.stack_engine("s") == "docker"
+    assert docker.get_stack("s").engine == "docker"
     podman = fake_devarch(
         catalog,
         store=store,
@@ -124,10 +132,7 @@ def test_auto_never_plans_a_stack_on_another_engine(catalog: Catalog) -> None:
     ):
         with pytest.raises(EngineError) as caught:
             call()
-        message = str(caught.value)
-        assert "stack s lives on docker" in message
-        assert "--runtime docker" in message
-        assert "Docker did not answer" in message
+        assert "stack s is bound to engine docker" in str(caught.value)
     assert podman.get_stack("s").name == "s"
     assert _runtime(podman).calls_to("create_container") == []
     assert {r.state for r in docker.status("s")} == {"running"}
@@ -136,8 +141,12 @@ def test_auto_never_plans_a_stack_on_another_engine(catalog: Catalog) -> None:
     podman.add_instance("new", "db", "bb-db")
     assert [a.action for a in podman.plan("new").actions] == ["add"]
 
-    chosen = fake_devarch(catalog, store=store, keys=keys, runtime=_engine("podman"))
-    [warning] = [d for d in chosen.plan("s").diagnostics if d.code == "other-engine"]
-    assert "applied on docker" in warning.message
+    connector = FakeEngineConnector({"docker": docker_rt})
+    other = fake_devarch(
+        catalog, store=store, keys=keys, runtime=_engine("podman"), connector=connector
+    )
+    assert other.plan("s").actions == ()
+    assert {r.state for r in other.status("s")} == {"running"}
+    assert connector.opened
     docker.delete_stack("s")
     assert docker.stack_engine("new") is None

@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from devarch_adapters.cli import _render as render
 from devarch_adapters.cli._catalog_cmds import add_catalog_validate
 from devarch_adapters.cli._completion_cmds import add_completion_commands
+from devarch_adapters.cli._engine_cmds import (
+    add_engine_commands,
+    add_stack_move_command,
+    say_engine,
+)
 from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands
 from devarch_adapters.cli._manifest_cmds import (
     add_manifest_commands,
@@ -134,6 +139,8 @@ class _Context:
                 runtime=runtime,
                 catalog=self.args.catalog,
                 reporter=self.reporter if self.needs_runtime else None,
+                engine=self.args.engine,
+                context=self.args.context if self.needs_runtime else None,
             )
             if self._devarch.runtime_note:
                 # Say which engine auto-detection fell back to (stderr: never machine output).
@@ -237,9 +244,13 @@ def _read_yaml_mapping(path: str) -> dict[str, Any]:
 
 
 def _stack_create(ctx: _Context, a: argparse.Namespace) -> None:
-    stack = ctx.devarch.create_stack(a.name, description=a.description, network=a.network)
+    stack = ctx.devarch.create_stack(
+        a.name, description=a.description, network=a.network, engine=a.engine
+    )
+    bound = f", bound to engine {stack.engine}" if stack.engine else ""
     ctx.emit(
-        render.stack_data(stack), f"Created stack {stack.name} (network {stack.network_name})."
+        render.stack_data(stack),
+        f"Created stack {stack.name} (network {stack.network_name}{bound}).",
     )
 
 
@@ -560,6 +571,7 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
 
 
 def _plan(ctx: _Context, a: argparse.Namespace) -> int:
+    say_engine(ctx, a.stack)
     plan = ctx.devarch.plan(a.stack)
     lock = ctx.devarch.lock
     holder = lock.holder(a.stack) if lock is not None else None
@@ -602,6 +614,7 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
     # (exit 3, naming the holder) instead of printing a plan the first one is about to change.
     # A plan file is read and checked first: bad input is refused before any store or lock work.
     saved = _read_plan(a.plan) if a.plan else None
+    say_engine(ctx, a.stack)
     if saved is not None and saved.stack != a.stack:
         raise ValidationError(
             f"{a.plan} is a plan for stack {saved.stack!r}, not {a.stack!r}",
@@ -663,11 +676,13 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
 
 
 def _status(ctx: _Context, a: argparse.Namespace) -> None:
+    say_engine(ctx, a.stack)
     rows = ctx.devarch.status(a.stack)
     ctx.emit([r.to_data() for r in rows], lambda: render.status_rows(rows))
 
 
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
+    say_engine(ctx, a.stack)
     try:
         result = ctx.devarch.down_report(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
     finally:
@@ -756,6 +771,13 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME",
         help="a custom network name (default devarch-NAME-net)",
     )
+    p.add_argument(
+        "--engine",
+        default=argparse.SUPPRESS,  # keeps the global --engine when not given here
+        metavar="NAME",
+        help="bind the stack to this named engine now (`devarch engine list`)",
+    )
+    add_stack_move_command(stack, _leaf, _positive_float)
     _leaf(stack, "list", _stack_list, "list stacks with instance and running counts", runtime=True)
     p = _leaf(stack, "show", _stack_show, "show a stack, its instances and explicit wires")
     p.add_argument("name", metavar="NAME")
@@ -1040,6 +1062,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="template directory, repeatable (DEVARCH_CATALOG_PATH)",
     )
+    parser.add_argument(
+        "--engine",
+        default=None,
+        metavar="NAME",
+        help="named engine for stacks not bound yet (DEVARCH_ENGINE; `devarch engine list`)",
+    )
+    parser.add_argument(
+        "--context",
+        default=None,
+        metavar="NAME",
+        help="Docker context as the environment's engine (DOCKER_CONTEXT)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR)")
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
@@ -1055,6 +1089,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_web_commands(sub, _leaf)
     add_schema_commands(sub, _leaf)
     add_completion_commands(sub, _leaf)
+    add_engine_commands(sub, _leaf, _group)
     return parser
 
 

@@ -123,6 +123,7 @@ def stack_data(stack: Stack) -> dict[str, Any]:
         "enabled": stack.enabled,
         "created_at": stack.created_at,
         "updated_at": stack.updated_at,
+        "engine": stack.engine,
     }
 
 

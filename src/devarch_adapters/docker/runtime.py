@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import docker
 import docker.errors
+import docker.tls
 import docker.types
 import docker.utils
 import requests
@@ -444,9 +445,20 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, base_url: str | None = None, *, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 60,
+        tls: docker.tls.TLSConfig | None = None,
+        use_ssh_client: bool = False,
+    ) -> None:
         self._base_url = base_url
         self._timeout = timeout
+        #: ``docker.tls.TLSConfig`` for a ``tcp://`` engine; ``use_ssh_client`` shells out to
+        #: ``ssh`` for ``ssh://`` instead of paramiko.
+        self._tls = tls
+        self._use_ssh_client = use_ssh_client
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
         # Callers in one process (parallel applies, threads) ensure a network one at a time, so
@@ -472,14 +484,25 @@ class DockerRuntime:
                                 base_url=self._base_url,
                                 timeout=timeout,
                                 max_pool_size=MAX_CONNECTIONS,
+                                tls=self._tls or False,
+                                use_ssh_client=self._use_ssh_client,
                             )
                     except (
                         docker.errors.DockerException,
                         requests.exceptions.RequestException,
+                        OSError,
                     ) as exc:
                         raise EngineError(
                             f"cannot reach the container engine at {self.endpoint}: "
                             f"{_unreachable(exc, self.endpoint)}"
+                        ) from exc
+                    except Exception as exc:
+                        # paramiko's own errors (authentication, host key) on ssh:// engines.
+                        if not self.endpoint.startswith("ssh://"):
+                            raise
+                        raise EngineError(
+                            f"cannot reach the container engine at {self.endpoint} over ssh: "
+                            f"{_explain(exc)}"
                         ) from exc
         return self._client
 

@@ -87,6 +87,28 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         );
         """,
     ),
+    (
+        2,
+        # Named engines, the engine each stack is bound to, and host ports unique per engine
+        # (docs/engines.md).
+        """
+        CREATE TABLE engines (
+            name TEXT COLLATE "C" PRIMARY KEY,
+            kind TEXT NOT NULL,
+            endpoint TEXT NOT NULL DEFAULT '',
+            context TEXT NOT NULL DEFAULT '',
+            host TEXT NOT NULL DEFAULT '',
+            options JSONB NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL DEFAULT ''
+        );
+        ALTER TABLE stacks ADD COLUMN engine TEXT COLLATE "C" REFERENCES engines(name);
+        ALTER TABLE port_allocations ADD COLUMN engine TEXT COLLATE "C" NOT NULL DEFAULT '';
+        ALTER TABLE port_allocations
+            DROP CONSTRAINT port_allocations_host_ip_host_port_protocol_key;
+        ALTER TABLE port_allocations ADD CONSTRAINT port_allocations_engine_host_port_key
+            UNIQUE (engine, host_ip, host_port, protocol);
+        """,
+    ),
 )
 
 

@@ -83,6 +83,39 @@ MIGRATIONS: Final[tuple[tuple[int, str], ...]] = (
         )
         """,
     ),
+    (
+        2,
+        # Named engines, the engine each stack is bound to, and host ports unique per engine
+        # (docs/engines.md). SQLite cannot drop a UNIQUE constraint: the table is rebuilt.
+        """
+        CREATE TABLE engines (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            endpoint TEXT NOT NULL DEFAULT '',
+            context TEXT NOT NULL DEFAULT '',
+            host TEXT NOT NULL DEFAULT '',
+            options TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL DEFAULT ''
+        );
+        ALTER TABLE stacks ADD COLUMN engine TEXT REFERENCES engines(name);
+        CREATE TABLE port_allocations_v2 (
+            instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+            container_port INTEGER NOT NULL,
+            protocol TEXT NOT NULL,
+            host_ip TEXT NOT NULL,
+            host_port INTEGER NOT NULL,
+            engine TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (instance_id, container_port, protocol),
+            UNIQUE (engine, host_ip, host_port, protocol)
+        );
+        INSERT INTO port_allocations_v2
+            (instance_id, container_port, protocol, host_ip, host_port, engine)
+            SELECT instance_id, container_port, protocol, host_ip, host_port, ''
+            FROM port_allocations;
+        DROP TABLE port_allocations;
+        ALTER TABLE port_allocations_v2 RENAME TO port_allocations
+        """,
+    ),
 )
 
 

@@ -6,6 +6,7 @@ Each fake passes the same contract test suite as the real adapters
 
 from devarch_core.testing._misc import (
     FakeConfigFiles,
+    FakeEngineConnector,
     FakePortProbe,
     InMemoryKeys,
     ManualClock,
@@ -17,6 +18,7 @@ from devarch_core.testing._store import InMemoryStackLock, InMemoryStore
 
 __all__ = [
     "FakeConfigFiles",
+    "FakeEngineConnector",
     "FakePortProbe",
     "FakeRuntime",
     "InMemoryKeys",

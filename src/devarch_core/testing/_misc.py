@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from devarch_core.errors import SecretError, ValidationError
+from devarch_core.errors import EngineError, SecretError, ValidationError
 from devarch_core.ports import KeySet
 
 if TYPE_CHECKING:
@@ -17,9 +17,34 @@ if TYPE_CHECKING:
 
     from devarch_core.app import Devarch
     from devarch_core.catalog import Catalog
+    from devarch_core.model import Engine
     from devarch_core.ports import Runtime, Store
 
-__all__ = ["FakeConfigFiles", "FakePortProbe", "InMemoryKeys", "ManualClock", "fake_devarch"]
+__all__ = [
+    "FakeConfigFiles",
+    "FakeEngineConnector",
+    "FakePortProbe",
+    "InMemoryKeys",
+    "ManualClock",
+    "fake_devarch",
+]
+
+
+class FakeEngineConnector:
+    """An :class:`~devarch_core.ports.EngineConnector` handing out given runtimes by engine name."""
+
+    def __init__(self, runtimes: Mapping[str, Runtime] | None = None) -> None:
+        self.runtimes: dict[str, Runtime] = dict(runtimes or {})
+        #: Engine names opened, in order.
+        self.opened: list[str] = []
+
+    def open(self, engine: Engine) -> Runtime:
+        """The runtime registered under ``engine.name``; ``EngineError`` when there is none."""
+        self.opened.append(engine.name)
+        runtime = self.runtimes.get(engine.name)
+        if runtime is None:
+            raise EngineError(f"engine {engine.name} ({engine.where}) does not answer")
+        return runtime
 
 
 class InMemoryKeys:

@@ -27,7 +27,7 @@ from devarch_core.errors import (
     StoreError,
     ValidationError,
 )
-from devarch_core.model import Instance, PortAllocation, Stack, Wire
+from devarch_core.model import Engine, Instance, PortAllocation, Stack, Wire
 from devarch_core.ports import AppliedRecord, SealedSecret
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class _State:
     applied: dict[str, dict[str, Any]] = attrs.field(factory=dict)  # instance_id -> row
     ports: dict[_PortKey, tuple[str, int]] = attrs.field(factory=dict)  # -> (host_ip, host_port)
     meta: dict[str, str] = attrs.field(factory=dict)
+    engines: dict[str, Engine] = attrs.field(factory=dict)  # by name
 
 
 _Row = TypeVar("_Row")
@@ -102,7 +103,33 @@ class _Session:
                 "clone it and delete the original",
                 what="invalid stack update",
             )
+        if stack.engine is not None and stack.engine not in s.engines:
+            raise NotFoundError("engine", stack.engine)
+        if stack.engine != old.engine:
+            self._check_ports_on(stack.id, stack.engine)
         s.stacks[stack.id] = structure_row(row(stack), Stack)
+
+    def _engine_of(self, instance_id: str) -> str:
+        s = self._check()
+        return s.stacks[s.instances[instance_id].stack_id].engine or ""
+
+    def _check_ports_on(self, stack_id: str, engine: str | None) -> None:
+        """``PortConflictError`` if a host port of the stack is taken on ``engine``."""
+        s = self._check()
+        for key, (host_ip, host_port) in s.ports.items():
+            if s.instances[key[0]].stack_id != stack_id:
+                continue
+            for other_key, other in s.ports.items():
+                if (
+                    s.instances[other_key[0]].stack_id != stack_id
+                    and self._engine_of(other_key[0]) == (engine or "")
+                    and (other[0], other[1], other_key[2]) == (host_ip, host_port, key[2])
+                ):
+                    holder = s.instances[other_key[0]]
+                    raise PortConflictError(
+                        f"host port {host_ip}:{host_port}/{key[2]} is already allocated to "
+                        f"instance {holder.name} of stack {holder.stack} on engine {engine}"
+                    )
 
     def delete_stack(self, stack_id: str) -> None:
         s = self._check()
@@ -277,7 +304,7 @@ class _Session:
             raise NotFoundError("instance", instance_id)
         key = (instance_id, allocation.container_port, allocation.protocol)
         for other_key, (host_ip, host_port) in s.ports.items():
-            if other_key == key:
+            if other_key == key or self._engine_of(other_key[0]) != self._engine_of(instance_id):
                 continue
             if (host_ip, host_port, other_key[2]) == (
                 allocation.host_ip,
@@ -294,6 +321,26 @@ class _Session:
 
     def delete_port_allocation(self, instance_id: str, container_port: int, protocol: str) -> None:
         self._check().ports.pop((instance_id, container_port, protocol), None)
+
+    # -- engines ---------------------------------------------------------------------------------
+    def list_engines(self) -> list[Engine]:
+        return sorted(self._check().engines.values(), key=lambda e: e.name)
+
+    def get_engine(self, name: str) -> Engine | None:
+        return self._check().engines.get(name)
+
+    def put_engine(self, engine: Engine) -> None:
+        self._check().engines[engine.name] = engine
+
+    def delete_engine(self, name: str) -> None:
+        s = self._check()
+        users = sorted(st.name for st in s.stacks.values() if st.engine == name)
+        if users:
+            raise ConflictError(
+                f"engine {name} still has stacks bound to it ({', '.join(users)}); "
+                f"move them first (`devarch stack move STACK --engine OTHER`)"
+            )
+        s.engines.pop(name, None)
 
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

@@ -47,7 +47,14 @@ if TYPE_CHECKING:
     from devarch_core.usecases.engines import EngineAccess, StackLocks
     from devarch_core.usecases.planner import Desired, PlanService
 
-__all__ = ["ApplyResult", "ApplyService", "DownResult", "InstanceStatus", "default_holder"]
+__all__ = [
+    "ApplyResult",
+    "ApplyService",
+    "DownResult",
+    "InstanceStatus",
+    "MoveResult",
+    "default_holder",
+]
 
 #: Most containers a teardown stops at the same time (see ``ApplyService.teardown``).
 MAX_PARALLEL_STOPS = 64
@@ -85,6 +92,17 @@ class ApplyResult(_convert.Unstructured):
     lockfile: Lockfile | None = None
     #: How the stack diverged from the given lockfile before the apply (warnings, not refusals).
     lockfile_warnings: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class MoveResult(_convert.Unstructured):
+    """A stack move: what was removed on the old engine, and the apply on the new one."""
+
+    stack: str
+    source: str | None
+    target: str
+    down: DownResult | None
+    applied: ApplyResult
 
 
 @frozen(kw_only=True)
@@ -174,7 +192,9 @@ class ApplyService:
         if plan is not None and plan.stack != stack:
             message = f"this plan is for stack {plan.stack}, not {stack}"
             raise ValidationError(message, what="wrong plan")
-        runtime = self._engines.require()
+        with self._uow.transaction() as tx:
+            st = stack_of(tx, stack)
+        runtime = self._engines.for_stack(st)
         who = holder or default_holder()
         policy = lockfile is not None or locked or lockfile_origin is not None
         origin = lockfile_origin or DEFAULT_LOCKFILE
@@ -452,9 +472,14 @@ class ApplyService:
                     tx.delete_applied(inst.id)
 
     # -- down / status ----------------------------------------------------------------------
-    def teardown(self, stack: Stack, *, remove_volumes: bool) -> DownResult:
-        """Remove only what this store created for this stack (selected by owner and stack id)."""
-        runtime = self._engines.for_stack(stack)
+    def teardown(
+        self, stack: Stack, *, remove_volumes: bool, runtime: Runtime | None = None
+    ) -> DownResult:
+        """Remove only what this store created for this stack (selected by owner and stack id).
+
+        On the stack's engine, or on ``runtime`` (a stack move tears down where it was).
+        """
+        runtime = runtime or self._engines.for_stack(stack)
         owner = self._uow.owner
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
@@ -522,7 +547,6 @@ class ApplyService:
 
         The wrapping list knows its stack and renders as a table in notebooks.
         """
-        self._engines.require()
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)

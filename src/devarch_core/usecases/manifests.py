@@ -796,7 +796,8 @@ class ManifestService:
         import's changes and the plan before anything is applied (only when something would
         change); its refusal, or an error it raises, rolls the import back.
         """
-        self._engines.require()  # refuse before the import writes anything
+        if self._engines.runtime is None and not self._engines.selected:
+            self._engines.require()  # refuse before the import writes anything
         self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.

@@ -138,15 +138,17 @@ class PlanService:
 
         Without ``observe`` (compose previews) the engine and the host are not asked.
         """
-        runtime = self._engines.require() if observe else None
         owner = self._uow.owner
+        runtime = None
         with self._uow.transaction() as tx:
             stack = stack_of(tx, stack_name)
+            target = self._engines.target(tx, stack) if observe else None
             resolved = resolve_stack(tx, self._catalog, stack, self._secrets.open_all(tx, stack))
-            existing = all_allocations(tx, stack.name)
+            # Host ports are per engine: stacks bound to other engines do not take them.
+            existing = all_allocations(tx, stack.name, engine=target.name if target else None)
         effective = resolved.effective
         diagnostics = list(resolved.diagnostics)
-        if runtime is not None:
+        if observe:
             runtime = self._engines.for_stack(stack)
             diagnostics.extend(self._engine_diagnostics(runtime, stack))
         observed = runtime.list_containers(owned_by(owner, stack.id)) if runtime is not None else []
@@ -159,7 +161,8 @@ class PlanService:
             for port in eff.service.ports
             if port.publish
         ]
-        probe = self._port_probe if observe else None
+        # The probe asks this machine: meaningless for an engine reached over tcp:// or ssh://.
+        probe = self._port_probe if observe and target is not None and target.is_local else None
         resolution = allocate_ports(
             requests, existing, probe=probe, own_bound=own_bound, port_range=self._port_range
         )
@@ -233,7 +236,7 @@ class PlanService:
         """A warning when the user chose an engine other than the one the stack lives on."""
         recorded = self._engines.stack_engine(stack.name)
         current = self._engines.kind(runtime)
-        if not recorded or recorded == current:
+        if stack.engine or not recorded or recorded == current:
             return []
         return [
             PlanDiagnostic(

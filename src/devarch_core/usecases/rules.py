@@ -32,6 +32,7 @@ __all__ = [
     "WrittenInstance",
     "all_allocations",
     "check_instance_rules",
+    "pinned_ports",
     "refuse_rule_problems",
     "rule_problems",
     "split_secrets",
@@ -161,16 +162,32 @@ def _pinned(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
     ]
 
 
-def all_allocations(tx: StoreSession, planned: str) -> list[tuple[str, PortAllocation]]:
-    """Every host port the store knows as taken.
+def pinned_ports(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
+    """The host ports an instance's overrides pin, as ``(instance id, allocation)``."""
+    return _pinned(stack, inst)
+
+
+def all_allocations(
+    tx: StoreSession, planned: str, *, engine: str | None = None
+) -> list[tuple[str, PortAllocation]]:
+    """Every host port the store knows as taken (on ``engine``, when given).
 
     Recorded allocations, plus ports pinned by enabled instances of other stacks that have not
     been applied yet (so two stacks pinning one port conflict at plan time, whichever applies
-    first).
+    first). Host ports are per engine: with ``engine`` (the planned stack's), stacks bound to
+    another engine are left out; unbound stacks count everywhere (they may land on it). Without
+    ``engine`` the planned stack's own binding is used, or every stack when it has none.
     """
+    if engine is None:
+        own = tx.get_stack(planned)
+        engine = own.engine if own is not None else None
     ids: dict[tuple[str, str], str] = {}
     pinned: list[tuple[str, PortAllocation]] = []
+    elsewhere: set[str] = set()
     for st in tx.list_stacks():
+        if engine is not None and st.engine is not None and st.engine != engine:
+            elsewhere.add(st.name)
+            continue
         for inst in tx.list_instances(st.id):
             ids[(st.name, inst.name)] = inst.id
             if st.name == planned or not (st.enabled and inst.enabled):
@@ -179,6 +196,7 @@ def all_allocations(tx: StoreSession, planned: str) -> list[tuple[str, PortAlloc
     recorded = [
         (ids.get((a.stack, a.instance), f"{a.stack}/{a.instance}"), a)
         for a in tx.list_port_allocations(None)
+        if a.stack not in elsewhere
     ]
     known = {(i, a.key) for i, a in recorded}
     return recorded + [(i, a) for i, a in pinned if (i, a.key) not in known]

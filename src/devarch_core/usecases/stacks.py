@@ -13,6 +13,7 @@ from devarch_core._parsing import checked_description
 from devarch_core.errors import (
     ConflictError,
     DevarchError,
+    NotFoundError,
 )
 from devarch_core.model import Stack
 from devarch_core.ownership import owned_by
@@ -31,7 +32,7 @@ from devarch_core.usecases.rules import refuse_rule_problems, without_host_pins,
 
 if TYPE_CHECKING:
     from devarch_core.catalog import Catalog
-    from devarch_core.ports import ConfigFiles
+    from devarch_core.ports import ConfigFiles, Runtime
     from devarch_core.usecases._helpers import UnitOfWork
     from devarch_core.usecases.apply import ApplyService
     from devarch_core.usecases.engines import EngineAccess, StackLocks
@@ -77,9 +78,17 @@ class StackService:
         self._config_files = config_files
 
     def create_stack(
-        self, name: str, *, description: str = "", network: str | None = None
+        self,
+        name: str,
+        *,
+        description: str = "",
+        network: str | None = None,
+        engine: str | None = None,
     ) -> Stack:
-        """Create an empty stack; ``ConflictError`` if the name is taken."""
+        """Create an empty stack; ``ConflictError`` if the name is taken.
+
+        ``engine`` binds it to a named engine at once (else its first apply binds it).
+        """
         naming.validate_name(name, kind="stack")
         description = checked_description(description)
         if network is not None:
@@ -92,13 +101,31 @@ class StackService:
             network=network,
             created_at=now,
             updated_at=now,
+            engine=engine,
         )
         with self._uow.transaction() as tx:
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
+            if engine is not None and tx.get_engine(engine) is None:
+                raise NotFoundError("engine", engine, hint="`devarch engine list` shows them")
             claim_network(tx, name, network)
             tx.add_stack(stack)
         return stack
+
+    def _runtimes(self, stacks: list[Stack]) -> list[Runtime]:
+        """The distinct engines the stacks live on that can be opened (for running counts)."""
+        found: dict[int, Runtime] = {}
+        if self._engines.runtime is not None:
+            found[id(self._engines.runtime)] = self._engines.runtime
+        for stack in stacks:
+            if not stack.engine:
+                continue
+            try:
+                runtime = self._engines.for_stack(stack)
+            except DevarchError:
+                continue
+            found.setdefault(id(runtime), runtime)
+        return list(found.values())
 
     def get_stack(self, name: str) -> Stack:
         """One stack."""
@@ -110,18 +137,17 @@ class StackService:
         with self._uow.transaction() as tx:
             rows = [(s, tx.list_instances(s.id)) for s in tx.list_stacks()]
         running: dict[str, int] | None = None
-        runtime = self._engines.runtime
-        if with_runtime and runtime is not None:
+        runtimes = self._runtimes([s for s, _ in rows]) if with_runtime else []
+        for runtime in runtimes:
             try:
                 containers = runtime.list_containers(owned_by(self._uow.owner))
             except DevarchError:
-                containers = None
-            if containers is not None:
-                running = {}
-                for c in containers:
-                    if c.running:
-                        sid = c.labels.get(naming.LABEL_STACK_ID, "")
-                        running[sid] = running.get(sid, 0) + 1
+                continue
+            running = running if running is not None else {}
+            for c in containers:
+                if c.running:
+                    sid = c.labels.get(naming.LABEL_STACK_ID, "")
+                    running[sid] = running.get(sid, 0) + 1
         return [
             StackSummary(
                 stack=s,
@@ -210,7 +236,7 @@ class StackService:
 
     def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
-        if self._engines.runtime is not None:
+        if self._engines.runtime is not None or stack.engine:
             self._applier.teardown(stack, remove_volumes=not keep_volumes)
         if self._config_files is not None:
             self._config_files.remove(stack.name)
