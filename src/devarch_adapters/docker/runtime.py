@@ -278,6 +278,9 @@ class DockerRuntime:
     """
 
     name = "docker"
+    #: The container listing carries each container's health (``Up 3s (healthy)``), so
+    #: ``status`` needs no inspect per container.
+    lists_health = True
 
     def __init__(self, base_url: str | None = None, *, timeout: float = 60) -> None:
         self._base_url = base_url

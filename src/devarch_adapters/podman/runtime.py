@@ -108,6 +108,8 @@ class PodmanRuntime(DockerRuntime):
     """
 
     name = "podman"
+    #: Podman's listing has no health (and its checks run only when asked): see :meth:`health`.
+    lists_health = False
     #: Set by ``open_runtime("auto")`` when Podman was picked because Docker did not answer.
     auto_note: str | None = None
 

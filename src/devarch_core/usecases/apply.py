@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -306,42 +307,110 @@ class ApplyService:
                         pool.map(lambda a: self._remove(runtime, a.container, a.instance), removals)
                     )
                     done.update(a.instance for a in removals)
-                needed_health = {dep for d in desired.items for dep in d.depends_on}
-                for wave in desired.waves:
-                    batch = [
-                        name for name in wave if name in acting and acting[name].action != "remove"
-                    ]
-                    errors: list[BaseException] = []
-                    futures = {
-                        name: pool.submit(
-                            self._converge, runtime, items[name], acting[name].action, scrub
-                        )
-                        for name in batch
-                    }
-                    for name, future in futures.items():
-                        failure = future.exception()
-                        if failure is not None:
-                            errors.append(failure)
-                        else:
-                            done.add(name)
-                    if errors:
-                        first = errors[0]
-                        self._record_applied(desired, done)
-                        if isinstance(first, DevarchError):
-                            raise first
-                        raise ApplyError(str(first), step="containers") from first
-                    waiting = [
-                        n
-                        for n in wave
-                        if n in needed_health
-                        and n in items
-                        and items[n].spec.healthcheck is not None
-                    ]
-                    if waiting:
-                        list(pool.map(lambda n: self._wait_healthy(runtime, items[n]), waiting))
+                errors = self._converge_all(
+                    runtime, desired, acting=acting, scrub=scrub, pool=pool, done=done
+                )
             finally:
                 pool.shutdown(wait=True)
+            if errors:
+                first = errors[0]
+                self._record_applied(desired, done)
+                if isinstance(first, DevarchError):
+                    raise first
+                raise ApplyError(str(first), step="containers") from first
         self._record_applied(desired, done)
+
+    def _converge_all(  # noqa: C901 - one scheduler, its callbacks inside
+        self,
+        runtime: Runtime,
+        desired: Desired,
+        *,
+        acting: Mapping[str, Any],
+        scrub: _Scrub,
+        pool: ThreadPoolExecutor,
+        done: set[str],
+    ) -> list[BaseException]:
+        """Converge every instance as soon as its own dependencies are ready; the errors.
+
+        An instance is ready once converged (created/started, or unchanged) and, when another
+        instance depends on it and it has a healthcheck, healthy. Nothing waits for a whole
+        wave: a dependent starts the moment its own dependencies are ready, while the pool
+        (``parallelism`` workers) keeps as many engine calls in flight as it holds. After a
+        failure nothing new starts; what is in flight finishes. ``done`` collects the converged.
+        """
+        items = {d.effective.instance: d for d in desired.items}
+        needed_health = {dep for d in desired.items for dep in d.depends_on}
+        order = [name for wave in desired.waves for name in wave if name in items]
+        waiting_on = {
+            name: {dep for dep in items[name].depends_on if dep in items} for name in order
+        }
+        dependents: dict[str, list[str]] = {name: [] for name in order}
+        for name, deps in waiting_on.items():
+            for dep in deps:
+                dependents[dep].append(name)
+        lock = threading.Lock()
+        settled = threading.Condition(lock)
+        errors: list[BaseException] = []
+        skipped: set[str] = set()
+        pending = len(order)
+
+        def work(name: str) -> None:
+            action = acting.get(name)
+            if action is not None and action.action != "remove":
+                self._converge(runtime, items[name], action.action, scrub)
+                with lock:
+                    done.add(name)
+            if name in needed_health and items[name].spec.healthcheck is not None:
+                self._wait_healthy(runtime, items[name])
+
+        def finished(name: str, failure: BaseException | None) -> None:
+            nonlocal pending
+            with settled:
+                pending -= 1
+                if failure is not None:
+                    errors.append(failure)
+                    # Its dependents never start: count them (and theirs) as settled.
+                    newly = self._dependents_closure(name, dependents) - skipped
+                    skipped.update(newly)
+                    pending -= len(newly)
+                else:
+                    for other in dependents[name]:
+                        waiting_on[other].discard(name)
+                        if not waiting_on[other] and other not in skipped:
+                            submit(other)
+                settled.notify_all()
+
+        def run(name: str) -> None:
+            try:
+                if not errors:
+                    work(name)
+            except BaseException as exc:  # noqa: BLE001 - reported by the caller, in order
+                finished(name, exc)
+            else:
+                finished(name, None)
+
+        def submit(name: str) -> None:
+            pool.submit(run, name)
+
+        with settled:
+            for name in order:
+                if not waiting_on[name]:
+                    submit(name)
+            while pending > 0:
+                settled.wait()
+        return errors
+
+    @staticmethod
+    def _dependents_closure(name: str, dependents: Mapping[str, list[str]]) -> set[str]:
+        """Every instance that depends on ``name``, directly or through others."""
+        found: set[str] = set()
+        todo = list(dependents.get(name, ()))
+        while todo:
+            other = todo.pop()
+            if other not in found:
+                found.add(other)
+                todo.extend(dependents.get(other, ()))
+        return found
 
     def _remove_old_networks(self, runtime: Runtime, desired: Desired) -> None:
         """Remove this stack's earlier networks (its network was renamed) once nothing uses them."""
@@ -543,6 +612,9 @@ class ApplyService:
             instances = tx.list_instances(st.id)
         runtime = self._engines.for_stack(st)
         observed = {c.name: c for c in runtime.list_containers(owned_by(self._uow.owner, st.id))}
+        # An engine whose listing carries each container's health (Docker: ``Up 3s (healthy)``)
+        # says so with ``lists_health``; others are asked per running container.
+        listed = bool(getattr(runtime, "lists_health", False))
         rows = []
         for inst in instances:
             c = observed.pop(inst.container_name, None)
@@ -552,7 +624,9 @@ class ApplyService:
                     container=inst.container_name,
                     enabled=inst.enabled,
                     state=c.state if c else "absent",
-                    health=runtime.health(c.name) if c and c.running else "none",
+                    health=(c.health if listed else runtime.health(c.name))
+                    if c and c.running
+                    else "none",
                     ports=tuple(format_published(p) for p in (c.ports if c else ())),
                     host_ports=tuple(c.ports) if c else (),
                 )

@@ -1,0 +1,78 @@
+"""Apply starts a dependent the moment its own dependencies are ready, not when a wave is."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_core.errors import ApplyError
+from devarch_core.testing import FakeRuntime, fake_devarch
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
+    from devarch_core.engine import ContainerInfo, ContainerSpec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+IMAGE = "devarch-test/busybox:latest"
+
+
+class SlowBaseRuntime(FakeRuntime):
+    """Creating ``slow`` blocks until ``fast-app`` has been created (or 10 s pass)."""
+
+    def __init__(self, slow: str, fast_app: str, *, fail_slow: bool = False) -> None:
+        super().__init__(images={IMAGE: "sha256:1"})
+        self.slow, self.fast_app, self.fail_slow = slow, fast_app, fail_slow
+        self.app_created = threading.Event()
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        if spec.name == self.slow:
+            self.app_created.wait(timeout=10)
+            if self.fail_slow:
+                raise ApplyError("the slow base failed", step="containers")
+        info = super().create_container(spec)
+        if spec.name == self.fast_app:
+            self.app_created.set()
+        return info
+
+
+def _stack(runtime: FakeRuntime) -> Devarch:
+    devarch = fake_devarch(load_catalog_dirs([EXAMPLES]), runtime=runtime, health_timeout=5)
+    devarch.create_stack("sched")
+    for base in ("base-a", "base-b"):
+        devarch.add_instance("sched", base, "bb-cache")
+    for app, base in (("app-a", "base-a"), ("app-b", "base-b")):
+        devarch.add_instance("sched", app, "bb-cache")
+        devarch.set_overrides("sched", app, {"depends_on": [base]})
+    return devarch
+
+
+def test_a_dependent_starts_before_an_unrelated_slow_instance_of_its_wave_is_done() -> None:
+    """app-b (needs only base-b) is created while base-a (same wave as base-b) is still busy."""
+    runtime = SlowBaseRuntime("devarch-sched-base-a", "devarch-sched-app-b")
+    devarch = _stack(runtime)
+    devarch.apply("sched")
+    assert runtime.app_created.is_set()
+    created = runtime.calls_to("create_container")
+    assert created.index("devarch-sched-app-b") < created.index("devarch-sched-base-a")
+    # Dependencies still come first: app-a after base-a, app-b after base-b started.
+    assert created.index("devarch-sched-base-a") < created.index("devarch-sched-app-a")
+    started = runtime.calls_to("start_container")
+    assert started.index("devarch-sched-base-b") < started.index("devarch-sched-app-b")
+    assert not devarch.plan("sched").has_changes
+
+
+def test_a_failed_instance_keeps_its_dependents_from_starting_and_records_the_others() -> None:
+    """base-a fails: app-a is never created; what converged meanwhile is recorded."""
+    runtime = SlowBaseRuntime("devarch-sched-base-a", "devarch-sched-app-b", fail_slow=True)
+    devarch = _stack(runtime)
+    with pytest.raises(ApplyError, match="slow base failed"):
+        devarch.apply("sched")
+    created = runtime.calls_to("create_container")
+    assert "devarch-sched-app-a" not in created
+    assert "devarch-sched-app-b" in created
+    plan = devarch.plan("sched")
+    assert sorted(a.instance for a in plan.actions if a.action == "add") == ["app-a", "base-a"]
