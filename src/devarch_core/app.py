@@ -494,22 +494,40 @@ class Devarch:
             lockfile_origin=lockfile_origin,
         )
 
-    def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
+    def down(
+        self,
+        stack: str,
+        *,
+        volumes: bool = False,
+        lock_timeout: float | None = None,
+        ordered: bool = False,
+    ) -> int:
         """Remove a stack's containers and network (and named volumes if asked), not its definition.
 
-        Returns how many containers were removed (:meth:`down_report` says what exactly).
+        Every container is stopped at once; ``ordered=True`` stops dependents before what they
+        depend on, one dependency level at a time. Returns how many containers were removed
+        (:meth:`down_report` says what exactly).
         """
-        return self._applier.down(stack, volumes=volumes, lock_timeout=lock_timeout)
+        return self._applier.down(
+            stack, volumes=volumes, lock_timeout=lock_timeout, ordered=ordered
+        )
 
     def down_report(
-        self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None
+        self,
+        stack: str,
+        *,
+        volumes: bool = False,
+        lock_timeout: float | None = None,
+        ordered: bool = False,
     ) -> DownResult:
         """Like :meth:`down`, returning what was removed: containers, networks, volumes.
 
         Only objects this store created for this stack are removed; a same-named object of
         another owner is listed in ``left_alone``.
         """
-        return self._applier.down_report(stack, volumes=volumes, lock_timeout=lock_timeout)
+        return self._applier.down_report(
+            stack, volumes=volumes, lock_timeout=lock_timeout, ordered=ordered
+        )
 
     def status(self, stack: str) -> StatusReport:
         """Each instance's container state, health and published ports, as a list.

@@ -722,9 +722,12 @@ def _status(ctx: _Context, a: argparse.Namespace) -> None:
 
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
     try:
-        result = ctx.devarch.down_report(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
+        result = ctx.devarch.down_report(
+            a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout, ordered=a.ordered
+        )
     finally:
         ctx.reporter.close()
+    ctx.reporter.print_timings()
     ctx.emit(
         {
             "stack": a.stack,
@@ -1042,6 +1045,12 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("stack", metavar="STACK")
     p.add_argument("--volumes", action="store_true", help="also remove its named volumes")
     p.add_argument("--lock-timeout", type=_positive_float, default=None, metavar="SECONDS")
+    p.add_argument(
+        "--ordered",
+        action="store_true",
+        help="stop dependents before their dependencies, one level at a time "
+        "(default: every container at once)",
+    )
     p = _leaf(sub, "compose", _compose, "render the stack (or one instance) as a Compose file")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("instance", nargs="?", default=None, metavar="INSTANCE")

@@ -19,7 +19,7 @@ from attrs import frozen
 
 from devarch_core import _convert, naming
 from devarch_core.desired import network_labels, volume_labels
-from devarch_core.engine import PublishedPort
+from devarch_core.engine import ContainerInfo, PublishedPort
 from devarch_core.errors import (
     ApplyError,
     ConflictError,
@@ -536,33 +536,36 @@ class ApplyService:
                     tx.delete_applied(inst.id)
 
     # -- down / status ----------------------------------------------------------------------
-    def teardown(self, stack: Stack, *, remove_volumes: bool) -> DownResult:
-        """Remove only what this store created for this stack (selected by owner and stack id)."""
+    def teardown(self, stack: Stack, *, remove_volumes: bool, ordered: bool = False) -> DownResult:
+        """Remove only what this store created for this stack (selected by owner and stack id).
+
+        Every container is stopped at once (each waits its own ``stop_grace_period``, with its
+        ``stop_signal``); with ``ordered`` dependents are stopped before what they depend on, one
+        dependency level at a time (what the stack no longer defines goes first). Progress and
+        per-phase times go to the reporter, as for apply.
+        """
         runtime = self._engines.for_stack(stack)
         owner = self._uow.owner
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
+        timings: dict[str, float] = {}
         if containers:
-            # Every container is stopped at once: a stop mostly waits (for the process to exit,
-            # or for its grace period when it ignores SIGTERM), so stopping in batches would
-            # add one grace period per batch. Capped so a huge stack does not open unbounded
-            # connections.
-            workers = min(len(containers), MAX_PARALLEL_STOPS)
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(
-                    pool.map(
-                        lambda c: self._remove(
-                            runtime, c.name, c.labels.get(naming.LABEL_INSTANCE_NAME, c.name)
-                        ),
-                        containers,
-                    )
-                )
+            with self._phase("containers", timings, len(containers)):
+                groups = self._stop_order(stack, containers) if ordered else [containers]
+                for group in groups:
+                    self._remove_all(runtime, group)
         networks = [n.name for n in runtime.list_networks(labels)]
-        for name in networks:
-            runtime.remove_network(name)
+        if networks:
+            with self._phase("network", timings, len(networks)):
+                for name in networks:
+                    runtime.remove_network(name)
+                    self._reporter.step("network", name, "removed")
         volumes = [v.name for v in runtime.list_volumes(labels)] if remove_volumes else []
-        for name in volumes:
-            runtime.remove_volume(name)
+        if volumes:
+            with self._phase("volumes", timings, len(volumes)):
+                for name in volumes:
+                    runtime.remove_volume(name)
+                    self._reporter.step("volumes", name, "removed")
         left_alone = []
         if stack.network_name not in networks:
             for network in runtime.list_networks({}):
@@ -577,15 +580,71 @@ class ApplyService:
             left_alone=tuple(left_alone),
         )
 
-    def down(self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None) -> int:
+    def _remove_all(self, runtime: Runtime, containers: list[ContainerInfo]) -> None:
+        """Stop and remove ``containers`` all at once.
+
+        A stop mostly waits (for the process to exit, or for its grace period when it ignores
+        the stop signal), so stopping in batches would add one grace period per batch. Capped
+        so a huge stack does not open unbounded connections.
+        """
+        workers = min(len(containers), MAX_PARALLEL_STOPS)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(
+                pool.map(
+                    lambda c: self._remove(
+                        runtime, c.name, c.labels.get(naming.LABEL_INSTANCE_NAME, c.name)
+                    ),
+                    containers,
+                )
+            )
+
+    def _stop_order(
+        self, stack: Stack, containers: list[ContainerInfo]
+    ) -> list[list[ContainerInfo]]:
+        """``containers`` grouped for a teardown in reverse dependency order.
+
+        First what the stack no longer defines (orphans, disabled instances), then the
+        dependency levels from the last to the first. The levels come from the stack's
+        definition; when it does not resolve, everything is one group (stopped at once).
+        """
+        try:
+            waves = self._planner.desired(stack.name, observe=False).waves
+        except DevarchError as exc:
+            self._reporter.warning(
+                f"stack {stack.name} does not resolve ({exc}); stopping everything at once"
+            )
+            return [containers]
+        level = {name: index for index, wave in enumerate(waves) for name in wave}
+        by_level: dict[int, list[ContainerInfo]] = {}
+        for container in containers:
+            instance = container.labels.get(naming.LABEL_INSTANCE_NAME, container.name)
+            by_level.setdefault(level.get(instance, len(waves)), []).append(container)
+        return [by_level[index] for index in sorted(by_level, reverse=True)]
+
+    def down(
+        self,
+        stack: str,
+        *,
+        volumes: bool = False,
+        lock_timeout: float | None = None,
+        ordered: bool = False,
+    ) -> int:
         """Remove a stack's containers and network (and named volumes if asked), not its definition.
 
         Returns how many containers were removed (:meth:`down_report` says what exactly).
         """
-        return len(self.down_report(stack, volumes=volumes, lock_timeout=lock_timeout).containers)
+        result = self.down_report(
+            stack, volumes=volumes, lock_timeout=lock_timeout, ordered=ordered
+        )
+        return len(result.containers)
 
     def down_report(
-        self, stack: str, *, volumes: bool = False, lock_timeout: float | None = None
+        self,
+        stack: str,
+        *,
+        volumes: bool = False,
+        lock_timeout: float | None = None,
+        ordered: bool = False,
     ) -> DownResult:
         """Like :meth:`down`, returning what was removed: containers, networks, volumes.
 
@@ -595,7 +654,7 @@ class ApplyService:
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
         with self._locks.hold(stack, "devarch down " + default_holder(), lock_timeout):
-            result = self.teardown(st, remove_volumes=volumes)
+            result = self.teardown(st, remove_volumes=volumes, ordered=ordered)
             with self._uow.transaction() as tx:
                 for inst in tx.list_instances(st.id):
                     tx.delete_applied(inst.id)
