@@ -215,9 +215,11 @@ def connect(
     else:
         runtime_obj, problem = open_runtime(settings.runtime)
         note = getattr(runtime_obj, "auto_note", None)
+    paths = settings.catalog_paths
     devarch = Devarch(
         store=store_obj,
-        catalog=load_catalog(settings.catalog_paths),
+        # Parsed on first use: commands that read no template (status, down) skip it.
+        catalog=Catalog.deferred(lambda: load_catalog(paths)),
         keys=FileKeyProvider(settings.home / "secret.key"),
         runtime=runtime_obj,
         lock=lock,

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 from devarch_adapters.filesystem import load_catalog_dirs
@@ -14,7 +15,7 @@ from devarch_core.testing import FakeRuntime, fake_devarch
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
-    from devarch_core.engine import ContainerInfo, ContainerSpec
+    from devarch_core.engine import ContainerInfo, ContainerSpec, EngineInfo
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 IMAGE = "devarch-test/busybox:latest"
@@ -76,3 +77,30 @@ def test_a_failed_instance_keeps_its_dependents_from_starting_and_records_the_ot
     assert "devarch-sched-app-b" in created
     plan = devarch.plan("sched")
     assert sorted(a.instance for a in plan.actions if a.action == "add") == ["app-a", "base-a"]
+
+
+class WideEngine(FakeRuntime):
+    """A fake engine with 4 CPUs whose create returns only once 16 creates are in flight."""
+
+    def __init__(self) -> None:
+        super().__init__(images={IMAGE: "sha256:1"})
+        self.barrier = threading.Barrier(16, timeout=10)
+
+    def info(self) -> EngineInfo:
+        return attrs.evolve(super().info(), cpus=4)
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        self.barrier.wait()  # BrokenBarrierError when fewer run at once
+        return super().create_container(spec)
+
+
+def test_apply_runs_four_creates_per_engine_cpu_at_once_by_default() -> None:
+    """4 CPUs: 16 independent instances are all created at the same time (not 8)."""
+    runtime = WideEngine()
+    devarch = fake_devarch(load_catalog_dirs([EXAMPLES]), runtime=runtime)
+    devarch.create_stack("wide")
+    for i in range(16):
+        devarch.add_instance("wide", f"c{i:02d}", "bb-cache")
+    devarch.apply("wide")
+    assert not runtime.barrier.broken
+    assert len(runtime.calls_to("create_container")) == 16
