@@ -136,7 +136,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
 
         try:
             docker_rt = DockerRuntime()
-            info = docker_rt.info()
+            kind_found = docker_rt.probe()
         except DevarchError as exc:
             tried.append(f"docker: {exc}")
             reason = (
@@ -146,7 +146,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
             )
             docker_problem = f"Docker did not answer at {docker_rt.endpoint} ({reason})"
         else:
-            if info.engine == "podman":
+            if kind_found == "podman":
                 # DOCKER_HOST points at Podman's socket: Podman's adapter runs its healthchecks.
                 from devarch_adapters.podman import PodmanRuntime  # noqa: PLC0415
 
@@ -157,7 +157,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
 
         try:
             podman_rt = PodmanRuntime()
-            podman_rt.info()
+            podman_rt.probe()
         except DevarchError as exc:
             tried.append(f"podman: {exc}")
         else:

@@ -145,6 +145,12 @@ def _is_name_conflict(exc: BaseException) -> bool:
     return _status_of(exc) == 409 or "already in use" in text or "already exists" in text  # noqa: PLR2004
 
 
+def _podman_version(version: Mapping[str, Any]) -> str | None:
+    """Podman's version from a ``/version`` answer; None when the engine is Docker."""
+    components = {c.get("Name", ""): c.get("Version", "") for c in version.get("Components") or ()}
+    return next((v for n, v in components.items() if "podman" in n.lower()), None)
+
+
 def _filter_params(labels: Mapping[str, str]) -> dict[str, str]:
     """Query parameters selecting objects by ``labels`` (none for no labels)."""
     if not labels:
@@ -434,17 +440,10 @@ class DockerRuntime:
     # -- engine ------------------------------------------------------------------------------
     def info(self) -> EngineInfo:
         """Engine kind (Docker, or Podman behind a compatible socket), version and capabilities."""
+        version = self._version_data()
         with self._errors("engine info"):
-            if self._version is None:
-                # The version does not change while the engine runs; the info (limits, rootless
-                # mode) is asked every time.
-                self._version = self._read("/version")
-            version = self._version
             info = self._read("/info")
-        components = {
-            c.get("Name", ""): c.get("Version", "") for c in version.get("Components") or ()
-        }
-        podman = next((v for n, v in components.items() if "podman" in n.lower()), None)
+        podman = _podman_version(version)
         security = tuple(
             dict(part.split("=", 1) for part in opt.split(",") if "=" in part).get("name", opt)
             for opt in info.get("SecurityOptions") or ()
@@ -459,6 +458,21 @@ class DockerRuntime:
             enforces=self._enforces(info),
             security=security,
         )
+
+    def _version_data(self) -> dict[str, Any]:
+        """The engine's ``/version`` answer, asked once (it does not change while it runs)."""
+        if self._version is None:
+            with self._errors("engine info"):
+                self._version = dict(self._read("/version"))
+        return self._version
+
+    def probe(self) -> str:
+        """``docker`` or ``podman``: which engine answers here, in one request.
+
+        ``EngineError`` naming the endpoint when none answers. The composition root probes with
+        this instead of :meth:`info` (two requests more on Podman).
+        """
+        return "podman" if _podman_version(self._version_data()) is not None else "docker"
 
     def _enforces(self, info: Mapping[str, Any]) -> frozenset[str]:
         """Resource fields the engine says it can apply (``docker info`` capability flags)."""
