@@ -1,12 +1,12 @@
-"""Read-only Engine API requests over a unix socket with the standard library alone.
+"""Engine API requests over a unix socket with the standard library alone.
 
 Why this exists beside the docker SDK: the SDK pulls in requests and urllib3, which cost a fresh
 ``devarch`` process more time (about 60-150 ms on a loaded 2-core machine) than everything a
 no-op ``apply`` or a ``status`` asks the engine. Those commands only read (a version, the info,
-one container list, one network list), so reads on a local socket go through this client and
-the SDK is imported only when something is created, started, stopped or removed. Writes stay on
-the SDK, which knows the engine's API versions, TLS and ssh; a ``tcp://`` or ``ssh://`` engine
-uses the SDK for reads too.
+one container list, one network list), and ``down`` only stops and removes, so on a local socket
+these requests go through this client and the SDK is imported only to create a container or a
+network or volume, or pull an image (it builds those bodies and knows the engine's API versions,
+TLS and ssh; a ``tcp://`` or ``ssh://`` engine uses the SDK for everything).
 
 Each thread keeps one keep-alive connection (``http.client`` connections are not thread-safe;
 apply reads from its worker threads).
@@ -86,11 +86,33 @@ class WireClient:
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:  # noqa: ANN401 - the engine's JSON
         """GET ``path`` (with query ``params``); the decoded JSON body (text if not JSON)."""
+        return self.request("GET", path, params)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:  # noqa: ANN401 - the engine's JSON
+        """Send a request without a body; the decoded JSON answer (text; ``""`` when empty).
+
+        ``timeout`` (seconds) replaces the client's for this request only.
+        """
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
-        for attempt in (1, 2):
+        # A GET on a keep-alive connection the engine closed while idle is sent again on a
+        # fresh one; a write is never sent twice, so it always goes on a fresh connection.
+        attempts = (1, 2) if method == "GET" else (2,)
+        if method != "GET":
+            self.close_thread()
+        for attempt in attempts:
             conn = self._connection()
             try:
-                conn.request("GET", url, headers={"Accept": "application/json"})
+                conn.timeout = self._timeout if timeout is None else timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(conn.timeout)
+                conn.request(method, url, headers={"Accept": "application/json"})
                 response = conn.getresponse()
                 body = response.read(MAX_BODY + 1)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):

@@ -145,6 +145,11 @@ def _is_name_conflict(exc: BaseException) -> bool:
     return _status_of(exc) == 409 or "already in use" in text or "already exists" in text  # noqa: PLR2004
 
 
+def _quoted(args: tuple[str, ...]) -> list[str]:
+    """Path arguments quoted as the SDK quotes them."""
+    return [urllib.parse.quote(arg, safe="/:") for arg in args]
+
+
 def _podman_version(version: Mapping[str, Any]) -> str | None:
     """Podman's version from a ``/version`` answer; None when the engine is Docker."""
     components = {c.get("Name", ""): c.get("Version", "") for c in version.get("Components") or ()}
@@ -329,14 +334,36 @@ class DockerRuntime:
         """
         wire = self._wire()
         if wire is not None:
-            quoted = (urllib.parse.quote(arg, safe="/:") for arg in args)
-            return wire.get(template.format(*quoted), params)
+            return wire.get(template.format(*_quoted(args)), params)
         api: Any = self.api  # the SDK's own GET helpers, private and untyped in the stub
         url = api._url(template, *args, versioned_api=versioned)  # noqa: SLF001
         response = api._get(url, params=params)  # noqa: SLF001
         api._raise_for_status(response)  # noqa: SLF001
         kind = response.headers.get("Content-Type") or ""
         return response.json() if "json" in kind else response.text
+
+    def _write(
+        self,
+        method: str,
+        template: str,
+        *args: str,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Send a write without a body (stop, start, remove).
+
+        Through the wire client on a local socket, else the SDK. ``timeout`` bounds this request
+        (a stop waits its grace period).
+        """
+        wire = self._wire()
+        if wire is not None:
+            wire.request(method, template.format(*_quoted(args)), params, timeout=timeout)
+            return
+        api: Any = self.api  # the SDK's own request helpers, private and untyped in the stub
+        url = api._url(template, *args)  # noqa: SLF001
+        send = api._post if method == "POST" else api._delete  # noqa: SLF001
+        extra = {} if timeout is None else {"timeout": timeout}
+        api._raise_for_status(send(url, params=params, **extra))  # noqa: SLF001
 
     def _read_missing(
         self, template: str, *args: str, params: Mapping[str, str] | None = None
@@ -533,7 +560,7 @@ class DockerRuntime:
             networks = self._networks_named(name)
             for network in networks:
                 try:
-                    self.api.remove_network(network["Id"])
+                    self._write("DELETE", "/networks/{0}", network["Id"])
                 except Exception as exc:
                     if _status_of(exc) != 404:  # noqa: PLR2004 - already gone
                         raise
@@ -725,7 +752,7 @@ class DockerRuntime:
         """Start a container (no-op if running); ``NotFoundError`` if absent."""
         with self._errors(f"start container {name}"):
             try:
-                self.api.start(name)
+                self._write("POST", "/containers/{0}/start", name)
             except Exception as exc:
                 if _status_of(exc) == 404 and "no such container" in _explain(exc).lower():  # noqa: PLR2004
                     raise NotFoundError("container", name) from exc
@@ -744,7 +771,14 @@ class DockerRuntime:
                     data = self._read("/containers/{0}/json", name)
                     timeout = (data.get("Config") or {}).get("StopTimeout")
                     timeout = _DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-                self.api.stop(name, timeout=math.ceil(timeout))
+                grace = math.ceil(timeout)
+                self._write(
+                    "POST",
+                    "/containers/{0}/stop",
+                    name,
+                    params={"t": str(grace)},
+                    timeout=grace + self._timeout,
+                )
             except Exception as exc:
                 if _status_of(exc) != 404:  # noqa: PLR2004 - already gone
                     raise
@@ -753,7 +787,7 @@ class DockerRuntime:
         """Force-remove a container (not its named volumes); False if it did not exist."""
         with self._errors(f"remove container {name}"):
             try:
-                self.api.remove_container(name, force=True, v=False)
+                self._write("DELETE", "/containers/{0}", name, params={"force": "1", "v": "0"})
             except Exception as exc:
                 status = _status_of(exc)
                 if status == 404:  # noqa: PLR2004 - no such container
