@@ -334,7 +334,7 @@ class ApplyService:
         cpus = self._engines.info(runtime).cpus
         return max(MIN_PARALLEL, min(MAX_PARALLEL, PARALLEL_PER_CPU * cpus))
 
-    def _converge_all(  # noqa: C901 - one scheduler, its callbacks inside
+    def _converge_all(  # noqa: C901, PLR0915 - one scheduler, its callbacks inside
         self,
         runtime: Runtime,
         desired: Desired,
@@ -353,6 +353,7 @@ class ApplyService:
         failure nothing new starts; what is in flight finishes. ``done`` collects the converged.
         """
         items = {d.effective.instance: d for d in desired.items}
+        observed = {c.name: c for c in desired.observed}
         needed_health = {dep for d in desired.items for dep in d.depends_on}
         order = [name for wave in desired.waves for name in wave if name in items]
         waiting_on = {
@@ -371,7 +372,8 @@ class ApplyService:
         def work(name: str) -> None:
             action = acting.get(name)
             if action is not None and action.action != "remove":
-                self._converge(runtime, items[name], action.action, scrub)
+                existing = observed.get(items[name].spec.name)
+                self._converge(runtime, items[name], action.action, scrub, existing=existing)
                 with lock:
                     done.add(name)
             if name in needed_health and items[name].spec.healthcheck is not None:
@@ -456,12 +458,21 @@ class ApplyService:
         self._reporter.step("containers", instance, "removed")
 
     def _converge(
-        self, runtime: Runtime, item: DesiredInstance, action: str, scrub: _Scrub | None = None
+        self,
+        runtime: Runtime,
+        item: DesiredInstance,
+        action: str,
+        scrub: _Scrub | None = None,
+        *,
+        existing: ContainerInfo | None,
     ) -> None:
         """Create, recreate or start one container.
 
-        An error quoting a secret of the stack (``scrub``; by default the instance's own) is
-        scrubbed and cut from its exception chain.
+        ``existing`` is the container of that name as the plan's listing saw it (under the
+        same lock: this store's containers of the stack; another owner's same-named container is
+        a plan error), so no inspect is needed. An error quoting
+        a secret of the stack (``scrub``; by default the instance's own) is scrubbed and cut
+        from its exception chain.
         """
         name = item.effective.instance
         container = item.spec.name
@@ -472,7 +483,6 @@ class ApplyService:
                 self._reporter.step("containers", name, "started")
                 return
             owner = self._uow.owner
-            existing = runtime.inspect_container(container)
             if existing is not None:
                 if not is_owned(existing.labels, owner):
                     who, then = holder_of(existing.labels, owner)
