@@ -104,3 +104,37 @@ def test_apply_runs_four_creates_per_engine_cpu_at_once_by_default() -> None:
     devarch.apply("wide")
     assert not runtime.barrier.broken
     assert len(runtime.calls_to("create_container")) == 16
+
+
+def test_a_cold_apply_lists_containers_instead_of_inspecting_each() -> None:
+    """Plan and converge of 6 new instances: no inspect per container, a listing instead."""
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+    devarch = fake_devarch(load_catalog_dirs([EXAMPLES]), runtime=runtime)
+    devarch.create_stack("cold")
+    for i in range(6):
+        devarch.add_instance("cold", f"c{i}", "bb-cache")
+    runtime.calls.clear()
+    devarch.apply("cold")
+    assert runtime.calls_to("inspect_container") == []
+    assert len(runtime.calls_to("create_container")) == 6
+    # A changed instance is recreated from the listing too (stop, remove, create).
+    devarch.set_overrides("cold", "c0", {"environment": {"X": "1"}})
+    runtime.calls.clear()
+    devarch.apply("cold")
+    assert runtime.calls_to("inspect_container") == []
+    assert runtime.calls_to("remove_container") == ["devarch-cold-c0"]
+    assert runtime.calls_to("create_container") == ["devarch-cold-c0"]
+
+
+def test_a_foreign_container_with_the_name_is_still_a_plan_error() -> None:
+    """The listing finds another owner's container of the same name, as the inspect did."""
+    runtime = FakeRuntime(images={IMAGE: "sha256:1"})
+    other = fake_devarch(load_catalog_dirs([EXAMPLES]), runtime=runtime)
+    other.create_stack("same")
+    other.add_instance("same", "c", "bb-cache")
+    other.apply("same")
+    mine = fake_devarch(load_catalog_dirs([EXAMPLES]), runtime=runtime)
+    mine.create_stack("same")
+    mine.add_instance("same", "c", "bb-cache")
+    codes = [d.code for d in mine.plan("same").errors]
+    assert "container-conflict" in codes
