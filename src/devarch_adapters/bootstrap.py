@@ -147,7 +147,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
 
         try:
             docker_rt = DockerRuntime()
-            info = docker_rt.info()
+            kind_found = docker_rt.probe()
         except DevarchError as exc:
             tried.append(f"docker: {exc}")
             reason = (
@@ -157,7 +157,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
             )
             docker_problem = f"Docker did not answer at {docker_rt.endpoint} ({reason})"
         else:
-            if info.engine == "podman":
+            if kind_found == "podman":
                 # DOCKER_HOST points at Podman's socket: Podman's adapter runs its healthchecks.
                 from devarch_adapters.podman import PodmanRuntime  # noqa: PLC0415
 
@@ -168,7 +168,7 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
 
         try:
             podman_rt = PodmanRuntime()
-            podman_rt.info()
+            podman_rt.probe()
         except DevarchError as exc:
             tried.append(f"podman: {exc}")
         else:
@@ -261,9 +261,11 @@ def connect(
             endpoint=endpoint,
             host=this_host() if local else "",
         )
+    paths = settings.catalog_paths
     devarch = Devarch(
         store=store_obj,
-        catalog=load_catalog(settings.catalog_paths),
+        # Parsed on first use: commands that read no template (status, down) skip it.
+        catalog=Catalog.deferred(lambda: load_catalog(paths)),
         keys=FileKeyProvider(settings.home / "secret.key"),
         runtime=runtime_obj,
         lock=lock,

@@ -123,7 +123,7 @@ class Devarch:
         reporter: ports.Reporter | None = None,
         port_range: tuple[int, int] = DEFAULT_RANGE,
         health_timeout: float = 120.0,
-        parallelism: int = 8,
+        parallelism: int | None = None,
         runtime_problem: str | None = None,
         runtime_auto: bool = False,
         runtime_note: str | None = None,

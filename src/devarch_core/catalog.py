@@ -17,7 +17,8 @@ import difflib
 import functools
 import importlib
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -90,6 +91,33 @@ def _index(templates: Iterable[Template]) -> dict[str, dict[str, Template]]:
     return index
 
 
+class _Deferred(Mapping[str, Mapping[str, Template]]):
+    """A catalog's index, built by ``load`` on first use (once, also across threads)."""
+
+    def __init__(self, load: Callable[[], Catalog]) -> None:
+        self._load: Callable[[], Catalog] | None = load
+        self._index: Mapping[str, Mapping[str, Template]] | None = None
+        self._lock = threading.Lock()
+
+    def _loaded(self) -> Mapping[str, Mapping[str, Template]]:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    assert self._load is not None  # noqa: S101 - set until the index is built
+                    self._index = self._load()._templates  # noqa: SLF001 - the catalog's own index
+                    self._load = None
+        return self._index
+
+    def __getitem__(self, name: str) -> Mapping[str, Template]:
+        return self._loaded()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
 @frozen(kw_only=True)
 class Catalog:
     """An immutable set of templates, at most one per ``name@version``.
@@ -106,6 +134,15 @@ class Catalog:
     def empty(cls) -> Catalog:
         """Return a catalog with no templates."""
         return cls(templates={})
+
+    @classmethod
+    def deferred(cls, load: Callable[[], Catalog]) -> Catalog:
+        """Return a catalog that calls ``load`` on first use and is then its result.
+
+        For start-up: a command that never looks at a template (``status``, ``down``) does not
+        read or parse one. ``load``'s errors are raised at that first use.
+        """
+        return cls(templates=_Deferred(load))
 
     @classmethod
     def from_templates(cls, templates: Iterable[Template]) -> Catalog:

@@ -272,6 +272,9 @@ class Runtime(Protocol):
 
     Engine errors surface as ``EngineError`` with the engine's message; an unreachable engine as
     ``EngineError`` naming the endpoint. A name already taken raises ``ConflictError``.
+
+    Optional attribute: ``lists_health = True`` says :meth:`list_containers` reports each
+    container's health as :meth:`health` would (``status`` then asks no container one by one).
     """
 
     #: ``docker``, ``podman`` or ``fake``.

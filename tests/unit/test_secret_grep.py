@@ -161,13 +161,21 @@ def test_no_output_file_or_store_byte_holds_a_secret(  # noqa: PLR0915 - one sto
     assert cli("secret", "set", "vault", "web", "API_TOKEN", "--value", BY_SET + "!")[0] == 0
     assert cli("instance", "set", "vault", "db2", f"env.POSTGRES_PASSWORD={BY_PLAIN}!")[0] == 0
     quoted = f"bad env: {BY_SET}!. {BY_PLACEHOLDER}- '{BY_PLAIN}!' x{BY_PLAIN}!y"
-    for target in ("devarch-vault-db2", "devarch-vault-web"):
-        runtime.fail_next("create_container", quoted, target=target)
+
+    def fail_both() -> None:
+        # Whether web is tried after db2 failed depends on timing: arm both afresh each time.
+        runtime.clear_failures()
+        for target in ("devarch-vault-db2", "devarch-vault-web"):
+            runtime.fail_next("create_container", quoted, target=target)
+
+    fail_both()
     code, text = cli("apply", "vault", "--yes")
     assert code == 1, text
     assert "***" in text
+    fail_both()
     code, _ = cli("--json", "apply", "vault", "--yes")
     assert code == 1
+    runtime.clear_failures()
 
     # Error paths that handle a value.
     assert cli("import", str(manifest), "--secret", BY_PLACEHOLDER)[0] == 1

@@ -684,9 +684,12 @@ def _status(ctx: _Context, a: argparse.Namespace) -> None:
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
     say_engine(ctx, a.stack)
     try:
-        result = ctx.devarch.down_report(a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout)
+        result = ctx.devarch.down_report(
+            a.stack, volumes=a.volumes, lock_timeout=a.lock_timeout, ordered=a.ordered
+        )
     finally:
         ctx.reporter.close()
+    ctx.reporter.print_timings()
     ctx.emit(
         {
             "stack": a.stack,
@@ -1012,6 +1015,12 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("stack", metavar="STACK")
     p.add_argument("--volumes", action="store_true", help="also remove its named volumes")
     p.add_argument("--lock-timeout", type=_positive_float, default=None, metavar="SECONDS")
+    p.add_argument(
+        "--ordered",
+        action="store_true",
+        help="stop dependents before their dependencies, one level at a time "
+        "(default: every container at once)",
+    )
     p = _leaf(sub, "compose", _compose, "render the stack (or one instance) as a Compose file")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("instance", nargs="?", default=None, metavar="INSTANCE")
@@ -1027,8 +1036,59 @@ def _add_run_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the whole ``devarch`` argument tree (global options before the command)."""
+#: Global options that take a value (``--home DIR``), for :func:`_command_word`.
+_VALUE_OPTIONS = ("--home", "--store", "--runtime", "--catalog")
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (``apply`` in ``--home H apply S``), None when unclear."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif word.startswith("--") and "=" not in word:
+            # argparse accepts unambiguous prefixes (``--ho H``): a prefix of a value option
+            # takes the next word.
+            skip = len(word) > 2 and any(o.startswith(word) for o in _VALUE_OPTIONS)  # noqa: PLR2004
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+class _Skipped:
+    """Stands in for a command's parser that this run does not need: every call is a no-op."""
+
+    def __getattr__(self, _name: str) -> Callable[..., _Skipped]:
+        return lambda *_args, **_kwargs: self
+
+
+class _OnlyCommand:
+    """Subcommands that build only the command this run names (see :func:`build_parser`)."""
+
+    def __init__(self, sub: argparse._SubParsersAction[_Parser], only: str) -> None:
+        self._sub = sub
+        self._only = only
+        self.matched = False
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:  # noqa: ANN401 - a parser or a stand-in
+        if name != self._only:
+            return _Skipped()
+        self.matched = True
+        return self._sub.add_parser(name, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the wrapped action's attributes
+        return getattr(self._sub, name)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the whole ``devarch`` argument tree (global options before the command).
+
+    With ``only`` (a command word), the other top-level commands are left out: building all of
+    them is a good part of the CLI's start-up. When ``only`` names no command, the whole tree is
+    built (its usage error lists every command).
+    """
     parser = _Parser(
         prog=PROG,
         description="Run isolated local multi-container stacks side by side from one catalog.",
@@ -1077,7 +1137,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR)")
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    real_sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    only_command = _OnlyCommand(real_sub, only) if only is not None else None
+    sub: argparse._SubParsersAction[_Parser] = (
+        real_sub if only_command is None else only_command  # type: ignore[assignment]
+    )
     _add_run_commands(sub)
     _add_stack_commands(sub)
     _add_instance_commands(sub)
@@ -1090,6 +1154,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_schema_commands(sub, _leaf)
     add_completion_commands(sub, _leaf)
     add_engine_commands(sub, _leaf, _group)
+    if only_command is not None and not only_command.matched:
+        return build_parser()
     return parser
 
 
@@ -1107,7 +1173,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     """Run ``devarch`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in args_list
-    parser = build_parser()
+    parser = build_parser(only=_command_word(args_list))
     try:
         args = _parse(parser, args_list)
     except UsageError as exc:

@@ -2,7 +2,10 @@
 
 Speed matters (apply is compared with docker-compose): one client is shared by every thread, a
 create is one request (host config and endpoint config are built locally), and results are
-assembled from what was sent or listed instead of inspecting again.
+assembled from what was sent or listed instead of inspecting again. Reads on a local socket go
+through :mod:`devarch_adapters.docker._wire` (standard library only), so a command that only
+reads (a no-op ``apply``, ``status``) never imports the docker SDK and requests; the SDK is
+imported on the first write.
 
 Driver errors are translated here, at the edge: an unreachable engine or a refused operation is
 an ``EngineError`` carrying the engine's message; a name taken at create is a ``ConflictError``.
@@ -11,25 +14,22 @@ an ``EngineError`` carrying the engine's message; a name taken at create is a ``
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import math
 import os
 import queue
 import re
 import shutil
 import socket
+import sys
 import threading
 import urllib.parse
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-import docker
-import docker.errors
-import docker.tls
-import docker.types
-import docker.utils
-import requests
-
+from devarch_adapters.docker._wire import WireClient, WireError, socket_path
 from devarch_core.engine import (
     ContainerInfo,
     ContainerSpec,
@@ -54,6 +54,7 @@ from devarch_core.secrets import Secret
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
+    import docker
     from docker.api.client import APIClient
 
     from devarch_core.engine import LogStream
@@ -91,11 +92,33 @@ def _redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+def _sdk_loaded() -> bool:
+    """True once the docker SDK is imported (before that no exception can be one of its own)."""
+    return "docker.errors" in sys.modules
+
+
 def _explain(exc: BaseException) -> str:
     """Return the engine's own message for a driver exception."""
-    if isinstance(exc, docker.errors.APIError) and exc.explanation:
-        return str(exc.explanation)
+    if isinstance(exc, WireError):
+        return exc.explanation
+    if _sdk_loaded():
+        import docker.errors  # noqa: PLC0415 - the SDK is loaded on the first write
+
+        if isinstance(exc, docker.errors.APIError) and exc.explanation:
+            return str(exc.explanation)
     return str(exc) or type(exc).__name__
+
+
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status of an engine's error answer (wire or SDK), None for other errors."""
+    if isinstance(exc, WireError):
+        return exc.status
+    if _sdk_loaded():
+        import docker.errors  # noqa: PLC0415
+
+        if isinstance(exc, docker.errors.APIError):
+            return exc.status_code
+    return None
 
 
 def _unreachable(exc: BaseException, endpoint: str) -> str:
@@ -128,16 +151,29 @@ def _unreachable(exc: BaseException, endpoint: str) -> str:
     return text
 
 
-def _is_name_conflict(exc: docker.errors.APIError) -> bool:
+def _is_name_conflict(exc: BaseException) -> bool:
     """Tell a name conflict: Docker answers 409, Podman's compat API 500 "already ..."."""
     text = _explain(exc).lower()
-    return exc.status_code == 409 or "already in use" in text or "already exists" in text  # noqa: PLR2004
+    return _status_of(exc) == 409 or "already in use" in text or "already exists" in text  # noqa: PLR2004
 
 
-def _label_filters(labels: Mapping[str, str]) -> dict[str, list[str]] | None:
-    return (
-        {"label": [f"{key}={value}" for key, value in sorted(labels.items())]} if labels else None
-    )
+def _quoted(args: tuple[str, ...]) -> list[str]:
+    """Path arguments quoted as the SDK quotes them."""
+    return [urllib.parse.quote(arg, safe="/:") for arg in args]
+
+
+def _podman_version(version: Mapping[str, Any]) -> str | None:
+    """Podman's version from a ``/version`` answer; None when the engine is Docker."""
+    components = {c.get("Name", ""): c.get("Version", "") for c in version.get("Components") or ()}
+    return next((v for n, v in components.items() if "podman" in n.lower()), None)
+
+
+def _filter_params(labels: Mapping[str, str]) -> dict[str, str]:
+    """Query parameters selecting objects by ``labels`` (none for no labels)."""
+    if not labels:
+        return {}
+    wanted = [f"{key}={value}" for key, value in sorted(labels.items())]
+    return {"filters": json.dumps({"label": wanted})}
 
 
 def _has_labels(have: Mapping[str, str] | None, want: Mapping[str, str]) -> bool:
@@ -282,6 +318,8 @@ class _LogLines:
         # A follower waits as long as the container is quiet: no read timeout.
         extra = {"timeout": None} if follow else {}
         response = api._get(url, params=params, stream=True, **extra)  # noqa: SLF001
+        import docker.errors  # noqa: PLC0415 - the SDK loads on first use (module docstring)
+
         try:
             api._raise_for_status(response)  # noqa: SLF001
         except docker.errors.NotFound as exc:
@@ -444,6 +482,9 @@ class DockerRuntime:
     """
 
     name = "docker"
+    #: The container listing carries each container's health (``Up 3s (healthy)``), so
+    #: ``status`` needs no inspect per container.
+    lists_health = True
 
     def __init__(
         self,
@@ -465,14 +506,90 @@ class DockerRuntime:
         # they never create same-named twins; across processes devarch's per-stack lock does.
         self._network_lock = threading.Lock()
         self.endpoint = _redact_url(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL)
+        self._url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL
+        self._wire_client: WireClient | None = None
+        self._version: dict[str, Any] | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
+    def _engine_url(self) -> str:
+        """The engine's URL (as given, or from ``DOCKER_HOST``, or the local socket)."""
+        return self._url
+
+    def _wire(self) -> WireClient | None:
+        """The standard-library client for reads on a local socket; None for other engines."""
+        if self._wire_client is None:
+            path = socket_path(self._engine_url())
+            if path is not None:
+                self._wire_client = WireClient(path, self._timeout)
+        return self._wire_client
+
+    def _read(
+        self,
+        template: str,
+        *args: str,
+        params: Mapping[str, str] | None = None,
+        versioned: bool = True,
+    ) -> Any:  # noqa: ANN401 - the engine's JSON answer
+        """GET an Engine API path (``template`` formatted with URL-quoted ``args``).
+
+        On a local socket through the wire client (the engine's current API version), else
+        through the SDK (the negotiated version; ``versioned=False`` for libpod paths). Errors
+        are the caller's to translate (inside :meth:`_errors`); :func:`_status_of` tells 404.
+        """
+        wire = self._wire()
+        if wire is not None:
+            return wire.get(template.format(*_quoted(args)), params)
+        api: Any = self.api  # the SDK's own GET helpers, private and untyped in the stub
+        url = api._url(template, *args, versioned_api=versioned)  # noqa: SLF001
+        response = api._get(url, params=params)  # noqa: SLF001
+        api._raise_for_status(response)  # noqa: SLF001
+        kind = response.headers.get("Content-Type") or ""
+        return response.json() if "json" in kind else response.text
+
+    def _write(
+        self,
+        method: str,
+        template: str,
+        *args: str,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Send a write without a body (stop, start, remove).
+
+        Through the wire client on a local socket, else the SDK. ``timeout`` bounds this request
+        (a stop waits its grace period).
+        """
+        wire = self._wire()
+        if wire is not None:
+            wire.request(method, template.format(*_quoted(args)), params, timeout=timeout)
+            return
+        api: Any = self.api  # the SDK's own request helpers, private and untyped in the stub
+        url = api._url(template, *args)  # noqa: SLF001
+        send = api._post if method == "POST" else api._delete  # noqa: SLF001
+        extra = {} if timeout is None else {"timeout": timeout}
+        api._raise_for_status(send(url, params=params, **extra))  # noqa: SLF001
+
+    def _read_missing(
+        self, template: str, *args: str, params: Mapping[str, str] | None = None
+    ) -> Any:  # noqa: ANN401 - the engine's JSON answer
+        """Like :meth:`_read`; None when the engine answers 404 (no such object)."""
+        try:
+            return self._read(template, *args, params=params)
+        except Exception as exc:
+            if _status_of(exc) == 404:  # noqa: PLR2004 - HTTP Not Found
+                return None
+            raise
+
     @property
     def client(self) -> docker.DockerClient:
         """The shared docker SDK client, created (and the API version negotiated) on first use."""
         if self._client is None:
             with self._client_lock:
                 if self._client is None:
+                    import docker  # noqa: PLC0415 - the SDK is loaded on the first write
+                    import docker.errors  # noqa: PLC0415
+                    import requests  # noqa: PLC0415
+
                     timeout = math.ceil(self._timeout)
                     try:
                         if self._base_url is None:
@@ -516,19 +633,42 @@ class DockerRuntime:
         """Translate driver exceptions raised in the block into devarch errors."""
         try:
             yield
-        except docker.errors.APIError as exc:
+        except WireError as exc:
             raise EngineError(f"{action}: {_explain(exc)}") from exc
-        except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
+        except (ConnectionError, FileNotFoundError, PermissionError, TimeoutError) as exc:
             raise EngineError(
                 f"{action}: cannot reach the container engine at {self.endpoint}: "
                 f"{_unreachable(exc, self.endpoint)}"
             ) from exc
-        except requests.exceptions.RequestException as exc:
+        except (http.client.HTTPException, json.JSONDecodeError) as exc:
             raise EngineError(
                 f"{action}: the container engine at {self.endpoint} failed: {exc}"
             ) from exc
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"{action}: {self.endpoint}: {_explain(exc)}") from exc
+        except Exception as exc:
+            translated = self._sdk_error(action, exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _sdk_error(self, action: str, exc: Exception) -> EngineError | None:
+        """A docker SDK or requests exception as an ``EngineError``; None for any other."""
+        if not _sdk_loaded():
+            return None
+        import docker.errors  # noqa: PLC0415
+        import requests  # noqa: PLC0415
+
+        if isinstance(exc, docker.errors.APIError):
+            return EngineError(f"{action}: {_explain(exc)}")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return EngineError(
+                f"{action}: cannot reach the container engine at {self.endpoint}: "
+                f"{_unreachable(exc, self.endpoint)}"
+            )
+        if isinstance(exc, requests.exceptions.RequestException):
+            return EngineError(f"{action}: the container engine at {self.endpoint} failed: {exc}")
+        if isinstance(exc, docker.errors.DockerException):
+            return EngineError(f"{action}: {self.endpoint}: {_explain(exc)}")
+        return None
 
     def close(self) -> None:
         """Close the client's connections. Idempotent."""
@@ -536,17 +676,16 @@ class DockerRuntime:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            if self._wire_client is not None:
+                self._wire_client.close_thread()
 
     # -- engine ------------------------------------------------------------------------------
     def info(self) -> EngineInfo:
         """Engine kind (Docker, or Podman behind a compatible socket), version and capabilities."""
+        version = self._version_data()
         with self._errors("engine info"):
-            version = self.api.version()
-            info = self.api.info()
-        components = {
-            c.get("Name", ""): c.get("Version", "") for c in version.get("Components") or ()
-        }
-        podman = next((v for n, v in components.items() if "podman" in n.lower()), None)
+            info = self._read("/info")
+        podman = _podman_version(version)
         security = tuple(
             dict(part.split("=", 1) for part in opt.split(",") if "=" in part).get("name", opt)
             for opt in info.get("SecurityOptions") or ()
@@ -562,6 +701,21 @@ class DockerRuntime:
             security=security,
         )
 
+    def _version_data(self) -> dict[str, Any]:
+        """The engine's ``/version`` answer, asked once (it does not change while it runs)."""
+        if self._version is None:
+            with self._errors("engine info"):
+                self._version = dict(self._read("/version"))
+        return self._version
+
+    def probe(self) -> str:
+        """``docker`` or ``podman``: which engine answers here, in one request.
+
+        ``EngineError`` naming the endpoint when none answers. The composition root probes with
+        this instead of :meth:`info` (two requests more on Podman).
+        """
+        return "podman" if _podman_version(self._version_data()) is not None else "docker"
+
     def _enforces(self, info: Mapping[str, Any]) -> frozenset[str]:
         """Resource fields the engine says it can apply (``docker info`` capability flags)."""
         enforced = set(_ALL_LIMITS)
@@ -576,7 +730,8 @@ class DockerRuntime:
     # -- networks ----------------------------------------------------------------------------
     def _networks_named(self, name: str) -> list[dict[str, Any]]:
         """Networks called exactly ``name`` (the engine's filter also matches substrings)."""
-        return [n for n in self.api.networks(names=[name]) if n.get("Name") == name]
+        found = self._read("/networks", params={"filters": json.dumps({"name": [name]})})
+        return [n for n in found if n.get("Name") == name]
 
     def _network_info(self, data: Mapping[str, Any]) -> NetworkInfo:
         return NetworkInfo(id=data["Id"], name=data["Name"], labels=data.get("Labels") or {})
@@ -596,8 +751,8 @@ class DockerRuntime:
                     self.api.create_network(
                         name, driver="bridge", labels=dict(labels), check_duplicate=True
                     )
-                except docker.errors.APIError as exc:
-                    if not _is_name_conflict(exc):
+                except Exception as exc:
+                    if _status_of(exc) is None or not _is_name_conflict(exc):
                         raise
                 existing = self._networks_named(name)
             if not existing:
@@ -607,8 +762,11 @@ class DockerRuntime:
             )
             for duplicate in duplicates:
                 # Another racer may have removed it already; every racer returns `keep`.
-                with contextlib.suppress(docker.errors.APIError):
+                try:
                     self.api.remove_network(duplicate["Id"])
+                except Exception as exc:
+                    if _status_of(exc) is None:
+                        raise
             return self._network_info(keep)
 
     def remove_network(self, name: str) -> bool:
@@ -617,15 +775,16 @@ class DockerRuntime:
             networks = self._networks_named(name)
             for network in networks:
                 try:
-                    self.api.remove_network(network["Id"])
-                except docker.errors.NotFound:
-                    continue
+                    self._write("DELETE", "/networks/{0}", network["Id"])
+                except Exception as exc:
+                    if _status_of(exc) != 404:  # noqa: PLR2004 - already gone
+                        raise
             return bool(networks)
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         """Networks carrying all ``labels``, by name."""
         with self._errors("list networks"):
-            found = self.api.networks(filters=_label_filters(labels))
+            found = self._read("/networks", params=_filter_params(labels))
         return sorted(
             (self._network_info(n) for n in found if _has_labels(n.get("Labels"), labels)),
             key=lambda n: (n.name, n.id),
@@ -637,8 +796,8 @@ class DockerRuntime:
         with self._errors(f"ensure volume {name}"):
             try:
                 data = self.api.create_volume(name, driver="local", labels=dict(labels))
-            except docker.errors.APIError as exc:
-                if not _is_name_conflict(exc):
+            except Exception as exc:
+                if _status_of(exc) is None or not _is_name_conflict(exc):
                     raise
                 data = self.api.inspect_volume(name)
         return VolumeInfo(name=data["Name"], labels=data.get("Labels") or {})
@@ -648,14 +807,16 @@ class DockerRuntime:
         with self._errors(f"remove volume {name}"):
             try:
                 self.api.remove_volume(name)
-            except docker.errors.NotFound:
-                return False
+            except Exception as exc:
+                if _status_of(exc) == 404:  # noqa: PLR2004 - no such volume
+                    return False
+                raise
         return True
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
         """Volumes carrying all ``labels``, by name."""
         with self._errors("list volumes"):
-            found = self.api.volumes(filters=_label_filters(labels)).get("Volumes") or []
+            found = self._read("/volumes", params=_filter_params(labels)).get("Volumes") or []
         # Podman 4.3 ORs several label filters on volumes (Docker ANDs them): filter here too,
         # or a stack's teardown would remove other stacks' volumes.
         return sorted(
@@ -690,7 +851,7 @@ class DockerRuntime:
         ``none`` there: ask :meth:`health` for the authoritative value.
         """
         with self._errors("list containers"):
-            found = self.api.containers(all=True, filters=_label_filters(labels))
+            found = self._read("/containers/json", params={"all": "1", **_filter_params(labels)})
         result = []
         for item in found:
             if not _has_labels(item.get("Labels"), labels):
@@ -716,14 +877,13 @@ class DockerRuntime:
     def inspect_container(self, name: str) -> ContainerInfo | None:
         """Return one container, or None."""
         with self._errors(f"inspect container {name}"):
-            try:
-                data = self.api.inspect_container(name)
-            except docker.errors.NotFound:
-                return None
-        return self._container_info(data)
+            data = self._read_missing("/containers/{0}/json", name)
+        return None if data is None else self._container_info(data)
 
     def _create_args(self, spec: ContainerSpec, *, aliases: bool = True) -> dict[str, Any]:
         """Keyword arguments of the low-level ``create_container`` call (built without requests)."""
+        import docker.types  # noqa: PLC0415 - the SDK is loaded on the first write
+
         api = self.api
         bindings: dict[str, list[tuple[str, int]]] = {}
         for port in spec.ports:
@@ -776,8 +936,8 @@ class DockerRuntime:
         with self._errors(f"create container {spec.name}"):
             try:
                 created = self.api.create_container(**self._create_args(spec, aliases=aliases))
-            except docker.errors.APIError as exc:
-                if _is_name_conflict(exc):
+            except Exception as exc:
+                if _status_of(exc) is not None and _is_name_conflict(exc):
                     raise ConflictError(
                         f"container name {spec.name} is already taken: {_explain(exc)}"
                     ) from exc
@@ -807,9 +967,9 @@ class DockerRuntime:
         """Start a container (no-op if running); ``NotFoundError`` if absent."""
         with self._errors(f"start container {name}"):
             try:
-                self.api.start(name)
-            except docker.errors.NotFound as exc:
-                if "no such container" in _explain(exc).lower():
+                self._write("POST", "/containers/{0}/start", name)
+            except Exception as exc:
+                if _status_of(exc) == 404 and "no such container" in _explain(exc).lower():  # noqa: PLR2004
                     raise NotFoundError("container", name) from exc
                 raise
 
@@ -823,22 +983,31 @@ class DockerRuntime:
         with self._errors(f"stop container {name}"):
             try:
                 if timeout is None:
-                    config = self.api.inspect_container(name).get("Config") or {}
-                    timeout = config.get("StopTimeout")
+                    data = self._read("/containers/{0}/json", name)
+                    timeout = (data.get("Config") or {}).get("StopTimeout")
                     timeout = _DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-                self.api.stop(name, timeout=math.ceil(timeout))
-            except docker.errors.NotFound:
-                return
+                grace = math.ceil(timeout)
+                self._write(
+                    "POST",
+                    "/containers/{0}/stop",
+                    name,
+                    params={"t": str(grace)},
+                    timeout=grace + self._timeout,
+                )
+            except Exception as exc:
+                if _status_of(exc) != 404:  # noqa: PLR2004 - already gone
+                    raise
 
     def remove_container(self, name: str) -> bool:
         """Force-remove a container (not its named volumes); False if it did not exist."""
         with self._errors(f"remove container {name}"):
             try:
-                self.api.remove_container(name, force=True, v=False)
-            except docker.errors.NotFound:
-                return False
-            except docker.errors.APIError as exc:
-                if "already in progress" not in _explain(exc):
+                self._write("DELETE", "/containers/{0}", name, params={"force": "1", "v": "0"})
+            except Exception as exc:
+                status = _status_of(exc)
+                if status == 404:  # noqa: PLR2004 - no such container
+                    return False
+                if status is None or "already in progress" not in _explain(exc):
                     raise
         return True
 
@@ -846,10 +1015,9 @@ class DockerRuntime:
     def inspect_image(self, ref: str) -> ImageInfo | None:
         """Return a local image, or None; ``digest`` is its first repo digest (``sha256:...``)."""
         with self._errors(f"inspect image {ref}"):
-            try:
-                data = self.api.inspect_image(ref)  # type: ignore[no-untyped-call]  # untyped in the stub
-            except docker.errors.NotFound:
-                return None
+            data = self._read_missing("/images/{0}/json", ref)
+        if data is None:
+            return None
         digests = data.get("RepoDigests") or []
         return ImageInfo(
             ref=ref, id=data["Id"], digest=digests[0].partition("@")[2] or None if digests else None
@@ -857,6 +1025,8 @@ class DockerRuntime:
 
     def pull_image(self, ref: str) -> ImageInfo:
         """Pull ``ref`` (tag ``latest`` if none); ``EngineError`` with the registry's message."""
+        import docker.utils  # noqa: PLC0415 - the SDK is loaded on the first write
+
         repository, tag = docker.utils.parse_repository_tag(ref)
         with self._errors(f"pull image {ref}"):
             for event in self.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
@@ -877,6 +1047,8 @@ class DockerRuntime:
         """
         if tail is not None and tail < 0:
             raise ValueError(f"tail must be 0 or more, not {tail}")
+        import docker.errors  # noqa: PLC0415 - the SDK is loaded on first use
+
         with self._errors(f"logs of {name}"):
             try:
                 data = self.api.inspect_container(name)
@@ -958,8 +1130,7 @@ class DockerRuntime:
     def health(self, name: str) -> HealthStatus:
         """``State.Health.Status`` (the engine runs the checks); ``NotFoundError`` if absent."""
         with self._errors(f"health of {name}"):
-            try:
-                data = self.api.inspect_container(name)
-            except docker.errors.NotFound as exc:
-                raise NotFoundError("container", name) from exc
+            data = self._read_missing("/containers/{0}/json", name)
+        if data is None:
+            raise NotFoundError("container", name)
         return self._container_info(data).health

@@ -14,21 +14,22 @@ except where Podman differs, handled here:
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-import docker
-import docker.errors
-import requests
 
-from devarch_adapters.docker.runtime import DockerRuntime
+from devarch_adapters.docker._wire import WireClient, WireError, socket_path
+from devarch_adapters.docker.runtime import DockerRuntime, _status_of
 from devarch_core.errors import EngineError, NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import docker
 
     from devarch_core.engine import ContainerInfo, ContainerSpec, EngineInfo, HealthStatus
 
@@ -69,6 +70,19 @@ def _answers(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "unix" and not os.path.exists(parts.path):  # noqa: PTH110 - a socket path
         return False
+    path = socket_path(url)
+    if path is not None:  # a local socket: asked without loading the docker SDK
+        wire = WireClient(path, _PING_TIMEOUT)
+        try:
+            return str(wire.get("/_ping")).strip() == "OK"
+        except (WireError, OSError, http.client.HTTPException, ValueError):
+            return False
+        finally:
+            wire.close_thread()
+    import docker  # noqa: PLC0415 - the SDK is loaded for remote engines only
+    import docker.errors  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
     try:
         client = docker.APIClient(base_url=url, version="1.41", timeout=_PING_TIMEOUT)
         try:
@@ -95,6 +109,8 @@ class PodmanRuntime(DockerRuntime):
     """
 
     name = "podman"
+    #: Podman's listing has no health (and its checks run only when asked): see :meth:`health`.
+    lists_health = False
     #: Set by ``open_runtime("auto")`` when Podman was picked because Docker did not answer.
     auto_note: str | None = None
 
@@ -104,10 +120,9 @@ class PodmanRuntime(DockerRuntime):
         if self._discover:
             self.endpoint = "podman (socket not yet discovered)"
 
-    @property
-    def client(self) -> docker.DockerClient:
-        """The shared client; the socket is discovered on first use when no URL was given."""
-        if self._discover and self._client is None:
+    def _engine_url(self) -> str:
+        """The socket's URL, discovered on first use when no URL was given."""
+        if self._discover:
             with self._client_lock:
                 if self._discover:
                     found = find_podman_socket()
@@ -117,21 +132,22 @@ class PodmanRuntime(DockerRuntime):
                             f"no Podman socket answers (tried {tried}); "
                             "start one with `podman system service`"
                         )
-                    self._base_url = self.endpoint = found
+                    self._base_url = self._url = self.endpoint = found
                     self._discover = False
-        return super().client
+        return self._url
 
-    def _libpod_url(self, path: str) -> str:
-        return f"{self.api.base_url}{LIBPOD}{path}"
+    @property
+    def client(self) -> docker.DockerClient:
+        """The shared client; the socket is discovered on first use when no URL was given."""
+        self._engine_url()
+        return super().client
 
     # -- engine ------------------------------------------------------------------------------
     def info(self) -> EngineInfo:
         """Return the compat info refined by what libpod says about rootless mode and cgroups."""
         base = super().info()
         with self._errors("podman info"):
-            response = self.api.get(self._libpod_url("/info"), timeout=self._timeout)
-            response.raise_for_status()
-            host = response.json().get("host") or {}
+            host = self._read(LIBPOD + "/info", versioned=False).get("host") or {}
         security = host.get("security") or {}
         rootless = bool(security.get("rootless", base.rootless))
         hints = set(base.security)
@@ -225,15 +241,17 @@ class PodmanRuntime(DockerRuntime):
         A container without a healthcheck is ``none``; one that is not running reports its last
         recorded status. ``NotFoundError`` if the container does not exist.
         """
-        quoted = urllib.parse.quote(name, safe="")
         with self._errors(f"health of {name}"):
-            response = self.api.get(
-                self._libpod_url(f"/containers/{quoted}/healthcheck"), timeout=self._timeout
-            )
-            if response.status_code == 404:  # noqa: PLR2004 - HTTP Not Found
-                raise NotFoundError("container", name)
-            if response.ok:
-                status = (response.json() or {}).get("Status")
+            try:
+                data = self._read(LIBPOD + "/containers/{0}/healthcheck", name, versioned=False)
+            except Exception as exc:
+                status = _status_of(exc)
+                if status == 404:  # noqa: PLR2004 - HTTP Not Found
+                    raise NotFoundError("container", name) from exc
+                if status is None:
+                    raise
+            else:
+                status = (data or {}).get("Status") if isinstance(data, dict) else None
                 if status in _HEALTH_VALUES:
                     return status  # type: ignore[no-any-return]
         # 409: no healthcheck defined, or not running: the inspected state says which.

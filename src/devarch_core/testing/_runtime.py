@@ -174,6 +174,15 @@ class FakeRuntime:
         with self._lock:
             self._failures.append((operation, target, message))
 
+    def clear_failures(self) -> None:
+        """Drop the injected failures no call has met yet.
+
+        Apply starts each instance once its own dependencies are ready and nothing new after a
+        failure, so which of several injected failures an apply meets can vary between runs.
+        """
+        with self._lock:
+            self._failures.clear()
+
     def set_health(self, name: str, status: HealthStatus | None) -> None:
         """Force the health a running container with a healthcheck reports (``None`` resets it)."""
         with self._lock:

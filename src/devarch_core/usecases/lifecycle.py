@@ -34,7 +34,7 @@ from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.model import Instance
 from devarch_core.ownership import owned_by
 from devarch_core.usecases._helpers import instance_of, stack_of
-from devarch_core.usecases.apply import _Scrub
+from devarch_core.usecases.apply import MIN_PARALLEL, _Scrub
 from devarch_core.usecases.engines import default_holder, holder_of
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ class LifecycleService:
         clock: Clock,
         reporter: Reporter,
         health_timeout: float,
-        parallelism: int,
+        parallelism: int | None,
     ) -> None:
         self._uow = uow
         self._planner = planner
@@ -434,7 +434,7 @@ class LifecycleService:
         started: list[str] = []
         with (
             self._phase("start", len(todo)),
-            ThreadPoolExecutor(max_workers=max(1, self._parallelism)) as pool,
+            ThreadPoolExecutor(max_workers=max(1, self._parallelism or MIN_PARALLEL)) as pool,
         ):
             for wave in self._order(todo, desired):
                 list(pool.map(lambda n: self._start_one(runtime, by_name[n], scrub), wave))

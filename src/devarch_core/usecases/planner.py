@@ -269,9 +269,13 @@ class PlanService:
         diagnostics, old = self._network_ownership(runtime, stack, mine)
         blocked: dict[str, str] = {}
         seen = {c.name for c in observed}
+        # One listing of every container instead of an inspect per container this stack does
+        # not own yet (all of them on a first apply).
+        unseen = any(item.spec.name not in seen for item in items)
+        others = {c.name: c for c in runtime.list_containers({})} if unseen else {}
         for item in items:
             name, instance = item.spec.name, item.effective.instance
-            existing = None if name in seen else runtime.inspect_container(name)
+            existing = None if name in seen else others.get(name)
             if existing is None:
                 continue
             who, then = holder_of(existing.labels, owner)
