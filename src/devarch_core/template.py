@@ -102,6 +102,10 @@ class Template:
     imports: tuple[Import, ...] = ()
     #: Where it came from (``builtin``, a file path, ``compose:FILE#service``); not in the hash.
     origin: str = attrs.field(default="", eq=False)
+    #: :attr:`content_hash`, computed on first use. A template is immutable: a changed one is a
+    #: new value (``attrs.evolve``, a reloaded catalog) that computes its own. Not data: left
+    #: out of equality, ``repr`` and every machine format.
+    _hash_memo: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -115,8 +119,12 @@ class Template:
 
     @property
     def content_hash(self) -> str:
-        """``sha256:<hex>`` of the canonical data."""
-        return _content_hash(self)
+        """``sha256:<hex>`` of the canonical data (computed once per template)."""
+        memo = self._hash_memo
+        if memo is None:
+            memo = _content_hash(self)
+            object.__setattr__(self, "_hash_memo", memo)  # a cache, not a change of value
+        return memo
 
     @classmethod
     def from_data(cls, data: object, origin: str = "") -> Template:

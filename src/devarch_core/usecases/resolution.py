@@ -25,6 +25,7 @@ from devarch_core.planning import PlanDiagnostic
 from devarch_core.usecases._helpers import template_for
 from devarch_core.usecases.rules import written_depends_on
 from devarch_core.wiring import (
+    ResolvedWire,
     WiringNode,
     WiringPlan,
     dependency_edges,
@@ -155,14 +156,20 @@ def resolve_stack(
             unwired[provider] = resolve_instance(catalog, stack, inst, secrets.get(inst.id))
         return unwired[provider].service.environment
 
+    # Each consumer's wires and the nodes by name, found once (not by a scan per consumer).
+    wires_into: dict[str, list[ResolvedWire]] = {}
+    for wire in wiring.wires:
+        wires_into.setdefault(wire.consumer, []).append(wire)
+    nodes_by_name = {n.name: n for n in nodes}
     for wave in waves:
         for name in wave:
-            providers = {w.provider for w in wiring.wires_of(name) if w.provider in containers}
+            into = WiringPlan(wires=tuple(wires_into.get(name, ())))
+            providers = {w.provider for w in into.wires if w.provider in containers}
             try:
                 injections = injections_for(
                     name,
-                    nodes,
-                    wiring,
+                    nodes_by_name,
+                    into,
                     containers=containers,
                     environments={p: environment(p) for p in sorted(providers)},
                     stack=stack.name,
