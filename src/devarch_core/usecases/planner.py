@@ -143,7 +143,7 @@ class PlanService:
         with self._uow.transaction() as tx:
             stack = stack_of(tx, stack_name)
             resolved = resolve_stack(tx, self._catalog, stack, self._secrets.open_all(tx, stack))
-            existing = all_allocations(tx, stack.name)
+            existing = all_allocations(tx, stack.name, resolved.instances)
         effective = resolved.effective
         diagnostics = list(resolved.diagnostics)
         if runtime is not None:
