@@ -287,7 +287,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
             description=omit_default,
             secrets=omit_default,
             origin=override(omit=True),
-            _hash_memo=override(omit=True),
+            _memo=override(omit=True),
         ),
     )
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, TypeVar
 
 import attrs
 from attrs import frozen
@@ -35,6 +35,8 @@ from devarch_core.limits import MAX_DESCRIPTION
 from devarch_core.naming import NAME_PATTERN
 from devarch_core.spec import ServiceSpec, _check_port, _key_path
 from devarch_core.validators import check_env_name, check_env_prefix
+
+T = TypeVar("T")
 
 __all__ = ["Export", "Import", "Template"]
 
@@ -105,7 +107,7 @@ class Template:
     #: :attr:`content_hash`, computed on first use. A template is immutable: a changed one is a
     #: new value (``attrs.evolve``, a reloaded catalog) that computes its own. Not data: left
     #: out of equality, ``repr`` and every machine format.
-    _hash_memo: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _memo: dict[str, Any] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -120,11 +122,21 @@ class Template:
     @property
     def content_hash(self) -> str:
         """``sha256:<hex>`` of the canonical data (computed once per template)."""
-        memo = self._hash_memo
+        memo: str | None = self._memo.get("content_hash")
         if memo is None:
-            memo = _content_hash(self)
-            object.__setattr__(self, "_hash_memo", memo)  # a cache, not a change of value
+            memo = self._memo["content_hash"] = _content_hash(self)
         return memo
+
+    def memo(self, key: str, compute: Callable[[Template], T]) -> T:
+        """``compute(self)``, computed once per template and ``key`` (a derived value).
+
+        Only for values that depend on the template alone: it never changes (a changed template
+        is a new value with an empty memo).
+        """
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        value: T = self._memo[key]
+        return value
 
     @classmethod
     def from_data(cls, data: object, origin: str = "") -> Template:

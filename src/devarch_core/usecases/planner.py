@@ -25,7 +25,6 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.hostports import PortRequest, allocate_ports
-from devarch_core.merge import EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.ownership import has_labels, owned_by
 from devarch_core.planning import DesiredInstance, Plan, PlanDiagnostic, compute_plan
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
     from devarch_core.engine import ContainerSpec
+    from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import ConfigFiles, PortProbe, Runtime
     from devarch_core.secrets import SecretBox
     from devarch_core.usecases._helpers import UnitOfWork
@@ -122,7 +122,7 @@ class PlanService:
 
     def fields(self, eff: EffectiveConfig, spec: ContainerSpec | None = None) -> dict[str, Any]:
         """Flat fields for diffs: secrets as keyed hashes, published ports with their host port."""
-        fields = flatten_service(eff.service)
+        fields = eff.fields()
         for published in spec.ports if spec is not None else ():
             key = f"ports.{published.container}/{published.protocol}"
             if isinstance(fields.get(key), dict):
