@@ -32,7 +32,7 @@ from devarch_core.secrets import Secret
 from devarch_core.template import Template
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Collection, Iterable, MutableMapping
 
     from devarch_core.model import Wire
     from devarch_core.spec import EnvValue
@@ -832,13 +832,17 @@ def injections_for(
     containers: Mapping[str, str],
     environments: Mapping[str, Mapping[str, EnvValue]],
     stack: str | None = None,
+    rendered: MutableMapping[tuple[object, ...], WireInjection] | None = None,
 ) -> list[WireInjection]:
     """Render every wire into ``consumer``, in import order, for :func:`devarch_core.merge.resolve`.
 
     ``containers`` maps provider instances to their container names and ``environments`` to their
     effective environments. Two imports injecting the same variable raise ``WiringError``: give
     one of them a ``prefix`` or a ``rename``. ``nodes`` may be given by name (a mapping), so a
-    caller rendering every consumer of a large stack builds that mapping once.
+    caller rendering every consumer of a large stack builds that mapping once. ``rendered`` is
+    a memo a caller may share between the consumers of one resolution (while the environments
+    it passes stay alive): a wire's injection depends on its provider (container, environment),
+    export and import only, so consumers wired alike reuse it.
     """
     by_name = nodes if isinstance(nodes, Mapping) else {n.name: n for n in nodes}
     injections: list[WireInjection] = []
@@ -851,14 +855,22 @@ def injections_for(
                 f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}.{wire.export_name} "
                 "does not match the templates"
             )
-        injection = render_injection(
-            wire,
-            imp,
-            export,
-            containers[wire.provider],
-            environments[wire.provider],
-            stack=stack,
-        )
+        # The provider's environment by identity: on a dependency cycle a provider may be
+        # rendered from its unwired environment first, from its effective one later.
+        env = environments[wire.provider]
+        key = (wire.provider, containers[wire.provider], id(env), id(imp), id(export))
+        injection = rendered.get(key) if rendered is not None else None
+        if injection is None:
+            injection = render_injection(
+                wire,
+                imp,
+                export,
+                containers[wire.provider],
+                env,
+                stack=stack,
+            )
+            if rendered is not None:  # only a success: an error names its consumer
+                rendered[key] = injection
         for name in injection.environment:
             if name in injected_by:
                 raise WiringError(

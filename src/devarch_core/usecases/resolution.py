@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from attrs import frozen
 
 from devarch_core.errors import WiringError
-from devarch_core.merge import EffectiveConfig, resolve
+from devarch_core.merge import EffectiveConfig, WireInjection, resolve
 from devarch_core.model import Instance
 from devarch_core.planning import PlanDiagnostic
 from devarch_core.usecases._helpers import template_for
@@ -161,6 +161,7 @@ def resolve_stack(
     for wire in wiring.wires:
         wires_into.setdefault(wire.consumer, []).append(wire)
     nodes_by_name = {n.name: n for n in nodes}
+    rendered: dict[tuple[object, ...], WireInjection] = {}
     for wave in waves:
         for name in wave:
             into = WiringPlan(wires=tuple(wires_into.get(name, ())))
@@ -173,6 +174,7 @@ def resolve_stack(
                     containers=containers,
                     environments={p: environment(p) for p in sorted(providers)},
                     stack=stack.name,
+                    rendered=rendered,
                 )
             except (WiringError, KeyError) as exc:
                 diagnostics.append(
