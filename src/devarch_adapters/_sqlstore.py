@@ -424,6 +424,27 @@ class SqlSession:
         }
         return structure_row(columns, AppliedRecord)
 
+    def list_applied(self, stack_id: str) -> list[AppliedRecord]:
+        """The applied records of a stack's instances, by instance id."""
+        rows = self._d.query(
+            "SELECT a.instance_id, a.config_hash, a.config, a.applied_at FROM applied a"
+            " JOIN instances i ON i.id = a.instance_id WHERE i.stack_id = ?"
+            " ORDER BY a.instance_id",
+            (stack_id,),
+        )
+        return [
+            structure_row(
+                {
+                    "instance_id": r[0],
+                    "config_hash": r[1],
+                    "config": self._d.json_value(r[2]),
+                    "applied_at": r[3],
+                },
+                AppliedRecord,
+            )
+            for r in rows
+        ]
+
     def put_applied(self, record: AppliedRecord) -> None:
         """Insert or replace the applied record of ``record.instance_id``."""
         if self._one("SELECT id FROM instances WHERE id = ?", (record.instance_id,)) is None:

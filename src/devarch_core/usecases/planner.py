@@ -38,7 +38,7 @@ from devarch_core.usecases.rules import all_allocations
 from devarch_core.wiring import ResolvedWire, WiringNode, solve_wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
@@ -92,6 +92,18 @@ def refuse_plan_errors(stack: str, plan: Plan) -> None:
     raise WiringError(f"cannot apply stack {stack}: {detail}")
 
 
+def _memo(hash_secret: Callable[[str], str]) -> Callable[[str], str]:
+    """``hash_secret`` computed once per value (for the span of one desired state)."""
+    seen: dict[str, str] = {}
+
+    def hashed(value: str) -> str:
+        if value not in seen:
+            seen[value] = hash_secret(value)
+        return seen[value]
+
+    return hashed
+
+
 class PlanService:
     """The desired state of a stack and its plan.
 
@@ -120,8 +132,17 @@ class PlanService:
         self._port_probe = port_probe
         self._port_range = port_range
 
-    def fields(self, eff: EffectiveConfig, spec: ContainerSpec | None = None) -> dict[str, Any]:
-        """Flat fields for diffs: secrets as keyed hashes, published ports with their host port."""
+    def fields(
+        self,
+        eff: EffectiveConfig,
+        spec: ContainerSpec | None = None,
+        hash_secret: Callable[[str], str] | None = None,
+    ) -> dict[str, Any]:
+        """Flat fields for diffs: secrets as keyed hashes, published ports with their host port.
+
+        ``hash_secret`` is the keyed hash to use (default: the secret box's).
+        """
+        hash_secret = hash_secret or self._box.keyed_hash
         fields = eff.fields()
         for published in spec.ports if spec is not None else ():
             key = f"ports.{published.container}/{published.protocol}"
@@ -130,7 +151,7 @@ class PlanService:
         for name in eff.secret_env:
             value = eff.service.environment[name]
             if isinstance(value, Secret):
-                fields[f"environment.{name}"] = self._box.keyed_hash(value.reveal())
+                fields[f"environment.{name}"] = hash_secret(value.reveal())
         return fields
 
     def desired(self, stack_name: str, *, observe: bool = True) -> Desired:
@@ -174,6 +195,7 @@ class PlanService:
         if runtime is not None:
             diagnostics.extend(self._resource_diagnostics(runtime, effective))
         items = []
+        hash_secret = _memo(self._box.keyed_hash)  # one secret wired into many: one HMAC
         for name in sorted(effective):
             eff = effective[name]
             config_dir = (
@@ -196,7 +218,7 @@ class PlanService:
                 )
                 continue
             files = [[f.path, f.mode, f.content] for f in eff.service.config_files]
-            config_hash = spec_hash(spec, self._box.keyed_hash, extra=files)
+            config_hash = spec_hash(spec, hash_secret, extra=files)
             spec = attrs.evolve(spec, labels={**spec.labels, naming.LABEL_CONFIG_HASH: config_hash})
             new_ports = {
                 a.key: a.host_port for i_id, a in resolution.new if i_id == eff.instance_id
@@ -206,7 +228,7 @@ class PlanService:
                     effective=eff,
                     spec=spec,
                     config_hash=config_hash,
-                    fields=self.fields(eff, spec),
+                    fields=self.fields(eff, spec, hash_secret),
                     depends_on=eff.service.depends_on,
                     new_ports=new_ports,
                 )
@@ -415,15 +437,13 @@ class PlanService:
     def make_plan(self, desired: Desired) -> Plan:
         """Diff ``desired`` against what the engine runs and the last applied records."""
         with self._uow.transaction() as tx:
-            applied = {
-                item.effective.instance_id: tx.get_applied(item.effective.instance_id)
-                for item in desired.items
-            }
+            records = {r.instance_id: r for r in tx.list_applied(desired.stack.id)}
+        wanted = {item.effective.instance_id for item in desired.items}
         return compute_plan(
             stack=desired.stack.name,
             desired=desired.items,
             observed=desired.observed,
-            applied={k: v for k, v in applied.items() if v is not None},
+            applied={k: v for k, v in records.items() if k in wanted},
             diagnostics=desired.diagnostics,
             # The plan is the edge where wires become rows (its ``wiring`` list).
             wiring=[w.to_data() for w in desired.wiring],
