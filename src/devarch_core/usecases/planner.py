@@ -436,9 +436,19 @@ class PlanService:
 
     def make_plan(self, desired: Desired) -> Plan:
         """Diff ``desired`` against what the engine runs and the last applied records."""
-        with self._uow.transaction() as tx:
-            records = {r.instance_id: r for r in tx.list_applied(desired.stack.id)}
-        wanted = {item.effective.instance_id for item in desired.items}
+        # compute_plan reads a record only where a container runs with another config hash
+        # than the desired one (to diff against what was applied): read just those.
+        running = {c.name: c.labels.get(naming.LABEL_CONFIG_HASH) for c in desired.observed}
+        wanted = {
+            item.effective.instance_id
+            for item in desired.items
+            if item.effective.container_name in running
+            and running[item.effective.container_name] != item.config_hash
+        }
+        records = {}
+        if wanted:
+            with self._uow.transaction() as tx:
+                records = {r.instance_id: r for r in tx.list_applied(desired.stack.id)}
         return compute_plan(
             stack=desired.stack.name,
             desired=desired.items,
