@@ -186,8 +186,8 @@ def all_allocations(
     ids: dict[tuple[str, str], str] = {}
     pinned: list[tuple[str, PortAllocation]] = []
     for st in tx.list_stacks():
-        known = planned_instances if st.name == planned else None
-        for inst in tx.list_instances(st.id) if known is None else known:
+        given = planned_instances if st.name == planned else None
+        for inst in tx.list_instances(st.id) if given is None else given:
             ids[(st.name, inst.name)] = inst.id
             if st.name == planned or not (st.enabled and inst.enabled):
                 continue
