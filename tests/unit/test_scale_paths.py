@@ -520,11 +520,15 @@ def _statements(tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch) -> d
     count["n"] = 0
     devarch.plan("s")
     found["replan"] = count["n"]
+    count["n"] = 0
+    shown = devarch.show_stack("s")
+    found["show"] = count["n"]
+    assert len(shown["instances"]) == size + 2
     devarch.store.close()
     return found
 
 
-def test_add_plan_and_replan_issue_as_many_statements_for_40_instances_as_for_4(
+def test_add_plan_replan_and_show_issue_as_many_statements_for_40_instances_as_for_4(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No statement per instance: a stack is read in a fixed number of queries."""
