@@ -18,6 +18,7 @@ import attrs
 import pytest
 
 from devarch_adapters.sqlite import SqliteStore
+from devarch_core import naming
 from devarch_core.catalog import Catalog
 from devarch_core.errors import PortConflictError, StoreError, ValidationError
 from devarch_core.merge import flatten_service
@@ -535,3 +536,24 @@ def test_add_plan_replan_and_show_issue_as_many_statements_for_40_instances_as_f
     small = _statements(tmp_path, 4, monkeypatch)
     large = _statements(tmp_path, 40, monkeypatch)
     assert large == small, (small, large)
+
+
+def test_each_instance_records_the_host_ports_this_plan_allocated_for_it() -> None:
+    """New host ports are grouped by instance: each container publishes its own, all recorded."""
+    web = template("web", ports=["8000", "9000"])
+    devarch = fake_devarch(Catalog.from_templates([web]), images={"busybox": "sha256:1"})
+    devarch.create_stack("s")
+    for name in ("a", "b", "c"):
+        devarch.add_instance("s", name, "web")
+    devarch.apply("s")
+    with devarch.store.transaction() as tx:
+        recorded = {(a.instance, a.container_port): a.host_port for a in tx.list_port_allocations()}
+    assert sorted(recorded) == [(n, p) for n in ("a", "b", "c") for p in (8000, 9000)]
+    assert len(set(recorded.values())) == 6
+    published = {
+        (c.labels[naming.LABEL_INSTANCE_NAME], p.container): p.host_port
+        for c in devarch.runtime.list_containers({})
+        for p in c.ports
+    }
+    assert published == recorded
+    assert not devarch.plan("s").has_changes

@@ -196,6 +196,10 @@ class PlanService:
             diagnostics.extend(self._resource_diagnostics(runtime, effective))
         items = []
         hash_secret = _memo(self._box.keyed_hash)  # one secret wired into many: one HMAC
+        # The host ports this plan allocates, by instance (not a scan of them per instance).
+        new_by_instance: dict[str, dict[str, int]] = {}
+        for instance_id, alloc in resolution.new:
+            new_by_instance.setdefault(instance_id, {})[alloc.key] = alloc.host_port
         for name in sorted(effective):
             eff = effective[name]
             config_dir = (
@@ -220,9 +224,7 @@ class PlanService:
             files = [[f.path, f.mode, f.content] for f in eff.service.config_files]
             config_hash = spec_hash(spec, hash_secret, extra=files)
             spec = attrs.evolve(spec, labels={**spec.labels, naming.LABEL_CONFIG_HASH: config_hash})
-            new_ports = {
-                a.key: a.host_port for i_id, a in resolution.new if i_id == eff.instance_id
-            }
+            new_ports = new_by_instance.get(eff.instance_id, {})
             items.append(
                 DesiredInstance(
                     effective=eff,
