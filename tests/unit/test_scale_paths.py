@@ -550,9 +550,11 @@ def test_each_instance_records_the_host_ports_this_plan_allocated_for_it() -> No
         recorded = {(a.instance, a.container_port): a.host_port for a in tx.list_port_allocations()}
     assert sorted(recorded) == [(n, p) for n in ("a", "b", "c") for p in (8000, 9000)]
     assert len(set(recorded.values())) == 6
+    runtime = devarch.runtime
+    assert runtime is not None
     published = {
         (c.labels[naming.LABEL_INSTANCE_NAME], p.container): p.host_port
-        for c in devarch.runtime.list_containers({})
+        for c in runtime.list_containers({})
         for p in c.ports
     }
     assert published == recorded
