@@ -28,6 +28,8 @@ from devarch_core.ports import AppliedRecord, SealedSecret
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from devarch_core.overrides import Overrides
+
 __all__ = ["Driver", "SqlSession", "dump_json"]
 
 Row = tuple[Any, ...]
@@ -106,6 +108,13 @@ _PORT_SELECT = (
     " FROM port_allocations p JOIN instances i ON i.id = p.instance_id"
     " JOIN stacks s ON s.id = i.stack_id"
 )
+
+
+#: Overrides already parsed, by their stored JSON text: reading a stack parses each distinct
+#: value once, not once per row and transaction (a parse is most of the cost of reading an
+#: instance). ``Overrides`` values are immutable, so rows may share one. Emptied when full.
+_PARSED_OVERRIDES: dict[str, Overrides] = {}
+_PARSED_OVERRIDES_MAX = 4096
 
 
 class SqlSession:
@@ -239,8 +248,18 @@ class SqlSession:
     # -- instances -------------------------------------------------------------------------------
     def _instance(self, row: Row) -> Instance:
         columns = dict(zip(_INSTANCE_FIELDS, row, strict=True))
-        columns["overrides"] = self._d.json_value(columns["overrides"])
-        return structure_row(columns, Instance)
+        raw = columns["overrides"]
+        key = raw if isinstance(raw, str) else dump_json(raw)
+        parsed = _PARSED_OVERRIDES.get(key)
+        if parsed is not None:
+            columns["overrides"] = parsed
+            return structure_row(columns, Instance)
+        columns["overrides"] = self._d.json_value(raw)
+        instance = structure_row(columns, Instance)
+        if len(_PARSED_OVERRIDES) >= _PARSED_OVERRIDES_MAX:
+            _PARSED_OVERRIDES.clear()
+        _PARSED_OVERRIDES[key] = instance.overrides
+        return instance
 
     def list_instances(self, stack_id: str) -> list[Instance]:
         """Return the stack's instances, by name."""
@@ -427,6 +446,27 @@ class SqlSession:
             "applied_at": row[2],
         }
         return structure_row(columns, AppliedRecord)
+
+    def list_applied(self, stack_id: str) -> list[AppliedRecord]:
+        """The applied records of a stack's instances, by instance id."""
+        rows = self._d.query(
+            "SELECT a.instance_id, a.config_hash, a.config, a.applied_at FROM applied a"
+            " JOIN instances i ON i.id = a.instance_id WHERE i.stack_id = ?"
+            " ORDER BY a.instance_id",
+            (stack_id,),
+        )
+        return [
+            structure_row(
+                {
+                    "instance_id": r[0],
+                    "config_hash": r[1],
+                    "config": self._d.json_value(r[2]),
+                    "applied_at": r[3],
+                },
+                AppliedRecord,
+            )
+            for r in rows
+        ]
 
     def put_applied(self, record: AppliedRecord) -> None:
         """Insert or replace the applied record of ``record.instance_id``."""

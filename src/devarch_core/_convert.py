@@ -125,7 +125,11 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     )
     # Owned by the field table (spec.py/overrides.py): their own data form, used as is.
     conv.register_unstructure_hook(Overrides, lambda o: o.to_data())
-    conv.register_structure_hook(Overrides, lambda data, _: Overrides.from_data(data))
+    # An Overrides value already parsed (a store reusing one it parsed earlier) is kept as is.
+    conv.register_structure_hook(
+        Overrides,
+        lambda data, _: data if isinstance(data, Overrides) else Overrides.from_data(data),
+    )
     conv.register_unstructure_hook(ServiceSpec, lambda s: s.to_data())
 
     for cls in (planning.FieldChange, planning.Action, planning.PlanDiagnostic):
@@ -287,6 +291,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
             description=omit_default,
             secrets=omit_default,
             origin=override(omit=True),
+            _memo=override(omit=True),
         ),
     )
 

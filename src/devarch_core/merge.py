@@ -65,6 +65,8 @@ class EffectiveConfig(_convert.Unstructured):
     sources: Mapping[str, str]
     #: Environment variables whose values are secret.
     secret_env: frozenset[str] = frozenset()
+    #: ``flatten_service(service)``, kept by :func:`resolve` (a cache, not data).
+    _flat: Mapping[str, Any] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def template_ref(self) -> str:
@@ -77,7 +79,7 @@ class EffectiveConfig(_convert.Unstructured):
 
     def fields(self) -> dict[str, Any]:
         """Flat field path -> redacted plain value; the unit of plan diffs and ``--explain``."""
-        return flatten_service(self.service)
+        return dict(self._flat) if self._flat is not None else flatten_service(self.service)
 
     def explain(self) -> list[tuple[str, Any, str]]:
         """``(field, value, source)`` rows, secrets redacted, in field order."""
@@ -124,7 +126,7 @@ def resolve(
     side may come from a different layer).
     """
     spec = template.service
-    sources: dict[str, str] = dict.fromkeys(flatten_service(spec), TEMPLATE)
+    sources: dict[str, str] = dict.fromkeys(template.memo("field_paths", _field_paths), TEMPLATE)
     context = MergeContext(
         sources=sources,
         injections=injections,
@@ -138,9 +140,9 @@ def resolve(
     }
     service = ServiceSpec(**merged)
     # keep only sources of fields that exist in the result
-    present = set(flatten_service(service))
-    kept = {k: v for k, v in sources.items() if k in present}
-    return EffectiveConfig(
+    flat = flatten_service(service)
+    kept = {k: v for k, v in sources.items() if k in flat}
+    effective = EffectiveConfig(
         stack=stack.name,
         stack_id=stack.id,
         instance=instance.name,
@@ -155,6 +157,13 @@ def resolve(
         sources=dict(sorted(kept.items())),
         secret_env=frozenset(n for n, v in service.environment.items() if isinstance(v, Secret)),
     )
+    object.__setattr__(effective, "_flat", flat)  # what fields() returns (a copy), derived once
+    return effective
+
+
+def _field_paths(template: Template) -> tuple[str, ...]:
+    """The field paths of a template's service (each starts with the template as its source)."""
+    return tuple(flatten_service(template.service))
 
 
 def canonical_json(data: object) -> str:

@@ -182,6 +182,10 @@ class StoreSession(Protocol):
         """The last applied record of an instance, or None."""
         ...
 
+    def list_applied(self, stack_id: str) -> list[AppliedRecord]:
+        """The applied records of a stack's instances, by instance id (one read, not one each)."""
+        ...
+
     def put_applied(self, record: AppliedRecord) -> None:
         """Insert or replace the applied record of ``record.instance_id``.
 

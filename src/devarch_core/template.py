@@ -23,6 +23,8 @@ from devarch_core.naming import NAME_PATTERN
 from devarch_core.spec import ServiceSpec, _check_port, _key_path
 from devarch_core.validators import check_env_name, check_env_prefix
 
+T = TypeVar("T")
+
 __all__ = ["Export", "Import", "Template"]
 
 _VALUE_REF = re.compile(r"\$\{([^}]*)\}")
@@ -81,6 +83,10 @@ class Template(_convert.Unstructured):
     imports: tuple[Import, ...] = ()
     #: Where it came from (``builtin``, a file path, ``compose:FILE#service``); not in the hash.
     origin: str = attrs.field(default="", eq=False)
+    #: :attr:`content_hash`, computed on first use. A template is immutable: a changed one is a
+    #: new value (``attrs.evolve``, a reloaded catalog) that computes its own. Not data: left
+    #: out of equality, ``repr`` and every machine format.
+    _memo: dict[str, Any] = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -89,8 +95,22 @@ class Template(_convert.Unstructured):
 
     @property
     def content_hash(self) -> str:
-        """``sha256:<hex>`` of the canonical data."""
-        return _content_hash(self)
+        """``sha256:<hex>`` of the canonical data (computed once per template)."""
+        memo: str | None = self._memo.get("content_hash")
+        if memo is None:
+            memo = self._memo["content_hash"] = _content_hash(self)
+        return memo
+
+    def memo(self, key: str, compute: Callable[[Template], T]) -> T:
+        """``compute(self)``, computed once per template and ``key`` (a derived value).
+
+        Only for values that depend on the template alone: it never changes (a changed template
+        is a new value with an empty memo).
+        """
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        value: T = self._memo[key]
+        return value
 
     @classmethod
     def from_data(cls, data: object, origin: str = "") -> Template:

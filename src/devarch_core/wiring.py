@@ -18,6 +18,7 @@ See docs/architecture.md#wiring.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -31,7 +32,7 @@ from devarch_core.secrets import Secret
 from devarch_core.template import Template
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, MutableMapping
 
     from devarch_core.model import Wire
     from devarch_core.spec import EnvValue
@@ -183,18 +184,39 @@ def _describe_import(consumer: str, imp: Import) -> str:
     return f"{consumer}: {kind} {short_repr(imp.name)} (type {imp.type})"
 
 
+@frozen
+class _ExportIndex:
+    """The stack's exports by contract type, built once per solve (not once per import).
+
+    ``enabled``: type -> ``(provider, export)`` of every enabled instance, in the order of the
+    nodes given to the solver and of each template's exports (the order a scan of every node
+    finds them in); ``disabled``: type -> the disabled instances exporting it.
+    """
+
+    enabled: Mapping[str, Sequence[tuple[str, str]]]
+    disabled: Mapping[str, Sequence[str]]
+
+    @classmethod
+    def of(cls, nodes: Iterable[WiringNode]) -> _ExportIndex:
+        enabled: dict[str, list[tuple[str, str]]] = {}
+        disabled: dict[str, list[str]] = {}
+        for node in nodes:
+            if node.enabled:
+                for export in node.template.exports:
+                    enabled.setdefault(export.type, []).append((node.name, export.name))
+            else:
+                for kind in dict.fromkeys(e.type for e in node.template.exports):
+                    disabled.setdefault(kind, []).append(node.name)
+        return cls(enabled, disabled)
+
+
 def _auto_wire(
     node: WiringNode,
     imp: Import,
-    nodes: Sequence[WiringNode],
+    index: _ExportIndex,
     stack: str | None,
 ) -> ResolvedWire | Diagnostic:
-    matches = [
-        (other.name, export.name)
-        for other in nodes
-        if other.enabled and other.name != node.name
-        for export in other.exports_of_type(imp.type)
-    ]
+    matches = [m for m in index.enabled.get(imp.type, ()) if m[0] != node.name]
     if len(matches) == 1:
         provider, export = matches[0]
         return ResolvedWire(
@@ -205,16 +227,12 @@ def _auto_wire(
             explicit=False,
         )
     if not matches:
-        return _missing(node, imp, nodes)
+        return _missing(node, imp, index)
     return _ambiguous(node, imp, matches, stack)
 
 
-def _missing(node: WiringNode, imp: Import, nodes: Sequence[WiringNode]) -> Diagnostic:
-    disabled = sorted(
-        o.name
-        for o in nodes
-        if not o.enabled and o.name != node.name and o.exports_of_type(imp.type)
-    )
+def _missing(node: WiringNode, imp: Import, index: _ExportIndex) -> Diagnostic:
+    disabled = sorted(o for o in index.disabled.get(imp.type, ()) if o != node.name)
     note = ""
     if disabled:
         verb = "is" if len(disabled) == 1 else "are"
@@ -443,6 +461,7 @@ def solve_wiring(
             )
         by_name[node.name] = node
     wires, diagnostics, pinned = _explicit_wires(explicit, by_name)
+    index = _ExportIndex.of(nodes)
     optional: list[ResolvedWire] = []
     for node in sorted(by_name.values(), key=lambda n: n.name):
         if not node.enabled:
@@ -450,7 +469,7 @@ def solve_wiring(
         for imp in node.template.imports:
             if (node.name, imp.name) in pinned:
                 continue
-            auto = _auto_wire(node, imp, nodes, stack)
+            auto = _auto_wire(node, imp, index, stack)
             if isinstance(auto, Diagnostic):
                 diagnostics.append(auto)
             elif imp.required:
@@ -504,11 +523,17 @@ def _add_optional(
     cannot start.
     """
     skipped = []
+    # One graph, grown by each wire added (not rebuilt per optional import): the same edges
+    # dependency_edges() would give for the wires so far.
+    graph = _normalize(
+        dependency_edges(list(by_name.values()), WiringPlan(wires=tuple(wires.values())))
+    )
     for auto in optional:
-        edges = dependency_edges(list(by_name.values()), WiringPlan(wires=tuple(wires.values())))
-        path = _path(edges, auto.provider, auto.consumer)
+        path = _shortest_path(graph, auto.provider, auto.consumer)
         if path is None:
             wires[(auto.consumer, auto.import_name)] = auto
+            if auto.consumer in graph and auto.provider in graph and auto.provider != auto.consumer:
+                graph[auto.consumer].add(auto.provider)
         else:
             skipped.append(_cycle_skipped(auto, path, stack))
     return skipped
@@ -516,7 +541,11 @@ def _add_optional(
 
 def _path(edges: Mapping[str, Iterable[str]], start: str, goal: str) -> list[str] | None:
     """The shortest dependency path ``start -> ... -> goal`` (``None`` if there is none)."""
-    graph = _normalize(edges)
+    return _shortest_path(_normalize(edges), start, goal)
+
+
+def _shortest_path(graph: Mapping[str, set[str]], start: str, goal: str) -> list[str] | None:
+    """:func:`_path` on a graph already normalized."""
     if start not in graph or goal not in graph:
         return None
     parents: dict[str, str] = {start: start}
@@ -782,20 +811,25 @@ def render_injection(
 
 def injections_for(
     consumer: str,
-    nodes: Sequence[WiringNode],
+    nodes: Sequence[WiringNode] | Mapping[str, WiringNode],
     plan: WiringPlan,
     *,
     containers: Mapping[str, str],
     environments: Mapping[str, Mapping[str, EnvValue]],
     stack: str | None = None,
+    rendered: MutableMapping[tuple[object, ...], WireInjection] | None = None,
 ) -> list[WireInjection]:
     """Render every wire into ``consumer``, in import order, for :func:`devarch_core.merge.resolve`.
 
     ``containers`` maps provider instances to their container names and ``environments`` to their
     effective environments. Two imports injecting the same variable raise ``WiringError``: give
-    one of them a ``prefix`` or a ``rename``.
+    one of them a ``prefix`` or a ``rename``. ``nodes`` may be given by name (a mapping), so a
+    caller rendering every consumer of a large stack builds that mapping once. ``rendered`` is
+    a memo a caller may share between the consumers of one resolution (while the environments
+    it passes stay alive): a wire's injection depends on its provider (container, environment),
+    export and import only, so consumers wired alike reuse it.
     """
-    by_name = {n.name: n for n in nodes}
+    by_name = nodes if isinstance(nodes, Mapping) else {n.name: n for n in nodes}
     injections: list[WireInjection] = []
     injected_by: dict[str, str] = {}
     for wire in plan.wires_of(consumer):
@@ -806,14 +840,22 @@ def injections_for(
                 f"wire {wire.consumer}.{wire.import_name} -> {wire.provider}.{wire.export_name} "
                 "does not match the templates"
             )
-        injection = render_injection(
-            wire,
-            imp,
-            export,
-            containers[wire.provider],
-            environments[wire.provider],
-            stack=stack,
-        )
+        # The provider's environment by identity: on a dependency cycle a provider may be
+        # rendered from its unwired environment first, from its effective one later.
+        env = environments[wire.provider]
+        key = (wire.provider, containers[wire.provider], id(env), id(imp), id(export))
+        injection = rendered.get(key) if rendered is not None else None
+        if injection is None:
+            injection = render_injection(
+                wire,
+                imp,
+                export,
+                containers[wire.provider],
+                env,
+                stack=stack,
+            )
+            if rendered is not None:  # only a success: an error names its consumer
+                rendered[key] = injection
         for name in injection.environment:
             if name in injected_by:
                 raise WiringError(

@@ -40,8 +40,12 @@ CATALOG = ROOT / "examples" / "catalog"
 
 
 def snapshot(home: Path) -> tuple[bytes, list[str]]:
-    """The store's bytes on disk (database and any WAL) and its logical dump."""
-    files = sorted(home.glob("devarch.db*"))
+    """The store's bytes on disk (database and any WAL) and its logical dump.
+
+    Not the ``-shm`` file: SQLite's shared-memory index of the WAL, which every read updates
+    (read marks) while a connection is open, and which is rebuilt from the WAL on open.
+    """
+    files = sorted(p for p in home.glob("devarch.db*") if not p.name.endswith("-shm"))
     raw = b"".join(p.name.encode() + p.read_bytes() for p in files)
     with sqlite3.connect(home / "devarch.db") as db:
         dump_lines = list(db.iterdump())

@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -152,6 +153,24 @@ class _SqliteDriver:
         return None
 
 
+class _Connection:
+    """A thread's kept connection and the process that opened it (weakly referable)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.pid = os.getpid()
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.conn.close()
+
+
+#: Connections a forked child inherited from its parent: kept, never used or closed.
+_INHERITED: list[_Connection] = []
+
+
 def _path_from(path_or_url: str | os.PathLike[str]) -> Path:
     text = os.fspath(path_or_url)
     if text.startswith("sqlite://"):
@@ -171,8 +190,8 @@ class SqliteStore:
 
     ``path_or_url`` is ``sqlite:///abs/path/devarch.db`` or a file path. Opening creates the
     parent directory (mode 0700) and the file (0600) if needed, switches to WAL and applies
-    pending migrations. Each transaction uses its own connection and starts with
-    ``BEGIN IMMEDIATE``: writers from any thread or process serialize, waiting up to
+    pending migrations. Each thread keeps one connection for its transactions, each starting
+    with ``BEGIN IMMEDIATE``: writers from any thread or process serialize, waiting up to
     ``busy_timeout`` seconds for each other instead of failing at once. Transactions do not nest.
     """
 
@@ -182,6 +201,9 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._closed = False
+        #: Every thread's open connection (a thread's goes when the thread ends), for close().
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()
         self._prepare_files()
         with self._connect() as conn:
             try:
@@ -201,15 +223,49 @@ class SqliteStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
-            conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {self.url}: {exc}") from exc
+        """A connection of its own, closed at the end (opening the store uses one)."""
+        conn = self._open()
         try:
             yield conn
         finally:
             conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,  # close() may close it from another thread
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.url}: {exc}") from exc
+        return conn
+
+    def _connection(self) -> _Connection:
+        """The calling thread's connection, opened on first use and kept for the next one.
+
+        Opening a connection per transaction cost ~10 ms each time: the last connection to close
+        checkpoints and deletes the WAL, the next one recreates it. A connection made before a
+        ``fork`` is never used (nor closed) by the child: it opens its own.
+        """
+        held: _Connection | None = getattr(self._local, "conn", None)
+        if held is not None and held.pid == os.getpid() and not held.closed:
+            return held
+        if held is not None and held.pid != os.getpid():
+            _INHERITED.append(held)  # the parent's: closing it here could disturb the parent
+        held = _Connection(self._open())
+        self._local.conn = held
+        with self._lock:
+            self._connections.add(held)
+        return held
+
+    def _drop(self, held: _Connection) -> None:
+        """Close a connection and forget it (this thread opens a new one if it needs one)."""
+        held.close()
+        if getattr(self._local, "conn", None) is held:
+            self._local.conn = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -219,25 +275,29 @@ class SqliteStore:
         if getattr(self._local, "active", False):
             raise StoreError("transactions do not nest; use the session you already have")
         self._local.active = True
+        held = self._connection()
+        conn = held.conn
         try:
-            with self._connect() as conn:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as exc:
-                    raise StoreError(f"cannot start a transaction on {self.url}: {exc}") from exc
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start a transaction on {self.url}: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except DevarchError:
             raise
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.url} failed: {exc}") from exc
         finally:
             self._local.active = False
+            if self._closed or conn.in_transaction:
+                # Closed meanwhile, or a failed ROLLBACK: never reuse a connection mid-transaction.
+                self._drop(held)
 
     def _migrate(self) -> None:
         with self._transaction() as conn:
@@ -284,8 +344,16 @@ class SqliteStore:
             return int(conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
 
     def close(self) -> None:
-        """Refuse further transactions (connections live only as long as one). Idempotent."""
+        """Refuse further transactions and close the idle connections. Idempotent.
+
+        A transaction running in another thread finishes; its connection closes when it ends.
+        """
         self._closed = True
+        with self._lock:
+            idle = [h for h in self._connections if not h.closed and not h.conn.in_transaction]
+        for held in idle:
+            if held.pid == os.getpid():
+                held.close()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r})"

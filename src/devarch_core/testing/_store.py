@@ -260,6 +260,11 @@ class _Session:
         columns = {**stored, "instance_id": instance_id, "config": json.loads(stored["config"])}
         return structure_row(columns, AppliedRecord)
 
+    def list_applied(self, stack_id: str) -> list[AppliedRecord]:
+        s = self._check()
+        ids = sorted(i for i, inst in s.instances.items() if inst.stack_id == stack_id)
+        return [r for i in ids if (r := self.get_applied(i)) is not None]
+
     def put_applied(self, record: AppliedRecord) -> None:
         s = self._check()
         if record.instance_id not in s.instances:

@@ -33,6 +33,7 @@ from devarch_core.usecases.rules import (
     check_instance_rules,
     refuse_rule_problems,
     split_secrets,
+    stack_names,
     without_host_pins,
     written,
     written_depends_on,
@@ -97,7 +98,7 @@ class InstanceService:
             claim_instance_name(tx, st, name)
             instance_id = uuid.uuid4().hex
             item = written(tmpl, parsed, st, name, instance_id=instance_id, enabled=enabled)
-            names = {i.name for i in tx.list_instances(st.id)} | {name}
+            names = stack_names(tx, st, parsed, name)
             refuse_rule_problems(tx, st, [item], names, what=f"cannot add instance {name}")
             now = self._uow.now()
             instance = Instance(

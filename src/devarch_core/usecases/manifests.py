@@ -918,12 +918,13 @@ class ManifestService:
                 return None
             instances = tx.list_instances(stack.id)
             ids = {i.name: i.id for i in instances}
+            records = {r.instance_id: r for r in tx.list_applied(stack.id)}
             return _StackSnapshot(
                 stack=stack,
                 instances=tuple(instances),
                 wires=tuple(tx.list_wires(stack.id)),
                 secrets=tuple(tx.list_secrets(stack.id)),
-                applied=tuple(r for i in instances if (r := tx.get_applied(i.id)) is not None),
+                applied=tuple(records[i.id] for i in instances if i.id in records),
                 allocations=tuple(
                     (ids[a.instance], a)
                     for a in tx.list_port_allocations(stack.id)

@@ -25,7 +25,6 @@ from devarch_core.errors import (
     WiringError,
 )
 from devarch_core.hostports import PortRequest, allocate_ports
-from devarch_core.merge import EffectiveConfig, flatten_service
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.ownership import has_labels, owned_by
 from devarch_core.planning import DesiredInstance, Plan, PlanDiagnostic, compute_plan
@@ -39,11 +38,12 @@ from devarch_core.usecases.rules import all_allocations
 from devarch_core.wiring import ResolvedWire, WiringNode, solve_wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from devarch_core._svg import SvgGraph
     from devarch_core.catalog import Catalog
     from devarch_core.engine import ContainerSpec
+    from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import ConfigFiles, PortProbe, Runtime
     from devarch_core.secrets import SecretBox
     from devarch_core.usecases._helpers import UnitOfWork
@@ -92,6 +92,18 @@ def refuse_plan_errors(stack: str, plan: Plan) -> None:
     raise WiringError(f"cannot apply stack {stack}: {detail}")
 
 
+def _memo(hash_secret: Callable[[str], str]) -> Callable[[str], str]:
+    """``hash_secret`` computed once per value (for the span of one desired state)."""
+    seen: dict[str, str] = {}
+
+    def hashed(value: str) -> str:
+        if value not in seen:
+            seen[value] = hash_secret(value)
+        return seen[value]
+
+    return hashed
+
+
 class PlanService:
     """The desired state of a stack and its plan.
 
@@ -120,9 +132,18 @@ class PlanService:
         self._port_probe = port_probe
         self._port_range = port_range
 
-    def fields(self, eff: EffectiveConfig, spec: ContainerSpec | None = None) -> dict[str, Any]:
-        """Flat fields for diffs: secrets as keyed hashes, published ports with their host port."""
-        fields = flatten_service(eff.service)
+    def fields(
+        self,
+        eff: EffectiveConfig,
+        spec: ContainerSpec | None = None,
+        hash_secret: Callable[[str], str] | None = None,
+    ) -> dict[str, Any]:
+        """Flat fields for diffs: secrets as keyed hashes, published ports with their host port.
+
+        ``hash_secret`` is the keyed hash to use (default: the secret box's).
+        """
+        hash_secret = hash_secret or self._box.keyed_hash
+        fields = eff.fields()
         for published in spec.ports if spec is not None else ():
             key = f"ports.{published.container}/{published.protocol}"
             if isinstance(fields.get(key), dict):
@@ -130,7 +151,7 @@ class PlanService:
         for name in eff.secret_env:
             value = eff.service.environment[name]
             if isinstance(value, Secret):
-                fields[f"environment.{name}"] = self._box.keyed_hash(value.reveal())
+                fields[f"environment.{name}"] = hash_secret(value.reveal())
         return fields
 
     def desired(self, stack_name: str, *, observe: bool = True) -> Desired:
@@ -145,7 +166,9 @@ class PlanService:
             target = self._engines.target(tx, stack) if observe else None
             resolved = resolve_stack(tx, self._catalog, stack, self._secrets.open_all(tx, stack))
             # Host ports are per engine: stacks bound to other engines do not take them.
-            existing = all_allocations(tx, stack.name, engine=target.name if target else None)
+            existing = all_allocations(
+                tx, stack.name, resolved.instances, engine=target.name if target else None
+            )
         effective = resolved.effective
         diagnostics = list(resolved.diagnostics)
         if observe:
@@ -170,6 +193,11 @@ class PlanService:
         if runtime is not None:
             diagnostics.extend(self._resource_diagnostics(runtime, effective))
         items = []
+        hash_secret = _memo(self._box.keyed_hash)  # one secret wired into many: one HMAC
+        # The host ports this plan allocates, by instance (not a scan of them per instance).
+        new_by_instance: dict[str, dict[str, int]] = {}
+        for instance_id, alloc in resolution.new:
+            new_by_instance.setdefault(instance_id, {})[alloc.key] = alloc.host_port
         for name in sorted(effective):
             eff = effective[name]
             config_dir = (
@@ -192,17 +220,15 @@ class PlanService:
                 )
                 continue
             files = [[f.path, f.mode, f.content] for f in eff.service.config_files]
-            config_hash = spec_hash(spec, self._box.keyed_hash, extra=files)
+            config_hash = spec_hash(spec, hash_secret, extra=files)
             spec = attrs.evolve(spec, labels={**spec.labels, naming.LABEL_CONFIG_HASH: config_hash})
-            new_ports = {
-                a.key: a.host_port for i_id, a in resolution.new if i_id == eff.instance_id
-            }
+            new_ports = new_by_instance.get(eff.instance_id, {})
             items.append(
                 DesiredInstance(
                     effective=eff,
                     spec=spec,
                     config_hash=config_hash,
-                    fields=self.fields(eff, spec),
+                    fields=self.fields(eff, spec, hash_secret),
                     depends_on=eff.service.depends_on,
                     new_ports=new_ports,
                 )
@@ -414,16 +440,24 @@ class PlanService:
 
     def make_plan(self, desired: Desired) -> Plan:
         """Diff ``desired`` against what the engine runs and the last applied records."""
-        with self._uow.transaction() as tx:
-            applied = {
-                item.effective.instance_id: tx.get_applied(item.effective.instance_id)
-                for item in desired.items
-            }
+        # compute_plan reads a record only where a container runs with another config hash
+        # than the desired one (to diff against what was applied): read just those.
+        running = {c.name: c.labels.get(naming.LABEL_CONFIG_HASH) for c in desired.observed}
+        wanted = {
+            item.effective.instance_id
+            for item in desired.items
+            if item.effective.container_name in running
+            and running[item.effective.container_name] != item.config_hash
+        }
+        records = {}
+        if wanted:
+            with self._uow.transaction() as tx:
+                records = {r.instance_id: r for r in tx.list_applied(desired.stack.id)}
         return compute_plan(
             stack=desired.stack.name,
             desired=desired.items,
             observed=desired.observed,
-            applied={k: v for k, v in applied.items() if v is not None},
+            applied={k: v for k, v in records.items() if k in wanted},
             diagnostics=desired.diagnostics,
             # The plan is the edge where wires become rows (its ``wiring`` list).
             wiring=[w.to_data() for w in desired.wiring],

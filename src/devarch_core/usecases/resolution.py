@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 from attrs import frozen
 
 from devarch_core.errors import WiringError
-from devarch_core.merge import EffectiveConfig, resolve
+from devarch_core.merge import EffectiveConfig, WireInjection, resolve
 from devarch_core.model import Instance
 from devarch_core.planning import PlanDiagnostic
 from devarch_core.usecases._helpers import template_for
 from devarch_core.usecases.rules import written_depends_on
 from devarch_core.wiring import (
+    ResolvedWire,
     WiringNode,
     WiringPlan,
     dependency_edges,
@@ -155,17 +156,25 @@ def resolve_stack(
             unwired[provider] = resolve_instance(catalog, stack, inst, secrets.get(inst.id))
         return unwired[provider].service.environment
 
+    # Each consumer's wires and the nodes by name, found once (not by a scan per consumer).
+    wires_into: dict[str, list[ResolvedWire]] = {}
+    for wire in wiring.wires:
+        wires_into.setdefault(wire.consumer, []).append(wire)
+    nodes_by_name = {n.name: n for n in nodes}
+    rendered: dict[tuple[object, ...], WireInjection] = {}
     for wave in waves:
         for name in wave:
-            providers = {w.provider for w in wiring.wires_of(name) if w.provider in containers}
+            into = WiringPlan(wires=tuple(wires_into.get(name, ())))
+            providers = {w.provider for w in into.wires if w.provider in containers}
             try:
                 injections = injections_for(
                     name,
-                    nodes,
-                    wiring,
+                    nodes_by_name,
+                    into,
                     containers=containers,
                     environments={p: environment(p) for p in sorted(providers)},
                     stack=stack.name,
+                    rendered=rendered,
                 )
             except (WiringError, KeyError) as exc:
                 diagnostics.append(

@@ -36,6 +36,7 @@ __all__ = [
     "refuse_rule_problems",
     "rule_problems",
     "split_secrets",
+    "stack_names",
     "without_host_pins",
     "written",
     "written_depends_on",
@@ -139,8 +140,19 @@ def check_instance_rules(
     tx: StoreSession, catalog: Catalog, stack: Stack, inst: Instance, *, what: str
 ) -> None:
     """The write rules for one stored instance as it is about to be (overrides, enabled)."""
-    names = {i.name for i in tx.list_instances(stack.id)}
+    names = stack_names(tx, stack, inst.overrides, inst.name)
     refuse_rule_problems(tx, stack, [written_from(catalog, stack, inst)], names, what=what)
+
+
+def stack_names(tx: StoreSession, stack: Stack, overrides: Overrides, name: str) -> set[str]:
+    """The stack's instance names with ``name``, as :func:`rule_problems` needs them.
+
+    Only its ``depends_on`` check reads them: when the overrides add no entry, the stack's
+    instances are not loaded (``{name}`` is enough).
+    """
+    if not written_depends_on(overrides):
+        return {name}
+    return {i.name for i in tx.list_instances(stack.id)} | {name}
 
 
 def _pinned(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
@@ -168,7 +180,11 @@ def pinned_ports(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation
 
 
 def all_allocations(
-    tx: StoreSession, planned: str, *, engine: str | None = None
+    tx: StoreSession,
+    planned: str,
+    planned_instances: Sequence[Instance] | None = None,
+    *,
+    engine: str | None = None,
 ) -> list[tuple[str, PortAllocation]]:
     """Every host port the store knows as taken (on ``engine``, when given).
 
@@ -177,6 +193,8 @@ def all_allocations(
     first). Host ports are per engine: with ``engine`` (the planned stack's), stacks bound to
     another engine are left out; unbound stacks count everywhere (they may land on it). Without
     ``engine`` the planned stack's own binding is used, or every stack when it has none.
+    ``planned_instances``: the instances of stack ``planned`` when the caller has them
+    already (read in the same transaction), so they are not loaded twice.
     """
     if engine is None:
         own = tx.get_stack(planned)
@@ -188,7 +206,8 @@ def all_allocations(
         if engine is not None and st.engine is not None and st.engine != engine:
             elsewhere.add(st.name)
             continue
-        for inst in tx.list_instances(st.id):
+        given = planned_instances if st.name == planned else None
+        for inst in tx.list_instances(st.id) if given is None else given:
             ids[(st.name, inst.name)] = inst.id
             if st.name == planned or not (st.enabled and inst.enabled):
                 continue
@@ -287,6 +306,10 @@ def rule_problems(
     for w in written:
         if w.enabled:
             requests.extend(_port_requests(stack, w, paths))
+    if all(req.pinned is None for req in requests):
+        # Nothing pinned, nothing can clash (pin_conflicts ignores unpinned requests): do not
+        # load every instance of the store to find the taken ports.
+        return problems, []
     existing = [
         (iid, a)
         for iid, a in all_allocations(tx, stack.name)

@@ -164,7 +164,8 @@ class StackService:
             stack = stack_of(tx, name)
             instances = tx.list_instances(stack.id)
             wires = tx.list_wires(stack.id)
-            applied = {i.name: tx.get_applied(i.id) for i in instances}
+            records = {r.instance_id: r for r in tx.list_applied(stack.id)}
+            applied = {i.name: records.get(i.id) for i in instances}
         return {
             "name": stack.name,
             "description": stack.description,

@@ -490,6 +490,37 @@ class StoreContract:
         with store.transaction() as tx:
             assert tx.get_applied(db.id) is None
 
+    def test_applied_records_are_listed_per_stack(self, store: Store) -> None:
+        """``list_applied`` gives the stack's records (only its), by instance id, as get does."""
+        shop, blog = make_stack("shop"), make_stack("blog")
+        db, web, idle = (
+            make_instance(shop, "db"),
+            make_instance(shop, "web"),
+            make_instance(shop, "x"),
+        )
+        other = make_instance(blog, "db")
+        with store.transaction() as tx:
+            tx.add_stack(shop)
+            tx.add_stack(blog)
+            for inst in (db, web, idle, other):
+                tx.add_instance(inst)
+            assert tx.list_applied(shop.id) == []
+            for inst, config in ((web, {"a": [1, {"b": None}]}), (db, {}), (other, {"c": 1})):
+                tx.put_applied(
+                    AppliedRecord(
+                        instance_id=inst.id, config_hash="h", config=config, applied_at="t"
+                    )
+                )
+        with store.transaction() as tx:
+            listed = tx.list_applied(shop.id)
+            assert [r.instance_id for r in listed] == sorted([db.id, web.id])
+            assert listed == [tx.get_applied(r.instance_id) for r in listed]
+            assert tx.list_applied(blog.id) == [tx.get_applied(other.id)]
+            assert tx.list_applied("no-such-stack") == []
+            tx.delete_instance(web.id)
+        with store.transaction() as tx:
+            assert [r.instance_id for r in tx.list_applied(shop.id)] == [db.id]
+
     def test_applied_config_must_be_json_data(self, store: Store) -> None:
         """A config that is not plain JSON data is refused with StoreError."""
         shop = make_stack("shop")
