@@ -386,6 +386,9 @@ class RuntimeContract:
         )
         self.create(runtime, made, spec)  # Podman needs its init binary (package catatonit)
         runtime.start_container(spec.name)
+        # A signal sent before the init has started its child is lost (then the 30 s grace
+        # period runs out): let the process tree come up first, as it has in real use.
+        time.sleep(1)
         began = time.monotonic()
         runtime.stop_container(spec.name)
         assert time.monotonic() - began < 8
