@@ -43,7 +43,7 @@ def task_container(engine: Any, name: str) -> str:
     def running() -> str | None:
         for task in engine.api.tasks(filters={"service": name}):
             status = task.get("Status") or {}
-            if status.get("State") == "running":
+            if status.get("State") == "running" and task.get("DesiredState") == "running":
                 return str(status["ContainerStatus"]["ContainerID"])
         return None
 

@@ -90,6 +90,12 @@ def _latest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(pool, key=_task_key) if pool else None
 
 
+def _same_template(task_spec: Mapping[str, Any], template: Mapping[str, Any]) -> bool:
+    """Whether a task was made from ``template`` (the API adds ``Runtime`` to the service's)."""
+    keys = (set(task_spec) | set(template)) - {"Runtime"}
+    return all(task_spec.get(k) == template.get(k) for k in keys)
+
+
 def _replicas(service: Mapping[str, Any]) -> int:
     mode = (service.get("Spec") or {}).get("Mode") or {}
     return int((mode.get("Replicated") or {}).get("Replicas") or 0)
@@ -596,28 +602,42 @@ class SwarmRuntime(DockerRuntime):
                 endpoint_spec=self._endpoint_spec(spec),
             )
         if _replicas(service):
-            self._await_update(spec.name)
+            self._await_update(spec.name, service.get("UpdateStatus"))
         self._drop_unused(spec.name, keep=template)
         info = self.inspect_container(spec.name)
         if info is None:  # pragma: no cover - removed by someone else meanwhile
             raise NotFoundError("service", spec.name)
         return info
 
-    def _await_update(self, name: str) -> None:
+    def _await_update(self, name: str, before: Mapping[str, Any] | None) -> None:
+        """Wait until the one task that should run has the service's current spec and runs.
+
+        ``before`` is the service's update status before this update: a rollback reported
+        after it raises ``EngineError`` once the old task runs again.
+        """
         end = time.monotonic() + self._wait
         while True:
             with self._errors(f"update service {name}"):
                 service = self._service(name)
-            if service is None:
-                raise NotFoundError("service", name)
+                if service is None:
+                    raise NotFoundError("service", name)
+                tasks = self._tasks([service["ID"]])[service["ID"]]
             status = service.get("UpdateStatus") or {}
             state = status.get("State")
-            if state in {None, "completed"}:
-                return
-            if state in {"rollback_completed", "rollback_paused", "paused"}:
-                # Raised once the old task runs again (rollback_started still replaces it).
+            fresh = status != (before or {})
+            if fresh and state in {"rollback_completed", "rollback_paused", "paused"}:
                 msg = f"update of service {name} failed and was rolled back: {status.get('Message')}"
                 raise EngineError(msg)
+            wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+            template = service["Spec"]["TaskTemplate"]
+            if (
+                state not in {"updating", "rollback_started"}
+                and len(wanted) == 1
+                and _task_state(wanted[0]) == "running"
+                and _same_template(wanted[0].get("Spec") or {}, template)
+                and not (fresh and state and state.startswith("rollback"))
+            ):
+                return
             if time.monotonic() > end:
                 msg = f"update of service {name} did not finish within {self._wait:g}s ({state})"
                 raise EngineError(msg)
