@@ -40,6 +40,7 @@ __all__ = [
     "StackLock",
     "Store",
     "StoreSession",
+    "UpdatingRuntime",
 ]
 
 
@@ -339,6 +340,24 @@ class Runtime(Protocol):
 
         ``none`` without a healthcheck, ``starting`` until the first result; ``NotFoundError`` if
         there is no such container.
+        """
+        ...
+
+
+@runtime_checkable
+class UpdatingRuntime(Protocol):
+    """A Runtime that changes an existing container's definition in place (Docker Swarm).
+
+    Apply then updates a changed instance with :meth:`update_container` instead of stopping,
+    removing and re-creating its container; the engine replaces the running task itself
+    (rolling, health-aware). An optional capability: apply checks for it with ``isinstance``.
+    """
+
+    def update_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Make the container called ``spec.name`` match ``spec``, keeping it (and its id).
+
+        Returns once the new definition runs (healthy when it has a healthcheck);
+        ``EngineError`` if the engine rolled it back. Absent, it is created (not started).
         """
         ...
 

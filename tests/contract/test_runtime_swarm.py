@@ -134,7 +134,7 @@ class TestSwarmRuntime(EngineRuntimeContract):
         assert service["Spec"]["EndpointSpec"]["Mode"] == runtime.endpoint_mode
 
     def test_secret_values_are_swarm_secrets_not_env(self, runtime, made, unique, labels, network):
-        """A secret env value is a Swarm secret: neither the service nor the container env has it."""
+        """A secret env value is a Swarm secret: not in the service spec nor the container env."""
         value = f"pw-{unique}-x"
         spec = self.spec(
             f"{unique}-sec", network, labels, environment={"PASSWORD": Secret(value), "A": "b"}
@@ -147,7 +147,9 @@ class TestSwarmRuntime(EngineRuntimeContract):
         secrets = self._engine.api.secrets(filters={"label": f"devarch.swarm.service={spec.name}"})
         assert len(secrets) == 1
         runtime.remove_container(spec.name)
-        assert self._engine.api.secrets(filters={"label": f"devarch.swarm.service={spec.name}"}) == []
+        assert (
+            self._engine.api.secrets(filters={"label": f"devarch.swarm.service={spec.name}"}) == []
+        )
 
     def test_a_port_is_published_on_every_interface(self, runtime, made, unique, labels, network):
         """A published port answers on the node's every address (Swarm cannot bind one)."""
@@ -164,7 +166,7 @@ class TestSwarmRuntime(EngineRuntimeContract):
         runtime.start_container(spec.name)
         info = runtime.inspect_container(spec.name)
         assert info is not None
-        assert [(p.host_ip, p.host_port) for p in info.ports] == [("0.0.0.0", port)]
+        assert [(p.host_ip, p.host_port) for p in info.ports] == [("0.0.0.0", port)]  # noqa: S104
         assert runtime.exposed(labels) == [(spec.name, info.ports[0])]
 
     def test_update_rolls_the_task_instead_of_recreating(

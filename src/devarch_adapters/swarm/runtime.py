@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import os
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import docker.errors
@@ -57,7 +57,7 @@ PLACEMENT_LABEL: Final = "devarch.swarm.placement"
 #: The label tying a Swarm secret or config to the service that uses it.
 SERVICE_LABEL: Final = "devarch.swarm.service"
 #: Where the secret environment values are mounted in a task (one file per variable).
-SECRET_DIR: Final = "/run/secrets/devarch-env"
+SECRET_DIR: Final = "/run/secrets/devarch-env"  # noqa: S105 - a path, not a secret
 #: Exports every file of SECRET_DIR as a variable, then runs the real entrypoint ("$@").
 #: ``$(cat f; printf x)`` keeps trailing newlines of a value; the ``x`` is cut again.
 _WRAPPER: Final = (
@@ -141,12 +141,14 @@ def _resources(resources: Resources) -> docker.types.Resources:
 
 def _endpoint_mode_from_kernel() -> tuple[EndpointMode, str]:
     """Whether this machine's kernel has IPVS, which Swarm's virtual IPs need."""
-    if os.path.exists("/sys/module/ip_vs") or os.path.exists("/proc/net/ip_vs"):
+    if Path("/sys/module/ip_vs").exists() or Path("/proc/net/ip_vs").exists():
         return "vip", "IPVS is loaded in this machine's kernel: services get a virtual IP"
     return (
         "dnsrr",
-        "IPVS is not available in this machine's kernel, so Swarm's virtual IPs do not route "
-        "(No route to host): services use DNS round robin (dnsrr)",
+        (
+            "IPVS is not available in this machine's kernel, so Swarm's virtual IPs do not "
+            "route (No route to host): services use DNS round robin (dnsrr)"
+        ),
     )
 
 
@@ -179,6 +181,11 @@ class SwarmRuntime(DockerRuntime):
         self._wait = wait
         self._node_id: str | None = None
 
+    @property
+    def _sw(self) -> Any:  # noqa: ANN401 - see the docstring
+        """The low-level client, untyped: the SDK's stubs leave most swarm calls untyped."""
+        return self.api
+
     # -- engine ------------------------------------------------------------------------------
     @property
     def endpoint_mode(self) -> EndpointMode:
@@ -200,16 +207,18 @@ class SwarmRuntime(DockerRuntime):
             else:
                 self._mode = (
                     "dnsrr",
-                    f"the manager at {self.endpoint} is remote, so its IPVS support cannot be "
-                    "checked: services use DNS round robin (dnsrr), which needs none",
+                    (
+                        f"the manager at {self.endpoint} is remote, so its IPVS support cannot "
+                        "be checked: services use DNS round robin (dnsrr), which needs none"
+                    ),
                 )
-        return self._mode
+        return self._mode  # type: ignore[return-value]  # set above
 
     def info(self) -> EngineInfo:
         """The manager's Docker version; ``EngineError`` unless it is an active swarm manager."""
         with self._errors("engine info"):
-            version = self.api.version()
-            info = self.api.info()
+            version = self._sw.version()
+            info = self._sw.info()
         swarm = info.get("Swarm") or {}
         if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
             msg = (
@@ -243,15 +252,13 @@ class SwarmRuntime(DockerRuntime):
     def nodes(self) -> list[dict[str, Any]]:
         """The swarm's nodes as the engine reports them (for doctor and placement checks)."""
         with self._errors("list nodes"):
-            return list(self.api.nodes())
+            return list(self._sw.nodes())
 
     def exposed(self, labels: Mapping[str, str]) -> list[tuple[str, PublishedPort]]:
         """``(service, port)`` for every port the services carrying ``labels`` publish."""
         with self._errors("list services"):
             services = self._services(labels)
-        return [
-            (s["Spec"]["Name"], port) for s in services for port in self._service_ports(s)
-        ]
+        return [(s["Spec"]["Name"], port) for s in services for port in self._service_ports(s)]
 
     # -- networks ----------------------------------------------------------------------------
     def _network_options(self) -> dict[str, Any]:
@@ -261,7 +268,7 @@ class SwarmRuntime(DockerRuntime):
     def remove_volume(self, name: str) -> bool:
         """Remove a local volume; ``EngineError`` while a service mounts it (running or not)."""
         with self._errors(f"remove volume {name}"):
-            for service in self.api.services():
+            for service in self._sw.services():
                 spec = service["Spec"]["TaskTemplate"].get("ContainerSpec") or {}
                 if any(m.get("Source") == name for m in spec.get("Mounts") or ()):
                     msg = f"remove volume {name}: it is in use by service {service['Spec']['Name']}"
@@ -270,12 +277,12 @@ class SwarmRuntime(DockerRuntime):
 
     # -- services as containers --------------------------------------------------------------
     def _services(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        found = self.api.services(filters=_label_filters(labels))
+        found = self._sw.services(filters=_label_filters(labels))
         return [s for s in found if _has_labels(s["Spec"].get("Labels"), labels)]
 
     def _service(self, name: str) -> dict[str, Any] | None:
         try:
-            data = self.api.inspect_service(name)
+            data = self._sw.inspect_service(name)
         except docker.errors.NotFound:
             return None
         return data if data["Spec"]["Name"] == name else None
@@ -283,13 +290,13 @@ class SwarmRuntime(DockerRuntime):
     def _tasks(self, service_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         by_service: dict[str, list[dict[str, Any]]] = {i: [] for i in service_ids}
         if service_ids:
-            for task in self.api.tasks(filters={"service": service_ids}):
+            for task in self._sw.tasks(filters={"service": service_ids}):
                 if task.get("ServiceID") in by_service:
                     by_service[task["ServiceID"]].append(task)
         return by_service
 
     def _network_names(self) -> dict[str, str]:
-        return {n["Id"]: n["Name"] for n in self.api.networks()}
+        return {n["Id"]: n["Name"] for n in self._sw.networks()}
 
     @staticmethod
     def _service_ports(service: Mapping[str, Any]) -> tuple[PublishedPort, ...]:
@@ -336,12 +343,12 @@ class SwarmRuntime(DockerRuntime):
         if not test or test[0] == "NONE":
             return "none"
         state = _task_state(task)
-        container_id = ((task or {}).get("Status") or {}).get("ContainerStatus", {}).get(
-            "ContainerID"
+        container_id = (
+            ((task or {}).get("Status") or {}).get("ContainerStatus", {}).get("ContainerID")
         )
         if container_id and state in {"starting", "running"}:
             try:
-                data = self.api.inspect_container(container_id)
+                data = self._sw.inspect_container(container_id)
             except docker.errors.NotFound:
                 pass  # on another node: the task state says enough
             else:
@@ -389,7 +396,7 @@ class SwarmRuntime(DockerRuntime):
         if entrypoint is None or command is None:
             with self._errors(f"inspect image {spec.image}"):
                 try:
-                    config = self.api.inspect_image(spec.image).get("Config") or {}  # type: ignore[no-untyped-call]
+                    config = self._sw.inspect_image(spec.image).get("Config") or {}
                 except docker.errors.NotFound:
                     config = {}
             if entrypoint is None:
@@ -408,7 +415,7 @@ class SwarmRuntime(DockerRuntime):
             name = f"devarch-s-{_short(spec.name, key)}-{uuid.uuid4().hex[:12]}"
             labels = {**spec.labels, SERVICE_LABEL: spec.name}
             with self._errors(f"create secret for {spec.name} {key}"):
-                created = self.api.create_secret(name, value.reveal().encode(), labels=labels)
+                created = self._sw.create_secret(name, value.reveal().encode(), labels=labels)
             refs.append(
                 docker.types.SecretReference(
                     created["ID"], name, filename=f"{SECRET_DIR}/{key}", mode=0o400
@@ -419,33 +426,39 @@ class SwarmRuntime(DockerRuntime):
     def _config_ref(self, spec: ContainerSpec, mount: Mount) -> docker.types.ConfigReference:
         """A Swarm config with the content of a read-only bind-mounted file."""
         source = mount.source or ""
-        with open(source, "rb") as handle:  # noqa: PTH123 - bytes of a config file
-            data = handle.read()
-        mode = os.stat(source).st_mode & 0o777
+        data = Path(source).read_bytes()
+        mode = Path(source).stat().st_mode & 0o777
         digest = hashlib.sha256(data).hexdigest()
         name = f"devarch-c-{_short(spec.name, mount.target)}-{digest[:12]}"
         labels = {**spec.labels, SERVICE_LABEL: spec.name}
         with self._errors(f"create config for {spec.name} {mount.target}"):
-            found = [c for c in self.api.configs(filters={"name": name}) if c["Spec"]["Name"] == name]
+            found = [
+                c for c in self._sw.configs(filters={"name": name}) if c["Spec"]["Name"] == name
+            ]
             if found:
                 config_id = found[0]["ID"]
             else:
                 try:
-                    config_id = self.api.create_config(name, data, labels=labels)["ID"]
+                    config_id = self._sw.create_config(name, data, labels=labels)["ID"]
                 except docker.errors.APIError as exc:
                     if not _is_name_conflict(exc):
                         raise
-                    config_id = self.api.configs(filters={"name": name})[0]["ID"]
+                    config_id = self._sw.configs(filters={"name": name})[0]["ID"]
         return docker.types.ConfigReference(config_id, name, filename=mount.target, mode=mode)
 
     def _task_template(self, spec: ContainerSpec, *, force_update: int = 0) -> dict[str, Any]:
-        plain = [f"{k}={v}" for k, v in sorted(spec.environment.items()) if not isinstance(v, Secret)]
+        plain = [
+            f"{k}={v}" for k, v in sorted(spec.environment.items()) if not isinstance(v, Secret)
+        ]
         secrets = self._secret_refs(spec)
         mounts: list[docker.types.Mount] = []
         configs: list[docker.types.ConfigReference] = []
         for mount in spec.mounts:
-            if mount.type == "bind" and mount.read_only and mount.source and os.path.isfile(
-                mount.source
+            if (
+                mount.type == "bind"
+                and mount.read_only
+                and mount.source
+                and Path(mount.source).is_file()
             ):
                 configs.append(self._config_ref(spec, mount))
                 continue
@@ -545,8 +558,8 @@ class SwarmRuntime(DockerRuntime):
         template = self._task_template(spec)
         with self._errors(f"create service {spec.name}"):
             try:
-                created = self.api.create_service(
-                    template,  # type: ignore[arg-type]
+                created = self._sw.create_service(
+                    template,
                     name=spec.name,
                     labels=dict(spec.labels),
                     mode=docker.types.ServiceMode("replicated", replicas=0),
@@ -591,10 +604,10 @@ class SwarmRuntime(DockerRuntime):
             return self.create_container(spec)
         template = self._task_template(spec)
         with self._errors(f"update service {spec.name}"):
-            self.api.update_service(
+            self._sw.update_service(
                 service["ID"],
                 service["Version"]["Index"],
-                task_template=template,  # type: ignore[arg-type]
+                task_template=template,
                 name=spec.name,
                 labels=dict(spec.labels),
                 mode=docker.types.ServiceMode("replicated", replicas=_replicas(service)),
@@ -626,7 +639,9 @@ class SwarmRuntime(DockerRuntime):
             state = status.get("State")
             fresh = status != (before or {})
             if fresh and state in {"rollback_completed", "rollback_paused", "paused"}:
-                msg = f"update of service {name} failed and was rolled back: {status.get('Message')}"
+                msg = (
+                    f"update of service {name} failed and was rolled back: {status.get('Message')}"
+                )
                 raise EngineError(msg)
             wanted = [t for t in tasks if t.get("DesiredState") == "running"]
             template = service["Spec"]["TaskTemplate"]
@@ -655,29 +670,29 @@ class SwarmRuntime(DockerRuntime):
         """Remove the secrets made for a service that was not created after all."""
         for ref in (template.get("ContainerSpec") or {}).get("Secrets") or ():
             with contextlib.suppress(docker.errors.APIError):
-                self.api.remove_secret(ref["SecretID"])
+                self._sw.remove_secret(ref["SecretID"])
 
     def _drop_objects(self, name: str, used: set[Any]) -> None:
         filters = {"label": [f"{SERVICE_LABEL}={name}"]}
         with self._errors(f"clean up secrets of {name}"):
-            for secret in self.api.secrets(filters=filters):
+            for secret in self._sw.secrets(filters=filters):
                 if secret["ID"] not in used:
                     with contextlib.suppress(docker.errors.APIError):
-                        self.api.remove_secret(secret["ID"])
-            for config in self.api.configs(filters=filters):
+                        self._sw.remove_secret(secret["ID"])
+            for config in self._sw.configs(filters=filters):
                 if config["ID"] not in used:
                     with contextlib.suppress(docker.errors.APIError):
-                        self.api.remove_config(config["ID"])
+                        self._sw.remove_config(config["ID"])
 
     def _scale(self, service: Mapping[str, Any], replicas: int, *, force: bool = False) -> None:
         spec = service["Spec"]
         template = dict(spec["TaskTemplate"])
         if force:
             template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
-        self.api.update_service(
+        self._sw.update_service(
             service["ID"],
             service["Version"]["Index"],
-            task_template=template,  # type: ignore[arg-type]
+            task_template=template,
             name=spec["Name"],
             labels=spec.get("Labels"),
             mode=docker.types.ServiceMode("replicated", replicas=replicas),
@@ -754,7 +769,7 @@ class SwarmRuntime(DockerRuntime):
                     cid = (task.get("Status") or {}).get("ContainerStatus", {}).get("ContainerID")
                     if cid:
                         with contextlib.suppress(docker.errors.APIError):
-                            self.api.stop(cid, timeout=math.ceil(grace))
+                            self._sw.stop(cid, timeout=math.ceil(grace))
                 if time.monotonic() > end:
                     msg = f"stop service {name}: its task still runs after {grace + self._wait:g}s"
                     raise EngineError(msg)
@@ -771,12 +786,12 @@ class SwarmRuntime(DockerRuntime):
             if service is None:
                 return False
             try:
-                self.api.remove_service(service["ID"])
+                self._sw.remove_service(service["ID"])
             except docker.errors.NotFound:
                 return False
             end = time.monotonic() + self._wait
             label = {"label": [f"com.docker.swarm.service.id={service['ID']}"]}
-            while self.api.containers(all=True, filters=label) and time.monotonic() < end:
+            while self._sw.containers(all=True, filters=label) and time.monotonic() < end:
                 time.sleep(0.2)
             self._drop_objects(name, set())
         return True
