@@ -26,6 +26,7 @@ from tests.conftest import TEST_IMAGE
 from tests.integration.conftest import EXAMPLES, ROOT, port_range
 
 from devarch_adapters.swarm import PLACEMENT_LABEL, SwarmRuntime
+from devarch_core.testing.contracts._runtime import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,6 +45,10 @@ devarch = connect(home=home, runtime=SwarmRuntime(url), catalog=[catalog],
                   port_range=(int(low), int(high)), health_timeout=60.0)
 devarch.apply(stack)
 """
+
+
+def _states(devarch: Devarch, stack: str) -> dict[str, tuple[str, str]]:
+    return {row.instance: (row.state, row.health) for row in devarch.status(stack)}
 
 
 class Swarm:
@@ -144,11 +149,9 @@ def test_instances_are_services_with_labels_on_their_own_overlay_network(swarm, 
             task = swarm.task_container(stack, instance)
             assert task.labels["devarch.stack_id"] == stack_id
             assert task.labels["devarch.instance"] == instance
+        healthy = {"db": ("running", "healthy"), "web": ("running", "healthy")}
+        assert wait_for(lambda: _states(swarm.devarch, stack) == healthy, deadline=60)  # noqa: B023
         rows = {row.instance: row for row in swarm.devarch.status(stack)}
-        assert {n: (r.state, r.health) for n, r in rows.items()} == {
-            "db": ("running", "healthy"),
-            "web": ("running", "healthy"),
-        }
         assert all(row.ports == () for row in rows.values())  # nothing published by default
         assert swarm.devarch.plan(stack).actions == ()
 
@@ -209,8 +212,10 @@ def test_down_of_one_stack_leaves_the_other_running(swarm, stacks):
     names = {s["Spec"]["Name"] for s in swarm.client.api.services()}
     assert f"devarch-{a}-web" not in names
     assert f"devarch-{a}-db" not in names
-    rows = {row.instance: (row.state, row.health) for row in swarm.devarch.status(b)}
-    assert rows == {"db": ("running", "healthy"), "web": ("running", "healthy")}
+    assert _states(swarm.devarch, b) == {
+        "db": ("running", "healthy"),
+        "web": ("running", "healthy"),
+    }
     swarm.devarch.apply(a)  # and A comes back
     assert swarm.devarch.plan(a).actions == ()
 
@@ -251,8 +256,10 @@ def test_an_apply_killed_with_sigkill_converges_when_applied_again(swarm):
         if s["Spec"]["Name"].startswith(f"devarch-{stack}-")
     ]
     assert sorted(services) == [f"devarch-{stack}-db", f"devarch-{stack}-web"]
-    rows = {row.instance: (row.state, row.health) for row in devarch.status(stack)}
-    assert rows == {"db": ("running", "healthy"), "web": ("running", "healthy")}
+    healthy = {"db": ("running", "healthy"), "web": ("running", "healthy")}
+    assert wait_for(lambda: _states(devarch, stack) == healthy, deadline=60), _states(
+        devarch, stack
+    )
 
 
 def test_placement_pins_a_stateful_instance_and_follows_an_explicit_constraint(swarm, stacks):
@@ -269,17 +276,20 @@ def test_placement_pins_a_stateful_instance_and_follows_an_explicit_constraint(s
     devarch.create_stack(stack)
     devarch.add_instance(
         stack,
-        "web",
-        "bb-web",
+        "cache",
+        "bb-cache",
         overrides={"labels": {PLACEMENT_LABEL: "node.role==manager; node.platform.os==linux"}},
     )
     devarch.apply(stack)
-    constraints = swarm.service(stack, "web")["Spec"]["TaskTemplate"]["Placement"]["Constraints"]
+    constraints = swarm.service(stack, "cache")["Spec"]["TaskTemplate"]["Placement"]["Constraints"]
     assert constraints == ["node.role==manager", "node.platform.os==linux"]
-    # A constraint no node meets: the task is never scheduled and apply says why.
-    devarch.set_overrides(stack, "web", {"labels": {PLACEMENT_LABEL: "node.labels.none==x"}})
+    # A constraint no node meets: the new task is never scheduled; apply says why, and the
+    # service is rolled back to the task that runs.
+    before = swarm.task_container(stack, "cache").id
+    devarch.set_overrides(stack, "cache", {"labels": {PLACEMENT_LABEL: "node.labels.none==x"}})
     with pytest.raises(Exception, match="no suitable node"):
         devarch.apply(stack)
+    assert swarm.task_container(stack, "cache").id == before
 
 
 def test_an_explicit_host_port_is_published_with_a_warning(swarm):

@@ -52,8 +52,9 @@ __all__ = ["PLACEMENT_LABEL", "SERVICE_LABEL", "EndpointMode", "SwarmRuntime"]
 
 EndpointMode = Literal["vip", "dnsrr"]
 
-#: A service label naming placement constraints, ``;``-separated (``node.hostname==db1``).
-PLACEMENT_LABEL: Final = "devarch.swarm.placement"
+#: An instance label naming placement constraints, ``;``-separated (``node.hostname==db1``);
+#: ``devarch.*`` labels are reserved for devarch, so it has its own prefix.
+PLACEMENT_LABEL: Final = "swarm.placement"
 #: The label tying a Swarm secret or config to the service that uses it.
 SERVICE_LABEL: Final = "devarch.swarm.service"
 #: Where the secret environment values are mounted in a task (one file per variable).
@@ -644,6 +645,19 @@ class SwarmRuntime(DockerRuntime):
                 )
                 raise EngineError(msg)
             wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+            stuck = [
+                t
+                for t in wanted
+                if _task_state(t) == "pending" and (t.get("Status") or {}).get("Err")
+            ]
+            if stuck and service.get("PreviousSpec"):
+                # Swarm keeps a task that no node can take pending, and the update with it.
+                self._roll_back(service)
+                msg = (
+                    f"update of service {name} cannot run ({stuck[0]['Status']['Err']}) "
+                    "and was rolled back"
+                )
+                raise EngineError(msg)
             template = service["Spec"]["TaskTemplate"]
             if (
                 state not in {"updating", "rollback_started"}
@@ -657,6 +671,22 @@ class SwarmRuntime(DockerRuntime):
                 msg = f"update of service {name} did not finish within {self._wait:g}s ({state})"
                 raise EngineError(msg)
             time.sleep(0.5)
+
+    def _roll_back(self, service: Mapping[str, Any]) -> None:
+        """Put the service's previous spec back (what ``docker service rollback`` does)."""
+        previous = service["PreviousSpec"]
+        with self._errors(f"roll back service {previous['Name']}"):
+            self._sw.update_service(
+                service["ID"],
+                service["Version"]["Index"],
+                task_template=previous["TaskTemplate"],
+                name=previous["Name"],
+                labels=previous.get("Labels"),
+                mode=previous.get("Mode"),
+                update_config=previous.get("UpdateConfig"),
+                endpoint_spec=previous.get("EndpointSpec"),
+                rollback_config=previous.get("RollbackConfig"),
+            )
 
     def _drop_unused(self, name: str, *, keep: Mapping[str, Any]) -> None:
         """Remove the service's Swarm secrets and configs that ``keep`` does not reference."""
