@@ -69,7 +69,7 @@ class Swarm:
             port_range=self.window,
             health_timeout=60.0,
         )
-        self.client = docker.DockerClient(base_url=url, timeout=60)
+        self.client: Any = docker.DockerClient(base_url=url, timeout=60)
 
     def service(self, stack: str, instance: str) -> dict[str, Any]:
         data: dict[str, Any] = self.client.api.inspect_service(f"devarch-{stack}-{instance}")
@@ -135,8 +135,11 @@ def stacks(swarm: Swarm) -> tuple[str, str]:
 
 
 def test_instances_are_services_with_labels_on_their_own_overlay_network(swarm, stacks):
-    """devarch-{stack}-{instance} services carry identity labels (service and task) and join
-    the stack's attachable overlay network devarch-{stack}-net."""
+    """Services devarch-{stack}-{instance} carry the identity labels and join the stack's network.
+
+    The labels are on the service and on its task; the network is the attachable overlay
+    devarch-{stack}-net.
+    """
     for stack in stacks:
         stack_id = swarm.devarch.get_stack(stack).id
         net = swarm.client.networks.get(f"devarch-{stack}-net")
@@ -168,7 +171,7 @@ def test_the_secret_is_a_swarm_secret_not_env_in_the_service_spec(swarm, stacks)
 
 
 def test_wiring_reaches_the_own_stack_over_the_overlay_and_not_the_other(swarm, stacks):
-    """web reaches its own db by the wired host; the other stack's db does not resolve."""
+    """Web reaches its own db by the wired host; the other stack's db does not resolve."""
     a, b = stacks
     code, env = swarm.sh(a, "web", "cat /www/env.txt")
     assert code == 0, env
@@ -206,7 +209,7 @@ def test_a_change_updates_only_that_service_in_place(swarm, stacks):
 
 
 def test_down_of_one_stack_leaves_the_other_running(swarm, stacks):
-    """down A removes A's services (and network); B's keep running and healthy."""
+    """Down of A removes A's services (and network); B's keep running and healthy."""
     a, b = stacks
     swarm.devarch.down(a)
     names = {s["Spec"]["Name"] for s in swarm.client.api.services()}
@@ -234,7 +237,7 @@ def test_an_apply_killed_with_sigkill_converges_when_applied_again(swarm):
     low, high = swarm.window
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [str(swarm.home), swarm.url, str(EXAMPLES), stack, str(low), str(high)]
-    proc = subprocess.Popen([sys.executable, "-c", APPLY, *args], env=env)  # noqa: S603
+    proc = subprocess.Popen([sys.executable, "-c", APPLY, *args], env=env)
     try:
         end = time.monotonic() + 90
         while not swarm.client.api.services(filters={"name": f"devarch-{stack}-db"}):
@@ -263,7 +266,7 @@ def test_an_apply_killed_with_sigkill_converges_when_applied_again(swarm):
 
 
 def test_placement_pins_a_stateful_instance_and_follows_an_explicit_constraint(swarm, stacks):
-    """db (a named volume) is pinned to its node; a placement label becomes the constraint."""
+    """The db (a named volume) is pinned to its node; a placement label becomes the constraint."""
     b = stacks[1]
     node = swarm.runtime.node_id()
     placement = swarm.service(b, "db")["Spec"]["TaskTemplate"].get("Placement") or {}
