@@ -22,9 +22,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.conftest import TEST_IMAGE
 from tests.integration.conftest import EXAMPLES, ROOT, port_range
 
+from devarch_adapters.doctor import run_doctor
 from devarch_adapters.swarm import PLACEMENT_LABEL, SwarmRuntime
 from devarch_core.testing.contracts._runtime import wait_for
 
@@ -314,4 +314,8 @@ def test_an_explicit_host_port_is_published_with_a_warning(swarm):
     assert [(s, p.host_port) for s, p in swarm.runtime.exposed({"devarch.stack": stack})] == [
         (f"devarch-{stack}-web", port)
     ]
-    assert TEST_IMAGE  # the catalog's image, imported into the swarm engine by setup
+    checks = {c.name: c for c in run_doctor(devarch)}
+    assert checks["swarm-endpoint-mode"].status == "pass"
+    assert f"endpoint mode {swarm.runtime.endpoint_mode}" in checks["swarm-endpoint-mode"].message
+    assert checks["swarm-exposed"].status == "warn"
+    assert f"devarch-{stack}-web {port}->8080/tcp" in checks["swarm-exposed"].message

@@ -573,6 +573,8 @@ class SwarmRuntime(DockerRuntime):
                     msg = f"service name {spec.name} is already taken: {_explain(exc)}"
                     raise ConflictError(msg) from exc
                 raise
+        # Secrets a killed earlier attempt made for this name are not used by anything now.
+        self._drop_unused(spec.name, keep=template)
         return ContainerInfo(
             id=str(created["ID"]),
             name=spec.name,
