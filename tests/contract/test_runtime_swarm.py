@@ -16,7 +16,7 @@ from tests.conftest import TEST_IMAGE
 
 from devarch_adapters.swarm import SwarmRuntime
 from devarch_core.engine import ContainerSpec, PublishedPort
-from devarch_core.errors import EngineError
+from devarch_core.errors import EngineError, NotFoundError
 from devarch_core.secrets import Secret
 from devarch_core.testing.contracts import EngineRuntimeContract
 from devarch_core.testing.contracts._runtime import HTTP_PORT, HTTPD, Made, free_port, wait_for
@@ -110,6 +110,13 @@ class TestSwarmRuntime(EngineRuntimeContract):
         runtime.remove_container(name)
         return output if status.get("ContainerStatus", {}).get("ExitCode") == 0 else None
 
+    def say(self, runtime: Runtime, name: str, text: str, stream: str = "stdout") -> None:  # noqa: ARG002
+        """Write a line to the task's log (the contract's log cases, where the port has logs)."""
+        fd = 2 if stream == "stderr" else 1
+        command = ["sh", "-c", f"echo '{text}' > /proc/1/fd/{fd}"]
+        cid = task_container(self._engine, name)
+        self._engine.api.exec_start(self._engine.api.exec_create(cid, command)["Id"])
+
     # -- Swarm specifics -------------------------------------------------------------------------
     def test_info_detects_the_swarm(self, runtime):
         """A swarm manager is reported as swarm; it cannot bind one host address."""
@@ -200,3 +207,15 @@ class TestSwarmRuntime(EngineRuntimeContract):
         info = runtime.inspect_container(spec.name)
         assert info is not None
         assert info.running
+
+    def test_the_task_container_is_found_for_logs_and_exec(
+        self, runtime, made, unique, labels, network
+    ):
+        """task_container_id names the running task's container; none before the first start."""
+        spec = self.spec(f"{unique}-tc", network, labels)
+        self.create(runtime, made, spec)
+        assert runtime.task_container_id(spec.name) is None
+        runtime.start_container(spec.name)
+        assert runtime.task_container_id(spec.name) == task_container(self._engine, spec.name)
+        with pytest.raises(NotFoundError):
+            runtime.task_container_id(f"{unique}-nobody")

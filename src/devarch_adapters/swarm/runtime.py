@@ -827,3 +827,46 @@ class SwarmRuntime(DockerRuntime):
                 time.sleep(0.2)
             self._drop_objects(name, set())
         return True
+
+    # -- a task's container (logs, exec) ---------------------------------------------------------
+    def task_container_id(self, name: str) -> str | None:
+        """The container of the service's current task on the node devarch talks to.
+
+        None when the service never ran a task, or its task runs on another node (the Docker
+        API reaches containers of its own node only); ``NotFoundError`` without the service.
+        """
+        with self._errors(f"inspect service {name}"):
+            service = self._service(name)
+            if service is None:
+                raise NotFoundError("container", name)
+            tasks = self._tasks([service["ID"]])[service["ID"]]
+            for task in sorted(tasks, key=_task_key, reverse=True):
+                status = task.get("Status") or {}
+                container_id = (status.get("ContainerStatus") or {}).get("ContainerID")
+                if not container_id:
+                    continue
+                try:
+                    self._sw.inspect_container(container_id)
+                except docker.errors.NotFound:
+                    continue
+                return str(container_id)
+        return None
+
+    def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> Any:  # noqa: ANN401 - the engine adapter's log iterator
+        """The log lines of the service's current task container (as Docker's ``logs``).
+
+        ``NotFoundError`` without the service, or when no task of it ran on this node.
+        """
+        container_id = self.task_container_id(name)
+        if container_id is None:
+            raise NotFoundError("container on this node for service", name)
+        parent: Any = super()
+        return parent.logs(container_id, follow=follow, tail=tail)
+
+    def exec_command(self, container: str, command: Any, **options: Any) -> Any:  # noqa: ANN401 - forwarded as they are
+        """``docker exec`` into the service's current task container on this node."""
+        container_id = self.task_container_id(container)
+        if container_id is None:
+            raise NotFoundError("container on this node for service", container)
+        parent: Any = super()
+        return parent.exec_command(container_id, command, **options)
