@@ -177,8 +177,15 @@ def test_wiring_reaches_the_own_stack_over_the_overlay_and_not_the_other(swarm, 
     assert code == 0, env
     host = dict(line.split("=", 1) for line in env.split()).get("DB_HOST")
     assert host
-    code, out = swarm.sh(a, "web", f"nc -w 3 {host} 5432 </dev/null")
-    assert (code, out.strip()) == (0, "ok")
+    # Swarm's service discovery is eventually consistent: a name may take a moment to resolve.
+    tries: list[tuple[int, str]] = []
+
+    def reached() -> bool:
+        code, out = swarm.sh(a, "web", f"nc -w 3 {host} 5432 </dev/null")
+        tries.append((code, out.strip()))
+        return tries[-1] == (0, "ok")
+
+    assert wait_for(reached, deadline=30, every=1), tries
     for other in (f"devarch-{b}-db",):
         code, out = swarm.sh(a, "web", f"nc -w 3 {other} 5432 </dev/null")
         assert code != 0, out
