@@ -641,12 +641,22 @@ class SwarmRuntime(DockerRuntime):
             status = service.get("UpdateStatus") or {}
             state = status.get("State")
             fresh = status != (before or {})
-            if fresh and state in {"rollback_completed", "rollback_paused", "paused"}:
-                msg = (
-                    f"update of service {name} failed and was rolled back: {status.get('Message')}"
-                )
-                raise EngineError(msg)
             wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+            settled = (
+                len(wanted) == 1
+                and _task_state(wanted[0]) == "running"
+                and _same_template(wanted[0].get("Spec") or {}, service["Spec"]["TaskTemplate"])
+            )
+            if fresh and state in {"rollback_completed", "rollback_paused", "paused"}:
+                # Raised once the previous spec's task runs again (or it never will).
+                if settled or state != "rollback_completed" or time.monotonic() > end:
+                    msg = (
+                        f"update of service {name} failed and was rolled back: "
+                        f"{status.get('Message')}"
+                    )
+                    raise EngineError(msg)
+                time.sleep(0.5)
+                continue
             stuck = [
                 t
                 for t in wanted
@@ -660,12 +670,9 @@ class SwarmRuntime(DockerRuntime):
                     "and was rolled back"
                 )
                 raise EngineError(msg)
-            template = service["Spec"]["TaskTemplate"]
             if (
-                state not in {"updating", "rollback_started"}
-                and len(wanted) == 1
-                and _task_state(wanted[0]) == "running"
-                and _same_template(wanted[0].get("Spec") or {}, template)
+                settled
+                and state not in {"updating", "rollback_started"}
                 and not (fresh and state and state.startswith("rollback"))
             ):
                 return
