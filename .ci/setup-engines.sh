@@ -154,3 +154,38 @@ CONF
   /usr/sbin/sshd -f "$SSH_DIR/sshd_config"
 fi
 log "second engine ready: docker at tcp://$DOCKER2_TCP and unix://$DOCKER2_SOCK; sshd at 127.0.0.1:2222 (key $SSH_DIR/client_ed25519)"
+
+# --- Docker Swarm (issue 16): a third dockerd, initialised as a single-node swarm ------------------
+# Its own data root, exec root, pidfile, socket and bridge, so the plain Docker tests keep the
+# first engine (and the engines tests their second one on tcp://127.0.0.1:23750). SwarmRuntime's
+# tests use DEVARCH_SWARM_URL (default unix:///run/devarch-swarm/docker.sock). See docs/swarm.md.
+SWARM_SOCK=/run/devarch-swarm/docker.sock
+SWARM_DOCKER=(docker -H "unix://$SWARM_SOCK")
+if ! "${SWARM_DOCKER[@]}" info >/dev/null 2>&1; then
+  log "starting the swarm dockerd on $SWARM_SOCK"
+  mkdir -p /run/devarch-swarm /var/lib/devarch-swarm
+  # Its own bridge interface and subnet (dockerd creates only docker0 itself; -b and --bip exclude
+  # each other, so the address goes on the bridge).
+  ip link show devarch-swarm0 >/dev/null 2>&1 || ip link add devarch-swarm0 type bridge
+  ip -4 addr show dev devarch-swarm0 | grep -q 10.232.0.1/24 \
+    || ip addr add 10.232.0.1/24 dev devarch-swarm0
+  ip link set devarch-swarm0 up
+  rm -f "$SWARM_SOCK"
+  (setsid dockerd --host "unix://$SWARM_SOCK" --data-root /var/lib/devarch-swarm \
+    --exec-root /run/devarch-swarm/exec --pidfile /run/devarch-swarm/docker.pid \
+    --bridge devarch-swarm0 \
+    >/tmp/dockerd-swarm.log 2>&1 &)
+  for _ in $(seq 1 60); do "${SWARM_DOCKER[@]}" info >/dev/null 2>&1 && break; sleep 1; done
+  "${SWARM_DOCKER[@]}" info >/dev/null 2>&1 || { cat /tmp/dockerd-swarm.log; echo "the swarm dockerd did not start" >&2; exit 1; }
+fi
+if [ "$("${SWARM_DOCKER[@]}" info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+  log "docker swarm init on $SWARM_SOCK"
+  "${SWARM_DOCKER[@]}" swarm init --advertise-addr 127.0.0.1 \
+    --default-addr-pool 10.233.0.0/16 >/dev/null
+fi
+if ! "${SWARM_DOCKER[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "importing $IMAGE into the swarm engine"
+  docker save "$IMAGE" | "${SWARM_DOCKER[@]}" load >/dev/null
+fi
+log "swarm ready: $("${SWARM_DOCKER[@]}" info -f '{{.Swarm.LocalNodeState}} node {{.Swarm.NodeID}}') on $SWARM_SOCK"
+# --- end Docker Swarm ---------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_IMAGE = os.environ.get("DEVARCH_TEST_IMAGE", "devarch-test/busybox:latest")
 DOCKER_URL = os.environ.get("DEVARCH_TEST_DOCKER_URL", "unix:///var/run/docker.sock")
 PODMAN_URL = os.environ.get("DEVARCH_TEST_PODMAN_URL", "unix:///run/podman/podman.sock")
+#: The single-node swarm's manager (a third dockerd, see .ci/setup-engines.sh).
+SWARM_URL = os.environ.get("DEVARCH_TEST_SWARM_URL", "unix:///run/devarch-swarm/docker.sock")
 POSTGRES_URL = os.environ.get(
     "DEVARCH_TEST_POSTGRES_URL", "postgresql://devarch:devarch@127.0.0.1:5432/devarch_test"
 )
@@ -53,6 +55,13 @@ def podman_url() -> str:
     """URL of Podman's Docker-compatible socket holding the test image."""
     _ping_engine(PODMAN_URL, "Podman socket")
     return PODMAN_URL
+
+
+@pytest.fixture(scope="session")
+def swarm_url() -> str:
+    """URL of an active single-node swarm manager holding the test image."""
+    _ping_engine(SWARM_URL, "Docker Swarm manager")
+    return SWARM_URL
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@
 Configuration comes from arguments, else environment variables, else defaults
 (docs/architecture.md#ports):
 ``DEVARCH_HOME`` (``~/.devarch``), ``DEVARCH_STORE`` (``sqlite:///$DEVARCH_HOME/devarch.db`` or
-``postgresql://...``), ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``, ``none``) and
+``postgresql://...``), ``DEVARCH_RUNTIME`` (``auto``, ``docker``, ``podman``, ``swarm``,
+``none``; ``swarm`` drives the Swarm manager at ``DEVARCH_SWARM_HOST``, else ``DOCKER_HOST``,
+see docs/swarm.md) and
 ``DEVARCH_CATALOG_PATH`` (``:``-separated template directories, searched after the builtin catalog),
 ``DEVARCH_ENGINE`` (a named engine of the store for unbound stacks) and ``DOCKER_CONTEXT`` (a
 Docker context as the environment's engine; see docs/engines.md).
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Settings", "connect", "open_runtime", "open_store"]
 
-RUNTIMES = ("auto", "docker", "podman", "none")
+RUNTIMES = ("auto", "docker", "podman", "swarm", "none")
 
 
 @frozen(kw_only=True)
@@ -130,7 +132,7 @@ def open_store(url: str) -> tuple[Store, StackLock]:
     )
 
 
-def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
+def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:  # noqa: C901 - a branch a kind
     """The runtime adapter for ``kind``; with ``auto`` the first engine that answers.
 
     Returns ``(runtime, None)`` or ``(None, why)`` when no engine answers (commands that need one
@@ -140,6 +142,8 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
     """
     if kind == "none":
         return None, "the engine is turned off with DEVARCH_RUNTIME=none or --runtime none"
+    if kind == "swarm":
+        return _open_swarm(os.environ)
     tried = []
     docker_problem = "Docker did not answer"
     if kind in ("auto", "docker"):
@@ -176,6 +180,24 @@ def open_runtime(kind: str) -> tuple[Runtime | None, str | None]:
                 podman_rt.auto_note = f"{docker_problem}; using Podman at {podman_rt.endpoint}"
             return podman_rt, None
     return None, "no container engine reachable (" + "; ".join(tried) + ")"
+
+
+def _open_swarm(env: Mapping[str, str]) -> tuple[Runtime | None, str | None]:
+    """The Swarm manager at ``DEVARCH_SWARM_HOST`` (else ``DOCKER_HOST``), only selected by name.
+
+    ``DEVARCH_SWARM_ENDPOINT_MODE`` (``auto``, ``vip``, ``dnsrr``) overrides the detection.
+    """
+    from devarch_adapters.swarm import SwarmRuntime  # noqa: PLC0415
+
+    try:
+        swarm_rt = SwarmRuntime(
+            env.get("DEVARCH_SWARM_HOST") or None,
+            endpoint_mode=(env.get("DEVARCH_SWARM_ENDPOINT_MODE") or "auto").lower(),
+        )
+        swarm_rt.info()
+    except DevarchError as exc:
+        return None, f"no swarm manager reachable (swarm: {exc})"
+    return swarm_rt, None
 
 
 def load_catalog(paths: Sequence[Path]) -> Catalog:

@@ -219,6 +219,40 @@ def _engines(devarch: Devarch) -> list[Check]:
     ]
 
 
+def _swarm(devarch: Devarch) -> list[Check]:
+    """On Docker Swarm: how services reach each other, and which ports devarch exposes."""
+    from devarch_adapters.swarm import SwarmRuntime  # noqa: PLC0415 - only for a swarm
+
+    runtime = devarch.runtime
+    if not isinstance(runtime, SwarmRuntime):
+        return []
+    nodes = runtime.nodes()
+    checks = [
+        Check(
+            name="swarm-endpoint-mode",
+            status="pass",
+            message=f"endpoint mode {runtime.endpoint_mode}: {runtime.endpoint_mode_reason}; "
+            f"{len(nodes)} node(s)",
+            fix="set DEVARCH_SWARM_ENDPOINT_MODE=vip or dnsrr to choose",
+        )
+    ]
+    exposed = runtime.exposed(owned_by(devarch.owner))
+    if exposed:
+        listed = ", ".join(
+            f"{service} {p.host_port}->{p.container}/{p.protocol}" for service, p in exposed
+        )
+        checks.append(
+            Check(
+                name="swarm-exposed",
+                status="warn",
+                message=f"{len(exposed)} port(s) published on every interface of the swarm's "
+                f"nodes: {listed}",
+                fix="remove the instance's host port to stop publishing it",
+            )
+        )
+    return checks
+
+
 def _disk(devarch: Devarch) -> list[Check]:
     home = devarch_home(devarch)
     target = home if home.exists() else home.parent
@@ -456,6 +490,7 @@ def run_doctor(devarch: Devarch) -> list[Check]:
         _disk,
         _locks,
         _orphans,
+        _swarm,
     ):
         try:
             checks.extend(check(devarch))

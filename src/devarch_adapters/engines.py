@@ -118,6 +118,12 @@ class DockerEngineConnector:
             return DockerRuntime(
                 endpoint, timeout=self._timeout, tls=tls, use_ssh_client=ssh_client
             )
+        if engine.kind == "swarm":
+            from devarch_adapters.swarm import SwarmRuntime  # noqa: PLC0415
+
+            # TLS and ssh options are not passed on: SwarmRuntime takes a plain endpoint
+            # (a unix:// or tcp:// manager) for now; docs/swarm.md says so.
+            return SwarmRuntime(endpoint, timeout=self._timeout)
         msg = f"engine {engine.name} is of kind {engine.kind}, which this devarch cannot drive yet"
         raise EngineError(msg)
 

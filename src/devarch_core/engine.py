@@ -119,7 +119,7 @@ class ImageInfo:
 class EngineInfo:
     """Which engine answers, where, and what it can enforce."""
 
-    engine: Literal["docker", "podman", "fake"]
+    engine: Literal["docker", "podman", "swarm", "fake"]
     version: str
     endpoint: str
     rootless: bool = False
@@ -132,6 +132,10 @@ class EngineInfo:
     )
     #: Security hints for doctor (``selinux``, ``apparmor``...).
     security: tuple[str, ...] = ()
+    #: Whether a published port binds only the host address asked for. False on Docker Swarm,
+    #: which publishes on every interface of the node (see docs/swarm.md): ports are then
+    #: reported with host address ``0.0.0.0``.
+    binds_host_ip: bool = True
 
 
 @frozen(kw_only=True)

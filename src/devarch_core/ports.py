@@ -34,6 +34,7 @@ __all__ = [
     "StackLock",
     "Store",
     "StoreSession",
+    "UpdatingRuntime",
 ]
 
 
@@ -389,6 +390,24 @@ class LogIterator(Protocol):
 
     def close(self) -> None:
         """End the iteration and release what it holds; idempotent, thread-safe."""
+        ...
+
+
+@runtime_checkable
+class UpdatingRuntime(Protocol):
+    """A Runtime that changes an existing container's definition in place (Docker Swarm).
+
+    Apply then updates a changed instance with :meth:`update_container` instead of stopping,
+    removing and re-creating its container; the engine replaces the running task itself
+    (rolling, health-aware). An optional capability: apply checks for it with ``isinstance``.
+    """
+
+    def update_container(self, spec: engine.ContainerSpec) -> engine.ContainerInfo:
+        """Make the container called ``spec.name`` match ``spec``, keeping it (and its id).
+
+        Returns once the new definition runs (healthy when it has a healthcheck);
+        ``EngineError`` if the engine rolled it back. Absent, it is created (not started).
+        """
         ...
 
 

@@ -1112,7 +1112,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--runtime",
         default=None,
-        choices=("auto", "docker", "podman", "none"),
+        choices=("auto", "docker", "podman", "swarm", "none"),
         help="container engine (DEVARCH_RUNTIME, default auto)",
     )
     parser.add_argument(

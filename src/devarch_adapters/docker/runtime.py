@@ -736,6 +736,10 @@ class DockerRuntime:
     def _network_info(self, data: Mapping[str, Any]) -> NetworkInfo:
         return NetworkInfo(id=data["Id"], name=data["Name"], labels=data.get("Labels") or {})
 
+    def _network_options(self) -> dict[str, Any]:
+        """Driver arguments of a new network (a bridge here; Swarm overrides it)."""
+        return {"driver": "bridge"}
+
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
         """Return the bridge network ``name``, creating it if absent.
 
@@ -749,7 +753,7 @@ class DockerRuntime:
             if not existing:
                 try:
                     self.api.create_network(
-                        name, driver="bridge", labels=dict(labels), check_duplicate=True
+                        name, labels=dict(labels), check_duplicate=True, **self._network_options()
                     )
                 except Exception as exc:
                     if _status_of(exc) is None or not _is_name_conflict(exc):

@@ -33,7 +33,7 @@ from devarch_core.manifest import Lockfile
 from devarch_core.merge import TEMPLATE
 from devarch_core.ownership import is_owned, owned_by
 from devarch_core.planning import DesiredInstance, Plan, explain_staleness
-from devarch_core.ports import AppliedRecord
+from devarch_core.ports import AppliedRecord, UpdatingRuntime
 from devarch_core.portspec import format_published
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.status import StatusReport
@@ -462,7 +462,7 @@ class ApplyService:
         runtime.remove_container(container)
         self._reporter.step("containers", instance, "removed")
 
-    def _converge(
+    def _converge(  # noqa: C901 - create, re-create or update one container, in order
         self,
         runtime: Runtime,
         item: DesiredInstance,
@@ -488,6 +488,8 @@ class ApplyService:
                 self._reporter.step("containers", name, "started")
                 return
             owner = self._uow.owner
+            # Swarm changes a service in place (a rolling update) instead of a re-create.
+            updating = existing is not None and isinstance(runtime, UpdatingRuntime)
             if existing is not None:
                 if not is_owned(existing.labels, owner):
                     who, then = holder_of(existing.labels, owner)
@@ -496,9 +498,10 @@ class ApplyService:
                         f"it — {then}rename the instance"
                     )
                     raise ConflictError(msg)  # noqa: TRY301 - reported and scrubbed as below
-                self._reporter.step("containers", name, "recreating")
-                runtime.stop_container(container)
-                runtime.remove_container(container)
+                if not updating:
+                    self._reporter.step("containers", name, "recreating")
+                    runtime.stop_container(container)
+                    runtime.remove_container(container)
             for mount in item.spec.mounts:
                 if mount.type == "volume" and mount.source:
                     volume = runtime.ensure_volume(
@@ -507,8 +510,12 @@ class ApplyService:
                     self._refuse_foreign(
                         "volume", volume.name, volume.labels, stack_id=item.effective.stack_id
                     )
-            self._reporter.step("containers", name, "creating")
-            runtime.create_container(item.spec)
+            if updating and isinstance(runtime, UpdatingRuntime):
+                self._reporter.step("containers", name, "updating")
+                runtime.update_container(item.spec)
+            else:
+                self._reporter.step("containers", name, "creating")
+                runtime.create_container(item.spec)
             runtime.start_container(container)
             self._reporter.step("containers", name, "started")
         except Exception as exc:

@@ -174,6 +174,9 @@ class PlanService:
         if observe:
             runtime = self._engines.for_stack(stack)
             diagnostics.extend(self._engine_diagnostics(runtime, stack))
+            if not self._engines.info(runtime).binds_host_ip:
+                effective, found = publish_on_every_interface(effective)
+                diagnostics.extend(found)
         observed = runtime.list_containers(owned_by(owner, stack.id)) if runtime is not None else []
         own_bound = [(p.host_ip, p.host_port) for c in observed if c.running for p in c.ports]
         requests = [
@@ -538,3 +541,47 @@ class PlanService:
 
             return wiring_svg(nodes, plan, stack=st.name)
         return wiring_graph(nodes, plan, fmt=fmt, stack=st.name)  # type: ignore[arg-type]
+
+
+def publish_on_every_interface(
+    effective: Mapping[str, EffectiveConfig],
+) -> tuple[dict[str, EffectiveConfig], list[PlanDiagnostic]]:
+    """Ports for an engine that publishes on every interface (Docker Swarm; docs/swarm.md).
+
+    Only a port with an explicit ``host`` is published there, with a warning that it is reachable
+    on every interface of the node; the others are not published (an info line says so).
+    """
+    changed: dict[str, EffectiveConfig] = {}
+    found: list[PlanDiagnostic] = []
+    for name, eff in effective.items():
+        ports = []
+        for port in eff.service.ports:
+            if port.publish and port.host is None:
+                found.append(
+                    PlanDiagnostic(
+                        severity="info",
+                        code="port-not-published",
+                        instance=name,
+                        message=(
+                            f"{name}: port {port.key} is not published on this engine, which "
+                            "would expose it on every interface; set its host port to publish it"
+                        ),
+                    )
+                )
+                port = attrs.evolve(port, publish=False)  # noqa: PLW2901 - the changed copy
+            elif port.publish:
+                found.append(
+                    PlanDiagnostic(
+                        severity="warning",
+                        code="port-on-every-interface",
+                        instance=name,
+                        message=(
+                            f"{name}: port {port.key} is published on host port {port.host} of "
+                            f"every interface of the node, not only {port.host_ip}"
+                        ),
+                    )
+                )
+            ports.append(port)
+        service = attrs.evolve(eff.service, ports=tuple(ports))
+        changed[name] = attrs.evolve(eff, service=service)
+    return changed, found
