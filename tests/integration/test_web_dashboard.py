@@ -119,7 +119,8 @@ def served(docker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("DEVARCH_SCREENSHOTS", "")) or tmp_path_factory.mktemp("shots")
+    chosen = os.environ.get("DEVARCH_SCREENSHOTS", "")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("shots")
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\ndashboard screenshots: {folder}")  # noqa: T201 - the test prints where they are
     return folder
