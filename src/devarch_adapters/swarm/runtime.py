@@ -117,7 +117,9 @@ def _state(service: Mapping[str, Any], tasks: list[dict[str, Any]]) -> str:
     task = _latest(tasks)
     state = _task_state(task)
     if _replicas(service) == 0:
-        return "exited" if tasks else "created"
+        # Stopped = scaled to 0 after a start. Swarm may already have pruned the stopped task
+        # (then no task is listed); a service that was ever changed (started) has a PreviousSpec.
+        return "exited" if tasks or service.get("PreviousSpec") else "created"
     if state in {"running", "starting"}:
         return "running"
     if state in _PENDING or not state:
