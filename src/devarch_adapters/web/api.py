@@ -26,6 +26,7 @@ from devarch_adapters.cli import _render as render
 from devarch_core.errors import InvalidNameError, Problem, StalePlanError, ValidationError
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from devarch_adapters.web.jobs import Job
@@ -680,15 +681,18 @@ def job_events(web: WebState, request: Request[Any, Any, Any], job_id: str) -> S
 
     Each event is a ``phase_started``/``phase_finished``/``step``/``warning`` with the same fields
     the CLI's progress shows; the last is ``done`` with the job's state and result or error.
-    Disconnecting stops the stream, never the job.
+    Disconnecting stops the stream, never the job. When the server stops (Ctrl-C), the stream
+    ends without ``done`` while the job runs on; ``GET /operations/{id}`` is gone with the server.
     """
     job = _job(web, job_id)
     last = request.headers.get("last-event-id", "")
     start = int(last) + 1 if last.isdigit() else 0
-    return ServerSentEvent(_stream(job, start))
+    return ServerSentEvent(_stream(job, start, web.streams.stopping))
 
 
-async def _stream(job: Job, start: int) -> AsyncIterator[ServerSentEventMessage]:
+async def _stream(
+    job: Job, start: int, stopping: threading.Event | None = None
+) -> AsyncIterator[ServerSentEventMessage]:
     sent = start
     quiet = 0.0
     while True:
@@ -703,6 +707,8 @@ async def _stream(job: Job, start: int) -> AsyncIterator[ServerSentEventMessage]
         if done and sent >= len(job.events):
             yield ServerSentEventMessage(data=json.dumps(job.to_data()), event="done")
             return
+        if stopping is not None and stopping.is_set() and not done:
+            return  # the server is stopping: do not hold it up (it waits for the job itself)
         if quiet >= KEEPALIVE:
             # A comment line keeps the connection alive through a long health wait.
             yield ServerSentEventMessage(comment="waiting")
