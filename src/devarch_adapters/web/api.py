@@ -110,9 +110,10 @@ class ComposeImport:
 
 @attrs.define(kw_only=True)
 class DownRequest:
-    """Options of down."""
+    """Options of down (as ``devarch down --volumes --ordered``)."""
 
     volumes: bool = False
+    ordered: bool = False
 
 
 @attrs.define(kw_only=True)
@@ -332,7 +333,12 @@ def duplicate_instance(devarch: Devarch, stack: str, name: str, data: NewName) -
     return _instance(devarch, stack, data.new_name)
 
 
-@post("/stacks/{stack:str}/instances/{name:str}/rename", sync_to_thread=True, tags=["instances"])
+@post(
+    "/stacks/{stack:str}/instances/{name:str}/rename",
+    sync_to_thread=True,
+    tags=["instances"],
+    status_code=HTTP_200_OK,  # nothing is created
+)
 def rename_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> Data:
     """Rename an instance (wires follow)."""
     with _name_field("instance", "new_name"):
@@ -482,7 +488,11 @@ def catalog_import_compose(data: ComposeImport) -> Data:
 
 
 @route(
-    "/stacks/{stack:str}/plan", http_method=["GET", "POST"], sync_to_thread=True, tags=["deploy"]
+    "/stacks/{stack:str}/plan",
+    http_method=["GET", "POST"],
+    sync_to_thread=True,
+    tags=["deploy"],
+    status_code=HTTP_200_OK,  # Litestar's default for a route that takes POST is 201 Created
 )
 def plan(devarch: Devarch, web: WebState, stack: str) -> Response[Data]:
     """The plan (what apply would change) as ``plan --json`` prints it; apply it by its ``token``.
@@ -533,10 +543,19 @@ def apply(web: WebState, stack: str, data: dict[str, Any]) -> Response[Data]:
 
 @post("/stacks/{stack:str}/down", sync_to_thread=True, tags=["deploy"], status_code=202)
 def down(web: WebState, stack: str, data: DownRequest | None = None) -> Response[Data]:
-    """Remove the stack's containers and network in the background (the definition stays)."""
+    """Remove the stack's containers and network in the background (the definition stays).
+
+    ``volumes`` removes its named volumes too; ``ordered`` stops dependents before their
+    dependencies, one level at a time (default: every container at once).
+    """
     volumes = data.volumes if data is not None else False
+    ordered = data.ordered if data is not None else False
     web.devarch.get_stack(stack)  # 404 now, not in the job
-    job = web.jobs.start("down", stack, lambda d, _holder: d.down_report(stack, volumes=volumes))
+    job = web.jobs.start(
+        "down",
+        stack,
+        lambda d, _holder: d.down_report(stack, volumes=volumes, ordered=ordered),
+    )
     return _job_answer(job)
 
 
