@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import pytest
@@ -16,6 +16,7 @@ pytest.importorskip("litestar")
 from litestar.testing import TestClient
 
 from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_adapters.web.api import _stream
 from devarch_adapters.web.app import create_app
 from devarch_adapters.web.lifecycle_api import log_events
 from devarch_adapters.web.state import OpenStreams, WebConfig
@@ -198,8 +199,7 @@ def test_stopping_the_server_ends_open_log_streams_at_once() -> None:
         async with anyio.create_task_group() as group:
 
             async def send() -> None:
-                async for message in log_events(logs, streams):
-                    seen.append(message.event)
+                seen.extend([m.event async for m in log_events(logs, streams)])
 
             group.start_soon(send)
             await anyio.sleep(0.2)
@@ -212,3 +212,36 @@ def test_stopping_the_server_ends_open_log_streams_at_once() -> None:
     late = _SilentLogs()
     streams.add(late)  # a stream opened while stopping is closed at once
     assert late.closed.is_set()
+
+
+class _RunningJob:
+    """A job that runs on (never done), with one event so far."""
+
+    done = False
+    events: ClassVar[list[dict[str, Any]]] = [{"event": "phase_started", "phase": "containers"}]
+
+    def to_data(self) -> dict[str, Any]:
+        return {"state": "running"}
+
+
+def test_stopping_the_server_ends_an_operation_stream_without_done() -> None:
+    """An apply's event stream ends on Ctrl-C (the server waits for the job itself)."""
+    stopping = threading.Event()
+    seen: list[str | None] = []
+
+    async def follow_then_stop() -> None:
+        with anyio.fail_after(5):  # before the fix the stream polled on until the job ended
+            async with anyio.create_task_group() as group:
+
+                async def send() -> None:
+                    job: Any = _RunningJob()
+                    seen.extend([m.event async for m in _stream(job, 0, stopping)])
+
+                group.start_soon(send)
+                await anyio.sleep(0.3)
+                stopping.set()
+
+    started = time.monotonic()
+    anyio.run(follow_then_stop)
+    assert seen == ["phase_started"]  # no "done": the job did not end
+    assert time.monotonic() - started < 2
