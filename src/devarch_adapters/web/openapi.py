@@ -178,6 +178,11 @@ def _refine_operation(path: str, method: str, op: Schema) -> None:
     variants = body.get("schema", {}).get("oneOf", [])
     if {"type": "null"} in variants:
         op["requestBody"]["required"] = False
+    _refine_answers(path, op, responses)
+
+
+def _refine_answers(path: str, op: Schema, responses: Schema) -> None:
+    """The success answers: streams, and the Operation of a background job."""
     if path.endswith("/logs"):
         responses["200"] = {
             "description": "the log lines; with follow=true, Server-Sent Events of new lines",
@@ -206,7 +211,13 @@ def _refine_operation(path: str, method: str, op: Schema) -> None:
         }
     accepted = responses.get("202")
     if accepted is not None:
-        accepted["content"] = {"application/json": {"schema": {"$ref": _REF + "Operation"}}}
+        operation = {"application/json": {"schema": {"$ref": _REF + "Operation"}}}
+        accepted["content"] = operation
+        if "200" not in responses:
+            responses["200"] = {
+                "description": "the operation ended before the answer (with its result)",
+                "content": copy.deepcopy(operation),
+            }
 
 
 def refine(document: dict[str, Any]) -> dict[str, Any]:
