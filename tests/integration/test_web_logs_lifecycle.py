@@ -1,8 +1,9 @@
 """Logs and start/stop/restart over HTTP on a real ``devarch serve`` process and Docker.
 
-The story test of tests/integration/test_web_api.py stops at down; this one goes create → add →
-apply → logs (JSON and a live SSE stream) → stop → start → restart → down through HTTP only, and
-checks that Ctrl-C stops the server promptly while a browser holds a live logs stream open.
+The story test of tests/integration/test_web_api.py has no logs; this one goes create → add → plan
+→ apply → status → logs (JSON and a live SSE stream) → stop → start → restart → down through HTTP
+only, and checks that Ctrl-C stops the server promptly while a browser holds a live logs stream
+open.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def test_logs_and_start_stop_restart_over_http(docker_url: str, tmp_path: Path) 
         token = server.call("POST", f"/stacks/{name}/plan").json()["token"]
         _finish(server, server.call("POST", f"/stacks/{name}/apply", json={"token": token}))
         assert _states(name) == {"db": "running", "worker": "running"}
+        status = server.call("GET", f"/stacks/{name}/status").json()
+        assert {row["instance"]: row["state"] for row in status} == {
+            "db": "running",
+            "worker": "running",
+        }
 
         # Logs as JSON: the worker's first line names the database it was wired to.
         deadline = time.monotonic() + 30
