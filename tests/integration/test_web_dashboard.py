@@ -119,10 +119,8 @@ def served(docker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Not ``Path(env or "") or ...``: Path("") is Path("."), which is true, and the screenshots
-    # landed in the current directory (the repository) when the variable was unset.
-    env = os.environ.get("DEVARCH_SCREENSHOTS")
-    folder = Path(env) if env else tmp_path_factory.mktemp("shots")
+    chosen = os.environ.get("DEVARCH_SCREENSHOTS", "")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("shots")
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\ndashboard screenshots: {folder}")  # noqa: T201 - the test prints where they are
     return folder
