@@ -164,6 +164,14 @@ def _open(page: Any, selector: str) -> Any:
     return section
 
 
+#: The focused element's text and outline (style, width).
+FOCUS_JS = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return [el.textContent.trim(), style.outlineStyle, style.outlineWidth];
+}"""
+
+
 class Pages:
     """A browser page plus the checks every page gets (screenshots, accessible names)."""
 
@@ -208,6 +216,15 @@ def test_a_user_builds_applies_and_cleans_up_a_stack(  # noqa: PLR0915 - one sto
     base = served.split("/?", 1)[0]
     pages = Pages(page, shots)
     pages.check("stacks-empty")
+    # Keyboard: the first Tab reaches "Skip to content", and every focus is visibly outlined.
+    page.goto(f"{base}/stacks")
+    for expected in ("Skip to content", None):
+        page.keyboard.press("Tab")
+        text, outline, width = page.evaluate(FOCUS_JS)
+        if expected is not None:
+            assert text == expected
+        assert outline != "none", f"no visible focus on {text!r}"
+        assert width != "0px", f"no visible focus on {text!r}"
 
     # -- create the stack, from the form, with the keyboard -----------------------------------
     page.get_by_label("Name", exact=True).fill(stack)
@@ -320,6 +337,20 @@ def test_a_user_builds_applies_and_cleans_up_a_stack(  # noqa: PLR0915 - one sto
     _until(lambda: "worker: database" in lines.inner_text(), 30, "the worker's log lines")
     logs = lines.inner_text()
     assert f"devarch-{stack}-db2" in logs or "db2" in logs
+    # Live: a new line shows up while the page is open (the worker writes one every 5 s).
+    shown = logs.count("worker: database")
+    _until(lambda: lines.inner_text().count("worker: database") > shown, 30, "a live log line")
+
+    # -- the instance's Stop, Start and Restart buttons ------------------------------------
+    state = page.locator("span.state")
+    for verb, done, expected in (
+        ("Stop", "stopped", "exited"),
+        ("Start", "started", "running"),
+        ("Restart", "restarted", "running"),
+    ):
+        page.get_by_role("button", name=verb, exact=True).click()
+        page.wait_for_url(re.compile(rf"done={done}"))
+        assert state.inner_text() == expected, verb
 
     # -- the engine agrees (docker SDK) ------------------------------------------------------
     client = docker.from_env()

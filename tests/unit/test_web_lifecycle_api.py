@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import pytest
@@ -15,9 +16,10 @@ pytest.importorskip("litestar")
 from litestar.testing import TestClient
 
 from devarch_adapters.filesystem import load_catalog_dirs
+from devarch_adapters.web.api import _stream
 from devarch_adapters.web.app import create_app
 from devarch_adapters.web.lifecycle_api import log_events
-from devarch_adapters.web.state import WebConfig
+from devarch_adapters.web.state import OpenStreams, WebConfig
 from devarch_core.catalog import builtin_catalog
 from devarch_core.testing import FakeRuntime, fake_devarch
 
@@ -141,3 +143,105 @@ def test_stop_start_and_restart_run_as_jobs(client: TestClient[Any], devarch: De
 def test_lifecycle_of_an_unknown_stack_is_404(client: TestClient[Any]) -> None:
     post = {**AUTH, "Origin": BASE}
     assert client.post(f"{API}/stacks/nope/stop", headers=post).status_code == 404
+
+
+class _SilentLogs:
+    """A follower of a container that writes nothing: ``next()`` blocks until ``close()``."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def __iter__(self) -> _SilentLogs:
+        return self
+
+    def __next__(self) -> Any:
+        self.closed.wait(10)
+        raise StopIteration
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_cancelled_log_stream_closes_the_engine_stream() -> None:
+    """Server shutdown cancels the SSE task: the engine's stream must close, not stay blocked.
+
+    The blocked ``next()`` runs in a non-daemon worker thread: left waiting, it kept ``devarch
+    serve`` from exiting on Ctrl-C while a browser showed live logs of a quiet container.
+    """
+    logs = _SilentLogs()
+
+    async def cancel_while_waiting() -> None:
+        # Litestar streams the body inside an anyio task group: cancelling it is a level
+        # cancellation, so every later await in that scope is cancelled too.
+        async with anyio.create_task_group() as group:
+
+            async def send() -> None:
+                async for _ in log_events(logs):
+                    pass
+
+            group.start_soon(send)
+            await anyio.sleep(0.2)
+            group.cancel_scope.cancel()  # what uvicorn's shutdown amounts to
+
+    started = time.monotonic()
+    anyio.run(cancel_while_waiting)
+    assert logs.closed.is_set()
+    assert time.monotonic() - started < 5
+
+
+def test_stopping_the_server_ends_open_log_streams_at_once() -> None:
+    """Ctrl-C (``OpenStreams.stop``) ends a live logs stream with ``end``; later ones close."""
+    streams = OpenStreams()
+    logs = _SilentLogs()
+    seen: list[str | None] = []
+
+    async def follow_then_stop() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def send() -> None:
+                seen.extend([m.event async for m in log_events(logs, streams)])
+
+            group.start_soon(send)
+            await anyio.sleep(0.2)
+            streams.stop()
+
+    started = time.monotonic()
+    anyio.run(follow_then_stop)
+    assert seen == ["end"]
+    assert time.monotonic() - started < 5
+    late = _SilentLogs()
+    streams.add(late)  # a stream opened while stopping is closed at once
+    assert late.closed.is_set()
+
+
+class _RunningJob:
+    """A job that runs on (never done), with one event so far."""
+
+    done = False
+    events: ClassVar[list[dict[str, Any]]] = [{"event": "phase_started", "phase": "containers"}]
+
+    def to_data(self) -> dict[str, Any]:
+        return {"state": "running"}
+
+
+def test_stopping_the_server_ends_an_operation_stream_without_done() -> None:
+    """An apply's event stream ends on Ctrl-C (the server waits for the job itself)."""
+    stopping = threading.Event()
+    seen: list[str | None] = []
+
+    async def follow_then_stop() -> None:
+        with anyio.fail_after(5):  # before the fix the stream polled on until the job ended
+            async with anyio.create_task_group() as group:
+
+                async def send() -> None:
+                    job: Any = _RunningJob()
+                    seen.extend([m.event async for m in _stream(job, 0, stopping)])
+
+                group.start_soon(send)
+                await anyio.sleep(0.3)
+                stopping.set()
+
+    started = time.monotonic()
+    anyio.run(follow_then_stop)
+    assert seen == ["phase_started"]  # no "done": the job did not end
+    assert time.monotonic() - started < 2

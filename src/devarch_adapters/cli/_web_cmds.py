@@ -13,6 +13,7 @@ from devarch_core.errors import DevarchError, ValidationError
 if TYPE_CHECKING:
     import argparse
     import socket
+    from types import FrameType
 
     from devarch_adapters.cli._main import _Context
     from devarch_core.app import Devarch
@@ -112,7 +113,17 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
         import webbrowser  # noqa: PLC0415
 
         threading.Timer(0.5, webbrowser.open, [url]).start()
-    server = uvicorn.Server(
+    streams = app.state["web"].streams
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # End the live streams first: uvicorn waits for open answers, and a browser tab
+            # following a quiet container's logs would otherwise hold it for its 5 s grace
+            # time and then be cancelled with a traceback (docs/web.md#start).
+            streams.stop()
+            super().handle_exit(sig, frame)
+
+    server = Server(
         uvicorn.Config(
             app,
             log_level="warning",

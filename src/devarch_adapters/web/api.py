@@ -26,6 +26,7 @@ from devarch_adapters.cli import _render as render
 from devarch_core.errors import InvalidNameError, Problem, StalePlanError, ValidationError
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from devarch_adapters.web.jobs import Job
@@ -109,9 +110,10 @@ class ComposeImport:
 
 @attrs.define(kw_only=True)
 class DownRequest:
-    """Options of down."""
+    """Options of down (as ``devarch down --volumes --ordered``)."""
 
     volumes: bool = False
+    ordered: bool = False
 
 
 @attrs.define(kw_only=True)
@@ -331,7 +333,12 @@ def duplicate_instance(devarch: Devarch, stack: str, name: str, data: NewName) -
     return _instance(devarch, stack, data.new_name)
 
 
-@post("/stacks/{stack:str}/instances/{name:str}/rename", sync_to_thread=True, tags=["instances"])
+@post(
+    "/stacks/{stack:str}/instances/{name:str}/rename",
+    sync_to_thread=True,
+    tags=["instances"],
+    status_code=HTTP_200_OK,  # nothing is created
+)
 def rename_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> Data:
     """Rename an instance (wires follow)."""
     with _name_field("instance", "new_name"):
@@ -481,7 +488,11 @@ def catalog_import_compose(data: ComposeImport) -> Data:
 
 
 @route(
-    "/stacks/{stack:str}/plan", http_method=["GET", "POST"], sync_to_thread=True, tags=["deploy"]
+    "/stacks/{stack:str}/plan",
+    http_method=["GET", "POST"],
+    sync_to_thread=True,
+    tags=["deploy"],
+    status_code=HTTP_200_OK,  # Litestar's default for a route that takes POST is 201 Created
 )
 def plan(devarch: Devarch, web: WebState, stack: str) -> Response[Data]:
     """The plan (what apply would change) as ``plan --json`` prints it; apply it by its ``token``.
@@ -532,10 +543,19 @@ def apply(web: WebState, stack: str, data: dict[str, Any]) -> Response[Data]:
 
 @post("/stacks/{stack:str}/down", sync_to_thread=True, tags=["deploy"], status_code=202)
 def down(web: WebState, stack: str, data: DownRequest | None = None) -> Response[Data]:
-    """Remove the stack's containers and network in the background (the definition stays)."""
+    """Remove the stack's containers and network in the background (the definition stays).
+
+    ``volumes`` removes its named volumes too; ``ordered`` stops dependents before their
+    dependencies, one level at a time (default: every container at once).
+    """
     volumes = data.volumes if data is not None else False
+    ordered = data.ordered if data is not None else False
     web.devarch.get_stack(stack)  # 404 now, not in the job
-    job = web.jobs.start("down", stack, lambda d, _holder: d.down_report(stack, volumes=volumes))
+    job = web.jobs.start(
+        "down",
+        stack,
+        lambda d, _holder: d.down_report(stack, volumes=volumes, ordered=ordered),
+    )
     return _job_answer(job)
 
 
@@ -680,15 +700,18 @@ def job_events(web: WebState, request: Request[Any, Any, Any], job_id: str) -> S
 
     Each event is a ``phase_started``/``phase_finished``/``step``/``warning`` with the same fields
     the CLI's progress shows; the last is ``done`` with the job's state and result or error.
-    Disconnecting stops the stream, never the job.
+    Disconnecting stops the stream, never the job. When the server stops (Ctrl-C), the stream
+    ends without ``done`` while the job runs on; ``GET /operations/{id}`` is gone with the server.
     """
     job = _job(web, job_id)
     last = request.headers.get("last-event-id", "")
     start = int(last) + 1 if last.isdigit() else 0
-    return ServerSentEvent(_stream(job, start))
+    return ServerSentEvent(_stream(job, start, web.streams.stopping))
 
 
-async def _stream(job: Job, start: int) -> AsyncIterator[ServerSentEventMessage]:
+async def _stream(
+    job: Job, start: int, stopping: threading.Event | None = None
+) -> AsyncIterator[ServerSentEventMessage]:
     sent = start
     quiet = 0.0
     while True:
@@ -703,6 +726,8 @@ async def _stream(job: Job, start: int) -> AsyncIterator[ServerSentEventMessage]
         if done and sent >= len(job.events):
             yield ServerSentEventMessage(data=json.dumps(job.to_data()), event="done")
             return
+        if stopping is not None and stopping.is_set() and not done:
+            return  # the server is stopping: do not hold it up (it waits for the job itself)
         if quiet >= KEEPALIVE:
             # A comment line keeps the connection alive through a long health wait.
             yield ServerSentEventMessage(comment="waiting")

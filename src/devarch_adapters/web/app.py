@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from devarch_adapters.web.docs_page import DocsPagePlugin
 from devarch_adapters.web.errors import exception_handlers
+from devarch_adapters.web.openapi import ApiJsonPlugin
 from devarch_adapters.web.security import GuardMiddleware, Origins
 from devarch_adapters.web.state import WebConfig, WebState
 from devarch_core.app import Devarch
@@ -91,7 +91,8 @@ def create_app(
         title="devarch",
         version="1",
         description=(
-            "The devarch HTTP API: stacks, instances, wires, secrets, catalog, plan/apply. "
+            "The devarch HTTP API: stacks, instances, wires, secrets, catalog, plan/apply, logs, "
+            "start/stop/restart. "
             "Every request needs the server's token (docs/web.md#authentication)."
         ),
         path=API_PREFIX,
@@ -101,7 +102,7 @@ def create_app(
             }
         ),
         security=[{"token": []}],
-        render_plugins=[JsonRenderPlugin(), DocsPagePlugin(path="/docs")],
+        render_plugins=[ApiJsonPlugin(), DocsPagePlugin(path="/docs")],
         use_handler_docstrings=True,
     )
     with warnings.catch_warnings():

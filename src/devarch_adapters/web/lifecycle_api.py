@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import anyio.to_thread
 import attrs
 from litestar import get, post
@@ -22,7 +23,7 @@ from devarch_core.errors import Problem, ValidationError
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable
 
-    from devarch_adapters.web.state import WebState
+    from devarch_adapters.web.state import OpenStreams, WebState
     from devarch_core.app import Devarch
     from devarch_core.engine import LogLine
     from devarch_core.ports import LogIterator
@@ -58,9 +59,17 @@ def _tail(tail: int | None) -> int | None:
     return tail
 
 
-async def log_events(logs: LogIterator) -> AsyncGenerator[ServerSentEventMessage, None]:
-    """Log lines as ``line`` events (then ``end``); closing the stream closes ``logs``."""
+async def log_events(
+    logs: LogIterator, streams: OpenStreams | None = None
+) -> AsyncGenerator[ServerSentEventMessage, None]:
+    """Log lines as ``line`` events (then ``end``); closing the stream closes ``logs``.
+
+    With ``streams`` (the server's), ``logs`` is closed as soon as the server stops: the stream
+    then ends with ``end`` instead of holding the server up.
+    """
     end = object()
+    if streams is not None:
+        streams.add(logs)
     try:
         while True:
             line: Any = await anyio.to_thread.run_sync(next, logs, end, abandon_on_cancel=True)
@@ -69,18 +78,25 @@ async def log_events(logs: LogIterator) -> AsyncGenerator[ServerSentEventMessage
                 return
             yield ServerSentEventMessage(data=json.dumps(_line(line)), event="line")
     finally:
-        await anyio.to_thread.run_sync(logs.close, abandon_on_cancel=True)
+        # Shielded: server shutdown cancels the streaming task group, and an unshielded await
+        # would be cancelled before close() ran, leaving next() blocked in a non-daemon worker
+        # thread (a quiet container's live logs then kept ``devarch serve`` from exiting).
+        if streams is not None:
+            streams.discard(logs)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(logs.close)
 
 
 async def _logs(
-    devarch: Devarch, stack: str, instance: str | None, follow: bool, tail: int | None
+    web: WebState, stack: str, instance: str | None, follow: bool, tail: int | None
 ) -> Response[list[Data]] | ServerSentEvent:
     tail = _tail(tail)
+    devarch = web.devarch
     if follow:
         logs = await anyio.to_thread.run_sync(
             lambda: devarch.logs(stack, instance, follow=True, tail=tail)
         )
-        return ServerSentEvent(log_events(logs))
+        return ServerSentEvent(log_events(logs, web.streams))
 
     def read() -> list[Data]:
         stream = devarch.logs(stack, instance, follow=False, tail=tail)
@@ -94,18 +110,18 @@ async def _logs(
 
 @get("/stacks/{stack:str}/logs", tags=["lifecycle"])
 async def stack_logs(
-    devarch: Devarch, stack: str, follow: bool = False, tail: int | None = None
+    web: WebState, stack: str, follow: bool = False, tail: int | None = None
 ) -> Response[list[Data]] | ServerSentEvent:
     """Every instance's log lines, in time order (SSE of new lines with ``follow=true``)."""
-    return await _logs(devarch, stack, None, follow, tail)
+    return await _logs(web, stack, None, follow, tail)
 
 
 @get("/stacks/{stack:str}/instances/{name:str}/logs", tags=["lifecycle"])
 async def instance_logs(
-    devarch: Devarch, stack: str, name: str, follow: bool = False, tail: int | None = None
+    web: WebState, stack: str, name: str, follow: bool = False, tail: int | None = None
 ) -> Response[list[Data]] | ServerSentEvent:
     """One instance's log lines (SSE of new lines with ``follow=true``)."""
-    return await _logs(devarch, stack, name, follow, tail)
+    return await _logs(web, stack, name, follow, tail)
 
 
 def _lifecycle(verb: str) -> Callable[..., Any]:

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
     from devarch_core.app import Devarch
     from devarch_core.planning import Plan
-    from devarch_core.ports import Reporter
+    from devarch_core.ports import LogIterator, Reporter
 
-__all__ = ["PlanCache", "WebConfig", "WebState"]
+__all__ = ["OpenStreams", "PlanCache", "WebConfig", "WebState"]
 
 #: Builds a facade; the reporter (None: no progress) receives a long operation's events.
 
@@ -72,6 +72,43 @@ class PlanCache:
             return self._plans.get((stack, token))
 
 
+class OpenStreams:
+    """The live streams being sent (engine log followers), so that Ctrl-C can end them at once.
+
+    uvicorn waits for open responses before it exits, then cancels them with a traceback in the
+    log; a follower of a quiet container never ends by itself. ``devarch serve`` calls
+    :meth:`stop` on the first Ctrl-C: every log stream closes (its SSE answer ends with ``end``),
+    job event streams end after their next look (see ``devarch_adapters.web.api``), and the
+    server exits as soon as the running jobs are done.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self._open: set[LogIterator] = set()
+        self._lock = threading.Lock()
+
+    def add(self, logs: LogIterator) -> None:
+        """Track a log stream (closed at once when the server is already stopping)."""
+        with self._lock:
+            if not self.stopping.is_set():
+                self._open.add(logs)
+                return
+        logs.close()
+
+    def discard(self, logs: LogIterator) -> None:
+        """Forget a log stream that ended."""
+        with self._lock:
+            self._open.discard(logs)
+
+    def stop(self) -> None:
+        """End every stream (idempotent; safe from a signal handler: close() only signals)."""
+        self.stopping.set()
+        with self._lock:
+            streams, self._open = list(self._open), set()
+        for logs in streams:
+            logs.close()
+
+
 class WebState:
     """The server's state: config, the shared facade (built on first use), plans and jobs."""
 
@@ -80,6 +117,7 @@ class WebState:
         self.factory = factory
         self.plans = PlanCache()
         self.jobs = Jobs(factory)
+        self.streams = OpenStreams()
         self._devarch: Devarch | None = None
         self._lock = threading.Lock()
 

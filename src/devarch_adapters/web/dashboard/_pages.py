@@ -715,10 +715,10 @@ async def instance_enabled(
 
 
 @get("/stacks/{stack:str}/instances/{name:str}/logs/stream", include_in_schema=False)
-async def logs_stream(devarch: Devarch, stack: str, name: str) -> ServerSentEvent:
+async def logs_stream(web: WebState, stack: str, name: str) -> ServerSentEvent:
     """The instance's new log lines as Server-Sent Events (``line``), until the client leaves."""
-    logs = await _thread(devarch.logs, stack, name, follow=True, tail=0)
-    return ServerSentEvent(log_events(logs))
+    logs = await _thread(web.devarch.logs, stack, name, follow=True, tail=0)
+    return ServerSentEvent(log_events(logs, web.streams))
 
 
 def build_router() -> Router:
