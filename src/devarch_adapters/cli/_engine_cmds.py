@@ -12,13 +12,15 @@ if TYPE_CHECKING:
     import argparse
 
     from devarch_adapters.cli._main import _Context
+    from devarch_core.model import Engine
 
 __all__ = ["add_engine_commands", "add_stack_move_command", "say_engine"]
 
 
-def say_engine(ctx: _Context, stack: str) -> None:
+def say_engine(ctx: _Context, stack: str, engine: Engine | None = None) -> None:
     """Tell on stderr which engine a stack command uses (its bound engine, or the one it gets)."""
-    engine = ctx.devarch.engine_of(stack)
+    if engine is None:
+        engine = ctx.devarch.engine_of(stack)
     ctx.note(f"engine {engine.name} ({engine.where})")
 
 

@@ -1,0 +1,135 @@
+"""logs, exec, stop, start and restart of a stack bound to the second engine (docs/engines.md).
+
+The caller's environment (``DOCKER_HOST``) names the first engine; the stack is bound to the
+second dockerd of ``.ci/setup-engines.sh`` (tcp://127.0.0.1:23750, its own network namespace).
+Every command must reach the second engine and say so on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from devarch_adapters.cli import main
+from devarch_core.naming import LABEL_STACK_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytestmark = pytest.mark.docker
+
+EXAMPLES = str(Path(__file__).resolve().parents[2] / "examples" / "catalog")
+SECOND = os.environ.get("DEVARCH_TEST_DOCKER2_URL", "tcp://127.0.0.1:23750")
+FIRST = "unix:///var/run/docker.sock"
+
+
+def _client(url: str) -> Any:
+    import docker  # noqa: PLC0415
+
+    try:
+        client = docker.DockerClient(base_url=url, timeout=10)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"engine {url} does not answer ({exc}); run `bash .ci/setup-engines.sh`")
+    return client
+
+
+def _states(client: Any, stack: str) -> dict[str, str]:
+    found = client.containers.list(all=True, filters={"label": f"{LABEL_STACK_NAME}={stack}"})
+    return {c.name: c.status for c in found}
+
+
+@pytest.fixture
+def engines() -> Iterator[tuple[Any, Any]]:
+    """Docker clients of the first and the second engine."""
+    first, second = _client(FIRST), _client(SECOND)
+    yield first, second
+    first.close()
+    second.close()
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[int, str, str]]:
+    """``devarch`` in-process with DOCKER_HOST on the first engine; output caught at the fds."""
+    for name in ("DOCKER_CONTEXT", "DEVARCH_ENGINE", "DEVARCH_STORE", "DOCKER_TLS_VERIFY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_HOST", FIRST)
+    home = str(tmp_path / "home")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        capfd.readouterr()
+        code = main(["--home", home, "--catalog", EXAMPLES, "--no-color", *args])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_lifecycle_commands_reach_the_bound_engine_whatever_docker_host_says(
+    cli: Callable[..., tuple[int, str, str]], unique: str, engines: tuple[Any, Any]
+) -> None:
+    """exec, logs, stop, start and restart act on the second engine and name it on stderr."""
+    first, second = engines
+    stack = f"{unique}-far"
+    container = f"devarch-{stack}-cache"
+    said = f"engine two ({SECOND})"
+    assert cli("engine", "add", "two", SECOND)[0] == 0
+    assert cli("stack", "create", stack, "--engine", "two")[0] == 0
+    try:
+        code, _, err = cli("instance", "add", stack, "cache", "bb-cache", "--set", "port=6379:off")
+        assert code == 0, err
+        code, _, err = cli("apply", stack, "--yes")
+        assert code == 0, err
+        assert _states(second, stack) == {container: "running"}
+        assert _states(first, stack) == {}
+
+        # exec runs the engine CLI against the stack's engine, not DOCKER_HOST's.
+        script = "echo far-$HOSTNAME > /proc/1/fd/1; echo far-out"
+        code, out, err = cli("exec", stack, "cache", "--", "sh", "-c", script)
+        assert code == 0, err
+        assert out.strip() == "far-out"
+        assert said in err
+
+        code, out, err = cli("logs", stack, "cache")
+        assert code == 0, err
+        assert any(line.startswith("far-") for line in out.splitlines()), out
+        assert said in err
+        code, out, err = cli("logs", stack, "--tail", "1")
+        assert code == 0, err
+        assert out.startswith("cache | "), out
+        assert said in err
+
+        code, out, err = cli("stop", stack)
+        assert code == 0, err
+        assert "stopped cache" in out
+        assert said in err
+        assert _states(second, stack) == {container: "exited"}
+        assert _states(first, stack) == {}
+
+        code, out, err = cli("start", stack, "cache")
+        assert code == 0, err
+        assert "started cache" in out
+        assert said in err
+        assert _states(second, stack) == {container: "running"}
+
+        code, out, err = cli("restart", stack)
+        assert code == 0, err
+        assert "restarted cache" in out
+        assert said in err
+        assert _states(second, stack) == {container: "running"}
+        assert _states(first, stack) == {}
+    finally:
+        with contextlib.suppress(Exception):
+            cli("stack", "delete", stack, "--yes")
+    assert _states(second, stack) == {}
