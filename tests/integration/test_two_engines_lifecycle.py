@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from devarch_adapters.bootstrap import connect
 from devarch_adapters.cli import main
+from devarch_core.model import Engine
 from devarch_core.naming import LABEL_STACK_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from devarch_core.app import Devarch
 
 pytestmark = pytest.mark.docker
 
 EXAMPLES = str(Path(__file__).resolve().parents[2] / "examples" / "catalog")
 SECOND = os.environ.get("DEVARCH_TEST_DOCKER2_URL", "tcp://127.0.0.1:23750")
 FIRST = "unix:///var/run/docker.sock"
+BASE = "http://127.0.0.1:8765"
+AUTH = {"Authorization": "Bearer t0ken"}
+POST = {**AUTH, "Origin": BASE}
 
 
 def _client(url: str) -> Any:
@@ -133,3 +142,80 @@ def test_lifecycle_commands_reach_the_bound_engine_whatever_docker_host_says(
         with contextlib.suppress(Exception):
             cli("stack", "delete", stack, "--yes")
     assert _states(second, stack) == {}
+
+
+def _finished(client: Any, answer: Any) -> dict[str, Any]:
+    """The web job ``answer`` started, once it ended (60 s at most)."""
+    assert answer.status_code in (200, 202), answer.text  # 200: it finished already
+    job = answer.json()
+    deadline = time.monotonic() + 60
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = client.get(f"/api/v1/jobs/{job['id']}", headers=AUTH).json()
+    return dict(job)
+
+
+@pytest.fixture
+def far_devarch(
+    tmp_path: Path, unique: str, engines: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Devarch, str]]:
+    """A library facade (DOCKER_HOST: the first engine) with a stack applied on the second."""
+    for name in ("DOCKER_CONTEXT", "DEVARCH_ENGINE", "DEVARCH_STORE", "DOCKER_TLS_VERIFY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_HOST", FIRST)
+    _, second = engines
+    stack = f"{unique}-web"
+    base_port = random.randrange(30000, 59800, 200)  # noqa: S311 - a window, not a secret
+    devarch = connect(
+        home=tmp_path / "home",
+        runtime="docker",
+        catalog=[EXAMPLES],
+        port_range=(base_port, base_port + 199),
+    )
+    devarch.close = lambda: None  # type: ignore[method-assign]  # shared by the server's jobs
+    try:
+        devarch.add_engine(Engine(name="two", endpoint=SECOND))
+        devarch.create_stack(stack, engine="two")
+        devarch.add_instance(stack, "cache", "bb-cache")
+        devarch.apply(stack)
+        yield devarch, stack
+    finally:
+        with contextlib.suppress(Exception):
+            devarch.delete_stack(stack)
+        type(devarch).close(devarch)
+    assert _states(second, stack) == {}
+
+
+def test_the_web_api_reads_logs_and_stops_on_the_bound_engine(
+    far_devarch: tuple[Devarch, str], engines: tuple[Any, Any]
+) -> None:
+    """The API's logs, stop, start and status reach the second engine; DOCKER_HOST is the first."""
+    pytest.importorskip("litestar")
+    from litestar.testing import TestClient  # noqa: PLC0415
+
+    from devarch_adapters.web.app import create_app  # noqa: PLC0415
+    from devarch_adapters.web.state import WebConfig  # noqa: PLC0415
+
+    devarch, stack = far_devarch
+    first, second = engines
+    container = f"devarch-{stack}-cache"
+    assert _states(second, stack) == {container: "running"}
+    second.containers.get(container).exec_run(["sh", "-c", "echo web-far > /proc/1/fd/1"])
+    app = create_app(lambda _reporter: devarch, WebConfig(token="t0ken", port=8765))
+    api = f"/api/v1/stacks/{stack}"
+    with TestClient(app, base_url=BASE) as client:
+        lines = client.get(f"{api}/instances/cache/logs", headers=AUTH)
+        assert lines.status_code == 200, lines.text
+        assert "web-far" in [line["text"] for line in lines.json()]
+        assert client.get(api, headers=AUTH).json()["engine"] == "two"
+        job = _finished(client, client.post(f"{api}/stop", headers=POST))
+        assert job["state"] == "succeeded", job
+        assert _states(second, stack) == {container: "exited"}
+        status = client.get(f"{api}/status", headers=AUTH).json()
+        assert [row["state"] for row in status] == ["exited"]
+        job = _finished(client, client.post(f"{api}/start", headers=POST))
+        assert job["state"] == "succeeded", job
+        assert _states(second, stack) == {container: "running"}
+        page = client.get(f"/stacks/{stack}", headers=AUTH)
+        assert f"Engine: two ({SECOND})" in page.text
+    assert _states(first, stack) == {}
