@@ -197,3 +197,23 @@ def test_host_ports_are_probed_only_for_engines_on_this_machine(catalog: Catalog
     assert t.d.plan("far").errors == ()
     assert Engine(name="c", context="remote").is_local is False
     assert Engine(name="c", context="local", host="h").is_local is True
+
+
+def test_lock_and_export_digests_come_from_the_bound_engine(catalog: Catalog) -> None:
+    """Image ids differ per engine: a stack bound to ``two`` locks ``two``'s, not the caller's."""
+    t = _Two(catalog)
+    t.two.add_image(IMAGE, "sha256:on-two")
+    t.d.create_stack("s", engine="two")
+    t.d.add_instance("s", "cache", "bb-cache")
+    t.d.apply("s")
+    assert t.d.lock_stack("s").instances["cache"].image_digest == "sha256:on-two"
+    [spec] = t.d.export_manifest("s", digests=True).instances
+    assert spec.image_digest == "sha256:on-two"
+    t.d.create_stack("u")  # unbound: the environment's engine, as before
+    t.d.add_instance("u", "cache", "bb-cache")
+    assert t.d.lock_stack("u").instances["cache"].image_digest == "sha256:1"
+    # init's lockfile and pins.image checks compare with the bound engine's images too.
+    lockfile = t.d.lock_stack("s")
+    manifest = t.d.export_manifest("s", digests=True)
+    preview = t.d.preview_init(manifest, lockfile=lockfile, strict=True)
+    assert not [w for w in preview.warnings if "sha256" in w], preview.warnings
