@@ -8,6 +8,7 @@ Every command must reach the second engine and say so on stderr.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import sys
@@ -138,6 +139,15 @@ def test_lifecycle_commands_reach_the_bound_engine_whatever_docker_host_says(
         assert said in err
         assert _states(second, stack) == {container: "running"}
         assert _states(first, stack) == {}
+
+        # Without any engine in the environment, delete still tears down on the bound engine
+        # and says so (no "no container engine was used" warning).
+        code, out, err = cli("--runtime", "none", "--json", "stack", "delete", stack, "--yes")
+        assert code == 0, err
+        assert json.loads(out) == {"deleted": stack, "engine": True}
+        assert said in err
+        assert "no container engine" not in err
+        assert _states(second, stack) == {}
     finally:
         with contextlib.suppress(Exception):
             cli("stack", "delete", stack, "--yes")
