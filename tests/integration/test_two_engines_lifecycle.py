@@ -104,39 +104,25 @@ def test_lifecycle_commands_reach_the_bound_engine_whatever_docker_host_says(
         assert _states(second, stack) == {container: "running"}
         assert _states(first, stack) == {}
 
+        def said_ok(*args: str) -> str:
+            """Run a stack command that must succeed and name the second engine; its stdout."""
+            code, out, err = cli(*args)
+            assert code == 0, err
+            assert said in err
+            return out
+
         # exec runs the engine CLI against the stack's engine, not DOCKER_HOST's.
         script = "echo far-$HOSTNAME > /proc/1/fd/1; echo far-out"
-        code, out, err = cli("exec", stack, "cache", "--", "sh", "-c", script)
-        assert code == 0, err
-        assert out.strip() == "far-out"
-        assert said in err
-
-        code, out, err = cli("logs", stack, "cache")
-        assert code == 0, err
+        assert said_ok("exec", stack, "cache", "--", "sh", "-c", script).strip() == "far-out"
+        out = said_ok("logs", stack, "cache")
         assert any(line.startswith("far-") for line in out.splitlines()), out
-        assert said in err
-        code, out, err = cli("logs", stack, "--tail", "1")
-        assert code == 0, err
-        assert out.startswith("cache | "), out
-        assert said in err
-
-        code, out, err = cli("stop", stack)
-        assert code == 0, err
-        assert "stopped cache" in out
-        assert said in err
+        assert said_ok("logs", stack, "--tail", "1").startswith("cache | ")
+        assert "stopped cache" in said_ok("stop", stack)
         assert _states(second, stack) == {container: "exited"}
         assert _states(first, stack) == {}
-
-        code, out, err = cli("start", stack, "cache")
-        assert code == 0, err
-        assert "started cache" in out
-        assert said in err
+        assert "started cache" in said_ok("start", stack, "cache")
         assert _states(second, stack) == {container: "running"}
-
-        code, out, err = cli("restart", stack)
-        assert code == 0, err
-        assert "restarted cache" in out
-        assert said in err
+        assert "restarted cache" in said_ok("restart", stack)
         assert _states(second, stack) == {container: "running"}
         assert _states(first, stack) == {}
 
