@@ -810,7 +810,10 @@ class ManifestService:
         change); its refusal, or an error it raises, rolls the import back.
         """
         if self._engines.runtime is None and not self._engines.selected:
-            self._engines.require()  # refuse before the import writes anything
+            # Refuse before the import writes anything, unless the stack is bound to a named
+            # engine or the store has a default one (``target`` says how to configure one).
+            with self._uow.transaction() as tx:
+                self._engines.target(tx, tx.get_stack(manifest.stack))
         self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
