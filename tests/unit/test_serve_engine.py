@@ -1,9 +1,11 @@
-"""``devarch --engine NAME --context CTX serve``: the server's facades get both (docs/engines.md)."""
+"""``devarch --engine NAME --context CTX serve``: the server's facades get both.
+
+See docs/engines.md.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,8 +16,11 @@ from devarch_adapters.cli import main
 from devarch_adapters.web import app as web_app
 from devarch_core.errors import DevarchError
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-class _Stop(DevarchError):
+
+class _StopError(DevarchError):
     """Raised by the patched create_app: the test has what it needs, no server runs."""
 
 
@@ -26,7 +31,7 @@ def test_serve_passes_the_global_engine_and_context_to_its_facades(
 
     def create_app(factory: Any, config: Any) -> Any:  # noqa: ARG001 - create_app's signature
         found["factory"] = factory
-        raise _Stop("stop before serving")
+        raise _StopError("stop before serving")
 
     def connect(**kwargs: Any) -> Any:
         found["connect"] = kwargs
