@@ -86,8 +86,31 @@ def cli(
     return run
 
 
+def _move_is_asked_with_its_plan(
+    cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, stack: str
+) -> None:
+    """``stack move`` asks first, naming the containers it would remove on the old engine."""
+    asked: list[str] = []
+
+    def confirm(_self: object, question: str, **_kw: object) -> bool:
+        asked.append(question)
+        return False
+
+    monkeypatch.setattr("devarch_adapters.cli._main._Context.confirm", confirm)
+    assert cli("engine", "add", "one", FIRST)[0] == 0
+    assert cli("stack", "move", stack, "--to", "one")[0] == 1
+    expected = (
+        f"Move stack {stack} from engine two to one: remove its containers "
+        f"(devarch-{stack}-cache) and network there, then apply on one?"
+    )
+    assert asked == [expected]
+
+
 def test_lifecycle_commands_reach_the_bound_engine_whatever_docker_host_says(
-    cli: Callable[..., tuple[int, str, str]], unique: str, engines: tuple[Any, Any]
+    cli: Callable[..., tuple[int, str, str]],
+    unique: str,
+    engines: tuple[Any, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """exec, logs, stop, start and restart act on the second engine and name it on stderr."""
     first, second = engines
@@ -125,6 +148,9 @@ def test_lifecycle_commands_reach_the_bound_engine_whatever_docker_host_says(
         assert "restarted cache" in said_ok("restart", stack)
         assert _states(second, stack) == {container: "running"}
         assert _states(first, stack) == {}
+
+        _move_is_asked_with_its_plan(cli, monkeypatch, stack)
+        assert _states(second, stack) == {container: "running"}
 
         # Without any engine in the environment, delete still tears down on the bound engine
         # and says so (no "no container engine was used" warning).
