@@ -190,3 +190,37 @@ def test_zsh_completes_stacks(home: Path) -> None:
         timeout=60,
     ).stdout
     assert out.splitlines() == ["compdef _devarch devarch", "blog", "shop"]
+
+
+def test_engines_and_lifecycle_instances_come_from_the_store(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Engine names for ``engine use/remove``, ``--engine`` and ``stack move --to``.
+
+    Instances for ``start/stop/restart STACK INSTANCE...``; new names are not completed.
+    """
+    from devarch_core.model import Engine  # noqa: PLC0415
+
+    assert complete(capsys, "engine", "use", "") == []  # a store without engines
+    devarch = connect(home=home, runtime="none")
+    try:
+        devarch.add_engine(Engine(name="box", endpoint="tcp://box.example:2375"))
+        devarch.add_engine(Engine(name="laptop", endpoint="unix:///run/docker.sock"))
+    finally:
+        devarch.close()
+    assert complete(capsys, "engine", "use", "") == ["box", "laptop"]
+    assert complete(capsys, "engine", "remove", "l") == ["laptop"]
+    assert complete(capsys, "engine", "add", "") == []
+    assert complete(capsys, "--engine", "") == ["box", "laptop"]
+    assert complete(capsys, "stack", "create", "x", "--engine", "b") == ["box"]
+    assert complete(capsys, "stack", "move", "shop", "--to", "") == ["box", "laptop"]
+    assert complete(capsys, "stack", "move", "shop", "--engine", "") == ["box", "laptop"]
+    assert complete(capsys, "stack", "move", "") == ["blog", "shop"]
+    assert complete(capsys, "--home", str(home.parent / "other"), "engine", "use", "") == []
+    assert sqlite_names(home / "devarch.db", "engines", None) == ["box", "laptop"]
+    for verb in ("start", "stop", "restart"):
+        assert complete(capsys, verb, "shop", "") == ["db", "web"]
+        assert complete(capsys, verb, "shop", "web", "d") == ["db"]
+    assert complete(capsys, "logs", "shop", "w") == ["web"]
+    assert complete(capsys, "exec", "shop", "") == ["db", "web"]
+    assert {"--port", "--host"} <= set(complete(capsys, "serve", "--"))

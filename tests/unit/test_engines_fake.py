@@ -197,3 +197,69 @@ def test_host_ports_are_probed_only_for_engines_on_this_machine(catalog: Catalog
     assert t.d.plan("far").errors == ()
     assert Engine(name="c", context="remote").is_local is False
     assert Engine(name="c", context="local", host="h").is_local is True
+
+
+def test_lock_and_export_digests_come_from_the_bound_engine(catalog: Catalog) -> None:
+    """Image ids differ per engine: a stack bound to ``two`` locks ``two``'s, not the caller's."""
+    t = _Two(catalog)
+    t.two.add_image(IMAGE, "sha256:on-two")
+    t.d.create_stack("s", engine="two")
+    t.d.add_instance("s", "cache", "bb-cache")
+    t.d.apply("s")
+    assert t.d.lock_stack("s").instances["cache"].image_digest == "sha256:on-two"
+    [spec] = t.d.export_manifest("s", digests=True).instances
+    assert spec.image_digest == "sha256:on-two"
+    t.d.create_stack("u")  # unbound: the environment's engine, as before
+    t.d.add_instance("u", "cache", "bb-cache")
+    assert t.d.lock_stack("u").instances["cache"].image_digest == "sha256:1"
+    # init's lockfile and pins.image checks compare with the bound engine's images too.
+    lockfile = t.d.lock_stack("s")
+    manifest = t.d.export_manifest("s", digests=True)
+    preview = t.d.preview_init(manifest, lockfile=lockfile, strict=True)
+    assert not [w for w in preview.warnings if "sha256" in w], preview.warnings
+
+
+def test_a_bound_stack_needs_no_engine_in_the_environment(catalog: Catalog) -> None:
+    """A stack bound to a named engine works with no engine in the environment.
+
+    A laptop without Docker plans, inspects, starts, stops, reads and re-initialises it there.
+    """
+    from devarch_core.app import Devarch  # noqa: PLC0415
+    from devarch_core.testing import (  # noqa: PLC0415
+        FakeConfigFiles,
+        FakePortProbe,
+        InMemoryStackLock,
+        ManualClock,
+    )
+
+    t = _Two(catalog)
+    t.d.create_stack("s", engine="two")
+    t.d.add_instance("s", "cache", "bb-cache")
+    t.d.apply("s")
+    t.two.write_log("devarch-s-cache", "hello from two")
+    bare = Devarch(
+        store=t.store,
+        catalog=catalog,
+        keys=t.keys,
+        runtime=None,
+        lock=InMemoryStackLock(),
+        config_files=FakeConfigFiles(),
+        port_probe=FakePortProbe(),
+        clock=ManualClock(),
+        connector=t.connector,
+    )
+    assert bare.plan("s").actions == ()
+    assert [line.text for line in bare.logs("s", "cache")] == ["hello from two"]
+    assert bare.stop("s").changed == ("cache",)
+    assert [r.state for r in bare.status("s")] == ["exited"]
+    assert bare.start("s").changed == ("cache",)
+    assert bare.running_container("s", "cache") == "devarch-s-cache"
+    result = bare.init_stack(t.d.export_manifest("s"))
+    assert result.applied is None or not result.applied.plan.has_changes
+    assert _names(t.two, "s") == {"devarch-s-cache"}
+    assert _names(t.local, "s") == set()
+    # An unbound stack still needs an engine, and says how to configure one.
+    bare.create_stack("u")
+    bare.add_instance("u", "cache", "bb-cache")
+    with pytest.raises(EngineError, match="needs a container engine"):
+        bare.stop("u")

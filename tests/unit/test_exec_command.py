@@ -76,3 +76,42 @@ def test_a_missing_docker_cli_is_an_engine_error(monkeypatch):
     monkeypatch.setattr(shutil, "which", which({}))
     with pytest.raises(EngineError, match="docker CLI is not on PATH"):
         DockerRuntime("unix:///x.sock").exec_command("c", ["true"], tty=False)
+
+
+def test_exec_on_a_named_engine_ignores_the_callers_docker_settings(monkeypatch, tmp_path):
+    """The CLI reaches the runtime's endpoint with its TLS files, not the caller's context/TLS."""
+    import docker.tls  # noqa: PLC0415
+
+    for name in ("ca", "cert", "key"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.setattr(shutil, "which", which({"docker": "/bin/docker"}))
+    monkeypatch.setenv("DOCKER_CONTEXT", "laptop")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", "/home/me/.docker/laptop")
+    tls = docker.tls.TLSConfig(
+        ca_cert=str(tmp_path / "ca"),
+        client_cert=(str(tmp_path / "cert"), str(tmp_path / "key")),
+        verify=True,
+    )
+    argv, env = DockerRuntime("tcp://box:2376", tls=tls).exec_command("c", ["true"], tty=False)
+    assert argv[:6] == [
+        "/bin/docker",
+        "--tlsverify",
+        f"--tlscacert={tmp_path / 'ca'}",
+        f"--tlscert={tmp_path / 'cert'}",
+        f"--tlskey={tmp_path / 'key'}",
+        "exec",
+    ]
+    assert env["DOCKER_HOST"] == "tcp://box:2376"
+    assert not {"DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"} & set(env)
+    argv, env = DockerRuntime("tcp://box:2375").exec_command("c", ["true"], tty=False)
+    assert argv[:3] == ["/bin/docker", "exec", "-i"]
+    assert "DOCKER_TLS_VERIFY" not in env
+    # The environment's own engine (no endpoint given) keeps the caller's settings.
+    _, env = DockerRuntime().exec_command("c", ["true"], tty=False)
+    assert env["DOCKER_CONTEXT"] == "laptop"
+    assert env["DOCKER_TLS_VERIFY"] == "1"
+    monkeypatch.setattr(shutil, "which", which({"docker": "/bin/docker"}))
+    _, env = PodmanRuntime(PODMAN_SOCKET).exec_command("c", ["true"], tty=False)
+    assert env["DOCKER_HOST"] == PODMAN_SOCKET
+    assert "DOCKER_TLS_VERIFY" not in env

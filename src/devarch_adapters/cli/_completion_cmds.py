@@ -3,7 +3,7 @@
 The scripts are small: on TAB they run ``devarch __complete -- WORDS...`` (the words typed after
 ``devarch``, the last one being completed) and offer what it prints, one candidate per line.
 The candidates come from the argument parser itself (commands, options, choices) and, for
-stacks, instances and templates, from the store and the catalog: never from an engine, and
+stacks, instances, engines and templates, from the store and the catalog: never from an engine, and
 without creating a store that does not exist yet. ``::files`` asks the shell for file names.
 """
 
@@ -30,13 +30,21 @@ _KIND_BY_DEST = {
     "source": "stacks",
     "template": "templates",
     "instance": "instances",
+    "instances": "instances",  # start/stop/restart STACK [INSTANCE...]
     "consumer": "instances",
     "provider": "instances",
     "manifest": FILES,
     "file": FILES,
     "paths": FILES,
 }
-_NAME_BY_GROUP = {"stack": "stacks", "instance": "instances", "catalog": "templates"}
+_NAME_BY_GROUP = {
+    "stack": "stacks",
+    "instance": "instances",
+    "catalog": "templates",
+    "engine": "engines",
+}
+#: Options whose value names something of the store, by ``dest`` (``--engine``, ``--to``).
+_KIND_BY_OPTION = {"engine": "engines", "target": "engines"}
 #: Global options whose values say where the store and the catalog are.
 _WHERE = {"--home": "home", "--store": "store", "--catalog": "catalog"}
 
@@ -152,9 +160,8 @@ def candidates(words: Sequence[str], root: argparse.ArgumentParser) -> list[str]
     """What may come at the last of ``words`` (the words after ``devarch``)."""
     *done, current = list(words) or [""]
     at = _walk(done, root)
-    if at.pending is not None:  # an option's value: its choices, else a file name
-        choices = at.pending.choices
-        return _filter([str(c) for c in choices], current) if choices else [FILES]
+    if at.pending is not None:
+        return _option_value(at, at.pending, current)
     if current.startswith("-"):
         return _filter(sorted(_options(at.parser)), current)
     if sub := _subcommands(at.parser):
@@ -165,7 +172,7 @@ def candidates(words: Sequence[str], root: argparse.ArgumentParser) -> list[str]
     action = positionals[at.position]
     kind = _KIND_BY_DEST.get(action.dest)
     if action.dest == "name":
-        # ``stack create NAME`` and ``instance add STACK NAME`` name something new.
+        # ``stack create NAME``, ``instance add STACK NAME``, ``engine add NAME``: a new name.
         kind = None if at.leaf in ("create", "add") else _NAME_BY_GROUP.get(at.group)
     if action.choices:
         found = [str(c) for c in action.choices]
@@ -174,6 +181,14 @@ def candidates(words: Sequence[str], root: argparse.ArgumentParser) -> list[str]
     else:
         found = _names(kind, at.given.get("stack") or at.given.get("source"), at.where)
     return _filter(found, current)
+
+
+def _option_value(at: _Position, option: argparse.Action, current: str) -> list[str]:
+    """An option's value: its choices, a name from the store (``--engine``), else a file name."""
+    if option.choices:
+        return _filter([str(c) for c in option.choices], current)
+    named = _KIND_BY_OPTION.get(option.dest)
+    return _filter(_names(named, None, at.where), current) if named else [FILES]
 
 
 def _filter(names: list[str], prefix: str) -> list[str]:
@@ -200,7 +215,7 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def _names(kind: str, stack: str | None, where: dict[str, Any]) -> list[str]:
-    """Stack, instance or template names from the store and the catalog; [] when unknown."""
+    """Stack, instance, engine or template names from the store and the catalog; [] if unknown."""
     if kind == "templates":
         catalog = where.get("catalog")
         if catalog is None:
@@ -217,6 +232,8 @@ def _names(kind: str, stack: str | None, where: dict[str, Any]) -> list[str]:
         with store.transaction() as session:
             if kind == "stacks":
                 return [s.name for s in session.list_stacks()]
+            if kind == "engines":
+                return [e.name for e in session.list_engines()]
             found = session.get_stack(stack) if stack else None
             return [] if found is None else [i.name for i in session.list_instances(found.id)]
     finally:
@@ -224,7 +241,7 @@ def _names(kind: str, stack: str | None, where: dict[str, Any]) -> list[str]:
 
 
 def sqlite_names(path: Path, kind: str, stack: str | None) -> list[str]:
-    """Stack or instance names read from a SQLite store file, read-only.
+    """Stack, instance or engine names read from a SQLite store file, read-only.
 
     Never creates or migrates the store (a store is created on first use, not by pressing TAB),
     and gives up at once when the file is missing or locked.
@@ -240,6 +257,8 @@ def sqlite_names(path: Path, kind: str, stack: str | None) -> list[str]:
     try:
         if kind == "stacks":
             rows = conn.execute("SELECT name FROM stacks ORDER BY name").fetchall()
+        elif kind == "engines":  # a store from before engines has no table: no names
+            rows = conn.execute("SELECT name FROM engines ORDER BY name").fetchall()
         elif stack:
             rows = conn.execute(
                 "SELECT i.name FROM instances i JOIN stacks s ON s.id = i.stack_id "

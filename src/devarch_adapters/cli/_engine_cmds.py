@@ -12,13 +12,15 @@ if TYPE_CHECKING:
     import argparse
 
     from devarch_adapters.cli._main import _Context
+    from devarch_core.model import Engine
 
 __all__ = ["add_engine_commands", "add_stack_move_command", "say_engine"]
 
 
-def say_engine(ctx: _Context, stack: str) -> None:
+def say_engine(ctx: _Context, stack: str, engine: Engine | None = None) -> None:
     """Tell on stderr which engine a stack command uses (its bound engine, or the one it gets)."""
-    engine = ctx.devarch.engine_of(stack)
+    if engine is None:
+        engine = ctx.devarch.engine_of(stack)
     ctx.note(f"engine {engine.name} ({engine.where})")
 
 
@@ -93,15 +95,26 @@ def _engine_use(ctx: _Context, a: argparse.Namespace) -> None:
     ctx.emit({"default_engine": name}, text)
 
 
+def _move_question(ctx: _Context, a: argparse.Namespace, source: str | None) -> str:
+    """What the move will do, naming the containers it removes on the old engine (the plan)."""
+    removed = "its containers and network"
+    if source:
+        # Asked of the old engine now, so the person sees what goes before saying yes.
+        there = [r.container for r in ctx.devarch.status(a.stack) if r.state != "absent"]
+        if there:
+            removed = f"its containers ({', '.join(there)}) and network"
+        else:
+            removed = "its network (no container runs there)"
+    return (
+        f"Move stack {a.stack} from engine {source or '(unbound)'} to {a.target}: remove "
+        f"{removed} there{' and its volumes' if a.volumes else ''}, then apply on {a.target}?"
+    )
+
+
 def _stack_move(ctx: _Context, a: argparse.Namespace) -> int:
     devarch = ctx.devarch
     source = devarch.get_stack(a.stack).engine
-    question = (
-        f"Move stack {a.stack} from engine {source or '(unbound)'} to {a.target}: remove its "
-        f"containers and network there{' and its volumes' if a.volumes else ''}, then apply on "
-        f"{a.target}?"
-    )
-    if not a.yes and not ctx.confirm(question):
+    if not a.yes and not ctx.confirm(_move_question(ctx, a, source)):
         ctx.note("nothing moved")
         return 1
     try:

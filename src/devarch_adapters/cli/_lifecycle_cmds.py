@@ -3,8 +3,10 @@
 ``logs`` prints what :meth:`Devarch.logs` yields (``-f`` until Ctrl-C, which exits 0);
 ``start``/``stop``/``restart`` call the facade under the stack lock; ``exec`` asks the facade
 which running container belongs to the instance (ownership checked there) and hands the
-terminal to the engine's own CLI (``docker exec`` / ``podman exec``, see
+terminal to the CLI of the stack's engine (``docker exec`` / ``podman exec``, see
 :meth:`~devarch_adapters.docker.DockerRuntime.exec_command` for why), returning its exit code.
+Each says on stderr which engine it uses, as plan and status do: the stack's bound engine,
+whatever the caller's environment selects (docs/engines.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from devarch_adapters.cli._engine_cmds import say_engine
 from devarch_core.display import printable
 from devarch_core.errors import EngineError
 
@@ -54,6 +57,7 @@ def _format(line: LogLine, *, width: int, prefix: bool, timestamps: bool) -> str
 def _logs(ctx: _Context, a: argparse.Namespace) -> int:
     """Print log lines; with ``-f`` until the containers stop or Ctrl-C (exit 0 either way)."""
     devarch = ctx.devarch
+    say_engine(ctx, a.stack)
     prefix = a.instance is None
     width = max((len(i.name) for i in devarch.list_instances(a.stack)), default=1) if prefix else 0
     stream = devarch.logs(a.stack, a.instance, follow=a.follow, tail=a.tail)
@@ -84,6 +88,7 @@ def _lifecycle(verb: str) -> Callable[[_Context, argparse.Namespace], int]:
     def handler(ctx: _Context, a: argparse.Namespace) -> int:
         call = getattr(ctx.devarch, verb)
         try:
+            say_engine(ctx, a.stack)
             result = call(a.stack, a.instances or None, lock_timeout=a.lock_timeout)
         finally:
             ctx.reporter.close()
@@ -107,7 +112,11 @@ def _exec(ctx: _Context, a: argparse.Namespace) -> int:
         )
     devarch = ctx.devarch
     container = devarch.running_container(a.stack, a.instance)
-    runtime: Any = devarch.runtime
+    # The stack's own engine (its bound one), not the caller's environment: a stack bound to
+    # another engine has its container there (docs/engines.md).
+    engine = devarch.engine_of(a.stack)
+    say_engine(ctx, a.stack, engine)
+    runtime: Any = devarch.engine_runtime(engine)
     build = getattr(runtime, "exec_command", None)
     if build is None:
         kind = getattr(runtime, "name", "this engine")

@@ -281,10 +281,14 @@ def _stack_delete(ctx: _Context, a: argparse.Namespace) -> int | None:
         ctx.note("Cancelled; nothing was deleted.")
         return EXIT_ERROR
     devarch = ctx.devarch
+    # A bound stack is torn down on its engine even when the environment names none.
+    engine_used = devarch.runtime is not None or bool(devarch.get_stack(a.name).engine)
+    if engine_used:
+        say_engine(ctx, a.name)
     devarch.delete_stack(a.name, keep_volumes=a.keep_volumes, lock_timeout=a.lock_timeout)
-    if devarch.runtime is None and not ctx.json:
+    if not engine_used and not ctx.json:
         ctx.note(f"warning: no container engine was used; {a.name}'s containers, if any, still run")
-    ctx.emit({"deleted": a.name, "engine": devarch.runtime is not None}, f"Deleted stack {a.name}.")
+    ctx.emit({"deleted": a.name, "engine": engine_used}, f"Deleted stack {a.name}.")
     return None
 
 

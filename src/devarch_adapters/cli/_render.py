@@ -152,6 +152,7 @@ def stack_text(data: Mapping[str, Any]) -> str:
         f"Description: {line(data.get('description') or '-')}",
         f"Network:     {line(data['network'])}",
         f"Enabled:     {'yes' if data['enabled'] else 'no'}",
+        f"Engine:      {line(data.get('engine') or '- (bound at its first apply)')}",
         f"Created:     {data.get('created_at') or '-'}",
         "",
     ]

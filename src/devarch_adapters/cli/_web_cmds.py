@@ -93,6 +93,9 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
             runtime=args.runtime,
             catalog=args.catalog,
             reporter=reporter,
+            # The global --engine and --context, as every other command gets (docs/engines.md).
+            engine=args.engine,
+            context=args.context,
         )
 
     sock = _bind(a.host, a.port)

@@ -1096,14 +1096,34 @@ class DockerRuntime:
                 "devarch exec runs `docker exec`, but the docker CLI is not on PATH; install it"
             )
         environ = dict(os.environ)
+        engine_flags: list[str] = []
         if self._base_url is not None:
+            # A named engine: the CLI reaches exactly this endpoint with this runtime's TLS
+            # material, never the caller's context or TLS settings (they name another engine).
             environ["DOCKER_HOST"] = self._base_url
+            for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS"):
+                environ.pop(name, None)
+            engine_flags = self._tls_flags()
         return [
             binary,
+            *engine_flags,
             *self._exec_flags(
                 container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
             ),
         ], environ
+
+    def _tls_flags(self) -> list[str]:
+        """The docker CLI's global TLS options for this runtime's ``TLSConfig`` (none without)."""
+        tls = self._tls
+        if tls is None:
+            return []
+        flags = ["--tlsverify"] if tls.verify else ["--tls"]
+        if tls.ca_cert:
+            flags.append(f"--tlscacert={tls.ca_cert}")
+        if tls.cert:
+            cert, key = tls.cert
+            flags += [f"--tlscert={cert}", f"--tlskey={key}"]
+        return flags
 
     @staticmethod
     def _exec_flags(

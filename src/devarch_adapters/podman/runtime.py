@@ -232,6 +232,8 @@ class PodmanRuntime(DockerRuntime):
                 "neither CLI is on PATH; install podman"
             )
         environ["DOCKER_HOST"] = url
+        for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS"):
+            environ.pop(name, None)  # the caller's settings name another engine
         return [docker_cli, *flags], environ
 
     # -- health ------------------------------------------------------------------------------

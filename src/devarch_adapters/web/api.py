@@ -218,8 +218,10 @@ def update_stack(devarch: Devarch, stack: str, data: StackUpdate) -> Data:
 @delete("/stacks/{stack:str}", sync_to_thread=True, tags=["stacks"], status_code=HTTP_200_OK)
 def delete_stack(devarch: Devarch, stack: str, keep_volumes: bool = False) -> Data:
     """Delete a stack: its containers, network, volumes (unless ``keep_volumes``), definition."""
+    # A bound stack is torn down on its engine even when the server's environment names none.
+    engine_used = devarch.runtime is not None or bool(devarch.get_stack(stack).engine)
     devarch.delete_stack(stack, keep_volumes=keep_volumes)
-    return {"deleted": stack, "engine": devarch.runtime is not None}
+    return {"deleted": stack, "engine": engine_used}
 
 
 @post("/stacks/{stack:str}/clone", sync_to_thread=True, tags=["stacks"], status_code=201)

@@ -217,9 +217,9 @@ class LifecycleService:
 
         Unknown stacks and instances are ``NotFoundError``; an instance without a container is
         ``NotFoundError`` saying to apply first; a same-named container of another owner is a
-        ``ConflictError`` (devarch never touches it).
+        ``ConflictError`` (devarch never touches it). A stack bound to a named engine needs no
+        engine in the caller's environment; an unbound one does (``for_stack`` says how).
         """
-        self._engines.require()
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             if names is None:

@@ -184,6 +184,16 @@ class ManifestService:
         """The configured engine, if any (image digests; init needs one)."""
         return self._engines.runtime
 
+    def _stack_runtime(self, stack: Stack) -> Runtime | None:
+        """Where a stack's images are: its bound engine, else the configured one (or None).
+
+        Image ids differ between engines: a lockfile or an export of a stack bound to another
+        engine than the caller's environment names records that engine's (docs/engines.md).
+        """
+        if stack.engine:
+            return self._engines.for_stack(stack)
+        return self.runtime
+
     def template_for(self, instance: Instance) -> Template:
         """The catalog template an instance was made from (its pinned version)."""
         return template_for(self.catalog, instance)
@@ -207,6 +217,7 @@ class ManifestService:
             secrets = tx.list_secrets(st.id)
             wires = tx.list_wires(st.id)
             allocations = tx.list_port_allocations(st.id)
+        runtime = self._stack_runtime(st) if digests else None
         specs = []
         for inst in instances:
             names = sorted(s.name for s in secrets if s.instance_id == inst.id)
@@ -217,13 +228,13 @@ class ManifestService:
                 if a.instance == inst.name and a.key not in pinned
             }
             digest = None
-            if digests and self.runtime is not None:
+            if runtime is not None:
                 image = (
                     self.template_for(inst).service.image
                     if inst.overrides.image is None
                     else inst.overrides.image
                 )
-                info = self.runtime.inspect_image(image)
+                info = runtime.inspect_image(image)
                 digest = (info.digest or info.id) if info else None
             specs.append(
                 InstanceSpec(
@@ -344,6 +355,7 @@ class ManifestService:
                 problems.append(Problem(f"{path}.provider", message))
             if wire.consumer == wire.provider:
                 problems.append(Problem(path, f"{wire.consumer} cannot be wired to itself"))
+        image_runtime = self._image_runtime(manifest.stack)  # asked outside the transaction
         with self._uow.transaction() as tx:
             existing_stack = tx.get_stack(manifest.stack)
             existing = (
@@ -467,7 +479,7 @@ class ManifestService:
             if problems:
                 raise ManifestError(problems, what=f"cannot import stack {shorten(manifest.stack)}")
 
-            warnings.extend(self._pinned_image_warnings(manifest))
+            warnings.extend(self._pinned_image_warnings(manifest, image_runtime))
 
             # -- the preview ------------------------------------------------------------------
             actions: list[Action] = []
@@ -751,11 +763,12 @@ class ManifestService:
             allocations = tx.list_port_allocations(st.id)
         locked = {}
         image_ids: dict[str, str | None] = {}
+        runtime = self._stack_runtime(st)
         for inst in instances:
             tmpl = self.template_for(inst)
             image = inst.overrides.image or tmpl.service.image
             if image not in image_ids:
-                info = self.runtime.inspect_image(image) if self.runtime is not None else None
+                info = runtime.inspect_image(image) if runtime is not None else None
                 image_ids[image] = (info.digest or info.id) if info else None
             locked[inst.name] = LockedInstance(
                 template=tmpl.name,
@@ -797,7 +810,10 @@ class ManifestService:
         change); its refusal, or an error it raises, rolls the import back.
         """
         if self._engines.runtime is None and not self._engines.selected:
-            self._engines.require()  # refuse before the import writes anything
+            # Refuse before the import writes anything, unless the stack is bound to a named
+            # engine or the store has a default one (``target`` says how to configure one).
+            with self._uow.transaction() as tx:
+                self._engines.target(tx, tx.get_stack(manifest.stack))
         self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
@@ -904,7 +920,8 @@ class ManifestService:
 
     def _refuse_pinned_images(self, manifest: Manifest, *, strict: bool) -> None:
         """With ``strict``, refuse ``pins.image`` digests the engine's images do not match."""
-        if strict and (pinned := self._pinned_image_warnings(manifest)):
+        runtime = self._image_runtime(manifest.stack) if strict else None
+        if strict and (pinned := self._pinned_image_warnings(manifest, runtime)):
             raise ManifestError(
                 [Problem(p.partition(": ")[0], p.partition(": ")[2]) for p in pinned],
                 what=f"stack {manifest.stack} diverges from the image digests its manifest pins",
@@ -961,6 +978,7 @@ class ManifestService:
         if lockfile.stack != manifest.stack:
             return [f"the lockfile is for stack {lockfile.stack!r}, not {manifest.stack!r}"]
         specs = {s.name: s for s in manifest.instances}
+        runtime = self._image_runtime(manifest.stack)
         problems = [
             f"{name} is in the lockfile but not in the stack"
             for name in sorted(set(lockfile.instances) - set(specs))
@@ -983,7 +1001,7 @@ class ManifestService:
             if old.image != image:
                 problems.append(f"{name}: image {old.image} → {image}")
             elif old.image_digest and (
-                moved := _image_moved(image, self._engine_digest(image), old.image_digest)
+                moved := _image_moved(image, self._engine_digest(image, runtime), old.image_digest)
             ):
                 problems.append(f"{name}: {moved}")
             pins = dict(spec.port_pins)
@@ -995,17 +1013,33 @@ class ManifestService:
             )
         return problems
 
-    def _engine_digest(self, image: str) -> str | None:
+    def _image_runtime(self, name: str) -> Runtime | None:
+        """The engine with stack ``name``'s images: bound, else configured; None if none answers.
+
+        For the digest checks of an import: a stack already bound to an engine is compared with
+        that engine's images, not with those of the caller's environment.
+        """
+        with self._uow.transaction() as tx:
+            stack = tx.get_stack(name)
+        if stack is None or not stack.engine:
+            return self.runtime
+        try:
+            return self._engines.for_stack(stack)
+        except DevarchError:
+            return None
+
+    @staticmethod
+    def _engine_digest(image: str, runtime: Runtime | None) -> str | None:
         """The engine's digest (or id) of an image, None when absent or no engine answers."""
-        if self.runtime is None:
+        if runtime is None:
             return None
         try:
-            info = self.runtime.inspect_image(image)
+            info = runtime.inspect_image(image)
         except DevarchError:
             return None
         return (info.digest or info.id) if info else None
 
-    def _pinned_image_warnings(self, manifest: Manifest) -> list[str]:
+    def _pinned_image_warnings(self, manifest: Manifest, runtime: Runtime | None) -> list[str]:
         """``pins.image`` digests the engine's image does not match, as the lockfile check says."""
         found = []
         for spec in manifest.instances:
@@ -1016,7 +1050,9 @@ class ManifestService:
             except NotFoundError:
                 continue
             image = spec.overrides.image or tmpl.service.image
-            moved = _image_moved(image, self._engine_digest(image), spec.image_digest, "pinned")
+            moved = _image_moved(
+                image, self._engine_digest(image, runtime), spec.image_digest, "pinned"
+            )
             if moved:
                 found.append(f"instances.{spec.name}.pins.image: {moved}")
         return found

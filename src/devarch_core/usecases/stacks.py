@@ -172,6 +172,8 @@ class StackService:
             "network": stack.network_name,
             "enabled": stack.enabled,
             "created_at": stack.created_at,
+            # The engine it is bound to (None until its first apply): docs/engines.md.
+            "engine": stack.engine,
             "instances": [
                 {
                     "name": i.name,

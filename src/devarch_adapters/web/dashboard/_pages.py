@@ -195,6 +195,15 @@ def _stacks_view(devarch: Devarch, errors: Mapping[str, Any] | None = None, **ex
     return _render("stacks.html", stacks=stacks, errors=errors or {}, **extra)
 
 
+def _engine_of(devarch: Devarch, stack: str) -> str | None:
+    """``NAME (ENDPOINT)`` of the engine the stack is bound to (or gets), None when none is."""
+    try:
+        engine = devarch.engine_of(stack)
+    except DevarchError:
+        return None
+    return f"{engine.name} ({engine.where})"
+
+
 def _stack_view(
     devarch: Devarch,
     web: WebState,
@@ -206,6 +215,7 @@ def _stack_view(
     st = devarch.get_stack(stack)
     context: dict[str, Any] = {
         "stack": st,
+        "engine": _engine_of(devarch, stack),
         "tab": tab,
         "tabs": TABS,
         "errors": errors or {},
