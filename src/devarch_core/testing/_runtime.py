@@ -24,7 +24,7 @@ from devarch_core.errors import ConflictError, EngineError, NotFoundError
 from devarch_core.ownership import has_labels
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from devarch_core.engine import LogStream
 
@@ -250,6 +250,10 @@ class FakeRuntime:
                 del self._failures[index]
                 raise EngineError(message)
 
+    def _using(self, uses: Callable[[_Container], bool]) -> list[str]:
+        """The names of the containers for which ``uses`` holds, sorted (caller holds the lock)."""
+        return sorted(c.spec.name for c in self._containers.values() if uses(c))
+
     def _new_id(self, kind: str, name: str) -> str:
         return hashlib.sha256(f"{kind}:{name}:{next(self._ids)}".encode()).hexdigest()
 
@@ -283,11 +287,7 @@ class FakeRuntime:
             self._enter("remove_network", name)
             if name not in self._networks:
                 return False
-            users = sorted(
-                c.spec.name
-                for c in self._containers.values()
-                if c.spec.network == name and c.state == "running"
-            )
+            users = self._using(lambda c: c.spec.network == name and c.state == "running")
             if users:
                 raise EngineError(
                     f"error while removing network: network {name} has active endpoints "
@@ -316,10 +316,8 @@ class FakeRuntime:
             self._enter("remove_volume", name)
             if name not in self._volumes:
                 return False
-            users = sorted(
-                c.spec.name
-                for c in self._containers.values()
-                if any(m.type == "volume" and m.source == name for m in c.spec.mounts)
+            users = self._using(
+                lambda c: any(m.type == "volume" and m.source == name for m in c.spec.mounts)
             )
             if users:
                 raise EngineError(f"remove {name}: volume is in use - [{', '.join(users)}]")
