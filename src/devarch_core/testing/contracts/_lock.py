@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devarch_core.errors import StackLockedError
+from devarch_core.testing.contracts._threads import race
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,15 +171,13 @@ class LockContract:
     ) -> None:
         """Ten threads trying at once without a timeout: one gets the lock, nine are refused."""
         handles = [make_lock() for _ in range(10)]
-        barrier = threading.Barrier(10)
         losers_done = threading.Event()
         results: list[str] = []
         guard = threading.Lock()
 
-        def attempt(handle: StackLock, i: int) -> None:
-            barrier.wait()
+        def attempt(i: int) -> None:
             try:
-                with handle.acquire(stack, holder=f"thread-{i}"):
+                with handles[i].acquire(stack, holder=f"thread-{i}"):
                     with guard:
                         results.append("won")
                     losers_done.wait(30)
@@ -188,11 +187,7 @@ class LockContract:
                     if results.count("locked") == 9:
                         losers_done.set()
 
-        threads = [threading.Thread(target=attempt, args=(h, i)) for i, h in enumerate(handles)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        race(len(handles), attempt)
         assert sorted(results) == ["locked"] * 9 + ["won"]
 
     # -- across processes ------------------------------------------------------------------------
