@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from devarch_adapters._sqlstore import SqlSession
+from devarch_adapters._sqlstore import open_session
 from devarch_core.errors import DevarchError, StoreError
 
 if TYPE_CHECKING:
@@ -264,18 +264,9 @@ class PostgresStore:
                     conn.execute(script.encode())
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
 
-    @contextmanager
-    def _session(self) -> Iterator[StoreSession]:
-        with self._transaction() as conn:
-            session = SqlSession(_PostgresDriver(conn))
-            try:
-                yield session
-            finally:
-                session.end()
-
     def transaction(self) -> AbstractContextManager[StoreSession]:
         """Open one transaction; commit on normal exit, roll back on exception."""
-        return self._session()
+        return open_session(self._transaction(), _PostgresDriver)
 
     def schema_version(self) -> int:
         """Return the applied migration version (read from the database)."""

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from devarch_adapters._sqlstore import SqlSession, dump_json
+from devarch_adapters._sqlstore import dump_json, open_session
 from devarch_adapters.sqlite._lock import make_private_dir
 from devarch_core.errors import DevarchError, StoreError
 
@@ -325,18 +325,9 @@ class SqliteStore:
                     (version,),
                 )
 
-    @contextmanager
-    def _session(self) -> Iterator[StoreSession]:
-        with self._transaction() as conn:
-            session = SqlSession(_SqliteDriver(conn))
-            try:
-                yield session
-            finally:
-                session.end()
-
     def transaction(self) -> AbstractContextManager[StoreSession]:
         """Open one transaction; commit on normal exit, roll back on exception."""
-        return self._session()
+        return open_session(self._transaction(), _SqliteDriver)
 
     def schema_version(self) -> int:
         """Return the applied migration version (read from the database)."""
