@@ -44,6 +44,21 @@ except StackLockedError as exc:
 """
 
 
+def _refused_while_held(
+    make_lock: Callable[[], StackLock], stack: str, *, holder: str, timeout: float | None = None
+) -> tuple[StackLockedError, float]:
+    """One handle holds ``stack`` as ``holder``; another is refused: (the error, seconds taken)."""
+    first, second = make_lock(), make_lock()
+    with first.acquire(stack, holder=holder):
+        started = time.monotonic()
+        with (
+            pytest.raises(StackLockedError) as err,
+            second.acquire(stack, holder="bob", timeout=timeout),
+        ):
+            pass
+        return err.value, time.monotonic() - started
+
+
 class LockContract:
     """Behaviour every ``StackLock`` implementation guarantees."""
 
@@ -85,17 +100,13 @@ class LockContract:
         self, make_lock: Callable[[], StackLock], stack: str
     ) -> None:
         """Without a timeout a held lock is refused immediately with the holder in the error."""
-        first, second = make_lock(), make_lock()
-        with first.acquire(stack, holder="alice-apply"):
-            started = time.monotonic()
-            with pytest.raises(StackLockedError) as err, second.acquire(stack, holder="bob"):
-                pass
-            assert time.monotonic() - started < 2
-        assert err.value.stack == stack
-        assert err.value.holder is not None
-        assert "alice-apply" in err.value.holder
-        assert err.value.exit_code == 3
-        assert f"stack {stack} is being applied by another session" in str(err.value)
+        error, waited = _refused_while_held(make_lock, stack, holder="alice-apply")
+        assert waited < 2
+        assert error.stack == stack
+        assert error.holder is not None
+        assert "alice-apply" in error.holder
+        assert error.exit_code == 3
+        assert f"stack {stack} is being applied by another session" in str(error)
 
     def test_different_stacks_do_not_block_each_other(self, lock: StackLock, stack: str) -> None:
         """Locks are per stack."""
@@ -156,15 +167,9 @@ class LockContract:
         self, make_lock: Callable[[], StackLock], stack: str
     ) -> None:
         """A holder that outlasts the timeout makes the waiter fail after about that long."""
-        first, second = make_lock(), make_lock()
-        with first.acquire(stack, holder="alice"):
-            started = time.monotonic()
-            with (
-                pytest.raises(StackLockedError, match="alice"),
-                second.acquire(stack, holder="bob", timeout=0.4),
-            ):
-                pass
-            assert 0.3 < time.monotonic() - started < 5
+        error, waited = _refused_while_held(make_lock, stack, holder="alice", timeout=0.4)
+        assert "alice" in str(error)
+        assert 0.3 < waited < 5
 
     def test_ten_concurrent_threads_exactly_one_wins(
         self, make_lock: Callable[[], StackLock], stack: str
