@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from devarch_core.overrides import Overrides
 
-__all__ = ["Driver", "SqlSession", "dump_json", "open_session"]
+__all__ = ["Driver", "SqlSession", "dump_json", "open_session", "pending_migrations"]
 
 Row = tuple[Any, ...]
 Conn = TypeVar("Conn")
@@ -118,6 +118,22 @@ _PORT_SELECT = (
 #: instance). ``Overrides`` values are immutable, so rows may share one. Emptied when full.
 _PARSED_OVERRIDES: dict[str, Overrides] = {}
 _PARSED_OVERRIDES_MAX = 4096
+
+
+def pending_migrations(
+    migrations: Sequence[tuple[int, str]], current: int, url: str
+) -> list[tuple[int, str]]:
+    """The ``(version, script)`` pairs above ``current``, in order.
+
+    ``StoreError`` when the store's schema is newer than this devarch knows (a downgrade).
+    """
+    latest = migrations[-1][0]
+    if current > latest:
+        raise StoreError(
+            f"store {url} has schema version {current}, newer than this devarch "
+            f"supports ({latest}); upgrade devarch"
+        )
+    return [(version, script) for version, script in migrations if version > current]
 
 
 @contextmanager

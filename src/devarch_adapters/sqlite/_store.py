@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from devarch_adapters._sqlstore import dump_json, open_session
+from devarch_adapters._sqlstore import dump_json, open_session, pending_migrations
 from devarch_adapters.sqlite._lock import make_private_dir
 from devarch_core.errors import DevarchError, StoreError
 
@@ -306,15 +306,7 @@ class SqliteStore:
                 " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
             current = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
-            latest = MIGRATIONS[-1][0]
-            if current > latest:
-                raise StoreError(
-                    f"store {self.url} has schema version {current}, newer than this devarch "
-                    f"supports ({latest}); upgrade devarch"
-                )
-            for version, script in MIGRATIONS:
-                if version <= current:
-                    continue
+            for version, script in pending_migrations(MIGRATIONS, current, self.url):
                 # One statement at a time: executescript() would commit behind our back.
                 for statement in script.split(";"):
                     if statement.strip():
