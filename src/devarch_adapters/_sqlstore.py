@@ -10,7 +10,8 @@ savepoint, so a refused write leaves the transaction usable (PostgreSQL would ot
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Protocol
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from devarch_core._convert import row as to_row
 from devarch_core._convert import structure_row
@@ -26,13 +27,15 @@ from devarch_core.naming import container_name
 from devarch_core.ports import AppliedRecord, SealedSecret
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from contextlib import AbstractContextManager
 
     from devarch_core.overrides import Overrides
 
-__all__ = ["Driver", "SqlSession", "dump_json"]
+__all__ = ["Driver", "SqlSession", "dump_json", "open_session", "pending_migrations"]
 
 Row = tuple[Any, ...]
+Conn = TypeVar("Conn")
 
 
 class Driver(Protocol):
@@ -115,6 +118,35 @@ _PORT_SELECT = (
 #: instance). ``Overrides`` values are immutable, so rows may share one. Emptied when full.
 _PARSED_OVERRIDES: dict[str, Overrides] = {}
 _PARSED_OVERRIDES_MAX = 4096
+
+
+def pending_migrations(
+    migrations: Sequence[tuple[int, str]], current: int, url: str
+) -> list[tuple[int, str]]:
+    """The ``(version, script)`` pairs above ``current``, in order.
+
+    ``StoreError`` when the store's schema is newer than this devarch knows (a downgrade).
+    """
+    latest = migrations[-1][0]
+    if current > latest:
+        raise StoreError(
+            f"store {url} has schema version {current}, newer than this devarch "
+            f"supports ({latest}); upgrade devarch"
+        )
+    return [(version, script) for version, script in migrations if version > current]
+
+
+@contextmanager
+def open_session(
+    transaction: AbstractContextManager[Conn], driver: Callable[[Conn], Driver]
+) -> Iterator[SqlSession]:
+    """One transaction's session over ``driver(connection)``; unusable once the transaction ends."""
+    with transaction as conn:
+        session = SqlSession(driver(conn))
+        try:
+            yield session
+        finally:
+            session.end()
 
 
 class SqlSession:

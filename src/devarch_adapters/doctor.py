@@ -45,6 +45,11 @@ class Check:
         return data
 
 
+def _failed(name: str, exc: DevarchError, fix: str) -> list[Check]:
+    """The one failed check of ``name`` when probing it raised ``exc``."""
+    return [Check(name=name, status="fail", message=str(exc), fix=fix)]
+
+
 def _engine(devarch: Devarch) -> list[Check]:
     if devarch.runtime is None:
         why = devarch.runtime_problem or "no engine configured"
@@ -66,14 +71,7 @@ def _engine(devarch: Devarch) -> list[Check]:
     try:
         info = devarch.runtime.info()
     except DevarchError as exc:
-        return [
-            Check(
-                name="engine",
-                status="fail",
-                message=str(exc),
-                fix="start the engine or fix DOCKER_HOST",
-            )
-        ]
+        return _failed("engine", exc, "start the engine or fix DOCKER_HOST")
     checks = [
         Check(
             name="engine",
@@ -285,14 +283,7 @@ def _store(devarch: Devarch) -> list[Check]:
         with devarch.store.transaction() as tx:
             count = len(tx.list_stacks())
     except DevarchError as exc:
-        return [
-            Check(
-                name="store",
-                status="fail",
-                message=str(exc),
-                fix="check DEVARCH_STORE and that the database is running",
-            )
-        ]
+        return _failed("store", exc, "check DEVARCH_STORE and that the database is running")
     return [
         Check(
             name="store",
@@ -310,14 +301,7 @@ def _keyfile(devarch: Devarch) -> list[Check]:
     try:
         found = keys.read_keys()  # never creates a key, never follows a symlink
     except DevarchError as exc:
-        return [
-            Check(
-                name="key-file",
-                status="fail",
-                message=str(exc),
-                fix="restore the key file from a backup",
-            )
-        ]
+        return _failed("key-file", exc, "restore the key file from a backup")
     if found.current is None:
         if any(c.status == "fail" for c in devarch.check_key()):
             return [

@@ -107,6 +107,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping  # noqa: TC003 - pytest resolves hook annotations
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -224,25 +225,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 # -- settings -----------------------------------------------------------------------------------
+@dataclass(kw_only=True, eq=False)
 class _Options:
-    """The plugin's resolved options (plain class: attrs stays out of pytest's startup)."""
+    """The plugin's resolved options (a dataclass: attrs stays out of pytest's startup)."""
 
-    def __init__(
-        self,
-        *,
-        home: Path,
-        manifest: Path,
-        scope: str,
-        reuse: bool,
-        ttl: float,
-        catalogs: list[str] | None,
-    ) -> None:
-        self.home = home
-        self.manifest = manifest
-        self.scope = scope
-        self.reuse = reuse
-        self.ttl = ttl
-        self.catalogs = catalogs
+    home: Path
+    manifest: Path
+    scope: str
+    reuse: bool
+    ttl: float
+    catalogs: list[str] | None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> _Options:
@@ -345,17 +337,15 @@ def _write_state(path: Path, data: Mapping[str, Any]) -> None:
 
 
 # -- markers and reaping ------------------------------------------------------------------------
+@dataclass(kw_only=True, eq=False)
 class StackMarker:
     """What a plugin stack's description says about it: run, expiry, owner, manifest hash."""
 
-    def __init__(
-        self, *, run: str, expires: float, pid: int | None, host: str, manifest_hash: str
-    ) -> None:
-        self.run = run
-        self.expires = expires
-        self.pid = pid
-        self.host = host
-        self.manifest_hash = manifest_hash
+    run: str
+    expires: float
+    pid: int | None
+    host: str
+    manifest_hash: str
 
     def describe(self) -> str:
         """Render the stack description.

@@ -92,19 +92,6 @@ class _Service:
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.name}: {message}")
 
-    def refuse(self, path: str, message: str) -> None:
-        """Record a problem at ``services.NAME.path``: a value of the wrong shape is refused."""
-        self.problems.add(join(f"services.{self.name}", path), message)
-
-    def mapping(self, value: object, path: str) -> Mapping[str, Any]:
-        """``value`` if it is a mapping (or empty when absent); refused otherwise."""
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.refuse(path, f"expected a mapping, got {type_name(value)}")
-            return {}
-        return value
-
     def interpolate(self, value: Any, where: str) -> Any:  # noqa: ANN401 - any YAML value
         """Resolve compose interpolation in every string of ``value``."""
         if isinstance(value, str):

@@ -318,6 +318,26 @@ def _scalar(  # noqa: C901 - one closure per step of the row
     )
 
 
+def _text_scalar(
+    name: str,
+    what: str,
+    check: Callable[[str], str],
+    *,
+    required: str | None = None,
+    example: str,
+    schema: Mapping[str, Any],
+) -> Field:
+    """A free-text scalar checked by ``check`` (``what`` names it in the template's messages)."""
+    return _scalar(
+        name,
+        _text_reader(what, check),
+        override_what="a string",
+        required=required,
+        example=example,
+        schema=schema,
+    )
+
+
 def _command_scalar(name: str, example: list[str]) -> Field:
     return _scalar(
         name,
@@ -1056,36 +1076,22 @@ _HEALTHCHECK_SCHEMA: dict[str, Any] = {
 
 #: Every service field, in the canonical order of template and manifest data.
 FIELDS: tuple[Field, ...] = (
-    _scalar(
+    _text_scalar(
         "image",
-        _text_reader("an image reference", check_image),
-        override_what="a string",
+        "an image reference",
+        check_image,
         required="an image is required",
         example="devarch-test/busybox:1.36",
         schema=js.IMAGE,
     ),
     _command_scalar("command", ["sleep", "3600"]),
     _command_scalar("entrypoint", ["/bin/sh", "-c"]),
-    _scalar(
-        "working_dir",
-        _text_reader("a path", check_working_dir),
-        override_what="a string",
-        example="/srv/app",
-        schema=js.ABSOLUTE_PATH,
+    _text_scalar(
+        "working_dir", "a path", check_working_dir, example="/srv/app", schema=js.ABSOLUTE_PATH
     ),
-    _scalar(
-        "user",
-        _text_reader("a user", check_user),
-        override_what="a string",
-        example="1000:1000",
-        schema=js.USER,
-    ),
-    _scalar(
-        "restart",
-        _text_reader("a restart policy", check_restart),
-        override_what="a string",
-        example="on-failure:3",
-        schema=js.RESTART,
+    _text_scalar("user", "a user", check_user, example="1000:1000", schema=js.USER),
+    _text_scalar(
+        "restart", "a restart policy", check_restart, example="on-failure:3", schema=js.RESTART
     ),
     _scalar(
         "stop_grace_period",

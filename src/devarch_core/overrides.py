@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 __all__ = ["ConfigFileOverride", "Overrides", "PortOverride", "VolumeOverride"]
 
 
+def _delta_data(
+    delta: object, key: dict[str, Any], fields: Iterable[str], *, remove: bool
+) -> dict[str, Any]:
+    """Manifest form of one keyed list delta: its key, then ``remove: true`` or the fields set."""
+    if remove:
+        return {**key, "remove": True}
+    values = {name: getattr(delta, name) for name in fields}
+    return {**key, **{name: value for name, value in values.items() if value is not None}}
+
+
 @frozen(kw_only=True)
 class PortOverride(PortKeyed):
     """Changes to one container port, keyed by (container, protocol)."""
@@ -40,14 +50,9 @@ class PortOverride(PortKeyed):
 
     def to_data(self) -> dict[str, Any]:
         """Manifest form: only what is set."""
-        data = self.key_data()
-        if self.remove:
-            data["remove"] = True
-            return data
-        for key in ("host", "host_ip", "publish"):
-            if getattr(self, key) is not None:
-                data[key] = getattr(self, key)
-        return data
+        return _delta_data(
+            self, self.key_data(), ("host", "host_ip", "publish"), remove=self.remove
+        )
 
 
 @frozen(kw_only=True)
@@ -62,14 +67,9 @@ class VolumeOverride:
 
     def to_data(self) -> dict[str, Any]:
         """Manifest form: only what is set."""
-        data: dict[str, Any] = {"target": self.target}
-        if self.remove:
-            data["remove"] = True
-            return data
-        for key in ("source", "type", "read_only"):
-            if getattr(self, key) is not None:
-                data[key] = getattr(self, key)
-        return data
+        return _delta_data(
+            self, {"target": self.target}, ("source", "type", "read_only"), remove=self.remove
+        )
 
 
 @frozen(kw_only=True)
@@ -83,13 +83,8 @@ class ConfigFileOverride:
 
     def to_data(self) -> dict[str, Any]:
         """Manifest form: only what is set."""
-        data: dict[str, Any] = {"path": self.path}
-        if self.remove:
-            data["remove"] = True
-            return data
-        if self.content is not None:
-            data["content"] = self.content
-        if self.mode is not None:
+        data = _delta_data(self, {"path": self.path}, ("content",), remove=self.remove)
+        if not self.remove and self.mode is not None:
             data["mode"] = f"{self.mode:04o}"
         return data
 

@@ -470,6 +470,13 @@ def config_file_overlaps(paths: Iterable[str]) -> list[str]:
     return found
 
 
+def _resource_text(key: str, value: Decimal | int) -> str:
+    """Canonical text of a ``cpu_*`` (CPUs) or ``memory_*`` (bytes) value."""
+    if key.startswith("cpu"):
+        return format_cpus(Decimal(value))
+    return format_memory(int(value))
+
+
 @frozen(kw_only=True)
 class Resources:
     """Resource limits and reservations; ``None`` means unlimited / not reserved."""
@@ -507,34 +514,20 @@ class Resources:
     def problems(self) -> list[str]:
         """Inconsistencies: a reservation above its limit."""
         found = []
-        if (
-            self.cpu_limit is not None
-            and self.cpu_reservation is not None
-            and self.cpu_reservation > self.cpu_limit
-        ):
-            found.append(
-                f"cpu_reservation {format_cpus(self.cpu_reservation)} "
-                f"is above cpu_limit {format_cpus(self.cpu_limit)}"
-            )
-        if (
-            self.memory_limit is not None
-            and self.memory_reservation is not None
-            and self.memory_reservation > self.memory_limit
-        ):
-            found.append(
-                f"memory_reservation {format_memory(self.memory_reservation)} is above "
-                f"memory_limit {format_memory(self.memory_limit)}"
-            )
+        for kind in ("cpu", "memory"):
+            limit = getattr(self, f"{kind}_limit")
+            reservation = getattr(self, f"{kind}_reservation")
+            if limit is not None and reservation is not None and reservation > limit:
+                found.append(
+                    f"{kind}_reservation {_resource_text(kind, reservation)} is above "
+                    f"{kind}_limit {_resource_text(kind, limit)}"
+                )
         return found
 
     def to_data(self) -> dict[str, str]:
         """Canonical text per set field (``{"cpu_limit": "0.5", "memory_limit": "512m"}``)."""
-        data = {}
-        for key in self.FIELDS:
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = format_cpus(value) if key.startswith("cpu") else format_memory(value)
-        return data
+        values = {key: getattr(self, key) for key in self.FIELDS}
+        return {key: _resource_text(key, v) for key, v in values.items() if v is not None}
 
     def __bool__(self) -> bool:
         return any(getattr(self, key) is not None for key in self.FIELDS)

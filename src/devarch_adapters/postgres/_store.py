@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from devarch_adapters._sqlstore import SqlSession
+from devarch_adapters._sqlstore import open_session, pending_migrations
 from devarch_core.errors import DevarchError, StoreError
 
 if TYPE_CHECKING:
@@ -253,29 +253,13 @@ class PostgresStore:
             )
             row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
             current = int(row[0]) if row else 0
-            latest = MIGRATIONS[-1][0]
-            if current > latest:
-                raise StoreError(
-                    f"store {self.url} has schema version {current}, newer than this devarch "
-                    f"supports ({latest}); upgrade devarch"
-                )
-            for version, script in MIGRATIONS:
-                if version > current:
-                    conn.execute(script.encode())
-                    conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-
-    @contextmanager
-    def _session(self) -> Iterator[StoreSession]:
-        with self._transaction() as conn:
-            session = SqlSession(_PostgresDriver(conn))
-            try:
-                yield session
-            finally:
-                session.end()
+            for version, script in pending_migrations(MIGRATIONS, current, self.url):
+                conn.execute(script.encode())
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
 
     def transaction(self) -> AbstractContextManager[StoreSession]:
         """Open one transaction; commit on normal exit, roll back on exception."""
-        return self._session()
+        return open_session(self._transaction(), _PostgresDriver)
 
     def schema_version(self) -> int:
         """Return the applied migration version (read from the database)."""

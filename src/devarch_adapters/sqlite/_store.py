@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from devarch_adapters._sqlstore import SqlSession, dump_json
+from devarch_adapters._sqlstore import dump_json, open_session, pending_migrations
 from devarch_adapters.sqlite._lock import make_private_dir
 from devarch_core.errors import DevarchError, StoreError
 
@@ -306,15 +306,7 @@ class SqliteStore:
                 " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
             current = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
-            latest = MIGRATIONS[-1][0]
-            if current > latest:
-                raise StoreError(
-                    f"store {self.url} has schema version {current}, newer than this devarch "
-                    f"supports ({latest}); upgrade devarch"
-                )
-            for version, script in MIGRATIONS:
-                if version <= current:
-                    continue
+            for version, script in pending_migrations(MIGRATIONS, current, self.url):
                 # One statement at a time: executescript() would commit behind our back.
                 for statement in script.split(";"):
                     if statement.strip():
@@ -325,18 +317,9 @@ class SqliteStore:
                     (version,),
                 )
 
-    @contextmanager
-    def _session(self) -> Iterator[StoreSession]:
-        with self._transaction() as conn:
-            session = SqlSession(_SqliteDriver(conn))
-            try:
-                yield session
-            finally:
-                session.end()
-
     def transaction(self) -> AbstractContextManager[StoreSession]:
         """Open one transaction; commit on normal exit, roll back on exception."""
-        return self._session()
+        return open_session(self._transaction(), _SqliteDriver)
 
     def schema_version(self) -> int:
         """Return the applied migration version (read from the database)."""

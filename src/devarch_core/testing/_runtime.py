@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -24,7 +24,7 @@ from devarch_core.errors import ConflictError, EngineError, NotFoundError
 from devarch_core.ownership import has_labels
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from devarch_core.engine import LogStream
 
@@ -250,6 +250,28 @@ class FakeRuntime:
                 del self._failures[index]
                 raise EngineError(message)
 
+    def _remove_unused(
+        self,
+        operation: str,
+        objects: dict[str, Any],
+        name: str,
+        uses: Callable[[_Container], bool],
+        refusal: Callable[[str], str],
+    ) -> bool:
+        """Remove ``objects[name]`` unless a container ``uses`` it (``EngineError``: ``refusal``).
+
+        ``refusal`` gets the users' names, sorted and comma-separated, as the engine words it.
+        """
+        with self._lock:
+            self._enter(operation, name)
+            if name not in objects:
+                return False
+            users = sorted(c.spec.name for c in self._containers.values() if uses(c))
+            if users:
+                raise EngineError(refusal(", ".join(users)))
+            del objects[name]
+            return True
+
     def _new_id(self, kind: str, name: str) -> str:
         return hashlib.sha256(f"{kind}:{name}:{next(self._ids)}".encode()).hexdigest()
 
@@ -279,22 +301,15 @@ class FakeRuntime:
 
     def remove_network(self, name: str) -> bool:
         """Remove a network; ``EngineError`` while running containers use it."""
-        with self._lock:
-            self._enter("remove_network", name)
-            if name not in self._networks:
-                return False
-            users = sorted(
-                c.spec.name
-                for c in self._containers.values()
-                if c.spec.network == name and c.state == "running"
-            )
-            if users:
-                raise EngineError(
-                    f"error while removing network: network {name} has active endpoints "
-                    f"({', '.join(users)})"
-                )
-            del self._networks[name]
-            return True
+        return self._remove_unused(
+            "remove_network",
+            self._networks,
+            name,
+            lambda c: c.spec.network == name and c.state == "running",
+            lambda users: (
+                f"error while removing network: network {name} has active endpoints ({users})"
+            ),
+        )
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         """Networks carrying all ``labels``, by name."""
@@ -312,19 +327,13 @@ class FakeRuntime:
 
     def remove_volume(self, name: str) -> bool:
         """Remove a volume; ``EngineError`` while a container (in any state) uses it."""
-        with self._lock:
-            self._enter("remove_volume", name)
-            if name not in self._volumes:
-                return False
-            users = sorted(
-                c.spec.name
-                for c in self._containers.values()
-                if any(m.type == "volume" and m.source == name for m in c.spec.mounts)
-            )
-            if users:
-                raise EngineError(f"remove {name}: volume is in use - [{', '.join(users)}]")
-            del self._volumes[name]
-            return True
+        return self._remove_unused(
+            "remove_volume",
+            self._volumes,
+            name,
+            lambda c: any(m.type == "volume" and m.source == name for m in c.spec.mounts),
+            lambda users: f"remove {name}: volume is in use - [{users}]",
+        )
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
         """Volumes carrying all ``labels``, by name."""

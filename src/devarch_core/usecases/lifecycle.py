@@ -326,8 +326,7 @@ class LifecycleService:
         """
         with self._locks.hold(stack, "devarch start " + default_holder(), lock_timeout):
             st, runtime, targets, chosen = self._select(stack, instances)
-            self._refuse_disabled(st, chosen, named=instances is not None)
-            targets = [t for t in targets if t.instance.enabled and st.enabled]
+            targets = self._startable(st, targets, chosen, named=instances is not None)
             started, already = self._start(st, runtime, targets)
         return LifecycleResult(stack=st.name, action="start", changed=started, unchanged=already)
 
@@ -354,8 +353,7 @@ class LifecycleService:
         """Stop, then start, the chosen containers (stopped ones are started), under one lock."""
         with self._locks.hold(stack, "devarch restart " + default_holder(), lock_timeout):
             st, runtime, targets, chosen = self._select(stack, instances)
-            self._refuse_disabled(st, chosen, named=instances is not None)
-            targets = [t for t in targets if t.instance.enabled and st.enabled]
+            targets = self._startable(st, targets, chosen, named=instances is not None)
             self._stop(st, runtime, targets)
             started, _ = self._start(st, runtime, targets, restarting=True)
         return LifecycleResult(stack=st.name, action="restart", changed=started)
@@ -386,9 +384,15 @@ class LifecycleService:
         finally:
             self._reporter.phase_finished(name, self._clock.monotonic() - began)
 
-    def _refuse_disabled(self, st: Stack, chosen: Sequence[Instance], *, named: bool) -> None:
-        if not named:
-            return
+    def _startable(
+        self, st: Stack, targets: list[_Target], chosen: Sequence[Instance], *, named: bool
+    ) -> list[_Target]:
+        """The targets that may start: disabled ones are refused when named, else skipped."""
+        if named:
+            self._refuse_disabled(st, chosen)
+        return [t for t in targets if t.instance.enabled and st.enabled]
+
+    def _refuse_disabled(self, st: Stack, chosen: Sequence[Instance]) -> None:
         if not st.enabled:
             raise ValidationError(
                 f"stack {st.name} is disabled: enable it (`devarch stack enable {st.name}`) and "

@@ -8,7 +8,7 @@ runs. See docs/architecture.md#data-path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
@@ -516,14 +516,11 @@ class PlanService:
             reveal_secrets=reveal_secrets,
         )
 
-    @overload
-    def graph(self, stack: str, *, fmt: Literal["svg"]) -> SvgGraph: ...
-    @overload
-    def graph(self, stack: str, *, fmt: Literal["mermaid", "dot"] = "mermaid") -> str: ...
-    @overload
-    def graph(self, stack: str, *, fmt: str) -> str | SvgGraph: ...
     def graph(self, stack: str, *, fmt: str = "mermaid") -> str | SvgGraph:
-        """The stack's wiring graph as Mermaid or DOT text, or an SVG drawing (``fmt="svg"``)."""
+        """The stack's wiring graph as Mermaid or DOT text, or an SVG drawing (``fmt="svg"``).
+
+        Typed loosely: the facade's ``Devarch.graph`` carries the per-format overloads.
+        """
         with self._uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)

@@ -163,6 +163,27 @@ async def _act(
     return Redirect(target, status_code=303)
 
 
+def _stack_page(
+    devarch: Devarch, web: WebState, stack: str, tab: str
+) -> Callable[[dict[str, Any]], str]:
+    """The error page of a stack form (:func:`_act`'s ``page``): that stack, on ``tab``."""
+    return lambda errors: _stack_view(devarch, web, stack, tab, errors)
+
+
+def _instance_page(devarch: Devarch, stack: str, name: str) -> Callable[[dict[str, Any]], str]:
+    """The error page of an instance form (:func:`_act`'s ``page``): that instance."""
+    return lambda errors: _instance_view(devarch, stack, name, errors)
+
+
+def _job_url(web: WebState, kind: str, stack: str, run: Callable[[Devarch, str], object]) -> str:
+    """Start a background job; once it holds the stack lock (or failed to), the job's page."""
+    job = web.jobs.start(kind, stack, run)
+    job.wait_started()
+    if job.error is not None:
+        raise job.error
+    return _url("stacks", stack, "jobs", job.id)
+
+
 # -- view models ---------------------------------------------------------------------------------
 
 
@@ -484,9 +505,7 @@ async def instance_add(
             devarch.add_instance(stack, name, template, version=version or None)
         return _url("stacks", stack, "instances", name, done="added")
 
-    return await _act(
-        request, action, lambda e: _stack_view(devarch, web, stack, "instances", e), "add"
-    )
+    return await _act(request, action, _stack_page(devarch, web, stack, "instances"), "add")
 
 
 @post("/stacks/{stack:str}/apply", include_in_schema=False)
@@ -500,15 +519,9 @@ async def apply(
         saved = web.plans.get(stack, token)
         if saved is None:
             raise StalePlanError(stack, ["this page's plan is no longer known (plan again)"])
-        job = web.jobs.start("apply", stack, lambda d, holder: d.apply(stack, saved, holder=holder))
-        job.wait_started()
-        if job.error is not None:
-            raise job.error
-        return _url("stacks", stack, "jobs", job.id)
+        return _job_url(web, "apply", stack, lambda d, holder: d.apply(stack, saved, holder=holder))
 
-    return await _act(
-        request, action, lambda e: _stack_view(devarch, web, stack, "deploy", e), "apply"
-    )
+    return await _act(request, action, _stack_page(devarch, web, stack, "deploy"), "apply")
 
 
 @post("/stacks/{stack:str}/down", include_in_schema=False)
@@ -520,17 +533,11 @@ async def down(
     def action(form: FormMultiDict) -> str:
         volumes = form.get("volumes") == "1"
         devarch.get_stack(stack)
-        job = web.jobs.start(
-            "down", stack, lambda d, _holder: d.down_report(stack, volumes=volumes)
+        return _job_url(
+            web, "down", stack, lambda d, _holder: d.down_report(stack, volumes=volumes)
         )
-        job.wait_started()
-        if job.error is not None:
-            raise job.error
-        return _url("stacks", stack, "jobs", job.id)
 
-    return await _act(
-        request, action, lambda e: _stack_view(devarch, web, stack, "deploy", e), "down"
-    )
+    return await _act(request, action, _stack_page(devarch, web, stack, "deploy"), "down")
 
 
 @post("/stacks/{stack:str}/lifecycle", include_in_schema=False)
@@ -556,9 +563,7 @@ async def lifecycle(
             return _url("stacks", stack, "instances", instance, done=done)
         return _url("stacks", stack, done=done)
 
-    return await _act(
-        request, action, lambda e: _stack_view(devarch, web, stack, "instances", e), "lifecycle"
-    )
+    return await _act(request, action, _stack_page(devarch, web, stack, "instances"), "lifecycle")
 
 
 @get("/stacks/{stack:str}/jobs/{job_id:str}", include_in_schema=False)
@@ -618,12 +623,7 @@ async def override_set(
         devarch.set_overrides(stack, name, delta)
         return _instance_url(stack, name, "override")
 
-    return await _act(
-        request,
-        action,
-        lambda e: _instance_view(devarch, stack, name, e),
-        f"field-{field_name}",
-    )
+    return await _act(request, action, _instance_page(devarch, stack, name), f"field-{field_name}")
 
 
 @post("/stacks/{stack:str}/instances/{name:str}/unset", include_in_schema=False)
@@ -639,10 +639,7 @@ async def override_unset(
         return _instance_url(stack, name, "unset")
 
     return await _act(
-        request,
-        action,
-        lambda e: _instance_view(devarch, stack, name, e),
-        f"field-{path.split('.', 1)[0]}",
+        request, action, _instance_page(devarch, stack, name), f"field-{path.split('.', 1)[0]}"
     )
 
 
@@ -665,7 +662,7 @@ async def secret_set(
         devarch.set_secret(stack, name, var, value)
         return _instance_url(stack, name, "secret")
 
-    return await _act(request, action, lambda e: _instance_view(devarch, stack, name, e), "secrets")
+    return await _act(request, action, _instance_page(devarch, stack, name), "secrets")
 
 
 @post("/stacks/{stack:str}/instances/{name:str}/wire", include_in_schema=False)
@@ -685,12 +682,7 @@ async def wire_set(
         devarch.add_wire(stack, name, imp, None if provider == "-" else provider)
         return _instance_url(stack, name, "wired")
 
-    return await _act(
-        request,
-        action,
-        lambda e: _instance_view(devarch, stack, name, e),
-        f"wire-{import_name}",
-    )
+    return await _act(request, action, _instance_page(devarch, stack, name), f"wire-{import_name}")
 
 
 @post("/stacks/{stack:str}/instances/{name:str}/remove", include_in_schema=False)
@@ -707,7 +699,7 @@ async def instance_remove(
         devarch.remove_instance(stack, name)
         return _url("stacks", stack, done="removed")
 
-    return await _act(request, action, lambda e: _instance_view(devarch, stack, name, e), "remove")
+    return await _act(request, action, _instance_page(devarch, stack, name), "remove")
 
 
 @post("/stacks/{stack:str}/instances/{name:str}/enabled", include_in_schema=False)
@@ -721,7 +713,7 @@ async def instance_enabled(
         devarch.update_instance(stack, name, enabled=enabled)
         return _instance_url(stack, name, "enabled" if enabled else "disabled")
 
-    return await _act(request, action, lambda e: _instance_view(devarch, stack, name, e), "enabled")
+    return await _act(request, action, _instance_page(devarch, stack, name), "enabled")
 
 
 @get("/stacks/{stack:str}/instances/{name:str}/logs/stream", include_in_schema=False)

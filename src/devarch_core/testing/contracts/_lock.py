@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from devarch_core.errors import StackLockedError
+from devarch_core.testing.contracts._threads import race
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +42,21 @@ try:
 except StackLockedError as exc:
     print("locked", exc.holder, flush=True)
 """
+
+
+def _refused_while_held(
+    make_lock: Callable[[], StackLock], stack: str, *, holder: str, timeout: float | None = None
+) -> tuple[StackLockedError, float]:
+    """One handle holds ``stack`` as ``holder``; another is refused: (the error, seconds taken)."""
+    first, second = make_lock(), make_lock()
+    with first.acquire(stack, holder=holder):
+        started = time.monotonic()
+        with (
+            pytest.raises(StackLockedError) as err,
+            second.acquire(stack, holder="bob", timeout=timeout),
+        ):
+            pass
+        return err.value, time.monotonic() - started
 
 
 class LockContract:
@@ -84,17 +100,13 @@ class LockContract:
         self, make_lock: Callable[[], StackLock], stack: str
     ) -> None:
         """Without a timeout a held lock is refused immediately with the holder in the error."""
-        first, second = make_lock(), make_lock()
-        with first.acquire(stack, holder="alice-apply"):
-            started = time.monotonic()
-            with pytest.raises(StackLockedError) as err, second.acquire(stack, holder="bob"):
-                pass
-            assert time.monotonic() - started < 2
-        assert err.value.stack == stack
-        assert err.value.holder is not None
-        assert "alice-apply" in err.value.holder
-        assert err.value.exit_code == 3
-        assert f"stack {stack} is being applied by another session" in str(err.value)
+        error, waited = _refused_while_held(make_lock, stack, holder="alice-apply")
+        assert waited < 2
+        assert error.stack == stack
+        assert error.holder is not None
+        assert "alice-apply" in error.holder
+        assert error.exit_code == 3
+        assert f"stack {stack} is being applied by another session" in str(error)
 
     def test_different_stacks_do_not_block_each_other(self, lock: StackLock, stack: str) -> None:
         """Locks are per stack."""
@@ -155,30 +167,22 @@ class LockContract:
         self, make_lock: Callable[[], StackLock], stack: str
     ) -> None:
         """A holder that outlasts the timeout makes the waiter fail after about that long."""
-        first, second = make_lock(), make_lock()
-        with first.acquire(stack, holder="alice"):
-            started = time.monotonic()
-            with (
-                pytest.raises(StackLockedError, match="alice"),
-                second.acquire(stack, holder="bob", timeout=0.4),
-            ):
-                pass
-            assert 0.3 < time.monotonic() - started < 5
+        error, waited = _refused_while_held(make_lock, stack, holder="alice", timeout=0.4)
+        assert "alice" in str(error)
+        assert 0.3 < waited < 5
 
     def test_ten_concurrent_threads_exactly_one_wins(
         self, make_lock: Callable[[], StackLock], stack: str
     ) -> None:
         """Ten threads trying at once without a timeout: one gets the lock, nine are refused."""
         handles = [make_lock() for _ in range(10)]
-        barrier = threading.Barrier(10)
         losers_done = threading.Event()
         results: list[str] = []
         guard = threading.Lock()
 
-        def attempt(handle: StackLock, i: int) -> None:
-            barrier.wait()
+        def attempt(i: int) -> None:
             try:
-                with handle.acquire(stack, holder=f"thread-{i}"):
+                with handles[i].acquire(stack, holder=f"thread-{i}"):
                     with guard:
                         results.append("won")
                     losers_done.wait(30)
@@ -188,11 +192,7 @@ class LockContract:
                     if results.count("locked") == 9:
                         losers_done.set()
 
-        threads = [threading.Thread(target=attempt, args=(h, i)) for i, h in enumerate(handles)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        race(len(handles), attempt)
         assert sorted(results) == ["locked"] * 9 + ["won"]
 
     # -- across processes ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import ConflictError, EngineError, NotFoundError
 from devarch_core.secrets import Secret
 from devarch_core.spec import Healthcheck, Resources
+from devarch_core.testing.contracts._threads import race
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -173,22 +174,16 @@ class RuntimeContract:
         """Eight threads ensuring one name all get the same network, and only one exists."""
         name = f"{unique}-race"
         made.networks.append(name)
-        barrier = threading.Barrier(8)
         ids: list[str] = []
         errors: list[BaseException] = []
 
-        def ensure() -> None:
-            barrier.wait()
+        def ensure(_: int) -> None:
             try:
                 ids.append(runtime.ensure_network(name, labels).id)
             except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
                 errors.append(exc)
 
-        threads = [threading.Thread(target=ensure) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        race(8, ensure)
         assert errors == []
         assert len(set(ids)) == 1
         assert [n.id for n in runtime.list_networks(labels)] == ids[:1]

@@ -23,9 +23,12 @@ from devarch_core.errors import (
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.overrides import Overrides
 from devarch_core.ports import AppliedRecord, SealedSecret, Store
+from devarch_core.testing.contracts._threads import race
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
+
+    from devarch_core.ports import StoreSession
 
 ALL_OVERRIDES = {
     "image": "postgres:16",
@@ -71,6 +74,26 @@ def make_instance(stack: Stack, name: str, **kw: object) -> Instance:
     values: dict[str, object] = {"template": "postgres", "template_version": "16.4"}
     values.update(kw)
     return Instance(id=new_id(), stack_id=stack.id, stack=stack.name, name=name, **values)  # type: ignore[arg-type]
+
+
+def add_all(tx: StoreSession, stacks: Iterable[Stack], instances: Iterable[Instance] = ()) -> None:
+    """Add ``stacks``, then ``instances``, in one session (test setup)."""
+    for stack in stacks:
+        tx.add_stack(stack)
+    for inst in instances:
+        tx.add_instance(inst)
+
+
+def shop_and_blog() -> tuple[Stack, Stack, Instance, Instance, Instance]:
+    """Stacks ``shop`` (instances ``db``, ``web``) and ``blog`` (``db``), not yet stored."""
+    shop, blog = make_stack("shop"), make_stack("blog")
+    return (
+        shop,
+        blog,
+        make_instance(shop, "db"),
+        make_instance(shop, "web"),
+        make_instance(blog, "db"),
+    )
 
 
 def alloc(stack: Stack, inst: Instance, cport: int, hport: int, **kw: object) -> PortAllocation:
@@ -318,10 +341,7 @@ class StoreContract:
         ab, a = make_stack("a-b"), make_stack("a")
         c, x, y = make_instance(ab, "c"), make_instance(a, "x"), make_instance(a, "y")
         with store.transaction() as tx:
-            for s in (ab, a):
-                tx.add_stack(s)
-            for i in (c, x, y):
-                tx.add_instance(i)
+            add_all(tx, (ab, a), (c, x, y))
         with (
             pytest.raises(ConflictError, match="instance y already exists in stack a"),
             store.transaction() as tx,
@@ -407,18 +427,10 @@ class StoreContract:
     # -- secrets ---------------------------------------------------------------------------------
     def test_secrets_are_put_replaced_listed_and_deleted(self, store: Store) -> None:
         """Sealed bytes round-trip exactly; lists are per stack or store-wide, by instance, name."""
-        shop, blog = make_stack("shop"), make_stack("blog")
-        db, web, bdb = (
-            make_instance(shop, "db"),
-            make_instance(shop, "web"),
-            make_instance(blog, "db"),
-        )
+        shop, blog, db, web, bdb = shop_and_blog()
         raw = bytes(range(256))
         with store.transaction() as tx:
-            for s in (shop, blog):
-                tx.add_stack(s)
-            for i in (db, web, bdb):
-                tx.add_instance(i)
+            add_all(tx, (shop, blog), (db, web, bdb))
             tx.put_secret(SealedSecret(stack_id=shop.id, instance_id=db.id, name="B", sealed=b"1"))
             tx.put_secret(SealedSecret(stack_id=shop.id, instance_id=db.id, name="A", sealed=raw))
             tx.put_secret(SealedSecret(stack_id=shop.id, instance_id=web.id, name="A", sealed=b"w"))
@@ -500,10 +512,7 @@ class StoreContract:
         )
         other = make_instance(blog, "db")
         with store.transaction() as tx:
-            tx.add_stack(shop)
-            tx.add_stack(blog)
-            for inst in (db, web, idle, other):
-                tx.add_instance(inst)
+            add_all(tx, (shop, blog), (db, web, idle, other))
             assert tx.list_applied(shop.id) == []
             for inst, config in ((web, {"a": [1, {"b": None}]}), (db, {}), (other, {"c": 1})):
                 tx.put_applied(
@@ -545,17 +554,9 @@ class StoreContract:
     # -- ports -----------------------------------------------------------------------------------
     def test_port_allocations_are_put_replaced_listed_and_deleted(self, store: Store) -> None:
         """Allocations are keyed by (instance, port, protocol), listed by stack, instance, port."""
-        shop, blog = make_stack("shop"), make_stack("blog")
-        db, web, bdb = (
-            make_instance(shop, "db"),
-            make_instance(shop, "web"),
-            make_instance(blog, "db"),
-        )
+        shop, blog, db, web, bdb = shop_and_blog()
         with store.transaction() as tx:
-            for s in (shop, blog):
-                tx.add_stack(s)
-            for i in (db, web, bdb):
-                tx.add_instance(i)
+            add_all(tx, (shop, blog), (db, web, bdb))
             tx.put_port_allocation(web.id, alloc(shop, web, 8080, 18080))
             tx.put_port_allocation(web.id, alloc(shop, web, 80, 18081))
             tx.put_port_allocation(db.id, alloc(shop, db, 5432, 15432))
@@ -686,10 +687,8 @@ class StoreContract:
     def test_racing_sessions_cannot_both_take_a_name(self, store: Store) -> None:
         """Eight threads add the same stack name at once: exactly one wins, the rest conflict."""
         results: list[str] = []
-        barrier = threading.Barrier(8)
 
-        def attempt() -> None:
-            barrier.wait()
+        def attempt(_: int) -> None:
             try:
                 with store.transaction() as tx:
                     tx.add_stack(make_stack("race"))
@@ -697,11 +696,7 @@ class StoreContract:
             except ConflictError:
                 results.append("conflict")
 
-        threads = [threading.Thread(target=attempt) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        race(8, attempt)
         assert sorted(results) == ["conflict"] * 7 + ["won"]
 
     def test_lock_secrets_holds_off_other_secret_writers_until_commit(
