@@ -93,6 +93,23 @@ def make_dict_unstructure_fn(
     return unstructure
 
 
+def _once(build: Callable[[], Callable[..., T]]) -> Callable[..., T]:
+    """A hook that generates its function on its first call, not when the converter is built.
+
+    cattrs compiles each generated (un)structure function; a CLI command that reads two store
+    rows should not pay for the plan, lockfile, manifest and template formats. Two threads
+    racing on the first call both build the same function, and one of them is kept.
+    """
+    built: list[Callable[..., T]] = []
+
+    def hook(*args: Any) -> T:  # noqa: ANN401 - whatever the generated function takes
+        if not built:
+            built.append(build())
+        return built[0](*args)
+
+    return hook
+
+
 def _port_sort(key: str) -> tuple[int, str]:
     number, _, proto = key.partition("/")
     return (int(number) if number.isdigit() else 0, proto)
@@ -137,15 +154,20 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
         overrides = {name: override(omit_if_default=True) for name in omit}
         conv.register_unstructure_hook(
             cls,
-            make_dict_unstructure_fn(cls, conv, **overrides),
+            _once(functools.partial(make_dict_unstructure_fn, cls, conv, **overrides)),
         )
         conv.register_structure_hook(
-            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+            cls,
+            _once(
+                functools.partial(make_dict_structure_fn, cls, conv, _cattrs_forbid_extra_keys=True)
+            ),
         )
 
     # The plan: a format number first, then its fields; the token basis sorted.
-    plan_fields = make_dict_unstructure_fn(planning.Plan, conv)
-    plan_struct = make_dict_structure_fn(planning.Plan, conv, _cattrs_forbid_extra_keys=True)
+    plan_fields = _once(lambda: make_dict_unstructure_fn(planning.Plan, conv))
+    plan_struct = _once(
+        lambda: make_dict_structure_fn(planning.Plan, conv, _cattrs_forbid_extra_keys=True)
+    )
 
     def unstructure_plan(plan: planning.Plan) -> dict[str, Any]:
         data = plan_fields(plan)
@@ -166,28 +188,40 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     # Wiring output: the plan's ``wiring`` and ``diagnostics`` rows name imports ``import``.
     conv.register_unstructure_hook(
         wiring.ResolvedWire,
-        make_dict_unstructure_fn(
-            wiring.ResolvedWire,
-            conv,
-            import_name=override(rename="import"),
-            export_name=override(rename="export"),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                wiring.ResolvedWire,
+                conv,
+                import_name=override(rename="import"),
+                export_name=override(rename="export"),
+            )
         ),
     )
     conv.register_unstructure_hook(
         wiring.Diagnostic,
-        make_dict_unstructure_fn(wiring.Diagnostic, conv, import_name=override(rename="import")),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                wiring.Diagnostic, conv, import_name=override(rename="import")
+            )
+        ),
     )
     conv.register_unstructure_hook(
         wiring.WiringPlan,
-        make_dict_unstructure_fn(wiring.WiringPlan, conv, wires=override(rename="wiring")),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                wiring.WiringPlan, conv, wires=override(rename="wiring")
+            )
+        ),
     )
 
     # devarch.lock: omitted defaults, ports in port order, instances by name.
-    locked_fields = make_dict_unstructure_fn(
-        manifest.LockedInstance,
-        conv,
-        image_digest=override(omit_if_default=True),
-        ports=override(omit_if_default=True),
+    locked_fields = _once(
+        lambda: make_dict_unstructure_fn(
+            manifest.LockedInstance,
+            conv,
+            image_digest=override(omit_if_default=True),
+            ports=override(omit_if_default=True),
+        )
     )
 
     def unstructure_locked(entry: manifest.LockedInstance) -> dict[str, Any]:
@@ -198,7 +232,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
             data["ports"] = dict(sorted(entry.ports.items(), key=lambda kv: _port_sort(kv[0])))
         return data
 
-    lock_fields = make_dict_unstructure_fn(manifest.Lockfile, conv)
+    lock_fields = _once(lambda: make_dict_unstructure_fn(manifest.Lockfile, conv))
 
     def unstructure_lockfile(lock: manifest.Lockfile) -> dict[str, Any]:
         data = lock_fields(lock)
@@ -207,36 +241,41 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
 
     _custom(conv, manifest.LockedInstance, unstructure_locked)
     _custom(conv, manifest.Lockfile, unstructure_lockfile)
-    conv.register_structure_hook(
-        manifest.LockedInstance,
-        make_dict_structure_fn(manifest.LockedInstance, conv, _cattrs_forbid_extra_keys=True),
-    )
-    conv.register_structure_hook(
-        manifest.Lockfile,
-        make_dict_structure_fn(manifest.Lockfile, conv, _cattrs_forbid_extra_keys=True),
-    )
+    for locked in (manifest.LockedInstance, manifest.Lockfile):
+        conv.register_structure_hook(
+            locked,
+            _once(
+                functools.partial(
+                    make_dict_structure_fn, locked, conv, _cattrs_forbid_extra_keys=True
+                )
+            ),
+        )
 
     # devarch.yml: wires as the manifest writes them.
     conv.register_unstructure_hook(
         Wire,
-        make_dict_unstructure_fn(
-            Wire,
-            conv,
-            import_name=override(rename="import"),
-            export_name=override(rename="export", omit_if_default=True),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                Wire,
+                conv,
+                import_name=override(rename="import"),
+                export_name=override(rename="export", omit_if_default=True),
+            )
         ),
     )
-    instance_fields = make_dict_unstructure_fn(
-        manifest.InstanceSpec,
-        conv,
-        name=override(omit=True),
-        template_version=override(omit_if_default=True),
-        description=override(omit_if_default=True),
-        enabled=override(omit_if_default=True),
-        overrides=override(omit=True),
-        secret_refs=override(omit=True),
-        port_pins=override(omit=True),
-        image_digest=override(omit=True),
+    instance_fields = _once(
+        lambda: make_dict_unstructure_fn(
+            manifest.InstanceSpec,
+            conv,
+            name=override(omit=True),
+            template_version=override(omit_if_default=True),
+            description=override(omit_if_default=True),
+            enabled=override(omit_if_default=True),
+            overrides=override(omit=True),
+            secret_refs=override(omit=True),
+            port_pins=override(omit=True),
+            image_digest=override(omit=True),
+        )
     )
 
     def unstructure_instance(spec: manifest.InstanceSpec) -> dict[str, Any]:
@@ -277,21 +316,31 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     omit_default = override(omit_if_default=True)
     conv.register_unstructure_hook(
         template.Export,
-        make_dict_unstructure_fn(template.Export, conv, port=omit_default, protocol=omit_default),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                template.Export, conv, port=omit_default, protocol=omit_default
+            )
+        ),
     )
     conv.register_unstructure_hook(
         template.Import,
-        make_dict_unstructure_fn(template.Import, conv, prefix=omit_default, rename=omit_default),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                template.Import, conv, prefix=omit_default, rename=omit_default
+            )
+        ),
     )
     conv.register_unstructure_hook(
         template.Template,
-        make_dict_unstructure_fn(
-            template.Template,
-            conv,
-            description=omit_default,
-            secrets=omit_default,
-            origin=override(omit=True),
-            _memo=override(omit=True),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                template.Template,
+                conv,
+                description=omit_default,
+                secrets=omit_default,
+                origin=override(omit=True),
+                _memo=override(omit=True),
+            )
         ),
     )
 
@@ -438,7 +487,7 @@ def _row_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, lambda value, _: bool(value))
     conv.register_structure_hook(bytes, lambda value, _: bytes(value))
     # A row keeps the attribute names (the manifest's ``import``/``export`` are a file format).
-    conv.register_unstructure_hook(Wire, make_dict_unstructure_fn(Wire, conv))
+    conv.register_unstructure_hook(Wire, _once(lambda: make_dict_unstructure_fn(Wire, conv)))
     return conv
 
 

@@ -841,7 +841,9 @@ def _add_instance_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _leaf(inst, "show", _instance_show, "show an instance and its overrides")
     p.add_argument("stack", metavar="STACK")
     p.add_argument("name", metavar="NAME")
-    p = _leaf(inst, "set", _instance_set, "set overrides: " + _known_assignments())
+    # The field table is imported only when this command's parser is really built.
+    known = "" if isinstance(inst, _Skipped) else _known_assignments()
+    p = _leaf(inst, "set", _instance_set, "set overrides: " + known)
     p.add_argument("stack", metavar="STACK")
     p.add_argument("name", metavar="NAME")
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
