@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
+import math
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
@@ -47,6 +49,7 @@ __all__ = [
     "Catalog",
     "builtin_catalog",
     "decode_text",
+    "load_builtin_catalog",
     "load_yaml",
     "parse_template_text",
     "version_key",
@@ -314,9 +317,31 @@ def yaml_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def parse_template_text(text: str | bytes, origin: str) -> Template:
-    """Parse one template file's YAML text (or bytes); errors name ``origin`` (and the line)."""
-    data = load_yaml(text, origin)
+def parse_template_text(
+    text: str | bytes, origin: str, *, parsed: MutableMapping[str, Any] | None = None
+) -> Template:
+    """Parse one template file's YAML text (or bytes); errors name ``origin`` (and the line).
+
+    ``parsed`` is a cache of parsed YAML documents by the SHA-256 of their text (an adapter keeps
+    one on disk, so the CLI does not import PyYAML and parse every template on each run): a
+    document found there is not parsed again, and a new one is added when it is plain JSON data
+    (strings, numbers, booleans, null, lists, string-keyed mappings), so it reads back the same.
+    The template is validated from the data either way.
+    """
+    key = None
+    if parsed is not None:
+        try:
+            raw = text if isinstance(text, bytes) else text.encode("utf-8")
+        except UnicodeEncodeError:  # load_yaml says what is wrong with it
+            raw = None
+        key = None if raw is None else hashlib.sha256(raw).hexdigest()
+    cached = None if parsed is None or key is None else parsed.get(key)
+    if cached is not None:
+        data = cached
+    else:
+        data = load_yaml(text, origin)
+        if parsed is not None and key is not None and data is not None and _plain(data):
+            parsed[key] = data
     if data is None:
         raise TemplateError(
             [Problem("", "the file is empty")], what=f"invalid template file {origin}"
@@ -324,12 +349,32 @@ def parse_template_text(text: str | bytes, origin: str) -> Template:
     return Template.from_data(data, origin=origin)
 
 
+def _plain(data: object) -> bool:
+    """Whether ``data`` is JSON data that reads back equal (no dates, bytes, sets or pairs)."""
+    if data is None or isinstance(data, str | bool | int):
+        return True
+    if isinstance(data, float):
+        return math.isfinite(data)
+    if isinstance(data, list):
+        return all(_plain(item) for item in data)
+    if isinstance(data, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in data.items())
+    return False
+
+
 @functools.cache
 def builtin_catalog() -> Catalog:
     """Return the catalog shipped in the package (``devarch_core/builtin_templates/*.yaml``)."""
+    return load_builtin_catalog()
+
+
+def load_builtin_catalog(*, parsed: MutableMapping[str, Any] | None = None) -> Catalog:
+    """The builtin catalog, read now (``parsed``: see :func:`parse_template_text`)."""
     root = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR
     return Catalog.from_templates(
-        parse_template_text(entry.read_text(encoding="utf-8"), f"builtin:{entry.name}")
+        parse_template_text(
+            entry.read_text(encoding="utf-8"), f"builtin:{entry.name}", parsed=parsed
+        )
         for entry in sorted(root.iterdir(), key=lambda e: e.name)
         if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
     )
