@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 from devarch_core.errors import ManifestError, Problem
 from devarch_core.secrets import REDACTED, Secret
@@ -584,8 +584,112 @@ def structure(data: object, cls: type[T], *, what: str) -> T:
 
 
 def structure_row(data: Mapping[str, object], cls: type[T]) -> T:
-    """Build a store row's value (``Stack``, ``Instance``...) from its column mapping."""
+    """Build a store row's value (``Stack``, ``Instance``...) from its column mapping.
+
+    A row of a class whose fields are all plain (text, numbers, flags, bytes, optional text,
+    overrides, a text mapping) and whose values are all of their field's type is built directly,
+    without cattrs (whose import and set-up are a good part of a short CLI command such as
+    ``status``); any other row, and any value that does not fit, goes through the converter, so
+    the result and the errors are the converter's.
+    """
+    fast = _fast_row(cast("type", cls))
+    if fast is not None:
+        built = fast(data)
+        if built is not _NOT_FAST:
+            return cast("T", built)
     return _row_converter().structure(dict(data), cls)
+
+
+#: :func:`_fast_row`'s "this row needs the converter".
+_NOT_FAST: Final = object()
+
+_Check = Callable[[object], tuple[bool, object]]
+
+
+def _plain_check(tp: object) -> _Check | None:  # noqa: C901, PLR0911 - one return per kind of field
+    """How the row converter structures a value of type ``tp``, when it is that simple."""
+    import types  # noqa: PLC0415
+    import typing  # noqa: PLC0415
+
+    from devarch_core.overrides import Overrides  # noqa: PLC0415
+
+    if tp is str:
+        return lambda v: (isinstance(v, str), v)
+    if tp is int:
+        return lambda v: (isinstance(v, int) and not isinstance(v, bool), v)
+    if tp is bool:  # the row converter's hook: a driver's 0/1 is a bool
+        return lambda v: (True, bool(v))
+    if tp is bytes:  # the row converter's hook: memoryview (and bytes) as bytes
+        return lambda v: (
+            (True, bytes(v)) if isinstance(v, bytes | bytearray | memoryview) else (False, None)
+        )
+    if tp is Overrides:
+
+        def overrides(v: object) -> tuple[bool, object]:
+            if isinstance(v, Overrides):
+                return True, v
+            try:
+                return True, Overrides.from_data(v)
+            except Exception:  # noqa: BLE001 - the converter raises its own error for it
+                return False, None
+
+        return overrides
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:  # noqa: PLR2004 - X | None
+        inner = _plain_check(next(a for a in args if a is not type(None)))
+        if inner is None:
+            return None
+        return lambda v: (True, None) if v is None else inner(v)
+    if origin in (Mapping, dict) and args == (str, str):
+        return lambda v: (
+            isinstance(v, Mapping)
+            and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+            dict(v) if isinstance(v, Mapping) else v,
+        )
+    return None
+
+
+@functools.cache
+def _fast_row(cls: type) -> Callable[[Mapping[str, object]], object] | None:  # noqa: C901 - checks then the builder
+    """A direct builder of ``cls`` from a row, or None when a field is not plain."""
+    import typing  # noqa: PLC0415
+
+    import attrs  # noqa: PLC0415
+
+    if not attrs.has(cls):
+        return None
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - the converter resolves (or refuses) them itself
+        return None
+    checks: list[tuple[str, bool, _Check]] = []
+    for a in attrs.fields(cls):
+        check = _plain_check(hints.get(a.name))
+        if not a.init or a.alias != a.name or check is None:
+            return None
+        checks.append((a.name, a.default is attrs.NOTHING, check))
+    names = frozenset(name for name, _, _ in checks)
+
+    def build(data: Mapping[str, object]) -> object:
+        if not names.issuperset(data):  # an unknown column: the converter refuses it
+            return _NOT_FAST
+        kwargs: dict[str, object] = {}
+        for name, required, check in checks:
+            if name not in data:
+                if required:
+                    return _NOT_FAST
+                continue
+            ok, value = check(data[name])
+            if not ok:
+                return _NOT_FAST
+            kwargs[name] = value
+        try:
+            return cls(**kwargs)
+        except Exception:  # noqa: BLE001 - the converter raises its own error for it
+            return _NOT_FAST
+
+    return build
 
 
 def row(value: object) -> dict[str, Any]:
