@@ -47,3 +47,43 @@ def test_status_imports_no_yaml_nor_driver_sdk(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+_READ = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    from devarch_adapters.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--home", sys.argv[1], "--runtime", "none", *sys.argv[2:]])
+    heavy = ("cattrs", "yaml", "docker", "cryptography", "rich")
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
+    print(json.dumps({"code": code, "loaded": loaded, "out": out.getvalue()}))
+    """
+)
+
+
+def _read(home: Path, *argv: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", _READ, str(home), *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_a_read_command_with_text_output_imports_no_cattrs(tmp_path: Path) -> None:
+    """Rows are built without cattrs, and JSON data is made only for ``--json``."""
+    assert _read(tmp_path, "stack", "create", "shop")["code"] == 0
+    text = _read(tmp_path, "stack", "list")
+    assert text["code"] == 0
+    assert "shop" in str(text["out"])
+    assert text["loaded"] == []
+    as_json = _read(tmp_path, "--json", "stack", "list")
+    assert json.loads(str(as_json["out"]))[0]["name"] == "shop"
+    assert "cattrs" in as_json["loaded"]  # type: ignore[operator]

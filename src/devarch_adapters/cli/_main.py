@@ -190,9 +190,13 @@ class _Context:
         self.stdout.write(text if text.endswith("\n") else text + "\n")
 
     def emit(self, data: object, text: str | Callable[[], str], *, coloured: bool = False) -> None:
-        """Print ``data`` as JSON with ``--json``, else the text (``coloured``: see :meth:`out`)."""
+        """Print ``data`` as JSON with ``--json``, else the text (``coloured``: see :meth:`out`).
+
+        Either may be a function that makes it: only the one printed is made (JSON data is never
+        a function itself).
+        """
         if self.json:
-            self.out(render.dump_json(data))
+            self.out(render.dump_json(data() if callable(data) else data))
         else:
             self.out(text() if callable(text) else text, coloured=coloured)
 
@@ -288,7 +292,7 @@ def _stack_create(ctx: _Context, a: argparse.Namespace) -> None:
 
 def _stack_list(ctx: _Context, _a: argparse.Namespace) -> None:
     summaries = ctx.devarch.list_stacks()
-    ctx.emit([s.to_data() for s in summaries], lambda: render.stack_list_text(summaries))
+    ctx.emit(lambda: [s.to_data() for s in summaries], lambda: render.stack_list_text(summaries))
 
 
 def _stack_show(ctx: _Context, a: argparse.Namespace) -> None:
@@ -668,7 +672,7 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
             # Nothing to apply, but the lockfile follows the stack (docs/manifest.md).
             refresh_lockfile_after_apply(ctx, a, lock_path, lockfile)
             ctx.emit(
-                {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
+                lambda: {"stack": a.stack, "plan": plan.to_data(), "timings": {}},
                 lambda: plan.render_text(colour=ctx.colour),
                 coloured=True,
             )
@@ -710,7 +714,7 @@ def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # n
 def _status(ctx: _Context, a: argparse.Namespace) -> None:
     say_engine(ctx, a.stack)
     rows = ctx.devarch.status(a.stack)
-    ctx.emit([r.to_data() for r in rows], lambda: render.status_rows(rows))
+    ctx.emit(lambda: [r.to_data() for r in rows], lambda: render.status_rows(rows))
 
 
 def _down(ctx: _Context, a: argparse.Namespace) -> None:
