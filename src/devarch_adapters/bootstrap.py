@@ -27,6 +27,7 @@ from devarch_core.model import Engine
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from devarch_adapters.filesystem.parsed_cache import ParsedCache
     from devarch_core.ports import Reporter, Runtime, StackLock, Store
 
 __all__ = ["Settings", "connect", "open_runtime", "open_store"]
@@ -200,13 +201,24 @@ def _open_swarm(env: Mapping[str, str]) -> tuple[Runtime | None, str | None]:
     return swarm_rt, None
 
 
-def load_catalog(paths: Sequence[Path]) -> Catalog:
-    """The builtin catalog, overridden by the templates found in ``paths`` (in order)."""
-    catalog = builtin_catalog()
+def load_catalog(paths: Sequence[Path], *, cache: ParsedCache | None = None) -> Catalog:
+    """The builtin catalog, overridden by the templates found in ``paths`` (in order).
+
+    With ``cache``, template files whose text was parsed by an earlier run are read from it
+    (docs/templates.md); it is saved once the whole catalog has loaded.
+    """
+    if cache is None:
+        catalog = builtin_catalog()
+    else:
+        from devarch_core.catalog import load_builtin_catalog  # noqa: PLC0415
+
+        catalog = load_builtin_catalog(parsed=cache)
     if paths:
         from devarch_adapters.filesystem import load_catalog_dirs  # noqa: PLC0415
 
-        catalog = catalog.merged(load_catalog_dirs(list(paths)))
+        catalog = catalog.merged(load_catalog_dirs(list(paths), parsed=cache))
+    if cache is not None:
+        cache.save()
     return catalog
 
 
@@ -239,6 +251,7 @@ def connect(
     )
     from devarch_adapters.filesystem.config_files import LocalConfigFiles  # noqa: PLC0415
     from devarch_adapters.filesystem.keyfile import FileKeyProvider  # noqa: PLC0415
+    from devarch_adapters.filesystem.parsed_cache import ParsedCache  # noqa: PLC0415
     from devarch_adapters.probe import SocketPortProbe  # noqa: PLC0415
 
     settings = Settings.from_env(
@@ -284,10 +297,11 @@ def connect(
             host=this_host() if local else "",
         )
     paths = settings.catalog_paths
+    cache = ParsedCache(settings.home / "cache" / "templates.json")
     devarch = Devarch(
         store=store_obj,
         # Parsed on first use: commands that read no template (status, down) skip it.
-        catalog=Catalog.deferred(lambda: load_catalog(paths)),
+        catalog=Catalog.deferred(lambda: load_catalog(paths, cache=cache)),
         keys=FileKeyProvider(settings.home / "secret.key"),
         runtime=runtime_obj,
         lock=lock,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 from devarch_core.errors import ManifestError, Problem
 from devarch_core.secrets import REDACTED, Secret
@@ -93,6 +93,23 @@ def make_dict_unstructure_fn(
     return unstructure
 
 
+def _once(build: Callable[[], Callable[..., T]]) -> Callable[..., T]:
+    """A hook that generates its function on its first call, not when the converter is built.
+
+    cattrs compiles each generated (un)structure function; a CLI command that reads two store
+    rows should not pay for the plan, lockfile, manifest and template formats. Two threads
+    racing on the first call both build the same function, and one of them is kept.
+    """
+    built: list[Callable[..., T]] = []
+
+    def hook(*args: Any) -> T:  # noqa: ANN401 - whatever the generated function takes
+        if not built:
+            built.append(build())
+        return built[0](*args)
+
+    return hook
+
+
 def _port_sort(key: str) -> tuple[int, str]:
     number, _, proto = key.partition("/")
     return (int(number) if number.isdigit() else 0, proto)
@@ -137,15 +154,20 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
         overrides = {name: override(omit_if_default=True) for name in omit}
         conv.register_unstructure_hook(
             cls,
-            make_dict_unstructure_fn(cls, conv, **overrides),
+            _once(functools.partial(make_dict_unstructure_fn, cls, conv, **overrides)),
         )
         conv.register_structure_hook(
-            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+            cls,
+            _once(
+                functools.partial(make_dict_structure_fn, cls, conv, _cattrs_forbid_extra_keys=True)
+            ),
         )
 
     # The plan: a format number first, then its fields; the token basis sorted.
-    plan_fields = make_dict_unstructure_fn(planning.Plan, conv)
-    plan_struct = make_dict_structure_fn(planning.Plan, conv, _cattrs_forbid_extra_keys=True)
+    plan_fields = _once(lambda: make_dict_unstructure_fn(planning.Plan, conv))
+    plan_struct = _once(
+        lambda: make_dict_structure_fn(planning.Plan, conv, _cattrs_forbid_extra_keys=True)
+    )
 
     def unstructure_plan(plan: planning.Plan) -> dict[str, Any]:
         data = plan_fields(plan)
@@ -166,28 +188,40 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     # Wiring output: the plan's ``wiring`` and ``diagnostics`` rows name imports ``import``.
     conv.register_unstructure_hook(
         wiring.ResolvedWire,
-        make_dict_unstructure_fn(
-            wiring.ResolvedWire,
-            conv,
-            import_name=override(rename="import"),
-            export_name=override(rename="export"),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                wiring.ResolvedWire,
+                conv,
+                import_name=override(rename="import"),
+                export_name=override(rename="export"),
+            )
         ),
     )
     conv.register_unstructure_hook(
         wiring.Diagnostic,
-        make_dict_unstructure_fn(wiring.Diagnostic, conv, import_name=override(rename="import")),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                wiring.Diagnostic, conv, import_name=override(rename="import")
+            )
+        ),
     )
     conv.register_unstructure_hook(
         wiring.WiringPlan,
-        make_dict_unstructure_fn(wiring.WiringPlan, conv, wires=override(rename="wiring")),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                wiring.WiringPlan, conv, wires=override(rename="wiring")
+            )
+        ),
     )
 
     # devarch.lock: omitted defaults, ports in port order, instances by name.
-    locked_fields = make_dict_unstructure_fn(
-        manifest.LockedInstance,
-        conv,
-        image_digest=override(omit_if_default=True),
-        ports=override(omit_if_default=True),
+    locked_fields = _once(
+        lambda: make_dict_unstructure_fn(
+            manifest.LockedInstance,
+            conv,
+            image_digest=override(omit_if_default=True),
+            ports=override(omit_if_default=True),
+        )
     )
 
     def unstructure_locked(entry: manifest.LockedInstance) -> dict[str, Any]:
@@ -198,7 +232,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
             data["ports"] = dict(sorted(entry.ports.items(), key=lambda kv: _port_sort(kv[0])))
         return data
 
-    lock_fields = make_dict_unstructure_fn(manifest.Lockfile, conv)
+    lock_fields = _once(lambda: make_dict_unstructure_fn(manifest.Lockfile, conv))
 
     def unstructure_lockfile(lock: manifest.Lockfile) -> dict[str, Any]:
         data = lock_fields(lock)
@@ -207,36 +241,41 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
 
     _custom(conv, manifest.LockedInstance, unstructure_locked)
     _custom(conv, manifest.Lockfile, unstructure_lockfile)
-    conv.register_structure_hook(
-        manifest.LockedInstance,
-        make_dict_structure_fn(manifest.LockedInstance, conv, _cattrs_forbid_extra_keys=True),
-    )
-    conv.register_structure_hook(
-        manifest.Lockfile,
-        make_dict_structure_fn(manifest.Lockfile, conv, _cattrs_forbid_extra_keys=True),
-    )
+    for locked in (manifest.LockedInstance, manifest.Lockfile):
+        conv.register_structure_hook(
+            locked,
+            _once(
+                functools.partial(
+                    make_dict_structure_fn, locked, conv, _cattrs_forbid_extra_keys=True
+                )
+            ),
+        )
 
     # devarch.yml: wires as the manifest writes them.
     conv.register_unstructure_hook(
         Wire,
-        make_dict_unstructure_fn(
-            Wire,
-            conv,
-            import_name=override(rename="import"),
-            export_name=override(rename="export", omit_if_default=True),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                Wire,
+                conv,
+                import_name=override(rename="import"),
+                export_name=override(rename="export", omit_if_default=True),
+            )
         ),
     )
-    instance_fields = make_dict_unstructure_fn(
-        manifest.InstanceSpec,
-        conv,
-        name=override(omit=True),
-        template_version=override(omit_if_default=True),
-        description=override(omit_if_default=True),
-        enabled=override(omit_if_default=True),
-        overrides=override(omit=True),
-        secret_refs=override(omit=True),
-        port_pins=override(omit=True),
-        image_digest=override(omit=True),
+    instance_fields = _once(
+        lambda: make_dict_unstructure_fn(
+            manifest.InstanceSpec,
+            conv,
+            name=override(omit=True),
+            template_version=override(omit_if_default=True),
+            description=override(omit_if_default=True),
+            enabled=override(omit_if_default=True),
+            overrides=override(omit=True),
+            secret_refs=override(omit=True),
+            port_pins=override(omit=True),
+            image_digest=override(omit=True),
+        )
     )
 
     def unstructure_instance(spec: manifest.InstanceSpec) -> dict[str, Any]:
@@ -277,21 +316,31 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     omit_default = override(omit_if_default=True)
     conv.register_unstructure_hook(
         template.Export,
-        make_dict_unstructure_fn(template.Export, conv, port=omit_default, protocol=omit_default),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                template.Export, conv, port=omit_default, protocol=omit_default
+            )
+        ),
     )
     conv.register_unstructure_hook(
         template.Import,
-        make_dict_unstructure_fn(template.Import, conv, prefix=omit_default, rename=omit_default),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                template.Import, conv, prefix=omit_default, rename=omit_default
+            )
+        ),
     )
     conv.register_unstructure_hook(
         template.Template,
-        make_dict_unstructure_fn(
-            template.Template,
-            conv,
-            description=omit_default,
-            secrets=omit_default,
-            origin=override(omit=True),
-            _memo=override(omit=True),
+        _once(
+            lambda: make_dict_unstructure_fn(
+                template.Template,
+                conv,
+                description=omit_default,
+                secrets=omit_default,
+                origin=override(omit=True),
+                _memo=override(omit=True),
+            )
         ),
     )
 
@@ -438,7 +487,7 @@ def _row_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, lambda value, _: bool(value))
     conv.register_structure_hook(bytes, lambda value, _: bytes(value))
     # A row keeps the attribute names (the manifest's ``import``/``export`` are a file format).
-    conv.register_unstructure_hook(Wire, make_dict_unstructure_fn(Wire, conv))
+    conv.register_unstructure_hook(Wire, _once(lambda: make_dict_unstructure_fn(Wire, conv)))
     return conv
 
 
@@ -535,8 +584,112 @@ def structure(data: object, cls: type[T], *, what: str) -> T:
 
 
 def structure_row(data: Mapping[str, object], cls: type[T]) -> T:
-    """Build a store row's value (``Stack``, ``Instance``...) from its column mapping."""
+    """Build a store row's value (``Stack``, ``Instance``...) from its column mapping.
+
+    A row of a class whose fields are all plain (text, numbers, flags, bytes, optional text,
+    overrides, a text mapping) and whose values are all of their field's type is built directly,
+    without cattrs (whose import and set-up are a good part of a short CLI command such as
+    ``status``); any other row, and any value that does not fit, goes through the converter, so
+    the result and the errors are the converter's.
+    """
+    fast = _fast_row(cast("type", cls))
+    if fast is not None:
+        built = fast(data)
+        if built is not _NOT_FAST:
+            return cast("T", built)
     return _row_converter().structure(dict(data), cls)
+
+
+#: :func:`_fast_row`'s "this row needs the converter".
+_NOT_FAST: Final = object()
+
+_Check = Callable[[object], tuple[bool, object]]
+
+
+def _plain_check(tp: object) -> _Check | None:  # noqa: C901, PLR0911 - one return per kind of field
+    """How the row converter structures a value of type ``tp``, when it is that simple."""
+    import types  # noqa: PLC0415
+    import typing  # noqa: PLC0415
+
+    from devarch_core.overrides import Overrides  # noqa: PLC0415
+
+    if tp is str:
+        return lambda v: (isinstance(v, str), v)
+    if tp is int:
+        return lambda v: (isinstance(v, int) and not isinstance(v, bool), v)
+    if tp is bool:  # the row converter's hook: a driver's 0/1 is a bool
+        return lambda v: (True, bool(v))
+    if tp is bytes:  # the row converter's hook: memoryview (and bytes) as bytes
+        return lambda v: (
+            (True, bytes(v)) if isinstance(v, bytes | bytearray | memoryview) else (False, None)
+        )
+    if tp is Overrides:
+
+        def overrides(v: object) -> tuple[bool, object]:
+            if isinstance(v, Overrides):
+                return True, v
+            try:
+                return True, Overrides.from_data(v)
+            except Exception:  # noqa: BLE001 - the converter raises its own error for it
+                return False, None
+
+        return overrides
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:  # noqa: PLR2004 - X | None
+        inner = _plain_check(next(a for a in args if a is not type(None)))
+        if inner is None:
+            return None
+        return lambda v: (True, None) if v is None else inner(v)
+    if origin in (Mapping, dict) and args == (str, str):
+        return lambda v: (
+            isinstance(v, Mapping)
+            and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+            dict(v) if isinstance(v, Mapping) else v,
+        )
+    return None
+
+
+@functools.cache
+def _fast_row(cls: type) -> Callable[[Mapping[str, object]], object] | None:  # noqa: C901 - checks then the builder
+    """A direct builder of ``cls`` from a row, or None when a field is not plain."""
+    import typing  # noqa: PLC0415
+
+    import attrs  # noqa: PLC0415
+
+    if not attrs.has(cls):
+        return None
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # noqa: BLE001 - the converter resolves (or refuses) them itself
+        return None
+    checks: list[tuple[str, bool, _Check]] = []
+    for a in attrs.fields(cls):
+        check = _plain_check(hints.get(a.name))
+        if not a.init or a.alias != a.name or check is None:
+            return None
+        checks.append((a.name, a.default is attrs.NOTHING, check))
+    names = frozenset(name for name, _, _ in checks)
+
+    def build(data: Mapping[str, object]) -> object:
+        if not names.issuperset(data):  # an unknown column: the converter refuses it
+            return _NOT_FAST
+        kwargs: dict[str, object] = {}
+        for name, required, check in checks:
+            if name not in data:
+                if required:
+                    return _NOT_FAST
+                continue
+            ok, value = check(data[name])
+            if not ok:
+                return _NOT_FAST
+            kwargs[name] = value
+        try:
+            return cls(**kwargs)
+        except Exception:  # noqa: BLE001 - the converter raises its own error for it
+            return _NOT_FAST
+
+    return build
 
 
 def row(value: object) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 The use cases are plain services in :mod:`devarch_core.usecases`, one module per area (stacks,
 instances, wires, secrets, keys, planner, apply, manifests, lifecycle). Each takes the unit of work
 (one store transaction per use case, so a refused call leaves the store as it was) and only the
-ports it needs. This module builds them from the adapters given to the constructor (see
+ports it needs. This module builds each on its first use (a CLI command needs one or two),
+from the adapters given to the constructor (see
 ``devarch_adapters.connect`` for the composition root that builds those from configuration) and
 holds no rule of its own. See docs/architecture.md#layers.
 
@@ -17,9 +18,20 @@ a different return type).
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, Self, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Self,
+    TypeVar,
+    overload,
+)
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
@@ -101,6 +113,41 @@ def _forward(
     return forward
 
 
+_T = TypeVar("_T")
+
+
+class _built(Generic[_T]):  # noqa: N801 - used as a decorator, like functools.cached_property
+    """A facade service built on its first use, once per facade, under the facade's lock.
+
+    Like ``functools.cached_property`` (the built service is stored in the instance's
+    ``__dict__``, so later reads skip this descriptor and an assignment replaces it), but two
+    threads asking at once get the same service: services hold state (stack locks held, engines
+    opened) that must not be split between two copies.
+    """
+
+    def __init__(self, build: Callable[[Devarch], _T]) -> None:
+        self._build = build
+        self._name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: Devarch, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: Devarch | None, owner: type | None = None) -> _T | Self:
+        if obj is None:
+            return self
+        cache: dict[str, Any] = obj.__dict__
+        with obj._build_lock:  # noqa: SLF001 - the facade's own lock
+            if self._name not in cache:
+                cache[self._name] = self._build(obj)
+        value: _T = cache[self._name]
+        return value
+
+
 class Devarch:
     """The devarch facade: stacks, instances, wires, secrets, plan/apply, compose.
 
@@ -154,71 +201,112 @@ class Devarch:
         self._keys = keys
         self._closed = False
 
-        uow = UnitOfWork(store, self.clock)
-        self._uow = uow
-        self._key_service = KeyService(uow, keys)
+        self._uow = UnitOfWork(store, self.clock)
+        self._build_lock = threading.RLock()
         #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
         self.connector = connector
-        self._engines = EngineAccess(
-            uow,
-            runtime,
-            problem=runtime_problem,
-            auto=runtime_auto,
-            note=runtime_note,
-            connector=connector,
-            selected=engine,
-            default=default_engine,
+        self._engine_selected = engine
+        self._default_engine = default_engine
+        # The services are built on first use (the properties below): a CLI command uses one or
+        # two of them, and each is built once, from the same unit of work and ports.
+
+    # -- the services, each built on first use ----------------------------------------------------
+    @_built
+    def _key_service(self) -> KeyService:
+        return KeyService(self._uow, self._keys)
+
+    @_built
+    def _engines(self) -> EngineAccess:
+        return EngineAccess(
+            self._uow,
+            self.runtime,
+            problem=self.runtime_problem,
+            auto=self.runtime_auto,
+            note=self.runtime_note,
+            connector=self.connector,
+            selected=self._engine_selected,
+            default=self._default_engine,
         )
-        self._locks = StackLocks(uow, lock)
-        self._secret_values = SecretService(uow, self._key_service)
-        self._instances = InstanceService(uow, catalog, self._secret_values)
-        self._wires = WireService(uow, catalog)
-        self._planner = PlanService(
-            uow,
-            catalog,
+
+    @_built
+    def _locks(self) -> StackLocks:
+        return StackLocks(self._uow, self.lock)
+
+    @_built
+    def _secret_values(self) -> SecretService:
+        return SecretService(self._uow, self._key_service)
+
+    @_built
+    def _instances(self) -> InstanceService:
+        return InstanceService(self._uow, self.catalog, self._secret_values)
+
+    @_built
+    def _wires(self) -> WireService:
+        return WireService(self._uow, self.catalog)
+
+    @_built
+    def _planner(self) -> PlanService:
+        return PlanService(
+            self._uow,
+            self.catalog,
             secrets=self._secret_values,
             box=self._key_service.box,
             engines=self._engines,
-            config_files=config_files,
-            port_probe=port_probe,
-            port_range=port_range,
+            config_files=self.config_files,
+            port_probe=self.port_probe,
+            port_range=self.port_range,
         )
-        self._applier = ApplyService(
-            uow,
+
+    @_built
+    def _applier(self) -> ApplyService:
+        return ApplyService(
+            self._uow,
             self._planner,
             engines=self._engines,
             locks=self._locks,
-            config_files=config_files,
+            config_files=self.config_files,
             clock=self.clock,
             reporter=self.reporter,
-            health_timeout=health_timeout,
-            parallelism=parallelism,
+            health_timeout=self.health_timeout,
+            parallelism=self.parallelism,
             lock_stack=self.lock_stack,
         )
-        self._lifecycle = LifecycleService(
-            uow,
+
+    @_built
+    def _lifecycle(self) -> LifecycleService:
+        return LifecycleService(
+            self._uow,
             self._planner,
             engines=self._engines,
             locks=self._locks,
             secrets=self._secret_values,
             clock=self.clock,
             reporter=self.reporter,
-            health_timeout=health_timeout,
-            parallelism=parallelism,
+            health_timeout=self.health_timeout,
+            parallelism=self.parallelism,
         )
-        self._stacks = StackService(
-            uow,
-            catalog,
+
+    @_built
+    def _stacks(self) -> StackService:
+        return StackService(
+            self._uow,
+            self.catalog,
             keys=self._key_service,
             engines=self._engines,
             locks=self._locks,
             applier=self._applier,
-            config_files=config_files,
+            config_files=self.config_files,
         )
-        self._engine_records = EngineService(uow, self._engines, self._locks, self._applier)
-        self._manifests = ManifestService(
-            uow,
-            catalog,
+
+    @_built
+    def _engine_records(self) -> EngineService:
+        return EngineService(self._uow, self._engines, self._locks, self._applier)
+
+    @_built
+    def _manifests(self) -> ManifestService:
+        return ManifestService(
+            self._uow,
+            self.catalog,
             keys=self._key_service,
             secrets=self._secret_values,
             engines=self._engines,

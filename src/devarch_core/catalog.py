@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
+import hashlib
+import math
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from importlib import resources
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import yaml
 from attrs import frozen
 
-from devarch_core._parsing import short_repr, type_name
 from devarch_core.errors import (
     ConflictError,
     ManifestError,
@@ -36,20 +35,10 @@ from devarch_core.errors import (
     ValidationError,
 )
 from devarch_core.limits import (
-    MAX_ALIAS_NODES,
-    MAX_DEPTH,
     MAX_FILE_BYTES,
-    MAX_KEY,
-    MAX_SCALAR,
     human_size,
 )
 from devarch_core.template import Template
-
-_CParser: Any
-try:  # libyaml's parser when PyYAML was built with it
-    _CParser = importlib.import_module("yaml._yaml").CParser
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _CParser = None
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -60,6 +49,7 @@ __all__ = [
     "Catalog",
     "builtin_catalog",
     "decode_text",
+    "load_builtin_catalog",
     "load_yaml",
     "parse_template_text",
     "version_key",
@@ -221,172 +211,6 @@ class Catalog:
         return False
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> Problem:
-    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow: no line
-        return Problem(f"character {exc.position}", f"not valid YAML: {str(exc).splitlines()[0]}")
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    reason = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    text = f"{context}, {reason}" if context else str(reason)
-    if mark is not None:
-        return Problem(f"line {mark.line + 1}, column {mark.column + 1}", f"not valid YAML: {text}")
-    return Problem("", f"not valid YAML: {text}")
-
-
-def _refuse(message: str, mark: Any) -> NoReturn:  # noqa: ANN401 - PyYAML's or libyaml's Mark
-    raise yaml.composer.ComposerError(None, None, message, mark)
-
-
-class _Bounded(yaml.composer.Composer):
-    """A composer that bounds what a document can cost before anything is constructed.
-
-    It refuses nesting deeper than ``MAX_DEPTH``, a scalar longer than ``MAX_SCALAR``, an alias
-    to a collection that contains it, and aliases that expand to more than ``MAX_ALIAS_NODES``
-    nodes in all (an alias bomb is a few hundred bytes that expand to millions of nodes). Sizes
-    are counted on the node graph, where an alias is one shared node, so counting is linear in
-    the text. Limits: docs/manifest.md ("Limits").
-    """
-
-    if TYPE_CHECKING:  # provided by the parser it is mixed with
-
-        def peek_event(self) -> yaml.Event: ...
-
-    def _reset_budget(self) -> None:
-        self._depth = 0
-        self._aliased = 0
-        #: id(node) -> the node's size expanded (every node stays alive until the document ends).
-        self._sizes: dict[int, int] = {}
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            node = super().compose_node(parent, index)
-            size = self._sizes.get(id(node))
-            if size is None:
-                message = f"alias *{event.anchor} refers to a collection that contains it"
-                _refuse(message, event.start_mark)
-            self._aliased += size
-            if self._aliased > MAX_ALIAS_NODES:
-                _refuse(
-                    f"aliases expand to more than {MAX_ALIAS_NODES:,} values in all "
-                    f"(at *{event.anchor}); write the values out or share less",
-                    event.start_mark,
-                )
-            return node
-        nested = isinstance(event, yaml.CollectionStartEvent)
-        if nested:
-            self._depth += 1
-            if self._depth > MAX_DEPTH:
-                _refuse(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            if nested:
-                self._depth -= 1
-        if node is not None:
-            self._sizes[id(node)] = self._size(node, event.start_mark)
-        return node
-
-    def _size(self, node: yaml.Node, mark: Any) -> int:  # noqa: ANN401 - a Mark
-        sizes = self._sizes
-        if isinstance(node, yaml.SequenceNode):
-            return 1 + sum(sizes[id(item)] for item in node.value)
-        if isinstance(node, yaml.MappingNode):
-            return 1 + sum(sizes[id(key)] + sizes[id(value)] for key, value in node.value)
-        if len(node.value) > MAX_SCALAR:
-            _refuse(f"a value longer than {human_size(MAX_SCALAR)} characters", mark)
-        return 1
-
-    def compose_document(self) -> yaml.Node | None:
-        self._reset_budget()
-        try:
-            return super().compose_document()
-        finally:
-            self._sizes = {}
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    """Refuse a key given twice (PyYAML silently keeps the last) and a key that is not a string.
-
-    Every mapping devarch reads is keyed by names, so ``1: x``, ``on: x`` (a boolean in YAML 1.1)
-    and ``? [a, b]`` are mistakes; they are refused at their line instead of failing later.
-    """
-    loader.flatten_mapping(node)
-    seen: set[str] = set()
-    for key_node, _ in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            kind = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
-            raise yaml.constructor.ConstructorError(
-                None, None, f"keys must be strings, found {kind} as a key", key_node.start_mark
-            )
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"keys must be strings, found {type_name(key)} {short_repr(key)}; "
-                f"quote it ('{key_node.value}') to use it as a name",
-                key_node.start_mark,
-            )
-        if len(key) > MAX_KEY:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a key longer than {MAX_KEY} characters", key_node.start_mark
-            )
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"found duplicate key {short_repr(key)}",
-                key_node.start_mark,
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-if _CParser is not None:
-
-    class _UniqueKeyLoader(
-        _Bounded,
-        _CParser,  # type: ignore[misc]  # libyaml's parser is untyped
-        yaml.constructor.SafeConstructor,
-        yaml.resolver.Resolver,
-    ):
-        """libyaml scans and parses (several times faster); composing stays in Python, bounded."""
-
-        def __init__(self, stream: str) -> None:
-            _CParser.__init__(self, stream)
-            _Bounded.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-            self._reset_budget()
-
-else:  # pragma: no cover - PyYAML built without libyaml
-
-    class _UniqueKeyLoader(_Bounded, yaml.SafeLoader):  # type: ignore[no-redef]
-        """Pure-Python PyYAML, composing bounded."""
-
-        def __init__(self, stream: str) -> None:
-            yaml.SafeLoader.__init__(self, stream)
-            self._reset_budget()
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-#: Digits of an integer in YAML; longer ones are refused (Python refuses over 4,300 anyway).
-_MAX_INT_DIGITS = 40
-
-
-def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    if len(node.value) > _MAX_INT_DIGITS:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"a number with more than {_MAX_INT_DIGITS} digits", node.start_mark
-        )
-    return loader.construct_yaml_int(node)
-
-
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-
-
 def _error_class(what: str) -> type[ValidationError]:
     if what in {"manifest", "lockfile"}:
         return ManifestError
@@ -435,6 +259,10 @@ def load_yaml(text: str | bytes, origin: str, *, what: str = "template file") ->
         raise TemplateError([problem], what=invalid) from None
     if size > MAX_FILE_BYTES:
         raise TemplateError([too_large], what=invalid)
+    import yaml  # noqa: PLC0415 - PyYAML is imported by the commands that read YAML
+
+    from devarch_core._yamlload import _UniqueKeyLoader, _yaml_problem  # noqa: PLC0415
+
     try:
         loader = _UniqueKeyLoader(text)  # what yaml.load does, with our safe loader
         try:
@@ -453,6 +281,10 @@ def yaml_lines(text: str) -> dict[str, int]:
     constructed, aliases are walked once), so call it on text that :func:`load_yaml` accepted;
     on text it refuses the result is empty.
     """
+    import yaml  # noqa: PLC0415 - see load_yaml
+
+    from devarch_core._yamlload import _UniqueKeyLoader  # noqa: PLC0415
+
     lines: dict[str, int] = {}
     try:
         loader = _UniqueKeyLoader(text)
@@ -485,9 +317,31 @@ def yaml_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def parse_template_text(text: str | bytes, origin: str) -> Template:
-    """Parse one template file's YAML text (or bytes); errors name ``origin`` (and the line)."""
-    data = load_yaml(text, origin)
+def parse_template_text(
+    text: str | bytes, origin: str, *, parsed: MutableMapping[str, Any] | None = None
+) -> Template:
+    """Parse one template file's YAML text (or bytes); errors name ``origin`` (and the line).
+
+    ``parsed`` is a cache of parsed YAML documents by the SHA-256 of their text (an adapter keeps
+    one on disk, so the CLI does not import PyYAML and parse every template on each run): a
+    document found there is not parsed again, and a new one is added when it is plain JSON data
+    (strings, numbers, booleans, null, lists, string-keyed mappings), so it reads back the same.
+    The template is validated from the data either way.
+    """
+    key = None
+    if parsed is not None:
+        try:
+            raw = text if isinstance(text, bytes) else text.encode("utf-8")
+        except UnicodeEncodeError:  # load_yaml says what is wrong with it
+            raw = None
+        key = None if raw is None else hashlib.sha256(raw).hexdigest()
+    cached = None if parsed is None or key is None else parsed.get(key)
+    if cached is not None:
+        data = cached
+    else:
+        data = load_yaml(text, origin)
+        if parsed is not None and key is not None and data is not None and _plain(data):
+            parsed[key] = data
     if data is None:
         raise TemplateError(
             [Problem("", "the file is empty")], what=f"invalid template file {origin}"
@@ -495,12 +349,32 @@ def parse_template_text(text: str | bytes, origin: str) -> Template:
     return Template.from_data(data, origin=origin)
 
 
+def _plain(data: object) -> bool:
+    """Whether ``data`` is JSON data that reads back equal (no dates, bytes, sets or pairs)."""
+    if data is None or isinstance(data, str | bool | int):
+        return True
+    if isinstance(data, float):
+        return math.isfinite(data)
+    if isinstance(data, list):
+        return all(_plain(item) for item in data)
+    if isinstance(data, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in data.items())
+    return False
+
+
 @functools.cache
 def builtin_catalog() -> Catalog:
     """Return the catalog shipped in the package (``devarch_core/builtin_templates/*.yaml``)."""
+    return load_builtin_catalog()
+
+
+def load_builtin_catalog(*, parsed: MutableMapping[str, Any] | None = None) -> Catalog:
+    """The builtin catalog, read now (``parsed``: see :func:`parse_template_text`)."""
     root = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR
     return Catalog.from_templates(
-        parse_template_text(entry.read_text(encoding="utf-8"), f"builtin:{entry.name}")
+        parse_template_text(
+            entry.read_text(encoding="utf-8"), f"builtin:{entry.name}", parsed=parsed
+        )
         for entry in sorted(root.iterdir(), key=lambda e: e.name)
         if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
     )

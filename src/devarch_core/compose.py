@@ -26,11 +26,11 @@ See docs/architecture.md#data-path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 
 import attrs
-import yaml
 from attrs import frozen
 
 from devarch_core import naming
@@ -40,6 +40,8 @@ from devarch_core.fields import FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    import yaml
 
 __all__ = [
     "ComposeItem",
@@ -266,17 +268,26 @@ def _escape(value: Any) -> Any:  # noqa: ANN401 - walks plain YAML data of any s
     return value
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style with indented sequences (``- x`` under its key, as Compose files are written)."""
+@functools.cache
+def _dumper() -> type[yaml.SafeDumper]:
+    """The Compose file's dumper (PyYAML imported on first use, not with this module)."""
+    import yaml  # noqa: PLC0415 - only the commands that write YAML pay for PyYAML
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - PyYAML's signature
-        super().increase_indent(flow, indentless=False)
+    class _Dumper(yaml.SafeDumper):
+        """Block style with indented sequences (``- x`` under its key, as Compose files are)."""
+
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - PyYAML's signature
+            super().increase_indent(flow, indentless=False)
+
+    return _Dumper
 
 
 def _dump(document: Mapping[str, Any]) -> str:
+    import yaml  # noqa: PLC0415 - see _dumper
+
     return yaml.dump(
         document,
-        Dumper=_Dumper,
+        Dumper=_dumper(),
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,

@@ -422,7 +422,8 @@ def test_the_limits_hold_with_pyyaml_built_without_libyaml():
     script = f"""
 import sys
 sys.modules["yaml._yaml"] = None  # as if PyYAML had no libyaml
-from devarch_core.catalog import _CParser, load_yaml
+from devarch_core._yamlload import _CParser
+from devarch_core.catalog import load_yaml
 from devarch_core.errors import TemplateError
 assert _CParser is None
 for text, message in [
