@@ -55,7 +55,7 @@ def test_commands_subcommands_options_and_choices_come_from_the_parser(
     assert complete(capsys, "st") == ["stack", "start", "status", "stop"]
     assert "validate" in complete(capsys, "catalog", "")
     assert complete(capsys, "plan", "--d") == ["--detailed-exitcode"]
-    assert complete(capsys, "--runtime", "") == ["auto", "docker", "podman", "none"]
+    assert complete(capsys, "--runtime", "") == ["auto", "docker", "podman", "swarm", "none"]
     assert complete(capsys, "--runtime", "x") == []
     assert complete(capsys, "--home", "") == ["::files"]
     assert complete(capsys, "completion", "") == ["bash", "zsh"]
