@@ -35,7 +35,7 @@ from typing import (
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
-from devarch_core.usecases._helpers import UnitOfWork, template_for
+from devarch_core.usecases._helpers import Context, UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
 from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
 from devarch_core.usecases.instances import InstanceService
@@ -202,6 +202,18 @@ class Devarch:
         self._closed = False
 
         self._uow = UnitOfWork(store, self.clock)
+        #: What every service is built from (the unit of work and the shared ports and settings).
+        self._ctx = Context(
+            uow=self._uow,
+            catalog=catalog,
+            clock=self.clock,
+            reporter=self.reporter,
+            config_files=config_files,
+            port_probe=port_probe,
+            port_range=port_range,
+            health_timeout=health_timeout,
+            parallelism=parallelism,
+        )
         self._build_lock = threading.RLock()
         #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
         self.connector = connector
@@ -210,15 +222,15 @@ class Devarch:
         # The services are built on first use (the properties below): a CLI command uses one or
         # two of them, and each is built once, from the same unit of work and ports.
 
-    # -- the services, each built on first use ----------------------------------------------------
+    # -- the services, each built on first use from the one context ---------------------------
     @_built
     def _key_service(self) -> KeyService:
-        return KeyService(self._uow, self._keys)
+        return KeyService(self._ctx, self._keys)
 
     @_built
     def _engines(self) -> EngineAccess:
         return EngineAccess(
-            self._uow,
+            self._ctx,
             self.runtime,
             problem=self.runtime_problem,
             auto=self.runtime_auto,
@@ -230,83 +242,63 @@ class Devarch:
 
     @_built
     def _locks(self) -> StackLocks:
-        return StackLocks(self._uow, self.lock)
+        return StackLocks(self._ctx, self.lock)
 
     @_built
     def _secret_values(self) -> SecretService:
-        return SecretService(self._uow, self._key_service)
+        return SecretService(self._ctx, self._key_service)
 
     @_built
     def _instances(self) -> InstanceService:
-        return InstanceService(self._uow, self.catalog, self._secret_values)
+        return InstanceService(self._ctx, self._secret_values)
 
     @_built
     def _wires(self) -> WireService:
-        return WireService(self._uow, self.catalog)
+        return WireService(self._ctx)
 
     @_built
     def _planner(self) -> PlanService:
-        return PlanService(
-            self._uow,
-            self.catalog,
-            secrets=self._secret_values,
-            box=self._key_service.box,
-            engines=self._engines,
-            config_files=self.config_files,
-            port_probe=self.port_probe,
-            port_range=self.port_range,
-        )
+        box = self._key_service.box
+        return PlanService(self._ctx, secrets=self._secret_values, box=box, engines=self._engines)
 
     @_built
     def _applier(self) -> ApplyService:
         return ApplyService(
-            self._uow,
+            self._ctx,
             self._planner,
             engines=self._engines,
             locks=self._locks,
-            config_files=self.config_files,
-            clock=self.clock,
-            reporter=self.reporter,
-            health_timeout=self.health_timeout,
-            parallelism=self.parallelism,
             lock_stack=self.lock_stack,
         )
 
     @_built
     def _lifecycle(self) -> LifecycleService:
         return LifecycleService(
-            self._uow,
+            self._ctx,
             self._planner,
             engines=self._engines,
             locks=self._locks,
             secrets=self._secret_values,
-            clock=self.clock,
-            reporter=self.reporter,
-            health_timeout=self.health_timeout,
-            parallelism=self.parallelism,
         )
 
     @_built
     def _stacks(self) -> StackService:
         return StackService(
-            self._uow,
-            self.catalog,
+            self._ctx,
             keys=self._key_service,
             engines=self._engines,
             locks=self._locks,
             applier=self._applier,
-            config_files=self.config_files,
         )
 
     @_built
     def _engine_records(self) -> EngineService:
-        return EngineService(self._uow, self._engines, self._locks, self._applier)
+        return EngineService(self._ctx, self._engines, self._locks, self._applier)
 
     @_built
     def _manifests(self) -> ManifestService:
         return ManifestService(
-            self._uow,
-            self.catalog,
+            self._ctx,
             keys=self._key_service,
             secrets=self._secret_values,
             engines=self._engines,

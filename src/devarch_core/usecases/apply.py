@@ -43,8 +43,8 @@ from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
     from devarch_core.model import Stack
-    from devarch_core.ports import Clock, ConfigFiles, Reporter, Runtime
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.ports import Runtime
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.engines import EngineAccess, StackLocks
     from devarch_core.usecases.planner import Desired, PlanService
 
@@ -151,27 +151,17 @@ class ApplyService:
 
     def __init__(
         self,
-        uow: UnitOfWork,
+        ctx: Context,
         planner: PlanService,
         *,
         engines: EngineAccess,
         locks: StackLocks,
-        config_files: ConfigFiles | None,
-        clock: Clock,
-        reporter: Reporter,
-        health_timeout: float,
-        parallelism: int | None,
         lock_stack: Callable[[str], Lockfile],
     ) -> None:
-        self._uow = uow
+        self._ctx = ctx
         self._planner = planner
         self._engines = engines
         self._locks = locks
-        self._config_files = config_files
-        self._clock = clock
-        self._reporter = reporter
-        self._health_timeout = health_timeout
-        self._parallelism = parallelism
         self._lock_stack = lock_stack
 
     # -- apply ------------------------------------------------------------------------------
@@ -200,7 +190,7 @@ class ApplyService:
         if plan is not None and plan.stack != stack:
             message = f"this plan is for stack {plan.stack}, not {stack}"
             raise ValidationError(message, what="wrong plan")
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
         runtime = self._engines.for_stack(st)
         who = holder or default_holder()
@@ -212,12 +202,12 @@ class ApplyService:
                 as_is = functools.partial(self._lock_stack, stack)
                 warnings = check_lockfile(stack, lockfile, as_is, locked=locked, origin=origin)
                 for item in warnings:
-                    self._reporter.warning(f"{origin}: {item}")
+                    self._ctx.reporter.warning(f"{origin}: {item}")
             timings: dict[str, float] = {}
-            start = self._clock.monotonic()
+            start = self._ctx.clock.monotonic()
             desired = self._planner.desired(stack)
             current = self._planner.make_plan(desired)
-            timings["plan"] = self._clock.monotonic() - start
+            timings["plan"] = self._ctx.clock.monotonic() - start
             if plan is not None and plan.token != current.token:
                 raise StalePlanError(stack, explain_staleness(plan, current))
             if any(d.code in CONFLICT_CODES for d in current.errors):
@@ -243,20 +233,20 @@ class ApplyService:
 
     @contextmanager
     def _phase(self, name: str, timings: dict[str, float], total: int = 0) -> Iterator[None]:
-        self._reporter.phase_started(name, total)
-        start = self._clock.monotonic()
+        self._ctx.reporter.phase_started(name, total)
+        start = self._ctx.clock.monotonic()
         try:
             yield
         finally:
-            elapsed = self._clock.monotonic() - start
+            elapsed = self._ctx.clock.monotonic() - start
             timings[name] = elapsed
-            self._reporter.phase_finished(name, elapsed)
+            self._ctx.reporter.phase_finished(name, elapsed)
 
     def _execute(  # noqa: C901, PLR0912, PLR0915 - the phases of one apply, in order
         self, runtime: Runtime, desired: Desired, plan: Plan, timings: dict[str, float]
     ) -> None:
         stack = desired.stack
-        owner = self._uow.owner
+        owner = self._ctx.uow.owner
         items = {d.effective.instance: d for d in desired.items}
         acting = {a.instance: a for a in plan.actions}
         if desired.items:
@@ -271,7 +261,7 @@ class ApplyService:
                     ) from exc
                 self._refuse_foreign("network", network.name, network.labels, stack_id=stack.id)
         if desired.new_ports:
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 for instance_id, alloc in desired.new_ports:
                     tx.put_port_allocation(instance_id, alloc)
         to_build = [
@@ -280,7 +270,7 @@ class ApplyService:
             if a.action in ("add", "modify") and a.instance in items
         ]
         with_files = [d for d in to_build if d.effective.service.config_files]
-        if with_files and self._config_files is not None:
+        if with_files and self._ctx.config_files is not None:
             with self._phase("config", timings, len(with_files)):
                 for item in with_files:
                     files = {
@@ -288,25 +278,25 @@ class ApplyService:
                         for f in item.effective.service.config_files
                     }
                     try:
-                        self._config_files.write(stack.name, item.effective.instance, files)
+                        self._ctx.config_files.write(stack.name, item.effective.instance, files)
                     except DevarchError as exc:
                         raise ApplyError(
                             f"config files of {item.effective.instance}: {exc}",
                             step="config",
                             instance=item.effective.instance,
                         ) from exc
-                    self._reporter.step("config", item.effective.instance, "written")
+                    self._ctx.reporter.step("config", item.effective.instance, "written")
         images = sorted({d.spec.image for d in to_build})
         if images:
             with self._phase("images", timings, len(images)):
                 for image in images:
                     if runtime.inspect_image(image) is None:
-                        self._reporter.step("images", image, "pulling")
+                        self._ctx.reporter.step("images", image, "pulling")
                         try:
                             runtime.pull_image(image)
                         except DevarchError as exc:
                             raise ApplyError(f"image {image}: {exc}", step="images") from exc
-                    self._reporter.step("images", image, "present")
+                    self._ctx.reporter.step("images", image, "present")
         removals = [a for a in plan.actions if a.action == "remove"]
         # Every secret of the stack: an engine error about one container may quote a wired value.
         scrub = _Scrub.of(desired.items)
@@ -334,8 +324,8 @@ class ApplyService:
 
     def _workers(self, runtime: Runtime) -> int:
         """Containers converged at once: ``parallelism``, else scaled to the engine's CPUs."""
-        if self._parallelism is not None:
-            return self._parallelism
+        if self._ctx.parallelism is not None:
+            return self._ctx.parallelism
         cpus = self._engines.info(runtime).cpus
         return max(MIN_PARALLEL, min(MAX_PARALLEL, PARALLEL_PER_CPU * cpus))
 
@@ -439,15 +429,15 @@ class ApplyService:
             try:
                 runtime.remove_network(name)
             except DevarchError as exc:
-                self._reporter.step("network", name, f"kept: {exc}")
+                self._ctx.reporter.step("network", name, f"kept: {exc}")
             else:
-                self._reporter.step("network", name, "removed (the stack's old network)")
+                self._ctx.reporter.step("network", name, "removed (the stack's old network)")
 
     def _refuse_foreign(
         self, kind: str, name: str, labels: Mapping[str, str], *, stack_id: str
     ) -> None:
         """Devarch never adopts a network or volume it did not create for this store and stack."""
-        owner = self._uow.owner
+        owner = self._ctx.uow.owner
         if not is_owned(labels, owner, stack_id):
             who, then = holder_of(labels, owner)
             raise ApplyError(
@@ -457,10 +447,10 @@ class ApplyService:
             )
 
     def _remove(self, runtime: Runtime, container: str, instance: str) -> None:
-        self._reporter.step("containers", instance, "removing")
+        self._ctx.reporter.step("containers", instance, "removing")
         runtime.stop_container(container)
         runtime.remove_container(container)
-        self._reporter.step("containers", instance, "removed")
+        self._ctx.reporter.step("containers", instance, "removed")
 
     def _converge(  # noqa: C901 - create, re-create or update one container, in order
         self,
@@ -483,11 +473,11 @@ class ApplyService:
         container = item.spec.name
         try:
             if action == "start":
-                self._reporter.step("containers", name, "starting")
+                self._ctx.reporter.step("containers", name, "starting")
                 runtime.start_container(container)
-                self._reporter.step("containers", name, "started")
+                self._ctx.reporter.step("containers", name, "started")
                 return
-            owner = self._uow.owner
+            owner = self._ctx.uow.owner
             # Swarm changes a service in place (a rolling update) instead of a re-create.
             updating = existing is not None and isinstance(runtime, UpdatingRuntime)
             if existing is not None:
@@ -499,7 +489,7 @@ class ApplyService:
                     )
                     raise ConflictError(msg)  # noqa: TRY301 - reported and scrubbed as below
                 if not updating:
-                    self._reporter.step("containers", name, "recreating")
+                    self._ctx.reporter.step("containers", name, "recreating")
                     runtime.stop_container(container)
                     runtime.remove_container(container)
             for mount in item.spec.mounts:
@@ -511,15 +501,15 @@ class ApplyService:
                         "volume", volume.name, volume.labels, stack_id=item.effective.stack_id
                     )
             if updating and isinstance(runtime, UpdatingRuntime):
-                self._reporter.step("containers", name, "updating")
+                self._ctx.reporter.step("containers", name, "updating")
                 runtime.update_container(item.spec)
             else:
-                self._reporter.step("containers", name, "creating")
+                self._ctx.reporter.step("containers", name, "creating")
                 runtime.create_container(item.spec)
             runtime.start_container(container)
-            self._reporter.step("containers", name, "started")
+            self._ctx.reporter.step("containers", name, "started")
         except Exception as exc:
-            self._reporter.step("containers", name, "failed")
+            self._ctx.reporter.step("containers", name, "failed")
             scrub = scrub or _Scrub.of([item])
             message = scrub(str(exc))
             if not scrub.quoted_in(exc):
@@ -536,18 +526,18 @@ class ApplyService:
         interval = item.spec.healthcheck.interval if item.spec.healthcheck else None
         wait_healthy(
             runtime,
-            self._clock,
+            self._ctx.clock,
             item.spec.name,
             instance=item.effective.instance,
-            timeout=self._health_timeout,
+            timeout=self._ctx.health_timeout,
             interval=poll_interval(interval),
-            reporter=self._reporter,
+            reporter=self._ctx.reporter,
         )
 
     def _record_applied(self, desired: Desired, done: set[str]) -> None:
-        now = self._uow.now()
+        now = self._ctx.uow.now()
         desired_ids = {d.effective.instance_id for d in desired.items}
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             for item in desired.items:
                 if (
                     item.effective.instance in done
@@ -589,7 +579,7 @@ class ApplyService:
         ``runtime`` (a stack move tears down where it was).
         """
         runtime = runtime or self._engines.for_stack(stack)
-        owner = self._uow.owner
+        owner = self._ctx.uow.owner
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
         timings: dict[str, float] = {}
@@ -603,13 +593,13 @@ class ApplyService:
             with self._phase("network", timings, len(networks)):
                 for name in networks:
                     runtime.remove_network(name)
-                    self._reporter.step("network", name, "removed")
+                    self._ctx.reporter.step("network", name, "removed")
         volumes = [v.name for v in runtime.list_volumes(labels)] if remove_volumes else []
         if volumes:
             with self._phase("volumes", timings, len(volumes)):
                 for name in volumes:
                     runtime.remove_volume(name)
-                    self._reporter.step("volumes", name, "removed")
+                    self._ctx.reporter.step("volumes", name, "removed")
         left_alone = []
         if stack.network_name not in networks:
             for network in runtime.list_networks({}):
@@ -654,7 +644,7 @@ class ApplyService:
         try:
             waves = self._planner.desired(stack.name, observe=False).waves
         except DevarchError as exc:
-            self._reporter.warning(
+            self._ctx.reporter.warning(
                 f"stack {stack.name} does not resolve ({exc}); stopping everything at once"
             )
             return [containers]
@@ -695,11 +685,11 @@ class ApplyService:
         Only objects this store created for this stack are removed; a same-named object of
         another owner is listed in ``left_alone``.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
         with self._locks.hold(stack, "devarch down " + default_holder(), lock_timeout):
             result = self.teardown(st, remove_volumes=volumes, ordered=ordered)
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 for inst in tx.list_instances(st.id):
                     tx.delete_applied(inst.id)
         return result
@@ -709,11 +699,13 @@ class ApplyService:
 
         The wrapping list knows its stack and renders as a table in notebooks.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
         runtime = self._engines.for_stack(st)
-        observed = {c.name: c for c in runtime.list_containers(owned_by(self._uow.owner, st.id))}
+        observed = {
+            c.name: c for c in runtime.list_containers(owned_by(self._ctx.uow.owner, st.id))
+        }
         # An engine whose listing carries each container's health (Docker: ``Up 3s (healthy)``)
         # says so with ``lists_health``; others are asked per running container.
         listed = bool(getattr(runtime, "lists_health", False))

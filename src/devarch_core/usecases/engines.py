@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from devarch_core.engine import EngineInfo
     from devarch_core.model import Stack
     from devarch_core.ports import EngineConnector, Runtime, StackLock, StoreSession
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.apply import ApplyService, MoveResult
 
 __all__ = [
@@ -109,7 +109,7 @@ class EngineAccess:
 
     def __init__(
         self,
-        uow: UnitOfWork,
+        ctx: Context,
         runtime: Runtime | None,
         *,
         problem: str | None = None,
@@ -119,7 +119,7 @@ class EngineAccess:
         selected: str | None = None,
         default: Engine | None = None,
     ) -> None:
-        self._uow = uow
+        self._ctx = ctx
         self.runtime = runtime
         self.problem = problem
         self.auto = auto
@@ -162,7 +162,7 @@ class EngineAccess:
 
     def stack_engine(self, name: str) -> str | None:
         """The engine kind a stack was last applied on (``docker``, ``podman``), or None."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, name)
             return tx.get_meta(STACK_ENGINE_KEY + stack.id) or None
 
@@ -201,7 +201,7 @@ class EngineAccess:
 
     def engine_of(self, name: str) -> Engine:
         """The engine record stack ``name`` uses, or would be bound to at its first apply."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             return self.target(tx, stack_of(tx, name))
 
     def runtime_for(self, engine: Engine, *, stack: str | None = None) -> Runtime:
@@ -224,7 +224,7 @@ class EngineAccess:
     def record(self, runtime: Runtime, stack: Stack) -> None:
         """Bind ``stack`` to the engine it is applied on (recording an environment engine)."""
         kind = self.kind(runtime)
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             if tx.get_meta(STACK_ENGINE_KEY + stack.id) != kind:
                 tx.set_meta(STACK_ENGINE_KEY + stack.id, kind)
             current = stack_of(tx, stack.name)
@@ -243,7 +243,7 @@ class EngineAccess:
         while name in taken:
             n += 1
             name = f"{engine.name}-{n}"
-        engine = attrs.evolve(engine, name=name, created_at=self._uow.now())
+        engine = attrs.evolve(engine, name=name, created_at=self._ctx.uow.now())
         tx.put_engine(engine)
         return engine
 
@@ -254,7 +254,7 @@ class EngineAccess:
         an engine picked automatically that is another one, planning there would show every
         instance absent and apply would build a second copy: refuse, naming the stack's engine.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             current = tx.get_stack(stack.name) or stack
             engine = self.target(tx, current)
             recorded = tx.get_meta(STACK_ENGINE_KEY + stack.id)
@@ -282,8 +282,8 @@ class EngineAccess:
 class StackLocks:
     """The stack lock (port), held at most once per thread and stack."""
 
-    def __init__(self, uow: UnitOfWork, lock: StackLock | None) -> None:
-        self._uow = uow
+    def __init__(self, ctx: Context, lock: StackLock | None) -> None:
+        self._ctx = ctx
         self.lock = lock
         #: Stacks whose lock this facade holds (see :meth:`locked`): stack -> thread id.
         self._held: dict[str, int] = {}
@@ -298,7 +298,7 @@ class StackLocks:
         this hold instead of taking the lock again. A front end takes it *before* planning, so a
         second apply is refused before it shows a plan the first one is about to change.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack_of(tx, stack)  # a missing stack is NotFoundError, not a lock file for nothing
         with self.hold(stack, holder or default_holder(), timeout):
             yield
@@ -371,19 +371,19 @@ class EngineService:
 
     def __init__(
         self,
-        uow: UnitOfWork,
+        ctx: Context,
         access: EngineAccess,
         locks: StackLocks,
         applier: ApplyService,
     ) -> None:
-        self._uow = uow
+        self._ctx = ctx
         self._access = access
         self._locks = locks
         self._applier = applier
 
     def list_engines(self) -> list[EngineSummary]:
         """Every engine of the store with the stacks bound to it, by name."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             default = tx.get_meta(DEFAULT_ENGINE_KEY) or ""
             stacks = tx.list_stacks()
             return [
@@ -398,8 +398,8 @@ class EngineService:
     def add_engine(self, engine: Engine) -> Engine:
         """Record a new engine; ``ConflictError`` if the name is taken."""
         check_engine(engine)
-        engine = attrs.evolve(engine, created_at=engine.created_at or self._uow.now())
-        with self._uow.transaction() as tx:
+        engine = attrs.evolve(engine, created_at=engine.created_at or self._ctx.uow.now())
+        with self._ctx.uow.transaction() as tx:
             if tx.get_engine(engine.name) is not None:
                 raise ConflictError(f"engine {engine.name} already exists")
             tx.put_engine(engine)
@@ -407,7 +407,7 @@ class EngineService:
 
     def remove_engine(self, name: str) -> None:
         """Forget an engine; ``ConflictError`` while stacks are bound to it."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             self._access.lookup(tx, name)
             tx.delete_engine(name)
             if tx.get_meta(DEFAULT_ENGINE_KEY) == name:
@@ -415,7 +415,7 @@ class EngineService:
 
     def use_engine(self, name: str | None) -> None:
         """Make ``name`` the engine new stacks are bound to (None: the caller's environment)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             if name is not None:
                 self._access.lookup(tx, name)
             tx.set_meta(DEFAULT_ENGINE_KEY, name or "")
@@ -441,7 +441,7 @@ class EngineService:
         fails, the stack stays bound there with nothing running on the old one: fix the cause
         and ``apply`` again.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, name)
             target = self._access.lookup(tx, engine)
             source = self._access.target(tx, stack) if stack.engine else None
@@ -457,7 +457,7 @@ class EngineService:
             down = None
             if old_runtime is not None:
                 down = self._applier.teardown(stack, remove_volumes=volumes, runtime=old_runtime)
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 current = stack_of(tx, name)
                 self._drop_taken_ports(tx, current, target.name)
                 tx.update_stack(attrs.evolve(current, engine=target.name))

@@ -43,10 +43,9 @@ from devarch_core.wiring import dependency_problems
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from devarch_core.catalog import Catalog
     from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.secrets import SecretService
 
 __all__ = ["InstanceService", "WrittenInstance", "without_host_pins"]
@@ -65,9 +64,8 @@ def _unset_override_data(current: dict[str, Any], field: str) -> dict[str, Any]:
 class InstanceService:
     """Instances and their copy-on-write overrides (ports: the catalog; secrets are sealed)."""
 
-    def __init__(self, uow: UnitOfWork, catalog: Catalog, secrets: SecretService) -> None:
-        self._uow = uow
-        self._catalog = catalog
+    def __init__(self, ctx: Context, secrets: SecretService) -> None:
+        self._ctx = ctx
         self._secrets = secrets
 
     def add_instance(
@@ -85,7 +83,7 @@ class InstanceService:
         """Instantiate a template in a stack (optionally with overrides and secret values)."""
         naming.validate_name(name, kind="instance")
         description = checked_description(description)
-        tmpl = self._catalog.get(template, version)
+        tmpl = self._ctx.catalog.get(template, version)
         parsed = (
             overrides
             if isinstance(overrides, Overrides)
@@ -93,14 +91,14 @@ class InstanceService:
         )
         parsed, plain_secrets = split_secrets(tmpl, parsed)
         plain_secrets.update(secrets or {})
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             claim_instance_name(tx, st, name)
             instance_id = uuid.uuid4().hex
             item = written(tmpl, parsed, st, name, instance_id=instance_id, enabled=enabled)
             names = stack_names(tx, st, parsed, name)
             refuse_rule_problems(tx, st, [item], names, what=f"cannot add instance {name}")
-            now = self._uow.now()
+            now = self._ctx.uow.now()
             instance = Instance(
                 id=instance_id,
                 stack_id=st.id,
@@ -121,17 +119,17 @@ class InstanceService:
 
     def list_instances(self, stack: str) -> list[Instance]:
         """A stack's instances, by name."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             return tx.list_instances(stack_of(tx, stack).id)
 
     def get_instance(self, stack: str, name: str) -> Instance:
         """One instance."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             return instance_of(tx, stack_of(tx, stack), name)
 
     def show_instance(self, stack: str, name: str) -> dict[str, Any]:
         """An instance with every override and its secret names (plain data, no secret values)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             secret_names = sorted(
@@ -155,10 +153,10 @@ class InstanceService:
         """Change an instance's description or enabled flag."""
         if description is not None:
             description = checked_description(description)
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
-            changes: dict[str, Any] = {"updated_at": self._uow.now()}
+            changes: dict[str, Any] = {"updated_at": self._ctx.uow.now()}
             if description is not None:
                 changes["description"] = description
             if enabled is not None:
@@ -167,7 +165,7 @@ class InstanceService:
                 # Its pins start to count: check them as the plan will.
                 enabled_inst = attrs.evolve(inst, **changes)
                 check_instance_rules(
-                    tx, self._catalog, st, enabled_inst, what=f"cannot enable instance {name}"
+                    tx, self._ctx.catalog, st, enabled_inst, what=f"cannot enable instance {name}"
                 )
             inst = attrs.evolve(inst, **changes)
             tx.update_instance(inst)
@@ -178,14 +176,16 @@ class InstanceService:
 
         Values of secret variables are sealed in the store, never kept in the overrides.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             merged = _merge_override_data(inst.overrides.to_data(), delta)
             parsed = Overrides.from_data(merged, f"instances.{name}.overrides")
-            parsed, plain = split_secrets(template_for(self._catalog, inst), parsed)
-            inst = attrs.evolve(inst, overrides=parsed, updated_at=self._uow.now())
-            check_instance_rules(tx, self._catalog, st, inst, what=f"cannot change instance {name}")
+            parsed, plain = split_secrets(template_for(self._ctx.catalog, inst), parsed)
+            inst = attrs.evolve(inst, overrides=parsed, updated_at=self._ctx.uow.now())
+            check_instance_rules(
+                tx, self._ctx.catalog, st, inst, what=f"cannot change instance {name}"
+            )
             tx.update_instance(inst)
             for var, value in sorted(plain.items()):
                 self._secrets.put(tx, st, inst, var, value)
@@ -196,23 +196,23 @@ class InstanceService:
 
         ``field`` is a path such as ``environment.FOO``, ``ports.5432/tcp`` or ``image``.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             data = _unset_override_data(inst.overrides.to_data(), field)
             inst = attrs.evolve(
-                inst, overrides=Overrides.from_data(data), updated_at=self._uow.now()
+                inst, overrides=Overrides.from_data(data), updated_at=self._ctx.uow.now()
             )
             # Unsetting can bring back a template value (a pinned port, a depends_on entry).
             check_instance_rules(
-                tx, self._catalog, st, inst, what=f"cannot unset {field} of instance {name}"
+                tx, self._ctx.catalog, st, inst, what=f"cannot unset {field} of instance {name}"
             )
             tx.update_instance(inst)
         return inst
 
     def remove_instance(self, stack: str, name: str) -> None:
         """Delete an instance (and the wires that name it); its container goes at the next apply."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             # A depends_on entry naming a missing instance is refused when written (and by the
@@ -244,7 +244,7 @@ class InstanceService:
     ) -> Iterator[tuple[StoreSession, Stack, Instance]]:
         """A transaction holding instance ``name`` and ``new_name`` (valid and claimed)."""
         naming.validate_name(new_name, kind="instance")
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             claim_instance_name(tx, st, new_name)
@@ -253,7 +253,7 @@ class InstanceService:
     def duplicate_instance(self, stack: str, name: str, new_name: str) -> Instance:
         """Copy an instance (overrides and secrets) under a new name in the same stack."""
         with self._to_new_name(stack, name, new_name) as (tx, st, inst):
-            now = self._uow.now()
+            now = self._ctx.uow.now()
             copy = attrs.evolve(
                 inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now
             )
@@ -267,7 +267,7 @@ class InstanceService:
     def rename_instance(self, stack: str, name: str, new_name: str) -> Instance:
         """Rename an instance (its id, secrets and port pins stay; wires follow)."""
         with self._to_new_name(stack, name, new_name) as (tx, st, inst):
-            renamed = attrs.evolve(inst, name=new_name, updated_at=self._uow.now())
+            renamed = attrs.evolve(inst, name=new_name, updated_at=self._ctx.uow.now())
             tx.update_instance(renamed)
             for wire in tx.list_wires(st.id):
                 if name in (wire.consumer, wire.provider):
@@ -294,11 +294,11 @@ class InstanceService:
 
     def effective(self, stack: str, name: str) -> EffectiveConfig:
         """An instance's effective config: template + wires + overrides, each with its source."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
             secrets = self._secrets.open_all(tx, st)
             if not (inst.enabled and st.enabled):
-                return resolve_instance(self._catalog, st, inst, secrets.get(inst.id))
-            resolved = resolve_stack(tx, self._catalog, st, secrets)
+                return resolve_instance(self._ctx.catalog, st, inst, secrets.get(inst.id))
+            resolved = resolve_stack(tx, self._ctx.catalog, st, secrets)
         return resolved.effective[name]

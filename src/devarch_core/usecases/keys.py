@@ -14,7 +14,7 @@ from devarch_core.usecases._helpers import KEY_ID, MAC_KEY, MAC_SLOT, sealed_sam
 
 if TYPE_CHECKING:
     from devarch_core.ports import KeyProvider, StoreSession
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
 
 __all__ = ["KeyCheck", "KeyService"]
 
@@ -35,8 +35,8 @@ class KeyService:
     store's HMAC key that this service keeps sealed in the store.
     """
 
-    def __init__(self, uow: UnitOfWork, keys: KeyProvider) -> None:
-        self._uow = uow
+    def __init__(self, ctx: Context, keys: KeyProvider) -> None:
+        self._ctx = ctx
         self._keys = keys
         self.box = SecretBox(keys, mac_key=self.mac_key)
 
@@ -47,7 +47,7 @@ class KeyService:
         32 random bytes, sealed in the store's metadata under the encryption key (so it is
         re-sealed, not changed, by a key rotation).
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             sealed = tx.get_meta(MAC_KEY)
             if sealed is None:
                 key = os.urandom(32)
@@ -140,7 +140,7 @@ class KeyService:
         with self._keys.rotation_lock(wait=True):
             self._finish_rotation_locked()
             self.box.keyed_hash("")  # make sure the hash key exists before re-sealing it
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 old = self.store_key(tx)  # refuses a missing or wrong key before any change
             if key_id(old) == key_id(new_key):
                 raise SecretError("the new key is the current key")
@@ -176,7 +176,7 @@ class KeyService:
         staged = self.box.staged_key()
         if staged is None:
             return False
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             recorded = tx.get_meta(KEY_ID)
         if recorded != key_id(staged):
             self._reseal(staged)  # roll forward: the staged key is durable, the store not yet on it
@@ -191,7 +191,7 @@ class KeyService:
         offered.
         """
         try:
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 recorded = tx.get_meta(KEY_ID)
         except DevarchError:
             return
@@ -203,7 +203,7 @@ class KeyService:
 
         One transaction. Returns how many secrets were re-sealed.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             self.store_key(tx)  # the secret lock, and the store's key checked
             count = 0
             for sealed in tx.list_secrets(None):
@@ -228,7 +228,7 @@ class KeyService:
         except SecretError as exc:
             return [KeyCheck("fail", str(exc), "restore the key file from a backup")]
         self.box.reload()
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             recorded = tx.get_meta(KEY_ID)
             sample = sealed_sample(tx)
         checks = []

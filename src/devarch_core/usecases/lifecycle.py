@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from devarch_core.engine import LogLine
     from devarch_core.model import Stack
     from devarch_core.planning import DesiredInstance
-    from devarch_core.ports import Clock, LogIterator, Reporter, Runtime
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.ports import LogIterator, Runtime
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.engines import EngineAccess, StackLocks
     from devarch_core.usecases.planner import PlanService
     from devarch_core.usecases.secrets import SecretService
@@ -188,26 +188,18 @@ class LifecycleService:
 
     def __init__(
         self,
-        uow: UnitOfWork,
+        ctx: Context,
         planner: PlanService,
         *,
         engines: EngineAccess,
         locks: StackLocks,
         secrets: SecretService,
-        clock: Clock,
-        reporter: Reporter,
-        health_timeout: float,
-        parallelism: int | None,
     ) -> None:
-        self._uow = uow
+        self._ctx = ctx
         self._planner = planner
         self._engines = engines
         self._locks = locks
         self._secrets = secrets
-        self._clock = clock
-        self._reporter = reporter
-        self._health_timeout = health_timeout
-        self._parallelism = parallelism
 
     # -- selection ---------------------------------------------------------------------------
     def _select(
@@ -220,7 +212,7 @@ class LifecycleService:
         ``ConflictError`` (devarch never touches it). A stack bound to a named engine needs no
         engine in the caller's environment; an unbound one does (``for_stack`` says how).
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             if names is None:
                 chosen = tx.list_instances(st.id)
@@ -229,7 +221,7 @@ class LifecycleService:
                 wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
                 chosen = [instance_of(tx, st, name) for name in wanted]
         runtime = self._engines.for_stack(st)
-        owner = self._uow.owner
+        owner = self._ctx.uow.owner
         observed = {c.name: c for c in runtime.list_containers(owned_by(owner, st.id))}
         if not observed:
             raise NotFoundError(
@@ -264,7 +256,7 @@ class LifecycleService:
 
     def _scrub(self, stack: Stack, items: Iterable[DesiredInstance] = ()) -> _Scrub:
         """The stack's secret values to keep out of error text."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             opened = self._secrets.open_all(tx, stack)
         given = {v.reveal() for values in opened.values() for v in values.values() if v.reveal()}
         known = _Scrub.of(items)
@@ -377,12 +369,12 @@ class LifecycleService:
         if not total:
             yield
             return
-        self._reporter.phase_started(name, total)
-        began = self._clock.monotonic()
+        self._ctx.reporter.phase_started(name, total)
+        began = self._ctx.clock.monotonic()
         try:
             yield
         finally:
-            self._reporter.phase_finished(name, self._clock.monotonic() - began)
+            self._ctx.reporter.phase_finished(name, self._ctx.clock.monotonic() - began)
 
     def _startable(
         self, st: Stack, targets: list[_Target], chosen: Sequence[Instance], *, named: bool
@@ -438,7 +430,7 @@ class LifecycleService:
         started: list[str] = []
         with (
             self._phase("start", len(todo)),
-            ThreadPoolExecutor(max_workers=max(1, self._parallelism or MIN_PARALLEL)) as pool,
+            ThreadPoolExecutor(max_workers=max(1, self._ctx.parallelism or MIN_PARALLEL)) as pool,
         ):
             for wave in self._order(todo, desired):
                 list(pool.map(lambda n: self._start_one(runtime, by_name[n], scrub), wave))
@@ -449,20 +441,20 @@ class LifecycleService:
 
     def _start_one(self, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
         name = target.instance.name
-        self._reporter.step("start", name, "starting")
+        self._ctx.reporter.step("start", name, "starting")
         _guarded(scrub, "start", name, lambda: runtime.start_container(target.container.name))
-        self._reporter.step("start", name, "started")
+        self._ctx.reporter.step("start", name, "started")
 
     def _wait(self, runtime: Runtime, target: _Target, item: DesiredInstance | None) -> None:
         check = item.spec.healthcheck if item is not None else None
         wait_healthy(
             runtime,
-            self._clock,
+            self._ctx.clock,
             target.container.name,
             instance=target.instance.name,
-            timeout=self._health_timeout,
+            timeout=self._ctx.health_timeout,
             interval=poll_interval(check.interval if check else None),
-            reporter=self._reporter,
+            reporter=self._ctx.reporter,
         )
 
     def _warn_drift(
@@ -477,7 +469,7 @@ class LifecycleService:
             item = items.get(name)
             label = by_name[name].container.labels.get(naming.LABEL_CONFIG_HASH)
             if item is not None and label != item.config_hash:
-                self._reporter.warning(
+                self._ctx.reporter.warning(
                     f"{name}: its configuration changed since the last apply; it starts as it "
                     "was applied (`devarch apply` recreates it with the new one)"
                 )
@@ -502,7 +494,7 @@ class LifecycleService:
                     dep_item = items.get(dep)
                     info = runtime.inspect_container(dep_item.spec.name) if dep_item else None
                 if info is None or not info.running:
-                    self._reporter.warning(
+                    self._ctx.reporter.warning(
                         f"{name} depends on {dep}, which is not running "
                         f"(`devarch start {st.name} {dep}`)"
                     )
@@ -527,9 +519,9 @@ class LifecycleService:
 
     def _stop_one(self, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
         name = target.instance.name
-        self._reporter.step("stop", name, "stopping")
+        self._ctx.reporter.step("stop", name, "stopping")
         _guarded(scrub, "stop", name, lambda: runtime.stop_container(target.container.name))
-        self._reporter.step("stop", name, "stopped")
+        self._ctx.reporter.step("stop", name, "stopped")
 
 
 def _guarded(scrub: _Scrub, step: str, instance: str, call: Callable[[], None]) -> None:

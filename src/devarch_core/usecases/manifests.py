@@ -43,10 +43,9 @@ from devarch_core.usecases.planner import refuse_plan_errors
 from devarch_core.wiring import WiringNode, solve_wiring
 
 if TYPE_CHECKING:
-    from devarch_core.catalog import Catalog
     from devarch_core.ports import Runtime, StoreSession
     from devarch_core.template import Template
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.apply import ApplyService
     from devarch_core.usecases.engines import EngineAccess
     from devarch_core.usecases.keys import KeyService
@@ -162,8 +161,7 @@ class ManifestService:
 
     def __init__(
         self,
-        uow: UnitOfWork,
-        catalog: Catalog,
+        ctx: Context,
         *,
         keys: KeyService,
         secrets: SecretService,
@@ -171,8 +169,7 @@ class ManifestService:
         planner: PlanService,
         applier: ApplyService,
     ) -> None:
-        self._uow = uow
-        self.catalog = catalog
+        self._ctx = ctx
         self._keys = keys
         self._secrets = secrets
         self._engines = engines
@@ -196,7 +193,7 @@ class ManifestService:
 
     def template_for(self, instance: Instance) -> Template:
         """The catalog template an instance was made from (its pinned version)."""
-        return template_for(self.catalog, instance)
+        return template_for(self._ctx.catalog, instance)
 
     def plan(self, stack: str) -> Plan:
         """The stack's plan (see :meth:`PlanService.plan`)."""
@@ -211,7 +208,7 @@ class ManifestService:
     # -- export -----------------------------------------------------------------------------
     def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
         """A stack as a manifest: overrides, explicit wires, host port pins, secret placeholders."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
             secrets = tx.list_secrets(st.id)
@@ -303,11 +300,11 @@ class ManifestService:
         for spec in manifest.instances:
             path = f"instances.{spec.name}"
             try:
-                tmpl = self.catalog.get(spec.template, spec.template_version)
+                tmpl = self._ctx.catalog.get(spec.template, spec.template_version)
             except NotFoundError as exc:
                 if spec.template_version is not None:
                     try:
-                        tmpl = self.catalog.get(spec.template)
+                        tmpl = self._ctx.catalog.get(spec.template)
                     except NotFoundError:
                         problems.append(Problem(f"{path}.template", str(exc)))
                         continue
@@ -356,7 +353,7 @@ class ManifestService:
             if wire.consumer == wire.provider:
                 problems.append(Problem(path, f"{wire.consumer} cannot be wired to itself"))
         image_runtime = self._image_runtime(manifest.stack)  # asked outside the transaction
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             existing_stack = tx.get_stack(manifest.stack)
             existing = (
                 {i.name: i for i in tx.list_instances(existing_stack.id)} if existing_stack else {}
@@ -639,7 +636,7 @@ class ManifestService:
         *,
         prune: bool,
     ) -> None:
-        now = self._uow.now()
+        now = self._ctx.uow.now()
         if stack is None:
             stack = Stack(
                 id=uuid.uuid4().hex,
@@ -757,7 +754,7 @@ class ManifestService:
     def lock_stack(self, stack: str) -> Lockfile:
         """The stack's lockfile as it is now: template hashes, images (engine ids), host ports."""
         manifest = self.export_manifest(stack)
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
             allocations = tx.list_port_allocations(st.id)
@@ -812,7 +809,7 @@ class ManifestService:
         if self._engines.runtime is None and not self._engines.selected:
             # Refuse before the import writes anything, unless the stack is bound to a named
             # engine or the store has a default one (``target`` says how to configure one).
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 self._engines.target(tx, tx.get_stack(manifest.stack))
         self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
@@ -929,7 +926,7 @@ class ManifestService:
 
     def _stack_snapshot(self, name: str) -> _StackSnapshot | None:
         """Everything the store holds for one stack (to undo an import), or None if absent."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = tx.get_stack(name)
             if stack is None:
                 return None
@@ -951,7 +948,7 @@ class ManifestService:
 
     def _restore_stack(self, name: str, snapshot: _StackSnapshot | None) -> None:
         """Put one stack back as :meth:`_stack_snapshot` saw it (delete it if it was absent)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             current = tx.get_stack(name)
             if current is not None:
                 tx.delete_stack(current.id)
@@ -989,9 +986,9 @@ class ManifestService:
                 problems.append(f"{name} is not in the lockfile")
                 continue
             try:
-                tmpl = self.catalog.get(spec.template, spec.template_version)
+                tmpl = self._ctx.catalog.get(spec.template, spec.template_version)
             except NotFoundError:
-                tmpl = self.catalog.get(spec.template)
+                tmpl = self._ctx.catalog.get(spec.template)
             if old.template_hash != tmpl.content_hash:
                 problems.append(
                     f"{name}: template {tmpl.name}@{tmpl.version} changed "
@@ -1019,7 +1016,7 @@ class ManifestService:
         For the digest checks of an import: a stack already bound to an engine is compared with
         that engine's images, not with those of the caller's environment.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = tx.get_stack(name)
         if stack is None or not stack.engine:
             return self.runtime
@@ -1046,7 +1043,7 @@ class ManifestService:
             if not spec.image_digest:
                 continue
             try:
-                tmpl = self.catalog.get(spec.template, spec.template_version)
+                tmpl = self._ctx.catalog.get(spec.template, spec.template_version)
             except NotFoundError:
                 continue
             image = spec.overrides.image or tmpl.service.image

@@ -41,12 +41,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from devarch_core._svg import SvgGraph
-    from devarch_core.catalog import Catalog
     from devarch_core.engine import ContainerSpec
     from devarch_core.merge import EffectiveConfig
-    from devarch_core.ports import ConfigFiles, PortProbe, Runtime
+    from devarch_core.ports import Runtime
     from devarch_core.secrets import SecretBox
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.engines import EngineAccess
     from devarch_core.usecases.secrets import SecretService
 
@@ -113,24 +112,16 @@ class PlanService:
 
     def __init__(
         self,
-        uow: UnitOfWork,
-        catalog: Catalog,
+        ctx: Context,
         *,
         secrets: SecretService,
         box: SecretBox,
         engines: EngineAccess,
-        config_files: ConfigFiles | None,
-        port_probe: PortProbe | None,
-        port_range: tuple[int, int],
     ) -> None:
-        self._uow = uow
-        self._catalog = catalog
+        self._ctx = ctx
         self._secrets = secrets
         self._box = box
         self._engines = engines
-        self._config_files = config_files
-        self._port_probe = port_probe
-        self._port_range = port_range
 
     def fields(
         self,
@@ -159,12 +150,14 @@ class PlanService:
 
         Without ``observe`` (compose previews) the engine and the host are not asked.
         """
-        owner = self._uow.owner
+        owner = self._ctx.uow.owner
         runtime = None
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, stack_name)
             target = self._engines.target(tx, stack) if observe else None
-            resolved = resolve_stack(tx, self._catalog, stack, self._secrets.open_all(tx, stack))
+            resolved = resolve_stack(
+                tx, self._ctx.catalog, stack, self._secrets.open_all(tx, stack)
+            )
             # Host ports are per engine: stacks bound to other engines do not take them.
             existing = all_allocations(
                 tx, stack.name, resolved.instances, engine=target.name if target else None
@@ -188,9 +181,9 @@ class PlanService:
             if port.publish
         ]
         # The probe asks this machine: meaningless for an engine reached over tcp:// or ssh://.
-        probe = self._port_probe if observe and target is not None and target.is_local else None
+        probe = self._ctx.port_probe if observe and target is not None and target.is_local else None
         resolution = allocate_ports(
-            requests, existing, probe=probe, own_bound=own_bound, port_range=self._port_range
+            requests, existing, probe=probe, own_bound=own_bound, port_range=self._ctx.port_range
         )
         diagnostics.extend(resolution.diagnostics)
         if runtime is not None:
@@ -204,8 +197,8 @@ class PlanService:
         for name in sorted(effective):
             eff = effective[name]
             config_dir = (
-                self._config_files.host_path(stack.name, name)
-                if self._config_files and eff.service.config_files
+                self._ctx.config_files.host_path(stack.name, name)
+                if self._ctx.config_files and eff.service.config_files
                 else None
             )
             try:
@@ -255,7 +248,7 @@ class PlanService:
             new_ports=resolution.new,
             inputs={
                 f"template {i.template}@{i.template_version}": template_for(
-                    self._catalog, i
+                    self._ctx.catalog, i
                 ).content_hash
                 for i in instances
             },
@@ -293,7 +286,7 @@ class PlanService:
         one's objects. That is a plan error naming the owner, before apply touches anything.
         """
         items = list(items)
-        owner = self._uow.owner
+        owner = self._ctx.uow.owner
         mine = owned_by(owner, stack.id)
         diagnostics, old = self._network_ownership(runtime, stack, mine)
         blocked: dict[str, str] = {}
@@ -334,7 +327,7 @@ class PlanService:
         for network in runtime.list_networks({}):
             ours = has_labels(network.labels, mine)
             if network.name == stack.network_name and not ours:
-                who, then = holder_of(network.labels, self._uow.owner)
+                who, then = holder_of(network.labels, self._ctx.uow.owner)
                 diagnostics.append(
                     PlanDiagnostic(
                         severity="error",
@@ -386,7 +379,7 @@ class PlanService:
     def _volume_conflict(
         self, stack: Stack, volume: str, user: str, labels: Mapping[str, str]
     ) -> PlanDiagnostic:
-        who, then = holder_of(labels, self._uow.owner)
+        who, then = holder_of(labels, self._ctx.uow.owner)
         return PlanDiagnostic(
             severity="error",
             code="volume-conflict",
@@ -454,7 +447,7 @@ class PlanService:
         }
         records = {}
         if wanted:
-            with self._uow.transaction() as tx:
+            with self._ctx.uow.transaction() as tx:
                 records = {r.instance_id: r for r in tx.list_applied(desired.stack.id)}
         return compute_plan(
             stack=desired.stack.name,
@@ -499,7 +492,7 @@ class PlanService:
                 f"cannot render stack {stack}: " + "; ".join(d.message for d in errors)
             )
         items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)
-        labels = network_labels(desired.stack.name, desired.stack.id, self._uow.owner)
+        labels = network_labels(desired.stack.name, desired.stack.id, self._ctx.uow.owner)
         if instance is not None:
             item = next((i for i in items if i.name == instance), None)
             if item is None:
@@ -521,14 +514,14 @@ class PlanService:
 
         Typed loosely: the facade's ``Devarch.graph`` carries the per-format overloads.
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
             nodes = [
                 WiringNode(
                     name=i.name,
                     enabled=i.enabled and st.enabled,
-                    template=template_for(self._catalog, i),
+                    template=template_for(self._ctx.catalog, i),
                 )
                 for i in instances
             ]

@@ -16,7 +16,7 @@ from devarch_core.validators import check_env_name
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.keys import KeyService
 
 __all__ = ["KeyCheck", "SecretService"]
@@ -25,8 +25,8 @@ __all__ = ["KeyCheck", "SecretService"]
 class SecretService:
     """Secret environment values, sealed in the store (ports: the store's key)."""
 
-    def __init__(self, uow: UnitOfWork, keys: KeyService) -> None:
-        self._uow = uow
+    def __init__(self, ctx: Context, keys: KeyService) -> None:
+        self._ctx = ctx
         self._keys = keys
 
     def put(
@@ -68,14 +68,14 @@ class SecretService:
         except ValueError as exc:
             raise ValidationError(str(exc), what="invalid secret name") from None
         self._keys.finish_interrupted_rotation()
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, instance)
             self.put(tx, st, inst, name, value)
 
     def unset_secret(self, stack: str, instance: str, name: str) -> None:
         """Forget a secret value (the variable falls back to the template or wires)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, instance)
             if not tx.delete_secret(st.id, inst.id, name):
@@ -85,12 +85,12 @@ class SecretService:
                 refs = {k: v for k, v in inst.overrides.secret_refs.items() if k != name}
                 overrides = attrs.evolve(inst.overrides, secret_refs=refs)
                 tx.update_instance(
-                    attrs.evolve(inst, overrides=overrides, updated_at=self._uow.now())
+                    attrs.evolve(inst, overrides=overrides, updated_at=self._ctx.uow.now())
                 )
 
     def list_secrets(self, stack: str) -> list[dict[str, str]]:
         """Secret names per instance (never values)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             names = {i.id: i.name for i in tx.list_instances(st.id)}
             return [

@@ -31,9 +31,8 @@ from devarch_core.usecases.engines import default_holder
 from devarch_core.usecases.rules import refuse_rule_problems, without_host_pins, written_from
 
 if TYPE_CHECKING:
-    from devarch_core.catalog import Catalog
-    from devarch_core.ports import ConfigFiles, Runtime
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.ports import Runtime
+    from devarch_core.usecases._helpers import Context
     from devarch_core.usecases.apply import ApplyService
     from devarch_core.usecases.engines import EngineAccess, StackLocks
     from devarch_core.usecases.keys import KeyService
@@ -60,22 +59,18 @@ class StackService:
 
     def __init__(
         self,
-        uow: UnitOfWork,
-        catalog: Catalog,
+        ctx: Context,
         *,
         keys: KeyService,
         engines: EngineAccess,
         locks: StackLocks,
         applier: ApplyService,
-        config_files: ConfigFiles | None,
     ) -> None:
-        self._uow = uow
-        self._catalog = catalog
+        self._ctx = ctx
         self._keys = keys
         self._engines = engines
         self._locks = locks
         self._applier = applier
-        self._config_files = config_files
 
     def create_stack(
         self,
@@ -93,7 +88,7 @@ class StackService:
         description = checked_description(description)
         if network is not None:
             naming.validate_name(network, kind="network")
-        now = self._uow.now()
+        now = self._ctx.uow.now()
         stack = Stack(
             id=uuid.uuid4().hex,
             name=name,
@@ -103,7 +98,7 @@ class StackService:
             updated_at=now,
             engine=engine,
         )
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
             if engine is not None and tx.get_engine(engine) is None:
@@ -129,18 +124,18 @@ class StackService:
 
     def get_stack(self, name: str) -> Stack:
         """One stack."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             return stack_of(tx, name)
 
     def list_stacks(self, *, with_runtime: bool = True) -> list[StackSummary]:
         """Every stack with instance counts (and running counts when an engine answers)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             rows = [(s, tx.list_instances(s.id)) for s in tx.list_stacks()]
         running: dict[str, int] | None = None
         runtimes = self._runtimes([s for s, _ in rows]) if with_runtime else []
         for runtime in runtimes:
             try:
-                containers = runtime.list_containers(owned_by(self._uow.owner))
+                containers = runtime.list_containers(owned_by(self._ctx.uow.owner))
             except DevarchError:
                 continue
             running = running if running is not None else {}
@@ -160,7 +155,7 @@ class StackService:
 
     def show_stack(self, name: str) -> dict[str, Any]:
         """A stack with its instances, wires and last applied times (plain data)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, name)
             instances = tx.list_instances(stack.id)
             wires = tx.list_wires(stack.id)
@@ -196,9 +191,9 @@ class StackService:
             naming.validate_name(network, kind="network")
         if description is not None:
             description = checked_description(description)
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, name)
-            changes: dict[str, Any] = {"updated_at": self._uow.now()}
+            changes: dict[str, Any] = {"updated_at": self._ctx.uow.now()}
             if description is not None:
                 changes["description"] = description
             if network is not None:
@@ -210,13 +205,13 @@ class StackService:
 
     def set_stack_enabled(self, name: str, enabled: bool) -> Stack:
         """Enable or disable a stack (a disabled stack plans to remove its containers)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             current = stack_of(tx, name)
-            stack = attrs.evolve(current, enabled=enabled, updated_at=self._uow.now())
+            stack = attrs.evolve(current, enabled=enabled, updated_at=self._ctx.uow.now())
             if enabled and not current.enabled:
                 # Its instances' pins start to count: check them as the plan will.
                 instances = tx.list_instances(stack.id)
-                written = [written_from(self._catalog, stack, i) for i in instances]
+                written = [written_from(self._ctx.catalog, stack, i) for i in instances]
                 names = {i.name for i in instances}
                 refuse_rule_problems(tx, stack, written, names, what=f"cannot enable stack {name}")
             tx.update_stack(stack)
@@ -241,9 +236,9 @@ class StackService:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
         if self._engines.runtime is not None or stack.engine:
             self._applier.teardown(stack, remove_volumes=not keep_volumes)
-        if self._config_files is not None:
-            self._config_files.remove(stack.name)
-        with self._uow.transaction() as tx:
+        if self._ctx.config_files is not None:
+            self._ctx.config_files.remove(stack.name)
+        with self._ctx.uow.transaction() as tx:
             tx.delete_stack(stack.id)
             if tx.get_meta(STACK_ENGINE_KEY + stack.id):
                 tx.set_meta(STACK_ENGINE_KEY + stack.id, "")
@@ -258,12 +253,12 @@ class StackService:
         naming.validate_name(name, kind="stack")
         if description is not None:
             description = checked_description(description)
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             src = stack_of(tx, source)
             if tx.get_stack(name) is not None:
                 raise ConflictError(f"stack {name!r} already exists")
             claim_network(tx, name, None)
-            now = self._uow.now()
+            now = self._ctx.uow.now()
             new = attrs.evolve(
                 src,
                 id=uuid.uuid4().hex,
@@ -294,7 +289,7 @@ class StackService:
             refuse_rule_problems(
                 tx,
                 new,
-                [written_from(self._catalog, new, c) for c in copies],
+                [written_from(self._ctx.catalog, new, c) for c in copies],
                 {c.name for c in copies},
                 what=f"cannot clone stack {source} as {name}",
             )

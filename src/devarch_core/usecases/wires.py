@@ -11,10 +11,9 @@ from devarch_core.model import Wire
 from devarch_core.usecases._helpers import instance_of, stack_of, template_for
 
 if TYPE_CHECKING:
-    from devarch_core.catalog import Catalog
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._helpers import UnitOfWork
+    from devarch_core.usecases._helpers import Context
 
 __all__ = ["ImportChoice", "WireService"]
 
@@ -50,23 +49,22 @@ class ImportChoice:
 class WireService:
     """Explicit wires between instances (ports: the catalog, for the templates' contracts)."""
 
-    def __init__(self, uow: UnitOfWork, catalog: Catalog) -> None:
-        self._uow = uow
-        self._catalog = catalog
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
 
     def list_wires(self, stack: str) -> list[Wire]:
         """A stack's explicit wires."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             return tx.list_wires(stack_of(tx, stack).id)
 
     def import_choices(self, stack: str, consumer: str) -> list[ImportChoice]:
         """The imports of ``consumer`` with their explicit wire and candidate providers."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             cons = instance_of(tx, st, consumer)
             wires = {w.import_name: w for w in tx.list_wires(st.id) if w.consumer == consumer}
             others = [i for i in tx.list_instances(st.id) if i.enabled and i.id != cons.id]
-        catalog = self._catalog
+        catalog = self._ctx.catalog
         exported = {i.name: {e.type for e in template_for(catalog, i).exports} for i in others}
         return [
             ImportChoice(
@@ -76,7 +74,7 @@ class WireService:
                 wire=wires.get(imp.name),
                 candidates=tuple(sorted(n for n, types in exported.items() if imp.type in types)),
             )
-            for imp in template_for(self._catalog, cons).imports
+            for imp in template_for(self._ctx.catalog, cons).imports
         ]
 
     def add_wire(
@@ -93,7 +91,7 @@ class WireService:
         ``provider=None`` leaves an optional import unwired on purpose; a required import is
         refused (``ValidationError``).
         """
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             cons = instance_of(tx, st, consumer)
             if provider is None:
@@ -101,7 +99,7 @@ class WireService:
             prov = instance_of(tx, st, provider)
             if cons.id == prov.id:
                 raise ValidationError(f"{consumer} cannot be wired to itself", what="invalid wire")
-            imports = template_for(self._catalog, cons).imports
+            imports = template_for(self._ctx.catalog, cons).imports
             imp = next((i for i in imports if i.name == import_name), None)
             if imp is None:
                 names = ", ".join(i.name for i in imports) or "none"
@@ -110,7 +108,7 @@ class WireService:
                 )
             exports = [
                 e
-                for e in template_for(self._catalog, prov).exports
+                for e in template_for(self._ctx.catalog, prov).exports
                 if e.type == imp.type and (export is None or e.name == export)
             ]
             if not exports:
@@ -128,7 +126,7 @@ class WireService:
     def _leave_unwired(
         self, tx: StoreSession, st: Stack, cons: Instance, import_name: str, export: str | None
     ) -> Wire:
-        imports = template_for(self._catalog, cons).imports
+        imports = template_for(self._ctx.catalog, cons).imports
         imp = next((i for i in imports if i.name == import_name), None)
         if imp is None:
             names = ", ".join(i.name for i in imports) or "none"
@@ -152,6 +150,6 @@ class WireService:
 
     def remove_wire(self, stack: str, consumer: str, import_name: str) -> None:
         """Drop an explicit wire (auto-wiring applies again)."""
-        with self._uow.transaction() as tx:
+        with self._ctx.uow.transaction() as tx:
             if not tx.delete_wire(stack_of(tx, stack).id, consumer, import_name):
                 raise NotFoundError("wire", f"{stack}: {consumer}.{import_name}")
