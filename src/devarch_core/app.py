@@ -24,9 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import (
     TYPE_CHECKING,
-    Any,
     Concatenate,
-    Generic,
     Literal,
     ParamSpec,
     Self,
@@ -36,7 +34,9 @@ from typing import (
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
-from devarch_core.usecases._helpers import Context, UnitOfWork, template_for
+from devarch_core.usecases._context import Context
+from devarch_core.usecases._context import built_once as _built
+from devarch_core.usecases._helpers import UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
 from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
 from devarch_core.usecases.instances import InstanceService
@@ -114,41 +114,6 @@ def _forward(
     return forward
 
 
-_T = TypeVar("_T")
-
-
-class _built(Generic[_T]):  # noqa: N801 - used as a decorator, like functools.cached_property
-    """A facade service built on its first use, once per facade, under the facade's lock.
-
-    Like ``functools.cached_property`` (the built service is stored in the instance's
-    ``__dict__``, so later reads skip this descriptor and an assignment replaces it), but two
-    threads asking at once get the same service: services hold state (stack locks held, engines
-    opened) that must not be split between two copies.
-    """
-
-    def __init__(self, build: Callable[[Devarch], _T]) -> None:
-        self._build = build
-        self._name = build.__name__
-        self.__doc__ = build.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
-    @overload
-    def __get__(self, obj: Devarch, owner: type | None = None) -> _T: ...
-    def __get__(self, obj: Devarch | None, owner: type | None = None) -> _T | Self:
-        if obj is None:
-            return self
-        cache: dict[str, Any] = obj.__dict__
-        with obj._build_lock:  # noqa: SLF001 - the facade's own lock
-            if self._name not in cache:
-                cache[self._name] = self._build(obj)
-        value: _T = cache[self._name]
-        return value
-
-
 class Devarch:
     """The devarch facade: stacks, instances, wires, secrets, plan/apply, compose.
 
@@ -203,109 +168,85 @@ class Devarch:
         self._closed = False
 
         self._uow = UnitOfWork(store, self.clock)
-        #: What every service is built from (the unit of work and the shared ports and settings).
+        self._build_lock = threading.RLock()
+        #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
+        self.connector = connector
+        #: What every service is built from: the unit of work, the ports and settings above, and
+        #: the services other services call (each built on first use).
         self._ctx = Context(
             uow=self._uow,
             catalog=catalog,
             clock=self.clock,
             reporter=self.reporter,
+            key_provider=keys,
+            runtime=runtime,
+            runtime_problem=runtime_problem,
+            runtime_auto=runtime_auto,
+            runtime_note=runtime_note,
+            connector=connector,
+            engine=engine,
+            default_engine=default_engine,
+            lock=lock,
             config_files=config_files,
             port_probe=port_probe,
             port_range=port_range,
             health_timeout=health_timeout,
             parallelism=parallelism,
+            lock_stack=self.lock_stack,
         )
-        self._build_lock = threading.RLock()
-        #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
-        self.connector = connector
-        self._engine_selected = engine
-        self._default_engine = default_engine
         # The services are built on first use (the properties below): a CLI command uses one or
-        # two of them, and each is built once, from the same unit of work and ports.
+        # two of them, and each is built once, from the same context.
 
     # -- the services, each built on first use from the one context ---------------------------
+    # The services other services call are the context's own (one object each, however many
+    # services read it); the others are built here, from the context.
     @_built
     def _key_service(self) -> KeyService:
-        return KeyService(self._ctx, self._keys)
+        return self._ctx.keys
 
     @_built
     def _engines(self) -> EngineAccess:
-        return EngineAccess(
-            self._ctx,
-            self.runtime,
-            problem=self.runtime_problem,
-            auto=self.runtime_auto,
-            note=self.runtime_note,
-            connector=self.connector,
-            selected=self._engine_selected,
-            default=self._default_engine,
-        )
+        return self._ctx.engines
 
     @_built
     def _locks(self) -> StackLocks:
-        return StackLocks(self._ctx, self.lock)
+        return self._ctx.locks
 
     @_built
     def _secret_values(self) -> SecretService:
-        return SecretService(self._ctx, self._key_service)
+        return self._ctx.secrets
+
+    @_built
+    def _planner(self) -> PlanService:
+        return self._ctx.planner
+
+    @_built
+    def _applier(self) -> ApplyService:
+        return self._ctx.applier
 
     @_built
     def _instances(self) -> InstanceService:
-        return InstanceService(self._ctx, self._secret_values)
+        return InstanceService(self._ctx)
 
     @_built
     def _wires(self) -> WireService:
         return WireService(self._ctx)
 
     @_built
-    def _planner(self) -> PlanService:
-        box = self._key_service.box
-        return PlanService(self._ctx, secrets=self._secret_values, box=box, engines=self._engines)
-
-    @_built
-    def _applier(self) -> ApplyService:
-        return ApplyService(
-            self._ctx,
-            self._planner,
-            engines=self._engines,
-            locks=self._locks,
-            lock_stack=self.lock_stack,
-        )
-
-    @_built
     def _lifecycle(self) -> LifecycleService:
-        return LifecycleService(
-            self._ctx,
-            self._planner,
-            engines=self._engines,
-            locks=self._locks,
-            secrets=self._secret_values,
-        )
+        return LifecycleService(self._ctx)
 
     @_built
     def _stacks(self) -> StackService:
-        return StackService(
-            self._ctx,
-            keys=self._key_service,
-            engines=self._engines,
-            locks=self._locks,
-            applier=self._applier,
-        )
+        return StackService(self._ctx)
 
     @_built
     def _engine_records(self) -> EngineService:
-        return EngineService(self._ctx, self._engines, self._locks, self._applier)
+        return EngineService(self._ctx)
 
     @_built
     def _manifests(self) -> ManifestService:
-        return ManifestService(
-            self._ctx,
-            keys=self._key_service,
-            secrets=self._secret_values,
-            engines=self._engines,
-            planner=self._planner,
-            applier=self._applier,
-        )
+        return ManifestService(self._ctx)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -27,8 +27,20 @@ SERVICES = (
 )
 
 
+#: The services other services call are built in the facade's context, under these names.
+SHARED = {
+    "_key_service": "keys",
+    "_engines": "engines",
+    "_locks": "locks",
+    "_secret_values": "secrets",
+    "_planner": "planner",
+    "_applier": "applier",
+}
+
+
 def _built(da: Devarch) -> set[str]:
-    return {name for name in SERVICES if name in vars(da)}
+    in_context = vars(da._ctx)
+    return {name for name in SERVICES if name in vars(da) or SHARED.get(name, name) in in_context}
 
 
 def test_a_new_facade_has_built_no_service(catalog: Catalog) -> None:
@@ -49,9 +61,9 @@ def test_services_are_shared_and_built_once(catalog: Catalog) -> None:
     da = fake_devarch(catalog)
     applier = da._applier
     assert da._applier is applier
-    assert applier._planner is da._planner
-    assert applier._engines is da._engines
-    assert da._stacks._engines is da._engines
+    assert applier._ctx.planner is da._planner
+    assert applier._ctx.engines is da._engines
+    assert da._stacks._ctx.engines is da._engines
 
 
 def test_threads_asking_at_once_get_one_service(catalog: Catalog) -> None:

@@ -1,7 +1,6 @@
 """What the use-case services share: the unit of work, store keys, and lookups that fail clearly.
 
-Plain functions and two small classes (:class:`UnitOfWork`, :class:`Context`); no service inherits
-from another.
+Plain functions and one small class (:class:`UnitOfWork`); no service inherits from another.
 """
 
 from __future__ import annotations
@@ -10,20 +9,16 @@ import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import attrs
-
 from devarch_core import naming
-from devarch_core.catalog import Catalog
 from devarch_core.errors import ConflictError, NotFoundError, ValidationError
-from devarch_core.hostports import DEFAULT_RANGE
-from devarch_core.ports import Clock, ConfigFiles, PortProbe, Reporter
 from devarch_core.secrets import SecretSlot
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from devarch_core.catalog import Catalog
     from devarch_core.model import Instance, Stack
-    from devarch_core.ports import Store, StoreSession
+    from devarch_core.ports import Clock, Store, StoreSession
     from devarch_core.template import Template
 
 __all__ = [
@@ -32,7 +27,6 @@ __all__ = [
     "MAC_SLOT",
     "OWNER_KEY",
     "STACK_ENGINE_KEY",
-    "Context",
     "UnitOfWork",
     "check_container_name",
     "claim_instance_name",
@@ -89,26 +83,6 @@ class UnitOfWork:
                     tx.set_meta(OWNER_KEY, owner)
             self._owner = owner
         return self._owner
-
-
-@attrs.frozen
-class Context:
-    """What every use-case service is built from: its first (often only) constructor argument.
-
-    The facade builds one and hands it to each service it builds; a service reads the parts it
-    needs (``self._ctx.uow``, ``self._ctx.clock``...) and takes the other services it calls as
-    its own further arguments. See docs/architecture.md#layers.
-    """
-
-    uow: UnitOfWork
-    catalog: Catalog
-    clock: Clock
-    reporter: Reporter
-    config_files: ConfigFiles | None = None
-    port_probe: PortProbe | None = None
-    port_range: tuple[int, int] = DEFAULT_RANGE
-    health_timeout: float = 120.0
-    parallelism: int | None = None
 
 
 def sealed_sample(tx: StoreSession) -> tuple[SecretSlot, bytes] | None:

@@ -10,7 +10,7 @@ import functools
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -44,9 +44,8 @@ from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 if TYPE_CHECKING:
     from devarch_core.model import Stack
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.engines import EngineAccess, StackLocks
-    from devarch_core.usecases.planner import Desired, PlanService
+    from devarch_core.usecases._context import Context
+    from devarch_core.usecases.planner import Desired
 
 __all__ = [
     "ApplyResult",
@@ -152,17 +151,8 @@ class ApplyService:
     def __init__(
         self,
         ctx: Context,
-        planner: PlanService,
-        *,
-        engines: EngineAccess,
-        locks: StackLocks,
-        lock_stack: Callable[[str], Lockfile],
     ) -> None:
         self._ctx = ctx
-        self._planner = planner
-        self._engines = engines
-        self._locks = locks
-        self._lock_stack = lock_stack
 
     # -- apply ------------------------------------------------------------------------------
     def apply(
@@ -192,21 +182,21 @@ class ApplyService:
             raise ValidationError(message, what="wrong plan")
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
-        runtime = self._engines.for_stack(st)
+        runtime = self._ctx.engines.for_stack(st)
         who = holder or default_holder()
         policy = lockfile is not None or locked or lockfile_origin is not None
         origin = lockfile_origin or DEFAULT_LOCKFILE
-        with self._locks.hold(stack, who, lock_timeout):
+        with self._ctx.locks.hold(stack, who, lock_timeout):
             warnings: list[str] = []
             if policy:
-                as_is = functools.partial(self._lock_stack, stack)
+                as_is = functools.partial(self._ctx.lock_stack, stack)
                 warnings = check_lockfile(stack, lockfile, as_is, locked=locked, origin=origin)
                 for item in warnings:
                     self._ctx.reporter.warning(f"{origin}: {item}")
             timings: dict[str, float] = {}
             start = self._ctx.clock.monotonic()
-            desired = self._planner.desired(stack)
-            current = self._planner.make_plan(desired)
+            desired = self._ctx.planner.desired(stack)
+            current = self._ctx.planner.make_plan(desired)
             timings["plan"] = self._ctx.clock.monotonic() - start
             if plan is not None and plan.token != current.token:
                 raise StalePlanError(stack, explain_staleness(plan, current))
@@ -214,7 +204,7 @@ class ApplyService:
                 detail = "; ".join(d.message for d in current.errors)
                 raise ConflictError(f"cannot apply stack {stack}: {detail}")
             refuse_plan_errors(stack, current)
-            self._engines.record(runtime, desired.stack)
+            self._ctx.engines.record(runtime, desired.stack)
             if current.actions:
                 self._execute(runtime, desired, current, timings)
             else:
@@ -222,7 +212,7 @@ class ApplyService:
             self._remove_old_networks(runtime, desired)
             fresh = None
             if policy and refreshes(stack, lockfile):
-                fresh = self._lock_stack(stack)
+                fresh = self._ctx.lock_stack(stack)
         return ApplyResult(
             stack=stack,
             plan=current,
@@ -326,7 +316,7 @@ class ApplyService:
         """Containers converged at once: ``parallelism``, else scaled to the engine's CPUs."""
         if self._ctx.parallelism is not None:
             return self._ctx.parallelism
-        cpus = self._engines.info(runtime).cpus
+        cpus = self._ctx.engines.info(runtime).cpus
         return max(MIN_PARALLEL, min(MAX_PARALLEL, PARALLEL_PER_CPU * cpus))
 
     def _converge_all(  # noqa: C901, PLR0915 - one scheduler, its callbacks inside
@@ -578,7 +568,7 @@ class ApplyService:
         per-phase times go to the reporter, as for apply. On the stack's engine, or on
         ``runtime`` (a stack move tears down where it was).
         """
-        runtime = runtime or self._engines.for_stack(stack)
+        runtime = runtime or self._ctx.engines.for_stack(stack)
         owner = self._ctx.uow.owner
         labels = owned_by(owner, stack.id)
         containers = runtime.list_containers(labels)
@@ -642,7 +632,7 @@ class ApplyService:
         definition; when it does not resolve, everything is one group (stopped at once).
         """
         try:
-            waves = self._planner.desired(stack.name, observe=False).waves
+            waves = self._ctx.planner.desired(stack.name, observe=False).waves
         except DevarchError as exc:
             self._ctx.reporter.warning(
                 f"stack {stack.name} does not resolve ({exc}); stopping everything at once"
@@ -687,7 +677,7 @@ class ApplyService:
         """
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
-        with self._locks.hold(stack, "devarch down " + default_holder(), lock_timeout):
+        with self._ctx.locks.hold(stack, "devarch down " + default_holder(), lock_timeout):
             result = self.teardown(st, remove_volumes=volumes, ordered=ordered)
             with self._ctx.uow.transaction() as tx:
                 for inst in tx.list_instances(st.id):
@@ -702,7 +692,7 @@ class ApplyService:
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             instances = tx.list_instances(st.id)
-        runtime = self._engines.for_stack(st)
+        runtime = self._ctx.engines.for_stack(st)
         observed = {
             c.name: c for c in runtime.list_containers(owned_by(self._ctx.uow.owner, st.id))
         }

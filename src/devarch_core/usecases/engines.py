@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from devarch_core.engine import EngineInfo
     from devarch_core.model import Stack
     from devarch_core.ports import EngineConnector, Runtime, StackLock, StoreSession
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.apply import ApplyService, MoveResult
+    from devarch_core.usecases._context import Context
+    from devarch_core.usecases.apply import MoveResult
 
 __all__ = [
     "DEFAULT_ENGINE_KEY",
@@ -372,14 +372,8 @@ class EngineService:
     def __init__(
         self,
         ctx: Context,
-        access: EngineAccess,
-        locks: StackLocks,
-        applier: ApplyService,
     ) -> None:
         self._ctx = ctx
-        self._access = access
-        self._locks = locks
-        self._applier = applier
 
     def list_engines(self) -> list[EngineSummary]:
         """Every engine of the store with the stacks bound to it, by name."""
@@ -408,7 +402,7 @@ class EngineService:
     def remove_engine(self, name: str) -> None:
         """Forget an engine; ``ConflictError`` while stacks are bound to it."""
         with self._ctx.uow.transaction() as tx:
-            self._access.lookup(tx, name)
+            self._ctx.engines.lookup(tx, name)
             tx.delete_engine(name)
             if tx.get_meta(DEFAULT_ENGINE_KEY) == name:
                 tx.set_meta(DEFAULT_ENGINE_KEY, "")
@@ -417,12 +411,12 @@ class EngineService:
         """Make ``name`` the engine new stacks are bound to (None: the caller's environment)."""
         with self._ctx.uow.transaction() as tx:
             if name is not None:
-                self._access.lookup(tx, name)
+                self._ctx.engines.lookup(tx, name)
             tx.set_meta(DEFAULT_ENGINE_KEY, name or "")
 
     def engine_of(self, stack: str) -> Engine:
         """The engine a stack is bound to, or would be bound to at its first apply."""
-        return self._access.engine_of(stack)
+        return self._ctx.engines.engine_of(stack)
 
     def move_stack(
         self,
@@ -443,27 +437,29 @@ class EngineService:
         """
         with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, name)
-            target = self._access.lookup(tx, engine)
-            source = self._access.target(tx, stack) if stack.engine else None
+            target = self._ctx.engines.lookup(tx, engine)
+            source = self._ctx.engines.target(tx, stack) if stack.engine else None
         if stack.engine == target.name:
             msg = f"stack {name} is already bound to engine {target.name}"
             raise ValidationError(msg, what="nothing to move")
-        new_runtime = self._access.runtime_for(target)
-        self._access.info(new_runtime)  # the new engine answers before anything is removed
-        old_runtime = self._access.runtime_for(source) if source is not None else None
-        with self._locks.hold(
+        new_runtime = self._ctx.engines.runtime_for(target)
+        self._ctx.engines.info(new_runtime)  # the new engine answers before anything is removed
+        old_runtime = self._ctx.engines.runtime_for(source) if source is not None else None
+        with self._ctx.locks.hold(
             name, holder or "devarch stack move " + default_holder(), lock_timeout
         ):
             down = None
             if old_runtime is not None:
-                down = self._applier.teardown(stack, remove_volumes=volumes, runtime=old_runtime)
+                down = self._ctx.applier.teardown(
+                    stack, remove_volumes=volumes, runtime=old_runtime
+                )
             with self._ctx.uow.transaction() as tx:
                 current = stack_of(tx, name)
                 self._drop_taken_ports(tx, current, target.name)
                 tx.update_stack(attrs.evolve(current, engine=target.name))
                 for inst in tx.list_instances(current.id):
                     tx.delete_applied(inst.id)
-            applied = self._applier.apply(name, lock_timeout=lock_timeout, holder=holder)
+            applied = self._ctx.applier.apply(name, lock_timeout=lock_timeout, holder=holder)
         from devarch_core.usecases.apply import MoveResult  # noqa: PLC0415 - apply imports this module
 
         return MoveResult(

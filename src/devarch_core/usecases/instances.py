@@ -45,8 +45,7 @@ if TYPE_CHECKING:
 
     from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.secrets import SecretService
+    from devarch_core.usecases._context import Context
 
 __all__ = ["InstanceService", "WrittenInstance", "without_host_pins"]
 
@@ -64,9 +63,8 @@ def _unset_override_data(current: dict[str, Any], field: str) -> dict[str, Any]:
 class InstanceService:
     """Instances and their copy-on-write overrides (ports: the catalog; secrets are sealed)."""
 
-    def __init__(self, ctx: Context, secrets: SecretService) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._secrets = secrets
 
     def add_instance(
         self,
@@ -114,7 +112,7 @@ class InstanceService:
             )
             tx.add_instance(instance)
             for var, value in sorted(plain_secrets.items()):
-                self._secrets.put(tx, st, instance, var, value)
+                self._ctx.secrets.put(tx, st, instance, var, value)
         return instance
 
     def list_instances(self, stack: str) -> list[Instance]:
@@ -188,7 +186,7 @@ class InstanceService:
             )
             tx.update_instance(inst)
             for var, value in sorted(plain.items()):
-                self._secrets.put(tx, st, inst, var, value)
+                self._ctx.secrets.put(tx, st, inst, var, value)
         return inst
 
     def unset_override(self, stack: str, name: str, field: str) -> Instance:
@@ -260,8 +258,8 @@ class InstanceService:
             # Pinned host ports cannot be shared: the copy gets its own allocation.
             copy = attrs.evolve(copy, overrides=without_host_pins(copy.overrides))
             tx.add_instance(copy)
-            for var, value in self._secrets.open_instance(tx, st, inst).items():
-                self._secrets.put(tx, st, copy, var, value.reveal())
+            for var, value in self._ctx.secrets.open_instance(tx, st, inst).items():
+                self._ctx.secrets.put(tx, st, copy, var, value.reveal())
         return copy
 
     def rename_instance(self, stack: str, name: str, new_name: str) -> Instance:
@@ -297,7 +295,7 @@ class InstanceService:
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, name)
-            secrets = self._secrets.open_all(tx, st)
+            secrets = self._ctx.secrets.open_all(tx, st)
             if not (inst.enabled and st.enabled):
                 return resolve_instance(self._ctx.catalog, st, inst, secrets.get(inst.id))
             resolved = resolve_stack(tx, self._ctx.catalog, st, secrets)

@@ -13,8 +13,8 @@ from devarch_core.secrets import KEY_SIZE, SecretBox, SecretSlot, key_id, sealed
 from devarch_core.usecases._helpers import KEY_ID, MAC_KEY, MAC_SLOT, sealed_sample
 
 if TYPE_CHECKING:
-    from devarch_core.ports import KeyProvider, StoreSession
-    from devarch_core.usecases._helpers import Context
+    from devarch_core.ports import StoreSession
+    from devarch_core.usecases._context import Context
 
 __all__ = ["KeyCheck", "KeyService"]
 
@@ -35,10 +35,9 @@ class KeyService:
     store's HMAC key that this service keeps sealed in the store.
     """
 
-    def __init__(self, ctx: Context, keys: KeyProvider) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._keys = keys
-        self.box = SecretBox(keys, mac_key=self.mac_key)
+        self.box = SecretBox(ctx.key_provider, mac_key=self.mac_key)
 
     # -- sealing ---------------------------------------------------------------------------------
     def mac_key(self) -> bytes:
@@ -85,7 +84,7 @@ class KeyService:
         return key
 
     def _create_key(self) -> bytes:
-        key = self._keys.create_key()
+        key = self._ctx.key_provider.create_key()
         self.box.reload()
         return key
 
@@ -101,7 +100,7 @@ class KeyService:
 
     def key_mismatch(self, recorded: str | None) -> str:
         """Explain a key that is missing or does not match the store, and how to fix it."""
-        where = self._keys.location()
+        where = self._ctx.key_provider.location()
         sealed = f"key id {recorded}" if recorded else "another key"
         fix = (
             "restore secret.key from a backup, or copy it from the machine that created the "
@@ -137,20 +136,20 @@ class KeyService:
         """
         if len(new_key) != KEY_SIZE:
             raise SecretError(f"a key must be {KEY_SIZE} bytes, got {len(new_key)}")
-        with self._keys.rotation_lock(wait=True):
+        with self._ctx.key_provider.rotation_lock(wait=True):
             self._finish_rotation_locked()
             self.box.keyed_hash("")  # make sure the hash key exists before re-sealing it
             with self._ctx.uow.transaction() as tx:
                 old = self.store_key(tx)  # refuses a missing or wrong key before any change
             if key_id(old) == key_id(new_key):
                 raise SecretError("the new key is the current key")
-            self._keys.stage_key(new_key)
+            self._ctx.key_provider.stage_key(new_key)
             try:
                 count = self._reseal(new_key)
             except BaseException:
                 self._roll_back_staged(new_key)
                 raise
-            self._keys.promote_staged_key()
+            self._ctx.key_provider.promote_staged_key()
             self.box.reload()
         return count
 
@@ -159,7 +158,7 @@ class KeyService:
 
         Returns False when there was none. Waits for a rotation that is running.
         """
-        with self._keys.rotation_lock(wait=True):
+        with self._ctx.key_provider.rotation_lock(wait=True):
             return self._finish_rotation_locked()
 
     def finish_interrupted_rotation(self) -> None:
@@ -167,7 +166,7 @@ class KeyService:
         self.box.reload()
         if self.box.staged_key() is None:
             return
-        with self._keys.rotation_lock(wait=False) as held:
+        with self._ctx.key_provider.rotation_lock(wait=False) as held:
             if held:
                 self._finish_rotation_locked()
 
@@ -180,7 +179,7 @@ class KeyService:
             recorded = tx.get_meta(KEY_ID)
         if recorded != key_id(staged):
             self._reseal(staged)  # roll forward: the staged key is durable, the store not yet on it
-        self._keys.promote_staged_key()
+        self._ctx.key_provider.promote_staged_key()
         self.box.reload()
         return True
 
@@ -196,7 +195,7 @@ class KeyService:
         except DevarchError:
             return
         if recorded != key_id(new_key):
-            self._keys.discard_staged_key()
+            self._ctx.key_provider.discard_staged_key()
 
     def _reseal(self, new_key: bytes) -> int:
         """Re-seal every secret and the hash key under ``new_key`` and record its id.
@@ -222,9 +221,9 @@ class KeyService:
     # -- the doctor's check ----------------------------------------------------------------------
     def check_key(self) -> list[KeyCheck]:
         """Does the key match the store, and is a rotation pending? Reads only (for doctor)."""
-        where = self._keys.location()
+        where = self._ctx.key_provider.location()
         try:
-            found = self._keys.read_keys()
+            found = self._ctx.key_provider.read_keys()
         except SecretError as exc:
             return [KeyCheck("fail", str(exc), "restore the key file from a backup")]
         self.box.reload()
@@ -233,7 +232,7 @@ class KeyService:
             sample = sealed_sample(tx)
         checks = []
         if found.staged is not None:
-            with self._keys.rotation_lock(wait=False) as free:
+            with self._ctx.key_provider.rotation_lock(wait=False) as free:
                 running = not free
             if running:
                 checks.append(

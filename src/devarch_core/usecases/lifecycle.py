@@ -44,10 +44,7 @@ if TYPE_CHECKING:
     from devarch_core.model import Stack
     from devarch_core.planning import DesiredInstance
     from devarch_core.ports import LogIterator, Runtime
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.engines import EngineAccess, StackLocks
-    from devarch_core.usecases.planner import PlanService
-    from devarch_core.usecases.secrets import SecretService
+    from devarch_core.usecases._context import Context
 
 __all__ = ["LifecycleResult", "LifecycleService", "StackLogs"]
 
@@ -189,17 +186,8 @@ class LifecycleService:
     def __init__(
         self,
         ctx: Context,
-        planner: PlanService,
-        *,
-        engines: EngineAccess,
-        locks: StackLocks,
-        secrets: SecretService,
     ) -> None:
         self._ctx = ctx
-        self._planner = planner
-        self._engines = engines
-        self._locks = locks
-        self._secrets = secrets
 
     # -- selection ---------------------------------------------------------------------------
     def _select(
@@ -220,7 +208,7 @@ class LifecycleService:
                 # One name given as a plain string means that instance, not its letters.
                 wanted = list(dict.fromkeys([names] if isinstance(names, str) else names))
                 chosen = [instance_of(tx, st, name) for name in wanted]
-        runtime = self._engines.for_stack(st)
+        runtime = self._ctx.engines.for_stack(st)
         owner = self._ctx.uow.owner
         observed = {c.name: c for c in runtime.list_containers(owned_by(owner, st.id))}
         if not observed:
@@ -257,7 +245,7 @@ class LifecycleService:
     def _scrub(self, stack: Stack, items: Iterable[DesiredInstance] = ()) -> _Scrub:
         """The stack's secret values to keep out of error text."""
         with self._ctx.uow.transaction() as tx:
-            opened = self._secrets.open_all(tx, stack)
+            opened = self._ctx.secrets.open_all(tx, stack)
         given = {v.reveal() for values in opened.values() for v in values.values() if v.reveal()}
         known = _Scrub.of(items)
         return _Scrub(given=frozenset(given | known.given), published=known.published)
@@ -265,7 +253,7 @@ class LifecycleService:
     def _desired(self, stack: str) -> Any:  # noqa: ANN401 - a planner Desired, or None
         """The stack's desired state without asking the engine (for order and health), or None."""
         try:
-            return self._planner.desired(stack, observe=False)
+            return self._ctx.planner.desired(stack, observe=False)
         except DevarchError:  # an unresolvable definition: act in name order, without waits
             return None
 
@@ -316,7 +304,7 @@ class LifecycleService:
         instances that depend on it start. Disabled instances are skipped when none are named,
         refused when named.
         """
-        with self._locks.hold(stack, "devarch start " + default_holder(), lock_timeout):
+        with self._ctx.locks.hold(stack, "devarch start " + default_holder(), lock_timeout):
             st, runtime, targets, chosen = self._select(stack, instances)
             targets = self._startable(st, targets, chosen, named=instances is not None)
             started, already = self._start(st, runtime, targets)
@@ -330,7 +318,7 @@ class LifecycleService:
         lock_timeout: float | None = None,
     ) -> LifecycleResult:
         """Stop containers (dependents first), keeping them; each waits its own grace period."""
-        with self._locks.hold(stack, "devarch stop " + default_holder(), lock_timeout):
+        with self._ctx.locks.hold(stack, "devarch stop " + default_holder(), lock_timeout):
             st, runtime, targets, _ = self._select(stack, instances)
             stopped, already = self._stop(st, runtime, targets)
         return LifecycleResult(stack=st.name, action="stop", changed=stopped, unchanged=already)
@@ -343,7 +331,7 @@ class LifecycleService:
         lock_timeout: float | None = None,
     ) -> LifecycleResult:
         """Stop, then start, the chosen containers (stopped ones are started), under one lock."""
-        with self._locks.hold(stack, "devarch restart " + default_holder(), lock_timeout):
+        with self._ctx.locks.hold(stack, "devarch restart " + default_holder(), lock_timeout):
             st, runtime, targets, chosen = self._select(stack, instances)
             targets = self._startable(st, targets, chosen, named=instances is not None)
             self._stop(st, runtime, targets)

@@ -45,13 +45,8 @@ from devarch_core.wiring import WiringNode, solve_wiring
 if TYPE_CHECKING:
     from devarch_core.ports import Runtime, StoreSession
     from devarch_core.template import Template
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.apply import ApplyService
-    from devarch_core.usecases.engines import EngineAccess
-    from devarch_core.usecases.keys import KeyService
-    from devarch_core.usecases.planner import PlanService
+    from devarch_core.usecases._context import Context
     from devarch_core.usecases.rules import WrittenInstance
-    from devarch_core.usecases.secrets import SecretService
 
 __all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestService"]
 
@@ -162,24 +157,13 @@ class ManifestService:
     def __init__(
         self,
         ctx: Context,
-        *,
-        keys: KeyService,
-        secrets: SecretService,
-        engines: EngineAccess,
-        planner: PlanService,
-        applier: ApplyService,
     ) -> None:
         self._ctx = ctx
-        self._keys = keys
-        self._secrets = secrets
-        self._engines = engines
-        self._planner = planner
-        self._applier = applier
 
     @property
     def runtime(self) -> Runtime | None:
         """The configured engine, if any (image digests; init needs one)."""
-        return self._engines.runtime
+        return self._ctx.engines.runtime
 
     def _stack_runtime(self, stack: Stack) -> Runtime | None:
         """Where a stack's images are: its bound engine, else the configured one (or None).
@@ -188,7 +172,7 @@ class ManifestService:
         engine than the caller's environment names records that engine's (docs/engines.md).
         """
         if stack.engine:
-            return self._engines.for_stack(stack)
+            return self._ctx.engines.for_stack(stack)
         return self.runtime
 
     def template_for(self, instance: Instance) -> Template:
@@ -197,13 +181,13 @@ class ManifestService:
 
     def plan(self, stack: str) -> Plan:
         """The stack's plan (see :meth:`PlanService.plan`)."""
-        return self._planner.plan(stack)
+        return self._ctx.planner.plan(stack)
 
     def apply(
         self, stack: str, plan: Plan | None = None, *, lock_timeout: float | None = None
     ) -> ApplyResult:
         """Apply the stack (see :meth:`ApplyService.apply`)."""
-        return self._applier.apply(stack, plan, lock_timeout=lock_timeout)
+        return self._ctx.applier.apply(stack, plan, lock_timeout=lock_timeout)
 
     # -- export -----------------------------------------------------------------------------
     def export_manifest(self, stack: str, *, digests: bool = False) -> Manifest:
@@ -379,7 +363,7 @@ class ManifestService:
                         # A plain value in the file: sealed, unless the store already holds it.
                         value = given[spec.name][var]
                         held = sealed_now.get((current.id, var)) if current is not None else None
-                        if held is not None and self._keys.box.open(
+                        if held is not None and self._ctx.keys.box.open(
                             SecretSlot(held.stack_id, held.instance_id, var), held.sealed
                         ) == Secret(value):
                             value = None
@@ -682,7 +666,7 @@ class ManifestService:
             ids[spec.name] = inst.id
             for var, value in secret_plan.get(spec.name, {}).items():
                 if value is not None:
-                    self._secrets.put(tx, stack, inst, var, value)
+                    self._ctx.secrets.put(tx, stack, inst, var, value)
             for key, host in pins.get(spec.name, {}).items():
                 number, _, proto = key.partition("/")
                 tx.put_port_allocation(
@@ -806,11 +790,11 @@ class ManifestService:
         import's changes and the plan before anything is applied (only when something would
         change); its refusal, or an error it raises, rolls the import back.
         """
-        if self._engines.runtime is None and not self._engines.selected:
+        if self._ctx.engines.runtime is None and not self._ctx.engines.selected:
             # Refuse before the import writes anything, unless the stack is bound to a named
             # engine or the store has a default one (``target`` says how to configure one).
             with self._ctx.uow.transaction() as tx:
-                self._engines.target(tx, tx.get_stack(manifest.stack))
+                self._ctx.engines.target(tx, tx.get_stack(manifest.stack))
         self._refuse_pinned_images(manifest, strict=strict)
         if lockfile is not None and strict:
             # Refuse before the import writes anything: a refused init leaves the store as it was.
@@ -1021,7 +1005,7 @@ class ManifestService:
         if stack is None or not stack.engine:
             return self.runtime
         try:
-            return self._engines.for_stack(stack)
+            return self._ctx.engines.for_stack(stack)
         except DevarchError:
             return None
 

@@ -44,10 +44,7 @@ if TYPE_CHECKING:
     from devarch_core.engine import ContainerSpec
     from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import Runtime
-    from devarch_core.secrets import SecretBox
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.engines import EngineAccess
-    from devarch_core.usecases.secrets import SecretService
+    from devarch_core.usecases._context import Context
 
 __all__ = ["CONFLICT_CODES", "PORT_CLASH_CODES", "Desired", "PlanService", "refuse_plan_errors"]
 
@@ -113,15 +110,8 @@ class PlanService:
     def __init__(
         self,
         ctx: Context,
-        *,
-        secrets: SecretService,
-        box: SecretBox,
-        engines: EngineAccess,
     ) -> None:
         self._ctx = ctx
-        self._secrets = secrets
-        self._box = box
-        self._engines = engines
 
     def fields(
         self,
@@ -133,7 +123,7 @@ class PlanService:
 
         ``hash_secret`` is the keyed hash to use (default: the secret box's).
         """
-        hash_secret = hash_secret or self._box.keyed_hash
+        hash_secret = hash_secret or self._ctx.keys.box.keyed_hash
         fields = eff.fields()
         for published in spec.ports if spec is not None else ():
             key = f"ports.{published.container}/{published.protocol}"
@@ -154,9 +144,9 @@ class PlanService:
         runtime = None
         with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, stack_name)
-            target = self._engines.target(tx, stack) if observe else None
+            target = self._ctx.engines.target(tx, stack) if observe else None
             resolved = resolve_stack(
-                tx, self._ctx.catalog, stack, self._secrets.open_all(tx, stack)
+                tx, self._ctx.catalog, stack, self._ctx.secrets.open_all(tx, stack)
             )
             # Host ports are per engine: stacks bound to other engines do not take them.
             existing = all_allocations(
@@ -165,9 +155,9 @@ class PlanService:
         effective = resolved.effective
         diagnostics = list(resolved.diagnostics)
         if observe:
-            runtime = self._engines.for_stack(stack)
+            runtime = self._ctx.engines.for_stack(stack)
             diagnostics.extend(self._engine_diagnostics(runtime, stack))
-            if not self._engines.info(runtime).binds_host_ip:
+            if not self._ctx.engines.info(runtime).binds_host_ip:
                 effective, found = publish_on_every_interface(effective)
                 diagnostics.extend(found)
         observed = runtime.list_containers(owned_by(owner, stack.id)) if runtime is not None else []
@@ -189,7 +179,7 @@ class PlanService:
         if runtime is not None:
             diagnostics.extend(self._resource_diagnostics(runtime, effective))
         items = []
-        hash_secret = _memo(self._box.keyed_hash)  # one secret wired into many: one HMAC
+        hash_secret = _memo(self._ctx.keys.box.keyed_hash)  # one secret wired into many: one HMAC
         # The host ports this plan allocates, by instance (not a scan of them per instance).
         new_by_instance: dict[str, dict[str, int]] = {}
         for instance_id, alloc in resolution.new:
@@ -256,8 +246,8 @@ class PlanService:
 
     def _engine_diagnostics(self, runtime: Runtime, stack: Stack) -> list[PlanDiagnostic]:
         """A warning when the user chose an engine other than the one the stack lives on."""
-        recorded = self._engines.stack_engine(stack.name)
-        current = self._engines.kind(runtime)
+        recorded = self._ctx.engines.stack_engine(stack.name)
+        current = self._ctx.engines.kind(runtime)
         if stack.engine or not recorded or recorded == current:
             return []
         return [
@@ -400,7 +390,7 @@ class PlanService:
         }
         if not wanted:
             return []
-        info = self._engines.info(runtime)
+        info = self._ctx.engines.info(runtime)
         found: list[PlanDiagnostic] = []
         for name, res in sorted(wanted.items()):
             found.extend(

@@ -16,8 +16,7 @@ from devarch_core.validators import check_env_name
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.keys import KeyService
+    from devarch_core.usecases._context import Context
 
 __all__ = ["KeyCheck", "SecretService"]
 
@@ -25,16 +24,15 @@ __all__ = ["KeyCheck", "SecretService"]
 class SecretService:
     """Secret environment values, sealed in the store (ports: the store's key)."""
 
-    def __init__(self, ctx: Context, keys: KeyService) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._keys = keys
 
     def put(
         self, tx: StoreSession, stack: Stack, instance: Instance, name: str, value: str
     ) -> None:
         """Seal ``value`` for its slot and store the ciphertext (the only way to write a secret)."""
         slot = SecretSlot(stack.id, instance.id, name)
-        sealed = self._keys.seal(tx, slot, value)
+        sealed = self._ctx.keys.seal(tx, slot, value)
         tx.put_secret(
             SealedSecret(stack_id=stack.id, instance_id=instance.id, name=name, sealed=sealed)
         )
@@ -44,7 +42,7 @@ class SecretService:
         opened: dict[str, dict[str, Secret]] = {}
         for sealed in tx.list_secrets(stack.id):
             slot = SecretSlot(stack.id, sealed.instance_id, sealed.name)
-            opened.setdefault(sealed.instance_id, {})[sealed.name] = self._keys.box.open(
+            opened.setdefault(sealed.instance_id, {})[sealed.name] = self._ctx.keys.box.open(
                 slot, sealed.sealed
             )
         return opened
@@ -54,7 +52,7 @@ class SecretService:
     ) -> dict[str, Secret]:
         """The secrets of one instance, opened: variable -> value."""
         return {
-            sealed.name: self._keys.box.open(
+            sealed.name: self._ctx.keys.box.open(
                 SecretSlot(stack.id, instance.id, sealed.name), sealed.sealed
             )
             for sealed in tx.list_secrets(stack.id)
@@ -67,7 +65,7 @@ class SecretService:
             check_env_name(name)
         except ValueError as exc:
             raise ValidationError(str(exc), what="invalid secret name") from None
-        self._keys.finish_interrupted_rotation()
+        self._ctx.keys.finish_interrupted_rotation()
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             inst = instance_of(tx, st, instance)

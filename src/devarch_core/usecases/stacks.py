@@ -32,10 +32,7 @@ from devarch_core.usecases.rules import refuse_rule_problems, without_host_pins,
 
 if TYPE_CHECKING:
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._helpers import Context
-    from devarch_core.usecases.apply import ApplyService
-    from devarch_core.usecases.engines import EngineAccess, StackLocks
-    from devarch_core.usecases.keys import KeyService
+    from devarch_core.usecases._context import Context
 
 __all__ = ["StackService", "StackSummary"]
 
@@ -60,17 +57,8 @@ class StackService:
     def __init__(
         self,
         ctx: Context,
-        *,
-        keys: KeyService,
-        engines: EngineAccess,
-        locks: StackLocks,
-        applier: ApplyService,
     ) -> None:
         self._ctx = ctx
-        self._keys = keys
-        self._engines = engines
-        self._locks = locks
-        self._applier = applier
 
     def create_stack(
         self,
@@ -110,13 +98,13 @@ class StackService:
     def _runtimes(self, stacks: list[Stack]) -> list[Runtime]:
         """The distinct engines the stacks live on that can be opened (for running counts)."""
         found: dict[int, Runtime] = {}
-        if self._engines.runtime is not None:
-            found[id(self._engines.runtime)] = self._engines.runtime
+        if self._ctx.engines.runtime is not None:
+            found[id(self._ctx.engines.runtime)] = self._ctx.engines.runtime
         for stack in stacks:
             if not stack.engine:
                 continue
             try:
-                runtime = self._engines.for_stack(stack)
+                runtime = self._ctx.engines.for_stack(stack)
             except DevarchError:
                 continue
             found.setdefault(id(runtime), runtime)
@@ -226,16 +214,16 @@ class StackService:
         ``StackLockedError`` (or waits up to ``lock_timeout`` seconds) and deletes nothing.
         """
         self.get_stack(name)
-        if self._locks.lock is None:
+        if self._ctx.locks.lock is None:
             self._delete_stack(name, keep_volumes=keep_volumes)
             return
-        with self._locks.hold(name, "devarch stack delete " + default_holder(), lock_timeout):
+        with self._ctx.locks.hold(name, "devarch stack delete " + default_holder(), lock_timeout):
             self._delete_stack(name, keep_volumes=keep_volumes)
 
     def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
-        if self._engines.runtime is not None or stack.engine:
-            self._applier.teardown(stack, remove_volumes=not keep_volumes)
+        if self._ctx.engines.runtime is not None or stack.engine:
+            self._ctx.applier.teardown(stack, remove_volumes=not keep_volumes)
         if self._ctx.config_files is not None:
             self._ctx.config_files.remove(stack.name)
         with self._ctx.uow.transaction() as tx:
@@ -295,7 +283,7 @@ class StackService:
             )
             for wire in tx.list_wires(src.id):
                 tx.put_wire(new.id, wire)
-            box = self._keys.box
+            box = self._ctx.keys.box
             for sealed in tx.list_secrets(src.id):
                 value = box.open(SecretSlot(src.id, sealed.instance_id, sealed.name), sealed.sealed)
                 new_id = id_map[sealed.instance_id]
@@ -304,7 +292,7 @@ class StackService:
                         stack_id=new.id,
                         instance_id=new_id,
                         name=sealed.name,
-                        sealed=self._keys.seal(
+                        sealed=self._ctx.keys.seal(
                             tx, SecretSlot(new.id, new_id, sealed.name), value.reveal()
                         ),
                     )

@@ -13,7 +13,7 @@ from devarch_core.usecases._helpers import instance_of, stack_of, template_for
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._helpers import Context
+    from devarch_core.usecases._context import Context
 
 __all__ = ["ImportChoice", "WireService"]
 
