@@ -148,10 +148,7 @@ class ApplyService:
     lockfile policy checks and refreshes it.
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     # -- apply ------------------------------------------------------------------------------

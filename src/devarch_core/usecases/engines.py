@@ -369,10 +369,7 @@ def check_engine(engine: Engine) -> None:
 class EngineService:
     """Named engines: list, add, remove, the store's default, and moving a stack between them."""
 
-    def __init__(
-        self,
-        ctx: Context,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     def list_engines(self) -> list[EngineSummary]:

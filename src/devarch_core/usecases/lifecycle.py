@@ -183,10 +183,7 @@ class LifecycleService:
     (health waits), the planner (dependency order, read only) and the secrets (to scrub errors).
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     # -- selection ---------------------------------------------------------------------------

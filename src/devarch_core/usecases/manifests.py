@@ -154,10 +154,7 @@ class ManifestService:
     manifest are sealed). Init plans and applies through the plan and apply services.
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     @property

@@ -107,10 +107,7 @@ class PlanService:
     (their host paths), the port probe and the secret box (keyed hashes of secrets).
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     def fields(

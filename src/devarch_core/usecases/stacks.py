@@ -54,10 +54,7 @@ class StackService:
     (delete tears the stack down through :class:`ApplyService`), the config files.
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
     def create_stack(
