@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 import attrs
 
 from devarch_core.catalog import Catalog
+from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.manifest import Lockfile
 from devarch_core.model import Engine
@@ -35,6 +36,9 @@ from devarch_core.usecases.engines import EngineAccess, StackLocks
 from devarch_core.usecases.keys import KeyService
 from devarch_core.usecases.planner import PlanService
 from devarch_core.usecases.secrets import SecretService
+
+if TYPE_CHECKING:
+    from devarch_core.spec import Healthcheck
 
 __all__ = ["Context", "built_once"]
 
@@ -100,6 +104,25 @@ class Context:
     #: A stack's lockfile as it is now (the manifest service's): apply's lockfile policy.
     lock_stack: Callable[[str], Lockfile]
     _build_lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
+
+    def wait_healthy(
+        self, runtime: Runtime, container: str, instance: str, check: Healthcheck | None
+    ) -> None:
+        """Wait for ``container`` to be healthy (apply, start, restart), polled per its ``check``.
+
+        Within the health timeout, on the context's clock, reporting to its reporter
+        (:func:`devarch_core.health.wait_healthy`).
+        """
+        interval = poll_interval(check.interval if check else None)
+        wait_healthy(
+            runtime,
+            self.clock,
+            container,
+            instance=instance,
+            timeout=self.health_timeout,
+            interval=interval,
+            reporter=self.reporter,
+        )
 
     @built_once
     def keys(self) -> KeyService:

@@ -27,7 +27,6 @@ from devarch_core.errors import (
     StalePlanError,
     ValidationError,
 )
-from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.lockpolicy import DEFAULT_LOCKFILE, check_lockfile, refreshes
 from devarch_core.manifest import Lockfile
 from devarch_core.merge import TEMPLATE
@@ -510,15 +509,8 @@ class ApplyService:
         raise ApplyError(f"{name}: {message}", step="containers", instance=name)
 
     def _wait_healthy(self, runtime: Runtime, item: DesiredInstance) -> None:
-        interval = item.spec.healthcheck.interval if item.spec.healthcheck else None
-        wait_healthy(
-            runtime,
-            self._ctx.clock,
-            item.spec.name,
-            instance=item.effective.instance,
-            timeout=self._ctx.health_timeout,
-            interval=poll_interval(interval),
-            reporter=self._ctx.reporter,
+        self._ctx.wait_healthy(
+            runtime, item.spec.name, item.effective.instance, item.spec.healthcheck
         )
 
     def _record_applied(self, desired: Desired, done: set[str]) -> None:

@@ -30,7 +30,6 @@ from devarch_core.errors import (
     Problem,
     ValidationError,
 )
-from devarch_core.health import poll_interval, wait_healthy
 from devarch_core.model import Instance
 from devarch_core.ownership import owned_by
 from devarch_core.usecases._helpers import instance_of, stack_of
@@ -432,15 +431,7 @@ class LifecycleService:
 
     def _wait(self, runtime: Runtime, target: _Target, item: DesiredInstance | None) -> None:
         check = item.spec.healthcheck if item is not None else None
-        wait_healthy(
-            runtime,
-            self._ctx.clock,
-            target.container.name,
-            instance=target.instance.name,
-            timeout=self._ctx.health_timeout,
-            interval=poll_interval(check.interval if check else None),
-            reporter=self._ctx.reporter,
-        )
+        self._ctx.wait_healthy(runtime, target.container.name, target.instance.name, check)
 
     def _warn_drift(
         self,
