@@ -98,6 +98,16 @@ def _instance_view(spec: InstanceSpec) -> dict[str, Any]:
     return _flat(data)
 
 
+def _lockfile_warnings(stack: str, divergence: list[str], *, strict: bool) -> list[str]:
+    """A stack's divergence from its lockfile as warnings; with ``strict``, refused."""
+    if divergence and strict:
+        raise ManifestError(
+            [Problem("devarch.lock", d) for d in divergence],
+            what=f"stack {stack} diverges from its lockfile",
+        )
+    return [f"lockfile: {d}" for d in divergence]
+
+
 @frozen(kw_only=True)
 class _StackSnapshot:
     stack: Stack
@@ -802,12 +812,9 @@ class ManifestService:
                 lockfile=lockfile,
                 dry_run=True,
             )
-            divergence = self._manifest_divergence(manifest, lockfile)
-            if divergence:
-                raise ManifestError(
-                    [Problem("devarch.lock", d) for d in divergence],
-                    what=f"stack {manifest.stack} diverges from its lockfile",
-                )
+            _lockfile_warnings(
+                manifest.stack, self._manifest_divergence(manifest, lockfile), strict=True
+            )
         before = self._stack_snapshot(manifest.stack)
         rolled_back = (
             f"\n(init changed nothing: the import of stack {manifest.stack} was rolled back)"
@@ -819,12 +826,7 @@ class ManifestService:
         try:
             if lockfile is not None:
                 divergence = self.check_lock(manifest.stack, lockfile)
-                if divergence and strict:
-                    raise ManifestError(
-                        [Problem("devarch.lock", d) for d in divergence],
-                        what=f"stack {manifest.stack} diverges from its lockfile",
-                    )
-                warnings.extend(f"lockfile: {d}" for d in divergence)
+                warnings.extend(_lockfile_warnings(manifest.stack, divergence, strict=strict))
             plan = self.plan(manifest.stack)
             refuse_plan_errors(manifest.stack, plan)
             if (
@@ -885,12 +887,7 @@ class ManifestService:
         warnings = [*preview.warnings]
         if lockfile is not None:
             divergence = self._manifest_divergence(manifest, lockfile)
-            if divergence and strict:
-                raise ManifestError(
-                    [Problem("devarch.lock", d) for d in divergence],
-                    what=f"stack {manifest.stack} diverges from its lockfile",
-                )
-            warnings.extend(f"lockfile: {d}" for d in divergence)
+            warnings.extend(_lockfile_warnings(manifest.stack, divergence, strict=strict))
         plan = None
         if not preview.has_changes and self.runtime is not None:
             plan = self.plan(manifest.stack)
