@@ -132,16 +132,7 @@ class Context:
     @built_once
     def engines(self) -> EngineAccess:
         """The engine each stack lives on."""
-        return EngineAccess(
-            self,
-            self.runtime,
-            problem=self.runtime_problem,
-            auto=self.runtime_auto,
-            note=self.runtime_note,
-            connector=self.connector,
-            selected=self.engine,
-            default=self.default_engine,
-        )
+        return EngineAccess(self)
 
     @built_once
     def locks(self) -> StackLocks:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from devarch_core.engine import EngineInfo
     from devarch_core.model import Stack
-    from devarch_core.ports import EngineConnector, Runtime, StackLock, StoreSession
+    from devarch_core.ports import Runtime, StackLock, StoreSession
     from devarch_core.usecases._context import Context
     from devarch_core.usecases.apply import MoveResult
 
@@ -107,25 +107,9 @@ class EngineAccess:
     the store does not know yet records it under its kind's name.
     """
 
-    def __init__(
-        self,
-        ctx: Context,
-        runtime: Runtime | None,
-        *,
-        problem: str | None = None,
-        auto: bool = False,
-        note: str | None = None,
-        connector: EngineConnector | None = None,
-        selected: str | None = None,
-        default: Engine | None = None,
-    ) -> None:
+    def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self.runtime = runtime
-        self.problem = problem
-        self.auto = auto
-        self.note = note
-        self.connector = connector
-        self.selected = selected
+        runtime, default = ctx.runtime, ctx.default_engine
         if default is None and runtime is not None:
             endpoint = str(getattr(runtime, "endpoint", "") or "")
             default = Engine(name=runtime.name, kind=runtime.name, endpoint=endpoint)
@@ -135,14 +119,14 @@ class EngineAccess:
 
     def require(self) -> Runtime:
         """The runtime; ``EngineError`` saying how to configure one when there is none."""
-        if self.runtime is None:
-            why = self.problem or "no container engine configured"
+        if self._ctx.runtime is None:
+            why = self._ctx.runtime_problem or "no container engine configured"
             raise EngineError(
                 f"this command needs a container engine ({why}): set DEVARCH_RUNTIME=docker|podman "
                 "(or --runtime; Python: runtime=) and start Docker or Podman, or name an engine "
                 "of the store with --engine (`devarch engine list`)"
             )
-        return self.runtime
+        return self._ctx.runtime
 
     def info(self, runtime: Runtime) -> EngineInfo:
         """What the engine can enforce and how many CPUs it has (asked once per engine)."""
@@ -180,16 +164,17 @@ class EngineAccess:
     def target(self, tx: StoreSession, stack: Stack | None = None) -> Engine:
         """The engine record ``stack`` uses (bound), or a new stack would be bound to."""
         if stack is not None and stack.engine:
-            if self.selected and self.selected != stack.engine:
+            selected = self._ctx.engine
+            if selected and selected != stack.engine:
                 msg = (
-                    f"stack {stack.name} is bound to engine {stack.engine}, not {self.selected}: "
-                    f"move it with `devarch stack move {stack.name} --engine {self.selected}`, or "
+                    f"stack {stack.name} is bound to engine {stack.engine}, not {selected}: "
+                    f"move it with `devarch stack move {stack.name} --engine {selected}`, or "
                     "drop --engine/DEVARCH_ENGINE for this stack"
                 )
                 raise EngineError(msg)
             return self.lookup(tx, stack.engine)
-        if self.selected:
-            return self.lookup(tx, self.selected)
+        if self._ctx.engine:
+            return self.lookup(tx, self._ctx.engine)
         default_name = tx.get_meta(DEFAULT_ENGINE_KEY)
         if default_name:
             return self.lookup(tx, default_name)
@@ -207,19 +192,19 @@ class EngineAccess:
     def runtime_for(self, engine: Engine, *, stack: str | None = None) -> Runtime:
         """The runtime of an engine record (the environment's own when it is that engine)."""
         if (
-            self.runtime is not None
+            self._ctx.runtime is not None
             and self.default is not None
             and same_engine(engine, self.default)
         ):
-            return self.runtime
-        if self.connector is None:
+            return self._ctx.runtime
+        if self._ctx.connector is None:
             whose = f"stack {stack} is bound to engine" if stack else "engine"
             msg = (
                 f"{whose} {engine.name} ({engine.where}), which cannot be opened here: no "
                 "engine connector is configured (Python: Devarch(connector=...))"
             )
             raise EngineError(msg)
-        return self.connector.open(engine)
+        return self._ctx.connector.open(engine)
 
     def record(self, runtime: Runtime, stack: Stack) -> None:
         """Bind ``stack`` to the engine it is applied on (recording an environment engine)."""
@@ -260,16 +245,16 @@ class EngineAccess:
             recorded = tx.get_meta(STACK_ENGINE_KEY + stack.id)
         if (
             current.engine
-            or self.selected
+            or self._ctx.engine
             or self.default is None
             or not same_engine(engine, self.default)
         ):
             return self.runtime_for(engine, stack=stack.name)
         runtime = self.require()
-        if not self.auto or not recorded or recorded == self.kind(runtime):
+        if not self._ctx.runtime_auto or not recorded or recorded == self.kind(runtime):
             return runtime
         current_kind = self.kind(runtime)
-        why = f": {self.note}" if self.note else ""
+        why = f": {self._ctx.runtime_note}" if self._ctx.runtime_note else ""
         msg = (
             f"stack {stack.name} lives on {recorded} (it was applied there), but devarch picked "
             f"{current_kind} automatically{why}. Start {recorded} and select it with "

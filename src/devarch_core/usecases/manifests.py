@@ -170,7 +170,7 @@ class ManifestService:
     @property
     def runtime(self) -> Runtime | None:
         """The configured engine, if any (image digests; init needs one)."""
-        return self._ctx.engines.runtime
+        return self._ctx.runtime
 
     def _stack_runtime(self, stack: Stack) -> Runtime | None:
         """Where a stack's images are: its bound engine, else the configured one (or None).
@@ -797,7 +797,7 @@ class ManifestService:
         import's changes and the plan before anything is applied (only when something would
         change); its refusal, or an error it raises, rolls the import back.
         """
-        if self._ctx.engines.runtime is None and not self._ctx.engines.selected:
+        if self._ctx.runtime is None and not self._ctx.engine:
             # Refuse before the import writes anything, unless the stack is bound to a named
             # engine or the store has a default one (``target`` says how to configure one).
             with self._ctx.uow.transaction() as tx:

@@ -95,8 +95,8 @@ class StackService:
     def _runtimes(self, stacks: list[Stack]) -> list[Runtime]:
         """The distinct engines the stacks live on that can be opened (for running counts)."""
         found: dict[int, Runtime] = {}
-        if self._ctx.engines.runtime is not None:
-            found[id(self._ctx.engines.runtime)] = self._ctx.engines.runtime
+        if self._ctx.runtime is not None:
+            found[id(self._ctx.runtime)] = self._ctx.runtime
         for stack in stacks:
             if not stack.engine:
                 continue
@@ -219,7 +219,7 @@ class StackService:
 
     def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
-        if self._ctx.engines.runtime is not None or stack.engine:
+        if self._ctx.runtime is not None or stack.engine:
             self._ctx.applier.teardown(stack, remove_volumes=not keep_volumes)
         if self._ctx.config_files is not None:
             self._ctx.config_files.remove(stack.name)
