@@ -12,8 +12,8 @@
 - ``resolution``: the one-pass data path (wiring on declared contracts, one merge per instance)
 - ``rules``: the write-time rules; ``engines``: engine selection and the stack lock
 
-Each service takes a :class:`~devarch_core.usecases._helpers.Context` (the unit of work, one store
-transaction per use case so a refused call leaves the store as it was, and the shared ports and
-settings) and the other services it calls; shared helpers are functions in ``_helpers``. No
+Each service takes one :class:`~devarch_core.usecases._context.Context` (the unit of work, one
+store transaction per use case so a refused call leaves the store as it was; the shared ports and
+settings; the shared services, built on first use); shared helpers are functions in ``_helpers``. No
 service inherits from another.
 """
