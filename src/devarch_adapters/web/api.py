@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import attrs
@@ -23,11 +22,12 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from devarch_adapters.cli import _render as render
-from devarch_core.errors import InvalidNameError, Problem, StalePlanError, ValidationError
+from devarch_adapters.web.errors import name_field
+from devarch_core.errors import Problem, StalePlanError, ValidationError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable
 
     from devarch_adapters.web.jobs import Job
 
@@ -149,17 +149,6 @@ class LockCheck:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _name_field(kind: str, field: str) -> Iterator[None]:
-    """An invalid ``kind`` name from the body is reported at its field (``name``, ``new_name``)."""
-    try:
-        yield
-    except InvalidNameError as exc:
-        if exc.kind == kind:
-            exc.problems = tuple(attrs.evolve(p, path=p.path or field) for p in exc.problems)
-        raise
-
-
 def _instance(devarch: Devarch, stack: str, name: str) -> Data:
     return devarch.show_instance(stack, name)
 
@@ -194,7 +183,7 @@ def list_stacks(devarch: Devarch) -> list[Data]:
 @post("/stacks", sync_to_thread=True, tags=["stacks"], status_code=HTTP_201_CREATED)
 def create_stack(devarch: Devarch, data: StackCreate) -> Data:
     """Create an empty stack (409 if the name is taken)."""
-    with _name_field("stack", "name"):
+    with name_field("stack", "name"):
         stack = devarch.create_stack(data.name, description=data.description, network=data.network)
     return render.stack_data(stack)
 
@@ -227,7 +216,7 @@ def delete_stack(devarch: Devarch, stack: str, keep_volumes: bool = False) -> Da
 @post("/stacks/{stack:str}/clone", sync_to_thread=True, tags=["stacks"], status_code=201)
 def clone_stack(devarch: Devarch, stack: str, data: StackClone) -> Data:
     """Copy a stack (instances, overrides, wires, secrets) under a new name."""
-    with _name_field("stack", "name"):
+    with name_field("stack", "name"):
         clone = devarch.clone_stack(stack, data.name, description=data.description)
     return render.stack_data(clone)
 
@@ -256,7 +245,7 @@ def list_instances(devarch: Devarch, stack: str) -> list[Data]:
 @post("/stacks/{stack:str}/instances", sync_to_thread=True, tags=["instances"], status_code=201)
 def add_instance(devarch: Devarch, stack: str, data: InstanceCreate) -> Data:
     """Instantiate a catalog template (optionally with overrides and secret values)."""
-    with _name_field("instance", "name"):
+    with name_field("instance", "name"):
         devarch.add_instance(
             stack,
             data.name,
@@ -330,7 +319,7 @@ def remove_instance(devarch: Devarch, stack: str, name: str) -> Data:
 )
 def duplicate_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> Data:
     """Copy an instance (overrides and secrets) under a new name."""
-    with _name_field("instance", "new_name"):
+    with name_field("instance", "new_name"):
         devarch.duplicate_instance(stack, name, data.new_name)
     return _instance(devarch, stack, data.new_name)
 
@@ -343,7 +332,7 @@ def duplicate_instance(devarch: Devarch, stack: str, name: str, data: NewName) -
 )
 def rename_instance(devarch: Devarch, stack: str, name: str, data: NewName) -> Data:
     """Rename an instance (wires follow)."""
-    with _name_field("instance", "new_name"):
+    with name_field("instance", "new_name"):
         devarch.rename_instance(stack, name, data.new_name)
     return _instance(devarch, stack, data.new_name)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.exceptions import ValidationException as LitestarValidationError
@@ -22,6 +24,7 @@ from devarch_core.errors import (
     ConflictError,
     DevarchError,
     EngineError,
+    InvalidNameError,
     NotFoundError,
     SecretError,
     StackLockedError,
@@ -32,9 +35,9 @@ from devarch_core.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-__all__ = ["error_body", "exception_handlers", "status_of"]
+__all__ = ["error_body", "exception_handlers", "name_field", "status_of"]
 
 log = logging.getLogger("devarch.web")
 
@@ -51,6 +54,21 @@ STATUSES: tuple[tuple[type[DevarchError], int], ...] = (
     (SecretError, 500),
     (ApplyError, 500),
 )
+
+
+@contextmanager
+def name_field(kind: str, field: str) -> Iterator[None]:
+    """A refused ``kind`` name (``stack``, ``instance``) is reported at the request's ``field``.
+
+    The core names no path for a bad name (it does not know where it came from); the API's
+    body field or the dashboard's form field is that path.
+    """
+    try:
+        yield
+    except InvalidNameError as exc:
+        if exc.kind == kind:
+            exc.problems = tuple(attrs.evolve(p, path=p.path or field) for p in exc.problems)
+        raise
 
 
 def status_of(exc: DevarchError) -> int:

@@ -10,7 +10,6 @@ Server-Sent Events.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from pathlib import Path
@@ -18,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import anyio.to_thread
-import attrs
 import jinja2
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.response import Redirect, ServerSentEvent
 from litestar.static_files import create_static_files_router
 
-from devarch_adapters.web.errors import error_body, status_of
+from devarch_adapters.web.errors import error_body, name_field, status_of
 from devarch_adapters.web.lifecycle_api import log_events
 from devarch_core.assignments import parse_assignments
 from devarch_core.errors import (
@@ -37,7 +35,7 @@ from devarch_core.errors import (
 from devarch_core.fields import FIELDS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Mapping
 
     from litestar.datastructures import FormMultiDict
 
@@ -134,16 +132,6 @@ def _text(form: FormMultiDict, key: str, *, required: bool = True) -> str:
     if required and not text:
         raise ValidationError([Problem(key, f"{key} is required")], what="invalid form")
     return text
-
-
-@contextlib.contextmanager
-def _at(field: str) -> Iterator[None]:
-    """Give the problems without a path (a refused name...) the path of the form field."""
-    try:
-        yield
-    except ValidationError as exc:
-        exc.problems = tuple(attrs.evolve(p, path=p.path or field) for p in exc.problems)
-        raise
 
 
 async def _act(
@@ -366,7 +354,7 @@ async def stack_create(request: Request[Any, Any, Any], devarch: Devarch) -> Res
 
     def action(form: FormMultiDict) -> str:
         name = _text(form, "name")
-        with _at("name"):
+        with name_field("stack", "name"):
             devarch.create_stack(name, description=_text(form, "description", required=False))
         return _url("stacks", name, done="created")
 
@@ -408,7 +396,7 @@ async def stack_clone(
 
     def action(form: FormMultiDict) -> str:
         name = _text(form, "name")
-        with _at("name"):
+        with name_field("stack", "name"):
             devarch.clone_stack(stack, name)
         return _url("stacks", name, done="cloned")
 
@@ -501,7 +489,7 @@ async def instance_add(
         ref = _text(form, "template")
         name = _text(form, "name", required=False) or ref.split("@", 1)[0]
         template, _, version = ref.partition("@")
-        with _at("name"):
+        with name_field("instance", "name"):
             devarch.add_instance(stack, name, template, version=version or None)
         return _url("stacks", stack, "instances", name, done="added")
 
