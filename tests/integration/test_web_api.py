@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
+from tests.integration._serve import served_url, start_serve
 from tests.integration.conftest import EXAMPLES, port_range
 
 pytestmark = pytest.mark.docker
@@ -71,43 +71,12 @@ class Server:
         return out
 
 
-def _start(home: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    environ = {
-        **os.environ,
-        "DEVARCH_HOME": str(home),
-        "DEVARCH_RUNTIME": "docker",
-        "DEVARCH_CATALOG_PATH": str(EXAMPLES),
-        **(env or {}),
-    }
-    environ.pop("DEVARCH_STORE", None)
-    code = "import sys; from devarch_adapters.cli import main; sys.exit(main())"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--port", "0", *extra],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def server(docker_url: str, tmp_path_factory: pytest.TempPathFactory):
     del docker_url  # only for its skip/ping
     home = tmp_path_factory.mktemp("webhome")
-    proc = _start(home)
-    assert proc.stdout is not None
-    url = None
-    deadline = time.monotonic() + 30
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
-        if match:
-            url = (match.group(1), match.group(2))
-    if url is None:
-        proc.kill()
-        pytest.fail(f"devarch serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+    proc = start_serve(home)
+    url = served_url(proc)
     srv = Server(proc, url[0], url[1], home)
     yield srv
     # Clean up every stack this module made, then stop the server with Ctrl-C (SIGINT).
@@ -498,7 +467,7 @@ def test_catalog_routes(server: Server) -> None:
 
 
 def test_serve_refuses_a_non_loopback_host_without_allow_remote(tmp_path: Path) -> None:
-    proc = _start(tmp_path, "--host", "0.0.0.0")  # noqa: S104 - the point of the test
+    proc = start_serve(tmp_path, "--host", "0.0.0.0")  # noqa: S104 - the point of the test
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "--allow-remote" in err
@@ -582,12 +551,8 @@ def test_ctrl_c_during_an_apply_waits_for_it_and_exits_cleanly(
     docker_url: str, tmp_path: Path, name: str
 ) -> None:
     del docker_url
-    proc = _start(tmp_path)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
-    assert match, line
-    srv = Server(proc, match.group(1), match.group(2), tmp_path)
+    proc = start_serve(tmp_path)
+    srv = Server(proc, *served_url(proc), tmp_path)
     try:
         _create(srv, name, ("db", "bb-db"))
         token = srv.call("POST", f"/stacks/{name}/plan").json()["token"]

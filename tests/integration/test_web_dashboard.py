@@ -18,8 +18,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import docker
 import pytest
-from tests.integration.conftest import EXAMPLES
+from tests.integration._serve import served_url, start_serve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,33 +75,9 @@ def served(docker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """A ``devarch serve`` process; yields the URL with the token that the CLI printed."""
     del docker_url
     home = tmp_path_factory.mktemp("dashhome")
-    env = {
-        **os.environ,
-        "DEVARCH_HOME": str(home),
-        "DEVARCH_RUNTIME": "docker",
-        "DEVARCH_CATALOG_PATH": str(EXAMPLES),
-    }
-    env.pop("DEVARCH_STORE", None)
-    code = "import sys; from devarch_adapters.cli import main; sys.exit(main())"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = None
-    deadline = time.monotonic() + 30
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.match(r"Open (http://\S+/\?token=\S+)", line)
-        url = match.group(1) if match else None
-    if url is None:
-        proc.kill()
-        pytest.fail(f"devarch serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+    proc = start_serve(home)
+    base, token = served_url(proc)
+    url = f"{base}/?token={token}"
     try:
         yield url
     finally:

@@ -9,20 +9,19 @@ open.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from tests.integration._serve import served_url, start_serve
 from tests.integration.test_web_api import (
     API,
     Server,
     _containers,
     _create,
     _force_cleanup,
-    _start,
     _wait_job,
 )
 
@@ -33,14 +32,8 @@ pytestmark = pytest.mark.docker
 
 
 def _serve(home: Path) -> Server:
-    proc = _start(home)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.match(r"Open (http://\S+)/\?token=(\S+) ", line)
-    if match is None:
-        proc.kill()
-        pytest.fail(f"devarch serve did not start: {line!r}")
-    return Server(proc, match.group(1), match.group(2), home)
+    proc = start_serve(home)
+    return Server(proc, *served_url(proc), home)
 
 
 def _finish(server: Server, answer: Any) -> dict[str, Any]:
