@@ -16,6 +16,11 @@ real images differ:
 Phases, each a fresh process of the tool, the tool that goes first alternating per round:
 ``cold`` (``devarch apply STACK --yes`` / ``docker-compose up -d`` on an empty engine),
 ``noop`` (the same again), ``down`` (``devarch down STACK`` / ``docker-compose down``).
+Beside ``down`` the same teardown is timed once more with no tool at all (``floor``): the stack
+applied again, then every container stopped and removed at once straight through the docker
+SDK from this process (already imported, no process start, no store, no listing kept out of
+the time but one), then the network removed. It is the engine's own time for the work both
+tools must ask for, so a ``down`` ratio can be read against what the engine allows.
 Then start-up costs, the median of ``--startup`` fresh processes: ``devarch --help``,
 ``devarch status STACK`` and ``python -c "import devarch_core"`` beside ``docker-compose
 --help`` and ``docker-compose ps``. The bytecode cache is warmed first and
@@ -37,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -47,6 +53,8 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 CATALOG: Final = Path(__file__).resolve().parent / "catalog"
 KINDS: Final = {"quit": "bench-quit", "idle": "bench-idle"}
 PHASES: Final = ("cold", "noop", "down")
+#: Stops and removals in flight at once in the engine-floor teardown (every container at once).
+FLOOR_WORKERS: Final = 64
 TIMEOUT: Final = 600
 
 
@@ -80,6 +88,7 @@ class CliBench:
         prefix = "clib-" + secrets.token_hex(3)
         self.stacks = {kind: (f"{prefix}-{kind}-dv", f"{prefix}-{kind}-dc") for kind in kinds}
         self.timings: dict[tuple[str, str, str], list[float]] = {}
+        self.floors: dict[str, list[float]] = {}
 
     # -- running the tools --------------------------------------------------------------------
     def run(self, argv: list[str]) -> float:
@@ -144,6 +153,36 @@ class CliBench:
             return self.dc(kind, "down")
         return self.dc(kind, "up", "-d")
 
+    def floor_down(self, kind: str) -> float:
+        """The engine's own time for ``down``: stop+remove all at once, then the network.
+
+        The devarch stack is applied again first (not timed). The docker SDK is imported and
+        connected before the clock starts; the time covers one container list, every stop
+        and removal in flight at once, and the network removal.
+        """
+        import docker  # noqa: PLC0415 - only this phase needs the SDK
+
+        dv_stack = self.stacks[kind][0]
+        self.dv("apply", dv_stack, "--yes")
+        api = docker.from_env(timeout=TIMEOUT).api
+        api.ping()
+        start = time.perf_counter()
+        names = [
+            c["Names"][0].lstrip("/")
+            for c in api.containers(all=True, filters={"label": f"devarch.stack={dv_stack}"})
+        ]
+
+        def stop_and_remove(name: str) -> None:
+            api.stop(name)
+            api.remove_container(name, force=True)
+
+        with ThreadPoolExecutor(max_workers=FLOOR_WORKERS) as pool:
+            list(pool.map(stop_and_remove, names))
+        api.remove_network(f"devarch-{dv_stack}-net")
+        elapsed = time.perf_counter() - start
+        api.close()
+        return elapsed
+
     def rounds(self, count: int) -> None:
         """``count`` rounds of every phase for every kind, alternating who goes first."""
         for index in range(count):
@@ -155,6 +194,7 @@ class CliBench:
                     for tool in tools:
                         seconds = self.phase(kind, phase, tool)
                         self.timings.setdefault((kind, phase, tool), []).append(seconds)
+                self.floors.setdefault(kind, []).append(self.floor_down(kind))
             print(f"round {index + 1}/{count} done", file=sys.stderr, flush=True)
 
     def startup(self, repeat: int) -> list[tuple[str, float, str, float]]:
@@ -215,6 +255,15 @@ def report(bench: CliBench, startup: list[tuple[str, float, str, float]]) -> str
             a, b = statistics.median(dv), statistics.median(dc)
             per = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(dv, dc, strict=True))
             lines.append(f"| {kind} | {phase} | {a:.2f} | {b:.2f} | {a / b:.2f} | {per} |")
+        floors = bench.floors.get(kind, [])
+        if floors:
+            compose_down = statistics.median(bench.timings.get((kind, "down", "compose"), [0.0]))
+            floor = statistics.median(floors)
+            per = ", ".join(f"{x:.2f}" for x in floors)
+            lines.append(
+                f"| {kind} | down, engine floor (raw API, in-process) | {floor:.2f} | "
+                f"{compose_down:.2f} | {floor / compose_down:.2f} | {per} |"
+            )
     lines += [
         "",
         "| devarch command | s | docker-compose command | s |",
