@@ -36,14 +36,13 @@ from devarch_core.ports import AppliedRecord, UpdatingRuntime
 from devarch_core.portspec import format_published
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.status import StatusReport
-from devarch_core.usecases._helpers import stack_of
+from devarch_core.usecases._helpers import Service, stack_of
 from devarch_core.usecases.engines import default_holder, holder_of
 from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
     from devarch_core.model import Stack
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._context import Context
     from devarch_core.usecases.planner import Desired
 
 __all__ = [
@@ -140,15 +139,12 @@ class DownResult(_convert.Unstructured):
         return text
 
 
-class ApplyService:
+class ApplyService(Service):
     """Apply, down and status (ports: the engine, the stack lock, config files, clock, reporter).
 
     ``lock_stack`` returns a stack's lockfile as it is now (the manifest service's): apply's
     lockfile policy checks and refreshes it.
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     # -- apply ------------------------------------------------------------------------------
     def apply(

@@ -32,7 +32,7 @@ from devarch_core.errors import (
 )
 from devarch_core.model import Instance
 from devarch_core.ownership import owned_by
-from devarch_core.usecases._helpers import instance_of, stack_of
+from devarch_core.usecases._helpers import Service, instance_of, stack_of
 from devarch_core.usecases.apply import MIN_PARALLEL, _Scrub
 from devarch_core.usecases.engines import default_holder, holder_of
 
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from devarch_core.model import Stack
     from devarch_core.planning import DesiredInstance
     from devarch_core.ports import LogIterator, Runtime
-    from devarch_core.usecases._context import Context
 
 __all__ = ["LifecycleResult", "LifecycleService", "StackLogs"]
 
@@ -175,15 +174,12 @@ class StackLogs:
                 yield item
 
 
-class LifecycleService:
+class LifecycleService(Service):
     """Logs, start, stop and restart of applied instances.
 
     Ports: the engine (through :class:`EngineAccess`), the stack lock, the clock and reporter
     (health waits), the planner (dependency order, read only) and the secrets (to scrub errors).
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     # -- selection ---------------------------------------------------------------------------
     def _select(

@@ -31,7 +31,7 @@ from devarch_core.planning import DesiredInstance, Plan, PlanDiagnostic, compute
 from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import Secret
 from devarch_core.spec import Resources
-from devarch_core.usecases._helpers import stack_of, template_for
+from devarch_core.usecases._helpers import Service, stack_of, template_for
 from devarch_core.usecases.engines import holder_of
 from devarch_core.usecases.resolution import resolve_stack
 from devarch_core.usecases.rules import all_allocations
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from devarch_core.engine import ContainerSpec
     from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._context import Context
 
 __all__ = ["CONFLICT_CODES", "PORT_CLASH_CODES", "Desired", "PlanService", "refuse_plan_errors"]
 
@@ -100,15 +99,12 @@ def _memo(hash_secret: Callable[[str], str]) -> Callable[[str], str]:
     return hashed
 
 
-class PlanService:
+class PlanService(Service):
     """The desired state of a stack and its plan.
 
     Ports: the catalog, the engine (through :class:`EngineAccess`, read only), the config files
     (their host paths), the port probe and the secret box (keyed hashes of secrets).
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def fields(
         self,
@@ -221,12 +217,11 @@ class PlanService:
         if runtime is not None and items:
             found, blocked, old_networks = self._ownership(runtime, stack, items, observed)
             diagnostics.extend(found)
-        instances = resolved.instances
         return Desired(
             stack=stack,
             blocked=blocked,
             old_networks=old_networks,
-            instances=instances,
+            instances=resolved.instances,
             items=tuple(items),
             diagnostics=tuple(diagnostics),
             wiring=resolved.wiring.wires,
@@ -237,7 +232,7 @@ class PlanService:
                 f"template {i.template}@{i.template_version}": template_for(
                     self._ctx.catalog, i
                 ).content_hash
-                for i in instances
+                for i in resolved.instances
             },
         )
 
