@@ -19,7 +19,6 @@ a different return type).
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from datetime import UTC, datetime
 from typing import (
@@ -34,7 +33,7 @@ from typing import (
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
-from devarch_core.usecases._context import Context
+from devarch_core.usecases._context import Context, Derived
 from devarch_core.usecases._helpers import Service, UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
 from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
@@ -87,6 +86,7 @@ class SystemClock:
 
 
 _S = TypeVar("_S", bound=Service)
+_T = TypeVar("_T")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -112,6 +112,18 @@ def _forward(
     return forward
 
 
+class _InContext(Derived["Devarch", _T]):
+    """A facade attribute that reads the context's setting of the same name (one copy, there)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def read(self, obj: Devarch) -> _T:
+        """The setting, as the context holds it."""
+        value: _T = getattr(obj._ctx, self._name)  # noqa: SLF001 - the facade of this class
+        return value
+
+
 class Devarch:
     """The devarch facade: stacks, instances, wires, secrets, plan/apply, compose.
 
@@ -119,6 +131,27 @@ class Devarch:
     satisfies the ports in :mod:`devarch_core.ports`; fakes are in :mod:`devarch_core.testing`).
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
+
+    # -- the settings it was built with: kept once, in the context the services read ------------
+    catalog: _InContext[Catalog] = _InContext()
+    runtime: _InContext[ports.Runtime | None] = _InContext()
+    lock: _InContext[ports.StackLock | None] = _InContext()
+    config_files: _InContext[ports.ConfigFiles | None] = _InContext()
+    port_probe: _InContext[ports.PortProbe | None] = _InContext()
+    clock: _InContext[ports.Clock] = _InContext()
+    reporter: _InContext[ports.Reporter] = _InContext()
+    port_range: _InContext[tuple[int, int]] = _InContext()
+    health_timeout: _InContext[float] = _InContext()
+    parallelism: _InContext[int | None] = _InContext()
+    #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
+    #: applied on another engine is refused instead of planned against this one.
+    runtime_auto: _InContext[bool] = _InContext()
+    #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
+    runtime_note: _InContext[str | None] = _InContext()
+    #: Why no engine is configured (``runtime`` is None), as the composition root found it.
+    runtime_problem: _InContext[str | None] = _InContext()
+    #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
+    connector: _InContext[ports.EngineConnector | None] = _InContext()
 
     def __init__(
         self,
@@ -142,40 +175,20 @@ class Devarch:
         engine: str | None = None,
         default_engine: Engine | None = None,
     ) -> None:
+        clock = clock or SystemClock()
         self.store = store
-        self.catalog = catalog
-        self.runtime = runtime
-        self.lock = lock
-        self.config_files = config_files
-        self.port_probe = port_probe
-        self.clock: ports.Clock = clock or SystemClock()
-        self.reporter: ports.Reporter = reporter or NullReporter()
-        self.port_range = port_range
-        self.health_timeout = health_timeout
-        self.parallelism = parallelism
-        #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
-        #: applied on another engine is refused instead of planned against this one.
-        self.runtime_auto = runtime_auto
-        #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
-        self.runtime_note = runtime_note
-        #: Why no engine is configured (``runtime`` is None), as the composition root found it.
-        self.runtime_problem = runtime_problem
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings: object | None = None
         self._keys = keys
         self._closed = False
-
-        self._uow = UnitOfWork(store, self.clock)
-        self._build_lock = threading.RLock()
-        #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
-        self.connector = connector
-        #: What every service is built from: the unit of work, the ports and settings above, and
-        #: the services other services call (each built on first use).
+        self._uow = UnitOfWork(store, clock)
+        #: What every service is built from: the unit of work, the ports and settings (the
+        #: attributes above read them there), and the services (each built on first use).
         self._ctx = Context(
             uow=self._uow,
             catalog=catalog,
-            clock=self.clock,
-            reporter=self.reporter,
+            clock=clock,
+            reporter=reporter or NullReporter(),
             key_provider=keys,
             runtime=runtime,
             runtime_problem=runtime_problem,

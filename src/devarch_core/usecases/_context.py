@@ -41,12 +41,35 @@ from devarch_core.usecases.secrets import SecretService
 if TYPE_CHECKING:
     from devarch_core.spec import Healthcheck
 
-__all__ = ["Context", "built_once"]
+__all__ = ["Context", "Derived", "built_once"]
 
 _S = TypeVar("_S", bound=Service)
+_O = TypeVar("_O")
+_T = TypeVar("_T")
 
 
-class built_once(Generic[_S]):  # noqa: N801 - a declaration, like functools.cached_property
+class Derived(Generic[_O, _T]):
+    """A read-only attribute of an ``_O`` object, worked out from it on each read (:meth:`read`).
+
+    The base of :class:`built_once` here and of the facade's settings (``Devarch.catalog`` reads
+    its context's): mypy sees the value's type, ``help()`` the attribute's docstring.
+    """
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: _O, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: _O | None, owner: type | None = None) -> _T | Self:
+        if obj is None:
+            return self
+        return self.read(obj)
+
+    def read(self, obj: _O) -> _T:
+        """The attribute's value on ``obj``."""
+        raise NotImplementedError
+
+
+class built_once(Derived["Context", _S]):  # noqa: N801 - a declaration, like cached_property
     """A context attribute naming one shared service: ``planner = built_once(PlanService)``.
 
     Reading it is :meth:`Context.service` of that class: built on first use, once per context,
@@ -57,13 +80,8 @@ class built_once(Generic[_S]):  # noqa: N801 - a declaration, like functools.cac
         self._kind = kind
         self.__doc__ = kind.__doc__
 
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
-    @overload
-    def __get__(self, obj: Context, owner: type | None = None) -> _S: ...
-    def __get__(self, obj: Context | None, owner: type | None = None) -> _S | Self:
-        if obj is None:
-            return self
+    def read(self, obj: Context) -> _S:
+        """``obj.service(kind)``."""
         return obj.service(self._kind)
 
 
