@@ -12,9 +12,10 @@ from __future__ import annotations
 import queue
 import re
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 from attrs import frozen
@@ -37,16 +38,24 @@ from devarch_core.usecases.apply import MIN_PARALLEL, _Scrub
 from devarch_core.usecases.engines import default_holder, holder_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from devarch_core.engine import LogLine
     from devarch_core.model import Stack
     from devarch_core.planning import DesiredInstance
     from devarch_core.ports import LogIterator, Runtime
 
-__all__ = ["LifecycleResult", "LifecycleService", "StackLogs"]
+__all__ = ["InstanceNames", "LifecycleResult", "LifecycleService", "StackLogs"]
 
 Verb = Literal["start", "stop", "restart"]
+_Step = Literal["start", "stop"]
+#: What the reporter is told before and after a container's step.
+_STEP_WORDS: dict[_Step, tuple[str, str]] = {
+    "start": ("starting", "started"),
+    "stop": ("stopping", "stopped"),
+}
+#: The instances a verb acts on: their names (one name may be a plain string), None for all.
+InstanceNames: TypeAlias = Iterable[str] | None
 
 
 @frozen(kw_only=True)
@@ -183,7 +192,7 @@ class LifecycleService(Service):
 
     # -- selection ---------------------------------------------------------------------------
     def _select(
-        self, stack: str, names: Iterable[str] | None
+        self, stack: str, names: InstanceNames
     ) -> tuple[Stack, Runtime, list[_Target], list[Instance]]:
         """The stack, its engine, the chosen instances' containers, and the instances asked for.
 
@@ -284,11 +293,7 @@ class LifecycleService(Service):
 
     # -- start / stop / restart --------------------------------------------------------------
     def start(
-        self,
-        stack: str,
-        instances: Iterable[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
+        self, stack: str, instances: InstanceNames = None, *, lock_timeout: float | None = None
     ) -> LifecycleResult:
         """Start existing containers in dependency order, waiting for health like apply.
 
@@ -296,39 +301,41 @@ class LifecycleService(Service):
         instances that depend on it start. Disabled instances are skipped when none are named,
         refused when named.
         """
-        with self._ctx.locks.hold(stack, "devarch start " + default_holder(), lock_timeout):
-            st, runtime, targets, chosen = self._select(stack, instances)
-            targets = self._startable(st, targets, chosen, named=instances is not None)
-            started, already = self._start(st, runtime, targets)
-        return LifecycleResult(stack=st.name, action="start", changed=started, unchanged=already)
+        return self._act("start", stack, instances, lock_timeout)
 
     def stop(
-        self,
-        stack: str,
-        instances: Iterable[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
+        self, stack: str, instances: InstanceNames = None, *, lock_timeout: float | None = None
     ) -> LifecycleResult:
         """Stop containers (dependents first), keeping them; each waits its own grace period."""
-        with self._ctx.locks.hold(stack, "devarch stop " + default_holder(), lock_timeout):
-            st, runtime, targets, _ = self._select(stack, instances)
-            stopped, already = self._stop(st, runtime, targets)
-        return LifecycleResult(stack=st.name, action="stop", changed=stopped, unchanged=already)
+        return self._act("stop", stack, instances, lock_timeout)
 
     def restart(
-        self,
-        stack: str,
-        instances: Iterable[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
+        self, stack: str, instances: InstanceNames = None, *, lock_timeout: float | None = None
     ) -> LifecycleResult:
         """Stop, then start, the chosen containers (stopped ones are started), under one lock."""
-        with self._ctx.locks.hold(stack, "devarch restart " + default_holder(), lock_timeout):
-            st, runtime, targets, chosen = self._select(stack, instances)
-            targets = self._startable(st, targets, chosen, named=instances is not None)
-            self._stop(st, runtime, targets)
-            started, _ = self._start(st, runtime, targets, restarting=True)
-        return LifecycleResult(stack=st.name, action="restart", changed=started)
+        return self._act("restart", stack, instances, lock_timeout)
+
+    def _act(
+        self, action: Verb, stack: str, names: InstanceNames, lock_timeout: float | None
+    ) -> LifecycleResult:
+        """``action`` on the chosen containers, under the stack lock (held as ``devarch <action>``).
+
+        Start and restart act only on startable instances (:meth:`_startable`); restart stops
+        them first and starts them all, stopped ones too.
+        """
+        with self._ctx.locks.hold(stack, f"devarch {action} " + default_holder(), lock_timeout):
+            st, runtime, targets, chosen = self._select(stack, names)
+            if action != "stop":
+                targets = self._startable(st, targets, chosen, named=names is not None)
+            if action == "start":
+                changed, unchanged = self._start(st, runtime, targets)
+            elif action == "stop":
+                changed, unchanged = self._stop(st, runtime, targets)
+            else:
+                self._stop(st, runtime, targets)
+                changed, _ = self._start(st, runtime, targets, restarting=True)
+                unchanged = ()
+        return LifecycleResult(stack=st.name, action=action, changed=changed, unchanged=unchanged)
 
     def running_container(self, stack: str, instance: str) -> str:
         """The name of an instance's running container (what ``devarch exec`` runs in).
@@ -413,17 +420,20 @@ class LifecycleService(Service):
             ThreadPoolExecutor(max_workers=max(1, self._ctx.parallelism or MIN_PARALLEL)) as pool,
         ):
             for wave in self._order(todo, desired):
-                list(pool.map(lambda n: self._start_one(runtime, by_name[n], scrub), wave))
+                list(pool.map(lambda n: self._one("start", runtime, by_name[n], scrub), wave))
                 started.extend(wave)
                 waiting = [n for n in wave if n in needed]
                 list(pool.map(lambda n: self._wait(runtime, by_name[n], items.get(n)), waiting))
         return tuple(started), already
 
-    def _start_one(self, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
-        name = target.instance.name
-        self._ctx.reporter.step("start", name, "starting")
-        _guarded(scrub, "start", name, lambda: runtime.start_container(target.container.name))
-        self._ctx.reporter.step("start", name, "started")
+    def _one(self, step: _Step, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
+        """Start or stop one container, reported as a step (errors scrubbed of secrets)."""
+        name, container = target.instance.name, target.container.name
+        doing, done = _STEP_WORDS[step]
+        call = runtime.start_container if step == "start" else runtime.stop_container
+        self._ctx.reporter.step(step, name, doing)
+        _guarded(scrub, step, name, lambda: call(container))
+        self._ctx.reporter.step(step, name, done)
 
     def _wait(self, runtime: Runtime, target: _Target, item: DesiredInstance | None) -> None:
         check = item.spec.healthcheck if item is not None else None
@@ -485,15 +495,9 @@ class LifecycleService(Service):
             ThreadPoolExecutor(max_workers=max(1, min(len(todo), 64))) as pool,
         ):
             for wave in reversed(self._order(todo, desired)):
-                list(pool.map(lambda n: self._stop_one(runtime, by_name[n], scrub), wave))
+                list(pool.map(lambda n: self._one("stop", runtime, by_name[n], scrub), wave))
                 stopped.extend(wave)
         return tuple(stopped), already
-
-    def _stop_one(self, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
-        name = target.instance.name
-        self._ctx.reporter.step("stop", name, "stopping")
-        _guarded(scrub, "stop", name, lambda: runtime.stop_container(target.container.name))
-        self._ctx.reporter.step("stop", name, "stopped")
 
 
 def _guarded(scrub: _Scrub, step: str, instance: str, call: Callable[[], None]) -> None:
