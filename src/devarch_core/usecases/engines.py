@@ -432,9 +432,7 @@ class EngineService(Service):
         ):
             down = None
             if old_runtime is not None:
-                down = self._ctx.applier.teardown(
-                    stack, remove_volumes=volumes, runtime=old_runtime
-                )
+                down = self._ctx.applier.teardown(stack, volumes=volumes, runtime=old_runtime)
             with self._ctx.uow.transaction() as tx:
                 current = stack_of(tx, name)
                 self._drop_taken_ports(tx, current, target.name)

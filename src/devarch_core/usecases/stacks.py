@@ -217,7 +217,7 @@ class StackService(Service):
     def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
         if self._ctx.runtime is not None or stack.engine:
-            self._ctx.applier.teardown(stack, remove_volumes=not keep_volumes)
+            self._ctx.applier.teardown(stack, volumes=not keep_volumes)
         if self._ctx.config_files is not None:
             self._ctx.config_files.remove(stack.name)
         with self._ctx.uow.transaction() as tx:
