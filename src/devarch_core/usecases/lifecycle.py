@@ -20,17 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import attrs
 from attrs import frozen
 
-from devarch_core import _convert
+from devarch_core import _convert, errors
 from devarch_core.engine import ContainerInfo
-from devarch_core.errors import (
-    ApplyError,
-    ConflictError,
-    DevarchError,
-    EngineError,
-    NotFoundError,
-    Problem,
-    ValidationError,
-)
 from devarch_core.model import Instance
 from devarch_core.ownership import owned_by
 from devarch_core.usecases._helpers import Service, instance_of, stack_of
@@ -127,13 +118,13 @@ class StackLogs:
             raise StopIteration
         try:
             return next(self._lines)
-        except DevarchError as exc:
+        except errors.DevarchError as exc:
             self.close()
             message = self._scrub(str(exc))
             if message == str(exc) and not self._scrub.quoted_in(exc):
                 raise
             # Raised outside the handler's chain, so no exception in it shows the secret.
-        raise EngineError(message)
+        raise errors.EngineError(message)
 
     def close(self) -> None:
         """End the iteration and every container's log stream (idempotent, any thread)."""
@@ -213,7 +204,7 @@ class LifecycleService(Service):
         owner = self._ctx.uow.owner
         observed = {c.name: c for c in runtime.list_containers(owned_by(owner, st.id))}
         if not observed:
-            raise NotFoundError(
+            raise errors.NotFoundError(
                 "container of stack",
                 st.name,
                 hint=(
@@ -232,11 +223,11 @@ class LifecycleService(Service):
             other = runtime.inspect_container(inst.container_name)
             if other is not None:
                 who, then = holder_of(other.labels, owner)
-                raise ConflictError(
+                raise errors.ConflictError(
                     f"container {inst.container_name} of {st.name}/{inst.name} exists and "
                     f"{who}; devarch never touches it — {then}rename the instance"
                 )
-            raise NotFoundError(
+            raise errors.NotFoundError(
                 "container of instance",
                 f"{st.name}/{inst.name}",
                 hint=f"it has none yet (or the stack is down); run `devarch apply {st.name}`",
@@ -255,7 +246,7 @@ class LifecycleService(Service):
         """The stack's desired state without asking the engine (for order and health), or None."""
         try:
             return self._ctx.planner.desired(stack, observe=False)
-        except DevarchError:  # an unresolvable definition: act in name order, without waits
+        except errors.DevarchError:  # an unresolvable definition: act in name order, without waits
             return None
 
     # -- logs --------------------------------------------------------------------------------
@@ -273,7 +264,9 @@ class LifecycleService(Service):
         who wrote it. No lock is taken: reading logs never changes anything.
         """
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
-            raise ValidationError([Problem("tail", f"must be 0 or more lines, not {tail!r}")])
+            raise errors.ValidationError(
+                [errors.Problem("tail", f"must be 0 or more lines, not {tail!r}")]
+            )
         st, runtime, targets, _ = self._select(stack, None if instance is None else [instance])
         scrub = self._scrub(st)
         sources: list[tuple[str, LogIterator]] = []
@@ -281,7 +274,7 @@ class LifecycleService(Service):
             for target in targets:
                 source = runtime.logs(target.container.name, follow=follow, tail=tail)
                 sources.append((target.instance.name, source))
-        except DevarchError as exc:
+        except errors.DevarchError as exc:
             for _, source in sources:
                 source.close()
             message = scrub(str(exc))
@@ -289,7 +282,7 @@ class LifecycleService(Service):
                 raise
         else:
             return StackLogs(sources, scrub, follow=follow)
-        raise EngineError(message)
+        raise errors.EngineError(message)
 
     # -- start / stop / restart --------------------------------------------------------------
     def start(
@@ -345,7 +338,7 @@ class LifecycleService(Service):
         st, _, targets, _ = self._select(stack, [instance])
         container = targets[0].container
         if not container.running:
-            raise ConflictError(
+            raise errors.ConflictError(
                 f"container {container.name} of {st.name}/{instance} is {container.state}; "
                 f"start it with `devarch start {st.name} {instance}`"
             )
@@ -373,16 +366,16 @@ class LifecycleService(Service):
 
     def _refuse_disabled(self, st: Stack, chosen: Sequence[Instance]) -> None:
         if not st.enabled:
-            raise ValidationError(
+            raise errors.ValidationError(
                 f"stack {st.name} is disabled: enable it (`devarch stack enable {st.name}`) and "
                 "apply",
                 what="cannot start",
             )
         off = [i.name for i in chosen if not i.enabled]
         if off:
-            raise ValidationError(
+            raise errors.ValidationError(
                 [
-                    Problem(
+                    errors.Problem(
                         f"instances.{name}",
                         f"disabled: enable it (`devarch instance enable {st.name} {name}`) "
                         "and apply",
@@ -508,10 +501,10 @@ def _guarded(scrub: _Scrub, step: str, instance: str, call: Callable[[], None]) 
     """
     try:
         call()
-    except DevarchError as exc:
+    except errors.DevarchError as exc:
         message = scrub(str(exc))
         if message == str(exc) and not scrub.quoted_in(exc):
-            raise ApplyError(f"{instance}: {message}", step=step, instance=instance) from exc
+            raise errors.ApplyError(f"{instance}: {message}", step=step, instance=instance) from exc
     else:
         return
-    raise ApplyError(f"{instance}: {message}", step=step, instance=instance)
+    raise errors.ApplyError(f"{instance}: {message}", step=step, instance=instance)
