@@ -3,11 +3,12 @@
 The use cases are plain services in :mod:`devarch_core.usecases`, one module per area (stacks,
 instances, wires, secrets, keys, planner, apply, manifests, lifecycle). Each takes one
 :class:`~devarch_core.usecases._context.Context` (the unit of work: one store transaction per use
-case, so a refused call leaves the store as it was; the shared ports and settings; the services
-other services call, each built there on first use). This module builds the context from the
-adapters given to the constructor (``devarch_adapters.connect`` is the composition root that
-builds those from configuration), and each other service from it on its first use (a CLI command
-needs one or two); it holds no rule of its own. See docs/architecture.md#layers.
+case, so a refused call leaves the store as it was; the shared ports and settings; every
+service, built there on its first use, once). This module builds the context from the adapters
+given to the constructor (``devarch_adapters.connect`` is the composition root that builds those
+from configuration); a CLI command then builds the one or two services it needs. The facade's
+settings (``catalog``, ``runtime``, ...) read the context's; it holds no rule of its own. See
+docs/architecture.md#layers.
 
 A facade method that only hands its arguments to a service is declared with :func:`_forward`
 (``apply = _forward(ApplyService, ApplyService.apply)``): its signature and docstring are the
