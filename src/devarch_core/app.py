@@ -3,14 +3,15 @@
 The use cases are plain services in :mod:`devarch_core.usecases`, one module per area (stacks,
 instances, wires, secrets, keys, planner, apply, manifests, lifecycle). Each takes one
 :class:`~devarch_core.usecases._context.Context` (the unit of work: one store transaction per use
-case, so a refused call leaves the store as it was; the shared ports and settings; the services
-other services call, each built there on first use). This module builds the context from the
-adapters given to the constructor (``devarch_adapters.connect`` is the composition root that
-builds those from configuration), and each other service from it on its first use (a CLI command
-needs one or two); it holds no rule of its own. See docs/architecture.md#layers.
+case, so a refused call leaves the store as it was; the shared ports and settings; every
+service, built there on its first use, once). This module builds the context from the adapters
+given to the constructor (``devarch_adapters.connect`` is the composition root that builds those
+from configuration); a CLI command then builds the one or two services it needs. The facade's
+settings (``catalog``, ``runtime``, ...) read the context's; it holds no rule of its own. See
+docs/architecture.md#layers.
 
 A facade method that only hands its arguments to a service is declared with :func:`_forward`
-(``apply = _forward("_applier", ApplyService.apply)``): its signature and docstring are the
+(``apply = _forward(ApplyService, ApplyService.apply)``): its signature and docstring are the
 service method's, written once there, and mypy, ``help()``, notebooks and the API docs see them.
 A method is written out here only when the facade adds something (a property, a lifecycle hook,
 a different return type).
@@ -19,7 +20,6 @@ a different return type).
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from datetime import UTC, datetime
 from typing import (
@@ -34,9 +34,8 @@ from typing import (
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
-from devarch_core.usecases._context import Context
-from devarch_core.usecases._context import built_once as _built
-from devarch_core.usecases._helpers import UnitOfWork, template_for
+from devarch_core.usecases._context import Context, Derived
+from devarch_core.usecases._helpers import Service, UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
 from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
 from devarch_core.usecases.instances import InstanceService
@@ -50,7 +49,6 @@ from devarch_core.usecases.wires import WireService
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from contextlib import AbstractContextManager
     from types import TracebackType
 
     from devarch_core import ports
@@ -88,15 +86,16 @@ class SystemClock:
         time.sleep(seconds)
 
 
-_S = TypeVar("_S")
+_S = TypeVar("_S", bound=Service)
+_T = TypeVar("_T")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
 def _forward(
-    service: str, method: Callable[Concatenate[_S, _P], _R]
+    service: type[_S], method: Callable[Concatenate[_S, _P], _R]
 ) -> Callable[Concatenate[Devarch, _P], _R]:
-    """A facade method that calls ``method`` on the service the facade holds as ``service``.
+    """A facade method that calls ``method`` on the facade's ``service`` (built on first use).
 
     The result carries ``method``'s signature (for mypy, through the ParamSpec) and its name and
     docstring (``functools.wraps``, for ``help()``, ``inspect.signature`` and the API docs). The
@@ -106,12 +105,24 @@ def _forward(
 
     @functools.wraps(method)
     def forward(self: Devarch, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        bound: Callable[_P, _R] = getattr(getattr(self, service), name)
+        bound: Callable[_P, _R] = getattr(self._ctx.service(service), name)
         return bound(*args, **kwargs)
 
     forward.__qualname__ = f"Devarch.{name}"
     forward.__module__ = __name__
     return forward
+
+
+class _InContext(Derived["Devarch", _T]):
+    """A facade attribute that reads the context's setting of the same name (one copy, there)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def read(self, obj: Devarch) -> _T:
+        """The setting, as the context holds it."""
+        value: _T = getattr(obj._ctx, self._name)  # noqa: SLF001 - the facade of this class
+        return value
 
 
 class Devarch:
@@ -121,6 +132,27 @@ class Devarch:
     satisfies the ports in :mod:`devarch_core.ports`; fakes are in :mod:`devarch_core.testing`).
     Use it as a context manager, or call :meth:`close`, to release the store's connections.
     """
+
+    # -- the settings it was built with: kept once, in the context the services read ------------
+    catalog: _InContext[Catalog] = _InContext()
+    runtime: _InContext[ports.Runtime | None] = _InContext()
+    lock: _InContext[ports.StackLock | None] = _InContext()
+    config_files: _InContext[ports.ConfigFiles | None] = _InContext()
+    port_probe: _InContext[ports.PortProbe | None] = _InContext()
+    clock: _InContext[ports.Clock] = _InContext()
+    reporter: _InContext[ports.Reporter] = _InContext()
+    port_range: _InContext[tuple[int, int]] = _InContext()
+    health_timeout: _InContext[float] = _InContext()
+    parallelism: _InContext[int | None] = _InContext()
+    #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
+    #: applied on another engine is refused instead of planned against this one.
+    runtime_auto: _InContext[bool] = _InContext()
+    #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
+    runtime_note: _InContext[str | None] = _InContext()
+    #: Why no engine is configured (``runtime`` is None), as the composition root found it.
+    runtime_problem: _InContext[str | None] = _InContext()
+    #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
+    connector: _InContext[ports.EngineConnector | None] = _InContext()
 
     def __init__(
         self,
@@ -144,40 +176,20 @@ class Devarch:
         engine: str | None = None,
         default_engine: Engine | None = None,
     ) -> None:
+        clock = clock or SystemClock()
         self.store = store
-        self.catalog = catalog
-        self.runtime = runtime
-        self.lock = lock
-        self.config_files = config_files
-        self.port_probe = port_probe
-        self.clock: ports.Clock = clock or SystemClock()
-        self.reporter: ports.Reporter = reporter or NullReporter()
-        self.port_range = port_range
-        self.health_timeout = health_timeout
-        self.parallelism = parallelism
-        #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
-        #: applied on another engine is refused instead of planned against this one.
-        self.runtime_auto = runtime_auto
-        #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
-        self.runtime_note = runtime_note
-        #: Why no engine is configured (``runtime`` is None), as the composition root found it.
-        self.runtime_problem = runtime_problem
         #: The configuration this facade was built from, when built by ``devarch_adapters.connect``.
         self.settings: object | None = None
         self._keys = keys
         self._closed = False
-
-        self._uow = UnitOfWork(store, self.clock)
-        self._build_lock = threading.RLock()
-        #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
-        self.connector = connector
-        #: What every service is built from: the unit of work, the ports and settings above, and
-        #: the services other services call (each built on first use).
+        self._uow = UnitOfWork(store, clock)
+        #: What every service is built from: the unit of work, the ports and settings (the
+        #: attributes above read them there), and the services (each built on first use).
         self._ctx = Context(
             uow=self._uow,
             catalog=catalog,
-            clock=self.clock,
-            reporter=self.reporter,
+            clock=clock,
+            reporter=reporter or NullReporter(),
             key_provider=keys,
             runtime=runtime,
             runtime_problem=runtime_problem,
@@ -194,59 +206,8 @@ class Devarch:
             parallelism=parallelism,
             lock_stack=self.lock_stack,
         )
-        # The services are built on first use (the properties below): a CLI command uses one or
+        # The services are built on first use (``Context.service``): a CLI command uses one or
         # two of them, and each is built once, from the same context.
-
-    # -- the services, each built on first use from the one context ---------------------------
-    # The services other services call are the context's own (one object each, however many
-    # services read it); the others are built here, from the context.
-    @_built
-    def _key_service(self) -> KeyService:
-        return self._ctx.keys
-
-    @_built
-    def _engines(self) -> EngineAccess:
-        return self._ctx.engines
-
-    @_built
-    def _locks(self) -> StackLocks:
-        return self._ctx.locks
-
-    @_built
-    def _secret_values(self) -> SecretService:
-        return self._ctx.secrets
-
-    @_built
-    def _planner(self) -> PlanService:
-        return self._ctx.planner
-
-    @_built
-    def _applier(self) -> ApplyService:
-        return self._ctx.applier
-
-    @_built
-    def _instances(self) -> InstanceService:
-        return InstanceService(self._ctx)
-
-    @_built
-    def _wires(self) -> WireService:
-        return WireService(self._ctx)
-
-    @_built
-    def _lifecycle(self) -> LifecycleService:
-        return LifecycleService(self._ctx)
-
-    @_built
-    def _stacks(self) -> StackService:
-        return StackService(self._ctx)
-
-    @_built
-    def _engine_records(self) -> EngineService:
-        return EngineService(self._ctx)
-
-    @_built
-    def _manifests(self) -> ManifestService:
-        return ManifestService(self._ctx)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -281,7 +242,7 @@ class Devarch:
     @property
     def secrets(self) -> SecretBox:
         """The secret box: seals and opens values, keyed hashes for plans (never a plaintext)."""
-        return self._key_service.box
+        return self._ctx.keys.box
 
     @property
     def owner(self) -> str:
@@ -292,65 +253,56 @@ class Devarch:
         """The catalog template an instance was made from (its pinned version)."""
         return template_for(self.catalog, instance)
 
-    stack_engine = _forward("_engines", EngineAccess.stack_engine)
+    stack_engine = _forward(EngineAccess, EngineAccess.stack_engine)
 
     def _require_runtime(self) -> ports.Runtime:
         """The runtime, or ``EngineError`` saying how to configure one (the plugin's guard)."""
-        return self._engines.require()
+        return self._ctx.engines.require()
 
-    def locked(
-        self, stack: str, *, timeout: float | None = None, holder: str | None = None
-    ) -> AbstractContextManager[None]:
-        """Hold the stack's lock for the block (``StackLockedError`` at once if another holds it).
-
-        ``apply``, ``down`` and ``delete_stack`` called inside the block, from the same thread, use
-        this hold instead of taking the lock again. A front end takes it *before* planning, so a
-        second apply is refused before it shows a plan the first one is about to change.
-        """
-        return self._locks.locked(stack, timeout=timeout, holder=holder)
+    locked = _forward(StackLocks, StackLocks.locked)
 
     # -- stacks ------------------------------------------------------------------------------
-    create_stack = _forward("_stacks", StackService.create_stack)
-    get_stack = _forward("_stacks", StackService.get_stack)
-    list_stacks = _forward("_stacks", StackService.list_stacks)
-    show_stack = _forward("_stacks", StackService.show_stack)
-    update_stack = _forward("_stacks", StackService.update_stack)
-    set_stack_enabled = _forward("_stacks", StackService.set_stack_enabled)
-    delete_stack = _forward("_stacks", StackService.delete_stack)
-    clone_stack = _forward("_stacks", StackService.clone_stack)
+    create_stack = _forward(StackService, StackService.create_stack)
+    get_stack = _forward(StackService, StackService.get_stack)
+    list_stacks = _forward(StackService, StackService.list_stacks)
+    show_stack = _forward(StackService, StackService.show_stack)
+    update_stack = _forward(StackService, StackService.update_stack)
+    set_stack_enabled = _forward(StackService, StackService.set_stack_enabled)
+    delete_stack = _forward(StackService, StackService.delete_stack)
+    clone_stack = _forward(StackService, StackService.clone_stack)
 
     # -- instances ---------------------------------------------------------------------------
-    add_instance = _forward("_instances", InstanceService.add_instance)
-    list_instances = _forward("_instances", InstanceService.list_instances)
-    get_instance = _forward("_instances", InstanceService.get_instance)
-    show_instance = _forward("_instances", InstanceService.show_instance)
-    update_instance = _forward("_instances", InstanceService.update_instance)
-    set_overrides = _forward("_instances", InstanceService.set_overrides)
-    unset_override = _forward("_instances", InstanceService.unset_override)
-    remove_instance = _forward("_instances", InstanceService.remove_instance)
-    duplicate_instance = _forward("_instances", InstanceService.duplicate_instance)
-    rename_instance = _forward("_instances", InstanceService.rename_instance)
-    effective = _forward("_instances", InstanceService.effective)
+    add_instance = _forward(InstanceService, InstanceService.add_instance)
+    list_instances = _forward(InstanceService, InstanceService.list_instances)
+    get_instance = _forward(InstanceService, InstanceService.get_instance)
+    show_instance = _forward(InstanceService, InstanceService.show_instance)
+    update_instance = _forward(InstanceService, InstanceService.update_instance)
+    set_overrides = _forward(InstanceService, InstanceService.set_overrides)
+    unset_override = _forward(InstanceService, InstanceService.unset_override)
+    remove_instance = _forward(InstanceService, InstanceService.remove_instance)
+    duplicate_instance = _forward(InstanceService, InstanceService.duplicate_instance)
+    rename_instance = _forward(InstanceService, InstanceService.rename_instance)
+    effective = _forward(InstanceService, InstanceService.effective)
 
     # -- wires -------------------------------------------------------------------------------
-    list_wires = _forward("_wires", WireService.list_wires)
-    add_wire = _forward("_wires", WireService.add_wire)
-    remove_wire = _forward("_wires", WireService.remove_wire)
-    import_choices = _forward("_wires", WireService.import_choices)
+    list_wires = _forward(WireService, WireService.list_wires)
+    add_wire = _forward(WireService, WireService.add_wire)
+    remove_wire = _forward(WireService, WireService.remove_wire)
+    import_choices = _forward(WireService, WireService.import_choices)
 
     # -- secrets -----------------------------------------------------------------------------
-    set_secret = _forward("_secret_values", SecretService.set_secret)
-    unset_secret = _forward("_secret_values", SecretService.unset_secret)
-    list_secrets = _forward("_secret_values", SecretService.list_secrets)
+    set_secret = _forward(SecretService, SecretService.set_secret)
+    unset_secret = _forward(SecretService, SecretService.unset_secret)
+    list_secrets = _forward(SecretService, SecretService.list_secrets)
 
     # -- keys --------------------------------------------------------------------------------
-    rotate_key = _forward("_key_service", KeyService.rotate_key)
-    finish_key_rotation = _forward("_key_service", KeyService.finish_key_rotation)
-    check_key = _forward("_key_service", KeyService.check_key)
+    rotate_key = _forward(KeyService, KeyService.rotate_key)
+    finish_key_rotation = _forward(KeyService, KeyService.finish_key_rotation)
+    check_key = _forward(KeyService, KeyService.check_key)
 
     # -- planner -----------------------------------------------------------------------------
-    plan = _forward("_planner", PlanService.plan)
-    compose = _forward("_planner", PlanService.compose)
+    plan = _forward(PlanService, PlanService.plan)
+    compose = _forward(PlanService, PlanService.compose)
 
     # Written out: a forwarded overloaded method would keep only its first overload for mypy.
     @overload
@@ -361,39 +313,39 @@ class Devarch:
     def graph(self, stack: str, *, fmt: str) -> str | SvgGraph: ...
     def graph(self, stack: str, *, fmt: str = "mermaid") -> str | SvgGraph:
         """The stack's wiring graph as Mermaid or DOT text, or an SVG drawing (``fmt="svg"``)."""
-        return self._planner.graph(stack, fmt=fmt)
+        return self._ctx.planner.graph(stack, fmt=fmt)
 
     # -- apply -------------------------------------------------------------------------------
-    apply = _forward("_applier", ApplyService.apply)
-    down = _forward("_applier", ApplyService.down)
-    down_report = _forward("_applier", ApplyService.down_report)
-    status = _forward("_applier", ApplyService.status)
+    apply = _forward(ApplyService, ApplyService.apply)
+    down = _forward(ApplyService, ApplyService.down)
+    down_report = _forward(ApplyService, ApplyService.down_report)
+    status = _forward(ApplyService, ApplyService.status)
 
     # -- instance lifecycle (docs/lifecycle.md) ----------------------------------------------
-    logs = _forward("_lifecycle", LifecycleService.logs)
-    start = _forward("_lifecycle", LifecycleService.start)
-    stop = _forward("_lifecycle", LifecycleService.stop)
-    restart = _forward("_lifecycle", LifecycleService.restart)
-    running_container = _forward("_lifecycle", LifecycleService.running_container)
+    logs = _forward(LifecycleService, LifecycleService.logs)
+    start = _forward(LifecycleService, LifecycleService.start)
+    stop = _forward(LifecycleService, LifecycleService.stop)
+    restart = _forward(LifecycleService, LifecycleService.restart)
+    running_container = _forward(LifecycleService, LifecycleService.running_container)
 
     # -- manifests ---------------------------------------------------------------------------
-    export_manifest = _forward("_manifests", ManifestService.export_manifest)
-    export_yaml = _forward("_manifests", ManifestService.export_yaml)
-    import_manifest = _forward("_manifests", ManifestService.import_manifest)
-    import_yaml = _forward("_manifests", ManifestService.import_yaml)
-    lock_stack = _forward("_manifests", ManifestService.lock_stack)
-    check_lock = _forward("_manifests", ManifestService.check_lock)
-    init_stack = _forward("_manifests", ManifestService.init_stack)
-    preview_init = _forward("_manifests", ManifestService.preview_init)
+    export_manifest = _forward(ManifestService, ManifestService.export_manifest)
+    export_yaml = _forward(ManifestService, ManifestService.export_yaml)
+    import_manifest = _forward(ManifestService, ManifestService.import_manifest)
+    import_yaml = _forward(ManifestService, ManifestService.import_yaml)
+    lock_stack = _forward(ManifestService, ManifestService.lock_stack)
+    check_lock = _forward(ManifestService, ManifestService.check_lock)
+    init_stack = _forward(ManifestService, ManifestService.init_stack)
+    preview_init = _forward(ManifestService, ManifestService.preview_init)
 
     # -- engines (docs/engines.md) ---------------------------------------------------------
-    list_engines = _forward("_engine_records", EngineService.list_engines)
-    add_engine = _forward("_engine_records", EngineService.add_engine)
-    remove_engine = _forward("_engine_records", EngineService.remove_engine)
-    use_engine = _forward("_engine_records", EngineService.use_engine)
-    engine_of = _forward("_engine_records", EngineService.engine_of)
-    move_stack = _forward("_engine_records", EngineService.move_stack)
+    list_engines = _forward(EngineService, EngineService.list_engines)
+    add_engine = _forward(EngineService, EngineService.add_engine)
+    remove_engine = _forward(EngineService, EngineService.remove_engine)
+    use_engine = _forward(EngineService, EngineService.use_engine)
+    engine_of = _forward(EngineService, EngineService.engine_of)
+    move_stack = _forward(EngineService, EngineService.move_stack)
 
     def engine_runtime(self, engine: Engine) -> ports.Runtime:
         """The runtime of an engine record (for doctor and tools; opened once)."""
-        return self._engines.runtime_for(engine)
+        return self._ctx.engines.runtime_for(engine)

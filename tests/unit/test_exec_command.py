@@ -115,3 +115,21 @@ def test_exec_on_a_named_engine_ignores_the_callers_docker_settings(monkeypatch,
     _, env = PodmanRuntime(PODMAN_SOCKET).exec_command("c", ["true"], tty=False)
     assert env["DOCKER_HOST"] == PODMAN_SOCKET
     assert "DOCKER_TLS_VERIFY" not in env
+
+
+def test_docker_and_podman_point_the_docker_cli_by_one_rule(monkeypatch):
+    """Both set DOCKER_HOST and drop the caller's context/TLS; a same-named --env cannot undo it.
+
+    One helper (``point_docker_cli``) for both runtimes, applied after the --env values: the
+    CLI always reaches devarch's engine, never the one a container variable would name.
+    """
+    monkeypatch.setenv("DOCKER_CONTEXT", "laptop")
+    monkeypatch.setattr(shutil, "which", which({"docker": "/bin/docker"}))
+    runtimes = (DockerRuntime("tcp://engine.example:2375"), PodmanRuntime(PODMAN_SOCKET))
+    for runtime, url in zip(runtimes, ("tcp://engine.example:2375", PODMAN_SOCKET), strict=True):
+        argv, env = runtime.exec_command(
+            "c", ["true"], tty=False, env=("DOCKER_HOST=tcp://elsewhere:1", "DOCKER_CONTEXT=x")
+        )
+        assert argv[0] == "/bin/docker"
+        assert env["DOCKER_HOST"] == url
+        assert "DOCKER_CONTEXT" not in env

@@ -33,6 +33,7 @@ from devarch_core.testing import (
     fake_devarch,
 )
 from devarch_core.usecases import resolution
+from devarch_core.usecases._helpers import Service
 from devarch_core.usecases.resolution import declared_depends_on
 from devarch_core.wiring import ResolvedWire
 
@@ -116,7 +117,10 @@ PUBLIC = {
 
 
 def test_the_facade_composes_services_instead_of_inheriting_them() -> None:
-    """No mixin chain: Devarch and every service class derive from ``object`` only."""
+    """No mixin chain: Devarch derives from ``object``, each service only from ``Service``.
+
+    ``Service`` holds the context and nothing else, so no service inherits another's rules.
+    """
     assert Devarch.__mro__ == (Devarch, object)
     modules = [
         getattr(usecases, name)
@@ -131,7 +135,8 @@ def test_the_facade_composes_services_instead_of_inheriting_them() -> None:
     ]
     assert len(services) >= 10
     for cls in services:
-        assert cls.__mro__ == (cls, object), cls
+        assert cls.__mro__ == (cls, Service, object), cls
+    assert {name for name in vars(Service) if not name.startswith("__")} == set()
 
 
 def test_the_facade_keeps_every_public_method_and_its_keyword_names() -> None:
@@ -241,7 +246,7 @@ def test_a_provider_export_reads_the_environment_its_own_wire_injected(devarch: 
 
 def test_wires_stay_typed_until_the_plan_writes_them(devarch: Devarch) -> None:
     """The desired state carries ``ResolvedWire`` values; the plan's ``wiring`` is their rows."""
-    planner = devarch._planner
+    planner = devarch._ctx.planner
     desired = planner.desired("s")
     assert desired.wiring
     assert all(isinstance(w, ResolvedWire) for w in desired.wiring)

@@ -471,6 +471,17 @@ def _resources(resources: Resources) -> dict[str, Any]:
     return args
 
 
+def point_docker_cli(environ: dict[str, str], url: str) -> None:
+    """Point a docker CLI's environment at ``url`` only (``devarch exec`` on a named engine).
+
+    ``DOCKER_HOST`` is set; the caller's context and TLS settings are dropped (they name another
+    engine).
+    """
+    environ["DOCKER_HOST"] = url
+    for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS"):
+        environ.pop(name, None)
+
+
 class DockerRuntime:
     """The Docker Engine (or any engine speaking its API) as a :class:`~devarch_core.ports.Runtime`.
 
@@ -1090,27 +1101,28 @@ class DockerRuntime:
         the environment (``-e KEY``), so values never show in the process list. stdin is always
         attached (``-i``), as with ``docker compose exec``.
         """
+        environ = dict(os.environ)
+        flags = self._exec_flags(
+            container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
+        )
+        return self._exec_cli(flags, environ), environ
+
+    def _exec_cli(self, flags: list[str], environ: dict[str, str]) -> list[str]:
+        """The argv running ``exec`` ``flags`` with the engine CLI against this runtime.
+
+        ``environ`` is the CLI's environment, pointed at this runtime when it is a named engine.
+        """
         binary = shutil.which("docker")
         if binary is None:
             raise EngineError(
                 "devarch exec runs `docker exec`, but the docker CLI is not on PATH; install it"
             )
-        environ = dict(os.environ)
-        engine_flags: list[str] = []
-        if self._base_url is not None:
-            # A named engine: the CLI reaches exactly this endpoint with this runtime's TLS
-            # material, never the caller's context or TLS settings (they name another engine).
-            environ["DOCKER_HOST"] = self._base_url
-            for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS"):
-                environ.pop(name, None)
-            engine_flags = self._tls_flags()
-        return [
-            binary,
-            *engine_flags,
-            *self._exec_flags(
-                container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
-            ),
-        ], environ
+        if self._base_url is None:
+            return [binary, *flags]
+        # A named engine: the CLI reaches exactly this endpoint with this runtime's TLS
+        # material, never the caller's context or TLS settings (they name another engine).
+        point_docker_cli(environ, self._base_url)
+        return [binary, *self._tls_flags(), *flags]
 
     def _tls_flags(self) -> list[str]:
         """The docker CLI's global TLS options for this runtime's ``TLSConfig`` (none without)."""

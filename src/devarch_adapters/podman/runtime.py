@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from devarch_adapters.docker._wire import WireClient, WireError, socket_path
-from devarch_adapters.docker.runtime import DockerRuntime, _status_of
+from devarch_adapters.docker.runtime import DockerRuntime, _status_of, point_docker_cli
 from devarch_core.errors import EngineError, NotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     import docker
 
@@ -200,16 +200,7 @@ class PodmanRuntime(DockerRuntime):
         return self._created_info(spec, container_id)
 
     # -- exec --------------------------------------------------------------------------------
-    def exec_command(
-        self,
-        container: str,
-        command: Sequence[str],
-        *,
-        tty: bool,
-        user: str | None = None,
-        workdir: str | None = None,
-        env: Sequence[str] = (),
-    ) -> tuple[list[str], dict[str, str]]:
+    def _exec_cli(self, flags: list[str], environ: dict[str, str]) -> list[str]:
         """``podman --url SOCKET exec ...`` (the docker CLI on the same socket without podman).
 
         The podman CLI is pointed at the socket this runtime uses (discovered if need be), so
@@ -218,23 +209,17 @@ class PodmanRuntime(DockerRuntime):
         if self._discover:
             self.client  # noqa: B018 - discovers the socket (sets _base_url)
         url = self._base_url or ROOTFUL_SOCKET
-        environ = dict(os.environ)
-        flags = self._exec_flags(
-            container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
-        )
         podman = shutil.which("podman")
         if podman is not None:
-            return [podman, "--url", url, *flags], environ
+            return [podman, "--url", url, *flags]
         docker_cli = shutil.which("docker")
         if docker_cli is None:
             raise EngineError(
                 "devarch exec runs `podman exec` (or `docker exec` on the Podman socket), but "
                 "neither CLI is on PATH; install podman"
             )
-        environ["DOCKER_HOST"] = url
-        for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS"):
-            environ.pop(name, None)  # the caller's settings name another engine
-        return [docker_cli, *flags], environ
+        point_docker_cli(environ, url)
+        return [docker_cli, *flags]
 
     # -- health ------------------------------------------------------------------------------
     def health(self, name: str) -> HealthStatus:

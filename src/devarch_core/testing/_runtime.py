@@ -13,11 +13,9 @@ from devarch_core.engine import (
     ContainerInfo,
     ContainerSpec,
     EngineInfo,
-    HealthStatus,
     ImageInfo,
     LogLine,
     NetworkInfo,
-    PublishedPort,
     VolumeInfo,
 )
 from devarch_core.errors import ConflictError, EngineError, NotFoundError
@@ -26,7 +24,7 @@ from devarch_core.ownership import has_labels
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from devarch_core.engine import LogStream
+    from devarch_core.engine import HealthStatus, LogStream, PublishedPort
 
 __all__ = ["FakeRuntime"]
 

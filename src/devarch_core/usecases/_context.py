@@ -1,17 +1,18 @@
 """What every use-case service is built from: one :class:`Context`, built once by the facade.
 
-It holds the unit of work, the ports and the settings the services share, and builds the services
-that other services call (keys, secrets, engine access, stack locks, planner, applier) on their
-first use, once per context, so each of those is one object however many services read it.
-A service takes the context as its first (often only) constructor argument and reads what it
-needs from it (``self._ctx.uow``, ``self._ctx.planner``). See docs/architecture.md#services.
+It holds the unit of work, the ports and the settings the services share, and builds every service
+(:meth:`Context.service`) on its first use, once per context, so each is one object however many
+services and facade methods read it; the ones other services call also have a name here (keys,
+secrets, engine access, stack locks, planner, applier). A service (:class:`Service`) takes the
+context as its only constructor argument and reads what it needs from it (``self._ctx.uow``,
+``self._ctx.planner``). See docs/architecture.md#services.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Generic, Self, TypeVar, cast, overload
 
 import attrs
 
@@ -30,7 +31,7 @@ from devarch_core.ports import (
     Runtime,
     StackLock,
 )
-from devarch_core.usecases._helpers import UnitOfWork
+from devarch_core.usecases._helpers import Service, UnitOfWork
 from devarch_core.usecases.apply import ApplyService
 from devarch_core.usecases.engines import EngineAccess, StackLocks
 from devarch_core.usecases.keys import KeyService
@@ -40,42 +41,48 @@ from devarch_core.usecases.secrets import SecretService
 if TYPE_CHECKING:
     from devarch_core.spec import Healthcheck
 
-__all__ = ["Context", "built_once"]
+__all__ = ["Context", "Derived", "built_once"]
 
+_S = TypeVar("_S", bound=Service)
+_O = TypeVar("_O")
 _T = TypeVar("_T")
 
 
-class built_once(Generic[_T]):  # noqa: N801 - used as a decorator, like functools.cached_property
-    """A service built on its first use, once per owner, under the owner's ``_build_lock``.
+class Derived(Generic[_O, _T]):
+    """A read-only attribute of an ``_O`` object, worked out from it on each read (:meth:`read`).
 
-    Like ``functools.cached_property`` (the built service is stored in the owner's ``__dict__``,
-    so later reads skip this descriptor and an assignment replaces it), but two threads asking at
-    once get the same service: services hold state (stack locks held, engines opened) that must
-    not be split between two copies.
+    The base of :class:`built_once` here and of the facade's settings (``Devarch.catalog`` reads
+    its context's): mypy sees the value's type, ``help()`` the attribute's docstring.
     """
-
-    def __init__(self, build: Callable[[Any], _T]) -> None:
-        self._build = build
-        self._name = build.__name__
-        self.__doc__ = build.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Self: ...
     @overload
-    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
-    def __get__(self, obj: object | None, owner: type | None = None) -> _T | Self:
+    def __get__(self, obj: _O, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: _O | None, owner: type | None = None) -> _T | Self:
         if obj is None:
             return self
-        cache: dict[str, Any] = obj.__dict__
-        lock: threading.RLock = cache["_build_lock"]
-        with lock:
-            if self._name not in cache:
-                cache[self._name] = self._build(obj)
-        value: _T = cache[self._name]
-        return value
+        return self.read(obj)
+
+    def read(self, obj: _O) -> _T:
+        """The attribute's value on ``obj``."""
+        raise NotImplementedError
+
+
+class built_once(Derived["Context", _S]):  # noqa: N801 - a declaration, like cached_property
+    """A context attribute naming one shared service: ``planner = built_once(PlanService)``.
+
+    Reading it is :meth:`Context.service` of that class: built on first use, once per context,
+    so the services that read it share one object.
+    """
+
+    def __init__(self, kind: type[_S]) -> None:
+        self._kind = kind
+        self.__doc__ = kind.__doc__
+
+    def read(self, obj: Context) -> _S:
+        """``obj.service(kind)``."""
+        return obj.service(self._kind)
 
 
 @attrs.frozen(slots=False, eq=False, kw_only=True)
@@ -104,6 +111,7 @@ class Context:
     #: A stack's lockfile as it is now (the manifest service's): apply's lockfile policy.
     lock_stack: Callable[[str], Lockfile]
     _build_lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
+    _services: dict[type[Service], Service] = attrs.field(factory=dict, init=False, repr=False)
 
     def wait_healthy(
         self, runtime: Runtime, container: str, instance: str, check: Healthcheck | None
@@ -124,32 +132,24 @@ class Context:
             reporter=self.reporter,
         )
 
-    @built_once
-    def keys(self) -> KeyService:
-        """The store's key: sealing, rotation, the secret box."""
-        return KeyService(self)
+    def service(self, kind: type[_S]) -> _S:
+        """The context's one ``kind`` service, built as ``kind(self)`` on its first use.
 
-    @built_once
-    def engines(self) -> EngineAccess:
-        """The engine each stack lives on."""
-        return EngineAccess(self)
+        Built under the context's lock, so two threads asking at once get the same object:
+        services hold state (stack locks held, engines opened) that must not be split in two.
+        """
+        found = self._services.get(kind)
+        if found is None:
+            with self._build_lock:
+                found = self._services.get(kind)
+                if found is None:
+                    found = self._services[kind] = kind(self)
+        return cast("_S", found)
 
-    @built_once
-    def locks(self) -> StackLocks:
-        """The stack lock, held at most once per thread and stack."""
-        return StackLocks(self, self.lock)
-
-    @built_once
-    def secrets(self) -> SecretService:
-        """Secret values, sealed with the store's key."""
-        return SecretService(self)
-
-    @built_once
-    def planner(self) -> PlanService:
-        """Desired state, plan, compose preview, graph."""
-        return PlanService(self)
-
-    @built_once
-    def applier(self) -> ApplyService:
-        """Apply, down, status."""
-        return ApplyService(self)
+    # The services other services call, by name (``self._ctx.planner``).
+    keys = built_once(KeyService)
+    engines = built_once(EngineAccess)
+    locks = built_once(StackLocks)
+    secrets = built_once(SecretService)
+    planner = built_once(PlanService)
+    applier = built_once(ApplyService)

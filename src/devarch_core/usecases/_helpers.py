@@ -1,6 +1,7 @@
 """What the use-case services share: the unit of work, store keys, and lookups that fail clearly.
 
-Plain functions and one small class (:class:`UnitOfWork`); no service inherits from another.
+Plain functions, :class:`UnitOfWork`, and :class:`Service` (the one base of every service: it
+holds the context); no service inherits from another.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import Clock, Store, StoreSession
     from devarch_core.template import Template
+    from devarch_core.usecases._context import Context
 
 __all__ = [
     "KEY_ID",
@@ -27,6 +29,7 @@ __all__ = [
     "MAC_SLOT",
     "OWNER_KEY",
     "STACK_ENGINE_KEY",
+    "Service",
     "UnitOfWork",
     "check_container_name",
     "claim_instance_name",
@@ -48,6 +51,17 @@ KEY_ID = "secret_key_id"
 
 #: Store metadata key prefix (+ stack id): the engine kind the stack was last applied on.
 STACK_ENGINE_KEY = "stack_engine:"
+
+
+class Service:
+    """A use-case service: it reads what it needs (unit of work, ports, services) from ``ctx``.
+
+    Services are built by :meth:`Context.service <devarch_core.usecases._context.Context.service>`,
+    once per context.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
 
 
 class UnitOfWork:

@@ -7,13 +7,14 @@ made, under the stack lock; see docs/architecture.md#plan-apply.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from attrs import frozen
 
@@ -36,14 +37,15 @@ from devarch_core.ports import AppliedRecord, UpdatingRuntime
 from devarch_core.portspec import format_published
 from devarch_core.secrets import REDACTED, Secret
 from devarch_core.status import StatusReport
-from devarch_core.usecases._helpers import stack_of
+from devarch_core.usecases._helpers import Service, stack_of
 from devarch_core.usecases.engines import default_holder, holder_of
 from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from devarch_core.model import Stack
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._context import Context
     from devarch_core.usecases.planner import Desired
 
 __all__ = [
@@ -54,6 +56,8 @@ __all__ = [
     "MoveResult",
     "default_holder",
 ]
+
+_P = ParamSpec("_P")
 
 #: Most containers a teardown stops at the same time (see ``ApplyService.teardown``).
 MAX_PARALLEL_STOPS = 64
@@ -140,15 +144,32 @@ class DownResult(_convert.Unstructured):
         return text
 
 
-class ApplyService:
+def _counting(
+    report: Callable[Concatenate[ApplyService, _P], DownResult],
+) -> Callable[Concatenate[ApplyService, _P], int]:
+    """``down`` from ``down_report``: the same parameters, written once; a count as result."""
+
+    def down(self: ApplyService, /, *args: _P.args, **kwargs: _P.kwargs) -> int:
+        """Remove a stack's containers and network (and named volumes if asked), not its definition.
+
+        Returns how many containers were removed (:meth:`down_report` says what exactly).
+        """
+        removed: DownResult = getattr(self, report.__name__)(*args, **kwargs)
+        return len(removed.containers)
+
+    down.__qualname__ = "ApplyService.down"
+    # help(), the API docs and the facade's forward show down_report's parameters, not *args.
+    down.__dict__["__signature__"] = inspect.signature(report).replace(return_annotation="int")
+    down.__annotations__ = {**report.__annotations__, "return": "int"}
+    return down
+
+
+class ApplyService(Service):
     """Apply, down and status (ports: the engine, the stack lock, config files, clock, reporter).
 
     ``lock_stack`` returns a stack's lockfile as it is now (the manifest service's): apply's
     lockfile policy checks and refreshes it.
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     # -- apply ------------------------------------------------------------------------------
     def apply(
@@ -542,12 +563,7 @@ class ApplyService:
 
     # -- down / status ----------------------------------------------------------------------
     def teardown(
-        self,
-        stack: Stack,
-        *,
-        remove_volumes: bool,
-        ordered: bool = False,
-        runtime: Runtime | None = None,
+        self, stack: Stack, *, volumes: bool, ordered: bool = False, runtime: Runtime | None = None
     ) -> DownResult:
         """Remove only what this store created for this stack (selected by owner and stack id).
 
@@ -573,10 +589,10 @@ class ApplyService:
                 for name in networks:
                     runtime.remove_network(name)
                     self._ctx.reporter.step("network", name, "removed")
-        volumes = [v.name for v in runtime.list_volumes(labels)] if remove_volumes else []
-        if volumes:
-            with self._phase("volumes", timings, len(volumes)):
-                for name in volumes:
+        removed = [v.name for v in runtime.list_volumes(labels)] if volumes else []
+        if removed:
+            with self._phase("volumes", timings, len(removed)):
+                for name in removed:
                     runtime.remove_volume(name)
                     self._ctx.reporter.step("volumes", name, "removed")
         left_alone = []
@@ -589,7 +605,7 @@ class ApplyService:
             stack=stack.name,
             containers=tuple(sorted(c.name for c in containers)),
             networks=tuple(networks),
-            volumes=tuple(volumes),
+            volumes=tuple(removed),
             left_alone=tuple(left_alone),
         )
 
@@ -634,23 +650,6 @@ class ApplyService:
             by_level.setdefault(level.get(instance, len(waves)), []).append(container)
         return [by_level[index] for index in sorted(by_level, reverse=True)]
 
-    def down(
-        self,
-        stack: str,
-        *,
-        volumes: bool = False,
-        lock_timeout: float | None = None,
-        ordered: bool = False,
-    ) -> int:
-        """Remove a stack's containers and network (and named volumes if asked), not its definition.
-
-        Returns how many containers were removed (:meth:`down_report` says what exactly).
-        """
-        result = self.down_report(
-            stack, volumes=volumes, lock_timeout=lock_timeout, ordered=ordered
-        )
-        return len(result.containers)
-
     def down_report(
         self,
         stack: str,
@@ -667,11 +666,13 @@ class ApplyService:
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
         with self._ctx.locks.hold(stack, "devarch down " + default_holder(), lock_timeout):
-            result = self.teardown(st, remove_volumes=volumes, ordered=ordered)
+            result = self.teardown(st, volumes=volumes, ordered=ordered)
             with self._ctx.uow.transaction() as tx:
                 for inst in tx.list_instances(st.id):
                     tx.delete_applied(inst.id)
         return result
+
+    down = _counting(down_report)
 
     def status(self, stack: str) -> StatusReport:
         """Each instance's container state, health and published ports, as a list.

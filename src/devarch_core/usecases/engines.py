@@ -11,7 +11,7 @@ import getpass
 import os
 import socket
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,7 +27,7 @@ from devarch_core.errors import (
     ValidationError,
 )
 from devarch_core.model import ENGINE_KINDS, Engine
-from devarch_core.usecases._helpers import STACK_ENGINE_KEY, stack_of
+from devarch_core.usecases._helpers import STACK_ENGINE_KEY, Service, stack_of
 from devarch_core.usecases.rules import pinned_ports
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def same_engine(a: Engine, b: Engine) -> bool:
     return (a.kind, a.endpoint, a.context, a.host) == (b.kind, b.endpoint, b.context, b.host)
 
 
-class EngineAccess:
+class EngineAccess(Service):
     """The engine each stack lives on: the one it is bound to, else the one selected for it.
 
     A stack is bound to a named engine (:class:`~devarch_core.model.Engine`) at its first apply
@@ -108,7 +108,7 @@ class EngineAccess:
     """
 
     def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         runtime, default = ctx.runtime, ctx.default_engine
         if default is None and runtime is not None:
             endpoint = str(getattr(runtime, "endpoint", "") or "")
@@ -264,28 +264,31 @@ class EngineAccess:
         raise EngineError(msg)
 
 
-class StackLocks:
+class StackLocks(Service):
     """The stack lock (port), held at most once per thread and stack."""
 
-    def __init__(self, ctx: Context, lock: StackLock | None) -> None:
-        self._ctx = ctx
-        self.lock = lock
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.lock: StackLock | None = ctx.lock
         #: Stacks whose lock this facade holds (see :meth:`locked`): stack -> thread id.
         self._held: dict[str, int] = {}
 
-    @contextmanager
     def locked(
         self, stack: str, *, timeout: float | None = None, holder: str | None = None
-    ) -> Iterator[None]:
+    ) -> AbstractContextManager[None]:
         """Hold the stack's lock for the block (``StackLockedError`` at once if another holds it).
 
         ``apply``, ``down`` and ``delete_stack`` called inside the block, from the same thread, use
         this hold instead of taking the lock again. A front end takes it *before* planning, so a
         second apply is refused before it shows a plan the first one is about to change.
         """
+        return self._hold_existing(stack, holder or default_holder(), timeout)
+
+    @contextmanager
+    def _hold_existing(self, stack: str, holder: str, timeout: float | None) -> Iterator[None]:
         with self._ctx.uow.transaction() as tx:
             stack_of(tx, stack)  # a missing stack is NotFoundError, not a lock file for nothing
-        with self.hold(stack, holder or default_holder(), timeout):
+        with self.hold(stack, holder, timeout):
             yield
 
     @contextmanager
@@ -351,11 +354,8 @@ def check_engine(engine: Engine) -> None:
         raise ValidationError(problems, what="invalid engine")
 
 
-class EngineService:
+class EngineService(Service):
     """Named engines: list, add, remove, the store's default, and moving a stack between them."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def list_engines(self) -> list[EngineSummary]:
         """Every engine of the store with the stacks bound to it, by name."""
@@ -432,9 +432,7 @@ class EngineService:
         ):
             down = None
             if old_runtime is not None:
-                down = self._ctx.applier.teardown(
-                    stack, remove_volumes=volumes, runtime=old_runtime
-                )
+                down = self._ctx.applier.teardown(stack, volumes=volumes, runtime=old_runtime)
             with self._ctx.uow.transaction() as tx:
                 current = stack_of(tx, name)
                 self._drop_taken_ports(tx, current, target.name)

@@ -22,6 +22,7 @@ from devarch_core.fields import merge_override_data, unset_override_data
 from devarch_core.model import Instance, Stack
 from devarch_core.overrides import Overrides
 from devarch_core.usecases._helpers import (
+    Service,
     claim_instance_name,
     instance_of,
     stack_of,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
     from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._context import Context
 
 __all__ = ["InstanceService", "WrittenInstance", "without_host_pins"]
 
@@ -60,11 +60,8 @@ def _unset_override_data(current: dict[str, Any], field: str) -> dict[str, Any]:
     return unset_override_data(current, field)
 
 
-class InstanceService:
+class InstanceService(Service):
     """Instances and their copy-on-write overrides (ports: the catalog; secrets are sealed)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def add_instance(
         self,

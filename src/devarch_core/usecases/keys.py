@@ -10,7 +10,7 @@ from attrs import frozen
 
 from devarch_core.errors import DevarchError, SecretError
 from devarch_core.secrets import KEY_SIZE, SecretBox, SecretSlot, key_id, sealed_key_id
-from devarch_core.usecases._helpers import KEY_ID, MAC_KEY, MAC_SLOT, sealed_sample
+from devarch_core.usecases._helpers import KEY_ID, MAC_KEY, MAC_SLOT, Service, sealed_sample
 
 if TYPE_CHECKING:
     from devarch_core.ports import StoreSession
@@ -28,7 +28,7 @@ class KeyCheck:
     fix: str = ""
 
 
-class KeyService:
+class KeyService(Service):
     """The key that seals the store's values (ports: the key provider, through ``box``).
 
     It owns the :class:`~devarch_core.secrets.SecretBox` (``box``), whose keyed hashes use the
@@ -36,7 +36,7 @@ class KeyService:
     """
 
     def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self.box = SecretBox(ctx.key_provider, mac_key=self.mac_key)
 
     # -- sealing ---------------------------------------------------------------------------------

@@ -12,42 +12,41 @@ from __future__ import annotations
 import queue
 import re
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 from attrs import frozen
 
-from devarch_core import _convert
+from devarch_core import _convert, errors
 from devarch_core.engine import ContainerInfo
-from devarch_core.errors import (
-    ApplyError,
-    ConflictError,
-    DevarchError,
-    EngineError,
-    NotFoundError,
-    Problem,
-    ValidationError,
-)
 from devarch_core.model import Instance
 from devarch_core.ownership import owned_by
-from devarch_core.usecases._helpers import instance_of, stack_of
+from devarch_core.usecases._helpers import Service, instance_of, stack_of
 from devarch_core.usecases.apply import MIN_PARALLEL, _Scrub
 from devarch_core.usecases.engines import default_holder, holder_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from devarch_core.engine import LogLine
     from devarch_core.model import Stack
     from devarch_core.planning import DesiredInstance
     from devarch_core.ports import LogIterator, Runtime
-    from devarch_core.usecases._context import Context
 
-__all__ = ["LifecycleResult", "LifecycleService", "StackLogs"]
+__all__ = ["InstanceNames", "LifecycleResult", "LifecycleService", "StackLogs"]
 
 Verb = Literal["start", "stop", "restart"]
+_Step = Literal["start", "stop"]
+#: What the reporter is told before and after a container's step.
+_STEP_WORDS: dict[_Step, tuple[str, str]] = {
+    "start": ("starting", "started"),
+    "stop": ("stopping", "stopped"),
+}
+#: The instances a verb acts on: their names (one name may be a plain string), None for all.
+InstanceNames: TypeAlias = Iterable[str] | None
 
 
 @frozen(kw_only=True)
@@ -119,13 +118,13 @@ class StackLogs:
             raise StopIteration
         try:
             return next(self._lines)
-        except DevarchError as exc:
+        except errors.DevarchError as exc:
             self.close()
             message = self._scrub(str(exc))
             if message == str(exc) and not self._scrub.quoted_in(exc):
                 raise
             # Raised outside the handler's chain, so no exception in it shows the secret.
-        raise EngineError(message)
+        raise errors.EngineError(message)
 
     def close(self) -> None:
         """End the iteration and every container's log stream (idempotent, any thread)."""
@@ -175,19 +174,16 @@ class StackLogs:
                 yield item
 
 
-class LifecycleService:
+class LifecycleService(Service):
     """Logs, start, stop and restart of applied instances.
 
     Ports: the engine (through :class:`EngineAccess`), the stack lock, the clock and reporter
     (health waits), the planner (dependency order, read only) and the secrets (to scrub errors).
     """
 
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-
     # -- selection ---------------------------------------------------------------------------
     def _select(
-        self, stack: str, names: Iterable[str] | None
+        self, stack: str, names: InstanceNames
     ) -> tuple[Stack, Runtime, list[_Target], list[Instance]]:
         """The stack, its engine, the chosen instances' containers, and the instances asked for.
 
@@ -208,7 +204,7 @@ class LifecycleService:
         owner = self._ctx.uow.owner
         observed = {c.name: c for c in runtime.list_containers(owned_by(owner, st.id))}
         if not observed:
-            raise NotFoundError(
+            raise errors.NotFoundError(
                 "container of stack",
                 st.name,
                 hint=(
@@ -227,11 +223,11 @@ class LifecycleService:
             other = runtime.inspect_container(inst.container_name)
             if other is not None:
                 who, then = holder_of(other.labels, owner)
-                raise ConflictError(
+                raise errors.ConflictError(
                     f"container {inst.container_name} of {st.name}/{inst.name} exists and "
                     f"{who}; devarch never touches it — {then}rename the instance"
                 )
-            raise NotFoundError(
+            raise errors.NotFoundError(
                 "container of instance",
                 f"{st.name}/{inst.name}",
                 hint=f"it has none yet (or the stack is down); run `devarch apply {st.name}`",
@@ -250,7 +246,7 @@ class LifecycleService:
         """The stack's desired state without asking the engine (for order and health), or None."""
         try:
             return self._ctx.planner.desired(stack, observe=False)
-        except DevarchError:  # an unresolvable definition: act in name order, without waits
+        except errors.DevarchError:  # an unresolvable definition: act in name order, without waits
             return None
 
     # -- logs --------------------------------------------------------------------------------
@@ -268,7 +264,9 @@ class LifecycleService:
         who wrote it. No lock is taken: reading logs never changes anything.
         """
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
-            raise ValidationError([Problem("tail", f"must be 0 or more lines, not {tail!r}")])
+            raise errors.ValidationError(
+                [errors.Problem("tail", f"must be 0 or more lines, not {tail!r}")]
+            )
         st, runtime, targets, _ = self._select(stack, None if instance is None else [instance])
         scrub = self._scrub(st)
         sources: list[tuple[str, LogIterator]] = []
@@ -276,7 +274,7 @@ class LifecycleService:
             for target in targets:
                 source = runtime.logs(target.container.name, follow=follow, tail=tail)
                 sources.append((target.instance.name, source))
-        except DevarchError as exc:
+        except errors.DevarchError as exc:
             for _, source in sources:
                 source.close()
             message = scrub(str(exc))
@@ -284,15 +282,11 @@ class LifecycleService:
                 raise
         else:
             return StackLogs(sources, scrub, follow=follow)
-        raise EngineError(message)
+        raise errors.EngineError(message)
 
     # -- start / stop / restart --------------------------------------------------------------
     def start(
-        self,
-        stack: str,
-        instances: Iterable[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
+        self, stack: str, instances: InstanceNames = None, *, lock_timeout: float | None = None
     ) -> LifecycleResult:
         """Start existing containers in dependency order, waiting for health like apply.
 
@@ -300,39 +294,41 @@ class LifecycleService:
         instances that depend on it start. Disabled instances are skipped when none are named,
         refused when named.
         """
-        with self._ctx.locks.hold(stack, "devarch start " + default_holder(), lock_timeout):
-            st, runtime, targets, chosen = self._select(stack, instances)
-            targets = self._startable(st, targets, chosen, named=instances is not None)
-            started, already = self._start(st, runtime, targets)
-        return LifecycleResult(stack=st.name, action="start", changed=started, unchanged=already)
+        return self._act("start", stack, instances, lock_timeout)
 
     def stop(
-        self,
-        stack: str,
-        instances: Iterable[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
+        self, stack: str, instances: InstanceNames = None, *, lock_timeout: float | None = None
     ) -> LifecycleResult:
         """Stop containers (dependents first), keeping them; each waits its own grace period."""
-        with self._ctx.locks.hold(stack, "devarch stop " + default_holder(), lock_timeout):
-            st, runtime, targets, _ = self._select(stack, instances)
-            stopped, already = self._stop(st, runtime, targets)
-        return LifecycleResult(stack=st.name, action="stop", changed=stopped, unchanged=already)
+        return self._act("stop", stack, instances, lock_timeout)
 
     def restart(
-        self,
-        stack: str,
-        instances: Iterable[str] | None = None,
-        *,
-        lock_timeout: float | None = None,
+        self, stack: str, instances: InstanceNames = None, *, lock_timeout: float | None = None
     ) -> LifecycleResult:
         """Stop, then start, the chosen containers (stopped ones are started), under one lock."""
-        with self._ctx.locks.hold(stack, "devarch restart " + default_holder(), lock_timeout):
-            st, runtime, targets, chosen = self._select(stack, instances)
-            targets = self._startable(st, targets, chosen, named=instances is not None)
-            self._stop(st, runtime, targets)
-            started, _ = self._start(st, runtime, targets, restarting=True)
-        return LifecycleResult(stack=st.name, action="restart", changed=started)
+        return self._act("restart", stack, instances, lock_timeout)
+
+    def _act(
+        self, action: Verb, stack: str, names: InstanceNames, lock_timeout: float | None
+    ) -> LifecycleResult:
+        """``action`` on the chosen containers, under the stack lock (held as ``devarch <action>``).
+
+        Start and restart act only on startable instances (:meth:`_startable`); restart stops
+        them first and starts them all, stopped ones too.
+        """
+        with self._ctx.locks.hold(stack, f"devarch {action} " + default_holder(), lock_timeout):
+            st, runtime, targets, chosen = self._select(stack, names)
+            if action != "stop":
+                targets = self._startable(st, targets, chosen, named=names is not None)
+            if action == "start":
+                changed, unchanged = self._start(st, runtime, targets)
+            elif action == "stop":
+                changed, unchanged = self._stop(st, runtime, targets)
+            else:
+                self._stop(st, runtime, targets)
+                changed, _ = self._start(st, runtime, targets, restarting=True)
+                unchanged = ()
+        return LifecycleResult(stack=st.name, action=action, changed=changed, unchanged=unchanged)
 
     def running_container(self, stack: str, instance: str) -> str:
         """The name of an instance's running container (what ``devarch exec`` runs in).
@@ -342,7 +338,7 @@ class LifecycleService:
         st, _, targets, _ = self._select(stack, [instance])
         container = targets[0].container
         if not container.running:
-            raise ConflictError(
+            raise errors.ConflictError(
                 f"container {container.name} of {st.name}/{instance} is {container.state}; "
                 f"start it with `devarch start {st.name} {instance}`"
             )
@@ -370,16 +366,16 @@ class LifecycleService:
 
     def _refuse_disabled(self, st: Stack, chosen: Sequence[Instance]) -> None:
         if not st.enabled:
-            raise ValidationError(
+            raise errors.ValidationError(
                 f"stack {st.name} is disabled: enable it (`devarch stack enable {st.name}`) and "
                 "apply",
                 what="cannot start",
             )
         off = [i.name for i in chosen if not i.enabled]
         if off:
-            raise ValidationError(
+            raise errors.ValidationError(
                 [
-                    Problem(
+                    errors.Problem(
                         f"instances.{name}",
                         f"disabled: enable it (`devarch instance enable {st.name} {name}`) "
                         "and apply",
@@ -417,17 +413,20 @@ class LifecycleService:
             ThreadPoolExecutor(max_workers=max(1, self._ctx.parallelism or MIN_PARALLEL)) as pool,
         ):
             for wave in self._order(todo, desired):
-                list(pool.map(lambda n: self._start_one(runtime, by_name[n], scrub), wave))
+                list(pool.map(lambda n: self._one("start", runtime, by_name[n], scrub), wave))
                 started.extend(wave)
                 waiting = [n for n in wave if n in needed]
                 list(pool.map(lambda n: self._wait(runtime, by_name[n], items.get(n)), waiting))
         return tuple(started), already
 
-    def _start_one(self, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
-        name = target.instance.name
-        self._ctx.reporter.step("start", name, "starting")
-        _guarded(scrub, "start", name, lambda: runtime.start_container(target.container.name))
-        self._ctx.reporter.step("start", name, "started")
+    def _one(self, step: _Step, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
+        """Start or stop one container, reported as a step (errors scrubbed of secrets)."""
+        name, container = target.instance.name, target.container.name
+        doing, done = _STEP_WORDS[step]
+        call = runtime.start_container if step == "start" else runtime.stop_container
+        self._ctx.reporter.step(step, name, doing)
+        _guarded(scrub, step, name, lambda: call(container))
+        self._ctx.reporter.step(step, name, done)
 
     def _wait(self, runtime: Runtime, target: _Target, item: DesiredInstance | None) -> None:
         check = item.spec.healthcheck if item is not None else None
@@ -489,15 +488,9 @@ class LifecycleService:
             ThreadPoolExecutor(max_workers=max(1, min(len(todo), 64))) as pool,
         ):
             for wave in reversed(self._order(todo, desired)):
-                list(pool.map(lambda n: self._stop_one(runtime, by_name[n], scrub), wave))
+                list(pool.map(lambda n: self._one("stop", runtime, by_name[n], scrub), wave))
                 stopped.extend(wave)
         return tuple(stopped), already
-
-    def _stop_one(self, runtime: Runtime, target: _Target, scrub: _Scrub) -> None:
-        name = target.instance.name
-        self._ctx.reporter.step("stop", name, "stopping")
-        _guarded(scrub, "stop", name, lambda: runtime.stop_container(target.container.name))
-        self._ctx.reporter.step("stop", name, "stopped")
 
 
 def _guarded(scrub: _Scrub, step: str, instance: str, call: Callable[[], None]) -> None:
@@ -508,10 +501,10 @@ def _guarded(scrub: _Scrub, step: str, instance: str, call: Callable[[], None]) 
     """
     try:
         call()
-    except DevarchError as exc:
+    except errors.DevarchError as exc:
         message = scrub(str(exc))
         if message == str(exc) and not scrub.quoted_in(exc):
-            raise ApplyError(f"{instance}: {message}", step=step, instance=instance) from exc
+            raise errors.ApplyError(f"{instance}: {message}", step=step, instance=instance) from exc
     else:
         return
-    raise ApplyError(f"{instance}: {message}", step=step, instance=instance)
+    raise errors.ApplyError(f"{instance}: {message}", step=step, instance=instance)

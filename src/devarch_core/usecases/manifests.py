@@ -37,7 +37,7 @@ from devarch_core.ports import AppliedRecord, SealedSecret
 from devarch_core.rendering import render_import
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases import rules
-from devarch_core.usecases._helpers import network_problem, stack_of, template_for
+from devarch_core.usecases._helpers import Service, network_problem, stack_of, template_for
 from devarch_core.usecases.apply import ApplyResult
 from devarch_core.usecases.planner import refuse_plan_errors
 from devarch_core.wiring import WiringNode, solve_wiring
@@ -45,7 +45,6 @@ from devarch_core.wiring import WiringNode, solve_wiring
 if TYPE_CHECKING:
     from devarch_core.ports import Runtime, StoreSession
     from devarch_core.template import Template
-    from devarch_core.usecases._context import Context
     from devarch_core.usecases.rules import WrittenInstance
 
 __all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestService"]
@@ -157,15 +156,12 @@ class InitPreview(_convert.Unstructured):
         return self.imported.has_changes or (self.plan is not None and self.plan.has_changes)
 
 
-class ManifestService:
+class ManifestService(Service):
     """Export/import/lock/init use cases.
 
     Ports: the catalog, the engine (image digests; init applies), the store's key (secrets in a
     manifest are sealed). Init plans and applies through the plan and apply services.
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     @property
     def runtime(self) -> Runtime | None:

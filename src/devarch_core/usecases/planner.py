@@ -13,17 +13,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import errors, naming
 from devarch_core.compose import compose_items, render_compose, render_instance
 from devarch_core.desired import container_spec, network_labels, spec_hash
 from devarch_core.engine import ContainerInfo
-from devarch_core.errors import (
-    NotFoundError,
-    PortConflictError,
-    Problem,
-    ValidationError,
-    WiringError,
-)
 from devarch_core.hostports import PortRequest, allocate_ports
 from devarch_core.model import Instance, PortAllocation, Stack
 from devarch_core.ownership import has_labels, owned_by
@@ -31,22 +24,28 @@ from devarch_core.planning import DesiredInstance, Plan, PlanDiagnostic, compute
 from devarch_core.rendering import wiring_graph
 from devarch_core.secrets import Secret
 from devarch_core.spec import Resources
-from devarch_core.usecases._helpers import stack_of, template_for
+from devarch_core.usecases._helpers import Service, stack_of, template_for
 from devarch_core.usecases.engines import holder_of
-from devarch_core.usecases.resolution import resolve_stack
+from devarch_core.usecases.resolution import ResolvedStack, resolve_stack
 from devarch_core.usecases.rules import all_allocations
 from devarch_core.wiring import ResolvedWire, WiringNode, solve_wiring
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from devarch_core._svg import SvgGraph
     from devarch_core.engine import ContainerSpec
     from devarch_core.merge import EffectiveConfig
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._context import Context
 
-__all__ = ["CONFLICT_CODES", "PORT_CLASH_CODES", "Desired", "PlanService", "refuse_plan_errors"]
+__all__ = [
+    "CONFLICT_CODES",
+    "PORT_CLASH_CODES",
+    "Desired",
+    "PlanService",
+    "refuse_errors",
+    "refuse_plan_errors",
+]
 
 #: Plan error codes that mean "another owner holds this name" (apply raises ConflictError).
 CONFLICT_CODES = frozenset({"network-conflict", "container-conflict", "volume-conflict"})
@@ -59,11 +58,10 @@ class Desired:
     """Everything a plan is computed from, and apply works from."""
 
     stack: Stack
-    instances: tuple[Instance, ...]
+    #: The enabled instances resolved once with their wires (instances, wiring, waves below).
+    resolved: ResolvedStack
     items: tuple[DesiredInstance, ...]
     diagnostics: tuple[PlanDiagnostic, ...]
-    wiring: tuple[ResolvedWire, ...]
-    waves: tuple[tuple[str, ...], ...]
     observed: tuple[ContainerInfo, ...]
     new_ports: tuple[tuple[str, PortAllocation], ...]
     inputs: Mapping[str, str]
@@ -72,20 +70,37 @@ class Desired:
     #: Networks this stack created earlier under another name (its network was changed).
     old_networks: tuple[str, ...] = ()
 
+    @property
+    def instances(self) -> tuple[Instance, ...]:
+        """The stack's enabled instances."""
+        return self.resolved.instances
+
+    @property
+    def wiring(self) -> tuple[ResolvedWire, ...]:
+        """The wires the solver chose, typed."""
+        return self.resolved.wiring.wires
+
+    @property
+    def waves(self) -> tuple[tuple[str, ...], ...]:
+        """Instances that can start together, dependencies first."""
+        return self.resolved.waves
+
 
 def refuse_plan_errors(stack: str, plan: Plan) -> None:
-    """Raise what apply raises for a plan with errors.
+    """Raise what apply raises for a plan with errors (see :func:`refuse_errors`)."""
+    refuse_errors(plan.errors, f"cannot apply stack {stack}")
+
+
+def refuse_errors(found: Sequence[PlanDiagnostic], what: str) -> None:
+    """Refuse ``what`` (``cannot apply stack s``) when any diagnostic was ``found``.
 
     Host port clashes alone are a ``PortConflictError``, anything else a ``WiringError``.
     """
-    if not plan.errors:
+    if not found:
         return
-    if all(d.code in PORT_CLASH_CODES for d in plan.errors):
-        raise PortConflictError(
-            [Problem("", d.message) for d in plan.errors], what=f"cannot apply stack {stack}"
-        )
-    detail = "; ".join(d.message for d in plan.errors)
-    raise WiringError(f"cannot apply stack {stack}: {detail}")
+    if all(d.code in PORT_CLASH_CODES for d in found):
+        raise errors.PortConflictError([errors.Problem("", d.message) for d in found], what=what)
+    raise errors.WiringError(f"{what}: " + "; ".join(d.message for d in found))
 
 
 def _memo(hash_secret: Callable[[str], str]) -> Callable[[str], str]:
@@ -100,15 +115,12 @@ def _memo(hash_secret: Callable[[str], str]) -> Callable[[str], str]:
     return hashed
 
 
-class PlanService:
+class PlanService(Service):
     """The desired state of a stack and its plan.
 
     Ports: the catalog, the engine (through :class:`EngineAccess`, read only), the config files
     (their host paths), the port probe and the secret box (keyed hashes of secrets).
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def fields(
         self,
@@ -195,7 +207,7 @@ class PlanService:
                     allocations=resolution.chosen.get(eff.instance_id, {}),
                     config_dir=config_dir,
                 )
-            except ValidationError as exc:
+            except errors.ValidationError as exc:
                 diagnostics.append(
                     PlanDiagnostic(
                         severity="error", code="invalid", instance=name, message=str(exc)
@@ -221,24 +233,21 @@ class PlanService:
         if runtime is not None and items:
             found, blocked, old_networks = self._ownership(runtime, stack, items, observed)
             diagnostics.extend(found)
-        instances = resolved.instances
         return Desired(
             stack=stack,
-            blocked=blocked,
-            old_networks=old_networks,
-            instances=instances,
+            resolved=resolved,
             items=tuple(items),
             diagnostics=tuple(diagnostics),
-            wiring=resolved.wiring.wires,
-            waves=resolved.waves,
             observed=tuple(observed),
             new_ports=resolution.new,
             inputs={
                 f"template {i.template}@{i.template_version}": template_for(
                     self._ctx.catalog, i
                 ).content_hash
-                for i in instances
+                for i in resolved.instances
             },
+            blocked=blocked,
+            old_networks=old_networks,
         )
 
     def _engine_diagnostics(self, runtime: Runtime, stack: Stack) -> list[PlanDiagnostic]:
@@ -467,23 +476,16 @@ class PlanService:
         like the secret it is). Host ports are the ones devarch allocated or would allocate.
         """
         desired = self.desired(stack, observe=False)
-        errors = [
+        found = [
             d for d in desired.diagnostics if d.severity == "error" and d.code != "port-in-use"
         ]
-        if errors and all(d.code in PORT_CLASH_CODES for d in errors):
-            raise PortConflictError(
-                [Problem("", d.message) for d in errors], what=f"cannot render stack {stack}"
-            )
-        if errors:
-            raise WiringError(
-                f"cannot render stack {stack}: " + "; ".join(d.message for d in errors)
-            )
+        refuse_errors(found, f"cannot render stack {stack}")
         items = compose_items((d.effective.instance, d.spec, d.depends_on) for d in desired.items)
         labels = network_labels(desired.stack.name, desired.stack.id, self._ctx.uow.owner)
         if instance is not None:
             item = next((i for i in items if i.name == instance), None)
             if item is None:
-                raise NotFoundError("enabled instance", f"{stack}/{instance}")
+                raise errors.NotFoundError("enabled instance", f"{stack}/{instance}")
             return render_instance(
                 item, network_labels=labels, project=project, reveal_secrets=reveal_secrets
             )

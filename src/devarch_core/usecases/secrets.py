@@ -9,23 +9,19 @@ import attrs
 from devarch_core.errors import NotFoundError, ValidationError
 from devarch_core.ports import SealedSecret
 from devarch_core.secrets import Secret, SecretSlot
-from devarch_core.usecases._helpers import instance_of, stack_of
+from devarch_core.usecases._helpers import Service, instance_of, stack_of
 from devarch_core.usecases.keys import KeyCheck
 from devarch_core.validators import check_env_name
 
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._context import Context
 
 __all__ = ["KeyCheck", "SecretService"]
 
 
-class SecretService:
+class SecretService(Service):
     """Secret environment values, sealed in the store (ports: the store's key)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def put(
         self, tx: StoreSession, stack: Stack, instance: Instance, name: str, value: str

@@ -23,6 +23,7 @@ from devarch_core.ports import (
 from devarch_core.secrets import SecretSlot
 from devarch_core.usecases._helpers import (
     STACK_ENGINE_KEY,
+    Service,
     check_container_name,
     claim_network,
     stack_of,
@@ -32,7 +33,6 @@ from devarch_core.usecases.rules import refuse_rule_problems, without_host_pins,
 
 if TYPE_CHECKING:
     from devarch_core.ports import Runtime
-    from devarch_core.usecases._context import Context
 
 __all__ = ["StackService", "StackSummary"]
 
@@ -47,15 +47,12 @@ class StackSummary(_convert.Unstructured):
     running: int | None = None
 
 
-class StackService:
+class StackService(Service):
     """Stacks: named, isolated groups of instances.
 
     Ports: the catalog, the store's key (clones re-seal secrets), the engine and the stack lock
     (delete tears the stack down through :class:`ApplyService`), the config files.
     """
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def create_stack(
         self,
@@ -220,7 +217,7 @@ class StackService:
     def _delete_stack(self, name: str, *, keep_volumes: bool) -> None:
         stack = self.get_stack(name)  # read again under the lock: an apply may have just finished
         if self._ctx.runtime is not None or stack.engine:
-            self._ctx.applier.teardown(stack, remove_volumes=not keep_volumes)
+            self._ctx.applier.teardown(stack, volumes=not keep_volumes)
         if self._ctx.config_files is not None:
             self._ctx.config_files.remove(stack.name)
         with self._ctx.uow.transaction() as tx:

@@ -8,12 +8,11 @@ from attrs import frozen
 
 from devarch_core.errors import NotFoundError, ValidationError
 from devarch_core.model import Wire
-from devarch_core.usecases._helpers import instance_of, stack_of, template_for
+from devarch_core.usecases._helpers import Service, instance_of, stack_of, template_for
 
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
     from devarch_core.ports import StoreSession
-    from devarch_core.usecases._context import Context
 
 __all__ = ["ImportChoice", "WireService"]
 
@@ -46,11 +45,8 @@ class ImportChoice:
         return "ambiguous" if self.candidates else "missing"
 
 
-class WireService:
+class WireService(Service):
     """Explicit wires between instances (ports: the catalog, for the templates' contracts)."""
-
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
 
     def list_wires(self, stack: str) -> list[Wire]:
         """A stack's explicit wires."""
