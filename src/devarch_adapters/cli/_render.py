@@ -309,17 +309,9 @@ def status_rows(statuses: Sequence[InstanceStatus]) -> str:
     """``status`` as a table."""
     if not statuses:
         return "No instances.\n"
-    rows = [
-        (
-            s.instance,
-            s.container,
-            s.state if s.enabled or s.state.startswith("orphan") else f"{s.state} (disabled)",
-            s.health,
-            ", ".join(s.ports) or "-",
-        )
-        for s in statuses
-    ]
-    return table(("INSTANCE", "CONTAINER", "STATE", "HEALTH", "PORTS"), rows)
+    from devarch_core.rendering import status  # noqa: PLC0415 - not on every command's path
+
+    return table(tuple(h.upper() for h in status.STATUS_HEADERS), status.status_rows(statuses))
 
 
 def template_data(template: Template) -> dict[str, Any]:
