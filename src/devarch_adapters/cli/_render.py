@@ -115,16 +115,10 @@ def error_data(exc: BaseException, exit_code: int) -> dict[str, Any]:
 
 
 def stack_data(stack: Stack) -> dict[str, Any]:
-    """JSON form of a :class:`~devarch_core.model.Stack`."""
-    return {
-        "name": stack.name,
-        "description": stack.description,
-        "network": stack.network_name,
-        "enabled": stack.enabled,
-        "created_at": stack.created_at,
-        "updated_at": stack.updated_at,
-        "engine": stack.engine,
-    }
+    """JSON form of a :class:`~devarch_core.model.Stack` (the core's ``stack_data``)."""
+    from devarch_core.usecases.stacks import stack_data  # noqa: PLC0415 - loaded with the facade
+
+    return stack_data(stack)
 
 
 def stack_list_text(summaries: Sequence[StackSummary]) -> str:

@@ -34,7 +34,21 @@ if TYPE_CHECKING:
     from devarch_core.ports import Runtime
     from devarch_core.usecases._context import Context
 
-__all__ = ["StackService", "StackSummary"]
+__all__ = ["StackService", "StackSummary", "stack_data"]
+
+
+def stack_data(stack: Stack) -> dict[str, Any]:
+    """A stack as plain data: the JSON form of a stack (CLI ``--json``, web API, ``stack show``)."""
+    return {
+        "name": stack.name,
+        "description": stack.description,
+        "network": stack.network_name,
+        "enabled": stack.enabled,
+        "created_at": stack.created_at,
+        "updated_at": stack.updated_at,
+        # The engine it is bound to (None until its first apply): docs/engines.md.
+        "engine": stack.engine,
+    }
 
 
 @frozen(kw_only=True)
@@ -146,14 +160,10 @@ class StackService:
             wires = tx.list_wires(stack.id)
             records = {r.instance_id: r for r in tx.list_applied(stack.id)}
             applied = {i.name: records.get(i.id) for i in instances}
+        # ``stack show`` has never shown when the stack was last updated.
+        fields = {k: v for k, v in stack_data(stack).items() if k != "updated_at"}
         return {
-            "name": stack.name,
-            "description": stack.description,
-            "network": stack.network_name,
-            "enabled": stack.enabled,
-            "created_at": stack.created_at,
-            # The engine it is bound to (None until its first apply): docs/engines.md.
-            "engine": stack.engine,
+            **fields,
             "instances": [
                 {
                     "name": i.name,

@@ -1,0 +1,48 @@
+"""A stack's JSON form is written once in the core; ``stack show`` and the CLI use it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from devarch_adapters.cli._render import stack_data as cli_stack_data
+from devarch_core.usecases.stacks import stack_data
+
+if TYPE_CHECKING:
+    from devarch_core.app import Devarch
+
+
+def test_stack_data_keys_and_values(devarch: Devarch) -> None:
+    stack = devarch.create_stack("shop", description="the shop")
+    data = stack_data(stack)
+    assert list(data) == [
+        "name",
+        "description",
+        "network",
+        "enabled",
+        "created_at",
+        "updated_at",
+        "engine",
+    ]
+    assert data["network"] == "devarch-shop-net"
+    assert data["description"] == "the shop"
+    assert cli_stack_data(stack) == data
+
+
+def test_show_stack_has_the_same_fields_but_updated_at_then_instances_and_wires(
+    devarch: Devarch,
+) -> None:
+    stack = devarch.create_stack("shop")
+    shown = devarch.show_stack("shop")
+    assert list(shown) == [
+        "name",
+        "description",
+        "network",
+        "enabled",
+        "created_at",
+        "engine",
+        "instances",
+        "wires",
+    ]
+    assert {k: v for k, v in stack_data(stack).items() if k != "updated_at"} == {
+        k: shown[k] for k in list(shown)[:6]
+    }
