@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from devarch_adapters.cli._render import instance_data as cli_instance_data
 from devarch_adapters.cli._render import stack_data as cli_stack_data
-from devarch_core.usecases.stacks import stack_data
+from devarch_core._jsonforms import instance_data, stack_data
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -46,3 +47,22 @@ def test_show_stack_has_the_same_fields_but_updated_at_then_instances_and_wires(
     assert {k: v for k, v in stack_data(stack).items() if k != "updated_at"} == {
         k: shown[k] for k in list(shown)[:6]
     }
+
+
+def test_instance_data_keys_and_values(devarch: Devarch) -> None:
+    devarch.create_stack("shop")
+    instance = devarch.add_instance("shop", "db", "bb-db")
+    data = instance_data(instance)
+    assert list(data) == [
+        "stack",
+        "name",
+        "template",
+        "template_version",
+        "description",
+        "enabled",
+        "container",
+        "overrides",
+    ]
+    assert data["container"] == "devarch-shop-db"
+    assert data["overrides"] == instance.overrides.to_data()
+    assert cli_instance_data(instance) == data

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from devarch_core import _jsonforms
 from devarch_core.display import printable
 
 if TYPE_CHECKING:
@@ -115,10 +116,8 @@ def error_data(exc: BaseException, exit_code: int) -> dict[str, Any]:
 
 
 def stack_data(stack: Stack) -> dict[str, Any]:
-    """JSON form of a :class:`~devarch_core.model.Stack` (the core's ``stack_data``)."""
-    from devarch_core.usecases.stacks import stack_data  # noqa: PLC0415 - loaded with the facade
-
-    return stack_data(stack)
+    """JSON form of a :class:`~devarch_core.model.Stack`."""
+    return _jsonforms.stack_data(stack)
 
 
 def stack_list_text(summaries: Sequence[StackSummary]) -> str:
@@ -192,16 +191,7 @@ def stack_text(data: Mapping[str, Any]) -> str:
 
 def instance_data(instance: Instance) -> dict[str, Any]:
     """JSON form of an :class:`~devarch_core.model.Instance` (overrides in manifest form)."""
-    return {
-        "stack": instance.stack,
-        "name": instance.name,
-        "template": instance.template,
-        "template_version": instance.template_version,
-        "description": instance.description,
-        "enabled": instance.enabled,
-        "container": instance.container_name,
-        "overrides": instance.overrides.to_data(),
-    }
+    return _jsonforms.instance_data(instance)
 
 
 def instance_list_text(stack: str, instances: Sequence[Instance]) -> str:

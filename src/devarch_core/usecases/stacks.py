@@ -9,6 +9,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert, naming
+from devarch_core._jsonforms import stack_data
 from devarch_core._parsing import checked_description
 from devarch_core.errors import (
     ConflictError,
@@ -34,21 +35,7 @@ if TYPE_CHECKING:
     from devarch_core.ports import Runtime
     from devarch_core.usecases._context import Context
 
-__all__ = ["StackService", "StackSummary", "stack_data"]
-
-
-def stack_data(stack: Stack) -> dict[str, Any]:
-    """A stack as plain data: the JSON form of a stack (CLI ``--json``, web API, ``stack show``)."""
-    return {
-        "name": stack.name,
-        "description": stack.description,
-        "network": stack.network_name,
-        "enabled": stack.enabled,
-        "created_at": stack.created_at,
-        "updated_at": stack.updated_at,
-        # The engine it is bound to (None until its first apply): docs/engines.md.
-        "engine": stack.engine,
-    }
+__all__ = ["StackService", "StackSummary"]
 
 
 @frozen(kw_only=True)
