@@ -28,6 +28,7 @@ from devarch_core.errors import (
     ValidationError,
     WiringError,
 )
+from devarch_core.hostports import PortRequest
 from devarch_core.lockpolicy import image_moved as _image_moved
 from devarch_core.lockpolicy import lockfile_divergence
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
@@ -675,17 +676,10 @@ class ManifestService:
                 if value is not None:
                     self._ctx.secrets.put(tx, stack, inst, var, value)
             for key, host in pins.get(spec.name, {}).items():
-                number, _, proto = key.partition("/")
-                tx.put_port_allocation(
-                    inst.id,
-                    PortAllocation(
-                        stack=stack.name,
-                        instance=spec.name,
-                        container_port=int(number),
-                        protocol=proto or "tcp",
-                        host_port=host,
-                    ),
+                pin = PortRequest.of_pin(
+                    key, host, stack=stack.name, instance=spec.name, instance_id=inst.id
                 )
+                tx.put_port_allocation(inst.id, pin.allocation())
         if prune:
             for name, current in existing.items():
                 if name not in ids:
