@@ -1,5 +1,6 @@
-"""One way from a recorded host port (``pins.ports``, a lockfile, a pinned override) to a request
-and its allocation: ``PortRequest.of_pin`` and ``PortRequest.allocation()``.
+"""``PortRequest.of_pin`` and ``allocation()``: one way from a recorded host port to an allocation.
+
+A recorded host port is a ``pins.ports`` entry, a lockfile's port or a pinned override.
 """
 
 from __future__ import annotations
