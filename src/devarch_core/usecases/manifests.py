@@ -128,34 +128,48 @@ class InitCancelledError(DevarchError):
 
 
 @frozen(kw_only=True)
-class InitResult(_convert.Unstructured):
-    """What ``init`` did: the import, the apply, and the lockfile to write."""
+class _InitOutcome(_convert.Unstructured):
+    """What ``init`` and its preview both report: the import first, then a plan (or none)."""
 
     imported: ImportResult
+
+    def _plan(self) -> Plan | None:
+        raise NotImplementedError
+
+    @property
+    def changed(self) -> bool:
+        """True if init changed (a preview: would change) the store or the engine.
+
+        A preview can tell only as far as its plan goes: none when the import would change
+        something.
+        """
+        plan = self._plan()
+        return self.imported.has_changes or (plan is not None and plan.has_changes)
+
+
+@frozen(kw_only=True)
+class InitResult(_InitOutcome):
+    """What ``init`` did: the import, the apply, and the lockfile to write."""
+
     applied: ApplyResult
     lockfile: Lockfile
     warnings: tuple[str, ...] = ()
 
-    @property
-    def changed(self) -> bool:
-        """True if the store or the engine changed."""
-        return self.imported.has_changes or self.applied.plan.has_changes
+    def _plan(self) -> Plan:
+        return self.applied.plan
 
 
 @frozen(kw_only=True)
-class InitPreview(_convert.Unstructured):
+class InitPreview(_InitOutcome):
     """What ``init`` would do (:meth:`ManifestService.preview_init`); nothing was changed."""
 
-    imported: ImportResult
     #: The plan, when the import would change nothing (otherwise the plan depends on the import,
     #: which a preview does not write).
     plan: Plan | None = None
     warnings: tuple[str, ...] = ()
 
-    @property
-    def changed(self) -> bool:
-        """True if init would change the store or the engine (as far as a preview can tell)."""
-        return self.imported.has_changes or (self.plan is not None and self.plan.has_changes)
+    def _plan(self) -> Plan | None:
+        return self.plan
 
 
 class ManifestService:
