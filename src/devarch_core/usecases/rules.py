@@ -157,18 +157,12 @@ def stack_names(tx: StoreSession, stack: Stack, overrides: Overrides, name: str)
 
 def _pinned(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
     """The host ports an instance's overrides pin, as allocations."""
+    owner = {"stack": stack.name, "instance": inst.name, "instance_id": inst.id}
     found = []
     for port in inst.overrides.ports:
         if port.host is None or port.remove or port.publish is False:
             continue
-        pin = PortRequest.of_pin(
-            port.key,
-            port.host,
-            host_ip=port.host_ip,
-            stack=stack.name,
-            instance=inst.name,
-            instance_id=inst.id,
-        )
+        pin = PortRequest.of_pin(port.key, port.host, host_ip=port.host_ip, **owner)
         found.append((inst.id, pin.allocation()))
     return found
 
