@@ -243,12 +243,11 @@ def _port_requests(
     for key, (host, path) in sorted(w.pins.items()):
         if key in keys:
             continue
-        paths[(w.name, key)] = path
-        requests.append(
-            PortRequest.of_pin(
-                key, host, stack=stack.name, instance=w.name, instance_id=w.instance_id
-            )
+        pin = PortRequest.of_pin(
+            key, host, stack=stack.name, instance=w.name, instance_id=w.instance_id
         )
+        paths[(w.name, pin.key)] = path
+        requests.append(pin)
     return requests
 
 
