@@ -378,15 +378,9 @@ def _configure_results(conv: cattrs.Converter) -> None:  # noqa: C901 - one hook
         }
 
     def stack_summary(_: type) -> Callable[[Any], dict[str, Any]]:
-        return lambda summary: {
-            "name": summary.stack.name,
-            "description": summary.stack.description,
-            "network": summary.stack.network_name,
-            "enabled": summary.stack.enabled,
-            "instances": summary.instances,
-            "enabled_instances": summary.enabled_instances,
-            "running": summary.running,
-        }
+        from devarch_core._jsonforms import stack_summary_data  # noqa: PLC0415
+
+        return stack_summary_data
 
     factories: dict[str, Callable[[type], Callable[[Any], dict[str, Any]]]] = {
         "InstanceStatus": fields,

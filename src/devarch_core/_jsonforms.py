@@ -1,4 +1,4 @@
-"""The JSON forms of stored values: a stack and an instance as ``--json`` and the web API give them.
+"""The JSON forms of a stack, a stack's summary and an instance (``--json``, the web API).
 
 Each form lists its keys in order; a key reads the attribute of the same name, or the one it
 names after ``=`` (``network=network_name``). ``stack show`` starts with the stack's form.
@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
+    from devarch_core.usecases.stacks import StackSummary
 
-__all__ = ["instance_data", "stack_data"]
+__all__ = ["instance_data", "stack_data", "stack_summary_data"]
 
 #: ``engine`` is the engine the stack is bound to (None until its first apply): docs/engines.md.
 _STACK = "name description network=network_name enabled created_at updated_at engine"
+#: ``stack list``: the stack's first four keys, then its counts.
+_SUMMARY = "name description network=network_name enabled"
+_COUNTS = "instances enabled_instances running"
 _INSTANCE = "stack name template template_version description enabled container=container_name"
 
 
@@ -26,6 +30,11 @@ def _form(value: object, keys: str) -> dict[str, Any]:
 def stack_data(stack: Stack) -> dict[str, Any]:
     """A stack as plain data."""
     return _form(stack, _STACK)
+
+
+def stack_summary_data(summary: StackSummary) -> dict[str, Any]:
+    """A stack's line of ``stack list`` as plain data."""
+    return {**_form(summary.stack, _SUMMARY), **_form(summary, _COUNTS)}
 
 
 def instance_data(instance: Instance) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from devarch_adapters.cli._render import instance_data as cli_instance_data
 from devarch_adapters.cli._render import stack_data as cli_stack_data
 from devarch_core._jsonforms import instance_data, stack_data
+from devarch_core.model import Stack
+from devarch_core.usecases.stacks import StackSummary
 
 if TYPE_CHECKING:
     from devarch_core.app import Devarch
@@ -66,3 +68,16 @@ def test_instance_data_keys_and_values(devarch: Devarch) -> None:
     assert data["container"] == "devarch-shop-db"
     assert data["overrides"] == instance.overrides.to_data()
     assert cli_instance_data(instance) == data
+
+
+def test_stack_summary_json_keys_in_order() -> None:
+    summary = StackSummary(stack=Stack(id="1", name="shop"), instances=2, enabled_instances=1)
+    assert list(summary.to_data().items()) == [
+        ("name", "shop"),
+        ("description", ""),
+        ("network", "devarch-shop-net"),
+        ("enabled", True),
+        ("instances", 2),
+        ("enabled_instances", 1),
+        ("running", None),
+    ]
