@@ -124,6 +124,12 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     from devarch_core.overrides import Overrides  # noqa: PLC0415
     from devarch_core.spec import ServiceSpec  # noqa: PLC0415
 
+    omit, omit_default = override(omit=True), override(omit_if_default=True)
+
+    def generated(cls: type, **overrides: Any) -> Callable[[Any], dict[str, Any]]:  # noqa: ANN401
+        """Cattrs' unstructure function for ``cls`` with ``overrides``, generated on first use."""
+        return _once(functools.partial(make_dict_unstructure_fn, cls, conv, **overrides))
+
     # Scalars: strict on the way in, plain on the way out.
     conv.register_structure_hook(str, _strict(str))
     conv.register_structure_hook(int, _strict(int, reject_bool=True))
@@ -150,12 +156,8 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     conv.register_unstructure_hook(ServiceSpec, lambda s: s.to_data())
 
     for cls in (planning.FieldChange, planning.Action, planning.PlanDiagnostic):
-        omit = _OMIT_DEFAULTS.get(cls.__name__, ())
-        overrides = {name: override(omit_if_default=True) for name in omit}
-        conv.register_unstructure_hook(
-            cls,
-            _once(functools.partial(make_dict_unstructure_fn, cls, conv, **overrides)),
-        )
+        defaults = dict.fromkeys(_OMIT_DEFAULTS.get(cls.__name__, ()), omit_default)
+        conv.register_unstructure_hook(cls, generated(cls, **defaults))
         conv.register_structure_hook(
             cls,
             _once(
@@ -164,7 +166,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
         )
 
     # The plan: a format number first, then its fields; the token basis sorted.
-    plan_fields = _once(lambda: make_dict_unstructure_fn(planning.Plan, conv))
+    plan_fields = generated(planning.Plan)
     plan_struct = _once(
         lambda: make_dict_structure_fn(planning.Plan, conv, _cattrs_forbid_extra_keys=True)
     )
@@ -186,42 +188,21 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     conv.register_structure_hook(planning.Plan, structure_plan)
 
     # Wiring output: the plan's ``wiring`` and ``diagnostics`` rows name imports ``import``.
+    as_import, as_export = override(rename="import"), override(rename="export")
     conv.register_unstructure_hook(
         wiring.ResolvedWire,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                wiring.ResolvedWire,
-                conv,
-                import_name=override(rename="import"),
-                export_name=override(rename="export"),
-            )
-        ),
+        generated(wiring.ResolvedWire, import_name=as_import, export_name=as_export),
     )
     conv.register_unstructure_hook(
-        wiring.Diagnostic,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                wiring.Diagnostic, conv, import_name=override(rename="import")
-            )
-        ),
+        wiring.Diagnostic, generated(wiring.Diagnostic, import_name=as_import)
     )
     conv.register_unstructure_hook(
-        wiring.WiringPlan,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                wiring.WiringPlan, conv, wires=override(rename="wiring")
-            )
-        ),
+        wiring.WiringPlan, generated(wiring.WiringPlan, wires=override(rename="wiring"))
     )
 
     # devarch.lock: omitted defaults, ports in port order, instances by name.
-    locked_fields = _once(
-        lambda: make_dict_unstructure_fn(
-            manifest.LockedInstance,
-            conv,
-            image_digest=override(omit_if_default=True),
-            ports=override(omit_if_default=True),
-        )
+    locked_fields = generated(
+        manifest.LockedInstance, image_digest=omit_default, ports=omit_default
     )
 
     def unstructure_locked(entry: manifest.LockedInstance) -> dict[str, Any]:
@@ -232,7 +213,7 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
             data["ports"] = dict(sorted(entry.ports.items(), key=lambda kv: _port_sort(kv[0])))
         return data
 
-    lock_fields = _once(lambda: make_dict_unstructure_fn(manifest.Lockfile, conv))
+    lock_fields = generated(manifest.Lockfile)
 
     def unstructure_lockfile(lock: manifest.Lockfile) -> dict[str, Any]:
         data = lock_fields(lock)
@@ -254,28 +235,17 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     # devarch.yml: wires as the manifest writes them.
     conv.register_unstructure_hook(
         Wire,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                Wire,
-                conv,
-                import_name=override(rename="import"),
-                export_name=override(rename="export", omit_if_default=True),
-            )
+        generated(
+            Wire,
+            import_name=as_import,
+            export_name=override(rename="export", omit_if_default=True),
         ),
     )
-    instance_fields = _once(
-        lambda: make_dict_unstructure_fn(
-            manifest.InstanceSpec,
-            conv,
-            name=override(omit=True),
-            template_version=override(omit_if_default=True),
-            description=override(omit_if_default=True),
-            enabled=override(omit_if_default=True),
-            overrides=override(omit=True),
-            secret_refs=override(omit=True),
-            port_pins=override(omit=True),
-            image_digest=override(omit=True),
-        )
+    # The name is the instance's key; overrides, secret refs and pins are written below.
+    instance_fields = generated(
+        manifest.InstanceSpec,
+        **dict.fromkeys(("template_version", "description", "enabled"), omit_default),
+        **dict.fromkeys(("name", "overrides", "secret_refs", "port_pins", "image_digest"), omit),
     )
 
     def unstructure_instance(spec: manifest.InstanceSpec) -> dict[str, Any]:
@@ -313,34 +283,20 @@ def _configure(conv: cattrs.Converter) -> None:  # noqa: C901, PLR0915 - one reg
     # Templates (their canonical data is hashed into the lockfile: the shape must never move).
     from devarch_core import template  # noqa: PLC0415
 
-    omit_default = override(omit_if_default=True)
     conv.register_unstructure_hook(
-        template.Export,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                template.Export, conv, port=omit_default, protocol=omit_default
-            )
-        ),
+        template.Export, generated(template.Export, port=omit_default, protocol=omit_default)
     )
     conv.register_unstructure_hook(
-        template.Import,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                template.Import, conv, prefix=omit_default, rename=omit_default
-            )
-        ),
+        template.Import, generated(template.Import, prefix=omit_default, rename=omit_default)
     )
     conv.register_unstructure_hook(
         template.Template,
-        _once(
-            lambda: make_dict_unstructure_fn(
-                template.Template,
-                conv,
-                description=omit_default,
-                secrets=omit_default,
-                origin=override(omit=True),
-                _memo=override(omit=True),
-            )
+        generated(
+            template.Template,
+            description=omit_default,
+            secrets=omit_default,
+            origin=omit,
+            _memo=omit,
         ),
     )
 
@@ -422,15 +378,9 @@ def _configure_results(conv: cattrs.Converter) -> None:  # noqa: C901 - one hook
         }
 
     def stack_summary(_: type) -> Callable[[Any], dict[str, Any]]:
-        return lambda summary: {
-            "name": summary.stack.name,
-            "description": summary.stack.description,
-            "network": summary.stack.network_name,
-            "enabled": summary.stack.enabled,
-            "instances": summary.instances,
-            "enabled_instances": summary.enabled_instances,
-            "running": summary.running,
-        }
+        from devarch_core._jsonforms import stack_summary_data  # noqa: PLC0415
+
+        return stack_summary_data
 
     factories: dict[str, Callable[[type], Callable[[Any], dict[str, Any]]]] = {
         "InstanceStatus": fields,

@@ -15,6 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from devarch_core.display import printable
+from devarch_core.rendering.status import STATUS_HEADERS, status_rows
 from devarch_core.secrets import REDACTED, Secret
 
 if TYPE_CHECKING:
@@ -144,35 +145,18 @@ def plan_markdown(plan: Plan) -> str:
 
 
 # -- status --------------------------------------------------------------------------------------
-_STATUS_HEADERS = ("instance", "container", "state", "health", "ports")
-
-
-def _status_rows(rows: Sequence[InstanceStatus]) -> list[Row]:
-    # like the CLI's table: a disabled instance says so in its state
-    return [
-        (
-            s.instance,
-            s.container,
-            s.state if s.enabled or s.state.startswith("orphan") else f"{s.state} (disabled)",
-            s.health,
-            ", ".join(s.ports) or "-",
-        )
-        for s in rows
-    ]
-
-
 def _status_caption(stack: str | None) -> str:
     return f"Status of stack {stack}" if stack else "Status"
 
 
 def status_html(rows: Sequence[InstanceStatus], stack: str | None = None) -> str:
     """A stack's status as an HTML table."""
-    return html_table(_status_caption(stack), _STATUS_HEADERS, _status_rows(rows))
+    return html_table(_status_caption(stack), STATUS_HEADERS, status_rows(rows))
 
 
 def status_markdown(rows: Sequence[InstanceStatus], stack: str | None = None) -> str:
     """A stack's status as a Markdown table."""
-    return markdown_table(_status_caption(stack), _STATUS_HEADERS, _status_rows(rows))
+    return markdown_table(_status_caption(stack), STATUS_HEADERS, status_rows(rows))
 
 
 # -- effective config ----------------------------------------------------------------------------

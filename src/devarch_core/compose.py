@@ -26,14 +26,13 @@ See docs/architecture.md#data-path.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 
 import attrs
 from attrs import frozen
 
-from devarch_core import naming
+from devarch_core import _yamldump, naming
 from devarch_core.engine import ContainerSpec
 from devarch_core.errors import Problem, ValidationError
 from devarch_core.fields import FIELDS
@@ -41,7 +40,6 @@ from devarch_core.fields import FIELDS
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    import yaml
 
 __all__ = [
     "ComposeItem",
@@ -268,28 +266,6 @@ def _escape(value: Any) -> Any:  # noqa: ANN401 - walks plain YAML data of any s
     return value
 
 
-@functools.cache
-def _dumper() -> type[yaml.SafeDumper]:
-    """The Compose file's dumper (PyYAML imported on first use, not with this module)."""
-    import yaml  # noqa: PLC0415 - only the commands that write YAML pay for PyYAML
-
-    class _Dumper(yaml.SafeDumper):
-        """Block style with indented sequences (``- x`` under its key, as Compose files are)."""
-
-        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - PyYAML's signature
-            super().increase_indent(flow, indentless=False)
-
-    return _Dumper
-
-
 def _dump(document: Mapping[str, Any]) -> str:
-    import yaml  # noqa: PLC0415 - see _dumper
-
-    return yaml.dump(
-        document,
-        Dumper=_dumper(),
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=_YAML_WIDTH,
-    )
+    """The Compose file's text: block style, each sequence indented under its key."""
+    return _yamldump.dump(document, width=_YAML_WIDTH, indent_sequences=True)

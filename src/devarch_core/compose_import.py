@@ -38,9 +38,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from attrs import frozen
 
+from devarch_core import _yamldump
 from devarch_core._parsing import Problems, join, listing, short_repr, type_name
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import NotFoundError, Problem, TemplateError
@@ -508,21 +508,6 @@ def templates_from_compose(
     return ComposeImport(templates=tuple(templates), warnings=tuple(warnings))
 
 
-class _TemplateDumper(yaml.SafeDumper):
-    """Block-style YAML with indented sequences and literal blocks for multi-line text."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002 - PyYAML's signature
-        super().increase_indent(flow, indentless=False)
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_TemplateDumper.add_representer(str, _represent_str)
-
-
 def template_to_yaml(template: Template) -> str:
     """Return the template file text for ``template``: deterministic, block style, keys in order.
 
@@ -531,11 +516,7 @@ def template_to_yaml(template: Template) -> str:
     """
     from devarch_core._schemaparts import modeline  # noqa: PLC0415 - keep the import list short
 
-    return modeline("template") + yaml.dump(
-        template.to_data(),
-        Dumper=_TemplateDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1_000_000,
+    text = _yamldump.dump(
+        template.to_data(), width=1_000_000, indent_sequences=True, literal_blocks=True
     )
+    return modeline("template") + text

@@ -12,12 +12,12 @@ from attrs import frozen
 
 from devarch_core.model import PortAllocation
 from devarch_core.planning import PlanDiagnostic
+from devarch_core.spec import DEFAULT_HOST_IP, PortSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from devarch_core.ports import PortProbe
-    from devarch_core.spec import PortSpec
 
 __all__ = ["PortRequest", "PortResolution", "allocate_ports", "holder_command", "pin_conflicts"]
 
@@ -52,8 +52,37 @@ class PortRequest:
             pinned=port.host,
         )
 
-    def allocation(self, host_port: int) -> PortAllocation:
-        """The allocation that satisfies this request with ``host_port``."""
+    @classmethod
+    def of_pin(
+        cls,
+        key: str,
+        host: int,
+        *,
+        host_ip: str | None = None,
+        stack: str,
+        instance: str,
+        instance_id: str,
+    ) -> PortRequest:
+        """The request of a host port recorded for a container port (``5432/tcp`` -> ``host``).
+
+        ``key`` is a container port as ``pins.ports`` and lockfiles write it (``5432/tcp``,
+        ``53/udp``; a bare number is tcp); ``host_ip`` defaults to 127.0.0.1.
+        """
+        number, _, proto = key.partition("/")
+        port = PortSpec(
+            container=int(number),
+            protocol="udp" if proto == "udp" else "tcp",
+            host=host,
+            host_ip=host_ip or DEFAULT_HOST_IP,
+        )
+        return cls.of_port(port, stack=stack, instance=instance, instance_id=instance_id)
+
+    def allocation(self, host_port: int | None = None) -> PortAllocation:
+        """The allocation that satisfies this request with ``host_port`` (default: its pin)."""
+        host_port = self.pinned if host_port is None else host_port
+        if host_port is None:
+            msg = f"no host port for {self.stack}/{self.instance} {self.key}"
+            raise ValueError(msg)
         return PortAllocation(
             stack=self.stack,
             instance=self.instance,

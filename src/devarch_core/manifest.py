@@ -6,16 +6,15 @@ Rendering is deterministic, so export → import → export gives the same bytes
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from attrs import frozen
 
-from devarch_core import _convert
+from devarch_core import _convert, _yamldump
 from devarch_core._parsing import Problems, join, short_repr
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
@@ -25,9 +24,6 @@ from devarch_core.naming import _why_invalid, validate_name
 from devarch_core.overrides import SECRET_REFS_KEY, Overrides
 from devarch_core.spec import _key_path
 from devarch_core.validators import check_env_name
-
-if TYPE_CHECKING:
-    import yaml
 
 __all__ = [
     "LOCK_FORMAT",
@@ -47,36 +43,9 @@ LOCK_FORMAT = 1
 SECRET_PLACEHOLDER = re.compile(r"^\$\{secret:([^\s=]+)\}$")
 
 
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-@functools.cache
-def _dumper() -> type[yaml.SafeDumper]:
-    """Block-style YAML with multi-line strings as literal blocks (PyYAML imported on first use)."""
-    import yaml  # noqa: PLC0415 - only the commands that write YAML pay for PyYAML
-
-    class _Dumper(yaml.SafeDumper):
-        """Block-style YAML with multi-line strings as literal blocks."""
-
-    _Dumper.add_representer(str, _str_representer)
-    return _Dumper
-
-
 def dump_yaml(data: object) -> str:
-    """Deterministic block YAML (keys in the given order, unicode kept)."""
-    import yaml  # noqa: PLC0415 - see _dumper
-
-    return yaml.dump(
-        data,
-        Dumper=_dumper(),
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
-    )
+    """Deterministic block YAML (keys in the given order, unicode kept, multi-line text as |)."""
+    return _yamldump.dump(data, width=4096, literal_blocks=True)
 
 
 #: The keys each mapping of devarch.yml and devarch.lock may have (the JSON Schemas of

@@ -80,13 +80,18 @@ class DesiredInstance:
     """An enabled instance as it should run: its effective config and its exact container."""
 
     effective: EffectiveConfig
+    #: The container to create, labelled with its :attr:`config_hash`.
     spec: ContainerSpec
-    config_hash: str
     #: Flat field map used for per-field diffs (secrets as keyed hashes / ``***``).
     fields: Mapping[str, Any]
     depends_on: tuple[str, ...] = ()
     #: Host ports this plan would newly allocate (``5432/tcp`` -> port), written by apply.
     new_ports: Mapping[str, int] = attrs.field(factory=dict)
+
+    @property
+    def config_hash(self) -> str:
+        """The hash of everything that shapes the container: its ``devarch.config_hash`` label."""
+        return self.spec.labels[naming.LABEL_CONFIG_HASH]
 
 
 @frozen(kw_only=True, repr=False)

@@ -42,6 +42,7 @@ from devarch_core.errors import DevarchError, ValidationError
 if TYPE_CHECKING:
     from devarch_adapters.cli._progress import RichReporter
     from devarch_core.app import Devarch
+    from devarch_core.ports import Reporter
 
 __all__ = ["build_parser", "main", "parse_assignments"]
 
@@ -166,17 +167,25 @@ class _Context:
         return self._devarch
 
     def _connect(self) -> Devarch:
+        reporter = self.reporter if self.needs_runtime else None
+        return self.connect(reporter, runtime=self.needs_runtime)
+
+    def connect(self, reporter: Reporter | None, *, runtime: bool = True) -> Devarch:
+        """A new facade from the global options (``runtime=False``: without an engine).
+
+        Every facade a command builds gets the global ``--engine`` and ``--context``
+        (docs/engines.md); ``devarch serve`` builds one per request this way.
+        """
         from devarch_adapters.bootstrap import connect  # noqa: PLC0415 - adapters load on demand
 
-        runtime = self.args.runtime if self.needs_runtime else "none"
         return connect(
             home=self.args.home,
             store=self.args.store,
-            runtime=runtime,
+            runtime=self.args.runtime if runtime else "none",
             catalog=self.args.catalog,
-            reporter=self.reporter if self.needs_runtime else None,
+            reporter=reporter,
             engine=self.args.engine,
-            context=self.args.context if self.needs_runtime else None,
+            context=self.args.context if runtime else None,
         )
 
     def out(self, text: str, *, coloured: bool = False) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from devarch_core import _jsonforms
 from devarch_core.display import printable
 
 if TYPE_CHECKING:
@@ -116,15 +117,7 @@ def error_data(exc: BaseException, exit_code: int) -> dict[str, Any]:
 
 def stack_data(stack: Stack) -> dict[str, Any]:
     """JSON form of a :class:`~devarch_core.model.Stack`."""
-    return {
-        "name": stack.name,
-        "description": stack.description,
-        "network": stack.network_name,
-        "enabled": stack.enabled,
-        "created_at": stack.created_at,
-        "updated_at": stack.updated_at,
-        "engine": stack.engine,
-    }
+    return _jsonforms.stack_data(stack)
 
 
 def stack_list_text(summaries: Sequence[StackSummary]) -> str:
@@ -198,16 +191,7 @@ def stack_text(data: Mapping[str, Any]) -> str:
 
 def instance_data(instance: Instance) -> dict[str, Any]:
     """JSON form of an :class:`~devarch_core.model.Instance` (overrides in manifest form)."""
-    return {
-        "stack": instance.stack,
-        "name": instance.name,
-        "template": instance.template,
-        "template_version": instance.template_version,
-        "description": instance.description,
-        "enabled": instance.enabled,
-        "container": instance.container_name,
-        "overrides": instance.overrides.to_data(),
-    }
+    return _jsonforms.instance_data(instance)
 
 
 def instance_list_text(stack: str, instances: Sequence[Instance]) -> str:
@@ -309,17 +293,9 @@ def status_rows(statuses: Sequence[InstanceStatus]) -> str:
     """``status`` as a table."""
     if not statuses:
         return "No instances.\n"
-    rows = [
-        (
-            s.instance,
-            s.container,
-            s.state if s.enabled or s.state.startswith("orphan") else f"{s.state} (disabled)",
-            s.health,
-            ", ".join(s.ports) or "-",
-        )
-        for s in statuses
-    ]
-    return table(("INSTANCE", "CONTAINER", "STATE", "HEALTH", "PORTS"), rows)
+    from devarch_core.rendering import status  # noqa: PLC0415 - not on every command's path
+
+    return table(tuple(h.upper() for h in status.STATUS_HEADERS), status.status_rows(statuses))
 
 
 def template_data(template: Template) -> dict[str, Any]:

@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from devarch_adapters.cli._main import _Context
-    from devarch_core.app import Devarch
-    from devarch_core.ports import Reporter
 
 __all__ = ["add_web_commands"]
 
@@ -76,7 +74,7 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
         raise DevarchError(
             f"devarch serve needs the web extra ({exc.name} is missing): pip install 'devarch[web]'"
         ) from None
-    from devarch_adapters.bootstrap import Settings, connect  # noqa: PLC0415
+    from devarch_adapters.bootstrap import Settings  # noqa: PLC0415
     from devarch_adapters.web.security import load_or_create_token  # noqa: PLC0415
 
     args = ctx.args
@@ -86,24 +84,12 @@ def _serve(ctx: _Context, a: argparse.Namespace) -> int:
     except OSError as exc:
         raise DevarchError(f"cannot read or create the web token: {exc}") from None
 
-    def factory(reporter: Reporter | None) -> Devarch:
-        return connect(
-            home=args.home,
-            store=args.store,
-            runtime=args.runtime,
-            catalog=args.catalog,
-            reporter=reporter,
-            # The global --engine and --context, as every other command gets (docs/engines.md).
-            engine=args.engine,
-            context=args.context,
-        )
-
     sock = _bind(a.host, a.port)
     port = int(sock.getsockname()[1])
     config = WebConfig(
         host=a.host, port=port, token=token, home=settings.home, allow_remote=a.allow_remote
     )
-    app = create_app(factory, config)
+    app = create_app(ctx.connect, config)  # a facade per request, from the global options
     url = f"{config.url}/?token={token}"
     if created:
         ctx.note(f"Generated the web token in {settings.home / 'web.token'} (mode 0600).")

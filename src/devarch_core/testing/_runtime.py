@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from devarch_core.engine import HealthStatus, LogStream, PublishedPort
 
 __all__ = ["FakeRuntime"]
+
+#: What the fake keeps by name and lists by label: its networks and volumes.
+_Named = TypeVar("_Named", NetworkInfo, VolumeInfo)
 
 _ANY_IP: Final = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - wildcard addresses, compared only
 
@@ -70,21 +73,20 @@ class _Container:
         )
 
 
+@attrs.define(eq=False)
 class _FakeLogs:
     """The fake's :class:`~devarch_core.ports.LogIterator`: reads a container's log list.
 
-    Following waits (on the runtime's condition) for new lines, the container to stop, or
-    :meth:`close`.
+    Built as ``_FakeLogs(runtime, container, start, follow=...)``; ``start`` is the index of the
+    first line to read. Following waits (on the runtime's condition) for new lines, the
+    container to stop, or :meth:`close`.
     """
 
-    def __init__(
-        self, runtime: FakeRuntime, container: _Container, start: int, *, follow: bool
-    ) -> None:
-        self._runtime = runtime
-        self._container = container
-        self._next = start
-        self._follow = follow
-        self._closed = False
+    _runtime: FakeRuntime
+    _container: _Container
+    _next: int
+    _follow: bool = attrs.field(kw_only=True)
+    _closed: bool = attrs.field(default=False, init=False)
 
     def __iter__(self) -> _FakeLogs:
         return self
@@ -270,6 +272,31 @@ class FakeRuntime:
             del objects[name]
             return True
 
+    def _ensure(
+        self, operation: str, objects: dict[str, _Named], name: str, make: Callable[[], _Named]
+    ) -> _Named:
+        """``objects[name]``, made (under the lock) by ``make`` first when absent."""
+        with self._lock:
+            self._enter(operation, name)
+            if name not in objects:
+                objects[name] = make()
+            return objects[name]
+
+    def _labelled(
+        self, operation: str, objects: dict[str, _Named], labels: Mapping[str, str]
+    ) -> list[_Named]:
+        """The ``objects`` carrying all ``labels``, by name."""
+        with self._lock:
+            self._enter(operation, _labels_text(labels))
+            return [o for _, o in sorted(objects.items()) if has_labels(o.labels, labels)]
+
+    def _container(self, name: str) -> _Container:
+        """The container named ``name``; ``NotFoundError`` if absent (caller holds the lock)."""
+        container = self._containers.get(name)
+        if container is None:
+            raise NotFoundError("container", name)
+        return container
+
     def _new_id(self, kind: str, name: str) -> str:
         return hashlib.sha256(f"{kind}:{name}:{next(self._ids)}".encode()).hexdigest()
 
@@ -289,13 +316,12 @@ class FakeRuntime:
 
     def ensure_network(self, name: str, labels: Mapping[str, str]) -> NetworkInfo:
         """Create the network if absent, else return the existing one."""
-        with self._lock:
-            self._enter("ensure_network", name)
-            if name not in self._networks:
-                self._networks[name] = NetworkInfo(
-                    id=self._new_id("network", name), name=name, labels=labels
-                )
-            return self._networks[name]
+        return self._ensure(
+            "ensure_network",
+            self._networks,
+            name,
+            lambda: NetworkInfo(id=self._new_id("network", name), name=name, labels=labels),
+        )
 
     def remove_network(self, name: str) -> bool:
         """Remove a network; ``EngineError`` while running containers use it."""
@@ -311,17 +337,13 @@ class FakeRuntime:
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         """Networks carrying all ``labels``, by name."""
-        with self._lock:
-            self._enter("list_networks", _labels_text(labels))
-            return [n for _, n in sorted(self._networks.items()) if has_labels(n.labels, labels)]
+        return self._labelled("list_networks", self._networks, labels)
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeInfo:
         """Create the volume if absent, else return it (with its first labels, as Docker does)."""
-        with self._lock:
-            self._enter("ensure_volume", name)
-            if name not in self._volumes:
-                self._volumes[name] = VolumeInfo(name=name, labels=labels)
-            return self._volumes[name]
+        return self._ensure(
+            "ensure_volume", self._volumes, name, lambda: VolumeInfo(name=name, labels=labels)
+        )
 
     def remove_volume(self, name: str) -> bool:
         """Remove a volume; ``EngineError`` while a container (in any state) uses it."""
@@ -335,9 +357,7 @@ class FakeRuntime:
 
     def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeInfo]:
         """Volumes carrying all ``labels``, by name."""
-        with self._lock:
-            self._enter("list_volumes", _labels_text(labels))
-            return [v for _, v in sorted(self._volumes.items()) if has_labels(v.labels, labels)]
+        return self._labelled("list_volumes", self._volumes, labels)
 
     def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """Containers in any state carrying all ``labels``, by name."""
@@ -381,9 +401,7 @@ class FakeRuntime:
         """Start a container; ``EngineError`` if a host port it publishes is taken."""
         with self._lock:
             self._enter("start_container", name)
-            container = self._containers.get(name)
-            if container is None:
-                raise NotFoundError("container", name)
+            container = self._container(name)
             if container.state == "running":
                 return
             if container.spec.network not in self._networks:
@@ -455,9 +473,7 @@ class FakeRuntime:
         """``none`` without a healthcheck; ``NotFoundError`` if the container does not exist."""
         with self._lock:
             self._enter("health", name)
-            container = self._containers.get(name)
-            if container is None:
-                raise NotFoundError("container", name)
+            container = self._container(name)
             return self._health_of(container)
 
     def logs(self, name: str, *, follow: bool = False, tail: int | None = None) -> _FakeLogs:
@@ -469,8 +485,6 @@ class FakeRuntime:
             self._enter("logs", name)
             if tail is not None and tail < 0:
                 raise ValueError(f"tail must be 0 or more, not {tail}")
-            container = self._containers.get(name)
-            if container is None:
-                raise NotFoundError("container", name)
+            container = self._container(name)
             start = 0 if tail is None else max(0, len(container.log) - tail)
             return _FakeLogs(self, container, start, follow=follow)

@@ -28,6 +28,7 @@ from devarch_core.errors import (
     ValidationError,
     WiringError,
 )
+from devarch_core.hostports import PortRequest
 from devarch_core.lockpolicy import image_moved as _image_moved
 from devarch_core.lockpolicy import lockfile_divergence
 from devarch_core.manifest import InstanceSpec, LockedInstance, Lockfile, Manifest
@@ -126,34 +127,48 @@ class InitCancelledError(DevarchError):
 
 
 @frozen(kw_only=True)
-class InitResult(_convert.Unstructured):
-    """What ``init`` did: the import, the apply, and the lockfile to write."""
+class _InitOutcome(_convert.Unstructured):
+    """What ``init`` and its preview both report: the import first, then a plan (or none)."""
 
     imported: ImportResult
+
+    def _plan(self) -> Plan | None:
+        raise NotImplementedError
+
+    @property
+    def changed(self) -> bool:
+        """True if init changed (a preview: would change) the store or the engine.
+
+        A preview can tell only as far as its plan goes: none when the import would change
+        something.
+        """
+        plan = self._plan()
+        return self.imported.has_changes or (plan is not None and plan.has_changes)
+
+
+@frozen(kw_only=True)
+class InitResult(_InitOutcome):
+    """What ``init`` did: the import, the apply, and the lockfile to write."""
+
     applied: ApplyResult
     lockfile: Lockfile
     warnings: tuple[str, ...] = ()
 
-    @property
-    def changed(self) -> bool:
-        """True if the store or the engine changed."""
-        return self.imported.has_changes or self.applied.plan.has_changes
+    def _plan(self) -> Plan:
+        return self.applied.plan
 
 
 @frozen(kw_only=True)
-class InitPreview(_convert.Unstructured):
+class InitPreview(_InitOutcome):
     """What ``init`` would do (:meth:`ManifestService.preview_init`); nothing was changed."""
 
-    imported: ImportResult
     #: The plan, when the import would change nothing (otherwise the plan depends on the import,
     #: which a preview does not write).
     plan: Plan | None = None
     warnings: tuple[str, ...] = ()
 
-    @property
-    def changed(self) -> bool:
-        """True if init would change the store or the engine (as far as a preview can tell)."""
-        return self.imported.has_changes or (self.plan is not None and self.plan.has_changes)
+    def _plan(self) -> Plan | None:
+        return self.plan
 
 
 class ManifestService(Service):
@@ -671,17 +686,10 @@ class ManifestService(Service):
                 if value is not None:
                     self._ctx.secrets.put(tx, stack, inst, var, value)
             for key, host in pins.get(spec.name, {}).items():
-                number, _, proto = key.partition("/")
-                tx.put_port_allocation(
-                    inst.id,
-                    PortAllocation(
-                        stack=stack.name,
-                        instance=spec.name,
-                        container_port=int(number),
-                        protocol=proto or "tcp",
-                        host_port=host,
-                    ),
+                pin = PortRequest.of_pin(
+                    key, host, stack=stack.name, instance=spec.name, instance_id=inst.id
                 )
+                tx.put_port_allocation(inst.id, pin.allocation())
         if prune:
             for name, current in existing.items():
                 if name not in ids:

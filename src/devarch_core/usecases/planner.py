@@ -222,7 +222,6 @@ class PlanService(Service):
                 DesiredInstance(
                     effective=eff,
                     spec=spec,
-                    config_hash=config_hash,
                     fields=self.fields(eff, spec, hash_secret),
                     depends_on=eff.service.depends_on,
                     new_ports=new_ports,

@@ -157,21 +157,14 @@ def stack_names(tx: StoreSession, stack: Stack, overrides: Overrides, name: str)
 
 def _pinned(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
     """The host ports an instance's overrides pin, as allocations."""
-    return [
-        (
-            inst.id,
-            PortAllocation(
-                stack=stack.name,
-                instance=inst.name,
-                container_port=port.container,
-                protocol=port.protocol,
-                host_port=port.host,
-                host_ip=port.host_ip or "127.0.0.1",
-            ),
-        )
-        for port in inst.overrides.ports
-        if port.host is not None and not port.remove and port.publish is not False
-    ]
+    owner = {"stack": stack.name, "instance": inst.name, "instance_id": inst.id}
+    found = []
+    for port in inst.overrides.ports:
+        if port.host is None or port.remove or port.publish is False:
+            continue
+        pin = PortRequest.of_pin(port.key, port.host, host_ip=port.host_ip, **owner)
+        found.append((inst.id, pin.allocation()))
+    return found
 
 
 def pinned_ports(stack: Stack, inst: Instance) -> list[tuple[str, PortAllocation]]:
@@ -250,20 +243,11 @@ def _port_requests(
     for key, (host, path) in sorted(w.pins.items()):
         if key in keys:
             continue
-        number, _, proto = key.partition("/")
-        paths[(w.name, key)] = path
-        requests.append(
-            PortRequest(
-                stack=stack.name,
-                instance=w.name,
-                instance_id=w.instance_id,
-                key=key,
-                container_port=int(number),
-                protocol=proto or "tcp",
-                host_ip="127.0.0.1",
-                pinned=host,
-            )
+        pin = PortRequest.of_pin(
+            key, host, stack=stack.name, instance=w.name, instance_id=w.instance_id
         )
+        paths[(w.name, pin.key)] = path
+        requests.append(pin)
     return requests
 
 

@@ -9,6 +9,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert, naming
+from devarch_core._jsonforms import stack_data
 from devarch_core._parsing import checked_description
 from devarch_core.errors import (
     ConflictError,
@@ -143,14 +144,10 @@ class StackService(Service):
             wires = tx.list_wires(stack.id)
             records = {r.instance_id: r for r in tx.list_applied(stack.id)}
             applied = {i.name: records.get(i.id) for i in instances}
+        # ``stack show`` has never shown when the stack was last updated.
+        fields = {k: v for k, v in stack_data(stack).items() if k != "updated_at"}
         return {
-            "name": stack.name,
-            "description": stack.description,
-            "network": stack.network_name,
-            "enabled": stack.enabled,
-            "created_at": stack.created_at,
-            # The engine it is bound to (None until its first apply): docs/engines.md.
-            "engine": stack.engine,
+            **fields,
             "instances": [
                 {
                     "name": i.name,

@@ -13,13 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import pytest
 
-from devarch_core.errors import (
-    ConflictError,
-    NotFoundError,
-    PortConflictError,
-    StoreError,
-    ValidationError,
-)
+from devarch_core import errors
 from devarch_core.model import Instance, PortAllocation, Stack, Wire
 from devarch_core.overrides import Overrides
 from devarch_core.ports import AppliedRecord, SealedSecret, Store
@@ -182,12 +176,12 @@ class StoreContract:
         shop = make_stack("shop")
         with store.transaction() as tx:
             tx.add_stack(shop)
-        with pytest.raises(ValidationError, match="clone"), store.transaction() as tx:
+        with pytest.raises(errors.ValidationError, match="clone"), store.transaction() as tx:
             tx.update_stack(attrs.evolve(shop, name="other"))
 
     def test_update_of_a_missing_stack_is_not_found(self, store: Store) -> None:
         """Updating a stack that is not there raises NotFoundError."""
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.update_stack(make_stack("ghost"))
 
     def test_duplicate_stack_name_conflicts(self, store: Store) -> None:
@@ -195,7 +189,7 @@ class StoreContract:
         with store.transaction() as tx:
             tx.add_stack(make_stack("shop"))
         with (
-            pytest.raises(ConflictError, match="stack shop already exists"),
+            pytest.raises(errors.ConflictError, match="stack shop already exists"),
             store.transaction() as tx,
         ):
             tx.add_stack(make_stack("shop"))
@@ -254,7 +248,7 @@ class StoreContract:
 
     def test_instance_in_a_missing_stack_is_not_found(self, store: Store) -> None:
         """Adding an instance to a stack that does not exist raises NotFoundError."""
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.add_instance(make_instance(make_stack("ghost"), "db"))
 
     def test_update_of_a_missing_instance_is_not_found(self, store: Store) -> None:
@@ -262,7 +256,7 @@ class StoreContract:
         shop = make_stack("shop")
         with store.transaction() as tx:
             tx.add_stack(shop)
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.update_instance(make_instance(shop, "db"))
 
     def test_an_instance_cannot_move_to_another_stack(self, store: Store) -> None:
@@ -274,7 +268,7 @@ class StoreContract:
             tx.add_stack(blog)
             tx.add_instance(db)
         moved = attrs.evolve(db, stack_id=blog.id, stack=blog.name)
-        with pytest.raises(ValidationError), store.transaction() as tx:
+        with pytest.raises(errors.ValidationError), store.transaction() as tx:
             tx.update_instance(moved)
         with store.transaction() as tx:
             assert tx.get_instance(shop.id, "db") == db
@@ -288,7 +282,7 @@ class StoreContract:
             tx.add_instance(make_instance(shop, "db"))
             tx.add_instance(make_instance(blog, "db"))
         with (
-            pytest.raises(ConflictError, match="instance db already exists in stack shop"),
+            pytest.raises(errors.ConflictError, match="instance db already exists in stack shop"),
             store.transaction() as tx,
         ):
             tx.add_instance(make_instance(shop, "db"))
@@ -308,7 +302,7 @@ class StoreContract:
             tx.add_stack(ab)
             tx.add_stack(a)
             tx.add_instance(first)
-        with pytest.raises(ConflictError) as err, store.transaction() as tx:
+        with pytest.raises(errors.ConflictError) as err, store.transaction() as tx:
             tx.add_instance(second)
         message = str(err.value)
         assert "devarch-a-b-c" in message
@@ -343,12 +337,12 @@ class StoreContract:
         with store.transaction() as tx:
             add_all(tx, (ab, a), (c, x, y))
         with (
-            pytest.raises(ConflictError, match="instance y already exists in stack a"),
+            pytest.raises(errors.ConflictError, match="instance y already exists in stack a"),
             store.transaction() as tx,
         ):
             tx.update_instance(attrs.evolve(x, name="y"))
         with (
-            pytest.raises(ConflictError, match="instance c of stack a-b"),
+            pytest.raises(errors.ConflictError, match="instance c of stack a-b"),
             store.transaction() as tx,
         ):
             tx.update_instance(attrs.evolve(x, name="b-c"))
@@ -421,7 +415,7 @@ class StoreContract:
 
     def test_wire_in_a_missing_stack_is_not_found(self, store: Store) -> None:
         """A wire needs its stack."""
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.put_wire("no-such-stack", Wire(consumer="a", import_name="b", provider="c"))
 
     # -- secrets ---------------------------------------------------------------------------------
@@ -456,7 +450,7 @@ class StoreContract:
         shop = make_stack("shop")
         with store.transaction() as tx:
             tx.add_stack(shop)
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.put_secret(SealedSecret(stack_id=shop.id, instance_id="nope", name="A", sealed=b"x"))
 
     def test_delete_instance_removes_its_secrets_applied_record_and_ports(
@@ -537,7 +531,7 @@ class StoreContract:
         with store.transaction() as tx:
             tx.add_stack(shop)
             tx.add_instance(db)
-        with pytest.raises(StoreError), store.transaction() as tx:
+        with pytest.raises(errors.StoreError), store.transaction() as tx:
             tx.put_applied(
                 AppliedRecord(
                     instance_id=db.id, config_hash="h", config={"x": object()}, applied_at="t"
@@ -546,7 +540,7 @@ class StoreContract:
 
     def test_applied_record_of_a_missing_instance_is_not_found(self, store: Store) -> None:
         """An applied record needs its instance."""
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.put_applied(
                 AppliedRecord(instance_id="nope", config_hash="h", config={}, applied_at="t")
             )
@@ -592,12 +586,12 @@ class StoreContract:
         with store.transaction() as tx:
             tx.add_stack(blog)
             tx.add_instance(web)
-        with pytest.raises(PortConflictError) as err, store.transaction() as tx:
+        with pytest.raises(errors.PortConflictError) as err, store.transaction() as tx:
             tx.put_port_allocation(web.id, alloc(blog, web, 80, 15432))
         assert "127.0.0.1:15432/tcp" in str(err.value)
         assert "instance db of stack shop" in str(err.value)
         # same instance, another container port: still taken
-        with pytest.raises(PortConflictError), store.transaction() as tx:
+        with pytest.raises(errors.PortConflictError), store.transaction() as tx:
             tx.put_port_allocation(db.id, alloc(shop, db, 9999, 15432))
         # another protocol or another host ip is a different host port
         with store.transaction() as tx:
@@ -609,7 +603,7 @@ class StoreContract:
     def test_port_allocation_of_a_missing_instance_is_not_found(self, store: Store) -> None:
         """An allocation needs its instance."""
         shop = make_stack("shop")
-        with pytest.raises(NotFoundError), store.transaction() as tx:
+        with pytest.raises(errors.NotFoundError), store.transaction() as tx:
             tx.put_port_allocation("nope", alloc(shop, make_instance(shop, "x"), 80, 8080))
 
     # -- meta ------------------------------------------------------------------------------------
@@ -650,7 +644,7 @@ class StoreContract:
     def test_conflict_mid_transaction_rolls_back_earlier_writes(self, store: Store) -> None:
         """A ConflictError escaping the block undoes the writes made before it."""
         self.seed(store)
-        with pytest.raises(ConflictError), store.transaction() as tx:  # noqa: PT012 - a whole block
+        with pytest.raises(errors.ConflictError), store.transaction() as tx:  # noqa: PT012 - a whole block
             tx.add_stack(make_stack("blog"))
             tx.set_meta("k", "v")
             tx.add_stack(make_stack("shop"))
@@ -663,7 +657,7 @@ class StoreContract:
         self.seed(store)
         with store.transaction() as tx:
             tx.add_stack(make_stack("blog"))
-            with pytest.raises(ConflictError):
+            with pytest.raises(errors.ConflictError):
                 tx.add_stack(make_stack("shop"))
             tx.set_meta("k", "v")
         with store.transaction() as tx:
@@ -674,12 +668,12 @@ class StoreContract:
         """Using a session after its block ended raises StoreError instead of writing nowhere."""
         with store.transaction() as tx:
             pass
-        with pytest.raises(StoreError):
+        with pytest.raises(errors.StoreError):
             tx.list_stacks()
 
     def test_transactions_do_not_nest(self, store: Store) -> None:
         """Opening a transaction inside another on the same thread raises StoreError at once."""
-        with store.transaction(), pytest.raises(StoreError, match="nest"):
+        with store.transaction(), pytest.raises(errors.StoreError, match="nest"):
             store.transaction().__enter__()
         with store.transaction() as tx:
             assert tx.list_stacks() == []
@@ -693,7 +687,7 @@ class StoreContract:
                 with store.transaction() as tx:
                     tx.add_stack(make_stack("race"))
                 results.append("won")
-            except ConflictError:
+            except errors.ConflictError:
                 results.append("conflict")
 
         race(8, attempt)
@@ -749,7 +743,7 @@ class StoreContract:
         store = make_store()
         store.close()
         store.close()
-        with pytest.raises(StoreError), store.transaction():
+        with pytest.raises(errors.StoreError), store.transaction():
             pass
 
     def test_data_survives_reopening_the_store(self, make_store: Callable[[], Store]) -> None:
