@@ -95,9 +95,13 @@ class WiringNode:
         return tuple(e for e in self.template.exports if e.type == kind)
 
 
-@frozen(kw_only=True)
+@frozen
 class ResolvedWire(_convert.Unstructured):
-    """A wire planning uses: a consumer's import satisfied by one export of a provider."""
+    """A wire planning uses: a consumer's import satisfied by one export of a provider.
+
+    Built positionally in the solver (``ResolvedWire(consumer, import, provider, export,
+    explicit=...)``): the order is the wire's own, consumer side first.
+    """
 
     consumer: str
     import_name: str
@@ -219,13 +223,7 @@ def _auto_wire(
     matches = [m for m in index.enabled.get(imp.type, ()) if m[0] != node.name]
     if len(matches) == 1:
         provider, export = matches[0]
-        return ResolvedWire(
-            consumer=node.name,
-            import_name=imp.name,
-            provider=provider,
-            export_name=export,
-            explicit=False,
-        )
+        return ResolvedWire(node.name, imp.name, provider, export, explicit=False)
     if not matches:
         return _missing(node, imp, index)
     return _ambiguous(node, imp, matches, stack)
@@ -391,13 +389,7 @@ def _check_explicit(
         problems.append(f"provider {wire.provider} is disabled")
     if problems or isinstance(export, str):
         return _invalid(wire, problems)
-    return ResolvedWire(
-        consumer=wire.consumer,
-        import_name=wire.import_name,
-        provider=wire.provider,
-        export_name=export.name,
-        explicit=True,
-    )
+    return ResolvedWire(wire.consumer, wire.import_name, wire.provider, export.name, explicit=True)
 
 
 def _explicit_wires(
