@@ -317,6 +317,18 @@ def test_logs_of_the_stack_are_merged_in_time_order_with_instances(devarch):
     assert lines[0].to_data()["instance"] == "db"
 
 
+def test_logs_of_several_named_instances_are_theirs_only_in_time_order(devarch):
+    """Several names read those instances only (merged in time order); a repeated one once."""
+    runtime = fake(devarch)
+    runtime.write_log(NAMES["web"], "web one")
+    runtime.write_log(NAMES["cache"], "cache one")
+    runtime.write_log(NAMES["db"], "db one")
+    lines = list(devarch.logs("shop", ["db", "web", "db"]))
+    assert [(x.instance, x.text) for x in lines] == [("web", "web one"), ("db", "db one")]
+    with pytest.raises(NotFoundError, match="nope"):
+        devarch.logs("shop", ["db", "nope"])
+
+
 def test_logs_follow_interleaves_and_ends_when_every_container_stops(devarch):
     """Following the stack yields new lines of any instance, and ends once all have stopped."""
     runtime = fake(devarch)

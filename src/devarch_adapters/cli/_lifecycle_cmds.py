@@ -58,9 +58,12 @@ def _logs(ctx: _Context, a: argparse.Namespace) -> int:
     """Print log lines; with ``-f`` until the containers stop or Ctrl-C (exit 0 either way)."""
     devarch = ctx.devarch
     say_engine(ctx, a.stack)
-    prefix = a.instance is None
-    width = max((len(i.name) for i in devarch.list_instances(a.stack)), default=1) if prefix else 0
-    stream = devarch.logs(a.stack, a.instance, follow=a.follow, tail=a.tail)
+    names: list[str] | None = a.instances or None
+    # One instance prints as `docker logs` does; several or all with a name prefix per line.
+    prefix = names is None or len(names) > 1
+    shown = names or [i.name for i in devarch.list_instances(a.stack)]
+    width = max((len(name) for name in shown), default=1) if prefix else 0
+    stream = devarch.logs(a.stack, names, follow=a.follow, tail=a.tail)
     try:
         for line in stream:
             if ctx.json:
@@ -70,8 +73,8 @@ def _logs(ctx: _Context, a: argparse.Namespace) -> int:
                 out.write(printable(json.dumps(line.to_data(), ensure_ascii=False), json=True))
                 out.write("\n")
             else:
-                # One instance: its stderr goes to stderr, as with `docker logs`; the whole
-                # stack goes to stdout with a prefix, as with `docker compose logs`.
+                # One instance: its stderr goes to stderr, as with `docker logs`; several
+                # go to stdout with a prefix, as with `docker compose logs`.
                 out = ctx.stderr if not prefix and line.stream == "stderr" else ctx.stdout
                 out.write(_format(line, width=width, prefix=prefix, timestamps=a.timestamps))
             if a.follow:
@@ -154,9 +157,7 @@ def add_lifecycle_commands(sub: Any, leaf: Any, positive_float: Any) -> None:  #
         sub, "logs", _logs, "show (or follow) the log lines of a stack or instance", runtime=True
     )
     p.add_argument("stack", metavar="STACK")
-    p.add_argument(
-        "instance", nargs="?", default=None, metavar="INSTANCE", help="default: every instance"
-    )
+    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="default: every instance")
     p.add_argument(
         "-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)"
     )

@@ -253,21 +253,23 @@ class LifecycleService(Service):
     def logs(
         self,
         stack: str,
-        instance: str | None = None,
+        instance: str | Iterable[str] | None = None,
         *,
         follow: bool = False,
         tail: int | None = None,
     ) -> StackLogs:
-        """The log lines of one instance, or of every instance with a container (interleaved).
+        """The log lines of one instance, several, or every one with a container (interleaved).
 
-        ``tail`` is per container, as with ``docker compose logs``. Each line's ``instance`` says
-        who wrote it. No lock is taken: reading logs never changes anything.
+        ``instance`` is one name, several names (as ``docker compose logs web worker``), or
+        None for the whole stack. ``tail`` is per container, as with ``docker compose logs``.
+        Each line's ``instance`` says who wrote it. No lock is taken: reading logs never changes
+        anything.
         """
         if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
             raise errors.ValidationError(
                 [errors.Problem("tail", f"must be 0 or more lines, not {tail!r}")]
             )
-        st, runtime, targets, _ = self._select(stack, None if instance is None else [instance])
+        st, runtime, targets, _ = self._select(stack, instance)
         scrub = self._scrub(st)
         sources: list[tuple[str, LogIterator]] = []
         try:
