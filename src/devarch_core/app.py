@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import (
     TYPE_CHECKING,
+    Any,
     Concatenate,
     Literal,
     ParamSpec,
@@ -34,7 +35,7 @@ from typing import (
 
 from devarch_core.hostports import DEFAULT_RANGE
 from devarch_core.reporting import NullReporter
-from devarch_core.usecases._context import Context, Derived
+from devarch_core.usecases._context import Context, Derived, EngineChoice
 from devarch_core.usecases._helpers import Service, UnitOfWork, template_for
 from devarch_core.usecases.apply import ApplyResult, ApplyService, DownResult, InstanceStatus
 from devarch_core.usecases.engines import EngineAccess, EngineService, EngineSummary, StackLocks
@@ -114,15 +115,24 @@ def _forward(
 
 
 class _InContext(Derived["Devarch", _T]):
-    """A facade attribute that reads the context's setting of the same name (one copy, there)."""
+    """A facade attribute that reads the context's setting (one copy, there).
+
+    The setting of the same name, or the one at ``path`` (``"engine_choice.note"``).
+    """
+
+    def __init__(self, path: str = "") -> None:
+        self._path = path
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
+        self._path = self._path or name
 
     def read(self, obj: Devarch) -> _T:
         """The setting, as the context holds it."""
-        value: _T = getattr(obj._ctx, self._name)  # noqa: SLF001 - the facade of this class
-        return value
+        value: Any = obj._ctx  # noqa: SLF001 - the facade of this class
+        for part in self._path.split("."):
+            value = getattr(value, part)
+        found: _T = value
+        return found
 
 
 class Devarch:
@@ -146,13 +156,13 @@ class Devarch:
     parallelism: _InContext[int | None] = _InContext()
     #: True when the engine was picked automatically (``DEVARCH_RUNTIME=auto``): then a stack
     #: applied on another engine is refused instead of planned against this one.
-    runtime_auto: _InContext[bool] = _InContext()
+    runtime_auto: _InContext[bool] = _InContext("engine_choice.auto")
     #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
-    runtime_note: _InContext[str | None] = _InContext()
+    runtime_note: _InContext[str | None] = _InContext("engine_choice.note")
     #: Why no engine is configured (``runtime`` is None), as the composition root found it.
-    runtime_problem: _InContext[str | None] = _InContext()
+    runtime_problem: _InContext[str | None] = _InContext("engine_choice.problem")
     #: Opens named engines (``devarch_adapters.connect`` gives one; None: only ``runtime``).
-    connector: _InContext[ports.EngineConnector | None] = _InContext()
+    connector: _InContext[ports.EngineConnector | None] = _InContext("engine_choice.connector")
 
     def __init__(
         self,
@@ -191,13 +201,15 @@ class Devarch:
             clock=clock,
             reporter=reporter or NullReporter(),
             key_provider=keys,
-            runtime=runtime,
-            runtime_problem=runtime_problem,
-            runtime_auto=runtime_auto,
-            runtime_note=runtime_note,
-            connector=connector,
-            engine=engine,
-            default_engine=default_engine,
+            engine_choice=EngineChoice(
+                runtime=runtime,
+                problem=runtime_problem,
+                auto=runtime_auto,
+                note=runtime_note,
+                connector=connector,
+                selected=engine,
+                default=default_engine,
+            ),
             lock=lock,
             config_files=config_files,
             port_probe=port_probe,

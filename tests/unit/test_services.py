@@ -34,6 +34,7 @@ from devarch_core.testing import (
 )
 from devarch_core.usecases import resolution
 from devarch_core.usecases._helpers import Service
+from devarch_core.usecases.manifests import InitInputs, ManifestService
 from devarch_core.usecases.resolution import declared_depends_on
 from devarch_core.wiring import ResolvedWire
 
@@ -151,6 +152,16 @@ def test_the_facade_keeps_every_public_method_and_its_keyword_names() -> None:
         init
     )
     assert isinstance(Devarch.owner, property)
+
+
+def test_preview_init_takes_init_inputs_and_refuses_any_other_keyword() -> None:
+    """preview_init's keywords are InitInputs (init's own, less lock_timeout and confirm)."""
+    assert InitInputs.__optional_keys__ == {"lockfile", "strict", "secret_values", "environ"}
+    init = set(inspect.signature(Devarch.init_stack).parameters)
+    assert InitInputs.__optional_keys__ | {"self", "manifest", "lock_timeout", "confirm"} == init
+    service = ManifestService.__new__(ManifestService)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'strcit'"):
+        service.preview_init(None, strcit=True)  # type: ignore[arg-type,call-arg]
 
 
 class _Closing:

@@ -41,7 +41,7 @@ from devarch_core.usecases.secrets import SecretService
 if TYPE_CHECKING:
     from devarch_core.spec import Healthcheck
 
-__all__ = ["Context", "Derived", "built_once"]
+__all__ = ["Context", "Derived", "EngineChoice", "built_once"]
 
 _S = TypeVar("_S", bound=Service)
 _O = TypeVar("_O")
@@ -85,6 +85,31 @@ class built_once(Derived["Context", _S]):  # noqa: N801 - a declaration, like ca
         return obj.service(self._kind)
 
 
+@attrs.frozen(kw_only=True)
+class EngineChoice:
+    """The engine the caller's environment selects, and how the composition root chose it.
+
+    ``EngineAccess`` reads it to find each stack's engine (docs/engines.md): a stack bound to a
+    named engine uses that one whatever this says.
+    """
+
+    #: The engine the environment selects; None when there is none (``problem`` says why).
+    runtime: Runtime | None = None
+    #: Why no engine is configured, as the composition root found it.
+    problem: str | None = None
+    #: True when picked automatically (``DEVARCH_RUNTIME=auto``): then a stack applied on
+    #: another engine is refused instead of planned against this one.
+    auto: bool = False
+    #: Why this engine was picked, when that is worth saying (e.g. Docker did not answer).
+    note: str | None = None
+    #: Opens the store's named engines; None: only ``runtime`` is reachable.
+    connector: EngineConnector | None = None
+    #: The named engine the caller selected (``--engine``, ``DEVARCH_ENGINE``).
+    selected: str | None = None
+    #: The record of ``runtime`` (a Docker context's endpoint, or the environment's).
+    default: Engine | None = None
+
+
 @attrs.frozen(slots=False, eq=False, kw_only=True)
 class Context:
     """The unit of work, the shared ports and settings, and the shared services (built lazily)."""
@@ -94,14 +119,8 @@ class Context:
     clock: Clock
     reporter: Reporter
     key_provider: KeyProvider
-    #: The engine of the caller's environment and how it was chosen (see ``EngineAccess``).
-    runtime: Runtime | None = None
-    runtime_problem: str | None = None
-    runtime_auto: bool = False
-    runtime_note: str | None = None
-    connector: EngineConnector | None = None
-    engine: str | None = None
-    default_engine: Engine | None = None
+    #: The engine of the caller's environment and how it was chosen (``EngineAccess`` reads it).
+    engine_choice: EngineChoice = attrs.field(factory=EngineChoice)
     lock: StackLock | None = None
     config_files: ConfigFiles | None = None
     port_probe: PortProbe | None = None
@@ -112,6 +131,11 @@ class Context:
     lock_stack: Callable[[str], Lockfile]
     _build_lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
     _services: dict[type[Service], Service] = attrs.field(factory=dict, init=False, repr=False)
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """The engine of the caller's environment (``engine_choice.runtime``), or None."""
+        return self.engine_choice.runtime
 
     def wait_healthy(
         self, runtime: Runtime, container: str, instance: str, check: Healthcheck | None

@@ -109,7 +109,7 @@ class EngineAccess(Service):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        runtime, default = ctx.runtime, ctx.default_engine
+        runtime, default = ctx.runtime, ctx.engine_choice.default
         if default is None and runtime is not None:
             endpoint = str(getattr(runtime, "endpoint", "") or "")
             default = Engine(name=runtime.name, kind=runtime.name, endpoint=endpoint)
@@ -120,7 +120,7 @@ class EngineAccess(Service):
     def require(self) -> Runtime:
         """The runtime; ``EngineError`` saying how to configure one when there is none."""
         if self._ctx.runtime is None:
-            why = self._ctx.runtime_problem or "no container engine configured"
+            why = self._ctx.engine_choice.problem or "no container engine configured"
             raise EngineError(
                 f"this command needs a container engine ({why}): set DEVARCH_RUNTIME=docker|podman "
                 "(or --runtime; Python: runtime=) and start Docker or Podman, or name an engine "
@@ -164,7 +164,7 @@ class EngineAccess(Service):
     def target(self, tx: StoreSession, stack: Stack | None = None) -> Engine:
         """The engine record ``stack`` uses (bound), or a new stack would be bound to."""
         if stack is not None and stack.engine:
-            selected = self._ctx.engine
+            selected = self._ctx.engine_choice.selected
             if selected and selected != stack.engine:
                 msg = (
                     f"stack {stack.name} is bound to engine {stack.engine}, not {selected}: "
@@ -173,8 +173,8 @@ class EngineAccess(Service):
                 )
                 raise EngineError(msg)
             return self.lookup(tx, stack.engine)
-        if self._ctx.engine:
-            return self.lookup(tx, self._ctx.engine)
+        if self._ctx.engine_choice.selected:
+            return self.lookup(tx, self._ctx.engine_choice.selected)
         default_name = tx.get_meta(DEFAULT_ENGINE_KEY)
         if default_name:
             return self.lookup(tx, default_name)
@@ -197,14 +197,14 @@ class EngineAccess(Service):
             and same_engine(engine, self.default)
         ):
             return self._ctx.runtime
-        if self._ctx.connector is None:
+        if self._ctx.engine_choice.connector is None:
             whose = f"stack {stack} is bound to engine" if stack else "engine"
             msg = (
                 f"{whose} {engine.name} ({engine.where}), which cannot be opened here: no "
                 "engine connector is configured (Python: Devarch(connector=...))"
             )
             raise EngineError(msg)
-        return self._ctx.connector.open(engine)
+        return self._ctx.engine_choice.connector.open(engine)
 
     def record(self, runtime: Runtime, stack: Stack) -> None:
         """Bind ``stack`` to the engine it is applied on (recording an environment engine)."""
@@ -245,16 +245,16 @@ class EngineAccess(Service):
             recorded = tx.get_meta(STACK_ENGINE_KEY + stack.id)
         if (
             current.engine
-            or self._ctx.engine
+            or self._ctx.engine_choice.selected
             or self.default is None
             or not same_engine(engine, self.default)
         ):
             return self.runtime_for(engine, stack=stack.name)
         runtime = self.require()
-        if not self._ctx.runtime_auto or not recorded or recorded == self.kind(runtime):
+        if not self._ctx.engine_choice.auto or not recorded or recorded == self.kind(runtime):
             return runtime
         current_kind = self.kind(runtime)
-        why = f": {self._ctx.runtime_note}" if self._ctx.runtime_note else ""
+        why = f": {self._ctx.engine_choice.note}" if self._ctx.engine_choice.note else ""
         msg = (
             f"stack {stack.name} lives on {recorded} (it was applied there), but devarch picked "
             f"{current_kind} automatically{why}. Start {recorded} and select it with "

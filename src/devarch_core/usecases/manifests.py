@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import attrs
 from attrs import frozen
@@ -48,7 +48,14 @@ if TYPE_CHECKING:
     from devarch_core.template import Template
     from devarch_core.usecases.rules import WrittenInstance
 
-__all__ = ["ImportResult", "InitCancelledError", "InitPreview", "InitResult", "ManifestService"]
+__all__ = [
+    "ImportResult",
+    "InitCancelledError",
+    "InitInputs",
+    "InitPreview",
+    "InitResult",
+    "ManifestService",
+]
 
 MANIFEST_SOURCE = "manifest"
 #: Added when host ports pinned by a manifest's ``pins:`` block clash (e.g. a manifest exported
@@ -169,6 +176,23 @@ class InitPreview(_InitOutcome):
 
     def _plan(self) -> Plan | None:
         return self.plan
+
+
+class InitInputs(TypedDict, total=False):
+    """Besides the manifest, what ``init`` reads: the keyword arguments init and its preview share.
+
+    :meth:`ManifestService.init_stack` names them in its signature (with ``lock_timeout`` and
+    ``confirm``); :meth:`ManifestService.preview_init` takes them as ``**inputs``.
+    """
+
+    #: The stack's devarch.lock: host ports for unpinned instances; divergence is reported.
+    lockfile: Lockfile | None
+    #: Refuse a divergence from the lockfile (or from ``pins.image``) instead of warning.
+    strict: bool
+    #: A value for each ``${secret:NAME}`` the store does not hold yet, by ``NAME``.
+    secret_values: Mapping[str, str] | None
+    #: Environment variables: ``DEVARCH_SECRET_NAME`` gives ``${secret:NAME}`` first.
+    environ: Mapping[str, str] | None
 
 
 class ManifestService(Service):
@@ -801,7 +825,7 @@ class ManifestService(Service):
         import's changes and the plan before anything is applied (only when something would
         change); its refusal, or an error it raises, rolls the import back.
         """
-        if self._ctx.runtime is None and not self._ctx.engine:
+        if self._ctx.runtime is None and not self._ctx.engine_choice.selected:
             # Refuse before the import writes anything, unless the stack is bound to a named
             # engine or the store has a default one (``target`` says how to configure one).
             with self._ctx.uow.transaction() as tx:
@@ -868,22 +892,24 @@ class ManifestService(Service):
             warnings=tuple(warnings),
         )
 
-    def preview_init(
-        self,
-        manifest: Manifest,
-        *,
-        lockfile: Lockfile | None = None,
-        strict: bool = False,
-        secret_values: Mapping[str, str] | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> InitPreview:
+    def preview_init(self, manifest: Manifest, **inputs: Unpack[InitInputs]) -> InitPreview:
         """What :meth:`init_stack` would do, changing nothing (``init --dry-run``).
 
-        Refuses what init would refuse before it imports (an invalid manifest, with ``strict`` a
-        divergence from the lockfile or from ``pins.image``); otherwise returns the import's
-        changes, the lockfile divergence as warnings, and the plan when the import changes
-        nothing.
+        Takes init's own keyword arguments (:class:`InitInputs`: ``lockfile``, ``strict``,
+        ``secret_values``, ``environ``); those that only matter when something runs
+        (``lock_timeout``, ``confirm``) it does not take. Refuses what init would refuse before
+        it imports (an invalid manifest, with ``strict`` a divergence from the lockfile or from
+        ``pins.image``); otherwise returns the import's changes, the lockfile divergence as
+        warnings, and the plan when the import changes nothing.
         """
+        unknown = sorted(set(inputs) - InitInputs.__optional_keys__)
+        if unknown:  # as a written-out signature would, for callers mypy does not check
+            msg = f"preview_init() got an unexpected keyword argument {unknown[0]!r}"
+            raise TypeError(msg)
+        lockfile = inputs.get("lockfile")
+        strict = inputs.get("strict", False)
+        secret_values = inputs.get("secret_values")
+        environ = inputs.get("environ")
         self._refuse_pinned_images(manifest, strict=strict)
         preview = self.import_manifest(
             manifest, secret_values=secret_values, environ=environ, lockfile=lockfile, dry_run=True
