@@ -6,7 +6,6 @@ YAML file does not change it while any semantic change does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert
+from devarch_core._digest import sha256
 from devarch_core._parsing import Problems, join, short_repr, shorten, sorted_text_map, type_name
 from devarch_core.errors import TemplateError
 from devarch_core.limits import MAX_DESCRIPTION
@@ -167,7 +167,7 @@ def _content_hash(template: Template) -> str:
     canonical = json.dumps(
         hash_data(template), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "sha256:" + sha256(canonical.encode()).hexdigest()
 
 
 def hash_data(template: Template) -> dict[str, Any]:

@@ -12,9 +12,7 @@ import contextlib
 import gc
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
@@ -574,6 +572,8 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
     result = templates_from_compose(text, origin=a.file, service=a.service, version=a.version)
     written: list[str] = []
     if a.out:
+        from pathlib import Path  # noqa: PLC0415
+
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         targets = [(t, out / f"{t.name}.yaml") for t in result.templates]
@@ -1238,6 +1238,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, not a traceback
         if os.environ.get("DEVARCH_DEBUG") == "1":
+            import traceback  # noqa: PLC0415 - only for a crash
+
             traceback.print_exc()
         _report(ctx.json, exc, EXIT_ERROR, prefix="error: internal error")
         if os.environ.get("DEVARCH_DEBUG") != "1":

@@ -11,7 +11,6 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,8 @@ from devarch_core.usecases.engines import default_holder, holder_of
 from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from devarch_core.model import Stack
     from devarch_core.ports import Runtime
     from devarch_core.usecases._context import Context
@@ -288,6 +289,8 @@ class ApplyService:
         scrub = _Scrub.of(desired.items)
         done: set[str] = set()
         with self._phase("containers", timings, len(plan.actions)):
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - not for a no-op
+
             pool = ThreadPoolExecutor(max_workers=self._workers(runtime))
             try:
                 if removals:
@@ -601,6 +604,8 @@ class ApplyService:
         so a huge stack does not open unbounded connections.
         """
         workers = min(len(containers), MAX_PARALLEL_STOPS)
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see apply
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(
                 pool.map(

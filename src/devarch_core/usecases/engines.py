@@ -7,9 +7,7 @@ services the plan, apply and stack services are given.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -54,6 +52,9 @@ __all__ = [
 
 def default_holder() -> str:
     """A description of this process for lock messages."""
+    import getpass  # noqa: PLC0415 - kept off the import of every use case
+    import socket  # noqa: PLC0415
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
