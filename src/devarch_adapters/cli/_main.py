@@ -38,6 +38,7 @@ from devarch_core.display import printable
 from devarch_core.errors import DevarchError, ValidationError
 
 if TYPE_CHECKING:
+    from devarch_adapters._codecache import CodeCache
     from devarch_adapters.cli._progress import RichReporter
     from devarch_core.app import Devarch
 
@@ -122,6 +123,24 @@ def _start_up(*, freeze: bool) -> Iterator[None]:
         gc.enable()
 
 
+def _install_code_cache(home: str | None) -> CodeCache | None:
+    """The attrs code cache of the ``devarch`` process, in ``HOME/cache`` (see ``_codecache``).
+
+    Installed before the core and adapters are imported; the home directory is the one
+    ``connect()`` uses (``--home``, ``DEVARCH_HOME``, ``~/.devarch``).
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from devarch_adapters._codecache import install  # noqa: PLC0415
+
+    try:
+        root = Path(home or os.environ.get("DEVARCH_HOME") or Path.home() / ".devarch")
+        path = root.expanduser().absolute() / "cache" / f"attrs-code.{sys.implementation.cache_tag}"
+    except (OSError, RuntimeError):  # no home directory to be found
+        return None
+    return install(path)
+
+
 class _Context:
     """What every command handler needs: the parsed options, the facade, stdout and stderr."""
 
@@ -137,6 +156,7 @@ class _Context:
         self.stderr: TextIO = sys.stderr
         self._devarch: Devarch | None = None
         self._reporter: RichReporter | None = None
+        self._code_cache: CodeCache | None = None
 
     @property
     def colour(self) -> bool:
@@ -164,6 +184,8 @@ class _Context:
         return self._devarch
 
     def _connect(self) -> Devarch:
+        if self._freeze:
+            self._code_cache = _install_code_cache(self.args.home)
         from devarch_adapters.bootstrap import connect  # noqa: PLC0415 - adapters load on demand
 
         runtime = self.args.runtime if self.needs_runtime else "none"
@@ -222,6 +244,8 @@ class _Context:
             self._reporter.close()
         if self._devarch is not None:
             self._devarch.close()
+        if self._code_cache is not None:
+            self._code_cache.save()
 
 
 Handler = Callable[[_Context, argparse.Namespace], int | None]
