@@ -14,7 +14,6 @@ except where Podman differs, handled here:
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import urllib.parse
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from devarch_adapters.docker._wire import WireClient, WireError, socket_path
+from devarch_adapters.docker._wire import WireClient, WireError, WireProtocolError, socket_path
 from devarch_adapters.docker.runtime import DockerRuntime, _status_of
 from devarch_core.errors import EngineError, NotFoundError
 
@@ -75,7 +74,7 @@ def _answers(url: str) -> bool:
         wire = WireClient(path, _PING_TIMEOUT)
         try:
             return str(wire.get("/_ping")).strip() == "OK"
-        except (WireError, OSError, http.client.HTTPException, ValueError):
+        except (WireError, OSError, WireProtocolError, ValueError):
             return False
         finally:
             wire.close_thread()
