@@ -370,13 +370,44 @@ def builtin_catalog() -> Catalog:
 
 def load_builtin_catalog(*, parsed: MutableMapping[str, Any] | None = None) -> Catalog:
     """The builtin catalog, read now (``parsed``: see :func:`parse_template_text`)."""
-    from importlib import resources  # noqa: PLC0415 - with zipfile, tempfile...: only here
+    return Catalog.from_templates(
+        parse_template_text(entry.read_text(encoding="utf-8"), f"builtin:{name}", parsed=parsed)
+        for name, entry in _builtin_files()
+    )
+
+
+def _builtin_files() -> list[tuple[str, Any]]:
+    """The builtin template files as (name, traversable), sorted by name.
+
+    Package data: from the package's directory when it is one (the usual install), else through
+    :mod:`importlib.resources` (a zip), whose import (zipfile, tempfile...) costs a CLI run more
+    than reading the files.
+    """
+    import sys  # noqa: PLC0415
+
+    package = sys.modules.get(BUILTIN_PACKAGE)
+    locations = list(getattr(getattr(package, "__spec__", None), "submodule_search_locations", []))
+    if len(locations) == 1:
+        from pathlib import Path  # noqa: PLC0415
+
+        directory = Path(locations[0]) / BUILTIN_DIR
+        if directory.is_dir():
+            return sorted(
+                (
+                    (p.name, p)
+                    for p in directory.iterdir()
+                    if p.name.endswith((".yaml", ".yml")) and p.is_file()
+                ),
+                key=lambda item: item[0],
+            )
+    from importlib import resources  # noqa: PLC0415
 
     root = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR
-    return Catalog.from_templates(
-        parse_template_text(
-            entry.read_text(encoding="utf-8"), f"builtin:{entry.name}", parsed=parsed
-        )
-        for entry in sorted(root.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
+    return sorted(
+        (
+            (entry.name, entry)
+            for entry in root.iterdir()
+            if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
+        ),
+        key=lambda item: item[0],
     )
