@@ -16,23 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
-from devarch_adapters.cli._catalog_cmds import add_catalog_validate
-from devarch_adapters.cli._completion_cmds import add_completion_commands
-from devarch_adapters.cli._engine_cmds import (
-    add_engine_commands,
-    add_stack_move_command,
-    say_engine,
-)
-from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands
-from devarch_adapters.cli._manifest_cmds import (
-    add_manifest_commands,
-    add_secret_rotate,
-    check_lockfile_before_apply,
-    read_lockfile_for_apply,
-    refresh_lockfile_after_apply,
-    write_lockfile_after_apply,
-)
-from devarch_adapters.cli._schema_cmds import add_schema_commands
+from devarch_adapters.cli._engine_cmds import say_engine
 from devarch_core.assignments import parse_assignments
 from devarch_core.display import printable
 from devarch_core.errors import DevarchError, ValidationError
@@ -689,6 +673,13 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
 
 
 def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # noqa: ANN401 - a Plan
+    from devarch_adapters.cli._manifest_cmds import (  # noqa: PLC0415 - see build_parser
+        check_lockfile_before_apply,
+        read_lockfile_for_apply,
+        refresh_lockfile_after_apply,
+        write_lockfile_after_apply,
+    )
+
     devarch = ctx.devarch
     if saved is not None:
         plan = saved
@@ -844,7 +835,10 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME",
         help="bind the stack to this named engine now (`devarch engine list`)",
     )
-    add_stack_move_command(stack, _leaf, _positive_float)
+    if not isinstance(stack, _Skipped):
+        from devarch_adapters.cli._engine_cmds import add_stack_move_command  # noqa: PLC0415
+
+        add_stack_move_command(stack, _leaf, _positive_float)
     _leaf(stack, "list", _stack_list, "list stacks with instance and running counts", runtime=True)
     p = _leaf(stack, "show", _stack_show, "show a stack, its instances and explicit wires")
     p.add_argument("name", metavar="NAME")
@@ -984,7 +978,10 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("import_name", metavar="IMPORT")
 
     secret = _group(sub, "secret", "secret environment values, encrypted at rest")
-    add_secret_rotate(secret, _leaf)
+    if not isinstance(secret, _Skipped):
+        from devarch_adapters.cli._manifest_cmds import add_secret_rotate  # noqa: PLC0415
+
+        add_secret_rotate(secret, _leaf)
     p = _leaf(
         secret,
         "set",
@@ -1008,7 +1005,10 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("stack", metavar="STACK")
 
     catalog = _group(sub, "catalog", "the template catalog (builtin + --catalog directories)")
-    add_catalog_validate(catalog, _leaf)
+    if not isinstance(catalog, _Skipped):
+        from devarch_adapters.cli._catalog_cmds import add_catalog_validate  # noqa: PLC0415
+
+        add_catalog_validate(catalog, _leaf)
     _leaf(catalog, "list", _catalog_list, "list templates")
     p = _leaf(catalog, "show", _catalog_show, "print a template as YAML")
     p.add_argument("name", metavar="NAME")
@@ -1148,6 +1148,24 @@ class _OnlyCommand:
         return getattr(self._sub, name)
 
 
+#: The top-level commands each command module (``cli/_*_cmds.py``) adds in :func:`build_parser`;
+#: a run imports only the module of its own command (``tests/unit/test_cli_startup.py`` holds
+#: this table to what the modules add).
+_MODULE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "_manifest_cmds": ("init", "import", "export", "lock", "doctor"),
+    "_lifecycle_cmds": ("logs", "start", "stop", "restart", "exec"),
+    "_web_cmds": ("serve",),
+    "_schema_cmds": ("schema",),
+    "_completion_cmds": ("completion", "__complete"),
+    "_engine_cmds": ("engine",),
+}
+
+
+def _adds(module: str, only: str | None) -> bool:
+    """Whether :func:`build_parser` needs the commands of ``module`` (without ``only``: all)."""
+    return only is None or only in _MODULE_COMMANDS[module]
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the whole ``devarch`` argument tree (global options before the command).
 
@@ -1212,14 +1230,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _add_stack_commands(sub)
     _add_instance_commands(sub)
     _add_wire_secret_catalog_commands(sub)
-    add_manifest_commands(sub, _leaf, _positive_float)
-    add_lifecycle_commands(sub, _leaf, _positive_float)
-    from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
+    # The command modules are imported only when they add this run's command (see
+    # _MODULE_COMMANDS); the order of the commands in --help stays this one.
+    if _adds("_manifest_cmds", only):
+        from devarch_adapters.cli._manifest_cmds import add_manifest_commands  # noqa: PLC0415
 
-    add_web_commands(sub, _leaf)
-    add_schema_commands(sub, _leaf)
-    add_completion_commands(sub, _leaf)
-    add_engine_commands(sub, _leaf, _group)
+        add_manifest_commands(sub, _leaf, _positive_float)
+    if _adds("_lifecycle_cmds", only):
+        from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands  # noqa: PLC0415
+
+        add_lifecycle_commands(sub, _leaf, _positive_float)
+    if _adds("_web_cmds", only):
+        from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
+
+        add_web_commands(sub, _leaf)
+    if _adds("_schema_cmds", only):
+        from devarch_adapters.cli._schema_cmds import add_schema_commands  # noqa: PLC0415
+
+        add_schema_commands(sub, _leaf)
+    if _adds("_completion_cmds", only):
+        from devarch_adapters.cli._completion_cmds import add_completion_commands  # noqa: PLC0415
+
+        add_completion_commands(sub, _leaf)
+    if _adds("_engine_cmds", only):
+        from devarch_adapters.cli._engine_cmds import add_engine_commands  # noqa: PLC0415
+
+        add_engine_commands(sub, _leaf, _group)
     if only_command is not None and not only_command.matched:
         return build_parser()
     return parser

@@ -19,7 +19,6 @@ import math
 import os
 import queue
 import re
-import shutil
 import socket
 import sys
 import threading
@@ -1099,6 +1098,8 @@ class DockerRuntime:
         the environment (``-e KEY``), so values never show in the process list. stdin is always
         attached (``-i``), as with ``docker compose exec``.
         """
+        import shutil  # noqa: PLC0415 - only for exec (shutil pulls in bz2, lzma...)
+
         binary = shutil.which("docker")
         if binary is None:
             raise EngineError(

@@ -15,7 +15,6 @@ except where Podman differs, handled here:
 from __future__ import annotations
 
 import os
-import shutil
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
@@ -221,6 +220,8 @@ class PodmanRuntime(DockerRuntime):
         flags = self._exec_flags(
             container, command, tty=tty, user=user, workdir=workdir, env=env, environ=environ
         )
+        import shutil  # noqa: PLC0415 - only for exec (shutil pulls in bz2, lzma...)
+
         podman = shutil.which("podman")
         if podman is not None:
             return [podman, "--url", url, *flags], environ
