@@ -132,8 +132,12 @@ class CodeCache:
         return found
 
     def save(self) -> None:
-        """Write the file when this run compiled something; never raises."""
-        if not self.compiled or sys.dont_write_bytecode:
+        """Write the file when this run compiled something; never raises.
+
+        The cache directory is made when missing, the home directory above it never (``devarch
+        --help`` before any other command leaves no trace).
+        """
+        if not self.compiled or sys.dont_write_bytecode or not self.path.parent.parent.is_dir():
             return
         codes = self._codes
         if len(codes) > MAX_ENTRIES:

@@ -54,7 +54,7 @@ _RUN = textwrap.dedent(
         a, b = SecretSlot("s", "i", "n"), SecretSlot("s", "i", "n")
         sys.stderr.write("REPORT " + json.dumps({
             "installed": [c is not None for c in counts],
-            "compiled": compiled,
+            "compiled": compiled_by_main,
             "equal": a == b and hash(a) == hash(b) and len({a, b}) == 1,
             "stack_eq": Stack(id="x", name="y") == Stack(id="x", name="y"),
         }) + "\\n")
@@ -63,6 +63,7 @@ _RUN = textwrap.dedent(
     from devarch_adapters.cli import main
     sys.argv = ["devarch", *sys.argv[1:]]
     code = main()
+    compiled_by_main = list(compiled)
     sys.stdout.flush()
     sys.exit(code)
     """
@@ -151,3 +152,28 @@ def test_classes_built_through_the_cache_behave_as_attrs_builds_them(tmp_path: P
         assert cache.compiled == 1
     finally:
         make._compile_and_eval = original
+
+
+def test_the_home_option_is_found_before_the_command_word() -> None:
+    """``--home DIR``, ``--home=DIR`` and argparse's prefixes; not after the command word."""
+    from devarch_adapters.cli._main import _home_word  # noqa: PLC0415
+
+    assert _home_word(["--home", "/h", "apply", "s"]) == "/h"
+    assert _home_word(["--json", "--home=/h", "status", "s"]) == "/h"
+    assert _home_word(["--store", "--home", "--hom", "/h", "plan", "s"]) == "/h"
+    assert _home_word(["--runtime", "docker", "--ho", "/h"]) == "/h"
+    assert _home_word(["apply", "s", "--home", "/h"]) is None
+    assert _home_word(["--h", "/h", "apply"]) is None
+    assert _home_word(["--", "--home", "/h"]) is None
+    assert _home_word([]) is None
+
+
+def test_help_uses_the_cache_but_never_makes_the_home_directory(tmp_path: Path) -> None:
+    """``devarch --help`` loads the field table's classes through the cache too."""
+    home = tmp_path / "home"
+    _devarch(home, "--help")
+    assert not home.exists()
+    home.mkdir(mode=0o700)
+    _devarch(home, "--help")
+    _, again = _devarch(home, "--help")
+    assert again["compiled"] == [0]

@@ -140,7 +140,6 @@ class _Context:
         self.stderr: TextIO = sys.stderr
         self._devarch: Devarch | None = None
         self._reporter: RichReporter | None = None
-        self._code_cache: CodeCache | None = None
 
     @property
     def colour(self) -> bool:
@@ -168,8 +167,6 @@ class _Context:
         return self._devarch
 
     def _connect(self) -> Devarch:
-        if self._freeze:
-            self._code_cache = _install_code_cache(self.args.home)
         from devarch_adapters.bootstrap import connect  # noqa: PLC0415 - adapters load on demand
 
         runtime = self.args.runtime if self.needs_runtime else "none"
@@ -228,8 +225,6 @@ class _Context:
             self._reporter.close()
         if self._devarch is not None:
             self._devarch.close()
-        if self._code_cache is not None:
-            self._code_cache.save()
 
 
 Handler = Callable[[_Context, argparse.Namespace], int | None]
@@ -1271,9 +1266,37 @@ def _report(ctx_json: bool, exc: BaseException, code: int, prefix: str = "error"
         sys.stderr.write(printable(f"{prefix}: {exc}") + "\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit path
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``devarch`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # The devarch process itself (not a caller of main(argv)) keeps attrs' compiled methods.
+    code_cache = _install_code_cache(_home_word(args_list)) if argv is None else None
+    try:
+        return _run(args_list, freeze=argv is None)
+    finally:
+        if code_cache is not None:
+            code_cache.save()
+
+
+def _home_word(argv: Sequence[str]) -> str | None:
+    """The value of ``--home`` before the command word (also ``--home=DIR``, ``--hom DIR``)."""
+    skip = False
+    for i, word in enumerate(argv):
+        name, eq, value = word.partition("=")
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif len(name) > 3 and "--home".startswith(name):  # noqa: PLR2004 - "--h" is ambiguous
+            return value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+        elif word.startswith("--") and not eq:
+            skip = any(o.startswith(word) for o in _VALUE_OPTIONS)
+        elif not word.startswith("-"):
+            return None
+    return None
+
+
+def _run(args_list: list[str], *, freeze: bool) -> int:  # noqa: PLR0911 - one return per exit path
     wants_json = "--json" in args_list
     try:
         with _start_up(freeze=False):
@@ -1284,7 +1307,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
-    ctx = _Context(args, needs_runtime=bool(args.needs_runtime), freeze=argv is None)
+    ctx = _Context(args, needs_runtime=bool(args.needs_runtime), freeze=freeze)
     try:
         return int(args.handler(ctx, args) or EXIT_OK)
     except UsageError as exc:
