@@ -183,6 +183,13 @@ def test_an_answer_over_the_limit_is_refused(serve: Serve, monkeypatch: pytest.M
     _, client = serve(lambda _req: _json("200 OK", "0123456789"))
     with pytest.raises(WireError, match="larger than 8 bytes"):
         client.get("/a")
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\n01234\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n"
+    )
+    _, in_chunks = serve(lambda _req: chunked)
+    with pytest.raises(WireError, match="larger than 8 bytes"):
+        in_chunks.get("/a")
 
 
 def test_the_wire_client_does_not_import_http_client() -> None:

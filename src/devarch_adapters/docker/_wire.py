@@ -199,15 +199,16 @@ class _UnixConnection:
                 while self._line() not in (b"\r\n", b"\n", b""):  # trailers
                     pass
                 return b"".join(parts)
-            chunk: bytes = self._file.read(size)
-            if len(chunk) < size:
+            want = min(size, limit - total)  # never more than the limit in memory
+            chunk: bytes = self._file.read(want)
+            if len(chunk) < want:
                 msg = "answer cut short in a chunk"
                 raise WireProtocolError(msg)
-            self._line()  # the CRLF after the chunk
             parts.append(chunk)
-            total += size
-            if total >= limit:
+            total += want
+            if total >= limit:  # the caller refuses it and drops the connection
                 return b"".join(parts)
+            self._line()  # the CRLF after the chunk
 
 
 class WireClient:
