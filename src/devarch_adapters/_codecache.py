@@ -3,8 +3,8 @@
 attrs writes the methods of each class (``__init__``, ``__eq__``, ``__hash__``...) as Python
 source when the class is defined and compiles it: for the 80-odd classes a ``devarch apply``
 loads that compiling was about a sixth of a no-op's CPU time, in every run, for the same source.
-The CLI keeps the code objects in ``DEVARCH_HOME/cache/attrs-code.<tag>``, keyed by the exact
-source and file name, as Python keeps a module's in ``__pycache__``: an unchanged class reuses
+The CLI keeps the code objects in ``DEVARCH_HOME/cache/attrs-code.<tag>``, keyed by the SHA-256
+of source and file name, as Python keeps a module's in ``__pycache__``: an unchanged class reuses
 its code, a changed one (a new devarch or attrs) compiles and is added. Only the ``devarch``
 command installs it (:func:`install`); the library never does.
 
