@@ -13,19 +13,17 @@ builtin templates are package data, read through :mod:`importlib.resources`.
 
 from __future__ import annotations
 
-import difflib
 import functools
-import hashlib
 import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from attrs import frozen
 
+from devarch_core._digest import sha256
 from devarch_core.errors import (
     ConflictError,
     ManifestError,
@@ -165,6 +163,8 @@ class Catalog:
         """
         versions = self._templates.get(name)
         if not versions:
+            import difflib  # noqa: PLC0415 - only for a name not found
+
             close = difflib.get_close_matches(name, list(self._templates), n=3, cutoff=0.6)
             hint = f"did you mean {', '.join(close)}?" if close else ""
             if not close and self._templates:
@@ -334,7 +334,7 @@ def parse_template_text(
             raw = text if isinstance(text, bytes) else text.encode("utf-8")
         except UnicodeEncodeError:  # load_yaml says what is wrong with it
             raw = None
-        key = None if raw is None else hashlib.sha256(raw).hexdigest()
+        key = None if raw is None else sha256(raw).hexdigest()
     cached = None if parsed is None or key is None else parsed.get(key)
     if cached is not None:
         data = cached
@@ -370,11 +370,44 @@ def builtin_catalog() -> Catalog:
 
 def load_builtin_catalog(*, parsed: MutableMapping[str, Any] | None = None) -> Catalog:
     """The builtin catalog, read now (``parsed``: see :func:`parse_template_text`)."""
-    root = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR
     return Catalog.from_templates(
-        parse_template_text(
-            entry.read_text(encoding="utf-8"), f"builtin:{entry.name}", parsed=parsed
-        )
-        for entry in sorted(root.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
+        parse_template_text(entry.read_text(encoding="utf-8"), f"builtin:{name}", parsed=parsed)
+        for name, entry in _builtin_files()
+    )
+
+
+def _builtin_files() -> list[tuple[str, Any]]:
+    """The builtin template files as (name, traversable), sorted by name.
+
+    Package data: from the package's directory when it is one (the usual install), else through
+    :mod:`importlib.resources` (a zip), whose import (zipfile, tempfile...) costs a CLI run more
+    than reading the files.
+    """
+    import sys  # noqa: PLC0415
+
+    package = sys.modules.get(BUILTIN_PACKAGE)
+    locations = list(getattr(getattr(package, "__spec__", None), "submodule_search_locations", []))
+    if len(locations) == 1:
+        from pathlib import Path  # noqa: PLC0415
+
+        directory = Path(locations[0]) / BUILTIN_DIR
+        if directory.is_dir():
+            return sorted(
+                (
+                    (p.name, p)
+                    for p in directory.iterdir()
+                    if p.name.endswith((".yaml", ".yml")) and p.is_file()
+                ),
+                key=lambda item: item[0],
+            )
+    from importlib import resources  # noqa: PLC0415
+
+    root = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR
+    return sorted(
+        (
+            (entry.name, entry)
+            for entry in root.iterdir()
+            if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
+        ),
+        key=lambda item: item[0],
     )

@@ -7,11 +7,11 @@ names only, and every resource carries the identity labels that let devarch reco
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from typing import TYPE_CHECKING, Any
 
 from devarch_core import naming
+from devarch_core._digest import sha256
 from devarch_core._parsing import Problems
 from devarch_core.engine import ContainerSpec, Mount, PublishedPort
 from devarch_core.errors import Problem, ValidationError
@@ -200,4 +200,4 @@ def spec_hash(spec: ContainerSpec, hash_secret: Callable[[str], str], extra: obj
     That includes ``extra``, e.g. config file contents. Secrets enter only as keyed hashes.
     """
     data = {"spec": spec_data(spec, hash_secret), "extra": extra}
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
+    return sha256(canonical_json(data).encode()).hexdigest()[:16]

@@ -6,7 +6,6 @@ Rendering is deterministic, so export → import → export gives the same bytes
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +14,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert, _yamldump
+from devarch_core._digest import sha256
 from devarch_core._parsing import Problems, join, short_repr
 from devarch_core.catalog import load_yaml
 from devarch_core.errors import ManifestError, Problem, TemplateError
@@ -162,7 +162,7 @@ class Manifest(_convert.Unstructured):
     @property
     def content_hash(self) -> str:
         """``sha256:...`` of the canonical text; recorded in ``devarch.lock``."""
-        return "sha256:" + hashlib.sha256(self.to_yaml().encode()).hexdigest()
+        return "sha256:" + sha256(self.to_yaml().encode()).hexdigest()
 
     @classmethod
     def parse(cls, text: str | bytes, origin: str = "devarch.yml") -> Manifest:

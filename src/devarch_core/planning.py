@@ -9,7 +9,6 @@ See docs/architecture.md#plan-apply.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +17,7 @@ import attrs
 from attrs import frozen
 
 from devarch_core import _convert, naming
+from devarch_core._digest import sha256
 from devarch_core.engine import ContainerSpec
 from devarch_core.errors import ManifestError
 from devarch_core.merge import EffectiveConfig, canonical_json
@@ -277,7 +277,7 @@ def compute_plan(
         "observed": {name: _observed_entry(c) for name, c in sorted(observed_by_name.items())},
         "inputs": dict(sorted((extra_basis or {}).items())),
     }
-    token = hashlib.sha256(canonical_json(basis).encode()).hexdigest()[:32]
+    token = sha256(canonical_json(basis).encode()).hexdigest()[:32]
     return Plan(
         stack=stack,
         token=token,

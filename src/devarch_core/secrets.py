@@ -8,8 +8,6 @@ See docs/architecture.md#secrets.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from typing import TYPE_CHECKING, Final
 
@@ -43,6 +41,9 @@ def key_id(key: bytes) -> str:
     be found, and a key that does not belong to the store recognized; it reveals nothing of the
     key itself.
     """
+    import hashlib  # noqa: PLC0415 - with OpenSSL: only where a key is used
+    import hmac  # noqa: PLC0415
+
     return hmac.new(key, b"devarch-key-id", hashlib.sha256).hexdigest()[: 2 * _KEY_ID_SIZE]
 
 
@@ -76,13 +77,17 @@ class Secret:
         return REDACTED
 
     def __eq__(self, other: object) -> bool:
+        import hmac  # noqa: PLC0415 - see key_id
+
         # Compare bytes: compare_digest refuses str with non-ASCII characters (TypeError).
         return isinstance(other, Secret) and hmac.compare_digest(
             self._value.encode(), other._value.encode()
         )
 
     def __hash__(self) -> int:
-        return hash(("Secret", hashlib.sha256(self._value.encode()).hexdigest()))
+        from devarch_core._digest import sha256  # noqa: PLC0415
+
+        return hash(("Secret", sha256(self._value.encode()).hexdigest()))
 
 
 @frozen
@@ -245,6 +250,9 @@ class SecretBox:
         """Return an HMAC of ``value`` under the key: plans compare secrets without storing them."""
         if self._mac_key is None:
             self._mac_key = self._mac_key_loader() if self._mac_key_loader else self._default_key()
+        import hashlib  # noqa: PLC0415 - see key_id
+        import hmac  # noqa: PLC0415
+
         digest = hmac.new(self._mac_key, value.encode(), hashlib.sha256).hexdigest()
         return f"hmac:{digest[:32]}"
 

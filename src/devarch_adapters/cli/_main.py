@@ -12,34 +12,17 @@ import contextlib
 import gc
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from devarch_adapters.cli import _render as render
-from devarch_adapters.cli._catalog_cmds import add_catalog_validate
-from devarch_adapters.cli._completion_cmds import add_completion_commands
-from devarch_adapters.cli._engine_cmds import (
-    add_engine_commands,
-    add_stack_move_command,
-    say_engine,
-)
-from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands
-from devarch_adapters.cli._manifest_cmds import (
-    add_manifest_commands,
-    add_secret_rotate,
-    check_lockfile_before_apply,
-    read_lockfile_for_apply,
-    refresh_lockfile_after_apply,
-    write_lockfile_after_apply,
-)
-from devarch_adapters.cli._schema_cmds import add_schema_commands
+from devarch_adapters.cli._engine_cmds import say_engine
 from devarch_core.assignments import parse_assignments
 from devarch_core.display import printable
 from devarch_core.errors import DevarchError, ValidationError
 
 if TYPE_CHECKING:
+    from devarch_adapters._codecache import CodeCache
     from devarch_adapters.cli._progress import RichReporter
     from devarch_core.app import Devarch
     from devarch_core.ports import Reporter
@@ -123,6 +106,24 @@ def _start_up(*, freeze: bool) -> Iterator[None]:
         if freeze:
             gc.freeze()
         gc.enable()
+
+
+def _install_code_cache(home: str | None) -> CodeCache | None:
+    """The attrs code cache of the ``devarch`` process, in ``HOME/cache`` (see ``_codecache``).
+
+    Installed before the core and adapters are imported; the home directory is the one
+    ``connect()`` uses (``--home``, ``DEVARCH_HOME``, ``~/.devarch``).
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from devarch_adapters._codecache import install  # noqa: PLC0415
+
+    try:
+        root = Path(home or os.environ.get("DEVARCH_HOME") or Path.home() / ".devarch")
+        path = root.expanduser().absolute() / "cache" / f"attrs-code.{sys.implementation.cache_tag}"
+    except (OSError, RuntimeError):  # no home directory to be found
+        return None
+    return install(path)
 
 
 class _Context:
@@ -583,6 +584,8 @@ def _catalog_import_compose(ctx: _Context, a: argparse.Namespace) -> None:
     result = templates_from_compose(text, origin=a.file, service=a.service, version=a.version)
     written: list[str] = []
     if a.out:
+        from pathlib import Path  # noqa: PLC0415
+
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         targets = [(t, out / f"{t.name}.yaml") for t in result.templates]
@@ -674,6 +677,13 @@ def _apply(ctx: _Context, a: argparse.Namespace) -> int:
 
 
 def _apply_locked(ctx: _Context, a: argparse.Namespace, saved: Any) -> int:  # noqa: ANN401 - a Plan
+    from devarch_adapters.cli._manifest_cmds import (  # noqa: PLC0415 - see build_parser
+        check_lockfile_before_apply,
+        read_lockfile_for_apply,
+        refresh_lockfile_after_apply,
+        write_lockfile_after_apply,
+    )
+
     devarch = ctx.devarch
     if saved is not None:
         plan = saved
@@ -829,7 +839,10 @@ def _add_stack_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="NAME",
         help="bind the stack to this named engine now (`devarch engine list`)",
     )
-    add_stack_move_command(stack, _leaf, _positive_float)
+    if not isinstance(stack, _Skipped):
+        from devarch_adapters.cli._engine_cmds import add_stack_move_command  # noqa: PLC0415
+
+        add_stack_move_command(stack, _leaf, _positive_float)
     _leaf(stack, "list", _stack_list, "list stacks with instance and running counts", runtime=True)
     p = _leaf(stack, "show", _stack_show, "show a stack, its instances and explicit wires")
     p.add_argument("name", metavar="NAME")
@@ -969,7 +982,10 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("import_name", metavar="IMPORT")
 
     secret = _group(sub, "secret", "secret environment values, encrypted at rest")
-    add_secret_rotate(secret, _leaf)
+    if not isinstance(secret, _Skipped):
+        from devarch_adapters.cli._manifest_cmds import add_secret_rotate  # noqa: PLC0415
+
+        add_secret_rotate(secret, _leaf)
     p = _leaf(
         secret,
         "set",
@@ -993,7 +1009,10 @@ def _add_wire_secret_catalog_commands(sub: argparse._SubParsersAction[_Parser]) 
     p.add_argument("stack", metavar="STACK")
 
     catalog = _group(sub, "catalog", "the template catalog (builtin + --catalog directories)")
-    add_catalog_validate(catalog, _leaf)
+    if not isinstance(catalog, _Skipped):
+        from devarch_adapters.cli._catalog_cmds import add_catalog_validate  # noqa: PLC0415
+
+        add_catalog_validate(catalog, _leaf)
     _leaf(catalog, "list", _catalog_list, "list templates")
     p = _leaf(catalog, "show", _catalog_show, "print a template as YAML")
     p.add_argument("name", metavar="NAME")
@@ -1133,6 +1152,24 @@ class _OnlyCommand:
         return getattr(self._sub, name)
 
 
+#: The top-level commands each command module (``cli/_*_cmds.py``) adds in :func:`build_parser`;
+#: a run imports only the module of its own command (``tests/unit/test_cli_startup.py`` holds
+#: this table to what the modules add).
+_MODULE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "_manifest_cmds": ("init", "import", "export", "lock", "doctor"),
+    "_lifecycle_cmds": ("logs", "start", "stop", "restart", "exec"),
+    "_web_cmds": ("serve",),
+    "_schema_cmds": ("schema",),
+    "_completion_cmds": ("completion", "__complete"),
+    "_engine_cmds": ("engine",),
+}
+
+
+def _adds(module: str, only: str | None) -> bool:
+    """Whether :func:`build_parser` needs the commands of ``module`` (without ``only``: all)."""
+    return only is None or only in _MODULE_COMMANDS[module]
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the whole ``devarch`` argument tree (global options before the command).
 
@@ -1197,14 +1234,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _add_stack_commands(sub)
     _add_instance_commands(sub)
     _add_wire_secret_catalog_commands(sub)
-    add_manifest_commands(sub, _leaf, _positive_float)
-    add_lifecycle_commands(sub, _leaf, _positive_float)
-    from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
+    # The command modules are imported only when they add this run's command (see
+    # _MODULE_COMMANDS); the order of the commands in --help stays this one.
+    if _adds("_manifest_cmds", only):
+        from devarch_adapters.cli._manifest_cmds import add_manifest_commands  # noqa: PLC0415
 
-    add_web_commands(sub, _leaf)
-    add_schema_commands(sub, _leaf)
-    add_completion_commands(sub, _leaf)
-    add_engine_commands(sub, _leaf, _group)
+        add_manifest_commands(sub, _leaf, _positive_float)
+    if _adds("_lifecycle_cmds", only):
+        from devarch_adapters.cli._lifecycle_cmds import add_lifecycle_commands  # noqa: PLC0415
+
+        add_lifecycle_commands(sub, _leaf, _positive_float)
+    if _adds("_web_cmds", only):
+        from devarch_adapters.cli._web_cmds import add_web_commands  # noqa: PLC0415
+
+        add_web_commands(sub, _leaf)
+    if _adds("_schema_cmds", only):
+        from devarch_adapters.cli._schema_cmds import add_schema_commands  # noqa: PLC0415
+
+        add_schema_commands(sub, _leaf)
+    if _adds("_completion_cmds", only):
+        from devarch_adapters.cli._completion_cmds import add_completion_commands  # noqa: PLC0415
+
+        add_completion_commands(sub, _leaf)
+    if _adds("_engine_cmds", only):
+        from devarch_adapters.cli._engine_cmds import add_engine_commands  # noqa: PLC0415
+
+        add_engine_commands(sub, _leaf, _group)
     if only_command is not None and not only_command.matched:
         return build_parser()
     return parser
@@ -1220,9 +1275,37 @@ def _report(ctx_json: bool, exc: BaseException, code: int, prefix: str = "error"
         sys.stderr.write(printable(f"{prefix}: {exc}") + "\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit path
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``devarch`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # The devarch process itself (not a caller of main(argv)) keeps attrs' compiled methods.
+    code_cache = _install_code_cache(_home_word(args_list)) if argv is None else None
+    try:
+        return _run(args_list, freeze=argv is None)
+    finally:
+        if code_cache is not None:
+            code_cache.save()
+
+
+def _home_word(argv: Sequence[str]) -> str | None:
+    """The value of ``--home`` before the command word (also ``--home=DIR``, ``--hom DIR``)."""
+    skip = False
+    for i, word in enumerate(argv):
+        name, eq, value = word.partition("=")
+        if skip:
+            skip = False
+        elif word == "--":
+            return None
+        elif len(name) > 3 and "--home".startswith(name):  # noqa: PLR2004 - "--h" is ambiguous
+            return value if eq else (argv[i + 1] if i + 1 < len(argv) else None)
+        elif word.startswith("--") and not eq:
+            skip = any(o.startswith(word) for o in _VALUE_OPTIONS)
+        elif not word.startswith("-"):
+            return None
+    return None
+
+
+def _run(args_list: list[str], *, freeze: bool) -> int:  # noqa: PLR0911 - one return per exit path
     wants_json = "--json" in args_list
     try:
         with _start_up(freeze=False):
@@ -1233,7 +1316,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
-    ctx = _Context(args, needs_runtime=bool(args.needs_runtime), freeze=argv is None)
+    ctx = _Context(args, needs_runtime=bool(args.needs_runtime), freeze=freeze)
     try:
         return int(args.handler(ctx, args) or EXIT_OK)
     except UsageError as exc:
@@ -1247,6 +1330,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, not a traceback
         if os.environ.get("DEVARCH_DEBUG") == "1":
+            import traceback  # noqa: PLC0415 - only for a crash
+
             traceback.print_exc()
         _report(ctx.json, exc, EXIT_ERROR, prefix="error: internal error")
         if os.environ.get("DEVARCH_DEBUG") != "1":

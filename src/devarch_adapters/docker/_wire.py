@@ -8,13 +8,12 @@ these requests go through this client and the SDK is imported only to create a c
 network or volume, or pull an image (it builds those bodies and knows the engine's API versions,
 TLS and ssh; a ``tcp://`` or ``ssh://`` engine uses the SDK for everything).
 
-Each thread keeps one keep-alive connection (``http.client`` connections are not thread-safe;
-apply reads from its worker threads).
+Each thread keeps one keep-alive connection (a connection is not thread-safe; apply reads from
+its worker threads). HTTP/1.1 is spoken by :class:`_UnixConnection`, not ``http.client``.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import threading
@@ -24,11 +23,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["WireClient", "WireError", "socket_path"]
+__all__ = ["WireClient", "WireError", "WireProtocolError", "socket_path"]
 
 #: Longest body read from the engine for one answer (a list of thousands of containers is
 #: a few MB); more is refused instead of filling memory.
 MAX_BODY = 256 * 1024 * 1024
+#: Longest status or header line, and most header lines, read (as ``http.client`` limits them).
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+#: Methods whose request says it has an empty body (``Content-Length: 0``), as ``http.client``.
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 def socket_path(url: str) -> str | None:
@@ -48,10 +52,42 @@ class WireError(Exception):
         self.explanation = message
 
 
-class _UnixConnection(http.client.HTTPConnection):
+class WireProtocolError(Exception):
+    """The engine's answer is not HTTP/1.x as this client reads it (a broken answer)."""
+
+
+class _DisconnectedError(ConnectionResetError):
+    """The engine closed the connection before answering (an idle keep-alive one, mostly)."""
+
+
+class _Answer:
+    """One HTTP answer: status, reason, headers (lower-case names) and the body read."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str]) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = b""
+        self.will_close = False
+
+    def getheader(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class _UnixConnection:
+    """One keep-alive HTTP/1.1 connection to a unix socket (the standard library's ``socket``).
+
+    ``http.client`` would do, but importing it (with ``email``, ``ssl`` and more) cost a fresh
+    ``devarch`` process more than the requests of a no-op ``apply``. This reads what the engine
+    API answers: a status line, headers, and a body of ``Content-Length`` bytes, in chunks
+    (``Transfer-Encoding: chunked``) or up to the end of the connection.
+    """
+
     def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
         self._path = path
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self._file: Any = None
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -62,13 +98,124 @@ class _UnixConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
+        self._file = sock.makefile("rb")
+
+    def close(self) -> None:
+        file, sock = self._file, self.sock
+        self._file = self.sock = None
+        if file is not None:
+            file.close()
+        if sock is not None:
+            sock.close()
+
+    def exchange(self, method: str, url: str, limit: int) -> _Answer:
+        """Send a request without a body; the answer, its body read up to ``limit`` bytes."""
+        if self.sock is None:
+            self.connect()
+        assert self.sock is not None  # noqa: S101 - connect() set it
+        head = [f"{method} {url} HTTP/1.1", "Host: localhost", "Accept-Encoding: identity"]
+        if method in _BODY_METHODS:
+            head.append("Content-Length: 0")
+        head.append("Accept: application/json")
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("ascii"))
+        while True:
+            answer = self._head()
+            if answer.status != 100:  # noqa: PLR2004 - 100 Continue: the real answer follows
+                break
+        self._body(answer, method, limit)
+        return answer
+
+    def _line(self) -> bytes:
+        line: bytes = self._file.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            msg = "answer line too long"
+            raise WireProtocolError(msg)
+        return line
+
+    def _head(self) -> _Answer:
+        line = self._line()
+        if not line:
+            msg = "Remote end closed connection without response"  # http.client's words
+            raise _DisconnectedError(msg)
+        version, _, rest = line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
+        status, _, reason = rest.partition(" ")
+        code = int(status) if status.isdigit() else 0
+        if not version.startswith("HTTP/1.") or not 100 <= code <= 999:  # noqa: PLR2004
+            msg = f"not an HTTP answer: {line[:80]!r}"
+            raise WireProtocolError(msg)
+        headers: dict[str, str] = {}
+        for _ in range(_MAX_HEADERS + 1):
+            raw = self._line()
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, sep, value = raw.decode("iso-8859-1").partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        else:
+            msg = f"more than {_MAX_HEADERS} headers"
+            raise WireProtocolError(msg)
+        answer = _Answer(code, reason.strip(), headers)
+        connection = headers.get("connection", "").lower()
+        answer.will_close = "close" in connection or (
+            version == "HTTP/1.0" and "keep-alive" not in connection
+        )
+        return answer
+
+    def _body(self, answer: _Answer, method: str, limit: int) -> None:
+        if method == "HEAD" or answer.status in (204, 304) or answer.status < 200:  # noqa: PLR2004
+            return
+        if "chunked" in answer.headers.get("transfer-encoding", "").lower():
+            answer.body = self._chunked(limit)
+            return
+        length = answer.headers.get("content-length")
+        if length is None:
+            answer.will_close = True
+            answer.body = self._file.read(limit)
+            return
+        try:
+            size = int(length)
+        except ValueError:
+            msg = f"bad Content-Length {length[:40]!r}"
+            raise WireProtocolError(msg) from None
+        body: bytes = self._file.read(min(size, limit))
+        if len(body) < min(size, limit):
+            msg = f"answer cut short: {len(body)} of {size} bytes"
+            raise WireProtocolError(msg)
+        if size > limit:
+            answer.will_close = True  # the rest is never read: this connection is done
+        answer.body = body
+
+    def _chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self._line()
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                msg = f"bad chunk size {line[:40]!r}"
+                raise WireProtocolError(msg) from None
+            if size == 0:
+                while self._line() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return b"".join(parts)
+            want = min(size, limit - total)  # never more than the limit in memory
+            chunk: bytes = self._file.read(want)
+            if len(chunk) < want:
+                msg = "answer cut short in a chunk"
+                raise WireProtocolError(msg)
+            parts.append(chunk)
+            total += want
+            if total >= limit:  # the caller refuses it and drops the connection
+                return b"".join(parts)
+            self._line()  # the CRLF after the chunk
 
 
 class WireClient:
     """GET requests to the engine at a unix socket ``path``; JSON answers decoded.
 
     Raises :class:`WireError` for an HTTP error status (404 included: callers tell "absent"
-    from it), ``OSError`` when the socket does not answer, ``http.client.HTTPException`` for a
+    from it), ``OSError`` when the socket does not answer, :class:`WireProtocolError` for a
     broken answer.
     """
 
@@ -112,10 +259,9 @@ class WireClient:
                 conn.timeout = self._timeout if timeout is None else timeout
                 if conn.sock is not None:
                     conn.sock.settimeout(conn.timeout)
-                conn.request(method, url, headers={"Accept": "application/json"})
-                response = conn.getresponse()
-                body = response.read(MAX_BODY + 1)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                response = conn.exchange(method, url, MAX_BODY + 1)
+                body = response.body
+            except (_DisconnectedError, BrokenPipeError, ConnectionResetError):
                 # The engine closed an idle keep-alive connection: once more on a fresh one.
                 self.close_thread()
                 if attempt == 2:  # noqa: PLR2004 - the second attempt

@@ -14,13 +14,11 @@ an ``EngineError`` carrying the engine's message; a name taken at create is a ``
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import math
 import os
 import queue
 import re
-import shutil
 import socket
 import sys
 import threading
@@ -29,7 +27,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from devarch_adapters.docker._wire import WireClient, WireError, socket_path
+from devarch_adapters.docker._wire import WireClient, WireError, WireProtocolError, socket_path
 from devarch_core.engine import (
     ContainerInfo,
     ContainerSpec,
@@ -180,6 +178,12 @@ def _has_labels(have: Mapping[str, str] | None, want: Mapping[str, str]) -> bool
     """True if ``have`` carries every ``key=value`` of ``want``."""
     have = have or {}
     return all(have.get(k) == v for k, v in want.items())
+
+
+def _http_client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an ``http.client.HTTPException`` (without importing ``http.client``)."""
+    module = sys.modules.get("http.client")
+    return module is not None and isinstance(exc, module.HTTPException)
 
 
 def _nanos(seconds: Decimal | None) -> int | None:
@@ -651,11 +655,15 @@ class DockerRuntime:
                 f"{action}: cannot reach the container engine at {self.endpoint}: "
                 f"{_unreachable(exc, self.endpoint)}"
             ) from exc
-        except (http.client.HTTPException, json.JSONDecodeError) as exc:
+        except (WireProtocolError, json.JSONDecodeError) as exc:
             raise EngineError(
                 f"{action}: the container engine at {self.endpoint} failed: {exc}"
             ) from exc
         except Exception as exc:
+            if _http_client_error(exc):  # only once something loaded http.client (the SDK)
+                raise EngineError(
+                    f"{action}: the container engine at {self.endpoint} failed: {exc}"
+                ) from exc
             translated = self._sdk_error(action, exc)
             if translated is None:
                 raise
@@ -1112,6 +1120,8 @@ class DockerRuntime:
 
         ``environ`` is the CLI's environment, pointed at this runtime when it is a named engine.
         """
+        import shutil  # noqa: PLC0415 - only for exec (shutil pulls in bz2, lzma...)
+
         binary = shutil.which("docker")
         if binary is None:
             raise EngineError(

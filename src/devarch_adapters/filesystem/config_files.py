@@ -9,8 +9,6 @@ See docs/architecture.md#naming.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +46,9 @@ class LocalConfigFiles:
 
     def write(self, stack: str, instance: str, files: Mapping[str, tuple[str, int]]) -> str:
         """Make the instance directory hold exactly ``files``; return its absolute path."""
+        import shutil  # noqa: PLC0415 - only when files are written (not in a no-op)
+        import uuid  # noqa: PLC0415
+
         final = Path(self.host_path(stack, instance))
         final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         staging = final.with_name(f".{instance}.tmp-{uuid.uuid4().hex[:8]}")
@@ -70,5 +71,7 @@ class LocalConfigFiles:
 
     def remove(self, stack: str, instance: str | None = None) -> None:
         """Remove an instance's directory, or the whole stack's. Idempotent."""
+        import shutil  # noqa: PLC0415 - see write
+
         path = self.root / stack if instance is None else self.root / stack / instance
         shutil.rmtree(path, ignore_errors=True)

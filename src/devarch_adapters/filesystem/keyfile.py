@@ -14,7 +14,6 @@ import errno
 import fcntl
 import os
 import stat
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -191,6 +190,8 @@ class FileKeyProvider:
 
     def _write_temporary(self, key: bytes, *, prefix: str) -> Path:
         """Write ``key`` to a new 0600 file beside the key file (unique name) and sync it."""
+        import tempfile  # noqa: PLC0415 - only when a key is written
+
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=self.path.parent)
         tmp = Path(name)
         try:

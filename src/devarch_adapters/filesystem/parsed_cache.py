@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,8 @@ class ParsedCache(MutableMapping[str, Any]):
             return
         with contextlib.suppress(OSError, TypeError, ValueError):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            import tempfile  # noqa: PLC0415 - only when the cache changed
+
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".templates-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:

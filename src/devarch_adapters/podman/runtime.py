@@ -14,15 +14,13 @@ except where Podman differs, handled here:
 
 from __future__ import annotations
 
-import http.client
 import os
-import shutil
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from devarch_adapters.docker._wire import WireClient, WireError, socket_path
+from devarch_adapters.docker._wire import WireClient, WireError, WireProtocolError, socket_path
 from devarch_adapters.docker.runtime import DockerRuntime, _status_of, point_docker_cli
 from devarch_core.errors import EngineError, NotFoundError
 
@@ -75,7 +73,7 @@ def _answers(url: str) -> bool:
         wire = WireClient(path, _PING_TIMEOUT)
         try:
             return str(wire.get("/_ping")).strip() == "OK"
-        except (WireError, OSError, http.client.HTTPException, ValueError):
+        except (WireError, OSError, WireProtocolError, ValueError):
             return False
         finally:
             wire.close_thread()
@@ -209,6 +207,8 @@ class PodmanRuntime(DockerRuntime):
         if self._discover:
             self.client  # noqa: B018 - discovers the socket (sets _base_url)
         url = self._base_url or ROOTFUL_SOCKET
+        import shutil  # noqa: PLC0415 - only for exec (shutil pulls in bz2, lzma...)
+
         podman = shutil.which("podman")
         if podman is not None:
             return [podman, "--url", url, *flags]

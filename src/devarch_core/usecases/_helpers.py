@@ -6,7 +6,6 @@ holds the context); no service inherits from another.
 
 from __future__ import annotations
 
-import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -36,6 +35,7 @@ __all__ = [
     "claim_network",
     "instance_of",
     "network_problem",
+    "new_id",
     "sealed_sample",
     "stack_of",
     "template_for",
@@ -51,6 +51,13 @@ KEY_ID = "secret_key_id"
 
 #: Store metadata key prefix (+ stack id): the engine kind the stack was last applied on.
 STACK_ENGINE_KEY = "stack_engine:"
+
+
+def new_id() -> str:
+    """A new record id: the 32 hex digits of a random UUID (``uuid`` is imported on first use)."""
+    import uuid  # noqa: PLC0415 - not on the path of a command that creates nothing
+
+    return uuid.uuid4().hex
 
 
 class Service:
@@ -93,7 +100,7 @@ class UnitOfWork:
             with self.transaction() as tx:
                 owner = tx.get_meta(OWNER_KEY)
                 if owner is None:
-                    owner = uuid.uuid4().hex[:12]
+                    owner = new_id()[:12]
                     tx.set_meta(OWNER_KEY, owner)
             self._owner = owner
         return self._owner

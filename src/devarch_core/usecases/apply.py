@@ -12,7 +12,6 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
@@ -43,6 +42,7 @@ from devarch_core.usecases.planner import CONFLICT_CODES, refuse_plan_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import ThreadPoolExecutor
 
     from devarch_core.model import Stack
     from devarch_core.ports import Runtime
@@ -309,6 +309,8 @@ class ApplyService(Service):
         scrub = _Scrub.of(desired.items)
         done: set[str] = set()
         with self._phase("containers", timings, len(plan.actions)):
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - not for a no-op
+
             pool = ThreadPoolExecutor(max_workers=self._workers(runtime))
             try:
                 if removals:
@@ -617,6 +619,8 @@ class ApplyService(Service):
         so a huge stack does not open unbounded connections.
         """
         workers = min(len(containers), MAX_PARALLEL_STOPS)
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see apply
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(
                 pool.map(

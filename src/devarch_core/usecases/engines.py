@@ -7,9 +7,7 @@ services the plan, apply and stack services are given.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import threading
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -54,6 +52,9 @@ __all__ = [
 
 def default_holder() -> str:
     """A description of this process for lock messages."""
+    import getpass  # noqa: PLC0415 - kept off the import of every use case
+    import socket  # noqa: PLC0415
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -116,6 +117,32 @@ class EngineAccess(Service):
         #: The engine the caller's environment names (the record of ``runtime``).
         self.default = default
         self._info: dict[int, EngineInfo] = {}
+        #: Answers being asked in the background (:meth:`prefetch_info`): thread, result box.
+        self._pending: dict[int, tuple[threading.Thread, list[EngineInfo | BaseException]]] = {}
+        self._info_lock = threading.Lock()
+
+    def prefetch_info(self, runtime: Runtime) -> None:
+        """Start asking ``runtime`` for its info in the background; :meth:`info` takes it.
+
+        The engine's info answer is among its slowest (``docker info``); a plan asks for it
+        while it reads the store and the catalog. An error is raised by :meth:`info`, where
+        the answer is used, never here.
+        """
+        key = id(runtime)
+        with self._info_lock:
+            if key in self._info or key in self._pending:
+                return
+            box: list[EngineInfo | BaseException] = []
+
+            def ask() -> None:
+                try:
+                    box.append(runtime.info())
+                except BaseException as exc:  # noqa: BLE001 - raised again by info()
+                    box.append(exc)
+
+            thread = threading.Thread(target=ask, name="devarch-engine-info", daemon=True)
+            self._pending[key] = (thread, box)
+        thread.start()
 
     def require(self) -> Runtime:
         """The runtime; ``EngineError`` saying how to configure one when there is none."""
@@ -131,6 +158,15 @@ class EngineAccess(Service):
     def info(self, runtime: Runtime) -> EngineInfo:
         """What the engine can enforce and how many CPUs it has (asked once per engine)."""
         key = id(runtime)
+        with self._info_lock:
+            pending = self._pending.pop(key, None)
+        if pending is not None:
+            thread, box = pending
+            thread.join()
+            answer = box[0]
+            if isinstance(answer, BaseException):
+                raise answer
+            self._info[key] = answer
         if key not in self._info:
             self._info[key] = runtime.info()
         return self._info[key]

@@ -6,7 +6,6 @@ resolution of its stack (:mod:`devarch_core.usecases.resolution`).
 
 from __future__ import annotations
 
-import uuid
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from devarch_core.usecases._helpers import (
     Service,
     claim_instance_name,
     instance_of,
+    new_id,
     stack_of,
     template_for,
 )
@@ -89,7 +89,7 @@ class InstanceService(Service):
         with self._ctx.uow.transaction() as tx:
             st = stack_of(tx, stack)
             claim_instance_name(tx, st, name)
-            instance_id = uuid.uuid4().hex
+            instance_id = new_id()
             item = written(tmpl, parsed, st, name, instance_id=instance_id, enabled=enabled)
             names = stack_names(tx, st, parsed, name)
             refuse_rule_problems(tx, st, [item], names, what=f"cannot add instance {name}")
@@ -249,9 +249,7 @@ class InstanceService(Service):
         """Copy an instance (overrides and secrets) under a new name in the same stack."""
         with self._to_new_name(stack, name, new_name) as (tx, st, inst):
             now = self._ctx.uow.now()
-            copy = attrs.evolve(
-                inst, id=uuid.uuid4().hex, name=new_name, created_at=now, updated_at=now
-            )
+            copy = attrs.evolve(inst, id=new_id(), name=new_name, created_at=now, updated_at=now)
             # Pinned host ports cannot be shared: the copy gets its own allocation.
             copy = attrs.evolve(copy, overrides=without_host_pins(copy.overrides))
             tx.add_instance(copy)

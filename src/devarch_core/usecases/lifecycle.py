@@ -13,7 +13,6 @@ import queue
 import re
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -410,6 +409,8 @@ class LifecycleService(Service):
         self._warn_drift(todo, by_name, items)
         self._warn_missing_dependencies(st, todo, by_name, items, runtime)
         started: list[str] = []
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - not for a no-op
+
         with (
             self._phase("start", len(todo)),
             ThreadPoolExecutor(max_workers=max(1, self._ctx.parallelism or MIN_PARALLEL)) as pool,
@@ -485,6 +486,8 @@ class LifecycleService(Service):
         stopped: list[str] = []
         desired = self._desired(st.name) if len(todo) > 1 else None
         scrub = self._scrub(st, desired.items if desired else ())
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see start
+
         with (
             self._phase("stop", len(todo)),
             ThreadPoolExecutor(max_workers=max(1, min(len(todo), 64))) as pool,

@@ -8,7 +8,6 @@ See docs/manifest.md.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -38,7 +37,13 @@ from devarch_core.ports import AppliedRecord, SealedSecret
 from devarch_core.rendering import render_import
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases import rules
-from devarch_core.usecases._helpers import Service, network_problem, stack_of, template_for
+from devarch_core.usecases._helpers import (
+    Service,
+    network_problem,
+    new_id,
+    stack_of,
+    template_for,
+)
 from devarch_core.usecases.apply import ApplyResult
 from devarch_core.usecases.planner import refuse_plan_errors
 from devarch_core.wiring import WiringNode, solve_wiring
@@ -665,7 +670,7 @@ class ManifestService(Service):
         now = self._ctx.uow.now()
         if stack is None:
             stack = Stack(
-                id=uuid.uuid4().hex,
+                id=new_id(),
                 name=manifest.stack,
                 description=manifest.description,
                 network=manifest.network,
@@ -687,7 +692,7 @@ class ManifestService(Service):
             spec = attrs.evolve(spec, overrides=overrides)  # noqa: PLW2901
             if current is None:
                 inst = Instance(
-                    id=uuid.uuid4().hex, stack_id=stack.id, stack=stack.name, name=spec.name,
+                    id=new_id(), stack_id=stack.id, stack=stack.name, name=spec.name,
                     template=tmpl.name, template_version=tmpl.version, description=spec.description,
                     enabled=spec.enabled, overrides=spec.overrides, created_at=now, updated_at=now,
                 )  # fmt: skip

@@ -151,6 +151,9 @@ class PlanService(Service):
         """
         owner = self._ctx.uow.owner
         runtime = None
+        if observe and self._ctx.runtime is not None:
+            # Most stacks live on the environment's engine: its info is asked meanwhile.
+            self._ctx.engines.prefetch_info(self._ctx.runtime)
         with self._ctx.uow.transaction() as tx:
             stack = stack_of(tx, stack_name)
             target = self._ctx.engines.target(tx, stack) if observe else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,6 +26,7 @@ from devarch_core.usecases._helpers import (
     Service,
     check_container_name,
     claim_network,
+    new_id,
     stack_of,
 )
 from devarch_core.usecases.engines import default_holder
@@ -73,7 +73,7 @@ class StackService(Service):
             naming.validate_name(network, kind="network")
         now = self._ctx.uow.now()
         stack = Stack(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             name=name,
             description=description,
             network=network,
@@ -240,7 +240,7 @@ class StackService(Service):
             now = self._ctx.uow.now()
             new = attrs.evolve(
                 src,
-                id=uuid.uuid4().hex,
+                id=new_id(),
                 name=name,
                 network=None,
                 description=src.description if description is None else description,
@@ -255,7 +255,7 @@ class StackService(Service):
                 # Host ports are store-wide: the clone gets its own (as `instance duplicate` does).
                 copy = attrs.evolve(
                     inst,
-                    id=uuid.uuid4().hex,
+                    id=new_id(),
                     stack_id=new.id,
                     stack=name,
                     created_at=now,
@@ -277,14 +277,14 @@ class StackService(Service):
             box = self._ctx.keys.box
             for sealed in tx.list_secrets(src.id):
                 value = box.open(SecretSlot(src.id, sealed.instance_id, sealed.name), sealed.sealed)
-                new_id = id_map[sealed.instance_id]
+                copy_id = id_map[sealed.instance_id]
                 tx.put_secret(
                     SealedSecret(
                         stack_id=new.id,
-                        instance_id=new_id,
+                        instance_id=copy_id,
                         name=sealed.name,
                         sealed=self._ctx.keys.seal(
-                            tx, SecretSlot(new.id, new_id, sealed.name), value.reveal()
+                            tx, SecretSlot(new.id, copy_id, sealed.name), value.reveal()
                         ),
                     )
                 )
