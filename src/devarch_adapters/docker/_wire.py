@@ -2,11 +2,12 @@
 
 Why this exists beside the docker SDK: the SDK pulls in requests and urllib3, which cost a fresh
 ``devarch`` process more time (about 60-150 ms on a loaded 2-core machine) than everything a
-no-op ``apply`` or a ``status`` asks the engine. Those commands only read (a version, the info,
-one container list, one network list), and ``down`` only stops and removes, so on a local socket
-these requests go through this client and the SDK is imported only to create a container or a
-network or volume, or pull an image (it builds those bodies and knows the engine's API versions,
-TLS and ssh; a ``tcp://`` or ``ssh://`` engine uses the SDK for everything).
+no-op ``apply`` or a ``status`` asks the engine, and about as much as a cold ``apply`` spends
+creating a network. So on a local socket every request of ``apply``, ``down`` and ``status`` goes
+through this client: the reads, the stops and removes, and the creates (container, network,
+volume) with JSON bodies built by :mod:`devarch_adapters.docker._bodies`. The SDK is imported only
+to pull an image or follow logs; a ``tcp://`` or ``ssh://`` engine (TLS, ssh) uses the SDK for
+everything.
 
 Each thread keeps one keep-alive connection (``http.client`` connections are not thread-safe;
 apply reads from its worker threads).
@@ -65,7 +66,7 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class WireClient:
-    """GET requests to the engine at a unix socket ``path``; JSON answers decoded.
+    """Requests to the engine at a unix socket ``path``; JSON bodies sent, JSON answers decoded.
 
     Raises :class:`WireError` for an HTTP error status (404 included: callers tell "absent"
     from it), ``OSError`` when the socket does not answer, ``http.client.HTTPException`` for a
@@ -95,12 +96,19 @@ class WireClient:
         params: Mapping[str, str] | None = None,
         *,
         timeout: float | None = None,
+        body: object = None,
     ) -> Any:  # noqa: ANN401 - the engine's JSON
-        """Send a request without a body; the decoded JSON answer (text; ``""`` when empty).
+        """Send a request; the decoded JSON answer (text; ``""`` when empty).
 
-        ``timeout`` (seconds) replaces the client's for this request only.
+        ``body`` (when not None) is sent as JSON. ``timeout`` (seconds) replaces the client's
+        for this request only.
         """
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
+        headers = {"Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
         # A GET on a keep-alive connection the engine closed while idle is sent again on a
         # fresh one; a write is never sent twice, so it always goes on a fresh connection.
         attempts = (1, 2) if method == "GET" else (2,)
@@ -112,9 +120,9 @@ class WireClient:
                 conn.timeout = self._timeout if timeout is None else timeout
                 if conn.sock is not None:
                     conn.sock.settimeout(conn.timeout)
-                conn.request(method, url, headers={"Accept": "application/json"})
+                conn.request(method, url, body=payload, headers=headers)
                 response = conn.getresponse()
-                body = response.read(MAX_BODY + 1)
+                answer = response.read(MAX_BODY + 1)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # The engine closed an idle keep-alive connection: once more on a fresh one.
                 self.close_thread()
@@ -125,11 +133,15 @@ class WireClient:
                 self.close_thread()
                 raise
             break
+        if response.will_close or len(answer) > MAX_BODY:
+            self.close_thread()
+        return self._answer(response, answer)
+
+    @staticmethod
+    def _answer(response: http.client.HTTPResponse, body: bytes) -> Any:  # noqa: ANN401
+        """The decoded answer; ``WireError`` for an error status or an oversized body."""
         if len(body) > MAX_BODY:
-            self.close_thread()
             raise WireError(response.status, f"answer larger than {MAX_BODY} bytes")
-        if response.will_close:
-            self.close_thread()
         text = body.decode("utf-8", "replace")
         kind = response.getheader("Content-Type") or ""
         data: Any = json.loads(text) if "json" in kind and text.strip() else text
