@@ -9,6 +9,7 @@ errors with the engine's message as when the SDK carried these requests.
 from __future__ import annotations
 
 import json
+import re
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -64,6 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         path, _, query = self.path.partition("?")
+        path = re.sub(r"^/v1\.\d+(?=/)", "", path)  # the SDK's versioned paths
         with self.server.lock:
             self.server.seen.append((self.number, self.count, self.command, path, query, body))
         route = self.server.routes.get((self.command, path))
@@ -266,3 +268,66 @@ def test_podman_reports_a_refused_reconnect(engine: _Engine) -> None:
         "set aliases of devarch-s-db on devarch-s: container abc is not connected to network "
         "devarch-s"
     )
+
+
+class _SdkRuntime(DockerRuntime):
+    """The runtime as on a ``tcp://`` engine: every request through the docker SDK."""
+
+    def _wire(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "error"),
+    [
+        (409, 'Conflict. The container name "/devarch-s-db" is already in use', ConflictError),
+        (404, "No such image: postgres:16", EngineError),
+    ],
+)
+def test_without_the_wire_the_sdk_sends_the_same_body_and_errors_read_the_same(
+    engine: _Engine, status: int, message: str, error: type[EngineError]
+) -> None:
+    """A remote engine (SDK transport): the same create body; the same error texts."""
+    engine.routes["GET", "/version"] = lambda _: (200, {"ApiVersion": "1.41", "Version": "20"})
+    answers = [(201, {"Id": "abc"}), (status, {"message": message})]
+    engine.routes["POST", "/containers/create"] = lambda _: answers.pop(0)
+    runtime = _runtime(engine, _SdkRuntime)
+    try:
+        assert runtime.create_container(SPEC).id == "abc"
+        with pytest.raises(error) as caught:
+            runtime.create_container(SPEC)
+        wire = _runtime(engine)
+        answers.append((status, {"message": message}))
+        with pytest.raises(error) as over_wire:
+            wire.create_container(SPEC)
+    finally:
+        runtime.close()
+    assert type(caught.value) is type(over_wire.value)
+    assert str(caught.value) == str(over_wire.value)
+    assert message in str(caught.value)
+    creates = [w for w in _writes(engine) if w[3] == "/containers/create"]
+    assert creates[0][4] == "name=devarch-s-db"
+    assert creates[0][5] == _bodies.container_body(SPEC, proxy_env=runtime._proxy_environment())
+    assert creates[0][5] == creates[2][5]
+
+
+def test_without_the_wire_network_and_volume_creates_read_the_same(engine: _Engine) -> None:
+    engine.routes["GET", "/version"] = lambda _: (200, {"ApiVersion": "1.41", "Version": "20"})
+    listed: list[list[dict[str, object]]] = [[], [NETWORK]]
+    engine.routes["GET", "/networks"] = lambda _: (200, listed.pop(0))
+    engine.routes["POST", "/networks/create"] = lambda _: (
+        409,
+        {"message": "network with name devarch-s already exists"},
+    )
+    engine.routes["POST", "/volumes/create"] = lambda _: (201, {"Name": "v", "Labels": {"a": "b"}})
+    runtime = _runtime(engine, _SdkRuntime)
+    try:
+        assert runtime.ensure_network("devarch-s", {"devarch.stack": "s"}).id == "n1"
+        assert runtime.ensure_volume("v", {"a": "b"}).labels == {"a": "b"}
+    finally:
+        runtime.close()
+    bodies = {w[3]: w[5] for w in _writes(engine)}
+    assert bodies["/networks/create"] == _bodies.network_body(
+        "devarch-s", {"devarch.stack": "s"}, {"driver": "bridge"}
+    )
+    assert bodies["/volumes/create"] == _bodies.volume_body("v", {"a": "b"})
