@@ -74,7 +74,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks: core scale, the CLI vs docker-compose, the API vs docker-compose.
+    """Run the benchmarks: core scale, the CLI vs docker-compose, the API vs docker-compose,
+    and the cold-apply parallelism on Docker and Podman.
 
     Extra arguments go to benchmarks/run.py.
     """
@@ -82,6 +83,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/scale.py")
     session.run("python", "benchmarks/cli.py")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/parallel.py", "--depends")
 
 
 @nox.session(python=False)

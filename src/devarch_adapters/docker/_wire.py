@@ -2,11 +2,12 @@
 
 Why this exists beside the docker SDK: the SDK pulls in requests and urllib3, which cost a fresh
 ``devarch`` process more time (about 60-150 ms on a loaded 2-core machine) than everything a
-no-op ``apply`` or a ``status`` asks the engine. Those commands only read (a version, the info,
-one container list, one network list), and ``down`` only stops and removes, so on a local socket
-these requests go through this client and the SDK is imported only to create a container or a
-network or volume, or pull an image (it builds those bodies and knows the engine's API versions,
-TLS and ssh; a ``tcp://`` or ``ssh://`` engine uses the SDK for everything).
+no-op ``apply`` or a ``status`` asks the engine, and about as much as a cold ``apply`` spends
+creating a network. So on a local socket every request of ``apply``, ``down`` and ``status`` goes
+through this client: the reads, the stops and removes, and the creates (container, network,
+volume) with JSON bodies built by :mod:`devarch_adapters.docker._bodies`. The SDK is imported only
+to pull an image or follow logs; a ``tcp://`` or ``ssh://`` engine (TLS, ssh) uses the SDK for
+everything.
 
 Each thread keeps one keep-alive connection (a connection is not thread-safe; apply reads from
 its worker threads). HTTP/1.1 is spoken by :class:`_UnixConnection`, not ``http.client``.
@@ -108,16 +109,18 @@ class _UnixConnection:
         if sock is not None:
             sock.close()
 
-    def exchange(self, method: str, url: str, limit: int) -> _Answer:
-        """Send a request without a body; the answer, its body read up to ``limit`` bytes."""
+    def exchange(self, method: str, url: str, limit: int, payload: bytes | None = None) -> _Answer:
+        """Send a request (``payload``: a JSON body); the answer, its body read up to ``limit``."""
         if self.sock is None:
             self.connect()
         assert self.sock is not None  # noqa: S101 - connect() set it
         head = [f"{method} {url} HTTP/1.1", "Host: localhost", "Accept-Encoding: identity"]
-        if method in _BODY_METHODS:
+        if payload is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        elif method in _BODY_METHODS:
             head.append("Content-Length: 0")
         head.append("Accept: application/json")
-        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("ascii"))
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + (payload or b""))
         while True:
             answer = self._head()
             if answer.status != 100:  # noqa: PLR2004 - 100 Continue: the real answer follows
@@ -212,7 +215,7 @@ class _UnixConnection:
 
 
 class WireClient:
-    """GET requests to the engine at a unix socket ``path``; JSON answers decoded.
+    """Requests to the engine at a unix socket ``path``; JSON bodies sent, JSON answers decoded.
 
     Raises :class:`WireError` for an HTTP error status (404 included: callers tell "absent"
     from it), ``OSError`` when the socket does not answer, :class:`WireProtocolError` for a
@@ -242,12 +245,15 @@ class WireClient:
         params: Mapping[str, str] | None = None,
         *,
         timeout: float | None = None,
+        body: object = None,
     ) -> Any:  # noqa: ANN401 - the engine's JSON
-        """Send a request without a body; the decoded JSON answer (text; ``""`` when empty).
+        """Send a request; the decoded JSON answer (text; ``""`` when empty).
 
-        ``timeout`` (seconds) replaces the client's for this request only.
+        ``body`` (when not None) is sent as JSON. ``timeout`` (seconds) replaces the client's
+        for this request only.
         """
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         # A GET on a keep-alive connection the engine closed while idle is sent again on a
         # fresh one; a write is never sent twice, so it always goes on a fresh connection.
         attempts = (1, 2) if method == "GET" else (2,)
@@ -259,8 +265,8 @@ class WireClient:
                 conn.timeout = self._timeout if timeout is None else timeout
                 if conn.sock is not None:
                     conn.sock.settimeout(conn.timeout)
-                response = conn.exchange(method, url, MAX_BODY + 1)
-                body = response.body
+                response = conn.exchange(method, url, MAX_BODY + 1, payload)
+                answer = response.body
             except (_DisconnectedError, BrokenPipeError, ConnectionResetError):
                 # The engine closed an idle keep-alive connection: once more on a fresh one.
                 self.close_thread()
@@ -271,12 +277,12 @@ class WireClient:
                 self.close_thread()
                 raise
             break
-        if len(body) > MAX_BODY:
+        if len(answer) > MAX_BODY:
             self.close_thread()
             raise WireError(response.status, f"answer larger than {MAX_BODY} bytes")
         if response.will_close:
             self.close_thread()
-        text = body.decode("utf-8", "replace")
+        text = answer.decode("utf-8", "replace")
         kind = response.getheader("Content-Type") or ""
         data: Any = json.loads(text) if "json" in kind and text.strip() else text
         if response.status >= 400:  # noqa: PLR2004 - HTTP error statuses

@@ -1,11 +1,14 @@
-"""The Docker Engine behind the Runtime port, on the docker SDK's low-level API.
+"""The Docker Engine behind the Runtime port: the Engine API, on a local socket without the SDK.
 
-Speed matters (apply is compared with docker-compose): one client is shared by every thread, a
-create is one request (host config and endpoint config are built locally), and results are
-assembled from what was sent or listed instead of inspecting again. Reads on a local socket go
-through :mod:`devarch_adapters.docker._wire` (standard library only), so a command that only
-reads (a no-op ``apply``, ``status``) never imports the docker SDK and requests; the SDK is
-imported on the first write.
+Speed matters (apply is compared with docker-compose): a create is one request whose JSON body
+(host config and endpoint config included) is built locally by
+:mod:`devarch_adapters.docker._bodies`, and results are assembled from what was sent or listed
+instead of inspecting again. On a local socket every request of ``apply``, ``down`` and
+``status`` (reads, creates, starts, stops, removes) goes through
+:mod:`devarch_adapters.docker._wire` (standard library only), so none of them imports the docker
+SDK and requests nor negotiates an API version; the SDK is loaded to pull an image or read logs,
+and carries every request to a ``tcp://`` or ``ssh://`` engine (TLS, ssh), one client shared by
+every thread.
 
 Driver errors are translated here, at the edge: an unreachable engine or a refused operation is
 an ``EngineError`` carrying the engine's message; a name taken at create is a ``ConflictError``.
@@ -24,9 +27,9 @@ import sys
 import threading
 import urllib.parse
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from devarch_adapters.docker import _bodies
 from devarch_adapters.docker._wire import WireClient, WireError, WireProtocolError, socket_path
 from devarch_core.engine import (
     ContainerInfo,
@@ -47,7 +50,6 @@ from devarch_core.errors import (
     Problem,
     ValidationError,
 )
-from devarch_core.secrets import Secret
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -56,7 +58,6 @@ if TYPE_CHECKING:
     from docker.api.client import APIClient
 
     from devarch_core.engine import LogStream
-    from devarch_core.spec import Healthcheck, Resources
 
 __all__ = ["DEFAULT_DOCKER_URL", "DockerRuntime"]
 
@@ -65,9 +66,6 @@ __all__ = ["DEFAULT_DOCKER_URL", "DockerRuntime"]
 MAX_CONNECTIONS = 64
 
 DEFAULT_DOCKER_URL: Final = "unix:///var/run/docker.sock"
-#: CPU shares per reserved CPU: Docker's default weight of one container is 1024.
-CPU_SHARES_PER_CPU: Final = 1024
-_NANO: Final = Decimal(1_000_000_000)
 _HEALTH: Final[Mapping[str, HealthStatus]] = {
     "healthy": "healthy",
     "unhealthy": "unhealthy",
@@ -184,10 +182,6 @@ def _http_client_error(exc: BaseException) -> bool:
     """Whether ``exc`` is an ``http.client.HTTPException`` (without importing ``http.client``)."""
     module = sys.modules.get("http.client")
     return module is not None and isinstance(exc, module.HTTPException)
-
-
-def _nanos(seconds: Decimal | None) -> int | None:
-    return None if seconds is None else int(seconds * _NANO)
 
 
 def _created_key(created: str) -> tuple[str, str, str]:
@@ -432,49 +426,6 @@ def _decoder() -> Any:  # noqa: ANN401 - codecs.IncrementalDecoder
 _DEFAULT_STOP_TIMEOUT = 10
 
 
-def _restart_policy(restart: str | None) -> dict[str, Any] | None:
-    if restart is None:
-        return None
-    name, _, count = restart.partition(":")
-    policy: dict[str, Any] = {"Name": name}
-    if count:
-        policy["MaximumRetryCount"] = int(count)
-    return policy
-
-
-def _healthcheck(check: Healthcheck | None) -> dict[str, Any] | None:
-    if check is None:
-        return None
-    data: dict[str, Any] = {"test": list(check.test)}
-    for key in ("interval", "timeout", "start_period"):
-        value = _nanos(getattr(check, key))
-        if value is not None:
-            data[key] = value
-    if check.retries is not None:
-        data["retries"] = check.retries
-    return data
-
-
-def _resources(resources: Resources) -> dict[str, Any]:
-    """Host-config resource arguments.
-
-    ``cpu_limit`` is a hard cap (``NanoCpus``). Docker has no CPU reservation outside Swarm, so
-    ``cpu_reservation`` becomes a proportional weight: ``CpuShares`` = 1024 per reserved CPU
-    (a container reserving 0.5 CPU gets half the default weight when CPUs are contended).
-    ``memory_reservation`` is the soft limit reclaimed under memory pressure.
-    """
-    args: dict[str, Any] = {}
-    if resources.cpu_limit is not None:
-        args["nano_cpus"] = int(resources.cpu_limit * _NANO)
-    if resources.cpu_reservation is not None:
-        args["cpu_shares"] = max(2, int(resources.cpu_reservation * CPU_SHARES_PER_CPU))
-    if resources.memory_limit is not None:
-        args["mem_limit"] = resources.memory_limit
-    if resources.memory_reservation is not None:
-        args["mem_reservation"] = resources.memory_reservation
-    return args
-
-
 def point_docker_cli(environ: dict[str, str], url: str) -> None:
     """Point a docker CLI's environment at ``url`` only (``devarch exec`` on a named engine).
 
@@ -524,6 +475,7 @@ class DockerRuntime:
         self._url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL
         self._wire_client: WireClient | None = None
         self._version: dict[str, Any] | None = None
+        self._proxy_env: dict[str, str] | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
     def _engine_url(self) -> str:
@@ -583,6 +535,28 @@ class DockerRuntime:
         send = api._post if method == "POST" else api._delete  # noqa: SLF001
         extra = {} if timeout is None else {"timeout": timeout}
         api._raise_for_status(send(url, params=params, **extra))  # noqa: SLF001
+
+    def _post(
+        self,
+        template: str,
+        *args: str,
+        body: object,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:  # noqa: ANN401 - the engine's JSON answer
+        """POST a JSON ``body`` (a create, a network connect); the engine's decoded answer.
+
+        Through the wire client on a local socket (a fresh connection: never sent twice), else
+        the SDK. Errors are the caller's to translate, as for :meth:`_read`.
+        """
+        wire = self._wire()
+        if wire is not None:
+            return wire.request("POST", template.format(*_quoted(args)), params, body=body)
+        api: Any = self.api  # the SDK's own request helpers, private and untyped in the stub
+        url = api._url(template, *args)  # noqa: SLF001
+        response = api._post_json(url, data=body, params=params)  # noqa: SLF001
+        api._raise_for_status(response)  # noqa: SLF001
+        kind = response.headers.get("Content-Type") or ""
+        return response.json() if "json" in kind and response.content else response.text
 
     def _read_missing(
         self, template: str, *args: str, params: Mapping[str, str] | None = None
@@ -770,10 +744,9 @@ class DockerRuntime:
         with self._network_lock, self._errors(f"ensure network {name}"):
             existing = self._networks_named(name)
             if not existing:
+                body = _bodies.network_body(name, labels, self._network_options())
                 try:
-                    self.api.create_network(
-                        name, labels=dict(labels), check_duplicate=True, **self._network_options()
-                    )
+                    self._post("/networks/create", body=body)
                 except Exception as exc:
                     if _status_of(exc) is None or not _is_name_conflict(exc):
                         raise
@@ -786,7 +759,7 @@ class DockerRuntime:
             for duplicate in duplicates:
                 # Another racer may have removed it already; every racer returns `keep`.
                 try:
-                    self.api.remove_network(duplicate["Id"])
+                    self._write("DELETE", "/networks/{0}", duplicate["Id"])
                 except Exception as exc:
                     if _status_of(exc) is None:
                         raise
@@ -818,18 +791,18 @@ class DockerRuntime:
         """Create the local volume if absent, else return it (with its first labels)."""
         with self._errors(f"ensure volume {name}"):
             try:
-                data = self.api.create_volume(name, driver="local", labels=dict(labels))
+                data = self._post("/volumes/create", body=_bodies.volume_body(name, labels))
             except Exception as exc:
                 if _status_of(exc) is None or not _is_name_conflict(exc):
                     raise
-                data = self.api.inspect_volume(name)
+                data = self._read("/volumes/{0}", name)
         return VolumeInfo(name=data["Name"], labels=data.get("Labels") or {})
 
     def remove_volume(self, name: str) -> bool:
         """Remove a volume; False if absent; ``EngineError`` while a container uses it."""
         with self._errors(f"remove volume {name}"):
             try:
-                self.api.remove_volume(name)
+                self._write("DELETE", "/volumes/{0}", name)
             except Exception as exc:
                 if _status_of(exc) == 404:  # noqa: PLR2004 - no such volume
                     return False
@@ -903,62 +876,20 @@ class DockerRuntime:
             data = self._read_missing("/containers/{0}/json", name)
         return None if data is None else self._container_info(data)
 
-    def _create_args(self, spec: ContainerSpec, *, aliases: bool = True) -> dict[str, Any]:
-        """Keyword arguments of the low-level ``create_container`` call (built without requests)."""
-        import docker.types  # noqa: PLC0415 - the SDK is loaded on the first write
-
-        api = self.api
-        bindings: dict[str, list[tuple[str, int]]] = {}
-        for port in spec.ports:
-            bindings.setdefault(f"{port.container}/{port.protocol}", []).append(
-                (port.host_ip, port.host_port)
+    def _proxy_environment(self) -> dict[str, str]:
+        """The docker client's configured proxy variables, read once (see ``_bodies``)."""
+        if self._proxy_env is None:
+            self._proxy_env = _bodies.proxy_environment(
+                self._base_url or os.environ.get("DOCKER_HOST")
             )
-        mounts = [
-            docker.types.Mount(
-                target=m.target, source=m.source or "", type=m.type, read_only=m.read_only
-            )
-            for m in spec.mounts
-        ]
-        host_config = api.create_host_config(
-            network_mode=spec.network,
-            port_bindings={k: v[0] if len(v) == 1 else v for k, v in bindings.items()} or None,
-            mounts=mounts or None,
-            restart_policy=_restart_policy(spec.restart),
-            init=spec.init,
-            **_resources(spec.resources),
-        )
-        endpoint = api.create_endpoint_config(
-            aliases=list(spec.aliases) if aliases and spec.aliases else None
-        )
-        environment = {
-            k: v.reveal() if isinstance(v, Secret) else v for k, v in spec.environment.items()
-        }
-        return {
-            "image": spec.image,
-            "name": spec.name,
-            "command": list(spec.command) if spec.command is not None else None,
-            "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
-            "environment": environment,
-            "labels": dict(spec.labels),
-            "working_dir": spec.working_dir,
-            "user": spec.user,
-            "ports": [(p.container, p.protocol) for p in spec.ports] or None,
-            "healthcheck": _healthcheck(spec.healthcheck),
-            "stop_signal": spec.stop_signal,
-            "stop_timeout": (
-                None if spec.stop_grace_period is None else math.ceil(spec.stop_grace_period)
-            ),
-            "host_config": host_config,
-            # The stub types one EndpointConfig; the SDK takes {network: EndpointConfig}.
-            "networking_config": api.create_networking_config({spec.network: endpoint}),  # type: ignore[arg-type]
-            "detach": True,
-        }
+        return self._proxy_env
 
     def _create(self, spec: ContainerSpec, *, aliases: bool = True) -> str:
         """Create the container; return its id. ``ConflictError`` if the name is taken."""
+        body = _bodies.container_body(spec, aliases=aliases, proxy_env=self._proxy_environment())
         with self._errors(f"create container {spec.name}"):
             try:
-                created = self.api.create_container(**self._create_args(spec, aliases=aliases))
+                created = self._post("/containers/create", body=body, params={"name": spec.name})
             except Exception as exc:
                 if _status_of(exc) is not None and _is_name_conflict(exc):
                     raise ConflictError(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from devarch_adapters.docker import _bodies
 from devarch_adapters.docker._wire import WireClient, WireError, WireProtocolError, socket_path
 from devarch_adapters.docker.runtime import DockerRuntime, _status_of, point_docker_cli
 from devarch_core.errors import EngineError, NotFoundError
@@ -191,9 +192,15 @@ class PodmanRuntime(DockerRuntime):
         container_id = self._create(spec, aliases=False)
         if spec.aliases:
             with self._errors(f"set aliases of {spec.name} on {spec.network}"):
-                self.api.disconnect_container_from_network(container_id, spec.network)
-                self.api.connect_container_to_network(
-                    container_id, spec.network, aliases=list(spec.aliases)
+                self._post(
+                    "/networks/{0}/disconnect",
+                    spec.network,
+                    body=_bodies.disconnect_body(container_id),
+                )
+                self._post(
+                    "/networks/{0}/connect",
+                    spec.network,
+                    body=_bodies.connect_body(container_id, list(spec.aliases)),
                 )
         return self._created_info(spec, container_id)
 

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import docker.errors
 import docker.types
 
+from devarch_adapters.docker._bodies import _nanos
 from devarch_adapters.docker.runtime import (
     DockerRuntime,
     _explain,
     _has_labels,
     _is_name_conflict,
-    _nanos,
 )
 from devarch_core.engine import ContainerInfo, EngineInfo, HealthStatus, PublishedPort
 from devarch_core.errors import ConflictError, EngineError, NotFoundError

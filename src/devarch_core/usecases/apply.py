@@ -62,9 +62,10 @@ _P = ParamSpec("_P")
 #: Most containers a teardown stops at the same time (see ``ApplyService.teardown``).
 MAX_PARALLEL_STOPS = 64
 #: Creates/starts apply runs at once by default: this many per CPU of the engine, within the
-#: bounds below. Measured on a 2-core machine (20 services, Docker 24 and Podman 4.3): 4 at once
-#: was slower, 16 and 32 no faster than 8 (the engine's own work per container is CPU-bound),
-#: see benchmarks/README.md.
+#: bounds below. Measured with benchmarks/parallel.py on a 2-core machine (20 containers, Docker
+#: 20.10 and Podman 4.3, with and without dependencies): 8 at once was the best on both engines,
+#: 4 clearly slower, 16, 20 and 32 no faster (slower with dependencies: the engine's work per
+#: container is CPU-bound, so more at once only lengthens each start), see benchmarks/README.md.
 PARALLEL_PER_CPU = 4
 MIN_PARALLEL = 8
 MAX_PARALLEL = 32
