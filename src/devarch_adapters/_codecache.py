@@ -102,9 +102,8 @@ def _header(flags: int) -> tuple[object, ...]:
     return ("devarch-attrs-code", FORMAT, MAGIC_NUMBER, sys.flags.optimize, flags)
 
 
-def _safe_directory(path: Path) -> bool:
-    """``path`` is a directory of this user that nobody else may write."""
-    st = path.stat()
+def _safe_directory(st: os.stat_result) -> bool:
+    """``st`` is of a directory of this user that nobody else may write."""
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
@@ -123,10 +122,16 @@ class CodeCache:
     def _load(self) -> None:
         self._read = True
         with contextlib.suppress(Exception):  # a cache that cannot be used is no cache
-            if not _safe_directory(self.path.parent):
-                return
-            # Not through a symbolic link; a FIFO must not block the command.
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            # The file is opened in the very directory checked (no swap in between), not
+            # through a symbolic link, and a FIFO must not block the command.
+            directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if not _safe_directory(os.fstat(directory)):
+                    return
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                fd = os.open(self.path.name, flags, dir_fd=directory)
+            finally:
+                os.close(directory)
             with os.fdopen(fd, "rb") as fh:
                 st = os.fstat(fh.fileno())
                 if (
@@ -195,7 +200,7 @@ class CodeCache:
             from pathlib import Path  # noqa: PLC0415
 
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not _safe_directory(self.path.parent):  # it would never be read
+            if not _safe_directory(self.path.parent.stat()):  # it would never be read
                 return
             payload = marshal.dumps(codes)
             header = _header(self._flags)
