@@ -8,11 +8,13 @@ of source and file name, as Python keeps a module's in ``__pycache__``: an uncha
 its code, a changed one (a new devarch or attrs) compiles and is added. Only the ``devarch``
 command installs it (:func:`install`); the library never does.
 
-Like ``__pycache__`` it is trusted code: the file is read only when this user owns it and
-nobody else may write it (the home directory is 0700, the file 0600). A file that cannot be
-read, is of another format or Python, or is broken is ignored; one that cannot be written is not
-written. It only ever saves time. Nothing is written when Python writes no bytecode
-(``PYTHONDONTWRITEBYTECODE``).
+Like ``__pycache__`` it is trusted code: the file is read only when it is a regular file (not
+a symbolic link) that this user owns and nobody else may write, in a directory of the same kind
+(the cache directory is 0700, the file 0600), and no larger than :data:`MAX_BYTES`. The codes
+are checked against a SHA-256 of them written in the file before they are unmarshalled. A file
+that cannot be read, is of another format, Python or attrs compiler flags, or is broken is
+ignored; one that cannot be written is not written. It only ever saves time. Nothing is written
+when Python writes no bytecode (``PYTHONDONTWRITEBYTECODE``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import marshal
 import os
 import re
+import stat
 import sys
 from types import CodeType
 from typing import TYPE_CHECKING, Any
@@ -35,7 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["CodeCache", "install"]
 
 #: Bump when the file's layout changes.
-FORMAT = 1
+FORMAT = 2
+#: A larger file is not read (a cache of :data:`MAX_ENTRIES` codes is a few MB).
+MAX_BYTES = 64 * 1024 * 1024
 #: More entries than this (sources of older devarch or attrs versions piling up) and the next
 #: write keeps only those this run used.
 MAX_ENTRIES = 2000
@@ -60,24 +65,46 @@ def _compiler_flags(module: object) -> int:
     return flags
 
 
-def _with_constant(code: CodeType, old: int, new: int) -> CodeType:
-    """``code`` (and the functions it defines) with the int constant ``old`` replaced by ``new``."""
-    consts = tuple(
-        new
-        if type(c) is int and c == old
-        else _with_constant(c, old, new)
-        if isinstance(c, CodeType)
-        else c
-        for c in code.co_consts
-    )
-    return code.replace(co_consts=consts)
+def _with_constant(code: CodeType, old: int, new: int) -> tuple[CodeType, int]:
+    """``code`` (and the functions it defines) with the int constant ``old`` replaced by ``new``.
+
+    Also inside the tuples the compiler folds constants into: the ``hash((<seed>,))`` of a class
+    without compared fields is one constant tuple. Returns the code and how many were replaced.
+    """
+    count = 0
+
+    def swap(c: object) -> object:
+        nonlocal count
+        if type(c) is int and c == old:
+            count += 1
+            return new
+        if isinstance(c, CodeType):
+            replaced, n = _with_constant(c, old, new)
+            count += n
+            return replaced
+        if type(c) is tuple:
+            return tuple(swap(x) for x in c)
+        if type(c) is frozenset:
+            return frozenset(swap(x) for x in c)
+        return c
+
+    consts = tuple(swap(c) for c in code.co_consts)
+    return code.replace(co_consts=consts), count
 
 
-def _header() -> tuple[object, ...]:
-    """What a file must start with to be used: format, bytecode magic number, optimization."""
+def _header(flags: int) -> tuple[object, ...]:
+    """What a file must start with to be used: format, bytecode magic, optimization, flags.
+
+    The flags are the ``from __future__`` ones attrs compiles with (a new attrs may change them).
+    """
     from importlib.util import MAGIC_NUMBER  # noqa: PLC0415 - already loaded by the import system
 
-    return ("devarch-attrs-code", FORMAT, MAGIC_NUMBER, sys.flags.optimize)
+    return ("devarch-attrs-code", FORMAT, MAGIC_NUMBER, sys.flags.optimize, flags)
+
+
+def _safe_directory(st: os.stat_result) -> bool:
+    """``st`` is of a directory of this user that nobody else may write."""
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 class CodeCache:
@@ -95,40 +122,66 @@ class CodeCache:
     def _load(self) -> None:
         self._read = True
         with contextlib.suppress(Exception):  # a cache that cannot be used is no cache
-            with self.path.open("rb") as fh:
-                st = os.fstat(fh.fileno())
-                if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            # The file is opened in the very directory checked (no swap in between), not
+            # through a symbolic link, and a FIFO must not block the command.
+            directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if not _safe_directory(os.fstat(directory)):
                     return
-                data = marshal.loads(fh.read())  # noqa: S302 - this user's own file, see the module docstring
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                fd = os.open(self.path.name, flags, dir_fd=directory)
+            finally:
+                os.close(directory)
+            with os.fdopen(fd, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if (
+                    not stat.S_ISREG(st.st_mode)
+                    or st.st_uid != os.getuid()
+                    or st.st_mode & 0o022
+                    or st.st_size > MAX_BYTES
+                ):
+                    return
+                raw = fh.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                return
+            data = marshal.loads(raw)  # noqa: S302 - header, digest, bytes: no code in it yet
             if (
                 isinstance(data, tuple)
-                and len(data) == 2  # noqa: PLR2004 - (header, codes)
-                and data[0] == _header()
-                and isinstance(data[1], dict)
+                and len(data) == 3  # noqa: PLR2004 - (header, digest, codes)
+                and data[0] == _header(self._flags)
+                and isinstance(data[2], bytes)
+                and data[1] == sha256(data[2]).digest()
             ):
-                self._codes = data[1]
+                codes = marshal.loads(data[2])  # noqa: S302 - this user's own file, see the module docstring
+                if isinstance(codes, dict):
+                    self._codes = codes
+
+    def _compile(self, source: str, filename: str) -> CodeType:
+        """``compile()`` as attrs calls it (its module's ``__future__`` flags)."""
+        code: CodeType = compile(source, filename, "exec", flags=self._flags, dont_inherit=True)
+        return code
 
     def code(self, source: str, filename: str) -> CodeType:
         """The code of ``source`` compiled as ``filename``: from the file, else compiled now."""
         if not self._read:
             self._load()
-        seeded = _TYPE_HASH.search(source)
         if str(_SEED) in source:  # cannot be told from the stand-in: not cached
-            fresh: CodeType = compile(
-                source, filename, "exec", flags=self._flags, dont_inherit=True
-            )
-            return fresh
+            return self._compile(source, filename)
+        seeded = _TYPE_HASH.search(source)
+        stored = source
         if seeded is not None:
-            source = source[: seeded.start(1)] + str(_SEED) + source[seeded.end(1) :]
-        key = sha256(f"{filename}\0{source}".encode()).digest()
+            stored = source[: seeded.start(1)] + str(_SEED) + source[seeded.end(1) :]
+        key = sha256(f"{filename}\0{stored}".encode()).digest()
         found = self._codes.get(key)
         if not isinstance(found, CodeType):  # not there (or not code: never run as source)
-            found = compile(source, filename, "exec", flags=self._flags, dont_inherit=True)
+            found = self._compile(stored, filename)
             self._codes[key] = found
             self.compiled += 1
         self._used.add(key)
         if seeded is not None:
-            found = _with_constant(found, _SEED, int(seeded.group(1)))
+            found, replaced = _with_constant(found, _SEED, int(seeded.group(1)))
+            if replaced != 1:  # the stand-in is not where it was expected: compile this one
+                return self._compile(source, filename)
         return found
 
     def save(self) -> None:
@@ -147,10 +200,19 @@ class CodeCache:
             from pathlib import Path  # noqa: PLC0415
 
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not _safe_directory(self.path.parent.stat()):  # it would never be read
+                return
+            payload = marshal.dumps(codes)
+            header = _header(self._flags)
+            data = marshal.dumps((header, sha256(payload).digest(), payload))  # type: ignore[arg-type]
+            if len(data) > MAX_BYTES:
+                return
+            # Each writer its own temporary file, renamed over the old one (atomic): two
+            # devarch processes saving at once leave one whole file, never a mixed one.
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".attrs-code-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(marshal.dumps((_header(), codes)))  # type: ignore[arg-type]
+                    fh.write(data)
                 Path(tmp).replace(self.path)
             finally:
                 Path(tmp).unlink(missing_ok=True)

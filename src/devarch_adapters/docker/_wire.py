@@ -15,7 +15,9 @@ its worker threads). HTTP/1.1 is spoken by :class:`_UnixConnection`, not ``http.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import socket
 import threading
 import urllib.parse
@@ -34,6 +36,9 @@ _MAX_LINE = 65536
 _MAX_HEADERS = 100
 #: Methods whose request says it has an empty body (``Content-Length: 0``), as ``http.client``.
 _BODY_METHODS = ("POST", "PUT", "PATCH")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+#: What ``http.client`` refuses in a URL (a space or line break would end the request line).
+_CONTROL = re.compile("[\x00-\x20\x7f]")
 
 
 def socket_path(url: str) -> str | None:
@@ -114,6 +119,9 @@ class _UnixConnection:
         if self.sock is None:
             self.connect()
         assert self.sock is not None  # noqa: S101 - connect() set it
+        if _CONTROL.search(url):  # as http.client: no request line or header smuggled in
+            msg = f"URL can't contain control characters or spaces: {url[:80]!r}"
+            raise ValueError(msg)
         head = [f"{method} {url} HTTP/1.1", "Host: localhost", "Accept-Encoding: identity"]
         if payload is not None:
             head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
@@ -123,7 +131,9 @@ class _UnixConnection:
         self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + (payload or b""))
         while True:
             answer = self._head()
-            if answer.status != 100:  # noqa: PLR2004 - 100 Continue: the real answer follows
+            # 100 Continue, 102 Processing, 103 Early Hints...: interim answers without a body,
+            # the real one follows (left unread, it would be the next request's answer).
+            if not 100 <= answer.status < 200 or answer.status == 101:  # noqa: PLR2004
                 break
         self._body(answer, method, limit)
         return answer
@@ -135,11 +145,22 @@ class _UnixConnection:
             raise WireProtocolError(msg)
         return line
 
+    def _whole_line(self, where: str) -> bytes:
+        """A line that ends with its newline: the connection ending in it cut the answer short."""
+        line = self._line()
+        if not line.endswith(b"\n"):
+            msg = f"answer cut short in {where}"
+            raise WireProtocolError(msg)
+        return line
+
     def _head(self) -> _Answer:
         line = self._line()
         if not line:
             msg = "Remote end closed connection without response"  # http.client's words
             raise _DisconnectedError(msg)
+        if not line.endswith(b"\n"):
+            msg = "answer cut short in its status line"
+            raise WireProtocolError(msg)
         version, _, rest = line.decode("iso-8859-1").rstrip("\r\n").partition(" ")
         status, _, reason = rest.partition(" ")
         code = int(status) if status.isdigit() else 0
@@ -148,8 +169,8 @@ class _UnixConnection:
             raise WireProtocolError(msg)
         headers: dict[str, str] = {}
         for _ in range(_MAX_HEADERS + 1):
-            raw = self._line()
-            if raw in (b"\r\n", b"\n", b""):
+            raw = self._whole_line("its headers")
+            if raw in (b"\r\n", b"\n"):
                 break
             name, sep, value = raw.decode("iso-8859-1").partition(":")
             if sep:
@@ -175,11 +196,10 @@ class _UnixConnection:
             answer.will_close = True
             answer.body = self._file.read(limit)
             return
-        try:
-            size = int(length)
-        except ValueError:
+        if not length.isdigit() or not length.isascii():  # no sign, no "5, 5", no underscores
             msg = f"bad Content-Length {length[:40]!r}"
-            raise WireProtocolError(msg) from None
+            raise WireProtocolError(msg)
+        size = int(length)
         body: bytes = self._file.read(min(size, limit))
         if len(body) < min(size, limit):
             msg = f"answer cut short: {len(body)} of {size} bytes"
@@ -193,15 +213,17 @@ class _UnixConnection:
         total = 0
         while True:
             line = self._line()
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
+            digits = line.split(b";", 1)[0].strip()
+            if not digits or digits.strip(_HEX_DIGITS):  # no sign, no 0x, no underscores
                 msg = f"bad chunk size {line[:40]!r}"
-                raise WireProtocolError(msg) from None
+                raise WireProtocolError(msg)
+            size = int(digits, 16)
             if size == 0:
-                while self._line() not in (b"\r\n", b"\n", b""):  # trailers
-                    pass
-                return b"".join(parts)
+                for _ in range(_MAX_HEADERS + 1):  # trailers, up to the empty line
+                    if self._whole_line("its trailers") in (b"\r\n", b"\n"):
+                        return b"".join(parts)
+                msg = f"more than {_MAX_HEADERS} trailers"
+                raise WireProtocolError(msg)
             want = min(size, limit - total)  # never more than the limit in memory
             chunk: bytes = self._file.read(want)
             if len(chunk) < want:
@@ -211,7 +233,23 @@ class _UnixConnection:
             total += want
             if total >= limit:  # the caller refuses it and drops the connection
                 return b"".join(parts)
-            self._line()  # the CRLF after the chunk
+            if self._line() not in (b"\r\n", b"\n"):  # the CRLF after the chunk
+                msg = "chunk longer than its size"
+                raise WireProtocolError(msg)
+
+
+def _error(response: _Answer, kind: str, text: str) -> WireError:
+    """The error answer as a ``WireError`` with the engine's ``message``.
+
+    Always one with its status (a 404 means "absent" to callers), even when the body is not
+    the JSON its ``Content-Type`` says.
+    """
+    data: Any = None
+    if "json" in kind and text.strip():
+        with contextlib.suppress(ValueError):
+            data = json.loads(text)
+    message = data.get("message") if isinstance(data, dict) else None
+    return WireError(response.status, str(message or text.strip() or response.reason))
 
 
 class WireClient:
@@ -284,11 +322,9 @@ class WireClient:
             self.close_thread()
         text = answer.decode("utf-8", "replace")
         kind = response.getheader("Content-Type") or ""
-        data: Any = json.loads(text) if "json" in kind and text.strip() else text
         if response.status >= 400:  # noqa: PLR2004 - HTTP error statuses
-            message = data.get("message") if isinstance(data, dict) else None
-            raise WireError(response.status, str(message or text.strip() or response.reason))
-        return data
+            raise _error(response, kind, text)
+        return json.loads(text) if "json" in kind and text.strip() else text
 
     def close_thread(self) -> None:
         """Close this thread's connection (the next request opens a new one)."""
