@@ -16,11 +16,13 @@ real images differ:
 Phases, each a fresh process of the tool, the tool that goes first alternating per round:
 ``cold`` (``devarch apply STACK --yes`` / ``docker-compose up -d`` on an empty engine),
 ``noop`` (the same again), ``down`` (``devarch down STACK`` / ``docker-compose down``).
-Beside ``down`` the same teardown is timed once more with no tool at all (``floor``): the stack
-applied again, then every container stopped and removed at once straight through the docker
-SDK from this process (already imported, no process start, no store, no listing kept out of
-the time but one), then the network removed. It is the engine's own time for the work both
-tools must ask for, so a ``down`` ratio can be read against what the engine allows.
+Beside ``cold`` and ``down`` the same work is timed once more with no tool at all (the engine
+``floor``), straight through the docker SDK from this process (already imported and connected:
+no process start, no store, no plan). Cold floor: the network, then every service of the compose
+file created and started, each the moment its ``depends_on`` services are started, all at once
+(``FLOOR_WORKERS``). Down floor: the devarch stack applied again (not timed), one container
+list, every container stopped and removed at once, the network removed. It is the engine's own
+time for the work both tools must ask for, so a ratio can be read against what the engine allows.
 Then start-up costs, the median of ``--startup`` fresh processes: ``devarch --help``,
 ``devarch status STACK`` and ``python -c "import devarch_core"`` beside ``docker-compose
 --help`` and ``docker-compose ps``. The bytecode cache is warmed first and
@@ -42,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -88,7 +90,7 @@ class CliBench:
         prefix = "clib-" + secrets.token_hex(3)
         self.stacks = {kind: (f"{prefix}-{kind}-dv", f"{prefix}-{kind}-dc") for kind in kinds}
         self.timings: dict[tuple[str, str, str], list[float]] = {}
-        self.floors: dict[str, list[float]] = {}
+        self.floors: dict[tuple[str, str], list[float]] = {}
 
     # -- running the tools --------------------------------------------------------------------
     def run(self, argv: list[str]) -> float:
@@ -153,6 +155,59 @@ class CliBench:
             return self.dc(kind, "down")
         return self.dc(kind, "up", "-d")
 
+    def floor_cold(self, kind: str) -> float:
+        """The engine's own time for a cold ``up``: network, then create+start by dependency.
+
+        The services of the compose file devarch rendered (image, command, depends_on), under
+        other names, on a network of their own; a service starts the moment the services it
+        depends on are started, every one that can at once. Removed afterwards (not timed).
+        """
+        import docker  # noqa: PLC0415 - only the floor phases need the SDK
+        import yaml  # noqa: PLC0415
+
+        project = self.stacks[kind][1]
+        services = yaml.safe_load((self.home / f"{project}.yml").read_text())["services"]
+        api = docker.from_env(timeout=TIMEOUT).api
+        api.ping()
+        network = f"{project}-floor"
+        names = {service: f"{project}-floor-{service}" for service in services}
+        start = time.perf_counter()
+        api.create_network(network, driver="bridge")
+        started: dict[str, Future[None]] = {}
+
+        def up(service: str) -> None:
+            for dep in services[service].get("depends_on") or ():
+                started[dep].result()
+            config = services[service]
+            api.create_container(
+                config["image"],
+                config.get("command"),
+                name=names[service],
+                host_config=api.create_host_config(),
+                networking_config={"EndpointsConfig": {network: {"Aliases": [service]}}},
+            )
+            api.start(names[service])
+
+        ordered: list[str] = []
+        while len(ordered) < len(services):  # dependencies first (the file lists by name)
+            ordered += [
+                name
+                for name, config in services.items()
+                if name not in ordered
+                and all(dep in ordered for dep in config.get("depends_on") or ())
+            ]
+        with ThreadPoolExecutor(max_workers=FLOOR_WORKERS) as pool:
+            for service in ordered:
+                started[service] = pool.submit(up, service)
+            for future in started.values():
+                future.result()
+        elapsed = time.perf_counter() - start
+        with ThreadPoolExecutor(max_workers=FLOOR_WORKERS) as pool:
+            list(pool.map(lambda n: api.remove_container(n, force=True), names.values()))
+        api.remove_network(network)
+        api.close()
+        return elapsed
+
     def floor_down(self, kind: str) -> float:
         """The engine's own time for ``down``: stop+remove all at once, then the network.
 
@@ -194,7 +249,8 @@ class CliBench:
                     for tool in tools:
                         seconds = self.phase(kind, phase, tool)
                         self.timings.setdefault((kind, phase, tool), []).append(seconds)
-                self.floors.setdefault(kind, []).append(self.floor_down(kind))
+                self.floors.setdefault((kind, "cold"), []).append(self.floor_cold(kind))
+                self.floors.setdefault((kind, "down"), []).append(self.floor_down(kind))
             print(f"round {index + 1}/{count} done", file=sys.stderr, flush=True)
 
     def startup(self, repeat: int) -> list[tuple[str, float, str, float]]:
@@ -255,14 +311,16 @@ def report(bench: CliBench, startup: list[tuple[str, float, str, float]]) -> str
             a, b = statistics.median(dv), statistics.median(dc)
             per = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in zip(dv, dc, strict=True))
             lines.append(f"| {kind} | {phase} | {a:.2f} | {b:.2f} | {a / b:.2f} | {per} |")
-        floors = bench.floors.get(kind, [])
-        if floors:
-            compose_down = statistics.median(bench.timings.get((kind, "down", "compose"), [0.0]))
+        for phase in ("cold", "down"):
+            floors = bench.floors.get((kind, phase), [])
+            if not floors:
+                continue
+            compose = statistics.median(bench.timings.get((kind, phase, "compose"), [0.0]))
             floor = statistics.median(floors)
             per = ", ".join(f"{x:.2f}" for x in floors)
             lines.append(
-                f"| {kind} | down, engine floor (raw API, in-process) | {floor:.2f} | "
-                f"{compose_down:.2f} | {floor / compose_down:.2f} | {per} |"
+                f"| {kind} | {phase}, engine floor (raw API, in-process) | {floor:.2f} | "
+                f"{compose:.2f} | {floor / compose:.2f} | {per} |"
             )
     lines += [
         "",
