@@ -331,3 +331,46 @@ def test_without_the_wire_network_and_volume_creates_read_the_same(engine: _Engi
         "devarch-s", {"devarch.stack": "s"}, {"driver": "bridge"}
     )
     assert bodies["/volumes/create"] == _bodies.volume_body("v", {"a": "b"})
+
+
+NET = {"Id": "n1", "Name": "devarch-s-net", "Labels": {}, "Created": "2026-01-01T00:00:00Z"}
+
+
+def _network_routes(engine: _Engine, refusals: int, attached: dict[str, Any]) -> None:
+    """A network the engine refuses to remove ``refusals`` times ("has active endpoints")."""
+    left = [refusals]
+
+    def delete(_: object) -> Answer:
+        if left[0] > 0:
+            left[0] -= 1
+            return 403, {"message": "error while removing network: has active endpoints"}
+        return 204, ""
+
+    engine.routes["GET", "/networks"] = lambda _: (200, [NET])
+    engine.routes["GET", "/networks/n1"] = lambda _: (200, {**NET, "Containers": attached})
+    engine.routes["DELETE", "/networks/n1"] = delete
+
+
+def test_a_network_still_releasing_its_endpoints_is_removed_on_a_later_try(
+    engine: _Engine,
+) -> None:
+    """Refused with "active endpoints" while no container is attached: tried again, removed."""
+    _network_routes(engine, refusals=2, attached={})
+    runtime = _runtime(engine)
+    try:
+        assert runtime.remove_network("devarch-s-net") is True
+    finally:
+        runtime.close()
+    assert [s[3] for s in _writes(engine)] == ["/networks/n1"] * 3
+
+
+def test_a_container_still_attached_to_the_network_is_named(engine: _Engine) -> None:
+    """A container joined by hand keeps the network: the error names it, with no retry loop."""
+    _network_routes(engine, refusals=99, attached={"c0ffee": {"Name": "someone-elses"}})
+    runtime = _runtime(engine)
+    try:
+        with pytest.raises(EngineError, match="containers still attached to it: someone-elses"):
+            runtime.remove_network("devarch-s-net")
+    finally:
+        runtime.close()
+    assert len(_writes(engine)) == 1

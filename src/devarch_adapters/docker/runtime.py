@@ -25,6 +25,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
@@ -422,6 +423,9 @@ def _decoder() -> Any:  # noqa: ANN401 - codecs.IncrementalDecoder
     return codecs.getincrementaldecoder("utf-8")(errors="replace")
 
 
+#: Seconds a network removal is retried while the engine releases the endpoints of containers
+#: just removed (it answers "has active endpoints" though none is attached any more).
+NETWORK_RELEASE_WAIT: Final = 5.0
 #: The engine's grace period when a container sets none.
 _DEFAULT_STOP_TIMEOUT = 10
 
@@ -766,16 +770,50 @@ class DockerRuntime:
             return self._network_info(keep)
 
     def remove_network(self, name: str) -> bool:
-        """Remove the network(s) called ``name``; False if there was none."""
+        """Remove the network(s) called ``name``; False if there was none.
+
+        Right after the last container on it was removed, the engine may still refuse ("has
+        active endpoints") while it releases that container's endpoint: the removal is tried
+        again while the network lists no container, for up to :data:`NETWORK_RELEASE_WAIT`
+        seconds. A container still attached (one devarch did not create, joined by hand) is
+        named in the error instead.
+        """
         with self._errors(f"remove network {name}"):
             networks = self._networks_named(name)
             for network in networks:
-                try:
-                    self._write("DELETE", "/networks/{0}", network["Id"])
-                except Exception as exc:
-                    if _status_of(exc) != 404:  # noqa: PLR2004 - already gone
-                        raise
+                self._remove_network_id(name, network["Id"])
             return bool(networks)
+
+    def _remove_network_id(self, name: str, network_id: str) -> None:
+        deadline = time.monotonic() + NETWORK_RELEASE_WAIT
+        while True:
+            try:
+                self._write("DELETE", "/networks/{0}", network_id)
+            except Exception as exc:
+                status = _status_of(exc)
+                if status == 404:  # noqa: PLR2004 - already gone
+                    return
+                if status is None or "active endpoints" not in _explain(exc):
+                    raise
+                data = self._read_missing("/networks/{0}", network_id)
+                if data is None:
+                    return
+                attached = sorted(
+                    str(c.get("Name") or cid[:12])
+                    for cid, c in (data.get("Containers") or {}).items()
+                )
+                if attached:
+                    msg = (
+                        f"remove network {name}: containers still attached to it: "
+                        f"{', '.join(attached)} (disconnect them: docker network disconnect "
+                        f"{name} CONTAINER)"
+                    )
+                    raise EngineError(msg) from None
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+            else:
+                return
 
     def list_networks(self, labels: Mapping[str, str]) -> list[NetworkInfo]:
         """Networks carrying all ``labels``, by name."""
