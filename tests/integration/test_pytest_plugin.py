@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -228,10 +229,18 @@ def test_a_killed_runs_stack_is_reaped_by_the_next_run(project, containers):
 
 
 def test_reuse_keeps_the_stack_between_runs(project, containers, docker_url):
-    """With --devarch-reuse two runs in a row use the same containers, which stay up."""
+    """With --devarch-reuse two runs in a row use the same containers, which stay up.
+
+    The reused stack's name is fixed by the manifest's (``NAME-reuse``), so this test gives its
+    copy of the manifest a name of its own: a reused stack another run left (killed before its
+    cleanup, or of another home) is never this one.
+    """
+    stack = f"plugdemo-{secrets.token_hex(3)}"
+    manifest = project.root / "devarch.yml"
+    manifest.write_text(manifest.read_text().replace("{name: plugdemo,", f"{{name: {stack},"))
     passed(project.run("--devarch-reuse"))
     name = project.record()["name"]
-    assert name == "plugdemo-reuse"
+    assert name == f"{stack}-reuse"
     first = sorted(c.id for c in containers(name))
     assert len(first) == 2
 
