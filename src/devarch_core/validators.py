@@ -92,6 +92,29 @@ def check_env_name(name: object, what: str = "environment variable name") -> str
     return name
 
 
+#: Longest ``NAME=value`` a Linux process can be started with: the kernel refuses one environment
+#: string of 128 KiB or more (``MAX_ARG_STRLEN``, its terminating NUL included) at exec.
+MAX_ENV_ENTRY: Final = 128 * 1024
+
+
+def check_env_value(name: str, value: str) -> str:
+    """A value no container could receive is refused: a NUL byte, or ``NAME=value`` over 128 KiB.
+
+    The message never quotes the value (it may be a secret), only its size.
+    """
+    if "\x00" in value:
+        msg = f"the value of {name} holds a NUL byte, which no environment variable can carry"
+        raise ValueError(msg)
+    size = len(name.encode()) + 1 + len(value.encode("utf-8", "surrogatepass"))
+    if size >= MAX_ENV_ENTRY:
+        msg = (
+            f"{name}=VALUE is {size} bytes; the kernel starts no process with an environment "
+            f"variable of {MAX_ENV_ENTRY} bytes (128 KiB) or more"
+        )
+        raise ValueError(msg)
+    return value
+
+
 def check_env_prefix(prefix: object) -> str:
     """An import prefix: empty, or the start of a valid environment variable name (``CACHE_``)."""
     if prefix == "":

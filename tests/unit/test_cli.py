@@ -430,6 +430,19 @@ def test_secret_set_never_prints_the_value_and_list_shows_names_only(cli, monkey
     assert cli("secret", "unset", "shop", "web", "OTHER")[0] == 1
 
 
+def test_secret_set_reads_a_bounded_stdin(cli, monkeypatch):
+    """A huge stdin (a file piped by mistake) is refused after 128 KiB, not read whole."""
+    _shop(cli)
+    endless = io.StringIO("z" * (4 * 1024 * 1024))
+    monkeypatch.setattr("sys.stdin", endless)
+    code, out, err = cli("secret", "set", "shop", "db", "POSTGRES_PASSWORD")
+    assert code == 1
+    assert "longer than 131072 characters" in err
+    assert endless.tell() < 200 * 1024
+    assert "zzzz" not in out + err
+    assert _json(cli("secret", "list", "shop", "--json")[1]) == []
+
+
 def test_secret_set_without_any_value_fails(cli):
     """With no --value, DEVARCH_SECRET_<NAME> or stdin, ``secret set`` exits 1 saying how."""
     _shop(cli)

@@ -523,7 +523,17 @@ def _secret_value(ctx: _Context, a: argparse.Namespace) -> str:
         return getpass.getpass(
             f"Value of {a.secret} for {a.stack}/{a.instance} (hidden): ", stream=ctx.stderr
         )
-    value = sys.stdin.read()
+    from devarch_core.validators import MAX_ENV_ENTRY  # noqa: PLC0415 - only for this command
+
+    # Read at most what a secret can hold (and a little more, to tell it was longer): a value
+    # piped in by mistake (a file, /dev/zero) is refused without filling memory.
+    value = sys.stdin.read(MAX_ENV_ENTRY + 2)
+    if len(value) > MAX_ENV_ENTRY:
+        raise ValidationError(
+            f"the value of {a.secret} on stdin is longer than {MAX_ENV_ENTRY} characters "
+            "(128 KiB); an environment variable cannot hold it",
+            what="invalid secret value",
+        )
     if value.endswith("\n"):
         value = value[:-1].removesuffix("\r")
     if not value:

@@ -11,7 +11,7 @@ from devarch_core.ports import SealedSecret
 from devarch_core.secrets import Secret, SecretSlot
 from devarch_core.usecases._helpers import Service, instance_of, stack_of
 from devarch_core.usecases.keys import KeyCheck
-from devarch_core.validators import check_env_name
+from devarch_core.validators import check_env_name, check_env_value
 
 if TYPE_CHECKING:
     from devarch_core.model import Instance, Stack
@@ -26,7 +26,17 @@ class SecretService(Service):
     def put(
         self, tx: StoreSession, stack: Stack, instance: Instance, name: str, value: str
     ) -> None:
-        """Seal ``value`` for its slot and store the ciphertext (the only way to write a secret)."""
+        """Seal ``value`` for its slot and store the ciphertext (the only way to write a secret).
+
+        A value no container could be started with (a NUL byte, over 128 KiB) is refused here,
+        before anything is written, instead of at the engine's create call.
+        """
+        try:
+            check_env_value(name, value)
+        except ValueError as exc:
+            raise ValidationError(
+                f"secret {name} of {stack.name}/{instance.name}: {exc}", what="invalid secret value"
+            ) from None
         slot = SecretSlot(stack.id, instance.id, name)
         sealed = self._ctx.keys.seal(tx, slot, value)
         tx.put_secret(
