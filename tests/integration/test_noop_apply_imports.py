@@ -8,79 +8,23 @@ traceback, uuid, PyYAML, the docker SDK, or the CLI modules of other commands.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from tests.lazy_imports import LAZY, run_devarch
 
-ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.docker
 
-LAZY = (
-    "cattrs",
-    "http.client",
-    "email",
-    "ssl",
-    "hashlib",
-    "_hashlib",
-    "concurrent.futures",
-    "logging",
-    "zipfile",
-    "importlib.resources",
-    "difflib",
-    "traceback",
-    "uuid",
-    "yaml",
-    "docker",
-    "requests",
-    "devarch_adapters.cli._lifecycle_cmds",
-    "devarch_adapters.cli._schema_cmds",
-    "devarch_adapters.cli._completion_cmds",
-    "devarch_adapters.cli._catalog_cmds",
-    "devarch_adapters.cli._web_cmds",
-)
-
-_RUN = textwrap.dedent(
-    """
-    import json, sys
-    lazy = sys.argv[1].split(",")
-    sys.argv = ["devarch", *sys.argv[2:]]
-    from devarch_adapters.cli import main
-
-    code = main()
-    sys.stdout.flush()
-    loaded = sorted(n for n in lazy if any(m == n or m.startswith(n + ".") for m in sys.modules))
-    sys.stderr.write("LOADED " + json.dumps({"code": code, "loaded": loaded}) + "\\n")
-    """
-)
+#: The no-op also loads neither OpenSSL's binding (hashlib) nor the docker SDK.
+LAZY_ON_DOCKER = (*LAZY, "hashlib", "_hashlib", "docker", "requests")
 
 
 def _devarch(home: Path, docker_url: str, *argv: str) -> tuple[str, dict[str, object]]:
-    env = dict(os.environ)
-    env.update(
-        DEVARCH_HOME=str(home),
-        DEVARCH_RUNTIME="docker",
-        DEVARCH_CATALOG_PATH=str(ROOT / "benchmarks" / "catalog"),
-        DOCKER_HOST=docker_url,
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN, ",".join(LAZY), *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env=env,
-    )
-    line = next((x for x in done.stderr.splitlines() if x.startswith("LOADED ")), None)
-    assert line is not None, done.stderr
-    result: dict[str, object] = json.loads(line.removeprefix("LOADED "))
-    return done.stdout, result
+    return run_devarch(home, argv, lazy=LAZY_ON_DOCKER, docker_host=docker_url, timeout=300)
 
 
 def test_a_noop_apply_imports_none_of_the_lazy_modules(tmp_path: Path, docker_url: str) -> None:

@@ -10,87 +10,33 @@ the real no-op ``apply`` on Docker (with ``hashlib``'s OpenSSL binding).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tests.lazy_imports import run_devarch
 
 from devarch_adapters.cli import _main
 from devarch_core.catalog import _builtin_files
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+#: The fake engine (with the benchmark image) the composition root hands out instead of Docker.
+_FAKE_ENGINE = """
+from devarch_adapters import bootstrap
+from devarch_core.testing import FakeRuntime
 
-#: Modules (and their submodules) a plan or status run must not import.
-LAZY = (
-    "cattrs",
-    "http.client",
-    "email",
-    "ssl",
-    "concurrent.futures",
-    "logging",
-    "zipfile",
-    "importlib.resources",
-    "difflib",
-    "traceback",
-    "uuid",
-    "yaml",
-    "devarch_adapters.cli._lifecycle_cmds",
-    "devarch_adapters.cli._schema_cmds",
-    "devarch_adapters.cli._completion_cmds",
-    "devarch_adapters.cli._catalog_cmds",
-    "devarch_adapters.cli._web_cmds",
-)
+def open_runtime(kind):
+    return FakeRuntime(images={"devarch-test/busybox:latest": "sha256:1"}), None
 
-#: A ``devarch`` process (``main()`` as the console script calls it) on a fake engine that has
-#: the benchmark image; prints the lazy modules it loaded.
-_RUN = textwrap.dedent(
-    """
-    import json, sys
-    from devarch_adapters import bootstrap
-    from devarch_core.testing import FakeRuntime
-
-    def open_runtime(kind):
-        return FakeRuntime(images={"devarch-test/busybox:latest": "sha256:1"}), None
-
-    bootstrap.open_runtime = open_runtime
-    lazy = sys.argv[1].split(",")
-    sys.argv = ["devarch", *sys.argv[2:]]
-    from devarch_adapters.cli import main
-
-    code = main()
-    sys.stdout.flush()
-    loaded = sorted(n for n in lazy if any(m == n or m.startswith(n + ".") for m in sys.modules))
-    sys.stderr.write("LOADED " + json.dumps({"code": code, "loaded": loaded}) + "\\n")
-    """
-)
+bootstrap.open_runtime = open_runtime
+"""
 
 
 def _devarch(home: Path, *argv: str) -> dict[str, object]:
-    env = dict(os.environ)
-    env.update(
-        DEVARCH_HOME=str(home),
-        DEVARCH_RUNTIME="docker",
-        DEVARCH_CATALOG_PATH=str(ROOT / "benchmarks" / "catalog"),
-        DOCKER_HOST="unix:///nonexistent.sock",  # no Docker context: the patched runtime
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", _RUN, ",".join(LAZY), *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        env=env,
-    )
-    line = next((x for x in done.stderr.splitlines() if x.startswith("LOADED ")), None)
-    assert line is not None, done.stderr
-    result: dict[str, object] = json.loads(line.removeprefix("LOADED "))
-    return result
+    # No Docker context is read: the patched composition root gives the fake engine.
+    return run_devarch(home, argv, docker_host="unix:///nonexistent.sock", prelude=_FAKE_ENGINE)[1]
 
 
 def test_plan_and_status_import_none_of_the_lazy_modules(tmp_path: Path) -> None:
