@@ -175,8 +175,8 @@ def hash_data(template: Template) -> dict[str, Any]:
 
     The content hash is on the path of every plan; making it through the converter imported and
     configured cattrs in every ``devarch apply`` and ``plan`` (a good part of a no-op's time).
-    ``tests/unit/test_template_hash_data.py`` holds this equal to ``to_data()`` and fails when
-    a class grows a field.
+    ``tests/unit/test_template_hash_every_field.py`` holds this equal to ``to_data()`` and fails
+    when a class grows a field.
     """
     data: dict[str, Any] = {"name": template.name, "version": template.version}
     if template.description:
