@@ -185,6 +185,13 @@ def _http_client_error(exc: BaseException) -> bool:
     return module is not None and isinstance(exc, module.HTTPException)
 
 
+def _sdk_answer(api: Any, response: Any) -> Any:  # noqa: ANN401 - the SDK's untyped objects
+    """An SDK response's decoded answer (JSON, else text); the SDK's error for an error status."""
+    api._raise_for_status(response)  # noqa: SLF001 - the SDK's own check, as its methods use
+    kind = response.headers.get("Content-Type") or ""
+    return response.json() if "json" in kind and response.content else response.text
+
+
 def _created_key(created: str) -> tuple[str, str, str]:
     """Sort key of an engine timestamp; fractions padded so ``.5`` sorts after ``.123``."""
     match = _CREATED.match(created or "")
@@ -512,10 +519,7 @@ class DockerRuntime:
             return wire.get(template.format(*_quoted(args)), params)
         api: Any = self.api  # the SDK's own GET helpers, private and untyped in the stub
         url = api._url(template, *args, versioned_api=versioned)  # noqa: SLF001
-        response = api._get(url, params=params)  # noqa: SLF001
-        api._raise_for_status(response)  # noqa: SLF001
-        kind = response.headers.get("Content-Type") or ""
-        return response.json() if "json" in kind else response.text
+        return _sdk_answer(api, api._get(url, params=params))  # noqa: SLF001
 
     def _write(
         self,
@@ -557,10 +561,7 @@ class DockerRuntime:
             return wire.request("POST", template.format(*_quoted(args)), params, body=body)
         api: Any = self.api  # the SDK's own request helpers, private and untyped in the stub
         url = api._url(template, *args)  # noqa: SLF001
-        response = api._post_json(url, data=body, params=params)  # noqa: SLF001
-        api._raise_for_status(response)  # noqa: SLF001
-        kind = response.headers.get("Content-Type") or ""
-        return response.json() if "json" in kind and response.content else response.text
+        return _sdk_answer(api, api._post_json(url, data=body, params=params))  # noqa: SLF001
 
     def _read_missing(
         self, template: str, *args: str, params: Mapping[str, str] | None = None
